@@ -1,0 +1,1 @@
+//! Shared inputs for tickwire's criterion benchmarks.

@@ -1,0 +1,273 @@
+//! Callbacks on the I/O thread: the generic WebSocket use of the engine (the seeds' handler
+//! behaviours) and the seam that venue adapters plug into.
+//!
+//! A [`WsHandler`] is owned by one connection and called on the I/O thread. It must not block,
+//! allocate per message, or log on the hot path: it gets borrowed payloads and a [`Context`]
+//! to publish events, send frames, arm its timer and ask for a recycle.
+
+use crate::event::Event;
+use crate::reason::Reason;
+use crate::ring::EventProducer;
+
+/// Identifies a connection within one engine.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub u32);
+
+/// One whole WebSocket data message, lent for the duration of the callback. The payload is
+/// mutable so parsers such as simd-json can work in place.
+#[derive(Debug)]
+pub enum Message<'a> {
+    /// A text message (UTF-8 already validated).
+    Text(&'a mut [u8]),
+    /// A binary message.
+    Binary(&'a mut [u8]),
+}
+
+impl Message<'_> {
+    /// The payload bytes.
+    pub fn payload(&self) -> &[u8] {
+        match self {
+            Message::Text(p) | Message::Binary(p) => p,
+        }
+    }
+}
+
+/// What to do after a disconnect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reconnect {
+    /// Reconnect with backoff and resubscribe (the default).
+    Yes,
+    /// Stop: the connection is closed for good.
+    No,
+}
+
+/// Why `send_*` could not queue a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The connection is not live (connecting, closing, or in backoff).
+    #[error("connection is not live")]
+    NotLive,
+    /// The connection's outbound buffer is over its limit.
+    #[error("outbound buffer full")]
+    Full,
+}
+
+/// Callbacks for a generic WebSocket connection. All run on the I/O thread.
+pub trait WsHandler: Send + 'static {
+    /// The upgrade completed; send subscriptions here. Called again after every reconnect.
+    fn on_connect(&mut self, cx: &mut Context<'_>) {
+        let _ = cx;
+    }
+
+    /// A complete data message arrived (fragments already reassembled).
+    fn on_message(&mut self, msg: Message<'_>, cx: &mut Context<'_>);
+
+    /// The connection went down. Return [`Reconnect::No`] to stop for good.
+    fn on_disconnect(&mut self, reason: Reason, cx: &mut Context<'_>) -> Reconnect {
+        let _ = (reason, cx);
+        Reconnect::Yes
+    }
+
+    /// A recoverable error was observed (counted; the connection may continue).
+    fn on_error(&mut self, reason: Reason, cx: &mut Context<'_>) {
+        let _ = (reason, cx);
+    }
+
+    /// The handler's own timer (armed with [`Context::set_timer`]) fired: application-level
+    /// pings, pacing queues, snapshot polls.
+    fn on_timer(&mut self, cx: &mut Context<'_>) {
+        let _ = cx;
+    }
+
+    /// Runs once per I/O-loop turn while the connection is live and something is pending
+    /// (see [`Context::request_poll`]); used to pick up results from helper threads.
+    fn on_poll(&mut self, cx: &mut Context<'_>) {
+        let _ = cx;
+    }
+}
+
+/// Outbound frames queued by a handler, drained by the connection after the callback.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    /// Encoded, masked WebSocket frames waiting to be written.
+    pub(crate) bytes: Vec<u8>,
+    /// Limit on `bytes.len()`; over it `send_*` fails with [`SendError::Full`].
+    pub(crate) limit: usize,
+    /// Whether the connection accepts data frames now.
+    pub(crate) live: bool,
+    /// Frames queued (for telemetry).
+    pub(crate) frames: u64,
+    /// Mask-key generator state (xorshift; RFC 6455 masking is not a security boundary here).
+    pub(crate) mask_state: u64,
+}
+
+/// Side effects a handler asked for, applied by the connection after the callback.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Actions {
+    /// Recycle the connection (close, then reconnect with backoff) for this reason.
+    pub(crate) recycle: Option<Reason>,
+    /// Close for good with this WebSocket close code.
+    pub(crate) close: Option<u16>,
+    /// Deadline (ns, same clock as `now`) for [`WsHandler::on_timer`]; `None` leaves it as is.
+    pub(crate) timer: Option<u64>,
+    /// Cancel the timer.
+    pub(crate) cancel_timer: bool,
+    /// Call [`WsHandler::on_poll`] next turn.
+    pub(crate) poll: bool,
+}
+
+/// Fan-out of events to the consumer rings attached to a connection.
+#[derive(Default)]
+pub struct Publisher {
+    pub(crate) producers: Vec<EventProducer>,
+    /// Events published (delivered or dropped).
+    pub(crate) published: u64,
+}
+
+impl Publisher {
+    /// A publisher over `producers`.
+    pub fn new(producers: Vec<EventProducer>) -> Publisher {
+        Publisher {
+            producers,
+            published: 0,
+        }
+    }
+
+    /// Pushes `event` to every attached ring; a full ring drops and counts it.
+    #[inline]
+    pub fn publish(&mut self, event: Event) {
+        self.published += 1;
+        for p in &mut self.producers {
+            p.push(event);
+        }
+    }
+}
+
+/// What a handler may do from inside a callback.
+pub struct Context<'a> {
+    pub(crate) now: u64,
+    pub(crate) connection: ConnectionId,
+    pub(crate) outbox: &'a mut Outbox,
+    pub(crate) publisher: &'a mut Publisher,
+    pub(crate) actions: &'a mut Actions,
+}
+
+impl<'a> Context<'a> {
+    /// A context over the given parts (used by the engine and by tests that drive handlers
+    /// without a network).
+    pub fn new(
+        now: u64,
+        connection: ConnectionId,
+        outbox: &'a mut Outbox,
+        publisher: &'a mut Publisher,
+        actions: &'a mut Actions,
+    ) -> Context<'a> {
+        Context {
+            now,
+            connection,
+            outbox,
+            publisher,
+            actions,
+        }
+    }
+
+    /// Receive time of the read that produced this callback (ns since the UNIX epoch), or the
+    /// time of the timer tick.
+    #[inline]
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// The connection this handler belongs to.
+    #[inline]
+    pub fn connection(&self) -> ConnectionId {
+        self.connection
+    }
+
+    /// Publishes an event to this connection's consumers. Never blocks.
+    #[inline]
+    pub fn publish(&mut self, event: Event) {
+        self.publisher.publish(event);
+    }
+
+    /// Queues a text frame.
+    pub fn send_text(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.outbox.push(crate::ws::OpCode::Text, payload)
+    }
+
+    /// Queues a binary frame.
+    pub fn send_binary(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.outbox.push(crate::ws::OpCode::Binary, payload)
+    }
+
+    /// Arms the handler timer at `deadline_ns` (replacing an earlier one).
+    pub fn set_timer(&mut self, deadline_ns: u64) {
+        self.actions.timer = Some(deadline_ns);
+        self.actions.cancel_timer = false;
+    }
+
+    /// Cancels the handler timer.
+    pub fn cancel_timer(&mut self) {
+        self.actions.timer = None;
+        self.actions.cancel_timer = true;
+    }
+
+    /// Asks for [`WsHandler::on_poll`] on the next loop turn.
+    pub fn request_poll(&mut self) {
+        self.actions.poll = true;
+    }
+
+    /// Recycles the connection: close it, then reconnect with backoff and resubscribe.
+    pub fn recycle(&mut self, reason: Reason) {
+        self.actions.recycle = Some(reason);
+    }
+
+    /// Closes the connection for good with a WebSocket close `code`.
+    pub fn close(&mut self, code: u16) {
+        self.actions.close = Some(code);
+    }
+}
+
+impl Outbox {
+    /// An outbox that accepts up to `limit` bytes of queued frames.
+    pub fn new(limit: usize) -> Outbox {
+        Outbox {
+            bytes: Vec::with_capacity(limit.min(64 * 1024)),
+            limit,
+            live: true,
+            frames: 0,
+            mask_state: 0x9E37_79B9_7F4A_7C15,
+        }
+    }
+
+    /// Encodes one masked client frame into the queue.
+    pub(crate) fn push(&mut self, op: crate::ws::OpCode, payload: &[u8]) -> Result<(), SendError> {
+        if !self.live {
+            return Err(SendError::NotLive);
+        }
+        if self.bytes.len() + payload.len() + 14 > self.limit {
+            return Err(SendError::Full);
+        }
+        let mask = self.next_mask();
+        crate::ws::encode_frame(&mut self.bytes, op, true, payload, Some(mask));
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// Queued bytes (for tests that inspect what a handler sent).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Next RFC 6455 masking key.
+    #[inline]
+    pub(crate) fn next_mask(&mut self) -> [u8; 4] {
+        let mut x = self.mask_state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.mask_state = x;
+        ((x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32).to_le_bytes()
+    }
+}

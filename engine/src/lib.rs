@@ -1,0 +1,47 @@
+//! # tickwire-engine
+//!
+//! The hot path of tickwire: it takes market-data WebSocket feeds and delivers them,
+//! normalized and validated, to the threads of a trading system with the least latency the
+//! machine allows. It knows nothing about any venue; venue adapters (crate `tickwire-feeds`,
+//! or your own) plug in through [`adapter::FeedAdapter`] or the generic
+//! [`handler::WsHandler`].
+//!
+//! ## Data flow (one I/O thread)
+//!
+//! ```text
+//! socket ──read──▶ TLS (rustls) ──▶ receive buffer ──▶ WS decoder lends one Frame<'_> at a time
+//!    ──▶ adapter.decode(&mut payload, recv_ts, &mut out)   (simd-json in place)
+//!    ──▶ sequence validation, L2 book (per instrument, on the I/O thread)
+//!    ──▶ Event (Copy, 64 bytes) ──push──▶ SPSC ring per consumer ──pop──▶ consumer thread
+//! ```
+//!
+//! One I/O thread runs a `mio::Poll`. Every readiness event drains its socket until
+//! `WouldBlock`. One receive timestamp (CLOCK_REALTIME ns, [`clock::now_ns`]) is taken per
+//! socket read and carried by every event from that read; parsers never read the clock, so
+//! replays are deterministic.
+//!
+//! ## Hot-path rules
+//!
+//! In steady state the I/O thread allocates nothing (buffers belong to the connection and are
+//! reused; events are plain values; symbols are interned at subscribe time), takes no locks,
+//! makes no syscalls beyond socket reads and writes (and `poll`), and never logs or formats.
+//! Telemetry leaves through its own ring. A counting global allocator in the test suite
+//! proves the allocation rule. All `unsafe` and OS-specific code sits in `sys`.
+#![deny(unsafe_code)]
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod clock;
+pub mod decimal;
+pub mod event;
+pub mod handler;
+pub mod instrument;
+pub mod reason;
+pub mod ring;
+pub mod ws;
+
+pub use decimal::{Decimal, DecimalError};
+pub use event::{Bbo, Event, EventKind, Flags, Level, Side, Status, StatusKind, Trade};
+pub use handler::{ConnectionId, Context, Message, Reconnect, WsHandler};
+pub use instrument::{InstrumentId, Registry};
+pub use reason::Reason;
+pub use ring::{Consumer, EventProducer};

@@ -1,0 +1,119 @@
+//! Why a connection went down or a frame was rejected, as stable numeric codes.
+//!
+//! Reasons travel inside [`crate::event::Status`] events (as `u16`) and telemetry, so they are
+//! a plain `Copy` enum: no strings are built on the failure path.
+
+/// A disconnect, recycle or rejection reason.
+#[repr(u16)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// No reason (e.g. informational status).
+    None = 0,
+    /// The peer closed the WebSocket with a close frame.
+    PeerClosed = 1,
+    /// The TCP stream ended or failed.
+    Io = 2,
+    /// No pong within the pong timeout.
+    PongTimeout = 3,
+    /// No data within the stale limit.
+    Stale = 4,
+    /// A WebSocket protocol violation by the peer (close 1002).
+    Protocol = 5,
+    /// A frame or message over the configured maximum (close 1009).
+    TooBig = 6,
+    /// Invalid UTF-8 in a text message (close 1007).
+    InvalidUtf8 = 7,
+    /// The engine is shutting down, or the user closed the connection.
+    Shutdown = 8,
+    /// The venue announced a shutdown (Binance `serverShutdown`).
+    ServerShutdown = 9,
+    /// Planned lifetime rotation (make-before-break).
+    Rotation = 10,
+    /// TLS failure (certificate, handshake, alert).
+    Tls = 11,
+    /// The HTTP upgrade was refused or malformed.
+    Handshake = 12,
+    /// Name resolution failed.
+    Resolve = 13,
+    /// TCP connect failed or timed out.
+    Connect = 14,
+    /// The adapter asked for a recycle (e.g. unrecoverable decode state).
+    Adapter = 15,
+    /// Malformed JSON or a message shape the adapter could not read.
+    Json = 16,
+    /// A number that does not fit the exact decimal representation.
+    Number = 17,
+    /// A field the adapter needs is missing or has the wrong type.
+    Schema = 18,
+    /// A symbol that was not subscribed.
+    UnknownSymbol = 19,
+    /// The send queue of a connection is full.
+    Backpressure = 20,
+}
+
+impl Reason {
+    /// Stable snake_case name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Reason::None => "none",
+            Reason::PeerClosed => "peer_closed",
+            Reason::Io => "io",
+            Reason::PongTimeout => "pong_timeout",
+            Reason::Stale => "stale",
+            Reason::Protocol => "protocol",
+            Reason::TooBig => "too_big",
+            Reason::InvalidUtf8 => "invalid_utf8",
+            Reason::Shutdown => "shutdown",
+            Reason::ServerShutdown => "server_shutdown",
+            Reason::Rotation => "rotation",
+            Reason::Tls => "tls",
+            Reason::Handshake => "handshake",
+            Reason::Resolve => "resolve",
+            Reason::Connect => "connect",
+            Reason::Adapter => "adapter",
+            Reason::Json => "json",
+            Reason::Number => "number",
+            Reason::Schema => "schema",
+            Reason::UnknownSymbol => "unknown_symbol",
+            Reason::Backpressure => "backpressure",
+        }
+    }
+
+    /// The reason for a stable code, if known.
+    pub const fn from_code(code: u16) -> Option<Reason> {
+        const ALL: [Reason; 21] = [
+            Reason::None,
+            Reason::PeerClosed,
+            Reason::Io,
+            Reason::PongTimeout,
+            Reason::Stale,
+            Reason::Protocol,
+            Reason::TooBig,
+            Reason::InvalidUtf8,
+            Reason::Shutdown,
+            Reason::ServerShutdown,
+            Reason::Rotation,
+            Reason::Tls,
+            Reason::Handshake,
+            Reason::Resolve,
+            Reason::Connect,
+            Reason::Adapter,
+            Reason::Json,
+            Reason::Number,
+            Reason::Schema,
+            Reason::UnknownSymbol,
+            Reason::Backpressure,
+        ];
+        if (code as usize) < ALL.len() {
+            Some(ALL[code as usize])
+        } else {
+            None
+        }
+    }
+
+    /// The code carried in status events.
+    pub const fn code(self) -> u16 {
+        self as u16
+    }
+}

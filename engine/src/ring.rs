@@ -1,0 +1,188 @@
+//! SPSC delivery of [`Event`]s from the I/O thread to one consumer thread.
+//!
+//! Built on [`rtrb`] (chosen over `crossbeam_queue::ArrayQueue` by `benches/benches/queue.rs`;
+//! numbers in the README). The producer never blocks: when the ring is full the event is
+//! dropped and counted, and before the next event that fits, the consumer receives one
+//! [`StatusKind::Overflow`] event whose value is the exact number dropped, so it knows its
+//! book needs a resync.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::event::{Event, Status, StatusKind};
+use crate::instrument::InstrumentId;
+use crate::reason::Reason;
+
+/// Counters shared by both ends of one ring (read by metrics, written on drop only).
+#[derive(Debug, Default)]
+pub struct RingStats {
+    dropped: AtomicU64,
+}
+
+impl RingStats {
+    /// Total events dropped on this ring since it was created.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// The I/O thread's end of a consumer ring.
+pub struct EventProducer {
+    inner: rtrb::Producer<Event>,
+    /// Dropped since the last `Overflow` status was delivered.
+    pending_dropped: u64,
+    stats: Arc<RingStats>,
+}
+
+/// A consumer thread's end of a ring. `Send`: hand it to any thread.
+pub struct Consumer {
+    inner: rtrb::Consumer<Event>,
+    stats: Arc<RingStats>,
+}
+
+/// Creates a ring of `capacity` events.
+pub fn channel(capacity: usize) -> (EventProducer, Consumer) {
+    let (p, c) = rtrb::RingBuffer::new(capacity.max(2));
+    let stats = Arc::new(RingStats::default());
+    (
+        EventProducer {
+            inner: p,
+            pending_dropped: 0,
+            stats: stats.clone(),
+        },
+        Consumer { inner: c, stats },
+    )
+}
+
+impl EventProducer {
+    /// Pushes `event`, or drops and counts it when the ring is full. Returns whether it was
+    /// delivered. Never blocks, never allocates.
+    #[inline]
+    pub fn push(&mut self, event: Event) -> bool {
+        if self.pending_dropped == 0 {
+            match self.inner.push(event) {
+                Ok(()) => return true,
+                Err(_) => {
+                    self.drop_one();
+                    return false;
+                }
+            }
+        }
+        // A drop is pending: the Overflow status must go first, so two slots are needed.
+        if self.inner.slots() >= 2 {
+            let status = Event::status(
+                InstrumentId::NONE,
+                Status {
+                    kind: StatusKind::Overflow,
+                    reason: Reason::Backpressure.code(),
+                    value: self.pending_dropped,
+                    connection: 0,
+                },
+                event.recv_ts,
+            );
+            // Both pushes succeed: there are two free slots and only this thread pushes.
+            let ok = self.inner.push(status).is_ok() && self.inner.push(event).is_ok();
+            debug_assert!(ok);
+            self.pending_dropped = 0;
+            ok
+        } else {
+            self.drop_one();
+            false
+        }
+    }
+
+    #[cold]
+    fn drop_one(&mut self) {
+        self.pending_dropped += 1;
+        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Free slots right now.
+    #[inline]
+    pub fn slots(&self) -> usize {
+        self.inner.slots()
+    }
+
+    /// Whether the consumer end was dropped.
+    pub fn is_abandoned(&self) -> bool {
+        self.inner.is_abandoned()
+    }
+
+    /// Shared counters of this ring.
+    pub fn stats(&self) -> &Arc<RingStats> {
+        &self.stats
+    }
+}
+
+impl Consumer {
+    /// Takes the next event, if any. Never blocks.
+    #[inline]
+    pub fn pop(&mut self) -> Option<Event> {
+        self.inner.pop().ok()
+    }
+
+    /// Events waiting right now.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.inner.slots()
+    }
+
+    /// Whether no event is waiting.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    /// Whether the I/O thread dropped its end (engine shut down) — drain, then stop.
+    pub fn is_abandoned(&self) -> bool {
+        self.inner.is_abandoned()
+    }
+
+    /// Shared counters of this ring.
+    pub fn stats(&self) -> &Arc<RingStats> {
+        &self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(i: u64) -> Event {
+        Event::status(
+            InstrumentId(0),
+            Status {
+                kind: StatusKind::Connected,
+                reason: 0,
+                value: i,
+                connection: 1,
+            },
+            i,
+        )
+    }
+
+    #[test]
+    fn overflow_is_reported_in_band_with_exact_count() {
+        let (mut p, mut c) = channel(4);
+        for i in 0..10 {
+            p.push(ev(i));
+        }
+        // 4 delivered, 6 dropped
+        for i in 0..4 {
+            assert_eq!(c.pop().unwrap().seq, i);
+        }
+        assert!(c.pop().is_none());
+        assert!(p.push(ev(100)));
+        let s = c.pop().unwrap().as_status().unwrap();
+        assert_eq!((s.kind, s.value), (StatusKind::Overflow, 6));
+        assert_eq!(c.pop().unwrap().seq, 100);
+        assert_eq!(c.stats().dropped(), 6);
+    }
+
+    #[test]
+    fn consumer_is_send() {
+        fn is_send<T: Send>() {}
+        is_send::<Consumer>();
+        is_send::<EventProducer>();
+    }
+}
