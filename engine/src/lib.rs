@@ -37,6 +37,7 @@ pub mod handler;
 pub mod instrument;
 pub mod reason;
 pub mod ring;
+pub mod telemetry;
 pub mod ws;
 
 pub use decimal::{Decimal, DecimalError};
