@@ -58,9 +58,17 @@ not UTF-8); read-slow[=DUR] (stop reading the socket); shutdown (serverShutdown,
 after --shutdown-grace); close[=CODE] (close frame, default 1000). DUR defaults to for ever. \
 Example: gap@2s/5s,silent=3s@20s,drop@60s";
 
-/// Arguments of `tickwire sim`.
+/// Arguments of `tickwire sim` (boxed: the options are many, the command enum stays small).
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// The options.
+    #[command(flatten)]
+    pub options: Box<Options>,
+}
+
+/// Options of `tickwire sim`.
+#[derive(clap::Args, Debug)]
+pub struct Options {
     /// Venue: binance (spot) or binance-usdm (USD-M futures).
     #[arg(long, default_value = "binance")]
     pub venue: String,
@@ -156,7 +164,7 @@ pub fn parse_mix(s: &str) -> Result<Mix, String> {
 }
 
 /// Builds a [`SimConfig`] from command-line arguments.
-pub fn config_from_args(a: &Args) -> Result<SimConfig, String> {
+pub fn config_from_args(a: &Options) -> Result<SimConfig, String> {
     let market = match a.venue.as_str() {
         "binance" | "binance-spot" | "spot" => Market::Spot,
         "binance-usdm" | "usdm" => Market::UsdM,
@@ -196,6 +204,7 @@ pub fn config_from_args(a: &Args) -> Result<SimConfig, String> {
 
 /// Runs `tickwire sim` until interrupted.
 pub fn run(args: Args) -> ExitCode {
+    let args = args.options;
     let config = match config_from_args(&args) {
         Ok(c) => c,
         Err(e) => {
