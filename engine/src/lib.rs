@@ -35,6 +35,7 @@ pub mod decimal;
 pub mod event;
 pub mod handler;
 pub mod instrument;
+pub mod raw;
 pub mod reason;
 pub mod ring;
 pub mod telemetry;
