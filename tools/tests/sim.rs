@@ -572,7 +572,7 @@ fn tls_works_with_the_returned_certificate() {
     s.write_all(b"GET /api/v3/depth?symbol=BTCUSDT&limit=5 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .unwrap();
     let mut resp = String::new();
-    let _ = s.read_to_string(&mut resp);
+    s.read_to_string(&mut resp).unwrap(); // ends with close_notify, not a bare EOF
     assert!(resp.starts_with("HTTP/1.1 200 OK"), "{resp}");
     let body: Value = serde_json::from_str(resp.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(body["bids"].as_array().unwrap().len(), 5);
@@ -628,4 +628,61 @@ fn unpaced_rate_streams_as_fast_as_the_client_reads() {
     // The venue clock follows the session, so a snapshot now is recent.
     let (_, snap) = http_get(&sim, "/api/v3/depth?symbol=BTCUSDT&limit=5");
     assert!(u(&snap, "lastUpdateId") >= prev.unwrap());
+}
+
+#[test]
+fn bursts_arrive_in_groups_and_many_symbols_interleave() {
+    let mut c = config(Market::Spot);
+    c.symbols = tickwire_tools::sim::symbol_names(40);
+    c.rate = 4000;
+    c.burst = 400; // a group of 400 events every 100 ms
+    c.mix = tickwire_tools::sim::Mix {
+        depth: 0,
+        trade: 0,
+        ticker: 1,
+    };
+    let sim = start(c);
+    let streams: Vec<String> = sim
+        .venue()
+        .lower_names()
+        .iter()
+        .map(|s| format!("{s}@bookTicker"))
+        .collect();
+    let refs: Vec<&str> = streams.iter().map(|s| s.as_str()).collect();
+    let mut ws = connect(&sim, &format!("/stream?streams={}", refs.join("/")));
+    let mut clumps = Vec::new();
+    let (mut last, mut size) = (Instant::now(), 0);
+    let mut symbols = std::collections::HashSet::new();
+    let end = Instant::now() + Duration::from_millis(550);
+    while Instant::now() < end {
+        let m = next_json(&mut ws);
+        symbols.insert(m["data"]["s"].as_str().unwrap().to_string());
+        if last.elapsed() > Duration::from_millis(40) && size > 0 {
+            clumps.push(size);
+            size = 0;
+        }
+        size += 1;
+        last = Instant::now();
+    }
+    assert_eq!(symbols.len(), 40);
+    // Whole groups (the first may be cut by the connection time).
+    assert!(clumps.len() >= 3, "{clumps:?}");
+    assert!(clumps[1..].iter().all(|&n| n == 400), "{clumps:?}");
+}
+
+#[test]
+fn data_starts_at_subscription_time() {
+    let sim = start(config(Market::Spot));
+    let mut ws = connect(&sim, "/ws");
+    std::thread::sleep(Duration::from_millis(300));
+    let at = sim.current_event();
+    send(
+        &mut ws,
+        r#"{"method":"SUBSCRIBE","params":["btcusdt@depth"],"id":1}"#,
+    );
+    assert_eq!(next_json(&mut ws)["id"], 1);
+    let first = next_json(&mut ws);
+    // No backlog from before the subscription: the first diff follows the book at `at`.
+    let before = sim.venue().update_id_at(0, at);
+    assert!(u(&first, "U") > before, "{first} vs {before}");
 }

@@ -75,6 +75,7 @@ pub(crate) fn serve(shared: &Shared, sock: TcpStream) {
     let (status, body) = rest(shared, &head);
     http::response(&mut out, status, &body);
     let _ = write_all(&mut t, &out, Instant::now() + Duration::from_secs(5));
+    t.close_notify();
 }
 
 /// Writes everything (or gives up at `deadline`).

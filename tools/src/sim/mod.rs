@@ -84,7 +84,8 @@ pub struct Options {
     /// Events become due in groups of this many (bursts); 1 = evenly paced.
     #[arg(long, default_value_t = 1)]
     pub burst: u64,
-    /// Symbols, comma-separated.
+    /// Symbols, comma-separated, or a count N for N symbols (BTCUSDT, ETHUSDT, ... then
+    /// SYM0006USDT, ...).
     #[arg(long, default_value = "btcusdt", value_delimiter = ',')]
     pub symbols: Vec<String>,
     /// Event mix as weights: depth=D,trade=T,ticker=K.
@@ -163,6 +164,18 @@ pub fn parse_mix(s: &str) -> Result<Mix, String> {
     Ok(mix)
 }
 
+/// `n` symbol names: the well-known ones first (BTCUSDT, ETHUSDT, BNBUSDT, SOLUSDT,
+/// XRPUSDT), then `SYM0006USDT`, `SYM0007USDT`, ...
+pub fn symbol_names(n: usize) -> Vec<String> {
+    const KNOWN: [&str; 5] = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT"];
+    (0..n)
+        .map(|i| match KNOWN.get(i) {
+            Some(k) => (*k).to_string(),
+            None => format!("SYM{:04}USDT", i + 1),
+        })
+        .collect()
+}
+
 /// Builds a [`SimConfig`] from command-line arguments.
 pub fn config_from_args(a: &Options) -> Result<SimConfig, String> {
     let market = match a.venue.as_str() {
@@ -175,7 +188,12 @@ pub fn config_from_args(a: &Options) -> Result<SimConfig, String> {
     c.port = a.port;
     c.rate = a.rate;
     c.burst = a.burst;
-    c.symbols = a.symbols.clone();
+    c.symbols = match a.symbols.as_slice() {
+        [n] if n.bytes().all(|b| b.is_ascii_digit()) => {
+            symbol_names(n.parse().map_err(|_| format!("bad symbol count '{n}'"))?)
+        }
+        list => list.to_vec(),
+    };
     c.mix = parse_mix(&a.mix)?;
     c.seed = a.seed;
     c.tls = a.tls;

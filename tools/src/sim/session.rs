@@ -26,6 +26,8 @@ use super::transport::Transport;
 const MAX_WAIT: Duration = Duration::from_millis(20);
 /// How long to wait for the client's close after sending ours.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// How long to wait for the client's close when the server stops.
+const STOP_WAIT: Duration = Duration::from_millis(200);
 /// Events examined per turn at rate 0 (bounds a turn when few events match).
 const UNPACED_WINDOW: u64 = 64 * 1024;
 
@@ -61,12 +63,17 @@ pub(crate) fn run(shared: &Shared, t: Transport, out: Vec<u8>, inbuf: Vec<u8>, f
         shutdown_close_at: None,
         closing: None,
         peer_closed: false,
+        stopping: false,
+        dropped: false,
         lifetime_end: cfg.lifetime.map(|l| now + l),
         schedule: cfg.faults.iter().map(|f| (*f, now + f.at)).collect(),
         window: (now, 0),
         gaps_seen: 0,
     };
     while let ControlFlow::Continue(()) = s.turn(Instant::now()) {}
+    if !s.dropped {
+        s.t.close_notify();
+    }
     handle.done.store(true, Relaxed);
     c.live_sessions.fetch_sub(1, Relaxed);
 }
@@ -95,6 +102,10 @@ struct Session<'a> {
     closing: Option<Instant>,
     /// The client sent a close (ours answers it); end once it is written.
     peer_closed: bool,
+    /// The server is stopping (seen once).
+    stopping: bool,
+    /// A drop fault ended the session (no TLS close either).
+    dropped: bool,
     lifetime_end: Option<Instant>,
     schedule: Vec<(ScheduledFault, Instant)>,
     /// Inbound rate window: start and frames counted.
@@ -112,8 +123,17 @@ impl Session<'_> {
     }
 
     fn turn(&mut self, now: Instant) -> Flow {
-        if self.shared.stop.load(Relaxed) && self.closing.is_none() {
-            self.start_close(1001, b"simulator stopping", now);
+        if self.shared.stop.load(Relaxed) && !self.stopping {
+            self.stopping = true;
+            if self.closing.is_none() {
+                self.start_close(1001, b"simulator stopping", now);
+            }
+            // Do not hold up `stop()` for clients that never answer.
+            self.closing = self.closing.map(|c| c.min(now + STOP_WAIT));
+        }
+        if self.feed.subscriptions().is_empty() {
+            // Data starts at subscription time, as on the venue, not at connection time.
+            self.feed.skip_to(self.shared.event_now(now));
         }
         for fault in self.handle.take() {
             self.apply(fault, now)?;
@@ -383,6 +403,7 @@ impl Session<'_> {
         let until = |d: Duration| Some(now.checked_add(d).unwrap_or(now + super::fault::FOREVER));
         match fault {
             Fault::Drop => {
+                self.dropped = true;
                 self.t.abort();
                 return ControlFlow::Break(());
             }

@@ -106,6 +106,14 @@ impl Transport {
         self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 
+    /// Ends TLS cleanly (close_notify, best effort); nothing for plain TCP.
+    pub fn close_notify(&mut self) {
+        if let Some(tls) = self.tls.as_mut() {
+            tls.send_close_notify();
+            let _ = self.flush();
+        }
+    }
+
     /// Closes the TCP connection at once (no WebSocket close, no TLS close_notify).
     pub fn abort(&self) {
         let _ = self.sock.shutdown(std::net::Shutdown::Both);
