@@ -190,11 +190,9 @@ impl Session<'_> {
                 } else {
                     self.shared.due_count(now)
                 };
+                // At rate 0 a turn that found nothing in its window (nothing subscribed
+                // occurs) falls through to a short wait instead of spinning.
                 if self.render(until) > 0 {
-                    return ControlFlow::Continue(());
-                }
-                if self.shared.config.rate == 0 && self.feed.cursor() < until {
-                    // Nothing due only because nothing matched so far: keep walking.
                     return ControlFlow::Continue(());
                 }
             }
