@@ -686,3 +686,67 @@ fn data_starts_at_subscription_time() {
     let before = sim.venue().update_id_at(0, at);
     assert!(u(&first, "U") > before, "{first} vs {before}");
 }
+
+/// A raw client: handshake by hand, then frames written as given.
+fn raw_session(sim: &SimServer, path: &str) -> TcpStream {
+    let mut s = tcp(sim);
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    s
+}
+
+/// Reads server frames until a close; returns its code.
+fn raw_close_code(s: &mut TcpStream) -> u16 {
+    loop {
+        let mut h = [0u8; 2];
+        s.read_exact(&mut h).unwrap();
+        let len = match h[1] & 0x7F {
+            126 => {
+                let mut l = [0u8; 2];
+                s.read_exact(&mut l).unwrap();
+                usize::from(u16::from_be_bytes(l))
+            }
+            127 => {
+                let mut l = [0u8; 8];
+                s.read_exact(&mut l).unwrap();
+                u64::from_be_bytes(l) as usize
+            }
+            n => usize::from(n),
+        };
+        let mut payload = vec![0u8; len];
+        s.read_exact(&mut payload).unwrap();
+        if h[0] & 0x0F == 0x8 {
+            return u16::from_be_bytes([payload[0], payload[1]]);
+        }
+    }
+}
+
+#[test]
+fn client_protocol_errors_close_the_session() {
+    use tickwire_engine::ws::{OpCode, encode_frame};
+    let sim = start(config(Market::Spot));
+    let cases: [(&[u8], Option<[u8; 4]>, u16); 3] = [
+        (b"{\"method\":\"LIST_SUBSCRIPTIONS\",\"id\":1}", None, 1002), // unmasked
+        (b"{\"method\":\"\xff\"}", Some([9, 8, 7, 6]), 1007),          // not UTF-8
+        (&[b' '; 70_000], Some([1, 2, 3, 4]), 1009),                   // over 64 KiB
+    ];
+    for (payload, mask, code) in cases {
+        let mut s = raw_session(&sim, "/ws/btcusdt@trade");
+        let mut frame = Vec::new();
+        encode_frame(&mut frame, OpCode::Text, true, payload, mask);
+        s.write_all(&frame).unwrap();
+        assert_eq!(raw_close_code(&mut s), code);
+    }
+    assert_eq!(sim.stats().protocol_errors, 3);
+}

@@ -32,7 +32,6 @@
 mod config;
 mod conn;
 mod fault;
-mod frames;
 mod http;
 mod server;
 mod session;

@@ -13,11 +13,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use tickwire_engine::clock::now_ns;
-use tickwire_engine::ws::{OpCode, encode_frame};
+use tickwire_engine::ws::{Decoder, Frame, Limits, OpCode, Role, encode_close, encode_frame};
 use tickwire_feeds::binance::sim::{ControlOutcome, Feed, render_server_shutdown};
 
 use super::fault::{Fault, ScheduledFault};
-use super::frames::{FrameError, FrameReader, Msg};
 use super::server::{Counters, SessionHandle, Shared};
 use super::sys;
 use super::transport::Transport;
@@ -49,7 +48,13 @@ pub(crate) fn run(shared: &Shared, t: Transport, out: Vec<u8>, inbuf: Vec<u8>, f
         t,
         feed,
         inbuf,
-        reader: FrameReader::new(cfg.max_client_message),
+        decoder: Decoder::new(
+            Role::Server,
+            Limits {
+                max_frame: cfg.max_client_message,
+                max_message: cfg.max_client_message,
+            },
+        ),
         out,
         sent: 0,
         scratch: Vec::with_capacity(4096),
@@ -84,7 +89,7 @@ struct Session<'a> {
     t: Transport,
     feed: Feed,
     inbuf: Vec<u8>,
-    reader: FrameReader,
+    decoder: Decoder,
     /// Bytes to write; `sent` of them are written.
     out: Vec<u8>,
     sent: usize,
@@ -277,9 +282,7 @@ impl Session<'_> {
     }
 
     fn start_close(&mut self, code: u16, reason: &[u8], now: Instant) {
-        let mut payload = code.to_be_bytes().to_vec();
-        payload.extend_from_slice(reason);
-        encode_frame(&mut self.out, OpCode::Close, true, &payload, None);
+        encode_close(&mut self.out, code, reason, None);
         self.closing = Some(now + CLOSE_WAIT);
     }
 
@@ -293,19 +296,23 @@ impl Session<'_> {
             }
         }
         loop {
-            let msg = match self.reader.next(&mut self.inbuf) {
-                Ok(Some(m)) => m,
-                Ok(None) => return ControlFlow::Continue(()),
+            // Client frames are rare: copy each out so the buffer can be compacted at once.
+            let (consumed, msg) = match self.decoder.decode(&mut self.inbuf) {
+                Ok(d) if d.is_incomplete() => return ControlFlow::Continue(()),
+                Ok(d) => (d.consumed, d.frame.map(Msg::from)),
                 Err(e) => {
                     self.counters().protocol_errors.fetch_add(1, Relaxed);
                     self.inbuf.clear();
                     if self.closing.is_none() {
-                        let code = if e == FrameError::TooBig { 1009 } else { 1002 };
-                        self.start_close(code, b"protocol error", now);
+                        self.start_close(e.close_code(), b"protocol error", now);
                     }
                     self.read_paused_until = self.closing;
                     return ControlFlow::Continue(());
                 }
+            };
+            self.inbuf.drain(..consumed);
+            let Some(msg) = msg else {
+                continue;
             };
             if matches!(msg, Msg::Text(_) | Msg::Ping(_) | Msg::Pong(_)) && self.over_limit(now) {
                 self.counters().rate_limited.fetch_add(1, Relaxed);
@@ -317,13 +324,6 @@ impl Session<'_> {
             match msg {
                 Msg::Text(mut text) => {
                     self.counters().control_requests.fetch_add(1, Relaxed);
-                    if std::str::from_utf8(&text).is_err() {
-                        self.counters().protocol_errors.fetch_add(1, Relaxed);
-                        if self.closing.is_none() {
-                            self.start_close(1007, b"invalid UTF-8", now);
-                        }
-                        continue;
-                    }
                     self.reply.clear();
                     if self.feed.handle_control(&mut text, &mut self.reply)
                         == ControlOutcome::Rejected
@@ -441,5 +441,26 @@ impl Session<'_> {
             }
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// A client frame, copied out of the receive buffer.
+enum Msg {
+    Text(Vec<u8>),
+    Binary,
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    Close(Option<u16>),
+}
+
+impl From<Frame<'_>> for Msg {
+    fn from(f: Frame<'_>) -> Msg {
+        match f {
+            Frame::Text(t) => Msg::Text(t.to_vec()),
+            Frame::Binary(_) => Msg::Binary,
+            Frame::Ping(p) => Msg::Ping(p.to_vec()),
+            Frame::Pong(p) => Msg::Pong(p.to_vec()),
+            Frame::Close { code, .. } => Msg::Close(code),
+        }
     }
 }
