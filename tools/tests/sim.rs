@@ -736,7 +736,8 @@ fn raw_close_code(s: &mut TcpStream) -> u16 {
 fn client_protocol_errors_close_the_session() {
     use tickwire_engine::ws::{OpCode, encode_frame};
     let sim = start(config(Market::Spot));
-    let cases: [(&[u8], Option<[u8; 4]>, u16); 3] = [
+    type Case<'a> = (&'a [u8], Option<[u8; 4]>, u16);
+    let cases: [Case; 3] = [
         (b"{\"method\":\"LIST_SUBSCRIPTIONS\",\"id\":1}", None, 1002), // unmasked
         (b"{\"method\":\"\xff\"}", Some([9, 8, 7, 6]), 1007),          // not UTF-8
         (&[b' '; 70_000], Some([1, 2, 3, 4]), 1009),                   // over 64 KiB
