@@ -99,7 +99,7 @@ pub struct Options {
     /// With --tls, write the certificate (PEM) here so clients can trust it.
     #[arg(long)]
     pub cert_out: Option<std::path::PathBuf>,
-    /// Start each data message with "ts":<send time ns> (latency probe).
+    /// Start each data message with a "ts" field, the send time in ns (latency probe).
     #[arg(long)]
     pub probe: bool,
     /// Server ping period (default: 20s spot, 3m USD-M).
