@@ -302,6 +302,8 @@ struct Generator {
     tick: u64,
     lot: u64,
     max_lots: u64,
+    /// Direction of the current price trend (runs flip at random).
+    up: bool,
 }
 
 impl Generator {
@@ -317,6 +319,7 @@ impl Generator {
             tick: spec.tick.max(1),
             lot: spec.lot.max(1),
             max_lots,
+            up: rng.percent(50),
         };
         let mid = spec.start_price / g.tick * g.tick;
         let floor = g.tick * (INITIAL_LEVELS * 4 + 1);
@@ -370,6 +373,36 @@ impl Generator {
                 }
             }
         };
+        if rng.percent(3) {
+            self.up = !self.up;
+        }
+        if rng.percent(20) {
+            // The price moves one level with the trend: the best level on the far side is
+            // taken and the near side steps into its price; the far side gets a new level at
+            // its back so its depth holds.
+            let (far, near) = if self.up {
+                (BookSide::Ask, BookSide::Bid)
+            } else {
+                (BookSide::Bid, BookSide::Ask)
+            };
+            let best = match far {
+                BookSide::Bid => scratch.best_bid(),
+                BookSide::Ask => scratch.best_ask(),
+            };
+            if let (Some((p, _)), Some((w, _))) = (best, scratch.worst(far)) {
+                let gap = self.tick * rng.range(1, 3);
+                let back = match far {
+                    BookSide::Bid => w.checked_sub(gap).filter(|&b| b > 0),
+                    BookSide::Ask => w.checked_add(gap),
+                };
+                if let Some(back) = back {
+                    let (qn, qb) = (self.qty(rng), self.qty(rng));
+                    set(&mut scratch, far, p, 0);
+                    set(&mut scratch, near, p, qn);
+                    set(&mut scratch, far, back, qb);
+                }
+            }
+        }
         for _ in 0..rng.range(1, 3) {
             let side = if rng.percent(50) {
                 BookSide::Bid

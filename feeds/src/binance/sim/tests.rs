@@ -147,6 +147,30 @@ fn tape_cycle_restores_the_book_and_ids_keep_rising() {
 }
 
 #[test]
+fn the_book_is_never_crossed_or_thin_and_the_price_walks() {
+    for market in [Market::Spot, Market::UsdM] {
+        for sym in ["btcusdt", "xrpusdt", "abcusdt"] {
+            let v = venue(market, &[sym], 2048);
+            let t = v.tape(0);
+            let (mut lo, mut hi) = (u64::MAX, 0);
+            for pos in 0..t.len() {
+                let b = t.book_after(pos);
+                let (bid, ask) = (b.best_bid().unwrap().0, b.best_ask().unwrap().0);
+                assert!(bid < ask, "{sym} crossed at {pos}");
+                assert!(
+                    b.len(BookSide::Bid) >= 50 && b.len(BookSide::Ask) >= 50,
+                    "{sym} thin at {pos}"
+                );
+                lo = lo.min(bid);
+                hi = hi.max(bid);
+            }
+            // Over a cycle the best bid wanders by at least ten ticks.
+            assert!(hi - lo >= 10 * t.spec.tick, "{sym}: {lo}..{hi}");
+        }
+    }
+}
+
+#[test]
 fn depth_chains_are_unbroken_across_cycles() {
     for market in [Market::Spot, Market::UsdM] {
         let v = venue(market, &["btcusdt", "ethusdt", "xrpusdt"], 64);
@@ -554,32 +578,4 @@ fn venue_config_errors_are_typed() {
     c.symbols = vec!["btcusdt".into()];
     c.tape_len = 10;
     assert_eq!(Venue::new(&c).unwrap_err(), VenueError::TapeTooShort);
-}
-
-#[test]
-#[ignore = "prints samples for eyeballing"]
-fn print_samples() {
-    for market in [Market::Spot, Market::UsdM] {
-        let v = venue(market, &["btcusdt"], 4096);
-        let mut f = feed(
-            &v,
-            &[StreamKind::Trade, StreamKind::BookTicker, StreamKind::Depth],
-            true,
-            false,
-        );
-        for (_, m) in drain(&mut f, 12) {
-            println!("{}", String::from_utf8_lossy(&m));
-        }
-        let mut out = Vec::new();
-        v.render_snapshot(0, 2000, 5, 1, &mut out);
-        println!("{}", String::from_utf8_lossy(&out));
-        let b = v.book_at(0, 2048);
-        println!(
-            "mid at half cycle {:?} {:?} len {} {}",
-            b.best_bid(),
-            b.best_ask(),
-            b.len(BookSide::Bid),
-            b.len(BookSide::Ask)
-        );
-    }
 }
