@@ -30,14 +30,20 @@
 #![deny(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod backoff;
 pub mod clock;
+pub mod config;
 pub mod decimal;
 pub mod event;
 pub mod handler;
 pub mod instrument;
 pub mod reason;
+pub mod resolver;
 pub mod ring;
+pub mod sys;
 pub mod telemetry;
+pub mod timer;
+pub mod transport;
 pub mod ws;
 
 pub use decimal::{Decimal, DecimalError};
