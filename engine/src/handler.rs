@@ -123,6 +123,12 @@ pub struct Publisher {
     pub(crate) producers: Vec<EventProducer>,
     /// Events published (delivered or dropped).
     pub(crate) published: u64,
+    /// Stage timestamps on: events are stamped with their publish time.
+    pub(crate) stamp: bool,
+    /// When the handler finished decoding the current message (0 = not marked).
+    pub(crate) decoded_ts: u64,
+    /// When the first event of the current message was pushed (0 = none yet).
+    pub(crate) published_ts: u64,
 }
 
 impl Publisher {
@@ -130,14 +136,32 @@ impl Publisher {
     pub fn new(producers: Vec<EventProducer>) -> Publisher {
         Publisher {
             producers,
-            published: 0,
+            ..Publisher::default()
         }
+    }
+
+    /// Turns per-stage timestamps on or off.
+    pub fn set_stage_stamps(&mut self, on: bool) {
+        self.stamp = on;
+    }
+
+    /// Forgets the stage timestamps of the previous message.
+    #[inline]
+    pub fn begin_message(&mut self) {
+        self.decoded_ts = 0;
+        self.published_ts = 0;
     }
 
     /// Pushes `event` to every attached ring; a full ring drops and counts it.
     #[inline]
-    pub fn publish(&mut self, event: Event) {
+    pub fn publish(&mut self, mut event: Event) {
         self.published += 1;
+        if self.stamp {
+            if self.published_ts == 0 {
+                self.published_ts = crate::clock::now_ns();
+            }
+            event.stamp_published(self.published_ts);
+        }
         for p in &mut self.producers {
             p.push(event);
         }
@@ -189,6 +213,15 @@ impl<'a> Context<'a> {
     #[inline]
     pub fn publish(&mut self, event: Event) {
         self.publisher.publish(event);
+    }
+
+    /// Marks the end of decoding the current message (recv→decoded stage). A clock read only
+    /// when stage histograms are on; otherwise free.
+    #[inline]
+    pub fn mark_decoded(&mut self) {
+        if self.publisher.stamp && self.publisher.decoded_ts == 0 {
+            self.publisher.decoded_ts = crate::clock::now_ns();
+        }
     }
 
     /// Queues a text frame.

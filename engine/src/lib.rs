@@ -37,6 +37,7 @@ pub mod decimal;
 pub mod event;
 pub mod handler;
 pub mod instrument;
+pub mod raw;
 pub mod reason;
 pub mod resolver;
 pub mod ring;
