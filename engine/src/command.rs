@@ -163,11 +163,7 @@ impl EngineHandle {
     }
 
     /// Asks the connection's handler to unsubscribe from `topics`.
-    pub fn unsubscribe(
-        &self,
-        conn: ConnectionId,
-        topics: Vec<String>,
-    ) -> Result<(), CommandError> {
+    pub fn unsubscribe(&self, conn: ConnectionId, topics: Vec<String>) -> Result<(), CommandError> {
         self.push(Command::Unsubscribe(conn, topics))
     }
 

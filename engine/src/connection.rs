@@ -26,7 +26,9 @@ use crate::clock;
 use crate::command::{OutFrame, Prepared};
 use crate::config::{ConnectionConfig, ConnectionOptions};
 use crate::event::{Event, Status, StatusKind};
-use crate::handler::{Actions, ConnectionId, Context, Message, Outbox, Publisher, Routes, WsHandler};
+use crate::handler::{
+    Actions, ConnectionId, Context, Message, Outbox, Publisher, Routes, WsHandler,
+};
 use crate::instrument::InstrumentId;
 use crate::reason::Reason;
 use crate::resolver::{self, ResolveError, Resolver};
@@ -251,8 +253,10 @@ impl Connection {
         self.attempt += 1;
         self.attempt_started = now;
         self.state = State::Resolving;
-        self.timers
-            .set(TimerKind::Connect, now.saturating_add(dur(self.opts.connect_timeout)));
+        self.timers.set(
+            TimerKind::Connect,
+            now.saturating_add(dur(self.opts.connect_timeout)),
+        );
         let port = self.config.endpoint.port;
         if let Some(addr) = resolver::literal(&self.config.endpoint.host, port) {
             self.addrs.clear();
@@ -369,7 +373,13 @@ impl Connection {
     // ----- readiness --------------------------------------------------------------------
 
     /// A readiness event for this connection's socket.
-    pub(crate) fn on_ready(&mut self, ready: Ready, now: u64, reg: &mio::Registry, core: &mut Core) {
+    pub(crate) fn on_ready(
+        &mut self,
+        ready: Ready,
+        now: u64,
+        reg: &mio::Registry,
+        core: &mut Core,
+    ) {
         match self.state {
             State::Connecting => self.on_connected(now, reg, core),
             State::TlsHandshake => self.drive_tls(now, reg, core),
@@ -608,53 +618,39 @@ impl Connection {
             self.need = 0;
             let consumed = decoded.consumed;
             let mut close: Option<Option<u16>> = None;
+            let mut data = None;
             match decoded.frame {
                 None => {}
-                Some(Frame::Text(p)) => {
-                    if self.state != State::Closing {
-                        self.last_data = ts;
-                        core.stats.messages += 1;
-                        let size = p.len() as u32;
-                        self.publisher.begin_message();
-                        let mut cx = Context::routed(
-                            ts,
-                            self.id,
-                            &mut self.outbox,
-                            &mut self.publisher,
-                            &mut self.actions,
-                            Routes {
-                                table: &mut core.producers,
-                                routes: &self.routes,
-                            },
-                        );
-                        self.handler.on_message(Message::Text(p), &mut cx);
-                        message_telemetry(&mut core.telemetry, self.id, size, ts, &self.publisher);
-                    }
+                // Data after our close frame is ignored (RFC 6455 §5.5.1).
+                Some(Frame::Text(p)) if self.state != State::Closing => {
+                    data = Some(Message::Text(p));
                 }
-                Some(Frame::Binary(p)) => {
-                    if self.state != State::Closing {
-                        self.last_data = ts;
-                        core.stats.messages += 1;
-                        let size = p.len() as u32;
-                        self.publisher.begin_message();
-                        let mut cx = Context::routed(
-                            ts,
-                            self.id,
-                            &mut self.outbox,
-                            &mut self.publisher,
-                            &mut self.actions,
-                            Routes {
-                                table: &mut core.producers,
-                                routes: &self.routes,
-                            },
-                        );
-                        self.handler.on_message(Message::Binary(p), &mut cx);
-                        message_telemetry(&mut core.telemetry, self.id, size, ts, &self.publisher);
-                    }
+                Some(Frame::Binary(p)) if self.state != State::Closing => {
+                    data = Some(Message::Binary(p));
                 }
+                Some(Frame::Text(_) | Frame::Binary(_)) => {}
                 Some(Frame::Ping(p)) => self.outbox.push_control(OpCode::Pong, p),
                 Some(Frame::Pong(_)) => self.timers.cancel(TimerKind::Pong),
                 Some(Frame::Close { code, .. }) => close = Some(code),
+            }
+            if let Some(msg) = data {
+                self.last_data = ts;
+                core.stats.messages += 1;
+                let size = msg.payload().len() as u32;
+                self.publisher.begin_message();
+                let mut cx = Context::routed(
+                    ts,
+                    self.id,
+                    &mut self.outbox,
+                    &mut self.publisher,
+                    &mut self.actions,
+                    Routes {
+                        table: &mut core.producers,
+                        routes: &self.routes,
+                    },
+                );
+                self.handler.on_message(msg, &mut cx);
+                message_telemetry(&mut core.telemetry, self.id, size, ts, &self.publisher);
             }
             self.rx.start += consumed;
             if let Some(code) = close {
@@ -711,8 +707,10 @@ impl Connection {
         self.timers.cancel(TimerKind::Ping);
         self.timers.cancel(TimerKind::Pong);
         self.timers.cancel(TimerKind::Stale);
-        self.timers
-            .set(TimerKind::Close, now.saturating_add(dur(self.opts.close_timeout)));
+        self.timers.set(
+            TimerKind::Close,
+            now.saturating_add(dur(self.opts.close_timeout)),
+        );
         if self.flush(now, core).is_err() {
             self.session_over(self.close_reason(), now, core);
         }
