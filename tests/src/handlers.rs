@@ -104,6 +104,7 @@ impl WsHandler for SeqHandler {
                 .push(msg.payload().to_vec());
         }
         if let Some(seq) = parse_seq(msg.payload()) {
+            cx.mark_decoded();
             let trade = Trade {
                 price: Decimal::from_parts(seq as i64, 0),
                 qty: Decimal::from_parts(1, 0),
