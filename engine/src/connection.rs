@@ -81,6 +81,9 @@ pub(crate) struct Core {
     pub(crate) resolver: Resolver,
     pub(crate) pollers: Vec<usize>,
     pub(crate) deadline: LoopDeadline,
+    /// Loop-wide attempt counter: resolver answers are matched by (slot, attempt), and slots
+    /// are reused, so attempt numbers must be unique across connections.
+    pub(crate) attempts: u64,
 }
 
 /// Readiness of one event, as the connection cares about it.
@@ -149,7 +152,7 @@ pub(crate) struct Connection {
     handshake_sent: usize,
     addrs: Vec<SocketAddr>,
     addr_next: usize,
-    /// Attempt counter; resolver answers for older attempts are ignored.
+    /// Current attempt's loop-wide number; resolver answers for other attempts are ignored.
     attempt: u64,
     attempt_started: u64,
     session_started: u64,
@@ -250,7 +253,8 @@ impl Connection {
 
     /// Starts a connect attempt: resolve (or use the IP literal), then connect.
     pub(crate) fn start(&mut self, now: u64, reg: &mio::Registry, core: &mut Core) {
-        self.attempt += 1;
+        core.attempts += 1;
+        self.attempt = core.attempts;
         self.attempt_started = now;
         self.state = State::Resolving;
         self.timers.set(
@@ -382,8 +386,8 @@ impl Connection {
     ) {
         match self.state {
             State::Connecting => self.on_connected(now, reg, core),
-            State::TlsHandshake => self.drive_tls(now, reg, core),
-            State::WsUpgrade => self.drive_upgrade(now, reg, core),
+            State::TlsHandshake => self.drive_tls(now, core),
+            State::WsUpgrade => self.drive_upgrade(now, core),
             State::Subscribing | State::Live | State::Closing => {
                 if ready.writable && !self.flush_or_lose(now, core) {
                     return;
@@ -405,10 +409,10 @@ impl Connection {
             Ok(true) => {
                 if t.is_tls() {
                     self.state = State::TlsHandshake;
-                    self.drive_tls(now, reg, core);
+                    self.drive_tls(now, core);
                 } else {
                     self.opened(now, core);
-                    self.start_upgrade(now, reg, core);
+                    self.start_upgrade(now, core);
                 }
             }
             Err(_) => {
@@ -425,7 +429,7 @@ impl Connection {
         });
     }
 
-    fn drive_tls(&mut self, now: u64, reg: &mio::Registry, core: &mut Core) {
+    fn drive_tls(&mut self, now: u64, core: &mut Core) {
         let Some(t) = self.transport.as_mut() else {
             return;
         };
@@ -433,14 +437,14 @@ impl Connection {
             Ok(false) => {}
             Ok(true) => {
                 self.opened(now, core);
-                self.start_upgrade(now, reg, core);
+                self.start_upgrade(now, core);
             }
             Err(TransportError::Tls) => self.attempt_failed(Reason::Tls, now, core),
             Err(_) => self.attempt_failed(Reason::Io, now, core),
         }
     }
 
-    fn start_upgrade(&mut self, now: u64, reg: &mio::Registry, core: &mut Core) {
+    fn start_upgrade(&mut self, now: u64, core: &mut Core) {
         let req = HandshakeRequest {
             url: self.config.url.clone(),
             headers: self.config.headers.clone(),
@@ -451,13 +455,13 @@ impl Connection {
                 self.handshake = Some(hs);
                 self.handshake_sent = 0;
                 self.state = State::WsUpgrade;
-                self.drive_upgrade(now, reg, core);
+                self.drive_upgrade(now, core);
             }
             Err(_) => self.attempt_failed(Reason::Handshake, now, core),
         }
     }
 
-    fn drive_upgrade(&mut self, now: u64, reg: &mio::Registry, core: &mut Core) {
+    fn drive_upgrade(&mut self, now: u64, core: &mut Core) {
         let (Some(hs), Some(t)) = (self.handshake.as_mut(), self.transport.as_mut()) else {
             return;
         };
@@ -488,7 +492,6 @@ impl Connection {
                                 duration_ns: now.saturating_sub(self.attempt_started),
                                 status: response.status,
                             });
-                            let _ = reg;
                             self.enter_session(now, core);
                             return;
                         }
@@ -1092,4 +1095,36 @@ fn message_telemetry(
 #[inline]
 fn dur(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rx_buffer_compacts_and_grows_once() {
+        let mut rx = RxBuf::new(4096);
+        assert!(rx.make_room(0, 0));
+        // Fill most of it, consume most: a partial frame stays at the back.
+        rx.end = 4000;
+        rx.start = 3990;
+        rx.data[3990..4000].copy_from_slice(b"0123456789");
+        // Little room left at the back: compact to the front, keeping the bytes.
+        assert!(rx.make_room(20, 0));
+        assert_eq!((rx.start, rx.end), (0, 10));
+        assert_eq!(&rx.data[..10], b"0123456789");
+        // A frame needing more than the buffer grows it to `grow_to`, once.
+        assert!(rx.make_room(10_000, 16_384));
+        assert_eq!(rx.data.len(), 16_384);
+        assert_eq!(&rx.data[..10], b"0123456789");
+        assert!(rx.make_room(10_000, 16_384));
+        assert_eq!(rx.data.len(), 16_384);
+        // Everything consumed: back to the start.
+        rx.start = rx.end;
+        assert!(rx.make_room(0, 0));
+        assert_eq!((rx.start, rx.end), (0, 0));
+        // Full and unconsumed with no growth allowed: no room.
+        rx.end = rx.data.len();
+        assert!(!rx.make_room(0, 0));
+    }
 }

@@ -144,6 +144,7 @@ impl EngineBuilder {
                 resolver: Resolver::new(waker),
                 pollers: Vec::new(),
                 deadline: LoopDeadline::default(),
+                attempts: 0,
             },
             polling: Vec::new(),
         };

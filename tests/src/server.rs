@@ -274,6 +274,8 @@ fn serve(tcp: TcpStream, index: usize, shared: Arc<Shared>) {
         return;
     }
     (shared.script)(&mut peer);
+    // The kill list holds a clone of the socket, so dropping ours would not close it.
+    let _ = peer.stream.tcp().shutdown(Shutdown::Both);
 }
 
 /// The server's side of one client connection, handed to the test's script.

@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tickwire_engine::config::{ConnectionConfig, EngineConfig, Profile};
+use tickwire_engine::config::{ConnectionConfig, EngineConfig, IdleStrategy, Profile};
 use tickwire_engine::engine::Engine;
 use tickwire_engine::event::StatusKind;
 use tickwire_tests::consume::{collect_until, count_status, trade_ids};
@@ -14,6 +14,10 @@ use tickwire_tests::test_options;
 const T: Duration = Duration::from_secs(30);
 
 fn run_in_order(profile: Profile, n: u64) {
+    run_in_order_with(EngineConfig::profile(profile), n);
+}
+
+fn run_in_order_with(config: EngineConfig, n: u64) {
     let server = TestServer::plain(move |peer| {
         // Wait for the subscription, then stream.
         let sub = peer
@@ -23,7 +27,7 @@ fn run_in_order(profile: Profile, n: u64) {
         peer.send_numbered(0, n).unwrap();
         peer.serve(true, Duration::from_secs(30));
     });
-    let mut b = Engine::builder(EngineConfig::profile(profile));
+    let mut b = Engine::builder(config);
     let (cid, mut consumer) = b.consumer(1 << 17);
     let engine = b.start().unwrap();
     let (handler, observed) = SeqHandler::new(&["trades"]);
@@ -68,6 +72,41 @@ fn hundred_thousand_messages_arrive_in_order_blocking() {
 #[test]
 fn hundred_thousand_messages_arrive_in_order_spinning() {
     run_in_order(Profile::LowLatency, 100_000);
+}
+
+#[test]
+fn busy_spin_delivers_in_order() {
+    let config = EngineConfig {
+        idle: IdleStrategy::BusySpin,
+        ..EngineConfig::profile(Profile::LowLatency)
+    };
+    run_in_order_with(config, 10_000);
+}
+
+#[test]
+fn host_names_go_through_the_resolver() {
+    // `localhost` may resolve to ::1 first; the server listens on 127.0.0.1 only, so this
+    // also exercises falling through to the next address.
+    let server = TestServer::plain(|peer| {
+        peer.send_text("42").unwrap();
+        peer.serve(true, Duration::from_secs(10));
+    });
+    let mut b = Engine::builder(EngineConfig::default());
+    let (cid, mut consumer) = b.consumer(64);
+    let engine = b.start().unwrap();
+    let (handler, _) = SeqHandler::new(&[]);
+    let cfg = ConnectionConfig::new(&format!("ws://localhost:{}/", server.port()))
+        .unwrap()
+        .options(test_options());
+    engine
+        .handle()
+        .add_connection(cfg, Box::new(handler), &[cid])
+        .unwrap();
+    let mut events = Vec::new();
+    collect_until(&mut consumer, &mut events, T, "message", |e| {
+        trade_ids(e) == [42]
+    });
+    engine.join().unwrap();
 }
 
 #[test]
