@@ -467,3 +467,66 @@ impl IoLoop {
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Profile;
+
+    #[test]
+    fn handle_is_clone_send_sync() {
+        fn check<T: Clone + Send + Sync>() {}
+        check::<EngineHandle>();
+    }
+
+    #[test]
+    fn pinning_to_a_missing_core_fails_start() {
+        let config = EngineConfig {
+            pin_core: Some(100_000),
+            ..EngineConfig::profile(Profile::LowLatency)
+        };
+        let err = Engine::builder(config).start().err();
+        assert_eq!(err, Some(EngineError::Pin(PinError::NoSuchCore(100_000))));
+    }
+
+    #[test]
+    fn pinned_engine_starts_and_joins_with_nothing_to_do() {
+        let config = EngineConfig {
+            pin_core: Some(0),
+            ..EngineConfig::profile(Profile::LowLatency)
+        };
+        let mut b = Engine::builder(config);
+        let (_, consumer) = b.consumer(8);
+        let engine = b.start().unwrap();
+        let h = engine.handle();
+        let stats = engine.join().unwrap();
+        assert_eq!(stats, EngineStats::default());
+        assert!(h.is_stopped());
+        assert!(consumer.is_abandoned());
+        assert_eq!(
+            h.remove(ConnectionId(1)),
+            Err(crate::command::CommandError::Stopped)
+        );
+    }
+
+    #[test]
+    fn a_full_command_queue_is_an_error_at_the_caller() {
+        let config = EngineConfig {
+            command_capacity: 2,
+            ..EngineConfig::default()
+        };
+        let engine = Engine::builder(config).start().unwrap();
+        let h = engine.handle();
+        // The loop drains the queue concurrently, so push until it reports full.
+        let mut full = false;
+        for _ in 0..1_000_000 {
+            if h.remove(ConnectionId(9)) == Err(crate::command::CommandError::QueueFull) {
+                full = true;
+                break;
+            }
+        }
+        assert!(full);
+        let stats = engine.join().unwrap();
+        assert!(stats.unknown_connection >= 2);
+    }
+}
