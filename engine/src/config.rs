@@ -64,7 +64,9 @@ impl Default for BackoffConfig {
 /// [`ConnectionConfig`] carries its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectionOptions {
-    /// `SO_RCVBUF` for the TCP socket, set before connecting (`None`: the OS default).
+    /// `SO_RCVBUF` for the TCP socket, set before connecting (`None`: the OS default, which on
+    /// Linux autotunes; an explicit size disables autotuning and is capped by
+    /// `net.core.rmem_max`).
     pub tcp_recv_buffer: Option<usize>,
     /// `SO_SNDBUF` for the TCP socket (`None`: the OS default).
     pub tcp_send_buffer: Option<usize>,
@@ -150,9 +152,10 @@ impl EngineConfig {
         match profile {
             Profile::LowLatency => EngineConfig {
                 idle: IdleStrategy::SpinThenYield { spins: 0 },
+                // SO_RCVBUF stays unset: setting it turns off Linux's receive-buffer
+                // autotuning and is capped at `net.core.rmem_max`.
                 connection_defaults: ConnectionOptions {
                     rx_buffer: 256 * 1024,
-                    tcp_recv_buffer: Some(4 * 1024 * 1024),
                     ..ConnectionOptions::default()
                 },
                 ..base
