@@ -30,6 +30,7 @@
 #![deny(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod book;
 pub mod clock;
 pub mod decimal;
 pub mod event;
