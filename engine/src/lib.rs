@@ -30,6 +30,7 @@
 #![deny(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod adapter;
 pub mod book;
 pub mod clock;
 pub mod decimal;
@@ -41,6 +42,8 @@ pub mod ring;
 pub mod telemetry;
 pub mod ws;
 
+pub use adapter::{FeedAdapter, FeedHandler};
+pub use book::{Book, BookConfig};
 pub use decimal::{Decimal, DecimalError};
 pub use event::{Bbo, Event, EventKind, Flags, Level, Side, Status, StatusKind, Trade};
 pub use handler::{ConnectionId, Context, Message, Reconnect, WsHandler};
