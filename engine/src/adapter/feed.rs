@@ -85,6 +85,8 @@ pub struct FeedStats {
     pub rotations: u64,
     /// Frames that could not be queued (connection not live or outbox full); retried.
     pub send_retries: u64,
+    /// Trades and BBOs skipped after a take-over because the old connection published them.
+    pub duplicates: u64,
     /// The adapter's decode counters.
     pub decode: DecodeStats,
 }
@@ -142,8 +144,11 @@ impl Watermarks {
 /// What a [`FeedHandler::take_over`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HandoverReport {
-    /// Books carried over and joined at an aligned diff.
+    /// Books carried over and joined at an aligned diff of the log.
     pub joined: usize,
+    /// Books carried over whose joining diff is still to come (the log ended exactly at the
+    /// old book's last id); the next diff joins them.
+    pub joining: usize,
     /// Books that could not be joined and were resynced from a snapshot.
     pub resynced: usize,
     /// Logged events already published by the old connection (skipped).
@@ -231,10 +236,17 @@ pub struct FeedHandler<A: FeedAdapter> {
     log: Vec<LogItem>,
     log_events: Vec<Event>,
     log_overflow: bool,
+    /// After a take-over: what the old connection published, and until when (ns) to skip
+    /// trades and BBOs it covers (this connection may lag the old one a little).
+    carried: Option<(Watermarks, u64)>,
     stats: FeedStats,
 }
 
 const NO_SLOT: u32 = u32::MAX;
+
+/// How long after a take-over trades and BBOs are checked against the old connection's
+/// watermarks (the new connection's lag behind the old one is far shorter).
+const CARRY_MARKS_NS: u64 = 60_000_000_000;
 
 impl<A: FeedAdapter> FeedHandler<A> {
     /// A handler that publishes what `adapter` decodes, fetching book snapshots from
@@ -277,6 +289,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
             log: Vec::new(),
             log_events: Vec::new(),
             log_overflow: false,
+            carried: None,
             stats: FeedStats::default(),
         }
     }
@@ -736,8 +749,10 @@ impl<A: FeedAdapter> FeedHandler<A> {
     // ---- make-before-break ----
 
     /// Whether this standby handler can take over from one whose watermarks are `old`: every
-    /// subscription is acknowledged and, for every book `old` has in sync, the log holds a
-    /// diff that joins it.
+    /// subscription is acknowledged and, for every book `old` has in sync, this connection's
+    /// logged diffs reach back to (or before) the old book's last id, so its own diff chain
+    /// passes through the join point. It may still be behind `old`: until it catches up, its
+    /// diffs are skipped as stale and its trades and BBOs as duplicates.
     pub fn ready_to_take_over(&self, old: &Watermarks) -> bool {
         if self.mode != Mode::Standby || self.adapter.pending_acks() != 0 || self.log_overflow {
             return false;
@@ -746,12 +761,11 @@ impl<A: FeedAdapter> FeedHandler<A> {
             let Some(Some(last)) = old.books.get(b.instrument.index()) else {
                 return true;
             };
-            self.log.iter().rev().any(|item| match item {
-                LogItem::Diff { slot: s, ids, .. } if *s as usize == slot => {
-                    self.adapter.join_diff(last, ids) == SeqCheck::Apply
-                }
-                _ => false,
-            })
+            let first = self.log.iter().find_map(|item| match item {
+                LogItem::Diff { slot: s, ids, .. } if *s as usize == slot => Some(ids),
+                _ => None,
+            });
+            first.is_some_and(|ids| self.adapter.join_diff(last, ids) != SeqCheck::Gap)
         })
     }
 
@@ -838,6 +852,12 @@ impl<A: FeedAdapter> FeedHandler<A> {
             }
         }
         report.published = self.stats.published - before;
+        self.carried = Some((marks, cx.now().saturating_add(CARRY_MARKS_NS)));
+        report.joining = self
+            .books
+            .iter()
+            .filter(|b| b.state == SyncState::Joining)
+            .count();
         self.log = log;
         self.log.clear();
         self.log_events = log_events;
@@ -872,7 +892,18 @@ impl<A: FeedAdapter> FeedHandler<A> {
                     );
                     return;
                 }
+                if let Some((_, until)) = &self.carried {
+                    if cx.now() > *until {
+                        self.carried = None;
+                    }
+                }
                 for e in events {
+                    if let Some((old, _)) = &self.carried {
+                        if old.covers(e) {
+                            self.stats.duplicates += 1;
+                            continue;
+                        }
+                    }
                     self.marks.record(e);
                     self.publish(*e, cx);
                 }
