@@ -228,16 +228,37 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// A decoder over `symbols`.
+    /// A decoder over `symbols`, its buffers sized for messages up to
+    /// [`Decoder::PREWARM_BYTES`].
     pub fn new(symbols: Symbols, time_unit: TimeUnit, latency_probe: bool) -> Decoder {
-        Decoder {
-            buffers: Buffers::new(64 * 1024),
-            tape: Tape(Vec::with_capacity(8 * 1024)),
+        let mut d = Decoder {
+            buffers: Buffers::new(Self::PREWARM_BYTES),
+            tape: Tape(Vec::new()),
             symbols,
             time_unit,
             latency_probe,
             stats: DecodeStats::default(),
+        };
+        d.prewarm(Self::PREWARM_BYTES);
+        d
+    }
+
+    /// Message size the buffers are sized for at construction.
+    pub const PREWARM_BYTES: usize = 64 * 1024;
+
+    /// Grows every internal buffer (input copy, structural index, tape) to what the densest
+    /// `len`-byte document needs, so no message up to `len` bytes allocates later.
+    pub fn prewarm(&mut self, len: usize) {
+        let n = len.saturating_sub(2) / 2;
+        let mut doc = Vec::with_capacity(2 * n + 2);
+        doc.push(b'[');
+        for i in 0..n {
+            doc.extend_from_slice(if i + 1 == n { b"0" } else { b"0," });
         }
+        doc.push(b']');
+        let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
+        let _ = simd_json::fill_tape(&mut doc, &mut self.buffers, &mut tape);
+        self.tape = tape.reset();
     }
 
     /// The symbol table.
