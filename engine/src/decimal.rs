@@ -270,6 +270,37 @@ fn digits_in_window(text: &[u8], s: usize, e: usize) -> Option<u64> {
     swar8(x | (ASCII_ZEROS & !digits_mask))
 }
 
+/// Mask of the bytes of `x` equal to `b` (exact for the lowest one, which is all we use).
+#[inline(always)]
+fn bytes_equal(x: u64, b: u8) -> u64 {
+    let v = x ^ (0x0101_0101_0101_0101 * b as u64);
+    v.wrapping_sub(0x0101_0101_0101_0101) & !v & 0x8080_8080_8080_8080
+}
+
+/// Index of the first `.` in `text` (8 to 18 bytes long), or its length: two overlapping
+/// 8-byte windows instead of a byte loop.
+#[inline(always)]
+fn find_dot(text: &[u8]) -> usize {
+    let len = text.len();
+    let m = bytes_equal(load8(text), b'.');
+    if m != 0 {
+        return (m.trailing_zeros() / 8) as usize;
+    }
+    // Bytes the two windows miss when the text is longer than 16.
+    for (i, &c) in text.iter().enumerate().take(len.saturating_sub(8)).skip(8) {
+        if c == b'.' {
+            return i;
+        }
+    }
+    if len > 8 {
+        let m = bytes_equal(load8(&text[len - 8..]), b'.');
+        if m != 0 {
+            return len - 8 + (m.trailing_zeros() / 8) as usize;
+        }
+    }
+    len
+}
+
 /// Fast path: `-`? then at most 8 digits, an optional `.`, at most 8 digits; no exponent.
 /// `None` sends the text to the general parser (which also reports the errors).
 #[inline(always)]
@@ -280,10 +311,14 @@ fn parse_plain(text: &[u8]) -> Option<Decimal> {
     if len <= start || len - start > 17 {
         return None;
     }
-    let dot = text[start..]
-        .iter()
-        .position(|&c| c == b'.')
-        .map_or(len, |p| p + start);
+    let dot = if len >= 8 {
+        find_dot(text)
+    } else {
+        text[start..]
+            .iter()
+            .position(|&c| c == b'.')
+            .map_or(len, |p| p + start)
+    };
     let frac_start = (dot + 1).min(len);
     let (int_len, frac_len) = (dot - start, len - frac_start);
     if int_len > 8 || frac_len > 8 || int_len + frac_len == 0 {
@@ -638,6 +673,9 @@ mod tests {
             "00000000.00000001",
             "9999999999999999",
             "99999999.99999999",
+            "-99999999.99999999",
+            "12345678.123456789",
+            "1234567.1234567",
         ] {
             assert_eq!(
                 parts(Decimal::parse(s.as_bytes()).unwrap()),

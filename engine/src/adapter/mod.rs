@@ -162,6 +162,8 @@ impl DecodeError {
 pub struct DecodeStats {
     /// Frames decoded (good or bad).
     pub frames: u64,
+    /// Frames the adapter's fast path (e.g. a hand scanner) decoded on its own.
+    pub fast_path: u64,
     /// Fields the adapter does not know, inside messages it does know.
     pub unknown_fields: u64,
     /// Messages of unknown type.

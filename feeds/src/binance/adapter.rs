@@ -79,7 +79,8 @@ impl BinanceAdapter {
         for s in &unique {
             symbols.add(registry, &s.symbol);
         }
-        let decoder = Decoder::new(symbols, config.time_unit, config.latency_probe);
+        let mut decoder = Decoder::new(symbols, config.time_unit, config.latency_probe);
+        decoder.set_fast_scan(config.fast_scan);
         Ok(BinanceAdapter {
             config,
             registry: registry.clone(),

@@ -85,6 +85,9 @@ pub struct BinanceConfig {
     pub streams_per_frame: usize,
     /// Minimum gap between frames we send, ns (spot allows 5 messages/s, pongs included).
     pub send_interval_ns: u64,
+    /// Decode hot messages with the hand scanner first (falls back to simd-json on anything
+    /// unusual; both agree wherever the scanner answers).
+    pub fast_scan: bool,
 }
 
 impl BinanceConfig {
@@ -103,6 +106,7 @@ impl BinanceConfig {
             max_streams: 1024,
             streams_per_frame: 200,
             send_interval_ns: 250_000_000,
+            fast_scan: true,
         }
     }
 

@@ -224,6 +224,7 @@ pub struct Decoder {
     symbols: Symbols,
     time_unit: TimeUnit,
     latency_probe: bool,
+    fast_scan: bool,
     stats: DecodeStats,
 }
 
@@ -237,6 +238,7 @@ impl Decoder {
             symbols,
             time_unit,
             latency_probe,
+            fast_scan: true,
             stats: DecodeStats::default(),
         };
         d.prewarm(Self::PREWARM_BYTES);
@@ -259,6 +261,12 @@ impl Decoder {
         let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
         let _ = simd_json::fill_tape(&mut doc, &mut self.buffers, &mut tape);
         self.tape = tape.reset();
+    }
+
+    /// Whether hot messages first go through the hand scanner ([`super::scan`]); on by
+    /// default. Off, every frame goes through simd-json.
+    pub fn set_fast_scan(&mut self, on: bool) {
+        self.fast_scan = on;
     }
 
     /// The symbol table.
@@ -285,6 +293,20 @@ impl Decoder {
         out: &mut Vec<Event>,
     ) -> Result<Frame, DecodeError> {
         self.stats.frames += 1;
+        if self.fast_scan {
+            if let Some((frame, unknown)) = super::scan::scan(
+                payload,
+                &mut self.symbols,
+                self.time_unit,
+                self.latency_probe,
+                recv_ts,
+                out,
+            ) {
+                self.stats.unknown_fields += unknown;
+                self.stats.fast_path += 1;
+                return Ok(frame);
+            }
+        }
         let start = out.len();
         let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
         let result = match simd_json::fill_tape(payload, &mut self.buffers, &mut tape) {

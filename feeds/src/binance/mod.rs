@@ -38,6 +38,7 @@
 pub mod adapter;
 pub mod config;
 pub mod decode;
+mod scan;
 pub mod snapshot;
 pub mod subscription;
 

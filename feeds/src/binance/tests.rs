@@ -1,7 +1,8 @@
 //! Fixtures written from the documented formats (venues.md §1–2, Binance docs).
 
 use tickwire_engine::adapter::{
-    BookSnapshot, DiffIds, FeedAdapter, FeedConfig, FeedHandler, Frame, QueuedSnapshots, SeqCheck,
+    BookSnapshot, DecodeStats, DiffIds, FeedAdapter, FeedConfig, FeedHandler, Frame,
+    QueuedSnapshots, SeqCheck,
 };
 use tickwire_engine::event::{EventKind, Flags, Side, StatusKind};
 use tickwire_engine::handler::{
@@ -783,4 +784,134 @@ fn jsonl_lines() {
         r#"{"kind":"status","venue":"binance","symbol":null,"status":"decode_error","detail":"json"}"#
     );
     let _ = EventKind::Trade;
+}
+
+/// Decodes `input` with and without the hand scanner (fresh interning decoders) and
+/// checks they agree on the result, the events and every counter.
+pub(crate) fn assert_paths_agree(input: &[u8]) {
+    let run = |fast: bool| {
+        let reg = Registry::new();
+        let mut d = Decoder::new(
+            Symbols::interning("binance", reg),
+            TimeUnit::Millisecond,
+            true,
+        );
+        d.set_fast_scan(fast);
+        let mut buf = input.to_vec();
+        let mut out = Vec::new();
+        let r = d.decode(&mut buf, 9, &mut out);
+        let stats = DecodeStats {
+            fast_path: 0,
+            ..d.stats()
+        };
+        (r, out, stats)
+    };
+    let (fast, slow) = (run(true), run(false));
+    assert_eq!(fast, slow, "input: {:?}", String::from_utf8_lossy(input));
+}
+
+const FIXTURES: &[&str] = &[
+    SPOT_DEPTH,
+    r#"{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":1723161256299,"T":1723161256298,"s":"BTCUSDT","U":5123107832006,"u":5123107837557,"pu":5123107831937,"b":[["61510.90","0.000"],["61740.50","12.111"]],"a":[["61800.30","2.510"]]}}"#,
+    r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}"#,
+    r#"{"e":"aggTrade","E":123456789,"s":"BNBBTC","a":12345,"p":"0.001","q":"100","f":100,"l":105,"T":123456785,"m":false,"M":true}"#,
+    r#"{"stream":"btcusdt@bookTicker","data":{"u":50093239212,"s":"BTCUSDT","b":"61837.63000000","B":"3.78826000","a":"61837.64000000","A":"1.54698000"}}"#,
+    r#"{"e":"bookTicker","u":5123107839020,"s":"BTCUSDT","b":"61800.20","B":"2.507","a":"61800.30","A":"2.510","T":1723161256313,"E":1723161256313}"#,
+    r#"{"ts":1764400000123456789,"e":"depthUpdate","E":1764400000123,"s":"BTCUSDT","U":1,"u":2,"b":[["1.0","2.0"]],"a":[]}"#,
+    r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161256322,"T":1723161256322,"s":"BTCUSDT","t":5266583935,"p":"61800.30","q":"0.006","X":"MARKET","m":false,"new":{"x":[1,{"y":null}]}}}"#,
+    r#"{"result":null,"id":1}"#,
+    r#"{"e":"serverShutdown","E":1}"#,
+];
+
+#[test]
+fn scanner_agrees_with_simd_json_on_fixtures() {
+    for f in FIXTURES {
+        assert_paths_agree(f.as_bytes());
+    }
+    // Shapes the scanner must hand over (whitespace, escapes, duplicates, asks first,
+    // floats, leading zeros, trailing bytes) still decode the same.
+    for f in [
+        r#"{ "e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":2,"m":true}"#,
+        r#"{"e":"trade","E":1,"s":"BTC\u0055SDT","t":1,"p":"1","q":"1","T":2,"m":true}"#,
+        r#"{"e":"trade","E":1,"s":"BTCUSDT","t":1,"t":2,"p":"1","q":"1","T":2,"m":true}"#,
+        r#"{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"a":[["1","2"]],"b":[["1","3"]]}"#,
+        r#"{"e":"trade","E":1.5,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":2,"m":true}"#,
+        r#"{"e":"trade","E":01,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":2,"m":true}"#,
+        r#"{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":2,"m":true} "#,
+        r#"{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":2,"m":true}x"#,
+        r#"{"b":[["1","2"]],"data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[],"a":[]}}"#,
+        r#"{"e":"trade","E":99999999999999999999,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":2,"m":true}"#,
+        r#"{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":18446744073709551,"m":true}"#,
+    ] {
+        assert_paths_agree(f.as_bytes());
+    }
+}
+
+mod scanner_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+
+        /// Fixtures with one byte replaced, inserted or removed.
+        #[test]
+        fn mutated_fixtures(
+            which in 0..FIXTURES.len(),
+            at in any::<prop::sample::Index>(),
+            op in 0u8..3,
+            byte in prop_oneof![
+                Just(b'"'), Just(b','), Just(b'}'), Just(b']'), Just(b'['), Just(b'{'),
+                Just(b':'), Just(b'0'), Just(b'9'), Just(b'.'), Just(b'-'), Just(b'e'),
+                Just(b' '), Just(b'\\'), Just(0x80u8), any::<u8>()
+            ],
+        ) {
+            let mut v = FIXTURES[which].as_bytes().to_vec();
+            let i = at.index(v.len());
+            match op {
+                0 => v[i] = byte,
+                1 => v.insert(i, byte),
+                _ => { v.remove(i); }
+            }
+            assert_paths_agree(&v);
+        }
+
+        /// Generated depth/trade/bookTicker messages: any key order, optional envelope,
+        /// unknown fields, odd but valid numbers and decimals.
+        #[test]
+        fn generated_messages(
+            kind in 0u8..4,
+            envelope in any::<bool>(),
+            shuffle in any::<u64>(),
+            unknown in proptest::option::of("[a-z]{1,3}"),
+            price in "-?[0-9]{1,10}(\\.[0-9]{0,10})?(e-?[0-9])?",
+            qty in "[0-9]{1,3}\\.[0-9]{1,9}",
+            num in prop_oneof![Just("0".to_string()), "[1-9][0-9]{0,20}", Just("-1".to_string()), Just("1.0".to_string())],
+            levels in 0usize..4,
+        ) {
+            let lv = |n: usize| (0..n).map(|_| format!("[\"{price}\",\"{qty}\"]")).collect::<Vec<_>>().join(",");
+            let mut fields: Vec<String> = match kind {
+                0 => vec![r#""e":"depthUpdate""#.into(), format!("\"E\":{num}"), r#""s":"BTCUSDT""#.into(),
+                          format!("\"U\":{num}"), "\"u\":7".into(), format!("\"b\":[{}]", lv(levels)), format!("\"a\":[{}]", lv(levels / 2))],
+                1 => vec![r#""e":"trade""#.into(), "\"E\":1".into(), r#""s":"BTCUSDT""#.into(), format!("\"t\":{num}"),
+                          format!("\"p\":\"{price}\""), format!("\"q\":\"{qty}\""), "\"T\":2".into(), "\"m\":true".into()],
+                2 => vec![r#""e":"aggTrade""#.into(), format!("\"a\":{num}"), r#""s":"BTCUSDT""#.into(),
+                          format!("\"p\":\"{price}\""), format!("\"q\":\"{qty}\""), "\"m\":false".into(), "\"f\":1".into()],
+                _ => vec![format!("\"u\":{num}"), r#""s":"BTCUSDT""#.into(), format!("\"b\":\"{price}\""),
+                          format!("\"B\":\"{qty}\""), format!("\"a\":\"{price}\""), format!("\"A\":\"{qty}\"")],
+            };
+            if let Some(k) = unknown {
+                fields.push(format!("\"{k}\":[1,\"x\",{{}}]"));
+            }
+            // Deterministic shuffle from the seed.
+            let mut s = shuffle;
+            for i in (1..fields.len()).rev() {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                fields.swap(i, (s >> 33) as usize % (i + 1));
+            }
+            let body = format!("{{{}}}", fields.join(","));
+            let msg = if envelope { format!("{{\"stream\":\"x\",\"data\":{body}}}") } else { body };
+            assert_paths_agree(msg.as_bytes());
+        }
+    }
 }
