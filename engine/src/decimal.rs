@@ -229,8 +229,14 @@ impl Decimal {
 
 const ASCII_ZEROS: u64 = 0x3030_3030_3030_3030;
 
-/// Eight ASCII digits (first digit in the lowest byte) to their value, or `None` if any
-/// byte is not a digit.
+/// Eight ASCII digits loaded little-endian (first digit in the lowest byte) to their value,
+/// or `None` if any byte is not a digit. The building block of the fast paths, here and in
+/// venue scanners that parse decimals straight out of their receive buffer.
+#[inline(always)]
+pub fn eight_digits(x: u64) -> Option<u64> {
+    swar8(x)
+}
+
 #[inline(always)]
 fn swar8(x: u64) -> Option<u64> {
     let not_digit = (x & 0xF0F0_F0F0_F0F0_F0F0)

@@ -50,6 +50,8 @@ pub struct Symbols {
     map: HashMap<Box<[u8]>, InstrumentId, BuildHasherDefault<Fnv>>,
     /// Interns unknown symbols on first sight (stateless tools only: it allocates).
     intern: Option<Registry>,
+    /// The last symbol looked up (most feeds carry one or a few): compared before hashing.
+    last: ([u8; 24], usize, InstrumentId),
 }
 
 impl Symbols {
@@ -59,6 +61,7 @@ impl Symbols {
             venue,
             map: HashMap::default(),
             intern: None,
+            last: ([0; 24], usize::MAX, InstrumentId::NONE),
         }
     }
 
@@ -80,7 +83,16 @@ impl Symbols {
     /// The instrument of `symbol`.
     #[inline]
     pub fn get(&mut self, symbol: &[u8]) -> Option<InstrumentId> {
+        let (key, len, id) = &self.last;
+        if *len == symbol.len() && key[..*len] == *symbol {
+            return Some(*id);
+        }
         if let Some(&id) = self.map.get(symbol) {
+            if symbol.len() <= 24 {
+                let mut key = [0u8; 24];
+                key[..symbol.len()].copy_from_slice(symbol);
+                self.last = (key, symbol.len(), id);
+            }
             return Some(id);
         }
         let registry = self.intern.as_ref()?;

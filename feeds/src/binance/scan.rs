@@ -10,6 +10,7 @@
 //! `binance_decode` fuzz target and a property test check that on every input they see.
 
 use tickwire_engine::adapter::{DiffIds, Frame};
+use tickwire_engine::decimal::eight_digits;
 use tickwire_engine::event::{Bbo, Event, Flags, Level, Side, Trade};
 use tickwire_engine::{Decimal, InstrumentId};
 
@@ -60,6 +61,27 @@ struct Fields {
 struct Cursor<'a> {
     b: &'a [u8],
     i: usize,
+}
+
+const ZEROS: u64 = 0x3030_3030_3030_3030;
+
+const POW10: [i64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+#[inline(always)]
+fn load8(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(a)
 }
 
 #[inline(always)]
@@ -125,12 +147,87 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// A string holding a decimal, parsed where it lies: the quote and the point are found
+    /// with two 8-byte loads, and the integer and fraction digits (at most 8 each) are read
+    /// through one 8-byte window each, straight from the buffer. Anything else (sign,
+    /// exponent, longer text, the end of the buffer near) goes through [`Cursor::string`]
+    /// and [`Decimal::parse`]; both give the same value.
+    #[inline(always)]
+    fn quoted_decimal(&mut self) -> Option<Decimal> {
+        if let Some(d) = self.quoted_decimal_fast() {
+            return Some(d);
+        }
+        let (ps, pe) = self.string()?;
+        Decimal::parse(&self.b[ps as usize..pe as usize]).ok()
+    }
+
+    #[inline(always)]
+    fn quoted_decimal_fast(&mut self) -> Option<Decimal> {
+        let s = self.i + 1;
+        // Room for the int window before the text and a full fraction window after the point.
+        if s < 8 || s + 24 > self.b.len() || self.b[self.i] != b'"' {
+            return None;
+        }
+        let x0 = load8(&self.b[s..]);
+        let x1 = load8(&self.b[s + 8..]);
+        let (q0, q1) = (eq_mask(x0, b'"'), eq_mask(x1, b'"'));
+        let len = if q0 != 0 {
+            q0.trailing_zeros() / 8
+        } else if q1 != 0 {
+            8 + q1.trailing_zeros() / 8
+        } else {
+            return None;
+        } as usize;
+        let (d0, d1) = (eq_mask(x0, b'.'), eq_mask(x1, b'.'));
+        let dot = if d0 != 0 {
+            d0.trailing_zeros() / 8
+        } else if d1 != 0 {
+            8 + d1.trailing_zeros() / 8
+        } else {
+            64
+        } as usize;
+        let (int_len, frac_len) = if dot < len {
+            (dot, len - dot - 1)
+        } else {
+            (len, 0)
+        };
+        if int_len == 0 || int_len > 8 || frac_len > 8 {
+            return None;
+        }
+        // Integer digits: the 8 bytes ending at the point (or the quote), the bytes before
+        // the digits replaced by '0'.
+        let end = s + int_len;
+        let keep = u64::MAX << (8 * (8 - int_len));
+        let iv = eight_digits((load8(&self.b[end - 8..]) & keep) | (ZEROS & !keep))?;
+        let fv = if frac_len == 0 {
+            0
+        } else {
+            // Fraction digits: the 8 bytes after the point, shifted so they end the word.
+            let shift = 8 * (8 - frac_len);
+            eight_digits((load8(&self.b[end + 1..]) << shift) | (ZEROS & ((1u64 << shift) - 1)))?
+        };
+        self.i = s + len + 1;
+        // At most 16 digits: no overflow.
+        let m = iv as i64 * POW10[frac_len] + fv as i64;
+        Some(Decimal::from_parts(m, frac_len as u8))
+    }
+
     /// A non-negative integer of at most 19 digits, no leading zero, not followed by a
     /// fraction or exponent.
     #[inline(always)]
     fn number(&mut self) -> Option<u64> {
         let start = self.i;
         let mut v: u64 = 0;
+        // Eight digits at a time (two windows at most: 16 digits < 10^16), then bytes.
+        while self.i - start <= 8 && self.i + 8 <= self.b.len() {
+            match eight_digits(load8(&self.b[self.i..])) {
+                Some(d) => {
+                    v = v * 100_000_000 + d;
+                    self.i += 8;
+                }
+                None => break,
+            }
+        }
         while let Some(c) = self.peek() {
             let d = c.wrapping_sub(b'0');
             if d > 9 {
@@ -226,12 +323,10 @@ impl<'a> Cursor<'a> {
         }
         loop {
             self.eat(b'[')?;
-            let (ps, pe) = self.string()?;
+            let price = self.quoted_decimal()?;
             self.eat(b',')?;
-            let (qs, qe) = self.string()?;
+            let qty = self.quoted_decimal()?;
             self.eat(b']')?;
-            let price = Decimal::parse(&self.b[ps as usize..pe as usize]).ok()?;
-            let qty = Decimal::parse(&self.b[qs as usize..qe as usize]).ok()?;
             let level = Level {
                 side,
                 price,
@@ -269,30 +364,37 @@ fn object(
         let (ks, ke) = c.string()?;
         c.eat(b':')?;
         let key = &c.b[ks as usize..ke as usize];
-        let (bit, slot): (u32, Option<&mut Val>) = match key {
-            b"e" => (0, Some(&mut f.e)),
-            b"E" => (1, Some(&mut f.big_e)),
-            b"T" => (2, Some(&mut f.big_t)),
-            b"s" => (3, Some(&mut f.s)),
-            b"U" => (4, Some(&mut f.big_u)),
-            b"u" => (5, Some(&mut f.u)),
-            b"pu" => (6, Some(&mut f.pu)),
-            b"t" => (7, Some(&mut f.t)),
-            b"p" => (8, Some(&mut f.p)),
-            b"q" => (9, Some(&mut f.q)),
-            b"m" => (10, Some(&mut f.m)),
-            b"a" => (11, None),
-            b"b" => (12, None),
-            b"A" => (13, Some(&mut f.big_a)),
-            b"B" => (14, Some(&mut f.big_b)),
-            b"ts" => (15, Some(&mut f.ts)),
-            b"result" | b"id" | b"code" | b"error" | b"lastUpdateId" => {
-                f.control = true;
-                (16, None)
-            }
-            b"data" => (17, None),
-            b"f" | b"l" | b"M" | b"X" | b"stream" | b"msg" => (18, None),
-            _ => (31, None),
+        let (bit, slot): (u32, Option<&mut Val>) = match (key.len(), key.first()) {
+            (1, Some(&k)) => match k {
+                b'e' => (0, Some(&mut f.e)),
+                b'E' => (1, Some(&mut f.big_e)),
+                b'T' => (2, Some(&mut f.big_t)),
+                b's' => (3, Some(&mut f.s)),
+                b'U' => (4, Some(&mut f.big_u)),
+                b'u' => (5, Some(&mut f.u)),
+                b't' => (7, Some(&mut f.t)),
+                b'p' => (8, Some(&mut f.p)),
+                b'q' => (9, Some(&mut f.q)),
+                b'm' => (10, Some(&mut f.m)),
+                b'a' => (11, None),
+                b'b' => (12, None),
+                b'A' => (13, Some(&mut f.big_a)),
+                b'B' => (14, Some(&mut f.big_b)),
+                // Known and unused: aggTrade first/last trade ids, "ignore", trade type.
+                b'f' | b'l' | b'M' | b'X' => (18, None),
+                _ => (31, None),
+            },
+            _ => match key {
+                b"pu" => (6, Some(&mut f.pu)),
+                b"ts" => (15, Some(&mut f.ts)),
+                b"result" | b"id" | b"code" | b"error" | b"lastUpdateId" => {
+                    f.control = true;
+                    (16, None)
+                }
+                b"data" => (17, None),
+                b"stream" | b"msg" => (18, None),
+                _ => (31, None),
+            },
         };
         if bit < 18 {
             if f.seen & (1 << bit) != 0 {
