@@ -61,6 +61,9 @@ impl Flags {
     pub const SNAPSHOT: Flags = Flags(1);
     /// The last event of one venue message (snapshot or diff): the book is consistent after it.
     pub const LAST_IN_BATCH: Flags = Flags(2);
+    /// The trade aggregates fills of one taker order (Binance `aggTrade`): its id lives in a
+    /// separate id space from plain trades of the same instrument.
+    pub const AGGREGATED: Flags = Flags(4);
 
     /// Whether every bit of `other` is set.
     #[inline]

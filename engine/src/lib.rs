@@ -31,6 +31,8 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod backoff;
+pub mod adapter;
+pub mod book;
 pub mod clock;
 pub mod command;
 pub mod config;
@@ -53,6 +55,8 @@ pub mod ws;
 
 pub use command::{CommandError, ConsumerId, EngineHandle, OutFrame};
 pub use config::{ConnectionConfig, ConnectionOptions, EngineConfig, IdleStrategy, Profile};
+pub use adapter::{FeedAdapter, FeedHandler};
+pub use book::{Book, BookConfig};
 pub use decimal::{Decimal, DecimalError};
 pub use engine::{Engine, EngineBuilder, EngineError};
 pub use event::{Bbo, Event, EventKind, Flags, Level, Side, Status, StatusKind, Trade};

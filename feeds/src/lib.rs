@@ -6,3 +6,5 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod binance;
+pub mod capture;
+pub mod jsonl;

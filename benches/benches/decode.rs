@@ -1,0 +1,207 @@
+//! Decoding one Binance message into normalized values: tickwire's adapter (hand scanner
+//! fast path; and with it off, the simd-json tape walk), exact decimals into events, against serde baselines (serde_json, sonic-rs, simd-json serde)
+//! that parse into an equivalent struct, also with exact decimals. Every variant starts from
+//! the same bytes; the in-place parsers (tickwire, simd-json serde) copy them into a reused
+//! scratch buffer first, inside the measurement.
+//!
+//! `cargo bench -p tickwire-benches --bench decode`
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde::Deserialize;
+use serde::de::{Deserializer, Error as _, Visitor};
+use tickwire_engine::{Decimal, Event, FeedAdapter, Registry};
+use tickwire_feeds::binance::{BinanceAdapter, BinanceConfig, Channel, DepthSpeed, Subscription};
+
+/// A depth diff with 10 levels a side, in the combined-stream envelope, spot-style values.
+fn depth10() -> Vec<u8> {
+    let level = |p: u64, q: u64| {
+        format!(
+            "[\"{}.{:02}000000\",\"{}.{:08}\"]",
+            p / 100,
+            p % 100,
+            q / 100_000_000,
+            q % 100_000_000
+        )
+    };
+    let bids: Vec<String> = (0..10)
+        .map(|i| level(6_183_763 - i * 7, 378_826_000 + i * 1_234_567))
+        .collect();
+    let asks: Vec<String> = (0..10)
+        .map(|i| level(6_183_764 + i * 5, 154_698_000 + i * 7_654_321))
+        .collect();
+    format!(
+        r#"{{"stream":"btcusdt@depth@100ms","data":{{"e":"depthUpdate","E":1723161255308,"s":"BTCUSDT","U":50093239203,"u":50093239207,"b":[{}],"a":[{}]}}}}"#,
+        bids.join(","),
+        asks.join(",")
+    )
+    .into_bytes()
+}
+
+fn trade() -> Vec<u8> {
+    br#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}"#.to_vec()
+}
+
+/// Exact decimal from a JSON string, for the serde baselines.
+#[derive(Clone, Copy, Debug)]
+struct Dec(#[allow(dead_code)] Decimal);
+
+impl<'de> Deserialize<'de> for Dec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dec, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Dec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a decimal string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Dec, E> {
+                Decimal::parse(s.as_bytes())
+                    .map(Dec)
+                    .map_err(|_| E::custom("decimal"))
+            }
+        }
+        d.deserialize_str(V).map_err(D::Error::custom)
+    }
+}
+
+#[allow(dead_code, non_snake_case)]
+#[derive(Deserialize)]
+struct Depth<'a> {
+    e: &'a str,
+    E: u64,
+    s: &'a str,
+    U: u64,
+    u: u64,
+    b: Vec<(Dec, Dec)>,
+    a: Vec<(Dec, Dec)>,
+}
+
+#[allow(dead_code, non_snake_case)]
+#[derive(Deserialize)]
+struct TradeMsg<'a> {
+    e: &'a str,
+    E: u64,
+    s: &'a str,
+    t: u64,
+    p: Dec,
+    q: Dec,
+    T: u64,
+    m: bool,
+    M: bool,
+}
+
+#[allow(dead_code)]
+#[derive(Deserialize)]
+struct Envelope<'a, T> {
+    stream: &'a str,
+    data: T,
+}
+
+fn bench(c: &mut Criterion) {
+    let registry = Registry::new();
+    let subs = Subscription::product(
+        &["BTCUSDT"],
+        &[Channel::Trade, Channel::Depth(DepthSpeed::Ms100)],
+    );
+    let mut adapter = BinanceAdapter::new(BinanceConfig::spot(), &subs, &registry).unwrap();
+    let mut tape_only_config = BinanceConfig::spot();
+    tape_only_config.fast_scan = false;
+    let mut tape_only = BinanceAdapter::new(tape_only_config, &subs, &registry).unwrap();
+    let mut out: Vec<Event> = Vec::with_capacity(64);
+    let mut scratch: Vec<u8> = Vec::with_capacity(4096);
+    let mut buffers = simd_json::Buffers::new(4096);
+    let mut g = c.benchmark_group("decode");
+    for (name, msg) in [("depth10", depth10()), ("trade", trade())] {
+        // Sanity: every variant reads the message.
+        scratch.clear();
+        scratch.extend_from_slice(&msg);
+        out.clear();
+        adapter.decode(&mut scratch, 1, &mut out).unwrap();
+        assert_eq!(out.len(), if name == "trade" { 1 } else { 20 });
+        g.bench_function(format!("tickwire/{name}"), |b| {
+            b.iter(|| {
+                scratch.clear();
+                scratch.extend_from_slice(black_box(&msg));
+                out.clear();
+                let f = adapter.decode(&mut scratch, 1, &mut out);
+                black_box((f.is_ok(), out.len()));
+            })
+        });
+        g.bench_function(format!("tickwire-simd-json-tape/{name}"), |b| {
+            b.iter(|| {
+                scratch.clear();
+                scratch.extend_from_slice(black_box(&msg));
+                out.clear();
+                let f = tape_only.decode(&mut scratch, 1, &mut out);
+                black_box((f.is_ok(), out.len()));
+            })
+        });
+        let is_trade = name == "trade";
+        g.bench_function(format!("serde_json/{name}"), |b| {
+            b.iter(|| {
+                if is_trade {
+                    let m: Envelope<TradeMsg> = serde_json::from_slice(black_box(&msg)).unwrap();
+                    black_box(m.data.t);
+                } else {
+                    let m: Envelope<Depth> = serde_json::from_slice(black_box(&msg)).unwrap();
+                    black_box(m.data.b.len());
+                }
+            })
+        });
+        g.bench_function(format!("sonic-rs/{name}"), |b| {
+            b.iter(|| {
+                if is_trade {
+                    let m: Envelope<TradeMsg> = sonic_rs::from_slice(black_box(&msg)).unwrap();
+                    black_box(m.data.t);
+                } else {
+                    let m: Envelope<Depth> = sonic_rs::from_slice(black_box(&msg)).unwrap();
+                    black_box(m.data.b.len());
+                }
+            })
+        });
+        g.bench_function(format!("simd-json-serde/{name}"), |b| {
+            b.iter(|| {
+                scratch.clear();
+                scratch.extend_from_slice(black_box(&msg));
+                if is_trade {
+                    let m: Envelope<TradeMsg> =
+                        simd_json::serde::from_slice_with_buffers(&mut scratch, &mut buffers)
+                            .unwrap();
+                    black_box(m.data.t);
+                } else {
+                    let m: Envelope<Depth> =
+                        simd_json::serde::from_slice_with_buffers(&mut scratch, &mut buffers)
+                            .unwrap();
+                    black_box(m.data.b.len());
+                }
+            })
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("decimal");
+    let texts: Vec<&[u8]> = vec![
+        b"61837.63000000",
+        b"0.02000000",
+        b"3.78826000",
+        b"61862.51000000",
+    ];
+    g.bench_function("parse x4", |b| {
+        b.iter(|| {
+            for t in &texts {
+                black_box(Decimal::parse(black_box(t)).unwrap());
+            }
+        })
+    });
+    g.bench_function("parse_slow x4", |b| {
+        b.iter(|| {
+            for t in &texts {
+                black_box(Decimal::parse_slow(black_box(t)).unwrap());
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

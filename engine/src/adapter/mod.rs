@@ -1,0 +1,269 @@
+//! The venue extension point: a [`FeedAdapter`] says how to talk to a venue, and the generic
+//! [`FeedHandler`] runs any adapter on an engine connection.
+//!
+//! An adapter (like the seeds' handler behaviours) is plain protocol code with no I/O:
+//!
+//! * given its subscriptions it names the [`Endpoint`] (URL, headers) and the subscribe and
+//!   unsubscribe frames, and the outbound [`Pacing`] the venue tolerates;
+//! * it decodes one frame into [`Event`]s and a [`Frame`] that says what the frame was;
+//! * it states how heartbeats work ([`Heartbeat`]) and how to resync a book
+//!   ([`ResyncPolicy`]);
+//! * it owns the venue's sequence rules: [`FeedAdapter::first_diff`] (the first diff after a
+//!   snapshot), [`FeedAdapter::next_diff`] (each diff after that) and
+//!   [`FeedAdapter::join_diff`] (joining a second connection's stream onto the first's at a
+//!   make-before-break rotation).
+//!
+//! The [`FeedHandler`] implements [`crate::handler::WsHandler`]: it sends the subscribe frames
+//! (paced by the handler timer), decodes every message, buffers book diffs until a snapshot
+//! arrives from a pluggable [`SnapshotSource`] (REST on a helper thread, or a capture), checks
+//! sequences, keeps a validating [`crate::book::Book`] per instrument, and publishes. A gap
+//! publishes `Gap` and `Resync` for the instrument, then a fresh snapshot as a SNAPSHOT run.
+
+mod feed;
+mod snapshot;
+
+pub use feed::{FeedConfig, FeedHandler, FeedStats, HandoverReport, Watermarks};
+pub use snapshot::{BookSnapshot, QueuedSnapshots, SnapshotError, SnapshotSource};
+
+use crate::book::BookConfig;
+use crate::event::Event;
+use crate::instrument::InstrumentId;
+use crate::reason::Reason;
+
+/// Where and how to connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `ws://` or `wss://` URL, path and query included.
+    pub url: String,
+    /// Extra HTTP headers for the upgrade request.
+    pub headers: Vec<(String, String)>,
+}
+
+/// An application-level ping the handler sends as a text frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppPing {
+    /// Interval between pings, ns.
+    pub interval_ns: u64,
+    /// The text frame to send.
+    pub payload: &'static [u8],
+}
+
+/// How liveness is checked on a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// The venue sends WebSocket pings about this often (ns); the engine answers each with a
+    /// pong echoing its payload. `None` when the venue does not ping.
+    pub server_ping_interval_ns: Option<u64>,
+    /// Send WebSocket ping frames at this interval (ns); `None` to send none.
+    pub client_ping_interval_ns: Option<u64>,
+    /// Application-level ping sent by the [`FeedHandler`] (e.g. `{"op":"ping"}`).
+    pub app_ping: Option<AppPing>,
+    /// A pong (WS or application) must arrive within this after a ping we sent (ns).
+    pub pong_timeout_ns: u64,
+    /// No data message within this recycles the connection as stale (ns).
+    pub stale_after_ns: Option<u64>,
+}
+
+/// How fast the handler may send frames (venues count them and close offenders).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pacing {
+    /// Minimum gap between two frames the handler sends, ns.
+    pub min_interval_ns: u64,
+}
+
+/// How a book is rebuilt after a gap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResyncPolicy {
+    /// Fetch a snapshot from the [`SnapshotSource`] and replay buffered diffs on top (Binance).
+    Snapshot,
+    /// Unsubscribe and subscribe the instrument again: the venue sends a fresh snapshot.
+    Resubscribe,
+    /// Recycle the whole connection.
+    Reconnect,
+}
+
+/// Update ids a book diff carries (Binance: `U`, `u`, and `pu` on futures).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DiffIds {
+    /// First update id in the message.
+    pub first: u64,
+    /// Final update id in the message (the sequence events carry).
+    pub last: u64,
+    /// Final update id of the previous message on the stream, when the venue sends it.
+    pub prev: Option<u64>,
+}
+
+/// A sequence rule's verdict on one diff.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeqCheck {
+    /// Apply the diff.
+    Apply,
+    /// Already covered (older than the book): skip it.
+    Stale,
+    /// Updates are missing between the book and this diff.
+    Gap,
+}
+
+/// What one decoded frame was. Its events, if any, are in the output vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// Trades and/or BBOs: publish the events as they are.
+    Market,
+    /// One book diff for `instrument`: the events are its levels, in venue order, the last one
+    /// flagged LAST_IN_BATCH (none when the venue sent an empty diff).
+    BookDiff {
+        /// The instrument.
+        instrument: InstrumentId,
+        /// Its update ids.
+        ids: DiffIds,
+    },
+    /// A subscription request was acknowledged.
+    Ack {
+        /// The request id.
+        id: u64,
+    },
+    /// The venue refused a request.
+    SubscriptionError {
+        /// The request id, when the error carried one.
+        id: Option<u64>,
+        /// The venue's error code.
+        code: i64,
+    },
+    /// The venue asked the client to reconnect (e.g. Binance `serverShutdown`).
+    Rotate,
+    /// A known control message that carries no data (pong, property reply).
+    Control,
+    /// A message of a type the adapter does not know (counted, not an error).
+    Unknown,
+}
+
+/// Why a frame could not be decoded. The frame is skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeError {
+    /// Category: [`Reason::Json`], [`Reason::Number`], [`Reason::Schema`] or
+    /// [`Reason::UnknownSymbol`].
+    pub reason: Reason,
+    /// The instrument, when it was read before the error.
+    pub instrument: InstrumentId,
+}
+
+impl DecodeError {
+    /// An error of category `reason` without a known instrument.
+    pub const fn new(reason: Reason) -> DecodeError {
+        DecodeError {
+            reason,
+            instrument: InstrumentId::NONE,
+        }
+    }
+}
+
+/// Decode counters an adapter keeps (read with [`FeedAdapter::decode_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecodeStats {
+    /// Frames decoded (good or bad).
+    pub frames: u64,
+    /// Frames the adapter's fast path (e.g. a hand scanner) decoded on its own.
+    pub fast_path: u64,
+    /// Fields the adapter does not know, inside messages it does know.
+    pub unknown_fields: u64,
+    /// Messages of unknown type.
+    pub unknown_messages: u64,
+    /// Frames rejected as malformed JSON.
+    pub json_errors: u64,
+    /// Frames rejected for a number that is not an exact decimal in range.
+    pub number_errors: u64,
+    /// Frames rejected for a missing or mistyped field.
+    pub schema_errors: u64,
+    /// Frames for a symbol that was not subscribed.
+    pub unknown_symbols: u64,
+}
+
+impl DecodeStats {
+    /// Counts one rejected frame under its category.
+    pub fn count_error(&mut self, reason: Reason) {
+        match reason {
+            Reason::Json => self.json_errors += 1,
+            Reason::Number => self.number_errors += 1,
+            Reason::UnknownSymbol => self.unknown_symbols += 1,
+            _ => self.schema_errors += 1,
+        }
+    }
+}
+
+/// An instrument whose book the handler keeps in sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BookSpec {
+    /// The instrument.
+    pub instrument: InstrumentId,
+    /// Depth and scales of the validating book.
+    pub config: BookConfig,
+}
+
+/// A venue protocol. See the module docs. All methods run on the I/O thread except the
+/// constructors; `decode` is the hot path and must not allocate after warm-up.
+pub trait FeedAdapter: Send + 'static {
+    /// What the caller subscribes to (venue-specific: symbol plus channel).
+    type Subscription: Clone + Send + 'static;
+
+    /// Venue name as printed (`binance`, `binance-usdm`).
+    fn venue(&self) -> &str;
+
+    /// URL and headers for the next connection attempt (reflects the current subscriptions).
+    fn endpoint(&self) -> Endpoint;
+
+    /// Liveness rules.
+    fn heartbeat(&self) -> Heartbeat;
+
+    /// Outbound frame pacing.
+    fn pacing(&self) -> Pacing;
+
+    /// How books are rebuilt after a gap.
+    fn resync_policy(&self) -> ResyncPolicy {
+        ResyncPolicy::Snapshot
+    }
+
+    /// The books to keep in sync (instruments with a depth channel).
+    fn books(&self) -> Vec<BookSpec>;
+
+    /// Every instrument this adapter can produce events for.
+    fn instruments(&self) -> Vec<InstrumentId>;
+
+    /// Text frames to send once connected (subscribe requests for the current set, not yet
+    /// acknowledged). Called on every (re)connect; not on the hot path.
+    fn connect_frames(&mut self, out: &mut Vec<Vec<u8>>);
+
+    /// Adds subscriptions; pushes the text frames that request them.
+    fn subscribe(&mut self, subs: &[Self::Subscription], out: &mut Vec<Vec<u8>>);
+
+    /// Removes subscriptions; pushes the text frames that cancel them.
+    fn unsubscribe(&mut self, subs: &[Self::Subscription], out: &mut Vec<Vec<u8>>);
+
+    /// Requests sent and not acknowledged yet.
+    fn pending_acks(&self) -> usize;
+
+    /// Decodes one message (mutable: parsers may work in place). Events are appended to `out`
+    /// with `recv_ts` as their receive time.
+    fn decode(
+        &mut self,
+        payload: &mut [u8],
+        recv_ts: u64,
+        out: &mut Vec<Event>,
+    ) -> Result<Frame, DecodeError>;
+
+    /// Decode counters.
+    fn decode_stats(&self) -> DecodeStats;
+
+    /// Rule for the first diff applied on top of a snapshot whose last update id is
+    /// `snapshot_id`.
+    fn first_diff(&self, snapshot_id: u64, diff: &DiffIds) -> SeqCheck;
+
+    /// Rule for each later diff, given the last one applied.
+    fn next_diff(&self, last: &DiffIds, diff: &DiffIds) -> SeqCheck;
+
+    /// Rule for joining a second connection's diff onto a book whose last applied diff is
+    /// `last` (make-before-break). The default is [`FeedAdapter::next_diff`]; venues whose
+    /// chain field (`pu`) may differ between connections override it.
+    fn join_diff(&self, last: &DiffIds, diff: &DiffIds) -> SeqCheck {
+        self.next_diff(last, diff)
+    }
+}

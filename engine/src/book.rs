@@ -1,0 +1,718 @@
+//! An L2 order book per instrument: exact prices, bounded depth, O(1) top of book.
+//!
+//! The same [`Book`] serves the I/O thread (which keeps one per instrument to validate what it
+//! publishes) and consumers (which rebuild theirs from [`Event`]s with [`Book::apply_event`]).
+//!
+//! ## Representation
+//!
+//! Each side is a sorted array of price mantissas (at one fixed price scale per book) with a
+//! parallel array of quantity mantissas, kept in the middle of a buffer twice the configured
+//! depth: the best level sits at the high end, and an insert or delete shifts whichever part
+//! of the array is shorter, so changes near the top of the book (most of them) move a few
+//! entries, and changes at the far end are just as cheap. Asks are stored under the key
+//! `!price` so both sides share one ascending layout. Lookups gallop down from the best level
+//! before a binary search. Nothing allocates after [`Book::new`].
+//!
+//! ## Depth
+//!
+//! A book holds at most `depth` levels a side; a new level beyond a full side is dropped, and
+//! inserting inside a full side drops the far-most level. Both are counted
+//! ([`BookStats::dropped_levels`]). A truncated book is exact at the top but may miss far
+//! levels that later move into range, so pick a depth at least the venue's snapshot depth
+//! when the far side matters.
+
+use crate::decimal::{Decimal, DecimalError};
+use crate::event::{Event, EventKind, Flags, Side, StatusKind};
+
+/// Why a level could not be applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BookError {
+    /// The price or quantity has more decimals than the book's fixed scale.
+    #[error("more decimals than the book's scale")]
+    Precision,
+    /// The value does not fit at the book's scale.
+    #[error("value overflows at the book's scale")]
+    Overflow,
+    /// Quantities are never negative.
+    #[error("negative quantity")]
+    NegativeQty,
+    /// A level must be on the bid or ask side.
+    #[error("level without a side")]
+    NoSide,
+}
+
+impl From<DecimalError> for BookError {
+    fn from(e: DecimalError) -> BookError {
+        match e {
+            DecimalError::Overflow => BookError::Overflow,
+            DecimalError::Syntax | DecimalError::ScaleTooLarge => BookError::Precision,
+        }
+    }
+}
+
+/// What applying one level did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A new level was added.
+    Inserted,
+    /// An existing level got a new quantity.
+    Updated,
+    /// A level was removed (quantity zero).
+    Deleted,
+    /// A delete for a level the book does not hold (normal: levels beyond the snapshot).
+    DeleteUnknown,
+    /// A new level beyond a full side was dropped (counted).
+    DroppedBeyondDepth,
+}
+
+/// What [`Book::apply_event`] did with an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventEffect {
+    /// A level was applied; `consistent` when it ended a message (LAST_IN_BATCH).
+    Level {
+        /// What the level did.
+        change: Change,
+        /// The event closed a venue message: the book is consistent after it.
+        consistent: bool,
+    },
+    /// The event made the book invalid until the next snapshot run (resync, overflow).
+    Invalidated,
+    /// Not a book event (trade, BBO, other status).
+    Ignored,
+}
+
+/// Book sizing and scales.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BookConfig {
+    /// Most levels kept per side (at least 1).
+    pub depth: usize,
+    /// Price scale; `None` adopts the scale of the first level applied.
+    pub price_scale: Option<u8>,
+    /// Quantity scale; `None` adopts the scale of the first level applied.
+    pub qty_scale: Option<u8>,
+}
+
+impl BookConfig {
+    /// A config of `depth` levels a side that learns its scales from the first level.
+    pub const fn with_depth(depth: usize) -> BookConfig {
+        BookConfig {
+            depth,
+            price_scale: None,
+            qty_scale: None,
+        }
+    }
+}
+
+impl Default for BookConfig {
+    /// 5000 levels a side (Binance spot's largest snapshot), scales learnt.
+    fn default() -> BookConfig {
+        BookConfig::with_depth(5000)
+    }
+}
+
+/// Counters of one book.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BookStats {
+    /// Levels dropped because a side was full.
+    pub dropped_levels: u64,
+    /// Deletes of levels the book did not hold.
+    pub unknown_deletes: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// No complete snapshot yet, or invalidated.
+    Invalid,
+    /// Inside a snapshot run (cleared at its first level).
+    InSnapshot,
+    /// Built from a complete snapshot and the diffs after it.
+    Valid,
+}
+
+/// One side: ascending keys with the best level at `hi - 1`, inside `keys[lo..hi]`.
+#[derive(Clone, Debug)]
+struct Ladder {
+    keys: Box<[i64]>,
+    qtys: Box<[i64]>,
+    lo: usize,
+    hi: usize,
+    depth: usize,
+}
+
+impl Ladder {
+    fn new(depth: usize) -> Ladder {
+        let cap = 2 * depth + 2;
+        let mid = cap / 2;
+        Ladder {
+            keys: vec![0; cap].into_boxed_slice(),
+            qtys: vec![0; cap].into_boxed_slice(),
+            lo: mid,
+            hi: mid,
+            depth,
+        }
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.hi - self.lo
+    }
+
+    #[inline]
+    fn clear(&mut self) {
+        self.lo = self.keys.len() / 2;
+        self.hi = self.lo;
+    }
+
+    #[inline]
+    fn best(&self) -> Option<(i64, i64)> {
+        (self.hi > self.lo).then(|| (self.keys[self.hi - 1], self.qtys[self.hi - 1]))
+    }
+
+    /// Absolute index of `key` (Ok) or where it would go (Err). Gallops down from the best
+    /// level, then binary-searches the bracket found.
+    #[inline]
+    fn search(&self, key: i64) -> Result<usize, usize> {
+        let keys = &self.keys[self.lo..self.hi];
+        let n = keys.len();
+        if n == 0 || key > keys[n - 1] {
+            return Err(self.hi);
+        }
+        let mut b = 1;
+        while b < n && keys[n - 1 - b] >= key {
+            b <<= 1;
+        }
+        // keys[n-1-b/2] >= key, and keys[n-1-b] < key when b < n.
+        let start = n.saturating_sub(b);
+        let end = n - 1 - b / 2;
+        let p = start + keys[start..end].partition_point(|&k| k < key);
+        if keys[p] == key {
+            Ok(self.lo + p)
+        } else {
+            Err(self.lo + p)
+        }
+    }
+
+    /// Moves the window to the middle of the buffer; returns the shift applied to indexes.
+    #[cold]
+    fn recenter(&mut self) -> isize {
+        let len = self.len();
+        let new_lo = (self.keys.len() - len) / 2;
+        self.keys.copy_within(self.lo..self.hi, new_lo);
+        self.qtys.copy_within(self.lo..self.hi, new_lo);
+        let shift = new_lo as isize - self.lo as isize;
+        self.lo = new_lo;
+        self.hi = new_lo + len;
+        shift
+    }
+
+    /// Inserts at absolute position `pos` (from a failed search), shifting the shorter part.
+    #[inline]
+    fn insert_at(&mut self, mut pos: usize, key: i64, qty: i64) {
+        let cap = self.keys.len();
+        let shift_left = pos - self.lo < self.hi - pos;
+        if (shift_left && self.lo == 0) || (!shift_left && self.hi == cap) {
+            pos = (pos as isize + self.recenter()) as usize;
+        }
+        if shift_left {
+            self.keys.copy_within(self.lo..pos, self.lo - 1);
+            self.qtys.copy_within(self.lo..pos, self.lo - 1);
+            self.lo -= 1;
+            pos -= 1;
+        } else {
+            self.keys.copy_within(pos..self.hi, pos + 1);
+            self.qtys.copy_within(pos..self.hi, pos + 1);
+            self.hi += 1;
+        }
+        self.keys[pos] = key;
+        self.qtys[pos] = qty;
+    }
+
+    #[inline]
+    fn remove_at(&mut self, pos: usize) {
+        if pos - self.lo < self.hi - pos - 1 {
+            self.keys.copy_within(self.lo..pos, self.lo + 1);
+            self.qtys.copy_within(self.lo..pos, self.lo + 1);
+            self.lo += 1;
+        } else {
+            self.keys.copy_within(pos + 1..self.hi, pos);
+            self.qtys.copy_within(pos + 1..self.hi, pos);
+            self.hi -= 1;
+        }
+    }
+
+    #[inline]
+    fn set(&mut self, key: i64, qty: i64, stats: &mut BookStats) -> Change {
+        match self.search(key) {
+            Ok(i) if qty == 0 => {
+                self.remove_at(i);
+                Change::Deleted
+            }
+            Ok(i) => {
+                self.qtys[i] = qty;
+                Change::Updated
+            }
+            Err(_) if qty == 0 => {
+                stats.unknown_deletes += 1;
+                Change::DeleteUnknown
+            }
+            Err(i) => {
+                if self.len() >= self.depth {
+                    stats.dropped_levels += 1;
+                    if i == self.lo {
+                        return Change::DroppedBeyondDepth;
+                    }
+                    self.lo += 1;
+                }
+                self.insert_at(i, key, qty);
+                Change::Inserted
+            }
+        }
+    }
+
+    /// Levels from the best outward as (key, qty).
+    fn iter(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        (self.lo..self.hi)
+            .rev()
+            .map(|i| (self.keys[i], self.qtys[i]))
+    }
+}
+
+/// An L2 book. See the module docs.
+#[derive(Clone, Debug)]
+pub struct Book {
+    bids: Ladder,
+    asks: Ladder,
+    price_scale: Option<u8>,
+    qty_scale: Option<u8>,
+    seq: u64,
+    state: State,
+    stats: BookStats,
+}
+
+#[inline]
+fn ask_key(price: i64) -> i64 {
+    !price
+}
+
+impl Book {
+    /// An empty (invalid until its first snapshot) book; allocates both sides once.
+    pub fn new(config: BookConfig) -> Book {
+        let depth = config.depth.max(1);
+        Book {
+            bids: Ladder::new(depth),
+            asks: Ladder::new(depth),
+            price_scale: config.price_scale,
+            qty_scale: config.qty_scale,
+            seq: 0,
+            state: State::Invalid,
+            stats: BookStats::default(),
+        }
+    }
+
+    /// Removes every level (scales and counters are kept).
+    #[inline]
+    pub fn clear(&mut self) {
+        self.bids.clear();
+        self.asks.clear();
+    }
+
+    /// Applies one level change: `qty` zero deletes the level. Prices and quantities are
+    /// brought to the book's scales exactly (more decimals than the scale is an error).
+    #[inline]
+    pub fn apply(&mut self, side: Side, price: Decimal, qty: Decimal) -> Result<Change, BookError> {
+        let ps = *self.price_scale.get_or_insert(price.scale());
+        let qs = *self.qty_scale.get_or_insert(qty.scale());
+        let p = price.mantissa_at(ps)?;
+        let q = qty.mantissa_at(qs)?;
+        self.apply_mantissas(side, p, q)
+    }
+
+    /// Applies one level change given as mantissas at the book's scales.
+    #[inline]
+    pub fn apply_mantissas(
+        &mut self,
+        side: Side,
+        price: i64,
+        qty: i64,
+    ) -> Result<Change, BookError> {
+        if qty < 0 {
+            return Err(BookError::NegativeQty);
+        }
+        match side {
+            Side::Buy => Ok(self.bids.set(price, qty, &mut self.stats)),
+            Side::Sell => Ok(self.asks.set(ask_key(price), qty, &mut self.stats)),
+            Side::None => Err(BookError::NoSide),
+        }
+    }
+
+    /// Rebuilds from an event stream: a BookLevel event is applied (the first SNAPSHOT level
+    /// of a run clears the book first; LAST_IN_BATCH ends a message, and ends a snapshot run
+    /// by making the book valid); a `Resync` or `Overflow` status invalidates and clears the
+    /// book. The caller routes events by instrument, and passes status events that carry
+    /// [`crate::InstrumentId::NONE`] (such as `Overflow`) to every book.
+    pub fn apply_event(&mut self, e: &Event) -> Result<EventEffect, BookError> {
+        match e.kind() {
+            EventKind::BookLevel => {
+                let Some(l) = e.as_level() else {
+                    return Ok(EventEffect::Ignored);
+                };
+                if e.flags.contains(Flags::SNAPSHOT) && self.state != State::InSnapshot {
+                    self.clear();
+                    self.state = State::InSnapshot;
+                }
+                let change = self.apply(l.side, l.price, l.qty);
+                let consistent = e.flags.contains(Flags::LAST_IN_BATCH);
+                if consistent {
+                    self.seq = l.seq;
+                    if self.state == State::InSnapshot {
+                        self.state = State::Valid;
+                    }
+                }
+                match change {
+                    Ok(change) => Ok(EventEffect::Level { change, consistent }),
+                    Err(err) => {
+                        self.invalidate();
+                        Err(err)
+                    }
+                }
+            }
+            EventKind::Status => match e.as_status().map(|s| s.kind) {
+                Some(StatusKind::Resync | StatusKind::Overflow) => {
+                    self.invalidate();
+                    Ok(EventEffect::Invalidated)
+                }
+                _ => Ok(EventEffect::Ignored),
+            },
+            EventKind::Trade | EventKind::Bbo => Ok(EventEffect::Ignored),
+        }
+    }
+
+    /// Marks the book invalid and empties it, until the next snapshot run.
+    pub fn invalidate(&mut self) {
+        self.clear();
+        self.state = State::Invalid;
+    }
+
+    /// Marks the book as built from a complete snapshot (the I/O thread's book, which is
+    /// filled with [`Book::apply`] rather than from events).
+    pub fn set_valid(&mut self, seq: u64) {
+        self.state = State::Valid;
+        self.seq = seq;
+    }
+
+    /// Whether the book was built from a complete snapshot and has not been invalidated.
+    #[inline]
+    pub fn is_valid(&self) -> bool {
+        self.state == State::Valid
+    }
+
+    /// Venue sequence of the last complete message applied.
+    #[inline]
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Records the venue sequence of the last message applied.
+    #[inline]
+    pub fn set_seq(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+
+    /// The price scale in use (`None` until learnt).
+    pub fn price_scale(&self) -> Option<u8> {
+        self.price_scale
+    }
+
+    /// The quantity scale in use (`None` until learnt).
+    pub fn qty_scale(&self) -> Option<u8> {
+        self.qty_scale
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> BookStats {
+        self.stats
+    }
+
+    #[inline]
+    fn level(&self, price: i64, qty: i64) -> (Decimal, Decimal) {
+        (
+            Decimal::from_parts(price, self.price_scale.unwrap_or(0)),
+            Decimal::from_parts(qty, self.qty_scale.unwrap_or(0)),
+        )
+    }
+
+    /// Best bid (price, quantity). O(1).
+    #[inline]
+    pub fn best_bid(&self) -> Option<(Decimal, Decimal)> {
+        self.bids.best().map(|(p, q)| self.level(p, q))
+    }
+
+    /// Best ask (price, quantity). O(1).
+    #[inline]
+    pub fn best_ask(&self) -> Option<(Decimal, Decimal)> {
+        self.asks.best().map(|(k, q)| self.level(ask_key(k), q))
+    }
+
+    /// Best bid and ask price mantissas at the book's price scale. O(1).
+    #[inline]
+    pub fn top_mantissas(&self) -> (Option<i64>, Option<i64>) {
+        (
+            self.bids.best().map(|(p, _)| p),
+            self.asks.best().map(|(k, _)| ask_key(k)),
+        )
+    }
+
+    /// Whether the best bid is at or above the best ask.
+    pub fn is_crossed(&self) -> bool {
+        matches!(self.top_mantissas(), (Some(b), Some(a)) if b >= a)
+    }
+
+    /// The best `n` bids, best first.
+    pub fn bids(&self, n: usize) -> impl Iterator<Item = (Decimal, Decimal)> + '_ {
+        self.bids.iter().take(n).map(|(p, q)| self.level(p, q))
+    }
+
+    /// The best `n` asks, best first.
+    pub fn asks(&self, n: usize) -> impl Iterator<Item = (Decimal, Decimal)> + '_ {
+        self.asks
+            .iter()
+            .take(n)
+            .map(|(k, q)| self.level(ask_key(k), q))
+    }
+
+    /// Number of bid levels held.
+    pub fn bid_len(&self) -> usize {
+        self.bids.len()
+    }
+
+    /// Number of ask levels held.
+    pub fn ask_len(&self) -> usize {
+        self.asks.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Level, Status};
+    use crate::instrument::InstrumentId;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn top_of_book_and_iteration() {
+        let mut b = Book::new(BookConfig::with_depth(10));
+        b.apply(Side::Buy, d("100.00"), d("1.5")).unwrap();
+        b.apply(Side::Buy, d("99.50"), d("2.0")).unwrap();
+        b.apply(Side::Sell, d("100.50"), d("0.1")).unwrap();
+        b.apply(Side::Sell, d("101.00"), d("3.0")).unwrap();
+        assert_eq!(b.best_bid(), Some((d("100"), d("1.5"))));
+        assert_eq!(b.best_ask(), Some((d("100.5"), d("0.1"))));
+        let bids: Vec<_> = b.bids(5).map(|(p, _)| p.to_string()).collect();
+        assert_eq!(bids, ["100.00", "99.50"]);
+        let asks: Vec<_> = b.asks(5).map(|(p, _)| p.to_string()).collect();
+        assert_eq!(asks, ["100.50", "101.00"]);
+        assert_eq!(
+            b.apply(Side::Sell, d("100.50"), d("0")).unwrap(),
+            Change::Deleted
+        );
+        assert_eq!(b.best_ask(), Some((d("101"), d("3"))));
+        assert_eq!(
+            b.apply(Side::Sell, d("100.50"), d("0")).unwrap(),
+            Change::DeleteUnknown
+        );
+        assert!(!b.is_crossed());
+        b.apply(Side::Buy, d("101.00"), d("1")).unwrap();
+        assert!(b.is_crossed());
+    }
+
+    #[test]
+    fn precision_beyond_scale_is_an_error() {
+        let mut b = Book::new(BookConfig::with_depth(4));
+        b.apply(Side::Buy, d("100.00"), d("1.000")).unwrap();
+        assert_eq!(
+            b.apply(Side::Buy, d("100.001"), d("1")),
+            Err(BookError::Precision)
+        );
+        // Fewer decimals rescale exactly.
+        assert_eq!(b.apply(Side::Buy, d("100.1"), d("2")), Ok(Change::Inserted));
+        assert_eq!(b.best_bid().unwrap().0.to_string(), "100.10");
+        assert_eq!(
+            b.apply(Side::Buy, d("1"), d("-1")),
+            Err(BookError::NegativeQty)
+        );
+        assert_eq!(b.apply(Side::None, d("1"), d("1")), Err(BookError::NoSide));
+    }
+
+    #[test]
+    fn depth_is_bounded_on_the_far_side() {
+        let mut b = Book::new(BookConfig::with_depth(3));
+        for p in [10, 11, 12] {
+            b.apply_mantissas(Side::Buy, p, 1).unwrap();
+        }
+        // Worse than all, side full: dropped.
+        assert_eq!(
+            b.apply_mantissas(Side::Buy, 9, 1).unwrap(),
+            Change::DroppedBeyondDepth
+        );
+        // Inside: inserted, the far-most (10) dropped.
+        assert_eq!(
+            b.apply_mantissas(Side::Buy, 13, 1).unwrap(),
+            Change::Inserted
+        );
+        let prices: Vec<_> = b.bids(10).map(|(p, _)| p.mantissa()).collect();
+        assert_eq!(prices, [13, 12, 11]);
+        assert_eq!(b.stats().dropped_levels, 2);
+        for p in [5, 4, 3] {
+            b.apply_mantissas(Side::Sell, p, 1).unwrap();
+        }
+        b.apply_mantissas(Side::Sell, 1, 1).unwrap();
+        let asks: Vec<_> = b.asks(10).map(|(p, _)| p.mantissa()).collect();
+        assert_eq!(asks, [1, 3, 4]);
+    }
+
+    #[test]
+    fn window_drift_recenters() {
+        let mut b = Book::new(BookConfig::with_depth(4));
+        // Ever-better bids push the window right; ever-worse asks push it left (the far end
+        // is dropped once full).
+        for p in 1..1000 {
+            b.apply_mantissas(Side::Buy, p, 1).unwrap();
+            b.apply_mantissas(Side::Sell, 10_000 - p, 1).unwrap();
+        }
+        let bids: Vec<_> = b.bids(10).map(|(p, _)| p.mantissa()).collect();
+        assert_eq!(bids, [999, 998, 997, 996]);
+        let asks: Vec<_> = b.asks(10).map(|(p, _)| p.mantissa()).collect();
+        assert_eq!(asks, [9001, 9002, 9003, 9004]);
+        // Worse and worse bids when not full: inserted at the far end.
+        let mut b = Book::new(BookConfig::with_depth(2000));
+        for p in (0..1500).rev() {
+            b.apply_mantissas(Side::Buy, p, 1).unwrap();
+        }
+        assert_eq!(b.bid_len(), 1500);
+        assert_eq!(b.best_bid().unwrap().0.mantissa(), 1499);
+        assert_eq!(b.bids(usize::MAX).last().unwrap().0.mantissa(), 0);
+    }
+
+    fn level_event(side: Side, p: &str, q: &str, flags: Flags, seq: u64) -> Event {
+        Event::level(
+            InstrumentId(0),
+            Level {
+                side,
+                price: d(p),
+                qty: d(q),
+                seq,
+            },
+            flags,
+            0,
+            0,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn rebuilds_from_events() {
+        let snap = Flags::SNAPSHOT;
+        let last = Flags::LAST_IN_BATCH;
+        let mut b = Book::new(BookConfig::default());
+        b.apply_event(&level_event(Side::Buy, "1.0", "5", snap, 7))
+            .unwrap();
+        assert!(!b.is_valid());
+        b.apply_event(&level_event(Side::Sell, "2.0", "5", snap.with(last), 7))
+            .unwrap();
+        assert!(b.is_valid());
+        assert_eq!(b.seq(), 7);
+        let e = b
+            .apply_event(&level_event(Side::Sell, "2.0", "0", last, 9))
+            .unwrap();
+        assert_eq!(
+            e,
+            EventEffect::Level {
+                change: Change::Deleted,
+                consistent: true
+            }
+        );
+        assert_eq!(b.seq(), 9);
+        assert_eq!(b.best_ask(), None);
+        // A new snapshot run clears at its first level.
+        b.apply_event(&level_event(Side::Sell, "3.0", "1", snap.with(last), 12))
+            .unwrap();
+        assert_eq!(b.bid_len(), 0);
+        assert_eq!(b.best_ask().unwrap().0, d("3"));
+        let resync = Event::status(
+            InstrumentId(0),
+            Status {
+                kind: StatusKind::Resync,
+                reason: 0,
+                value: 0,
+                connection: 0,
+            },
+            0,
+        );
+        assert_eq!(b.apply_event(&resync).unwrap(), EventEffect::Invalidated);
+        assert!(!b.is_valid());
+        assert_eq!(b.ask_len(), 0);
+        // Diffs do not make an invalid book valid.
+        b.apply_event(&level_event(Side::Sell, "3.0", "1", last, 13))
+            .unwrap();
+        assert!(!b.is_valid());
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Set(bool, i64, i64),
+        Clear,
+    }
+
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        proptest::collection::vec(
+            prop_oneof![
+                40 => (any::<bool>(), 0i64..200, 0i64..4).prop_map(|(s, p, q)| Op::Set(s, p, q)),
+                1 => Just(Op::Clear),
+            ],
+            0..600,
+        )
+    }
+
+    proptest! {
+        /// Against a BTreeMap model with the same truncation rule.
+        #[test]
+        fn matches_a_model(ops in ops(), depth in 1usize..40) {
+            let mut b = Book::new(BookConfig { depth, price_scale: Some(0), qty_scale: Some(0) });
+            let mut bids: BTreeMap<i64, i64> = BTreeMap::new();
+            let mut asks: BTreeMap<i64, i64> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Clear => { b.clear(); bids.clear(); asks.clear(); }
+                    Op::Set(is_bid, p, q) => {
+                        let side = if is_bid { Side::Buy } else { Side::Sell };
+                        b.apply_mantissas(side, p, q).unwrap();
+                        // Model: key ordering where larger = better.
+                        let (m, key) = if is_bid { (&mut bids, p) } else { (&mut asks, -p) };
+                        if q == 0 {
+                            m.remove(&key);
+                        } else if let Some(v) = m.get_mut(&key) {
+                            *v = q;
+                        } else if m.len() < depth {
+                            m.insert(key, q);
+                        } else if m.keys().next().is_some_and(|&w| key > w) {
+                            let w = *m.keys().next().unwrap();
+                            m.remove(&w);
+                            m.insert(key, q);
+                        }
+                    }
+                }
+                let got_b: Vec<_> = b.bids(usize::MAX).map(|(p, q)| (p.mantissa(), q.mantissa())).collect();
+                let want_b: Vec<_> = bids.iter().rev().map(|(&k, &q)| (k, q)).collect();
+                prop_assert_eq!(got_b, want_b);
+                let got_a: Vec<_> = b.asks(usize::MAX).map(|(p, q)| (p.mantissa(), q.mantissa())).collect();
+                let want_a: Vec<_> = asks.iter().rev().map(|(&k, &q)| (-k, q)).collect();
+                prop_assert_eq!(got_a, want_a);
+            }
+        }
+    }
+}

@@ -1,0 +1,614 @@
+//! Binance JSON frames to events: simd-json builds a tape of the (mutable) payload in place,
+//! with reused buffers, and the tape is walked once by hand.
+//!
+//! Accepted shapes: the combined-stream envelope `{"stream":..,"data":{..}}` and raw
+//! payloads; `trade`, `aggTrade`, `bookTicker` (spot's without `e`), `depthUpdate`,
+//! `serverShutdown`; request replies `{"result":..,"id":..}` and errors (`{"code":..,"msg":..}`,
+//! with or without `id`, or nested under `"error"`). Anything else is an unknown message
+//! (counted). Keys a known message does not use are counted as unknown fields, never an
+//! error. A frame that cannot be read is an error of one category (JSON, number, schema,
+//! unknown symbol) and produces no events.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use simd_json::{Buffers, Node, StaticNode, Tape};
+use tickwire_engine::adapter::{DecodeError, DecodeStats, DiffIds, Frame};
+use tickwire_engine::event::{Bbo, Event, Flags, Level, Side, Trade};
+use tickwire_engine::{Decimal, InstrumentId, Reason, Registry};
+
+use super::config::TimeUnit;
+
+/// FNV-1a: symbols are short, and SipHash's DoS resistance buys nothing for a table fixed at
+/// subscribe time.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// Symbol → instrument table, filled at subscribe time.
+#[derive(Clone, Debug)]
+pub struct Symbols {
+    venue: &'static str,
+    map: HashMap<Box<[u8]>, InstrumentId, BuildHasherDefault<Fnv>>,
+    /// Interns unknown symbols on first sight (stateless tools only: it allocates).
+    intern: Option<Registry>,
+    /// The last symbol looked up (most feeds carry one or a few): compared before hashing.
+    last: ([u8; 24], usize, InstrumentId),
+}
+
+impl Symbols {
+    /// An empty table for `venue`.
+    pub fn new(venue: &'static str) -> Symbols {
+        Symbols {
+            venue,
+            map: HashMap::default(),
+            intern: None,
+            last: ([0; 24], usize::MAX, InstrumentId::NONE),
+        }
+    }
+
+    /// A table that interns every symbol it sees into `registry` (for `tickwire decode`).
+    pub fn interning(venue: &'static str, registry: Registry) -> Symbols {
+        Symbols {
+            intern: Some(registry),
+            ..Symbols::new(venue)
+        }
+    }
+
+    /// Adds `symbol` (upper case), interning it in `registry`.
+    pub fn add(&mut self, registry: &Registry, symbol: &str) -> InstrumentId {
+        let id = registry.intern(self.venue, symbol);
+        self.map.insert(symbol.as_bytes().into(), id);
+        id
+    }
+
+    /// The instrument of `symbol`.
+    #[inline]
+    pub fn get(&mut self, symbol: &[u8]) -> Option<InstrumentId> {
+        let (key, len, id) = &self.last;
+        if *len == symbol.len() && key[..*len] == *symbol {
+            return Some(*id);
+        }
+        if let Some(&id) = self.map.get(symbol) {
+            if symbol.len() <= 24 {
+                let mut key = [0u8; 24];
+                key[..symbol.len()].copy_from_slice(symbol);
+                self.last = (key, symbol.len(), id);
+            }
+            return Some(id);
+        }
+        let registry = self.intern.as_ref()?;
+        let text = std::str::from_utf8(symbol).ok()?;
+        let id = registry.intern(self.venue, text);
+        self.map.insert(symbol.into(), id);
+        Some(id)
+    }
+
+    /// Every instrument in the table.
+    pub fn instruments(&self) -> Vec<InstrumentId> {
+        self.map.values().copied().collect()
+    }
+}
+
+/// Indexes (into the tape) of the fields a message may carry; 0 = absent (index 0 is the
+/// root, never a value).
+#[derive(Default)]
+struct Fields {
+    e: usize,
+    big_e: usize,
+    big_t: usize,
+    s: usize,
+    big_u: usize,
+    u: usize,
+    pu: usize,
+    t: usize,
+    p: usize,
+    q: usize,
+    m: usize,
+    a: usize,
+    b: usize,
+    big_a: usize,
+    big_b: usize,
+    ts: usize,
+    result: usize,
+    id: usize,
+    code: usize,
+    error: usize,
+    data: usize,
+    last_update_id: usize,
+    unknown: u64,
+}
+
+/// Index just past the value at `i`.
+#[inline(always)]
+fn skip(nodes: &[Node<'_>], i: usize) -> usize {
+    match nodes.get(i) {
+        Some(Node::Object { count, .. } | Node::Array { count, .. }) => i + count + 1,
+        _ => i + 1,
+    }
+}
+
+#[inline(always)]
+fn str_at<'t>(nodes: &[Node<'t>], i: usize) -> Option<&'t str> {
+    match nodes.get(i) {
+        Some(Node::String(s)) if i != 0 => Some(s),
+        _ => None,
+    }
+}
+
+#[inline(always)]
+fn u64_at(nodes: &[Node<'_>], i: usize) -> Option<u64> {
+    match nodes.get(i) {
+        _ if i == 0 => None,
+        Some(Node::Static(StaticNode::U64(v))) => Some(*v),
+        Some(Node::Static(StaticNode::I64(v))) if *v >= 0 => Some(*v as u64),
+        _ => None,
+    }
+}
+
+#[inline(always)]
+fn i64_at(nodes: &[Node<'_>], i: usize) -> Option<i64> {
+    match nodes.get(i) {
+        _ if i == 0 => None,
+        Some(Node::Static(StaticNode::I64(v))) => Some(*v),
+        Some(Node::Static(StaticNode::U64(v))) => i64::try_from(*v).ok(),
+        _ => None,
+    }
+}
+
+#[inline(always)]
+fn decimal_at(nodes: &[Node<'_>], i: usize) -> Result<Decimal, Reason> {
+    let s = str_at(nodes, i).ok_or(Reason::Schema)?;
+    Decimal::parse(s.as_bytes()).map_err(|_| Reason::Number)
+}
+
+/// Collects the `n` key/value pairs of the object whose first key is at `i`.
+#[inline(always)]
+fn collect(nodes: &[Node<'_>], mut i: usize, n: usize, f: &mut Fields) -> Result<(), Reason> {
+    for _ in 0..n {
+        let Some(Node::String(k)) = nodes.get(i) else {
+            return Err(Reason::Json);
+        };
+        let v = i + 1;
+        let slot = match k.as_bytes() {
+            b"e" => &mut f.e,
+            b"E" => &mut f.big_e,
+            b"T" => &mut f.big_t,
+            b"s" => &mut f.s,
+            b"U" => &mut f.big_u,
+            b"u" => &mut f.u,
+            b"pu" => &mut f.pu,
+            b"t" => &mut f.t,
+            b"p" => &mut f.p,
+            b"q" => &mut f.q,
+            b"m" => &mut f.m,
+            b"a" => &mut f.a,
+            b"b" => &mut f.b,
+            b"A" => &mut f.big_a,
+            b"B" => &mut f.big_b,
+            b"ts" => &mut f.ts,
+            b"result" => &mut f.result,
+            b"id" => &mut f.id,
+            b"code" => &mut f.code,
+            b"error" => &mut f.error,
+            b"data" => &mut f.data,
+            b"lastUpdateId" => &mut f.last_update_id,
+            // Known and unused: aggTrade first/last trade ids, "ignore", futures trade type,
+            // the envelope's stream name, error text.
+            b"f" | b"l" | b"M" | b"X" | b"stream" | b"msg" => {
+                i = skip(nodes, v);
+                continue;
+            }
+            _ => {
+                f.unknown += 1;
+                i = skip(nodes, v);
+                continue;
+            }
+        };
+        *slot = v;
+        i = skip(nodes, v);
+    }
+    Ok(())
+}
+
+/// Decodes Binance frames. Owns the simd-json buffers and tape, reused for every frame.
+pub struct Decoder {
+    buffers: Buffers,
+    tape: Tape<'static>,
+    symbols: Symbols,
+    time_unit: TimeUnit,
+    latency_probe: bool,
+    fast_scan: bool,
+    stats: DecodeStats,
+}
+
+impl Decoder {
+    /// A decoder over `symbols`, its buffers sized for messages up to
+    /// [`Decoder::PREWARM_BYTES`].
+    pub fn new(symbols: Symbols, time_unit: TimeUnit, latency_probe: bool) -> Decoder {
+        let mut d = Decoder {
+            buffers: Buffers::new(Self::PREWARM_BYTES),
+            tape: Tape(Vec::new()),
+            symbols,
+            time_unit,
+            latency_probe,
+            fast_scan: true,
+            stats: DecodeStats::default(),
+        };
+        d.prewarm(Self::PREWARM_BYTES);
+        d
+    }
+
+    /// Message size the buffers are sized for at construction.
+    pub const PREWARM_BYTES: usize = 64 * 1024;
+
+    /// Grows every internal buffer (input copy, structural index, tape) to what the densest
+    /// `len`-byte document needs, so no message up to `len` bytes allocates later.
+    pub fn prewarm(&mut self, len: usize) {
+        let n = len.saturating_sub(2) / 2;
+        let mut doc = Vec::with_capacity(2 * n + 2);
+        doc.push(b'[');
+        for i in 0..n {
+            doc.extend_from_slice(if i + 1 == n { b"0" } else { b"0," });
+        }
+        doc.push(b']');
+        let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
+        let _ = simd_json::fill_tape(&mut doc, &mut self.buffers, &mut tape);
+        self.tape = tape.reset();
+    }
+
+    /// Whether hot messages first go through the hand scanner ([`super::scan`]); on by
+    /// default. Off, every frame goes through simd-json.
+    pub fn set_fast_scan(&mut self, on: bool) {
+        self.fast_scan = on;
+    }
+
+    /// The symbol table.
+    pub fn symbols(&self) -> &Symbols {
+        &self.symbols
+    }
+
+    /// The symbol table, mutably (to add symbols at subscribe time).
+    pub fn symbols_mut(&mut self) -> &mut Symbols {
+        &mut self.symbols
+    }
+
+    /// Decode counters.
+    pub fn stats(&self) -> DecodeStats {
+        self.stats
+    }
+
+    /// Decodes one frame (modified in place), appending its events to `out`. On error `out`
+    /// is left as it was.
+    pub fn decode(
+        &mut self,
+        payload: &mut [u8],
+        recv_ts: u64,
+        out: &mut Vec<Event>,
+    ) -> Result<Frame, DecodeError> {
+        self.stats.frames += 1;
+        if self.fast_scan {
+            if let Some((frame, unknown)) = super::scan::scan(
+                payload,
+                &mut self.symbols,
+                self.time_unit,
+                self.latency_probe,
+                recv_ts,
+                out,
+            ) {
+                self.stats.unknown_fields += unknown;
+                self.stats.fast_path += 1;
+                return Ok(frame);
+            }
+        }
+        let start = out.len();
+        let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
+        let result = match simd_json::fill_tape(payload, &mut self.buffers, &mut tape) {
+            Ok(()) => self.walk(&tape.0, recv_ts, out),
+            Err(_) => Err(DecodeError::new(Reason::Json)),
+        };
+        self.tape = tape.reset();
+        if let Err(e) = result {
+            out.truncate(start);
+            self.stats.count_error(e.reason);
+        }
+        result
+    }
+
+    fn walk(
+        &mut self,
+        nodes: &[Node<'_>],
+        recv_ts: u64,
+        out: &mut Vec<Event>,
+    ) -> Result<Frame, DecodeError> {
+        let schema = DecodeError::new(Reason::Schema);
+        let Some(&Node::Object { len, .. }) = nodes.first() else {
+            return Err(schema);
+        };
+        let mut f = Fields::default();
+        collect(nodes, 1, len, &mut f).map_err(DecodeError::new)?;
+        if f.data != 0 {
+            let Some(&Node::Object { len, .. }) = nodes.get(f.data) else {
+                return Err(schema);
+            };
+            let data = f.data;
+            f = Fields::default();
+            collect(nodes, data + 1, len, &mut f).map_err(DecodeError::new)?;
+        }
+        let kind = str_at(nodes, f.e);
+        let frame = match kind {
+            Some("depthUpdate") => self.depth(nodes, &f, recv_ts, out),
+            Some("trade") => self.trade(nodes, &f, f.t, Flags::EMPTY, recv_ts, out),
+            Some("aggTrade") => self.trade(nodes, &f, f.a, Flags::AGGREGATED, recv_ts, out),
+            Some("bookTicker") => self.bbo(nodes, &f, recv_ts, out),
+            Some("serverShutdown") => Ok(Frame::Rotate),
+            Some(_) => {
+                self.stats.unknown_messages += 1;
+                return Ok(Frame::Unknown);
+            }
+            None if f.e != 0 => Err(schema),
+            None if f.code != 0 || f.error != 0 => return Ok(self.error_reply(nodes, &f)),
+            None if f.result != 0 || f.id != 0 => {
+                return Ok(match (nodes.get(f.result), u64_at(nodes, f.id)) {
+                    (Some(Node::Static(StaticNode::Null)), Some(id)) if f.result != 0 => {
+                        Frame::Ack { id }
+                    }
+                    _ => Frame::Control,
+                });
+            }
+            // Spot bookTicker has no event type.
+            None if f.u != 0 && f.b != 0 && f.big_a != 0 => self.bbo(nodes, &f, recv_ts, out),
+            None => {
+                self.stats.unknown_messages += 1;
+                return Ok(Frame::Unknown);
+            }
+        };
+        if frame.is_ok() {
+            self.stats.unknown_fields += f.unknown;
+        }
+        frame
+    }
+
+    fn error_reply(&mut self, nodes: &[Node<'_>], f: &Fields) -> Frame {
+        let mut code = i64_at(nodes, f.code);
+        if f.error != 0 {
+            if let Some(&Node::Object { len, .. }) = nodes.get(f.error) {
+                let mut inner = Fields::default();
+                if collect(nodes, f.error + 1, len, &mut inner).is_ok() {
+                    code = code.or(i64_at(nodes, inner.code));
+                }
+            }
+        }
+        Frame::SubscriptionError {
+            id: u64_at(nodes, f.id),
+            code: code.unwrap_or(0),
+        }
+    }
+
+    #[inline(always)]
+    fn instrument(&mut self, nodes: &[Node<'_>], f: &Fields) -> Result<InstrumentId, DecodeError> {
+        let s = str_at(nodes, f.s).ok_or(DecodeError::new(Reason::Schema))?;
+        self.symbols
+            .get(s.as_bytes())
+            .ok_or(DecodeError::new(Reason::UnknownSymbol))
+    }
+
+    /// `exchange_ts` in ns: the probe's `ts` when enabled, else `primary` (or `E`) in the
+    /// venue's unit; 0 when absent.
+    #[inline(always)]
+    fn exchange_ts(&self, nodes: &[Node<'_>], f: &Fields, primary: usize) -> Result<u64, Reason> {
+        if self.latency_probe {
+            if let Some(ts) = u64_at(nodes, f.ts) {
+                return Ok(ts);
+            }
+        }
+        let field = if primary != 0 { primary } else { f.big_e };
+        match u64_at(nodes, field) {
+            Some(t) => t.checked_mul(self.time_unit.ns()).ok_or(Reason::Number),
+            None if field == 0 => Ok(0),
+            None => Err(Reason::Schema),
+        }
+    }
+
+    fn trade(
+        &mut self,
+        nodes: &[Node<'_>],
+        f: &Fields,
+        id_field: usize,
+        flags: Flags,
+        recv_ts: u64,
+        out: &mut Vec<Event>,
+    ) -> Result<Frame, DecodeError> {
+        let instrument = self.instrument(nodes, f)?;
+        let err = |reason| DecodeError { reason, instrument };
+        let id = u64_at(nodes, id_field).ok_or(err(Reason::Schema))?;
+        let price = decimal_at(nodes, f.p).map_err(err)?;
+        let qty = decimal_at(nodes, f.q).map_err(err)?;
+        // `m`: the buyer is the maker, so the aggressor sold.
+        let side = match nodes.get(f.m) {
+            Some(Node::Static(StaticNode::Bool(true))) if f.m != 0 => Side::Sell,
+            Some(Node::Static(StaticNode::Bool(false))) if f.m != 0 => Side::Buy,
+            _ => return Err(err(Reason::Schema)),
+        };
+        let ts = self.exchange_ts(nodes, f, f.big_t).map_err(err)?;
+        let t = Trade {
+            price,
+            qty,
+            side,
+            id,
+        };
+        let mut e = Event::trade(instrument, t, ts, recv_ts).map_err(|_| err(Reason::Number))?;
+        e.flags = flags;
+        out.push(e);
+        Ok(Frame::Market)
+    }
+
+    fn bbo(
+        &mut self,
+        nodes: &[Node<'_>],
+        f: &Fields,
+        recv_ts: u64,
+        out: &mut Vec<Event>,
+    ) -> Result<Frame, DecodeError> {
+        let instrument = self.instrument(nodes, f)?;
+        let err = |reason| DecodeError { reason, instrument };
+        let seq = u64_at(nodes, f.u).ok_or(err(Reason::Schema))?;
+        let b = Bbo {
+            bid_price: decimal_at(nodes, f.b).map_err(err)?,
+            bid_qty: decimal_at(nodes, f.big_b).map_err(err)?,
+            ask_price: decimal_at(nodes, f.a).map_err(err)?,
+            ask_qty: decimal_at(nodes, f.big_a).map_err(err)?,
+            seq,
+        };
+        let ts = self.exchange_ts(nodes, f, f.big_e).map_err(err)?;
+        out.push(Event::bbo(instrument, b, ts, recv_ts).map_err(|_| err(Reason::Number))?);
+        Ok(Frame::Market)
+    }
+
+    fn depth(
+        &mut self,
+        nodes: &[Node<'_>],
+        f: &Fields,
+        recv_ts: u64,
+        out: &mut Vec<Event>,
+    ) -> Result<Frame, DecodeError> {
+        let instrument = self.instrument(nodes, f)?;
+        let err = |reason| DecodeError { reason, instrument };
+        let first = u64_at(nodes, f.big_u).ok_or(err(Reason::Schema))?;
+        let last = u64_at(nodes, f.u).ok_or(err(Reason::Schema))?;
+        let prev = match f.pu {
+            0 => None,
+            i => Some(u64_at(nodes, i).ok_or(err(Reason::Schema))?),
+        };
+        let ts = self.exchange_ts(nodes, f, f.big_e).map_err(err)?;
+        let start = out.len();
+        for (side, field) in [(Side::Buy, f.b), (Side::Sell, f.a)] {
+            levels(nodes, field, instrument, side, last, ts, recv_ts, out).map_err(err)?;
+        }
+        if let Some(e) = out.get_mut(start..).and_then(|s| s.last_mut()) {
+            e.flags = Flags::LAST_IN_BATCH;
+        }
+        Ok(Frame::BookDiff {
+            instrument,
+            ids: DiffIds { first, last, prev },
+        })
+    }
+}
+
+/// Appends the `[[price, qty], ...]` array at `field` as level events.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn levels(
+    nodes: &[Node<'_>],
+    field: usize,
+    instrument: InstrumentId,
+    side: Side,
+    seq: u64,
+    exchange_ts: u64,
+    recv_ts: u64,
+    out: &mut Vec<Event>,
+) -> Result<(), Reason> {
+    let Some(&Node::Array { len, .. }) = nodes.get(field).filter(|_| field != 0) else {
+        return Err(Reason::Schema);
+    };
+    let mut i = field + 1;
+    for _ in 0..len {
+        let (Some(&Node::Array { len: 2, .. }), Some(Node::String(p)), Some(Node::String(q))) =
+            (nodes.get(i), nodes.get(i + 1), nodes.get(i + 2))
+        else {
+            return Err(Reason::Schema);
+        };
+        let price = Decimal::parse(p.as_bytes()).map_err(|_| Reason::Number)?;
+        let qty = Decimal::parse(q.as_bytes()).map_err(|_| Reason::Number)?;
+        let level = Level {
+            side,
+            price,
+            qty,
+            seq,
+        };
+        let e = Event::level(instrument, level, Flags::EMPTY, exchange_ts, recv_ts)
+            .map_err(|_| Reason::Number)?;
+        out.push(e);
+        i += 3;
+    }
+    Ok(())
+}
+
+/// Parses a REST depth snapshot (`{"lastUpdateId":..,"E":..,"T":..,"bids":[..],"asks":[..]}`;
+/// spot has no `E`/`T`) for `instrument`. Off the hot path: it allocates.
+pub fn parse_depth_snapshot(
+    body: &mut [u8],
+    instrument: InstrumentId,
+    time_unit: TimeUnit,
+) -> Result<tickwire_engine::adapter::BookSnapshot, Reason> {
+    let tape = simd_json::to_tape(body).map_err(|_| Reason::Json)?;
+    let nodes = &tape.0;
+    let Some(&Node::Object { len, .. }) = nodes.first() else {
+        return Err(Reason::Schema);
+    };
+    let mut i = 1;
+    let (mut last_id, mut ts, mut bids_at, mut asks_at) = (None, 0u64, 0, 0);
+    for _ in 0..len {
+        let Some(Node::String(k)) = nodes.get(i) else {
+            return Err(Reason::Json);
+        };
+        let v = i + 1;
+        match *k {
+            "lastUpdateId" => last_id = u64_at(nodes, v),
+            "E" => {
+                ts = u64_at(nodes, v)
+                    .and_then(|t| t.checked_mul(time_unit.ns()))
+                    .ok_or(Reason::Number)?
+            }
+            "bids" => bids_at = v,
+            "asks" => asks_at = v,
+            _ => {}
+        }
+        i = skip(nodes, v);
+    }
+    let side = |at: usize| -> Result<Vec<(Decimal, Decimal)>, Reason> {
+        let Some(&Node::Array { len, .. }) = nodes.get(at).filter(|_| at != 0) else {
+            return Err(Reason::Schema);
+        };
+        let mut v = Vec::with_capacity(len);
+        let mut j = at + 1;
+        for _ in 0..len {
+            let (Some(&Node::Array { len: 2, .. }), Some(Node::String(p)), Some(Node::String(q))) =
+                (nodes.get(j), nodes.get(j + 1), nodes.get(j + 2))
+            else {
+                return Err(Reason::Schema);
+            };
+            v.push((
+                Decimal::parse(p.as_bytes()).map_err(|_| Reason::Number)?,
+                Decimal::parse(q.as_bytes()).map_err(|_| Reason::Number)?,
+            ));
+            j += 3;
+        }
+        Ok(v)
+    };
+    Ok(tickwire_engine::adapter::BookSnapshot {
+        instrument,
+        last_id: last_id.ok_or(Reason::Schema)?,
+        exchange_ts: ts,
+        bids: side(bids_at)?,
+        asks: side(asks_at)?,
+    })
+}

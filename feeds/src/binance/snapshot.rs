@@ -1,0 +1,102 @@
+//! REST depth snapshots on a helper thread (ureq + rustls), never on the I/O thread.
+//!
+//! [`RestSnapshots`] implements [`SnapshotSource`]: `request` queues the instrument for the
+//! helper thread, which fetches `GET /api/v3/depth` (spot) or `/fapi/v1/depth` (USD-M),
+//! parses it with [`parse_depth_snapshot`] and sends the result back; `poll` picks results up
+//! without blocking.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::thread;
+use std::time::Duration;
+
+use tickwire_engine::adapter::{BookSnapshot, SnapshotError, SnapshotSource};
+use tickwire_engine::{InstrumentId, Registry};
+
+use super::config::BinanceConfig;
+use super::decode::parse_depth_snapshot;
+
+type Reply = (InstrumentId, Result<BookSnapshot, SnapshotError>);
+
+/// Snapshots fetched over REST by a helper thread.
+pub struct RestSnapshots {
+    requests: Sender<InstrumentId>,
+    replies: Receiver<Reply>,
+    /// Requests the helper thread can no longer take (it ended): answered as closed.
+    failed: Vec<InstrumentId>,
+}
+
+impl RestSnapshots {
+    /// Starts the helper thread for the instruments of `symbols` (upper case) on `config`'s
+    /// market, interned in `registry`.
+    pub fn spawn(
+        config: &BinanceConfig,
+        registry: &Registry,
+        symbols: &[&str],
+    ) -> std::io::Result<RestSnapshots> {
+        let venue = config.market.venue();
+        let urls: HashMap<InstrumentId, String> = symbols
+            .iter()
+            .map(|s| {
+                let s = s.to_ascii_uppercase();
+                (registry.intern(venue, &s), config.snapshot_url(&s))
+            })
+            .collect();
+        let time_unit = config.time_unit;
+        let (req_tx, req_rx) = mpsc::channel::<InstrumentId>();
+        let (rep_tx, rep_rx) = mpsc::channel::<Reply>();
+        thread::Builder::new()
+            .name("tickwire-snapshots".into())
+            .spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .timeout_global(Some(Duration::from_secs(15)))
+                    .build()
+                    .into();
+                while let Ok(instrument) = req_rx.recv() {
+                    let result = match urls.get(&instrument) {
+                        None => Err(SnapshotError::Request),
+                        Some(url) => fetch(&agent, url).and_then(|mut body| {
+                            parse_depth_snapshot(&mut body, instrument, time_unit)
+                                .map_err(|_| SnapshotError::Malformed)
+                        }),
+                    };
+                    if rep_tx.send((instrument, result)).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(RestSnapshots {
+            requests: req_tx,
+            replies: rep_rx,
+            failed: Vec::new(),
+        })
+    }
+}
+
+fn fetch(agent: &ureq::Agent, url: &str) -> Result<Vec<u8>, SnapshotError> {
+    let mut resp = agent.get(url).call().map_err(|_| SnapshotError::Request)?;
+    resp.body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_vec()
+        .map_err(|_| SnapshotError::Request)
+}
+
+impl SnapshotSource for RestSnapshots {
+    fn request(&mut self, instrument: InstrumentId) {
+        if self.requests.send(instrument).is_err() {
+            self.failed.push(instrument);
+        }
+    }
+
+    fn poll(&mut self) -> Option<(InstrumentId, Result<BookSnapshot, SnapshotError>)> {
+        if let Some(i) = self.failed.pop() {
+            return Some((i, Err(SnapshotError::Closed)));
+        }
+        match self.replies.try_recv() {
+            Ok(r) => Some(r),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => None,
+        }
+    }
+}

@@ -1,0 +1,917 @@
+//! Fixtures written from the documented formats (venues.md §1–2, Binance docs).
+
+use tickwire_engine::adapter::{
+    BookSnapshot, DecodeStats, DiffIds, FeedAdapter, FeedConfig, FeedHandler, Frame,
+    QueuedSnapshots, SeqCheck,
+};
+use tickwire_engine::event::{EventKind, Flags, Side, StatusKind};
+use tickwire_engine::handler::{
+    Actions, ConnectionId, Context, Message, Outbox, Publisher, WsHandler,
+};
+use tickwire_engine::ring::{Consumer, channel};
+use tickwire_engine::{Decimal, Event, InstrumentId, Reason, Registry};
+
+use super::*;
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn adapter(config: BinanceConfig, subs: &[Subscription]) -> (BinanceAdapter, Registry) {
+    let reg = Registry::new();
+    (BinanceAdapter::new(config, subs, &reg).unwrap(), reg)
+}
+
+fn spot_all() -> (BinanceAdapter, Registry) {
+    adapter(
+        BinanceConfig::spot(),
+        &Subscription::product(
+            &["BTCUSDT"],
+            &[
+                Channel::Trade,
+                Channel::AggTrade,
+                Channel::BookTicker,
+                Channel::Depth(DepthSpeed::Ms100),
+            ],
+        ),
+    )
+}
+
+fn decode(
+    a: &mut BinanceAdapter,
+    text: &str,
+) -> (
+    Result<Frame, tickwire_engine::adapter::DecodeError>,
+    Vec<Event>,
+) {
+    let mut buf = text.as_bytes().to_vec();
+    let mut out = Vec::new();
+    let r = a.decode(&mut buf, 42, &mut out);
+    (r, out)
+}
+
+const SPOT_DEPTH: &str = r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1723161255308,"s":"BTCUSDT","U":50093239203,"u":50093239207,"b":[["55653.87000000","0.00000000"]],"a":[["61838.04000000","0.32332000"],["61862.51000000","0.00000000"]]}}"#;
+
+#[test]
+fn spot_depth_diff_decodes_exactly() {
+    let (mut a, reg) = spot_all();
+    let btc = reg.lookup("binance", "BTCUSDT").unwrap();
+    let (r, ev) = decode(&mut a, SPOT_DEPTH);
+    assert_eq!(
+        r.unwrap(),
+        Frame::BookDiff {
+            instrument: btc,
+            ids: DiffIds {
+                first: 50093239203,
+                last: 50093239207,
+                prev: None
+            }
+        }
+    );
+    assert_eq!(ev.len(), 3);
+    let l: Vec<_> = ev.iter().map(|e| e.as_level().unwrap()).collect();
+    assert_eq!(
+        (l[0].side, l[0].price.to_string(), l[0].qty.to_string()),
+        (Side::Buy, "55653.87000000".into(), "0.00000000".into())
+    );
+    assert_eq!(
+        (l[1].side, l[1].price, l[1].qty),
+        (Side::Sell, d("61838.04"), d("0.32332"))
+    );
+    assert_eq!(l[2].price.to_string(), "61862.51000000");
+    assert!(l.iter().all(|l| l.seq == 50093239207));
+    assert!(
+        ev.iter()
+            .all(|e| e.exchange_ts == 1723161255308 * 1_000_000 && e.recv_ts == 42)
+    );
+    assert_eq!(ev[0].flags, Flags::EMPTY);
+    assert_eq!(ev[1].flags, Flags::EMPTY);
+    assert_eq!(ev[2].flags, Flags::LAST_IN_BATCH);
+    assert!(ev.iter().all(|e| e.instrument == btc));
+    assert_eq!(a.decode_stats().unknown_fields, 0);
+}
+
+#[test]
+fn usdm_depth_carries_pu() {
+    let (mut a, _) = adapter(
+        BinanceConfig::usdm(),
+        &[Subscription::new(
+            "BTCUSDT",
+            Channel::Depth(DepthSpeed::Ms0),
+        )],
+    );
+    let text = r#"{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":1723161256299,"T":1723161256298,"s":"BTCUSDT","U":5123107832006,"u":5123107837557,"pu":5123107831937,"b":[["61510.90","0.000"],["61740.50","12.111"]],"a":[["61800.30","2.510"]]}}"#;
+    let (r, ev) = decode(&mut a, text);
+    let Frame::BookDiff { ids, .. } = r.unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        ids,
+        DiffIds {
+            first: 5123107832006,
+            last: 5123107837557,
+            prev: Some(5123107831937)
+        }
+    );
+    let l: Vec<_> = ev.iter().map(|e| e.as_level().unwrap()).collect();
+    assert_eq!(
+        l.iter()
+            .map(|l| (l.side, l.price.to_string(), l.qty.to_string()))
+            .collect::<Vec<_>>(),
+        [
+            (Side::Buy, "61510.90".to_string(), "0.000".to_string()),
+            (Side::Buy, "61740.50".into(), "12.111".into()),
+            (Side::Sell, "61800.30".into(), "2.510".into()),
+        ]
+    );
+    assert_eq!(
+        ev[0].exchange_ts,
+        1723161256299 * 1_000_000,
+        "E, not T, for depth"
+    );
+}
+
+#[test]
+fn trades_take_the_aggressor_side() {
+    let (mut a, _) = spot_all();
+    // m = true: the buyer is the maker, so the aggressor sold.
+    let (r, ev) = decode(
+        &mut a,
+        r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}"#,
+    );
+    assert_eq!(r.unwrap(), Frame::Market);
+    let t = ev[0].as_trade().unwrap();
+    assert_eq!((t.side, t.id), (Side::Sell, 3735683259));
+    assert_eq!(
+        (t.price.to_string(), t.qty.to_string()),
+        ("61837.63000000".into(), "0.02000000".into())
+    );
+    assert_eq!(ev[0].exchange_ts, 1723161255342 * 1_000_000, "trade time T");
+    assert_eq!(ev[0].flags, Flags::EMPTY);
+    // aggTrade: id a, flagged, m = false → aggressor bought.
+    let (_, ev) = decode(
+        &mut a,
+        r#"{"e":"aggTrade","E":123456789,"s":"BTCUSDT","a":12345,"p":"0.001","q":"100","f":100,"l":105,"T":123456785,"m":false,"M":true}"#,
+    );
+    let t = ev[0].as_trade().unwrap();
+    assert_eq!(
+        (t.side, t.id, t.price, t.qty),
+        (Side::Buy, 12345, d("0.001"), d("100"))
+    );
+    assert_eq!(ev[0].flags, Flags::AGGREGATED);
+    assert_eq!(a.decode_stats().unknown_fields, 0);
+}
+
+#[test]
+fn usdm_trade_with_market_type() {
+    let (mut a, _) = adapter(
+        BinanceConfig::usdm(),
+        &[Subscription::new("BTCUSDT", Channel::Trade)],
+    );
+    let (r, ev) = decode(
+        &mut a,
+        r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161256322,"T":1723161256322,"s":"BTCUSDT","t":5266583935,"p":"61800.30","q":"0.006","X":"MARKET","m":false}}"#,
+    );
+    assert_eq!(r.unwrap(), Frame::Market);
+    let t = ev[0].as_trade().unwrap();
+    assert_eq!(
+        (t.side, t.id, t.price.to_string(), t.qty.to_string()),
+        (Side::Buy, 5266583935, "61800.30".into(), "0.006".into())
+    );
+}
+
+#[test]
+fn book_tickers() {
+    let (mut a, _) = spot_all();
+    let (r, ev) = decode(
+        &mut a,
+        r#"{"stream":"btcusdt@bookTicker","data":{"u":50093239212,"s":"BTCUSDT","b":"61837.63000000","B":"3.78826000","a":"61837.64000000","A":"1.54698000"}}"#,
+    );
+    assert_eq!(r.unwrap(), Frame::Market);
+    let b = ev[0].as_bbo().unwrap();
+    assert_eq!(b.seq, 50093239212);
+    assert_eq!(b.bid_price.to_string(), "61837.63000000");
+    assert_eq!(b.bid_qty, d("3.78826"));
+    assert_eq!(b.ask_price, d("61837.64"));
+    assert_eq!(b.ask_qty, d("1.54698"));
+    assert_eq!(ev[0].exchange_ts, 0, "spot bookTicker has no time");
+    let (mut f, _) = adapter(
+        BinanceConfig::usdm(),
+        &[Subscription::new("BTCUSDT", Channel::BookTicker)],
+    );
+    let (_, ev) = decode(
+        &mut f,
+        r#"{"e":"bookTicker","u":5123107839020,"s":"BTCUSDT","b":"61800.20","B":"2.507","a":"61800.30","A":"2.510","T":1723161256313,"E":1723161256314}"#,
+    );
+    let b = ev[0].as_bbo().unwrap();
+    assert_eq!(
+        (b.seq, b.bid_price.to_string(), b.ask_qty.to_string()),
+        (5123107839020, "61800.20".into(), "2.510".into())
+    );
+    assert_eq!(ev[0].exchange_ts, 1723161256314 * 1_000_000);
+}
+
+#[test]
+fn latency_probe_and_microseconds() {
+    let mut cfg = BinanceConfig::spot();
+    cfg.latency_probe = true;
+    let (mut a, _) = adapter(
+        cfg,
+        &[Subscription::new(
+            "BTCUSDT",
+            Channel::Depth(DepthSpeed::Ms100),
+        )],
+    );
+    let (_, ev) = decode(
+        &mut a,
+        r#"{"ts":1764400000123456789,"e":"depthUpdate","E":1764400000123,"s":"BTCUSDT","U":1,"u":2,"b":[["1.0","2.0"]],"a":[]}"#,
+    );
+    assert_eq!(ev[0].exchange_ts, 1764400000123456789);
+    assert_eq!(ev[0].flags, Flags::LAST_IN_BATCH);
+    let mut cfg = BinanceConfig::spot();
+    cfg.time_unit = TimeUnit::Microsecond;
+    let (mut a, _) = adapter(cfg, &[Subscription::new("BTCUSDT", Channel::Trade)]);
+    let (_, ev) = decode(
+        &mut a,
+        r#"{"e":"trade","E":1723161255343000,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":1723161255342123,"m":true}"#,
+    );
+    assert_eq!(ev[0].exchange_ts, 1_723_161_255_342_123_000);
+    // Without the probe the ts field is unknown but harmless.
+    let (mut a, _) = spot_all();
+    let (r, ev) = decode(
+        &mut a,
+        r#"{"ts":5,"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":2,"m":true}"#,
+    );
+    assert!(r.is_ok());
+    assert_eq!(ev[0].exchange_ts, 2_000_000);
+}
+
+#[test]
+fn control_messages() {
+    let mut cfg = BinanceConfig::spot();
+    cfg.subscribe_via = SubscribeVia::Frames;
+    let (mut a, _) = adapter(cfg, &[Subscription::new("BTCUSDT", Channel::Trade)]);
+    let mut frames = Vec::new();
+    a.connect_frames(&mut frames);
+    assert_eq!(
+        String::from_utf8(frames[0].clone()).unwrap(),
+        r#"{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}"#
+    );
+    assert_eq!(a.pending_acks(), 1);
+    assert_eq!(
+        decode(&mut a, r#"{"result":null,"id":1}"#).0.unwrap(),
+        Frame::Ack { id: 1 }
+    );
+    assert_eq!(a.pending_acks(), 0);
+    assert_eq!(
+        decode(
+            &mut a,
+            r#"{"code":2,"msg":"Invalid request: unknown stream","id":7}"#
+        )
+        .0
+        .unwrap(),
+        Frame::SubscriptionError {
+            id: Some(7),
+            code: 2
+        }
+    );
+    assert_eq!(
+        decode(&mut a, r#"{"code":-1121,"msg":"Invalid symbol."}"#)
+            .0
+            .unwrap(),
+        Frame::SubscriptionError {
+            id: None,
+            code: -1121
+        }
+    );
+    assert_eq!(
+        decode(&mut a, r#"{"error":{"code":3,"msg":"bad"},"id":9}"#)
+            .0
+            .unwrap(),
+        Frame::SubscriptionError {
+            id: Some(9),
+            code: 3
+        }
+    );
+    assert_eq!(
+        decode(&mut a, r#"{"result":["btcusdt@trade"],"id":3}"#)
+            .0
+            .unwrap(),
+        Frame::Control
+    );
+    assert_eq!(
+        decode(&mut a, r#"{"e":"serverShutdown","E":1}"#).0.unwrap(),
+        Frame::Rotate
+    );
+    assert_eq!(
+        decode(&mut a, r#"{"e":"24hrTicker","E":1,"s":"BTCUSDT"}"#)
+            .0
+            .unwrap(),
+        Frame::Unknown
+    );
+    assert_eq!(decode(&mut a, r#"{"hello":1}"#).0.unwrap(), Frame::Unknown);
+    assert_eq!(a.decode_stats().unknown_messages, 2);
+}
+
+#[test]
+fn bad_frames_are_typed_errors_with_no_events() {
+    let (mut a, reg) = spot_all();
+    let btc = reg.lookup("binance", "BTCUSDT").unwrap();
+    let cases: &[(&str, Reason)] = &[
+        ("{\"e\":", Reason::Json),
+        ("not json", Reason::Json),
+        ("[1,2]", Reason::Schema),
+        (
+            r#"{"e":"trade","s":"BTCUSDT","t":1,"p":"1","q":"1","T":2}"#,
+            Reason::Schema,
+        ),
+        (
+            r#"{"e":"trade","s":"BTCUSDT","t":1,"p":1.5,"q":"1","T":2,"m":true}"#,
+            Reason::Schema,
+        ),
+        (
+            r#"{"e":"trade","s":"BTCUSDT","t":1,"p":"1.5x","q":"1","T":2,"m":true}"#,
+            Reason::Number,
+        ),
+        (
+            r#"{"e":"trade","s":"BTCUSDT","t":1,"p":"99999999999999999999","q":"1","T":2,"m":true}"#,
+            Reason::Number,
+        ),
+        (
+            r#"{"e":"trade","s":"ETHUSDT","t":1,"p":"1","q":"1","T":2,"m":true}"#,
+            Reason::UnknownSymbol,
+        ),
+        (
+            r#"{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[["1","2"]],"a":[["1"]]}"#,
+            Reason::Schema,
+        ),
+        (
+            r#"{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[["1","2"]],"a":[["1","0.0000000000000000001"]]}"#,
+            Reason::Number,
+        ),
+        (
+            r#"{"e":"depthUpdate","E":18446744073709551,"s":"BTCUSDT","U":1,"u":2,"b":[],"a":[]}"#,
+            Reason::Number,
+        ),
+        (r#"{"e":7}"#, Reason::Schema),
+    ];
+    for (text, reason) in cases {
+        let mut buf = text.as_bytes().to_vec();
+        let mut out = vec![Event::status(
+            InstrumentId(0),
+            tickwire_engine::Status {
+                kind: StatusKind::Connected,
+                reason: 0,
+                value: 0,
+                connection: 0,
+            },
+            0,
+        )];
+        let err = a.decode(&mut buf, 1, &mut out).unwrap_err();
+        assert_eq!(err.reason, *reason, "{text}");
+        assert_eq!(out.len(), 1, "{text}: no partial events");
+        if *reason == Reason::Number {
+            assert_eq!(err.instrument, btc);
+        }
+    }
+    let s = a.decode_stats();
+    assert_eq!(
+        (s.json_errors, s.number_errors, s.unknown_symbols),
+        (2, 4, 1)
+    );
+    assert_eq!(s.schema_errors, 5);
+}
+
+#[test]
+fn unknown_fields_are_counted_not_errors() {
+    let (mut a, _) = spot_all();
+    let (r, ev) = decode(
+        &mut a,
+        r#"{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":2,"m":true,"new":{"x":[1,2]},"z":null}"#,
+    );
+    assert_eq!(r.unwrap(), Frame::Market);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(a.decode_stats().unknown_fields, 2);
+}
+
+#[test]
+fn endpoints() {
+    let subs = Subscription::product(
+        &["BTCUSDT", "ethusdt"],
+        &[Channel::Trade, Channel::Depth(DepthSpeed::Ms100)],
+    );
+    let (a, _) = adapter(BinanceConfig::spot(), &subs);
+    assert_eq!(
+        a.endpoint().url,
+        "wss://stream.binance.com:9443/stream?streams=btcusdt@trade/btcusdt@depth@100ms/ethusdt@trade/ethusdt@depth@100ms"
+    );
+    let mut cfg = BinanceConfig::spot();
+    cfg.ws_base = Some("ws://127.0.0.1:9001/".into());
+    cfg.subscribe_via = SubscribeVia::Frames;
+    cfg.time_unit = TimeUnit::Microsecond;
+    let (a, _) = adapter(cfg, &subs);
+    assert_eq!(
+        a.endpoint().url,
+        "ws://127.0.0.1:9001/stream?timeUnit=MICROSECOND"
+    );
+    let (a, _) = adapter(
+        BinanceConfig::usdm(),
+        &[Subscription::new("BTCUSDT", Channel::BookTicker)],
+    );
+    assert_eq!(
+        a.endpoint().url,
+        "wss://fstream.binance.com/public/stream?streams=btcusdt@bookTicker"
+    );
+    let mut legacy = BinanceConfig::usdm();
+    legacy.usdm_routed = false;
+    let (a, _) = adapter(legacy.clone(), &subs);
+    assert!(
+        a.endpoint()
+            .url
+            .starts_with("wss://fstream.binance.com/stream?streams=")
+    );
+    assert_eq!(
+        BinanceAdapter::new(BinanceConfig::usdm(), &subs, &Registry::new()).err(),
+        Some(PlanError::MixedRoutes)
+    );
+    let mut tiny = BinanceConfig::spot();
+    tiny.max_streams = 2;
+    assert_eq!(
+        BinanceAdapter::new(tiny, &subs, &Registry::new()).err(),
+        Some(PlanError::TooManyStreams { count: 4, max: 2 })
+    );
+    assert_eq!(
+        BinanceConfig::usdm().snapshot_url("btcusdt"),
+        "https://fapi.binance.com/fapi/v1/depth?symbol=BTCUSDT&limit=1000"
+    );
+    let mut sim = BinanceConfig::spot();
+    sim.rest_base = Some("http://127.0.0.1:8080".into());
+    assert_eq!(
+        sim.snapshot_url("BTCUSDT"),
+        "http://127.0.0.1:8080/api/v3/depth?symbol=BTCUSDT&limit=5000"
+    );
+}
+
+fn ids(first: u64, last: u64, prev: Option<u64>) -> DiffIds {
+    DiffIds { first, last, prev }
+}
+
+#[test]
+fn sequence_rules() {
+    let (s, _) = spot_all();
+    // Spot: drop u <= lid; first has U <= lid+1 <= u; then U == prev u + 1.
+    assert_eq!(s.first_diff(100, &ids(90, 100, None)), SeqCheck::Stale);
+    assert_eq!(s.first_diff(100, &ids(95, 101, None)), SeqCheck::Apply);
+    assert_eq!(s.first_diff(100, &ids(101, 105, None)), SeqCheck::Apply);
+    assert_eq!(s.first_diff(100, &ids(102, 105, None)), SeqCheck::Gap);
+    assert_eq!(
+        s.next_diff(&ids(101, 105, None), &ids(106, 110, None)),
+        SeqCheck::Apply
+    );
+    assert_eq!(
+        s.next_diff(&ids(101, 105, None), &ids(107, 110, None)),
+        SeqCheck::Gap
+    );
+    assert_eq!(
+        s.next_diff(&ids(101, 105, None), &ids(101, 105, None)),
+        SeqCheck::Stale
+    );
+    let (f, _) = adapter(
+        BinanceConfig::usdm(),
+        &[Subscription::new(
+            "BTCUSDT",
+            Channel::Depth(DepthSpeed::Ms0),
+        )],
+    );
+    // USD-M: drop u < lid; first has U <= lid <= u; then pu == prev u.
+    assert_eq!(f.first_diff(100, &ids(90, 99, Some(80))), SeqCheck::Stale);
+    assert_eq!(f.first_diff(100, &ids(90, 100, Some(80))), SeqCheck::Apply);
+    assert_eq!(f.first_diff(100, &ids(100, 120, Some(99))), SeqCheck::Apply);
+    assert_eq!(f.first_diff(100, &ids(101, 120, Some(100))), SeqCheck::Gap);
+    assert_eq!(
+        f.next_diff(&ids(90, 120, Some(80)), &ids(130, 140, Some(120))),
+        SeqCheck::Apply
+    );
+    assert_eq!(
+        f.next_diff(&ids(90, 120, Some(80)), &ids(130, 140, Some(121))),
+        SeqCheck::Gap
+    );
+    assert_eq!(
+        f.next_diff(&ids(90, 120, Some(80)), &ids(90, 120, Some(80))),
+        SeqCheck::Stale
+    );
+    // Joining a second connection: the chain, or a range covering the next id.
+    assert_eq!(
+        f.join_diff(&ids(90, 120, Some(80)), &ids(130, 140, Some(120))),
+        SeqCheck::Apply
+    );
+    assert_eq!(
+        f.join_diff(&ids(90, 120, Some(80)), &ids(110, 140, Some(100))),
+        SeqCheck::Apply
+    );
+    assert_eq!(
+        f.join_diff(&ids(90, 120, Some(80)), &ids(125, 140, Some(122))),
+        SeqCheck::Gap
+    );
+    assert_eq!(
+        f.join_diff(&ids(90, 120, Some(80)), &ids(100, 119, Some(90))),
+        SeqCheck::Stale
+    );
+}
+
+/// Drives a handler without a network.
+struct Harness {
+    outbox: Outbox,
+    publisher: Publisher,
+    actions: Actions,
+    consumer: Consumer,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let (p, c) = channel(1 << 16);
+        Harness {
+            outbox: Outbox::new(1 << 20),
+            publisher: Publisher::new(vec![p]),
+            actions: Actions::default(),
+            consumer: c,
+        }
+    }
+
+    fn cx(&mut self, now: u64) -> Context<'_> {
+        Context::new(
+            now,
+            ConnectionId(3),
+            &mut self.outbox,
+            &mut self.publisher,
+            &mut self.actions,
+        )
+    }
+
+    fn message<H: WsHandler>(&mut self, h: &mut H, now: u64, text: &str) {
+        let mut buf = text.as_bytes().to_vec();
+        h.on_message(Message::Text(&mut buf), &mut self.cx(now));
+        h.on_poll(&mut self.cx(now));
+    }
+
+    fn drain(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.consumer.pop()).collect()
+    }
+
+    /// Text payloads of the client frames queued so far (unmasked).
+    fn sent(&self) -> Vec<String> {
+        let b = self.outbox.bytes();
+        let mut i = 0;
+        let mut v = Vec::new();
+        while i < b.len() {
+            let mut len = (b[i + 1] & 0x7f) as usize;
+            let mut at = i + 2;
+            if len == 126 {
+                len = u16::from_be_bytes([b[at], b[at + 1]]) as usize;
+                at += 2;
+            }
+            let mask = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+            at += 4;
+            let p: Vec<u8> = b[at..at + len]
+                .iter()
+                .enumerate()
+                .map(|(j, x)| x ^ mask[j & 3])
+                .collect();
+            v.push(String::from_utf8(p).unwrap());
+            i = at + len;
+        }
+        v
+    }
+}
+
+fn diff(first: u64, last: u64, bid: (&str, &str)) -> String {
+    format!(
+        r#"{{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":{first},"u":{last},"b":[["{}","{}"]],"a":[]}}"#,
+        bid.0, bid.1
+    )
+}
+
+fn snapshot(
+    instrument: InstrumentId,
+    last_id: u64,
+    bids: &[(&str, &str)],
+    asks: &[(&str, &str)],
+) -> BookSnapshot {
+    let conv = |l: &[(&str, &str)]| l.iter().map(|(p, q)| (d(p), d(q))).collect();
+    BookSnapshot {
+        instrument,
+        last_id,
+        exchange_ts: 0,
+        bids: conv(bids),
+        asks: conv(asks),
+    }
+}
+
+#[test]
+fn handler_syncs_then_resyncs_after_a_gap() {
+    let (a, reg) = adapter(
+        BinanceConfig::spot(),
+        &[Subscription::new(
+            "BTCUSDT",
+            Channel::Depth(DepthSpeed::Ms100),
+        )],
+    );
+    let btc = reg.lookup("binance", "BTCUSDT").unwrap();
+    let snaps = QueuedSnapshots::new();
+    let feeder = snaps.feeder();
+    let mut h = FeedHandler::new(a, Box::new(snaps), FeedConfig::default());
+    let mut t = Harness::new();
+    h.on_connect(&mut t.cx(0));
+    assert!(t.sent().is_empty(), "URL mode sends no frames");
+    // Buffered until the snapshot; the first diff asks for it.
+    t.message(&mut h, 1, &diff(90, 99, ("10.0", "1")));
+    t.message(&mut h, 2, &diff(100, 104, ("10.1", "1")));
+    assert_eq!(feeder.requests(), 1);
+    assert!(t.drain().is_empty());
+    feeder.push(snapshot(
+        btc,
+        101,
+        &[("10.0", "5"), ("9.9", "1")],
+        &[("10.5", "2")],
+    ));
+    t.message(&mut h, 3, &diff(105, 106, ("10.2", "3")));
+    let ev = t.drain();
+    // Snapshot run (3 levels), then diff 100..104 (overlaps 101: applies), then 105..106.
+    assert_eq!(ev.len(), 5);
+    assert!(
+        ev[..3]
+            .iter()
+            .all(|e| e.flags.contains(Flags::SNAPSHOT) && e.seq == 101)
+    );
+    assert!(ev[2].flags.contains(Flags::LAST_IN_BATCH));
+    assert_eq!(ev[3].as_level().unwrap().seq, 104);
+    assert_eq!(ev[4].as_level().unwrap().seq, 106);
+    assert!(h.in_sync(btc));
+    let book = h.book(btc).unwrap();
+    assert_eq!(book.best_bid().unwrap(), (d("10.2"), d("3")));
+    assert_eq!(book.best_ask().unwrap(), (d("10.5"), d("2")));
+    // A gap: 107 is missing.
+    t.message(&mut h, 4, &diff(108, 110, ("10.3", "1")));
+    let ev = t.drain();
+    let st: Vec<_> = ev.iter().map(|e| e.as_status().unwrap()).collect();
+    assert_eq!((st[0].kind, st[0].value), (StatusKind::Gap, 107));
+    assert_eq!(st[1].kind, StatusKind::Resync);
+    assert_eq!(ev[1].instrument, btc);
+    assert!(!h.in_sync(btc));
+    assert_eq!(feeder.requests(), 2);
+    // A snapshot older than the buffered diff is refused and fetched again.
+    feeder.push(snapshot(btc, 105, &[("1", "1")], &[]));
+    h.on_poll(&mut t.cx(5));
+    assert_eq!(feeder.requests(), 3);
+    assert!(t.drain().is_empty());
+    feeder.push(snapshot(btc, 109, &[("10.0", "7")], &[("10.6", "1")]));
+    h.on_poll(&mut t.cx(6));
+    let ev = t.drain();
+    assert_eq!(ev.len(), 3);
+    assert!(
+        ev[1]
+            .flags
+            .contains(Flags::SNAPSHOT.with(Flags::LAST_IN_BATCH))
+    );
+    assert_eq!(ev[2].as_level().unwrap().price, d("10.3"));
+    assert_eq!(
+        h.book(btc).unwrap().best_bid().unwrap(),
+        (d("10.3"), d("1"))
+    );
+    let s = h.stats();
+    assert_eq!(
+        (s.gaps, s.resyncs, s.snapshots_applied, s.snapshot_failures),
+        (1, 1, 2, 1)
+    );
+}
+
+#[test]
+fn handler_reports_errors_and_rotation() {
+    let mut cfg = BinanceConfig::spot();
+    cfg.subscribe_via = SubscribeVia::Frames;
+    cfg.streams_per_frame = 1;
+    let subs = Subscription::product(
+        &["BTCUSDT"],
+        &[Channel::Trade, Channel::BookTicker, Channel::AggTrade],
+    );
+    let (a, _) = adapter(cfg, &subs);
+    let mut h = FeedHandler::new(a, Box::new(QueuedSnapshots::new()), FeedConfig::default());
+    let mut t = Harness::new();
+    h.on_connect(&mut t.cx(1_000));
+    // Paced: one frame now, the next no sooner than 250 ms later.
+    assert_eq!(
+        t.sent(),
+        [r#"{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}"#]
+    );
+    h.on_timer(&mut t.cx(1_000 + 100_000_000));
+    assert_eq!(t.sent().len(), 1);
+    h.on_timer(&mut t.cx(1_000 + 250_000_000));
+    assert_eq!(t.sent().len(), 2);
+    h.on_timer(&mut t.cx(1_000 + 500_000_000));
+    assert_eq!(
+        t.sent()[2],
+        r#"{"method":"SUBSCRIBE","params":["btcusdt@aggTrade"],"id":3}"#
+    );
+    assert_eq!(h.adapter().pending_acks(), 3);
+    t.message(&mut h, 2, r#"{"result":null,"id":1}"#);
+    t.message(&mut h, 2, r#"{"result":null,"id":2}"#);
+    t.message(&mut h, 3, r#"{"code":2,"msg":"Invalid request","id":3}"#);
+    assert_eq!(h.adapter().pending_acks(), 0);
+    t.message(&mut h, 4, "{garbage");
+    t.message(&mut h, 5, r#"{"e":"serverShutdown","E":1}"#);
+    let ev = t.drain();
+    let st: Vec<_> = ev.iter().map(|e| e.as_status().unwrap()).collect();
+    assert_eq!(
+        (st[0].kind, st[0].value, st[0].connection),
+        (StatusKind::SubscriptionError, 3, 3)
+    );
+    assert_eq!(
+        (st[1].kind, st[1].reason),
+        (StatusKind::DecodeError, Reason::Json.code())
+    );
+    assert_eq!(
+        (st[2].kind, st[2].reason),
+        (StatusKind::Rotating, Reason::ServerShutdown.code())
+    );
+    assert_eq!(h.stats().acks, 2);
+    assert_eq!(h.stats().decode.json_errors, 1);
+}
+
+#[test]
+fn jsonl_lines() {
+    let (mut a, reg) = spot_all();
+    let mut j = crate::jsonl::JsonLines::new(reg, "binance");
+    let mut out = Vec::new();
+    let (_, ev) = decode(&mut a, SPOT_DEPTH);
+    j.write(&ev[2], &mut out);
+    let (_, ev) = decode(
+        &mut a,
+        r#"{"e":"trade","E":1,"s":"BTCUSDT","t":3000123456,"p":"43250.12","q":"0.012","T":1723161255123,"m":false}"#,
+    );
+    j.write(&ev[0], &mut out);
+    let (_, ev) = decode(
+        &mut a,
+        r#"{"u":7,"s":"BTCUSDT","b":"1.0","B":"2","a":"3.00","A":"4"}"#,
+    );
+    j.write(&ev[0], &mut out);
+    let st = Event::status(
+        InstrumentId::NONE,
+        tickwire_engine::Status {
+            kind: StatusKind::DecodeError,
+            reason: Reason::Json.code(),
+            value: 0,
+            connection: 0,
+        },
+        0,
+    );
+    j.write(&st, &mut out);
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        r#"{"kind":"book","venue":"binance","symbol":"BTCUSDT","side":"ask","price":"61862.51000000","qty":"0.00000000","seq":50093239207,"exchange_ts":1723161255308000000,"flags":["last"]}"#
+    );
+    assert_eq!(
+        lines[1],
+        r#"{"kind":"trade","venue":"binance","symbol":"BTCUSDT","side":"buy","price":"43250.12","qty":"0.012","id":3000123456,"exchange_ts":1723161255123000000,"flags":[]}"#
+    );
+    assert_eq!(
+        lines[2],
+        r#"{"kind":"bbo","venue":"binance","symbol":"BTCUSDT","bid_price":"1.00","bid_qty":"2","ask_price":"3.00","ask_qty":"4","seq":7,"exchange_ts":0,"flags":[]}"#
+    );
+    assert_eq!(
+        lines[3],
+        r#"{"kind":"status","venue":"binance","symbol":null,"status":"decode_error","detail":"json"}"#
+    );
+    let _ = EventKind::Trade;
+}
+
+/// Decodes `input` with and without the hand scanner (fresh interning decoders) and
+/// checks they agree on the result, the events and every counter.
+pub(crate) fn assert_paths_agree(input: &[u8]) {
+    let run = |fast: bool| {
+        let reg = Registry::new();
+        let mut d = Decoder::new(
+            Symbols::interning("binance", reg),
+            TimeUnit::Millisecond,
+            true,
+        );
+        d.set_fast_scan(fast);
+        let mut buf = input.to_vec();
+        let mut out = Vec::new();
+        let r = d.decode(&mut buf, 9, &mut out);
+        let stats = DecodeStats {
+            fast_path: 0,
+            ..d.stats()
+        };
+        (r, out, stats)
+    };
+    let (fast, slow) = (run(true), run(false));
+    assert_eq!(fast, slow, "input: {:?}", String::from_utf8_lossy(input));
+}
+
+const FIXTURES: &[&str] = &[
+    SPOT_DEPTH,
+    r#"{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":1723161256299,"T":1723161256298,"s":"BTCUSDT","U":5123107832006,"u":5123107837557,"pu":5123107831937,"b":[["61510.90","0.000"],["61740.50","12.111"]],"a":[["61800.30","2.510"]]}}"#,
+    r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}"#,
+    r#"{"e":"aggTrade","E":123456789,"s":"BNBBTC","a":12345,"p":"0.001","q":"100","f":100,"l":105,"T":123456785,"m":false,"M":true}"#,
+    r#"{"stream":"btcusdt@bookTicker","data":{"u":50093239212,"s":"BTCUSDT","b":"61837.63000000","B":"3.78826000","a":"61837.64000000","A":"1.54698000"}}"#,
+    r#"{"e":"bookTicker","u":5123107839020,"s":"BTCUSDT","b":"61800.20","B":"2.507","a":"61800.30","A":"2.510","T":1723161256313,"E":1723161256313}"#,
+    r#"{"ts":1764400000123456789,"e":"depthUpdate","E":1764400000123,"s":"BTCUSDT","U":1,"u":2,"b":[["1.0","2.0"]],"a":[]}"#,
+    r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161256322,"T":1723161256322,"s":"BTCUSDT","t":5266583935,"p":"61800.30","q":"0.006","X":"MARKET","m":false,"new":{"x":[1,{"y":null}]}}}"#,
+    r#"{"result":null,"id":1}"#,
+    r#"{"e":"serverShutdown","E":1}"#,
+];
+
+#[test]
+fn scanner_agrees_with_simd_json_on_fixtures() {
+    for f in FIXTURES {
+        assert_paths_agree(f.as_bytes());
+    }
+    // Shapes the scanner must hand over (whitespace, escapes, duplicates, asks first,
+    // floats, leading zeros, trailing bytes) still decode the same.
+    for f in [
+        r#"{ "e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":2,"m":true}"#,
+        r#"{"e":"trade","E":1,"s":"BTC\u0055SDT","t":1,"p":"1","q":"1","T":2,"m":true}"#,
+        r#"{"e":"trade","E":1,"s":"BTCUSDT","t":1,"t":2,"p":"1","q":"1","T":2,"m":true}"#,
+        r#"{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"a":[["1","2"]],"b":[["1","3"]]}"#,
+        r#"{"e":"trade","E":1.5,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":2,"m":true}"#,
+        r#"{"e":"trade","E":01,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":2,"m":true}"#,
+        r#"{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":2,"m":true} "#,
+        r#"{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":2,"m":true}x"#,
+        r#"{"b":[["1","2"]],"data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[],"a":[]}}"#,
+        r#"{"e":"trade","E":99999999999999999999,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":2,"m":true}"#,
+        r#"{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":18446744073709551,"m":true}"#,
+    ] {
+        assert_paths_agree(f.as_bytes());
+    }
+}
+
+mod scanner_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+
+        /// Fixtures with one byte replaced, inserted or removed.
+        #[test]
+        fn mutated_fixtures(
+            which in 0..FIXTURES.len(),
+            at in any::<prop::sample::Index>(),
+            op in 0u8..3,
+            byte in prop_oneof![
+                Just(b'"'), Just(b','), Just(b'}'), Just(b']'), Just(b'['), Just(b'{'),
+                Just(b':'), Just(b'0'), Just(b'9'), Just(b'.'), Just(b'-'), Just(b'e'),
+                Just(b' '), Just(b'\\'), Just(0x80u8), any::<u8>()
+            ],
+        ) {
+            let mut v = FIXTURES[which].as_bytes().to_vec();
+            let i = at.index(v.len());
+            match op {
+                0 => v[i] = byte,
+                1 => v.insert(i, byte),
+                _ => { v.remove(i); }
+            }
+            assert_paths_agree(&v);
+        }
+
+        /// Generated depth/trade/bookTicker messages: any key order, optional envelope,
+        /// unknown fields, odd but valid numbers and decimals.
+        #[test]
+        fn generated_messages(
+            kind in 0u8..4,
+            envelope in any::<bool>(),
+            shuffle in any::<u64>(),
+            unknown in proptest::option::of("[a-z]{1,3}"),
+            price in "-?[0-9]{1,10}(\\.[0-9]{0,10})?(e-?[0-9])?",
+            qty in "[0-9]{1,3}\\.[0-9]{1,9}",
+            num in prop_oneof![Just("0".to_string()), "[1-9][0-9]{0,20}", Just("-1".to_string()), Just("1.0".to_string())],
+            levels in 0usize..4,
+        ) {
+            let lv = |n: usize| (0..n).map(|_| format!("[\"{price}\",\"{qty}\"]")).collect::<Vec<_>>().join(",");
+            let mut fields: Vec<String> = match kind {
+                0 => vec![r#""e":"depthUpdate""#.into(), format!("\"E\":{num}"), r#""s":"BTCUSDT""#.into(),
+                          format!("\"U\":{num}"), "\"u\":7".into(), format!("\"b\":[{}]", lv(levels)), format!("\"a\":[{}]", lv(levels / 2))],
+                1 => vec![r#""e":"trade""#.into(), "\"E\":1".into(), r#""s":"BTCUSDT""#.into(), format!("\"t\":{num}"),
+                          format!("\"p\":\"{price}\""), format!("\"q\":\"{qty}\""), "\"T\":2".into(), "\"m\":true".into()],
+                2 => vec![r#""e":"aggTrade""#.into(), format!("\"a\":{num}"), r#""s":"BTCUSDT""#.into(),
+                          format!("\"p\":\"{price}\""), format!("\"q\":\"{qty}\""), "\"m\":false".into(), "\"f\":1".into()],
+                _ => vec![format!("\"u\":{num}"), r#""s":"BTCUSDT""#.into(), format!("\"b\":\"{price}\""),
+                          format!("\"B\":\"{qty}\""), format!("\"a\":\"{price}\""), format!("\"A\":\"{qty}\"")],
+            };
+            if let Some(k) = unknown {
+                fields.push(format!("\"{k}\":[1,\"x\",{{}}]"));
+            }
+            // Deterministic shuffle from the seed.
+            let mut s = shuffle;
+            for i in (1..fields.len()).rev() {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                fields.swap(i, (s >> 33) as usize % (i + 1));
+            }
+            let body = format!("{{{}}}", fields.join(","));
+            let msg = if envelope { format!("{{\"stream\":\"x\",\"data\":{body}}}") } else { body };
+            assert_paths_agree(msg.as_bytes());
+        }
+    }
+}
