@@ -30,8 +30,8 @@
 #![deny(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
-pub mod backoff;
 pub mod adapter;
+pub mod backoff;
 pub mod book;
 pub mod clock;
 pub mod command;
@@ -53,10 +53,10 @@ pub mod timer;
 pub mod transport;
 pub mod ws;
 
-pub use command::{CommandError, ConsumerId, EngineHandle, OutFrame};
-pub use config::{ConnectionConfig, ConnectionOptions, EngineConfig, IdleStrategy, Profile};
 pub use adapter::{FeedAdapter, FeedHandler};
 pub use book::{Book, BookConfig};
+pub use command::{CommandError, ConsumerId, EngineHandle, OutFrame};
+pub use config::{ConnectionConfig, ConnectionOptions, EngineConfig, IdleStrategy, Profile};
 pub use decimal::{Decimal, DecimalError};
 pub use engine::{Engine, EngineBuilder, EngineError};
 pub use event::{Bbo, Event, EventKind, Flags, Level, Side, Status, StatusKind, Trade};

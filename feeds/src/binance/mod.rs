@@ -35,11 +35,11 @@
 //! }
 //! ```
 
-pub mod sim;
 pub mod adapter;
 pub mod config;
 pub mod decode;
 mod scan;
+pub mod sim;
 pub mod snapshot;
 pub mod subscription;
 
