@@ -25,7 +25,9 @@ pub use close::is_valid_close_code;
 pub use decoder::{Decoded, Decoder, Frame, MAX_HEADER_LEN};
 pub use encoder::{encode_close, encode_frame};
 pub use error::WsError;
-pub use handshake::{ClientHandshake, HandshakeError, HandshakeRequest, UpgradeResponse};
+pub use handshake::{
+    ClientHandshake, HandshakeError, HandshakeRequest, MAX_RESPONSE_HEADER, UpgradeResponse,
+};
 pub use mask::apply_mask;
 
 /// WebSocket opcodes.

@@ -1,1 +1,2 @@
 //! Binance spot and USD-M futures market data.
+pub mod sim;
