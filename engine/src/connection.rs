@@ -27,7 +27,7 @@ use crate::command::{OutFrame, Prepared};
 use crate::config::{ConnectionConfig, ConnectionOptions};
 use crate::event::{Event, Status, StatusKind};
 use crate::handler::{
-    Actions, ConnectionId, Context, Message, Outbox, Publisher, Routes, WsHandler,
+    Actions, ConnectionId, Context, Leg, Message, Outbox, Publisher, Routes, WsHandler,
 };
 use crate::instrument::InstrumentId;
 use crate::reason::Reason;
@@ -136,9 +136,38 @@ impl RxBuf {
     }
 }
 
-/// One connection. See the module docs.
+/// Leg requests a handler made, for the I/O loop to carry out after the callback.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LegRequests {
+    pub(crate) open: bool,
+    pub(crate) close: [Option<Leg>; 2],
+}
+
+/// A stand-in handler for a leg that is not the primary: the loop lends it the real one
+/// for each callback (a boxed zero-sized type, so swapping costs no allocation).
+struct Lent;
+
+impl WsHandler for Lent {
+    fn on_message(&mut self, _msg: Message<'_>, _cx: &mut Context<'_>) {}
+}
+
+/// One connection (one leg of a logical connection). See the module docs.
 pub(crate) struct Connection {
     pub(crate) id: ConnectionId,
+    /// Which leg of the logical connection this is.
+    pub(crate) leg: Leg,
+    /// The number the next opened leg gets (kept equal on every leg of a connection).
+    pub(crate) next_leg: u32,
+    /// The leg that holds the handler between callbacks and speaks in-band for the
+    /// connection (its statuses are published). True for every single-leg connection.
+    pub(crate) primary: bool,
+    /// Part of a logical connection with more than one leg.
+    pub(crate) grouped: bool,
+    /// Leg requests from the last callbacks, for the loop (`has_leg_requests` says if any).
+    pub(crate) leg_requests: LegRequests,
+    pub(crate) has_leg_requests: bool,
+    /// Why the last session or attempt ended (for `on_leg_closed`).
+    pub(crate) ended: Reason,
     slot: usize,
     state: State,
     config: ConnectionConfig,
@@ -165,7 +194,7 @@ pub(crate) struct Connection {
     /// Bytes the frame at the front of `rx` needs in total (from the decoder).
     need: usize,
     decoder: Decoder,
-    handler: Box<dyn WsHandler>,
+    pub(crate) handler: Box<dyn WsHandler>,
     outbox: Outbox,
     tx_off: usize,
     frames_reported: u64,
@@ -199,6 +228,13 @@ impl Connection {
         let seed = (u64::from(id.0) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ clock::now_ns();
         Connection {
             id,
+            leg: Leg(0),
+            next_leg: 1,
+            primary: true,
+            grouped: false,
+            leg_requests: LegRequests::default(),
+            has_leg_requests: false,
+            ended: Reason::None,
             slot,
             state: State::Closed,
             tls: prepared.tls,
@@ -239,9 +275,45 @@ impl Connection {
         }
     }
 
+    /// A new leg of the same logical connection in `slot`: same endpoint, TLS settings,
+    /// options and routes; no handler of its own (the loop lends the primary's). Not
+    /// primary; `Closed` until [`Connection::start`].
+    pub(crate) fn new_leg(&self, slot: usize, leg: Leg) -> Connection {
+        let prepared = Prepared {
+            config: self.config.clone(),
+            tls: self.tls.clone(),
+        };
+        let mut c = Connection::new(
+            self.id,
+            slot,
+            prepared,
+            Box::new(Lent),
+            self.routes.clone(),
+            self.opts,
+            self.publisher.stamp,
+        );
+        c.leg = leg;
+        c.next_leg = self.next_leg;
+        c.primary = false;
+        c.grouped = true;
+        // A leg that is not the primary is forgotten once closed.
+        c.remove_when_closed = true;
+        c
+    }
+
+    /// A placeholder handler for a leg that lends its handler out.
+    pub(crate) fn lent() -> Box<dyn WsHandler> {
+        Box::new(Lent)
+    }
+
     /// The current state.
     pub(crate) fn state(&self) -> State {
         self.state
+    }
+
+    /// Whether a session is up (upgraded and not closing).
+    pub(crate) fn in_session(&self) -> bool {
+        matches!(self.state, State::Subscribing | State::Live)
     }
 
     /// Replaces the consumer routes.
@@ -360,6 +432,7 @@ impl Connection {
     }
 
     fn schedule_reconnect(&mut self, reason: Reason, now: u64, core: &mut Core) {
+        self.ended = reason;
         match self.backoff.next_delay() {
             Some((delay, n)) => {
                 self.state = State::Backoff;
@@ -644,6 +717,8 @@ impl Connection {
                 let mut cx = Context::routed(
                     ts,
                     self.id,
+                    self.leg,
+                    self.next_leg,
                     &mut self.outbox,
                     &mut self.publisher,
                     &mut self.actions,
@@ -746,6 +821,7 @@ impl Connection {
         // Requests made while going down are void: the session is gone.
         self.actions = Actions::default();
         if stop || again == crate::handler::Reconnect::No {
+            self.ended = reason;
             self.state = State::Closed;
             self.timers.clear();
         } else {
@@ -817,6 +893,8 @@ impl Connection {
         let mut cx = Context::routed(
             now,
             self.id,
+            self.leg,
+            self.next_leg,
             &mut self.outbox,
             &mut self.publisher,
             &mut self.actions,
@@ -847,6 +925,20 @@ impl Connection {
         if a.poll && !self.poll_queued {
             self.poll_queued = true;
             core.pollers.push(self.slot);
+        }
+        if a.open_leg || a.close_legs != [None; 2] {
+            self.leg_requests.open |= a.open_leg;
+            for leg in a.close_legs.into_iter().flatten() {
+                if let Some(s) = self
+                    .leg_requests
+                    .close
+                    .iter_mut()
+                    .find(|s| s.is_none() || **s == Some(leg))
+                {
+                    *s = Some(leg);
+                }
+            }
+            self.has_leg_requests = true;
         }
         if let Some(code) = a.close {
             self.close(code, now, core);
@@ -958,6 +1050,12 @@ impl Connection {
         }
     }
 
+    /// Tells the handler that `leg` of this connection is gone (this is the primary leg).
+    pub(crate) fn leg_closed(&mut self, leg: Leg, reason: Reason, now: u64, core: &mut Core) {
+        self.callback(now, core, |h, cx| h.on_leg_closed(leg, reason, cx));
+        self.after_callback(now, core);
+    }
+
     /// Forwards a subscribe or unsubscribe request to the handler.
     pub(crate) fn subscription(
         &mut self,
@@ -1005,6 +1103,7 @@ impl Connection {
             | State::Backoff => {
                 self.teardown(core);
                 self.timers.clear();
+                self.ended = Reason::Shutdown;
                 self.state = State::Closed;
                 self.publish_status(StatusKind::Disconnected, Reason::Shutdown, 0, now, core);
             }
@@ -1021,6 +1120,11 @@ impl Connection {
         now: u64,
         core: &mut Core,
     ) {
+        // Only the primary leg speaks for the connection in-band: a standby leg connecting,
+        // or an old one closing after a rotation, says nothing to consumers.
+        if !self.primary {
+            return;
+        }
         let ev = Event::status(
             InstrumentId::NONE,
             Status {

@@ -47,7 +47,8 @@ use crate::clock;
 use crate::command::{Command, ConsumerId, EngineHandle, Shared};
 use crate::config::{EngineConfig, IdleStrategy};
 use crate::connection::{Connection, Core, Ready, State};
-use crate::handler::ConnectionId;
+use crate::handler::{ConnectionId, Leg};
+use crate::reason::Reason;
 use crate::resolver::Resolver;
 use crate::ring::{self, Consumer, EventProducer};
 use crate::stats::EngineStats;
@@ -56,6 +57,9 @@ use crate::telemetry::TelemetryTx;
 use crate::timer::LoopDeadline;
 
 const WAKER: mio::Token = mio::Token(usize::MAX);
+
+/// Most legs one logical connection may have open at once (see `Context::open_leg`).
+pub const MAX_LEGS: usize = 4;
 
 /// Why the engine could not start or stopped abnormally.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -137,6 +141,7 @@ impl EngineBuilder {
             free: Vec::new(),
             ids: HashMap::new(),
             consumer_index,
+            groups: HashMap::new(),
             core: Core {
                 producers: self.producers,
                 telemetry,
@@ -230,6 +235,8 @@ struct IoLoop {
     free: Vec<usize>,
     ids: HashMap<ConnectionId, usize>,
     consumer_index: HashMap<ConsumerId, u16>,
+    /// Slots of every leg of the connections that have more than one leg open.
+    groups: HashMap<ConnectionId, Vec<usize>>,
     core: Core,
     /// Scratch for the handlers polled this turn (swapped with `core.pollers`).
     polling: Vec<usize>,
@@ -325,8 +332,9 @@ impl IoLoop {
         }
     }
 
-    /// Runs `f` on the connection in `slot` (if any), then records its next deadline and
-    /// frees the slot if it was removed and has closed.
+    /// Runs `f` on the connection in `slot` (if any), then records its next deadline, carries
+    /// out the leg requests its handler made, and frees the slot if it was removed (or was
+    /// one leg of several) and has closed.
     #[inline]
     fn with_conn(
         &mut self,
@@ -336,13 +344,251 @@ impl IoLoop {
         let Some(Some(conn)) = self.conns.get_mut(slot) else {
             return;
         };
+        if !conn.primary {
+            return self.with_lent_handler(slot, f);
+        }
         f(conn, self.poll.registry(), &mut self.core);
         self.core.deadline.note(conn.timers.earliest());
-        if conn.remove_when_closed && conn.state() == State::Closed {
-            let id = conn.id;
-            self.conns[slot] = None;
+        if conn.has_leg_requests
+            || (conn.state() == State::Closed && (conn.remove_when_closed || conn.grouped))
+        {
+            self.after_dispatch(slot);
+        }
+    }
+
+    /// [`IoLoop::with_conn`] for a leg that is not the primary: the primary lends it the
+    /// handler for the duration of `f` (two pointer swaps, no allocation).
+    #[cold]
+    #[inline(never)]
+    fn with_lent_handler(
+        &mut self,
+        slot: usize,
+        f: impl FnOnce(&mut Connection, &mio::Registry, &mut Core),
+    ) {
+        let Some(Some(conn)) = self.conns.get(slot) else {
+            return;
+        };
+        let home = self.ids.get(&conn.id).copied().filter(|&h| h != slot);
+        let lent = home.and_then(|h| match self.conns.get_mut(h) {
+            Some(Some(p)) => Some(std::mem::replace(&mut p.handler, Connection::lent())),
+            _ => None,
+        });
+        let Some(Some(conn)) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let placeholder = lent.map(|h| std::mem::replace(&mut conn.handler, h));
+        f(conn, self.poll.registry(), &mut self.core);
+        self.core.deadline.note(conn.timers.earliest());
+        let check = conn.has_leg_requests
+            || (conn.state() == State::Closed && (conn.remove_when_closed || conn.grouped));
+        if let (Some(placeholder), Some(home)) = (placeholder, home) {
+            let h = std::mem::replace(&mut conn.handler, placeholder);
+            if let Some(Some(p)) = self.conns.get_mut(home) {
+                p.handler = h;
+            }
+        }
+        if check {
+            self.after_dispatch(slot);
+        }
+    }
+
+    /// Leg requests and closed legs of the connection in `slot`, after a callback.
+    #[cold]
+    #[inline(never)]
+    fn after_dispatch(&mut self, slot: usize) {
+        let now = clock::now_ns();
+        if let Some(Some(c)) = self.conns.get_mut(slot) {
+            if c.has_leg_requests {
+                let req = std::mem::take(&mut c.leg_requests);
+                c.has_leg_requests = false;
+                let id = c.id;
+                for leg in req.close.into_iter().flatten() {
+                    self.close_leg(id, leg, now);
+                }
+                if req.open {
+                    self.open_leg(id, now);
+                }
+            }
+        }
+        self.reap(slot, now);
+    }
+
+    /// The slots of every leg of connection `id` (the primary alone for a single leg).
+    fn legs_of(&self, id: ConnectionId) -> Vec<usize> {
+        match self.groups.get(&id) {
+            Some(g) => g.clone(),
+            None => self.ids.get(&id).map(|&s| vec![s]).unwrap_or_default(),
+        }
+    }
+
+    fn conn(&self, slot: usize) -> Option<&Connection> {
+        self.conns.get(slot).and_then(|c| c.as_deref())
+    }
+
+    fn conn_mut(&mut self, slot: usize) -> Option<&mut Connection> {
+        self.conns.get_mut(slot).and_then(|c| c.as_deref_mut())
+    }
+
+    /// Opens a new leg of connection `id` (the handler asked with `Context::open_leg`).
+    fn open_leg(&mut self, id: ConnectionId, now: u64) {
+        let legs = self.legs_of(id);
+        let Some(&primary) = self.ids.get(&id) else {
+            return;
+        };
+        let Some(p) = self.conn(primary) else {
+            return;
+        };
+        let leg = Leg(p.next_leg);
+        for &s in &legs {
+            if let Some(c) = self.conn_mut(s) {
+                c.next_leg = leg.0.saturating_add(1);
+            }
+        }
+        if legs.len() >= MAX_LEGS {
+            // Refused: the handler hears of it as a leg that closed at once.
+            self.with_conn(primary, |c, _, core| {
+                c.leg_closed(leg, Reason::Connect, now, core)
+            });
+            return;
+        }
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.conns.push(None);
+                self.conns.len() - 1
+            }
+        };
+        let Some(p) = self.conn(primary) else {
+            return;
+        };
+        let conn = p.new_leg(slot, leg);
+        self.conns[slot] = Some(Box::new(conn));
+        for &s in &legs {
+            if let Some(c) = self.conn_mut(s) {
+                c.grouped = true;
+            }
+        }
+        let mut group = legs;
+        group.push(slot);
+        self.groups.insert(id, group);
+        self.core.pollers.reserve(self.conns.len());
+        self.polling.reserve(self.conns.len());
+        self.with_conn(slot, |c, reg, core| c.start(now, reg, core));
+    }
+
+    /// Closes leg `leg` of connection `id` for good (the handler asked with
+    /// `Context::close_leg`); another leg becomes primary if it was.
+    fn close_leg(&mut self, id: ConnectionId, leg: Leg, now: u64) {
+        let legs = self.legs_of(id);
+        let Some(&slot) = legs
+            .iter()
+            .find(|&&s| self.conn(s).is_some_and(|c| c.leg == leg && c.id == id))
+        else {
+            return;
+        };
+        if legs.len() > 1 && self.conn(slot).is_some_and(|c| c.primary) {
+            let others: Vec<usize> = legs.iter().copied().filter(|&s| s != slot).collect();
+            if let Some(to) = self.pick_primary(&others) {
+                self.promote(id, slot, to);
+            }
+        }
+        let only = legs.len() == 1;
+        self.with_conn(slot, |c, _, core| {
+            if !only {
+                c.remove_when_closed = true;
+            }
+            c.close(1000, now, core);
+        });
+    }
+
+    /// The leg among `slots` to make primary: the oldest one in session, else the oldest.
+    fn pick_primary(&self, slots: &[usize]) -> Option<usize> {
+        let key = |s: &usize| self.conn(*s).map(|c| (!c.in_session(), c.leg));
+        slots
+            .iter()
+            .filter(|s| self.conn(**s).is_some())
+            .min_by_key(|s| key(s))
+            .copied()
+    }
+
+    /// Moves the primary role (and the handler) of connection `id` from `from` to `to`.
+    fn promote(&mut self, id: ConnectionId, from: usize, to: usize) {
+        let Some(h) = self
+            .conn_mut(from)
+            .map(|c| std::mem::replace(&mut c.handler, Connection::lent()))
+        else {
+            return;
+        };
+        if let Some(c) = self.conn_mut(from) {
+            c.primary = false;
+        }
+        match self.conn_mut(to) {
+            Some(c) => {
+                c.handler = h;
+                c.primary = true;
+                self.ids.insert(id, to);
+            }
+            None => {
+                // Cannot happen (callers pick a live slot); keep the handler where it was.
+                if let Some(c) = self.conn_mut(from) {
+                    c.handler = h;
+                    c.primary = true;
+                }
+            }
+        }
+    }
+
+    /// Frees the connection in `slot` if it has closed and is to be forgotten: removed by
+    /// the user, or one leg of several (the survivors go on; the primary hears of it).
+    fn reap(&mut self, slot: usize, now: u64) {
+        let Some(c) = self.conn(slot) else {
+            return;
+        };
+        if c.state() != State::Closed {
+            return;
+        }
+        let (id, leg, reason, primary) = (c.id, c.leg, c.ended, c.primary);
+        if !c.grouped {
+            if c.remove_when_closed {
+                self.conns[slot] = None;
+                if self.ids.get(&id) == Some(&slot) {
+                    self.ids.remove(&id);
+                }
+                self.free.push(slot);
+            }
+            return;
+        }
+        let others: Vec<usize> = self
+            .groups
+            .get(&id)
+            .map(|g| g.iter().copied().filter(|&s| s != slot).collect())
+            .unwrap_or_default();
+        if primary {
+            if let Some(to) = self.pick_primary(&others) {
+                self.promote(id, slot, to);
+            }
+        }
+        self.conns[slot] = None;
+        self.free.push(slot);
+        if self.ids.get(&id) == Some(&slot) {
             self.ids.remove(&id);
-            self.free.push(slot);
+        }
+        match others.as_slice() {
+            [] => {
+                self.groups.remove(&id);
+            }
+            [only] => {
+                self.groups.remove(&id);
+                if let Some(c) = self.conn_mut(*only) {
+                    c.grouped = false;
+                }
+            }
+            _ => {
+                self.groups.insert(id, others);
+            }
+        }
+        if let Some(&p) = self.ids.get(&id) {
+            self.with_conn(p, |c, _, core| c.leg_closed(leg, reason, now, core));
         }
     }
 
@@ -394,21 +640,21 @@ impl IoLoop {
                 self.core.producers.push(producer);
                 self.consumer_index.insert(id, index);
             }
-            Command::Remove(id) => self.on_conn(id, |c, _, core| {
+            Command::Remove(id) => self.on_legs(id, |c, _, core| {
                 c.remove_when_closed = true;
                 c.close(1000, now, core);
             }),
             Command::Subscribe(id, topics) => {
-                self.on_conn(id, |c, _, core| c.subscription(&topics, true, now, core))
+                self.on_legs(id, |c, _, core| c.subscription(&topics, true, now, core))
             }
             Command::Unsubscribe(id, topics) => {
-                self.on_conn(id, |c, _, core| c.subscription(&topics, false, now, core))
+                self.on_legs(id, |c, _, core| c.subscription(&topics, false, now, core))
             }
             Command::Send(id, frame) => self.on_conn(id, |c, _, core| c.send(&frame, now, core)),
-            Command::Close(id, code) => self.on_conn(id, |c, _, core| c.close(code, now, core)),
+            Command::Close(id, code) => self.on_legs(id, |c, _, core| c.close(code, now, core)),
             Command::Route(id, consumers) => {
                 let routes = self.routes(&consumers);
-                self.on_conn(id, |c, _, _| c.set_routes(routes));
+                self.on_legs(id, |c, _, _| c.set_routes(routes.clone()));
             }
         }
     }
@@ -421,6 +667,25 @@ impl IoLoop {
         match self.ids.get(&id) {
             Some(&slot) => self.with_conn(slot, f),
             None => self.core.stats.unknown_connection += 1,
+        }
+    }
+
+    /// Runs `f` on every leg of connection `id` (the control path: commands that concern
+    /// the logical connection).
+    fn on_legs(
+        &mut self,
+        id: ConnectionId,
+        mut f: impl FnMut(&mut Connection, &mio::Registry, &mut Core),
+    ) {
+        let legs = self.legs_of(id);
+        if legs.is_empty() {
+            self.core.stats.unknown_connection += 1;
+        }
+        for slot in legs {
+            // A callback may have closed and reused a slot meanwhile.
+            if self.conn(slot).is_some_and(|c| c.id == id) {
+                self.with_conn(slot, &mut f);
+            }
         }
     }
 

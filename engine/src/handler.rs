@@ -14,6 +14,13 @@ use crate::ring::EventProducer;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnectionId(pub u32);
 
+/// One physical WebSocket connection ("leg") of a logical connection. Leg 0 is the one
+/// [`crate::command::EngineHandle::add_connection`] opened; [`Context::open_leg`] opens more
+/// to the same endpoint (make-before-break rotation), numbered 1, 2, ... (never reused).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Leg(pub u32);
+
 /// One whole WebSocket data message, lent for the duration of the callback. The payload is
 /// mutable so parsers such as simd-json can work in place.
 #[derive(Debug)]
@@ -97,6 +104,15 @@ pub trait WsHandler: Send + 'static {
     fn on_unsubscribe(&mut self, topics: &[String], cx: &mut Context<'_>) {
         let _ = (topics, cx);
     }
+
+    /// A leg of this connection ended for good and is gone: it was closed with
+    /// [`Context::close_leg`], its session ended and [`WsHandler::on_disconnect`] returned
+    /// [`Reconnect::No`], or it gave up reconnecting. Called on the connection's remaining
+    /// primary leg (`cx.leg()`), so timers, sends and leg requests made here apply to it.
+    /// Only connections that opened a second leg see this.
+    fn on_leg_closed(&mut self, leg: Leg, reason: Reason, cx: &mut Context<'_>) {
+        let _ = (leg, reason, cx);
+    }
 }
 
 /// Outbound frames queued by a handler, drained by the connection after the callback.
@@ -132,13 +148,40 @@ pub struct Actions {
     pub(crate) cancel_timer: bool,
     /// Call [`WsHandler::on_poll`] next turn.
     pub(crate) poll: bool,
+    /// Open a new leg to the same endpoint ([`Context::open_leg`]).
+    pub(crate) open_leg: bool,
+    /// Close these legs ([`Context::close_leg`]).
+    pub(crate) close_legs: [Option<Leg>; MAX_CLOSE_LEGS],
 }
+
+/// Legs one callback may ask to close.
+const MAX_CLOSE_LEGS: usize = 2;
 
 impl Actions {
     /// Whether the handler asked for nothing.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         *self == Actions::default()
+    }
+
+    /// Whether the handler asked for a new leg (for tests that drive handlers by hand).
+    pub fn opens_leg(&self) -> bool {
+        self.open_leg
+    }
+
+    /// The legs the handler asked to close (for tests that drive handlers by hand).
+    pub fn closes_legs(&self) -> impl Iterator<Item = Leg> + '_ {
+        self.close_legs.iter().flatten().copied()
+    }
+
+    /// The reason of a requested recycle, if any (for tests that drive handlers by hand).
+    pub fn recycles(&self) -> Option<Reason> {
+        self.recycle
+    }
+
+    /// The requested handler-timer deadline, if any (for tests that drive handlers by hand).
+    pub fn timer(&self) -> Option<u64> {
+        self.timer
     }
 }
 
@@ -234,6 +277,10 @@ pub(crate) struct Routes<'a> {
 pub struct Context<'a> {
     pub(crate) now: u64,
     pub(crate) connection: ConnectionId,
+    /// The leg this callback is for.
+    pub(crate) leg: Leg,
+    /// The number [`Context::open_leg`] hands out.
+    pub(crate) next_leg: u32,
     pub(crate) outbox: &'a mut Outbox,
     pub(crate) publisher: &'a mut Publisher,
     pub(crate) actions: &'a mut Actions,
@@ -253,6 +300,8 @@ impl<'a> Context<'a> {
         Context {
             now,
             connection,
+            leg: Leg(0),
+            next_leg: 1,
             outbox,
             publisher,
             actions,
@@ -260,11 +309,23 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// The same context for leg `leg` of a connection whose next new leg is `next_leg` (tests
+    /// that drive multi-leg handlers without a network).
+    #[must_use]
+    pub fn for_leg(mut self, leg: Leg, next_leg: u32) -> Context<'a> {
+        self.leg = leg;
+        self.next_leg = next_leg.max(leg.0.saturating_add(1));
+        self
+    }
+
     /// A context that publishes into the engine's consumer table.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn routed(
         now: u64,
         connection: ConnectionId,
+        leg: Leg,
+        next_leg: u32,
         outbox: &'a mut Outbox,
         publisher: &'a mut Publisher,
         actions: &'a mut Actions,
@@ -273,6 +334,8 @@ impl<'a> Context<'a> {
         Context {
             now,
             connection,
+            leg,
+            next_leg,
             outbox,
             publisher,
             actions,
@@ -291,6 +354,19 @@ impl<'a> Context<'a> {
     #[inline]
     pub fn connection(&self) -> ConnectionId {
         self.connection
+    }
+
+    /// The leg (physical connection) this callback is for: always `Leg(0)` unless the handler
+    /// opened more with [`Context::open_leg`].
+    #[inline]
+    pub fn leg(&self) -> Leg {
+        self.leg
+    }
+
+    /// Whether this leg's session is up (upgraded, not closing): frames can be sent.
+    #[inline]
+    pub fn is_live(&self) -> bool {
+        self.outbox.live
     }
 
     /// Publishes an event to this connection's consumers. Never blocks.
@@ -343,9 +419,37 @@ impl<'a> Context<'a> {
         self.actions.recycle = Some(reason);
     }
 
-    /// Closes the connection for good with a WebSocket close `code`.
+    /// Closes this callback's leg for good with a WebSocket close `code` (for a connection
+    /// with one leg: the connection).
     pub fn close(&mut self, code: u16) {
         self.actions.close = Some(code);
+    }
+
+    /// Opens a second physical connection ("leg") to the same endpoint, with the same
+    /// options, consumers and handler; returns its number. Callbacks for it carry that
+    /// number in [`Context::leg`]; it connects, reconnects and backs off on its own. The
+    /// engine publishes connection statuses (connected, disconnected, reconnecting, stale)
+    /// for the primary leg only (leg 0 until it is closed), so a standby leg is silent
+    /// in-band. Calling it again in the same callback returns the same leg. Opening is
+    /// refused (reported through [`WsHandler::on_leg_closed`]) beyond a few legs at once.
+    pub fn open_leg(&mut self) -> Leg {
+        self.actions.open_leg = true;
+        Leg(self.next_leg)
+    }
+
+    /// Closes `leg` (close code 1000) and forgets it once closed: it does not reconnect and
+    /// its statuses are not published. If it is the primary leg, another leg becomes primary
+    /// (the oldest live one). Closing the only leg closes the connection. At most two legs
+    /// per callback; further requests in the same callback are ignored.
+    pub fn close_leg(&mut self, leg: Leg) {
+        if let Some(slot) = self
+            .actions
+            .close_legs
+            .iter_mut()
+            .find(|s| s.is_none() || **s == Some(leg))
+        {
+            *slot = Some(leg);
+        }
     }
 }
 

@@ -60,6 +60,7 @@ pub use config::{ConnectionConfig, ConnectionOptions, EngineConfig, IdleStrategy
 pub use decimal::{Decimal, DecimalError};
 pub use engine::{Engine, EngineBuilder, EngineError};
 pub use event::{Bbo, Event, EventKind, Flags, Level, Side, Status, StatusKind, Trade};
+pub use handler::Leg;
 pub use handler::{ConnectionId, Context, Message, Reconnect, WsHandler};
 pub use instrument::{InstrumentId, Registry};
 pub use reason::Reason;
