@@ -21,10 +21,15 @@
 
 mod connect;
 mod feed;
+mod rotation;
 mod snapshot;
 
 pub use connect::{AddFeedError, add_feed, connection_config};
 pub use feed::{FeedConfig, FeedHandler, FeedStats, HandoverReport, Watermarks};
+pub use rotation::{
+    FeedFactory, RotatingFeed, RotationConfig, RotationError, RotationMonitor, RotationStats,
+    add_rotating_feed,
+};
 pub use snapshot::{BookSnapshot, QueuedSnapshots, SnapshotError, SnapshotSource};
 
 use crate::book::BookConfig;

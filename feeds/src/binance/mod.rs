@@ -38,6 +38,7 @@
 pub mod adapter;
 pub mod config;
 pub mod decode;
+pub mod rotation;
 mod scan;
 pub mod sim;
 pub mod snapshot;

@@ -1,0 +1,546 @@
+//! [`RotatingFeed`]: replaces a feed connection by a fresh one before the venue ends it,
+//! make before break, so no update is lost or delivered twice.
+//!
+//! Venues limit a connection's life (Binance: 24 h) and may announce a shutdown
+//! (`serverShutdown`). A `RotatingFeed` wraps the publishing [`FeedHandler`] (the *active*
+//! one) and, when a rotation starts, opens a second leg of the same engine connection
+//! ([`Context::open_leg`]) with a *standby* handler built by the factory. The standby
+//! subscribes and logs what it decodes without publishing; after each of its messages the
+//! feed asks [`FeedHandler::ready_to_take_over`], and once it is, publishes `Connected`
+//! (reason `Rotation`), lets the standby [`FeedHandler::take_over`] (books carried over and
+//! joined on the venue's update ids, trades and BBOs already published skipped) and closes
+//! the old leg (close 1000).
+//!
+//! ```text
+//! active leg  ──data──▶ active handler ──publish──▶ consumers
+//!   lifetime − margin, or serverShutdown: Rotating ──▶ open_leg
+//! standby leg ──data──▶ standby handler (log only) ── ready? ──▶ Connected, take_over,
+//!                                                               close_leg(old)
+//! ```
+//!
+//! Failures: a standby leg that drops before the switch abandons the rotation (the active
+//! leg keeps running; another is tried after [`RotationConfig::retry`]); so does one that is
+//! not ready within [`RotationConfig::switch_timeout`]. A standby that fails to connect
+//! retries with the connection's backoff. If the active leg drops first, the standby takes
+//! over at once: with its session up, books are joined where the update ids line up and
+//! resynced (`Gap`, `Resync`) where they do not; without a session, every book is resynced
+//! as after any disconnect. Either way nothing is presented as valid that is not.
+//!
+//! Timers: the handler timer of each leg is shared by the inner handler on that leg and
+//! the rotation's own deadline on the active leg; the feed arms the earlier one.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use super::{AddFeedError, FeedAdapter, FeedConfig, FeedHandler, HandoverReport, SnapshotSource};
+use crate::command::{ConsumerId, EngineHandle};
+use crate::config::ConnectionOptions;
+use crate::event::{Event, Status, StatusKind};
+use crate::handler::{ConnectionId, Context, Leg, Message, Reconnect, WsHandler};
+use crate::instrument::InstrumentId;
+use crate::reason::Reason;
+
+/// "No deadline".
+const NEVER: u64 = u64::MAX;
+
+/// When a [`RotatingFeed`] rotates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RotationConfig {
+    /// How long the venue keeps a connection (Binance: 24 h). `None`: rotate only when the
+    /// venue asks (`serverShutdown`).
+    pub lifetime: Option<Duration>,
+    /// Start rotating this long before the lifetime ends (must be shorter than it).
+    pub margin: Duration,
+    /// After a rotation that failed or was abandoned, try again after this long.
+    pub retry: Duration,
+    /// Abandon a rotation whose standby is not ready to take over within this long.
+    pub switch_timeout: Duration,
+}
+
+impl RotationConfig {
+    /// Rotations `margin` before `lifetime` ends; retry after 5 s, abandon after 60 s.
+    pub fn new(lifetime: Duration, margin: Duration) -> RotationConfig {
+        RotationConfig {
+            lifetime: Some(lifetime),
+            margin,
+            retry: Duration::from_secs(5),
+            switch_timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// Rotations only when the venue asks (no lifetime timer).
+    pub fn on_request_only() -> RotationConfig {
+        RotationConfig {
+            lifetime: None,
+            margin: Duration::ZERO,
+            retry: Duration::from_secs(5),
+            switch_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why a [`RotatingFeed`] could not be built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RotationError {
+    /// The margin is not shorter than the lifetime, or the retry delay is zero.
+    #[error("rotation margin must be shorter than the lifetime and the retry delay non-zero")]
+    Config,
+    /// The factory could not build the first handler.
+    #[error("the feed factory could not build the first connection's adapter")]
+    Factory,
+}
+
+/// Builds the adapter and snapshot source of one connection (called on the I/O thread at
+/// each rotation, and once by [`RotatingFeed::new`]). `None`: not now (retried later).
+pub type FeedFactory<A> = Box<dyn FnMut() -> Option<(A, Box<dyn SnapshotSource>)> + Send>;
+
+/// Counters of a [`RotatingFeed`], readable from any thread through a [`RotationMonitor`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RotationStats {
+    /// Rotations started (a standby leg opened).
+    pub started: u64,
+    /// Rotations completed by a planned switch (the standby was ready, the old leg closed).
+    pub completed: u64,
+    /// Switches forced by the active leg dropping during a rotation.
+    pub fallbacks: u64,
+    /// Rotations abandoned (the standby dropped, timed out or the venue shut it down).
+    pub abandoned: u64,
+    /// Rotations not started because the factory returned `None`.
+    pub build_failures: u64,
+    /// Books resynced by switches (0 when every switch joined cleanly).
+    pub resynced_books: u64,
+    /// Logged trades and BBOs the switches skipped as already published.
+    pub duplicates: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    started: AtomicU64,
+    completed: AtomicU64,
+    fallbacks: AtomicU64,
+    abandoned: AtomicU64,
+    build_failures: AtomicU64,
+    resynced_books: AtomicU64,
+    duplicates: AtomicU64,
+}
+
+/// Reads a [`RotatingFeed`]'s counters from any thread (the feed itself lives on the I/O
+/// thread once added to an engine).
+#[derive(Clone, Debug)]
+pub struct RotationMonitor(Arc<Counters>);
+
+impl RotationMonitor {
+    /// The counters now.
+    pub fn stats(&self) -> RotationStats {
+        let c = &self.0;
+        RotationStats {
+            started: c.started.load(Relaxed),
+            completed: c.completed.load(Relaxed),
+            fallbacks: c.fallbacks.load(Relaxed),
+            abandoned: c.abandoned.load(Relaxed),
+            build_failures: c.build_failures.load(Relaxed),
+            resynced_books: c.resynced_books.load(Relaxed),
+            duplicates: c.duplicates.load(Relaxed),
+        }
+    }
+}
+
+/// One leg's handler and its timer bookkeeping.
+struct Side<A: FeedAdapter> {
+    handler: FeedHandler<A>,
+    leg: Leg,
+    /// When its session came up (0: not in session).
+    connected_at: u64,
+    /// The deadline the inner handler asked for (NEVER: none).
+    inner_at: u64,
+    /// The deadline armed on the leg (NEVER: none).
+    armed_at: u64,
+}
+
+impl<A: FeedAdapter> Side<A> {
+    fn new(handler: FeedHandler<A>, leg: Leg) -> Side<A> {
+        Side {
+            handler,
+            leg,
+            connected_at: 0,
+            inner_at: NEVER,
+            armed_at: NEVER,
+        }
+    }
+
+    /// Calls the inner handler, noting the timer it asks for (the leg's real timer is armed
+    /// by [`RotatingFeed::arm`]).
+    #[inline]
+    fn call<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut FeedHandler<A>, &mut Context<'_>) -> R,
+    ) -> R {
+        let saved = (
+            cx.actions.timer.take(),
+            std::mem::take(&mut cx.actions.cancel_timer),
+        );
+        let r = f(&mut self.handler, cx);
+        if let Some(at) = cx.actions.timer {
+            self.inner_at = at;
+        } else if cx.actions.cancel_timer {
+            self.inner_at = NEVER;
+        }
+        (cx.actions.timer, cx.actions.cancel_timer) = saved;
+        r
+    }
+}
+
+/// A [`WsHandler`] that keeps a feed running across venue-forced reconnects, make before
+/// break. See the module docs.
+pub struct RotatingFeed<A: FeedAdapter> {
+    active: Side<A>,
+    standby: Option<Side<A>>,
+    factory: FeedFactory<A>,
+    feed_config: FeedConfig,
+    config: RotationConfig,
+    /// The rotation's own deadline on the active leg: start a rotation, or (while one runs)
+    /// abandon it.
+    rotate_at: u64,
+    /// A leg whose rotation was abandoned: when it is gone, schedule the retry.
+    abandoned_leg: Option<Leg>,
+    counters: Arc<Counters>,
+    last_report: Option<HandoverReport>,
+}
+
+impl<A: FeedAdapter> RotatingFeed<A> {
+    /// A feed whose connections each get an adapter and snapshot source from `factory`
+    /// (the first one now), run as [`FeedHandler`]s with `feed`, rotated per `config`.
+    pub fn new(
+        mut factory: FeedFactory<A>,
+        feed: FeedConfig,
+        config: RotationConfig,
+    ) -> Result<RotatingFeed<A>, RotationError> {
+        if config.retry.is_zero() || config.lifetime.is_some_and(|l| config.margin >= l) {
+            return Err(RotationError::Config);
+        }
+        let (adapter, snapshots) = factory().ok_or(RotationError::Factory)?;
+        Ok(RotatingFeed {
+            active: Side::new(FeedHandler::new(adapter, snapshots, feed), Leg(0)),
+            standby: None,
+            factory,
+            feed_config: feed,
+            config,
+            rotate_at: NEVER,
+            abandoned_leg: None,
+            counters: Arc::new(Counters::default()),
+            last_report: None,
+        })
+    }
+
+    /// The active connection's adapter (for its endpoint and heartbeat rules).
+    pub fn adapter(&self) -> &A {
+        self.active.handler.adapter()
+    }
+
+    /// The publishing handler.
+    pub fn active(&self) -> &FeedHandler<A> {
+        &self.active.handler
+    }
+
+    /// Whether a rotation is under way (a standby leg exists).
+    pub fn rotating(&self) -> bool {
+        self.standby.is_some()
+    }
+
+    /// A handle on the counters that works from any thread.
+    pub fn monitor(&self) -> RotationMonitor {
+        RotationMonitor(self.counters.clone())
+    }
+
+    /// What the last switch did.
+    pub fn last_report(&self) -> Option<HandoverReport> {
+        self.last_report
+    }
+
+    fn ns(d: Duration) -> u64 {
+        u64::try_from(d.as_nanos()).unwrap_or(NEVER)
+    }
+
+    /// When a session that came up at `started` should rotate (not before `now + retry`).
+    fn rotation_due(&self, started: u64, now: u64) -> u64 {
+        let Some(lifetime) = self.config.lifetime else {
+            return NEVER;
+        };
+        let due = started
+            .saturating_add(Self::ns(lifetime))
+            .saturating_sub(Self::ns(self.config.margin));
+        due.max(now.saturating_add(Self::ns(self.config.retry)))
+    }
+
+    fn status(kind: StatusKind, reason: Reason, value: u64, cx: &mut Context<'_>) {
+        let connection = cx.connection().0;
+        let e = Event::status(
+            InstrumentId::NONE,
+            Status {
+                kind,
+                reason: reason.code(),
+                value,
+                connection,
+            },
+            cx.now(),
+        );
+        cx.publish(e);
+    }
+
+    /// Arms the handler timer of the callback's leg at the earliest deadline it needs.
+    #[inline]
+    fn arm(&mut self, cx: &mut Context<'_>) {
+        let leg = cx.leg();
+        let (side, own) = if leg == self.active.leg {
+            (&mut self.active, self.rotate_at)
+        } else {
+            match self.standby.as_mut() {
+                Some(s) if s.leg == leg => (s, NEVER),
+                _ => return,
+            }
+        };
+        let want = side.inner_at.min(own);
+        if want != side.armed_at {
+            side.armed_at = want;
+            if want == NEVER {
+                cx.cancel_timer();
+            } else {
+                cx.set_timer(want);
+            }
+        }
+    }
+
+    /// Starts a rotation (from a callback on any leg): opens a standby leg.
+    fn begin(&mut self, reason: Reason, cx: &mut Context<'_>) {
+        if self.standby.is_some() || self.active.connected_at == 0 {
+            return;
+        }
+        let now = cx.now();
+        let Some((adapter, snapshots)) = (self.factory)() else {
+            self.counters.build_failures.fetch_add(1, Relaxed);
+            self.rotate_at = now.saturating_add(Self::ns(self.config.retry));
+            return;
+        };
+        let leg = cx.open_leg();
+        let handler = FeedHandler::standby(adapter, snapshots, self.feed_config);
+        self.standby = Some(Side::new(handler, leg));
+        self.rotate_at = now.saturating_add(Self::ns(self.config.switch_timeout));
+        self.counters.started.fetch_add(1, Relaxed);
+        if reason != Reason::ServerShutdown {
+            // The handler already published `Rotating` for a venue request.
+            Self::status(StatusKind::Rotating, reason, u64::from(leg.0), cx);
+        }
+    }
+
+    /// Drops the standby and closes its leg; the retry is scheduled once it is gone.
+    fn abandon(&mut self, cx: &mut Context<'_>) {
+        if let Some(s) = self.standby.take() {
+            cx.close_leg(s.leg);
+            self.abandoned_leg = Some(s.leg);
+            self.counters.abandoned.fetch_add(1, Relaxed);
+            self.rotate_at = cx.now().saturating_add(Self::ns(self.config.retry));
+        }
+    }
+
+    /// The standby (this callback's leg, `standby`) replaces the active handler. `planned`:
+    /// the old leg is still up and is closed now.
+    fn switch(&mut self, mut standby: Side<A>, planned: bool, cx: &mut Context<'_>) {
+        if cx.is_live() {
+            Self::status(
+                StatusKind::Connected,
+                Reason::Rotation,
+                u64::from(cx.connection().0),
+                cx,
+            );
+        }
+        let old = &mut self.active.handler;
+        let report = standby.call(cx, |h, cx| h.take_over(old, cx));
+        if planned {
+            cx.close_leg(self.active.leg);
+            self.counters.completed.fetch_add(1, Relaxed);
+        } else {
+            self.counters.fallbacks.fetch_add(1, Relaxed);
+        }
+        self.counters
+            .resynced_books
+            .fetch_add(report.resynced as u64, Relaxed);
+        self.counters
+            .duplicates
+            .fetch_add(report.duplicates, Relaxed);
+        self.last_report = Some(report);
+        // The retired handler (and its snapshot source) goes now.
+        self.active = standby;
+        self.rotate_at = match self.active.connected_at {
+            0 => NEVER,
+            at => self.rotation_due(at, cx.now()),
+        };
+    }
+
+    /// Which side a leg belongs to.
+    #[inline]
+    fn is_standby(&self, leg: Leg) -> bool {
+        self.standby.as_ref().is_some_and(|s| s.leg == leg)
+    }
+}
+
+impl<A: FeedAdapter> WsHandler for RotatingFeed<A> {
+    fn on_connect(&mut self, cx: &mut Context<'_>) {
+        let (leg, now) = (cx.leg(), cx.now());
+        if leg == self.active.leg {
+            self.active.connected_at = now;
+            self.active.call(cx, |h, cx| h.on_connect(cx));
+            if self.standby.is_none() {
+                self.rotate_at = self.rotation_due(now, now);
+            }
+        } else if let Some(s) = self.standby.as_mut().filter(|s| s.leg == leg) {
+            s.connected_at = now;
+            s.call(cx, |h, cx| h.on_connect(cx));
+        }
+        self.arm(cx);
+    }
+
+    #[inline]
+    fn on_message(&mut self, msg: Message<'_>, cx: &mut Context<'_>) {
+        let leg = cx.leg();
+        if leg == self.active.leg {
+            self.active.call(cx, |h, cx| h.on_message(msg, cx));
+            if cx.actions.recycle == Some(Reason::ServerShutdown) {
+                // The venue is going away: rotate instead of reconnecting with a gap.
+                cx.actions.recycle = None;
+                self.begin(Reason::ServerShutdown, cx);
+            }
+        } else if let Some(mut s) = self.standby.take_if(|s| s.leg == leg) {
+            s.call(cx, |h, cx| h.on_message(msg, cx));
+            if cx.actions.recycle == Some(Reason::ServerShutdown) {
+                // The standby's server is going away too: start over on a fresh leg.
+                cx.actions.recycle = None;
+                self.standby = Some(s);
+                self.abandon(cx);
+                self.begin(Reason::ServerShutdown, cx);
+            } else if s
+                .handler
+                .ready_to_take_over(&self.active.handler.watermarks())
+            {
+                self.switch(s, true, cx);
+            } else {
+                self.standby = Some(s);
+            }
+        }
+        // Anything else is an old leg still closing after a switch: ignored.
+        self.arm(cx);
+    }
+
+    fn on_disconnect(&mut self, reason: Reason, cx: &mut Context<'_>) -> Reconnect {
+        let leg = cx.leg();
+        if leg == self.active.leg {
+            self.rotate_at = NEVER;
+            let Some(standby) = self.standby.as_ref() else {
+                self.active.connected_at = 0;
+                return self.active.call(cx, |h, cx| h.on_disconnect(reason, cx));
+            };
+            // The standby will take over once this leg is gone (`on_leg_closed`). With its
+            // session up, the old books stay as they are so the switch can join them where
+            // the ids line up; otherwise they are resynced now, as after any disconnect.
+            if standby.connected_at == 0 {
+                self.active.call(cx, |h, cx| h.on_disconnect(reason, cx));
+            }
+            self.active.connected_at = 0;
+            Reconnect::No
+        } else if let Some(mut s) = self.standby.take_if(|s| s.leg == leg) {
+            s.call(cx, |h, cx| h.on_disconnect(reason, cx));
+            self.abandoned_leg = Some(leg);
+            self.counters.abandoned.fetch_add(1, Relaxed);
+            Reconnect::No
+        } else {
+            Reconnect::No
+        }
+    }
+
+    fn on_error(&mut self, reason: Reason, cx: &mut Context<'_>) {
+        let leg = cx.leg();
+        if leg == self.active.leg {
+            self.active.call(cx, |h, cx| h.on_error(reason, cx));
+        } else if let Some(s) = self.standby.as_mut().filter(|s| s.leg == leg) {
+            s.call(cx, |h, cx| h.on_error(reason, cx));
+        }
+        self.arm(cx);
+    }
+
+    fn on_timer(&mut self, cx: &mut Context<'_>) {
+        let (leg, now) = (cx.leg(), cx.now());
+        if leg == self.active.leg {
+            self.active.armed_at = NEVER;
+            if now >= self.active.inner_at {
+                self.active.inner_at = NEVER;
+                self.active.call(cx, |h, cx| h.on_timer(cx));
+            }
+            if now >= self.rotate_at {
+                self.rotate_at = NEVER;
+                if self.standby.is_some() {
+                    self.abandon(cx);
+                } else {
+                    self.begin(Reason::Rotation, cx);
+                }
+            }
+        } else if let Some(s) = self.standby.as_mut().filter(|s| s.leg == leg) {
+            s.armed_at = NEVER;
+            if now >= s.inner_at {
+                s.inner_at = NEVER;
+                s.call(cx, |h, cx| h.on_timer(cx));
+            }
+        }
+        self.arm(cx);
+    }
+
+    fn on_poll(&mut self, cx: &mut Context<'_>) {
+        let leg = cx.leg();
+        if leg == self.active.leg {
+            self.active.call(cx, |h, cx| h.on_poll(cx));
+        } else if let Some(s) = self.standby.as_mut().filter(|s| s.leg == leg) {
+            s.call(cx, |h, cx| h.on_poll(cx));
+        }
+        self.arm(cx);
+    }
+
+    fn on_leg_closed(&mut self, leg: Leg, reason: Reason, cx: &mut Context<'_>) {
+        let _ = reason;
+        if leg == self.active.leg {
+            // The active leg went down during a rotation: the standby (now the primary leg,
+            // this callback's) takes over.
+            if let Some(s) = self.standby.take() {
+                self.switch(s, false, cx);
+            }
+        } else if self.is_standby(leg) {
+            // The standby gave up without a session (its backoff ran out).
+            self.standby = None;
+            self.counters.abandoned.fetch_add(1, Relaxed);
+            self.rotate_at = cx.now().saturating_add(Self::ns(self.config.retry));
+        } else if self.abandoned_leg == Some(leg) {
+            self.abandoned_leg = None;
+            if self.standby.is_none() && self.active.connected_at != 0 {
+                self.rotate_at = cx.now().saturating_add(Self::ns(self.config.retry));
+            }
+        }
+        self.arm(cx);
+    }
+}
+
+/// Adds `feed` to a running engine as one connection publishing to `consumers` (its legs
+/// share the endpoint, headers and heartbeat rules of the active adapter). `extra_roots`
+/// are trusted in addition to the webpki roots (DER).
+pub fn add_rotating_feed<A: FeedAdapter>(
+    engine: &EngineHandle,
+    feed: RotatingFeed<A>,
+    base: ConnectionOptions,
+    extra_roots: &[Vec<u8>],
+    consumers: &[ConsumerId],
+) -> Result<ConnectionId, AddFeedError> {
+    let mut config = super::connection_config(feed.adapter(), base)?;
+    for der in extra_roots {
+        config = config.trust_root_der(der);
+    }
+    Ok(engine.add_connection(config, Box::new(feed), consumers)?)
+}
