@@ -26,9 +26,11 @@ use tickwire_engine::reason::Reason;
 use tickwire_feeds::binance::rotation::rotating_feed;
 use tickwire_feeds::binance::sim::Market as SimMarket;
 use tickwire_feeds::binance::sim::tape::StepKind;
-use tickwire_feeds::binance::{BinanceConfig, Channel, DepthSpeed, Market, Subscription};
+use tickwire_feeds::binance::{
+    BinanceConfig, Channel, DepthSpeed, Market, SubscribeVia, Subscription,
+};
 use tickwire_tests::test_options;
-use tickwire_tools::sim::{Fault, SimConfig, SimServer};
+use tickwire_tools::sim::{Fault, ScheduledFault, SimConfig, SimServer};
 
 const SYMBOLS: [&str; 2] = ["BTCUSDT", "ETHUSDT"];
 
@@ -44,6 +46,17 @@ struct Run {
 }
 
 fn start(market: Market, sim_lifetime: Option<Duration>, rotation: RotationConfig) -> Run {
+    start_with(market, rotation, |c| c.lifetime = sim_lifetime, |_| {})
+}
+
+/// A simulator (2 symbols, 2000 events/s, adjusted by `sim`) and an engine running a
+/// rotating Binance feed of depth, trades and BBOs (adjusted by `feed`) into one consumer.
+fn start_with(
+    market: Market,
+    rotation: RotationConfig,
+    sim: impl FnOnce(&mut SimConfig),
+    feed: impl FnOnce(&mut BinanceConfig),
+) -> Run {
     let sim_market = match market {
         Market::Spot => SimMarket::Spot,
         Market::UsdM => SimMarket::UsdM,
@@ -51,13 +64,14 @@ fn start(market: Market, sim_lifetime: Option<Duration>, rotation: RotationConfi
     let mut sc = SimConfig::new(sim_market);
     sc.symbols = SYMBOLS.iter().map(|s| s.to_string()).collect();
     sc.rate = 2000;
-    sc.lifetime = sim_lifetime;
+    sim(&mut sc);
     let sim = SimServer::start(sc).unwrap();
 
     let mut config = BinanceConfig::for_market(market);
     config.ws_base = Some(sim.ws_url());
     config.rest_base = Some(sim.rest_url());
     config.usdm_routed = false;
+    feed(&mut config);
     let depth = match market {
         Market::Spot => DepthSpeed::Ms100,
         Market::UsdM => DepthSpeed::Ms0,
@@ -246,51 +260,59 @@ fn venue_depth_steps(sim: &SimServer, symbol: &str, until: u64) -> Vec<(u64, u64
     out
 }
 
-/// Every depth update exactly once after the single snapshot, the rebuilt book equal to the
-/// venue's, trade ids consecutive and BBO ids increasing: per instrument.
-fn check_streams(run: &Run, events: &[Event]) {
+/// Per instrument: after each snapshot run, every depth update exactly once (the diffs are
+/// exactly the venue's consecutive depth steps from the snapshot on), no update id twice
+/// overall, the rebuilt book equal to the venue's after the last update, trade ids strictly
+/// increasing (consecutive unless `segments` > 1 lets a resync lose some) and BBO ids never
+/// going back. `segments`: snapshot runs expected per instrument (1: no resync).
+fn check_streams(run: &Run, events: &[Event], segments: usize) {
     let venue = run.sim.venue();
     for symbol in SYMBOLS {
         let inst = run.instrument(symbol);
         let sym = venue.symbol_index(symbol).unwrap();
         let spec = venue.spec(sym);
         let s = book_stream(events, inst, spec.price_decimals, spec.qty_decimals);
-        assert_eq!(
-            s.segments.len(),
-            1,
-            "{symbol}: one snapshot run expected (no resync)"
-        );
-        let (snapshot_id, diffs) = &s.segments[0];
-        assert!(diffs.len() > 200, "{symbol}: only {} diffs", diffs.len());
-        let last = *diffs.last().unwrap();
-        // The first diff applied on a snapshot: spot `U <= S + 1 <= u`; USD-M `U <= S <= u`
-        // (a diff ending exactly at the snapshot is applied again: quantities are absolute).
-        let first_after = |u: u64| match run.market {
-            Market::Spot => u > *snapshot_id,
-            Market::UsdM => u >= *snapshot_id,
-        };
-        let want: Vec<(u64, u64)> = venue_depth_steps(&run.sim, symbol, last)
-            .into_iter()
-            .filter(|(_, u)| first_after(*u))
-            .collect();
-        let want_ids: Vec<u64> = want.iter().map(|(_, u)| *u).collect();
-        if let Some(i) =
-            (0..want_ids.len().max(diffs.len())).find(|&i| want_ids.get(i) != diffs.get(i))
-        {
-            panic!(
-                "{symbol}: diff #{i} is {:?}, the venue's next step is {:?} ({} delivered, {} expected)",
-                diffs.get(i),
-                want_ids.get(i),
-                diffs.len(),
-                want_ids.len()
-            );
+        assert_eq!(s.segments.len(), segments, "{symbol}: snapshot runs");
+        let mut all = Vec::new();
+        let mut last_pos = None;
+        for (n, (snapshot_id, diffs)) in s.segments.iter().enumerate() {
+            assert!(diffs.len() > 100, "{symbol}: only {} diffs", diffs.len());
+            let last = *diffs.last().unwrap();
+            // The first diff applied on a snapshot: spot `U <= S + 1 <= u`; USD-M
+            // `U <= S <= u` (a diff ending exactly at the snapshot is applied again:
+            // quantities are absolute).
+            let first_after = |u: u64| match run.market {
+                Market::Spot => u > *snapshot_id,
+                Market::UsdM => u >= *snapshot_id,
+            };
+            let want: Vec<(u64, u64)> = venue_depth_steps(&run.sim, symbol, last)
+                .into_iter()
+                .filter(|(_, u)| first_after(*u))
+                .collect();
+            let want_ids: Vec<u64> = want.iter().map(|(_, u)| *u).collect();
+            if let Some(i) =
+                (0..want_ids.len().max(diffs.len())).find(|&i| want_ids.get(i) != diffs.get(i))
+            {
+                panic!(
+                    "{symbol} segment {n}: diff #{i} is {:?}, the venue's next step is {:?} \
+                     ({} delivered, {} expected)",
+                    diffs.get(i),
+                    want_ids.get(i),
+                    diffs.len(),
+                    want_ids.len()
+                );
+            }
+            if let Some(prev) = all.last() {
+                assert!(*snapshot_id >= *prev, "{symbol}: resync went back");
+            }
+            all.extend_from_slice(diffs);
+            last_pos = want.last().map(|(p, _)| *p);
         }
-        let mut sorted = diffs.clone();
+        let mut sorted = all.clone();
         sorted.dedup();
-        assert_eq!(sorted.len(), diffs.len(), "{symbol}: an update id twice");
+        assert_eq!(sorted.len(), all.len(), "{symbol}: an update id twice");
         // The consumer's book equals the venue model's after the last delivered update.
-        let (pos, _) = *want.last().unwrap();
-        let model = venue.tape(sym).book_after(pos + 1);
+        let model = venue.tape(sym).book_after(last_pos.unwrap() + 1);
         let mut expected = BTreeMap::new();
         for (side, levels) in [
             (0u8, model.bids().collect::<Vec<_>>()),
@@ -309,7 +331,8 @@ fn check_streams(run: &Run, events: &[Event]) {
             s.book == expected,
             "{symbol}: book differs from the venue's"
         );
-        // Trades exactly once: ids climb by one, across every switch.
+        // Trades exactly once: ids climb by one, across every switch (a resync may lose
+        // some, never repeat one).
         let trades: Vec<u64> = events
             .iter()
             .filter(|e| e.instrument == inst)
@@ -318,7 +341,11 @@ fn check_streams(run: &Run, events: &[Event]) {
             .collect();
         assert!(trades.len() > 50, "{symbol}: only {} trades", trades.len());
         for w in trades.windows(2) {
-            assert_eq!(w[1], w[0] + 1, "{symbol}: trade ids jump");
+            if segments == 1 {
+                assert_eq!(w[1], w[0] + 1, "{symbol}: trade ids jump");
+            } else {
+                assert!(w[1] > w[0], "{symbol}: trade id {} after {}", w[1], w[0]);
+            }
         }
         let bbos: Vec<u64> = events
             .iter()
@@ -388,7 +415,7 @@ fn lifetime_rotations(market: Market) {
         .collect();
     assert!(rotating.iter().all(|&r| r == Reason::Rotation.code()));
     check_statuses(&events, &stats);
-    check_streams(&run, &events);
+    check_streams(&run, &events, 1);
 }
 
 #[test]
@@ -447,7 +474,7 @@ fn server_shutdown_rotations(market: Market) {
         .collect();
     assert_eq!(rotating, vec![Reason::ServerShutdown.code(); 2]);
     check_statuses(&events, &stats);
-    check_streams(&run, &events);
+    check_streams(&run, &events, 1);
 }
 
 #[test]
@@ -487,4 +514,133 @@ fn without_rotation_the_lifetime_costs_a_gap() {
         .filter(|(_, u)| *u > first && !delivered.contains(u))
         .count();
     assert!(missing > 0, "the reconnect lost no update id?");
+}
+
+fn at(fault: Fault, at_ms: u64) -> ScheduledFault {
+    ScheduledFault {
+        fault,
+        at: Duration::from_millis(at_ms),
+        every: None,
+    }
+}
+
+fn connected_reasons(events: &[Event]) -> Vec<u16> {
+    statuses(events)
+        .iter()
+        .filter(|s| s.0 == StatusKind::Connected)
+        .map(|s| s.1)
+        .collect()
+}
+
+/// The active leg dies during a rotation while the standby's session is up but not ready
+/// (its subscription is not acknowledged yet): the standby takes over at once, and when its
+/// data starts past the old book's last update id the gap is flagged in-band (`Gap`,
+/// `Resync`) and the books are rebuilt from snapshots.
+#[test]
+fn spot_active_leg_dying_mid_rotation_falls_back_to_the_standby() {
+    // Every session: the server reads nothing for its first 1.5 s (so a feed that subscribes
+    // with frames gets no ack and no data) and drops the TCP connection at 4 s. The feed
+    // rotates 3 s into a session: the standby is up at 3 s but unacknowledged until 4.5 s.
+    let rotation = RotationConfig {
+        retry: Duration::from_millis(200),
+        switch_timeout: Duration::from_secs(5),
+        ..RotationConfig::new(Duration::from_millis(4500), Duration::from_millis(1500))
+    };
+    let mut run = start_with(
+        Market::Spot,
+        rotation,
+        |c| {
+            c.faults = vec![
+                at(Fault::ReadSlowly(Duration::from_millis(1500)), 0),
+                at(Fault::Drop, 4000),
+            ]
+        },
+        |b| b.subscribe_via = SubscribeVia::Frames,
+    );
+    run.wait(
+        "the fallback, books rebuilt",
+        Duration::from_secs(20),
+        |s, ev| s.fallbacks == 1 && synced(ev) == 2 * SYMBOLS.len(),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let stats = run.monitor.stats();
+    let events = run.finish();
+    eprintln!("fallback in session: {stats:?}; {:?}", statuses(&events));
+    assert_eq!(
+        (
+            stats.started,
+            stats.completed,
+            stats.fallbacks,
+            stats.abandoned
+        ),
+        (1, 0, 1, 0),
+        "{stats:?}"
+    );
+    assert_eq!(count(&events, StatusKind::Rotating), 1);
+    assert_eq!(count(&events, StatusKind::Disconnected), 1);
+    assert_eq!(count(&events, StatusKind::Reconnecting), 0);
+    assert_eq!(count(&events, StatusKind::Gap), SYMBOLS.len());
+    assert_eq!(count(&events, StatusKind::Resync), SYMBOLS.len());
+    // The engine's Connected for the first leg; the feed's at the switch.
+    assert_eq!(
+        connected_reasons(&events),
+        vec![Reason::None.code(), Reason::Rotation.code()]
+    );
+    check_streams(&run, &events, 2);
+}
+
+/// The active leg dies during a rotation before the standby's session is even up: the
+/// books are resynced at once, as after any disconnect, and rebuilt on the standby when it
+/// comes up (the engine then reports it `Connected`: it is the primary leg by then).
+#[test]
+fn usdm_active_leg_dying_before_the_standby_is_up_resyncs_on_the_standby() {
+    // Every session: the server sends nothing (not even the upgrade answer) for 1.5 s and
+    // drops the TCP connection at 3 s. The feed rotates 1 s after its upgrade (about 2.5 s
+    // into the first session): the standby's upgrade is held until about 4 s.
+    let rotation = RotationConfig {
+        retry: Duration::from_millis(200),
+        switch_timeout: Duration::from_secs(5),
+        ..RotationConfig::new(Duration::from_millis(2500), Duration::from_millis(1500))
+    };
+    let mut run = start_with(
+        Market::UsdM,
+        rotation,
+        |c| {
+            c.faults = vec![
+                at(Fault::Silent(Duration::from_millis(1500)), 0),
+                at(Fault::Drop, 3000),
+            ]
+        },
+        |_| {},
+    );
+    run.wait(
+        "the fallback, books rebuilt",
+        Duration::from_secs(20),
+        |s, ev| s.fallbacks == 1 && synced(ev) == 2 * SYMBOLS.len(),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let stats = run.monitor.stats();
+    let events = run.finish();
+    eprintln!(
+        "fallback before session: {stats:?}; {:?}",
+        statuses(&events)
+    );
+    assert_eq!(
+        (
+            stats.started,
+            stats.completed,
+            stats.fallbacks,
+            stats.abandoned
+        ),
+        (1, 0, 1, 0),
+        "{stats:?}"
+    );
+    assert_eq!(count(&events, StatusKind::Disconnected), 1);
+    assert_eq!(count(&events, StatusKind::Reconnecting), 0);
+    assert_eq!(count(&events, StatusKind::Resync), SYMBOLS.len());
+    assert_eq!(
+        connected_reasons(&events),
+        vec![Reason::None.code(), Reason::None.code()]
+    );
+    check_streams(&run, &events, 2);
 }
