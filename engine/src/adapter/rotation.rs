@@ -544,3 +544,330 @@ pub fn add_rotating_feed<A: FeedAdapter>(
     }
     Ok(engine.add_connection(config, Box::new(feed), consumers)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapter::{
+        BookSpec, DecodeError, DecodeStats, DiffIds, Endpoint, Frame, Heartbeat, Pacing, SeqCheck,
+    };
+    use crate::decimal::Decimal;
+    use crate::event::{Side, Trade};
+    use crate::handler::{Actions, Outbox, Publisher};
+    use crate::ring::{self, Consumer};
+
+    /// Trades only: `t<id>` is a trade, `shutdown` the venue's shutdown notice.
+    struct Fake;
+
+    impl FeedAdapter for Fake {
+        type Subscription = ();
+        fn venue(&self) -> &str {
+            "fake"
+        }
+        fn endpoint(&self) -> Endpoint {
+            Endpoint {
+                url: "ws://127.0.0.1:1/".into(),
+                headers: Vec::new(),
+            }
+        }
+        fn heartbeat(&self) -> Heartbeat {
+            Heartbeat {
+                server_ping_interval_ns: None,
+                client_ping_interval_ns: None,
+                app_ping: None,
+                pong_timeout_ns: 1,
+                stale_after_ns: None,
+            }
+        }
+        fn pacing(&self) -> Pacing {
+            Pacing { min_interval_ns: 0 }
+        }
+        fn books(&self) -> Vec<BookSpec> {
+            Vec::new()
+        }
+        fn instruments(&self) -> Vec<InstrumentId> {
+            vec![InstrumentId(0)]
+        }
+        fn connect_frames(&mut self, _out: &mut Vec<Vec<u8>>) {}
+        fn subscribe(&mut self, _subs: &[()], _out: &mut Vec<Vec<u8>>) {}
+        fn unsubscribe(&mut self, _subs: &[()], _out: &mut Vec<Vec<u8>>) {}
+        fn pending_acks(&self) -> usize {
+            0
+        }
+        fn decode(
+            &mut self,
+            payload: &mut [u8],
+            recv_ts: u64,
+            out: &mut Vec<Event>,
+        ) -> Result<Frame, DecodeError> {
+            if payload == b"shutdown" {
+                return Ok(Frame::Rotate);
+            }
+            let id = std::str::from_utf8(payload)
+                .ok()
+                .and_then(|p| p.strip_prefix('t'))
+                .and_then(|n| n.parse().ok())
+                .ok_or(DecodeError::new(Reason::Json))?;
+            let trade = Trade {
+                price: Decimal::from_parts(1, 0),
+                qty: Decimal::from_parts(1, 0),
+                side: Side::Buy,
+                id,
+            };
+            let e = Event::trade(InstrumentId(0), trade, 0, recv_ts)
+                .map_err(|_| DecodeError::new(Reason::Number))?;
+            out.push(e);
+            Ok(Frame::Market)
+        }
+        fn decode_stats(&self) -> DecodeStats {
+            DecodeStats::default()
+        }
+        fn first_diff(&self, _snapshot_id: u64, _diff: &DiffIds) -> SeqCheck {
+            SeqCheck::Apply
+        }
+        fn next_diff(&self, _last: &DiffIds, _diff: &DiffIds) -> SeqCheck {
+            SeqCheck::Apply
+        }
+    }
+
+    const S: u64 = 1_000_000_000;
+
+    /// Drives the feed by hand like the engine would: per callback a context for a leg;
+    /// leg numbers handed out in order.
+    struct Harness {
+        feed: RotatingFeed<Fake>,
+        outbox: Outbox,
+        publisher: Publisher,
+        consumer: Consumer,
+        next_leg: u32,
+        builds: Arc<AtomicU64>,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            let builds = Arc::new(AtomicU64::new(0));
+            let b = builds.clone();
+            let factory: FeedFactory<Fake> = Box::new(move || {
+                b.fetch_add(1, Relaxed);
+                Some((Fake, Box::new(crate::adapter::QueuedSnapshots::new()) as _))
+            });
+            let config = RotationConfig {
+                lifetime: Some(Duration::from_secs(10)),
+                margin: Duration::from_secs(2),
+                retry: Duration::from_secs(1),
+                switch_timeout: Duration::from_secs(3),
+            };
+            let feed = RotatingFeed::new(factory, FeedConfig::default(), config).unwrap();
+            let (p, consumer) = ring::channel(1024);
+            Harness {
+                feed,
+                outbox: Outbox::new(1 << 16),
+                publisher: Publisher::new(vec![p]),
+                consumer,
+                next_leg: 1,
+                builds,
+            }
+        }
+
+        fn call<R>(
+            &mut self,
+            leg: u32,
+            now: u64,
+            f: impl FnOnce(&mut RotatingFeed<Fake>, &mut Context<'_>) -> R,
+        ) -> (R, Actions) {
+            let mut actions = Actions::default();
+            let mut cx = Context::new(
+                now,
+                ConnectionId(7),
+                &mut self.outbox,
+                &mut self.publisher,
+                &mut actions,
+            )
+            .for_leg(Leg(leg), self.next_leg);
+            let r = f(&mut self.feed, &mut cx);
+            if actions.opens_leg() {
+                self.next_leg += 1;
+            }
+            (r, actions)
+        }
+
+        fn message(&mut self, leg: u32, now: u64, text: &str) -> Actions {
+            let mut buf = text.as_bytes().to_vec();
+            self.call(leg, now, |f, cx| f.on_message(Message::Text(&mut buf), cx))
+                .1
+        }
+
+        fn drain(&mut self) -> Vec<Event> {
+            std::iter::from_fn(|| self.consumer.pop()).collect()
+        }
+    }
+
+    fn status_kinds(events: &[Event]) -> Vec<(StatusKind, Reason)> {
+        events
+            .iter()
+            .filter_map(Event::as_status)
+            .map(|s| {
+                let r = [
+                    Reason::None,
+                    Reason::Rotation,
+                    Reason::ServerShutdown,
+                    Reason::Io,
+                ]
+                .into_iter()
+                .find(|r| r.code() == s.reason)
+                .unwrap_or(Reason::Adapter);
+                (s.kind, r)
+            })
+            .collect()
+    }
+
+    fn trades(events: &[Event]) -> Vec<u64> {
+        events
+            .iter()
+            .filter_map(Event::as_trade)
+            .map(|t| t.id)
+            .collect()
+    }
+
+    #[test]
+    fn rotates_switches_abandons_retries_and_falls_back() {
+        let mut h = Harness::new();
+        let t0 = 100 * S;
+        // Up: the rotation is due at lifetime - margin.
+        let (_, a) = h.call(0, t0, |f, cx| f.on_connect(cx));
+        assert_eq!(a.timer(), Some(t0 + 8 * S));
+        h.message(0, t0 + 1, "t1");
+        assert_eq!(trades(&h.drain()), vec![1]);
+
+        // Due: a standby leg opens; `Rotating` in-band; the switch deadline is armed.
+        let t1 = t0 + 8 * S;
+        let (_, a) = h.call(0, t1, |f, cx| f.on_timer(cx));
+        assert!(a.opens_leg());
+        assert_eq!(a.timer(), Some(t1 + 3 * S));
+        assert!(h.feed.rotating());
+        assert_eq!(
+            status_kinds(&h.drain()),
+            vec![(StatusKind::Rotating, Reason::Rotation)]
+        );
+        h.call(1, t1 + 10, |f, cx| f.on_connect(cx));
+        h.message(0, t1 + 11, "t2");
+        assert_eq!(trades(&h.drain()), vec![2]);
+        // The standby's first message: ready (no books) → it takes over; what the old leg
+        // published already (t2) is skipped, the rest follows; the old leg is closed.
+        let a = h.message(1, t1 + 12, "t2");
+        assert_eq!(a.closes_legs().collect::<Vec<_>>(), vec![Leg(0)]);
+        let ev = h.drain();
+        assert_eq!(
+            status_kinds(&ev),
+            vec![(StatusKind::Connected, Reason::Rotation)]
+        );
+        assert_eq!(trades(&ev), Vec::<u64>::new());
+        // Its next rotation: 8 s after its own session came up.
+        assert_eq!(a.timer(), Some(t1 + 10 + 8 * S));
+        // The old leg's late messages are ignored; the new one publishes.
+        h.message(0, t1 + 13, "t3");
+        h.message(1, t1 + 14, "t3");
+        assert_eq!(trades(&h.drain()), vec![3]);
+        let (again, _) = h.call(0, t1 + 15, |f, cx| f.on_disconnect(Reason::Shutdown, cx));
+        assert_eq!(again, Reconnect::No);
+        let m = h.feed.monitor().stats();
+        assert_eq!((m.started, m.completed), (1, 1));
+
+        // A standby that drops is abandoned; the retry comes `retry` after it is gone.
+        let t2 = t1 + 10 + 8 * S;
+        let (_, a) = h.call(1, t2, |f, cx| f.on_timer(cx));
+        assert!(a.opens_leg());
+        assert_eq!(
+            status_kinds(&h.drain()),
+            vec![(StatusKind::Rotating, Reason::Rotation)]
+        );
+        h.call(2, t2 + 1, |f, cx| f.on_connect(cx));
+        let (again, _) = h.call(2, t2 + 2, |f, cx| f.on_disconnect(Reason::Io, cx));
+        assert_eq!(again, Reconnect::No);
+        assert!(!h.feed.rotating());
+        let (_, a) = h.call(1, t2 + 3, |f, cx| f.on_leg_closed(Leg(2), Reason::Io, cx));
+        assert_eq!(a.timer(), Some(t2 + 3 + S));
+        let (_, a) = h.call(1, t2 + 3 + S, |f, cx| f.on_timer(cx));
+        assert!(a.opens_leg());
+        // An abandoned rotation says nothing in-band: the active leg never stopped.
+        assert_eq!(
+            status_kinds(&h.drain()),
+            vec![(StatusKind::Rotating, Reason::Rotation)]
+        );
+
+        // A standby not ready by the switch deadline (it never speaks) is abandoned too.
+        let t3 = t2 + 3 + S;
+        h.call(3, t3 + 1, |f, cx| f.on_connect(cx));
+        let (_, a) = h.call(1, t3 + 3 * S, |f, cx| f.on_timer(cx));
+        assert_eq!(a.closes_legs().collect::<Vec<_>>(), vec![Leg(3)]);
+        assert!(!h.feed.rotating());
+        h.call(1, t3 + 3 * S + 1, |f, cx| {
+            f.on_leg_closed(Leg(3), Reason::Shutdown, cx)
+        });
+        let m = h.feed.monitor().stats();
+        assert_eq!((m.started, m.abandoned), (3, 2));
+        assert!(h.drain().is_empty());
+
+        // The venue's shutdown notice starts a rotation instead of a recycle.
+        let t4 = t3 + 5 * S;
+        let a = h.message(1, t4, "shutdown");
+        assert!(a.opens_leg());
+        assert_eq!(a.recycles(), None);
+        assert_eq!(
+            status_kinds(&h.drain()),
+            vec![(StatusKind::Rotating, Reason::ServerShutdown)]
+        );
+        // The active leg dies before the standby is ready: the standby (in session) takes
+        // over once the old leg is gone; no resync is published for the carried state.
+        h.call(4, t4 + 1, |f, cx| f.on_connect(cx));
+        let (again, _) = h.call(1, t4 + 2, |f, cx| f.on_disconnect(Reason::Io, cx));
+        assert_eq!(again, Reconnect::No);
+        assert!(h.drain().is_empty());
+        h.call(4, t4 + 3, |f, cx| f.on_leg_closed(Leg(1), Reason::Io, cx));
+        assert_eq!(
+            status_kinds(&h.drain()),
+            vec![(StatusKind::Connected, Reason::Rotation)]
+        );
+        assert!(!h.feed.rotating());
+        h.message(4, t4 + 4, "t3");
+        h.message(4, t4 + 5, "t4");
+        assert_eq!(trades(&h.drain()), vec![4]);
+        let m = h.feed.monitor().stats();
+        assert_eq!(
+            (m.started, m.completed, m.fallbacks, m.abandoned),
+            (4, 1, 1, 2)
+        );
+        assert_eq!(h.builds.load(Relaxed), 5);
+    }
+
+    #[test]
+    fn a_factory_failure_retries_later() {
+        let factory: FeedFactory<Fake> = {
+            let mut first = true;
+            Box::new(move || {
+                let ok = std::mem::take(&mut first);
+                ok.then(|| (Fake, Box::new(crate::adapter::QueuedSnapshots::new()) as _))
+            })
+        };
+        let config = RotationConfig {
+            retry: Duration::from_secs(1),
+            ..RotationConfig::new(Duration::from_secs(10), Duration::from_secs(2))
+        };
+        let mut h = Harness::new();
+        h.feed = RotatingFeed::new(factory, FeedConfig::default(), config).unwrap();
+        h.call(0, S, |f, cx| f.on_connect(cx));
+        let (_, a) = h.call(0, 9 * S, |f, cx| f.on_timer(cx));
+        assert!(!a.opens_leg());
+        assert_eq!(a.timer(), Some(10 * S));
+        assert_eq!(h.feed.monitor().stats().build_failures, 1);
+        assert!(
+            RotatingFeed::new(
+                Box::new(|| None::<(Fake, Box<dyn SnapshotSource>)>),
+                FeedConfig::default(),
+                config
+            )
+            .err()
+                == Some(RotationError::Factory)
+        );
+    }
+}
