@@ -10,7 +10,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use flate2::Compression;
@@ -207,7 +207,7 @@ fn normalized(e: &Event) -> Option<Event> {
     }
 }
 
-fn replay_all(path: &PathBuf) -> (Vec<Event>, tickwire_tools::journal::Summary) {
+fn replay_all(path: &Path) -> (Vec<Event>, tickwire_tools::journal::Summary) {
     let mut replay = Replay::open(path, &ReplayOptions::default()).unwrap();
     assert_eq!(replay.format(), Format::Journal);
     let mut events = Vec::new();
