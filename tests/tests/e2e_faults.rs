@@ -529,11 +529,13 @@ fn server_shutdown_rotates_the_connection() {
 
 #[test]
 fn a_slow_consumer_sees_overflow_with_the_exact_count() {
-    let mut rig = Rig::start(sim_config(sim::Market::Spot), 512, |_| {});
+    // Room for the snapshot runs (at most 300 levels a side per book), not for a second of
+    // the feed (about 8000 events).
+    let mut rig = Rig::start(sim_config(sim::Market::Spot), 4096, |_| {});
     rig.live();
     // Stop consuming while the feed goes on: the ring overflows.
     let dropped_before = rig.consumer.stats().dropped();
-    std::thread::sleep(Duration::from_millis(600));
+    std::thread::sleep(Duration::from_millis(1200));
     let at = rig.mark();
     rig.pump_until("overflow reported", |r| {
         r.first_since(at, StatusKind::Overflow).is_some()
