@@ -164,7 +164,7 @@ pub struct InstrumentWatch {
     pub snapshots: u64,
     /// Time from the last resync to the snapshot that ended it.
     pub last_recovery: Option<Duration>,
-    /// Receive time of the resync still open (0: none).
+    /// I/O-thread time of the resync still open (0: none).
     resync_since: u64,
 }
 
@@ -419,7 +419,9 @@ impl Worker {
                 None => format!("#{}", id.0).into(),
             };
             self.slots[i] = self.watch.instruments.len();
-            self.watch.instruments.push(InstrumentWatch::new(id, symbol));
+            self.watch
+                .instruments
+                .push(InstrumentWatch::new(id, symbol));
         }
         Some(self.slots[i])
     }
@@ -464,6 +466,7 @@ impl Worker {
     }
 
     fn on_level(&mut self, e: &Event, now: u64) {
+        let at = if e.recv_ts != 0 { e.recv_ts } else { now };
         self.watch.levels += 1;
         let Some(s) = self.slot(e.instrument) else {
             return;
@@ -488,8 +491,9 @@ impl Worker {
                 self.watch.snapshots += 1;
                 let w = &mut self.watch.instruments[s];
                 w.snapshots += 1;
+                // Both ends stamped by the I/O thread, so consumer lag does not count.
                 let recovered = (w.resync_since != 0)
-                    .then(|| Duration::from_nanos(now.saturating_sub(w.resync_since)));
+                    .then(|| Duration::from_nanos(at.saturating_sub(w.resync_since)));
                 w.resync_since = 0;
                 if recovered.is_some() {
                     w.last_recovery = recovered;
@@ -528,6 +532,7 @@ impl Worker {
     }
 
     fn on_status(&mut self, e: &Event, now: u64) {
+        let at = if e.recv_ts != 0 { e.recv_ts } else { now };
         self.watch.statuses += 1;
         let Some(s) = e.as_status() else {
             return;
@@ -602,6 +607,8 @@ impl Worker {
                     ),
                 );
             }
+            // The engine is shutting down: the stream ends here, the book is kept as last seen.
+            StatusKind::Resync if s.reason == Reason::Shutdown.code() => {}
             StatusKind::Resync => {
                 self.watch.resyncs += 1;
                 let after_gap = self
@@ -613,7 +620,7 @@ impl Worker {
                     let w = &mut self.watch.instruments[i];
                     w.resyncs += 1;
                     if w.resync_since == 0 {
-                        w.resync_since = now;
+                        w.resync_since = at;
                     }
                     self.book(e.instrument).invalidate();
                 }
@@ -632,7 +639,7 @@ impl Worker {
                 }
                 for w in &mut self.watch.instruments {
                     if w.book.is_some() && w.resync_since == 0 {
-                        w.resync_since = now;
+                        w.resync_since = at;
                     }
                 }
                 self.note(
@@ -659,18 +666,12 @@ impl Worker {
             }
             StatusKind::SubscriptionError => {
                 let at = self.config.epoch.elapsed();
+                // Noted by the caller, who knows which streams the request asked for.
                 self.watch.refused.push(Refusal {
                     connection: c,
                     request: s.value,
                     at,
                 });
-                self.note(
-                    NoteLevel::Error,
-                    format!(
-                        "connection {c}: the venue refused subscription request {}",
-                        s.value
-                    ),
-                );
             }
             StatusKind::Rotating => {
                 self.watch.rotations += 1;

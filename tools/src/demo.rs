@@ -37,7 +37,10 @@ fn duration() -> Duration {
         .ok()
         .and_then(|s| s.trim().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e6)
-        .map_or(Duration::from_secs_f64(DEFAULT_SECONDS), Duration::from_secs_f64)
+        .map_or(
+            Duration::from_secs_f64(DEFAULT_SECONDS),
+            Duration::from_secs_f64,
+        )
 }
 
 /// Runs the demo.

@@ -5,7 +5,7 @@
 //! Also the consumer thread ([`consumer`]), the live terminal view ([`view`]) and the
 //! SIGINT/SIGTERM flag ([`signal`]) that `tickwire run`, the demo and `bench` share.
 
-pub mod sim;
 pub mod consumer;
 pub mod signal;
+pub mod sim;
 pub mod view;

@@ -352,17 +352,14 @@ pub(crate) fn drive(
             return ExitCode::FAILURE;
         }
     };
-    let collector = match CollectorThread::spawn(
-        rx,
-        DefaultCollector::new(),
-        Duration::from_millis(10),
-    ) {
-        Ok(c) => Arc::new(c),
-        Err(e) => {
-            eprintln!("{label}: cannot start the telemetry thread: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let collector =
+        match CollectorThread::spawn(rx, DefaultCollector::new(), Duration::from_millis(10)) {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                eprintln!("{label}: cannot start the telemetry thread: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     let epoch = Instant::now();
     let tap_config = TapConfig {
         print: session.print,
@@ -400,7 +397,10 @@ pub(crate) fn drive(
     };
     if session.print {
         for (i, url) in urls.iter().enumerate() {
-            eprintln!("{label}: connection {} → {url}", conns.get(i).map_or(0, |c| c.0));
+            eprintln!(
+                "{label}: connection {} → {url}",
+                conns.get(i).map_or(0, |c| c.0)
+            );
         }
     }
 
@@ -492,8 +492,7 @@ pub(crate) fn drive(
     let metrics = match Arc::try_unwrap(collector) {
         Ok(c) => {
             let shared = c.stop();
-            let m = shared.lock().unwrap_or_else(|e| e.into_inner()).snapshot();
-            m
+            shared.lock().unwrap_or_else(|e| e.into_inner()).snapshot()
         }
         Err(c) => c.lock().snapshot(),
     };
@@ -608,8 +607,7 @@ fn check(
         let Some(c) = watch.connection(id.0) else {
             continue;
         };
-        if c.sessions > 0 || !(c.attempt >= ATTEMPTS_BEFORE_LIVE || (c.closed && c.attempt > 0))
-        {
+        if c.sessions > 0 || !(c.attempt >= ATTEMPTS_BEFORE_LIVE || (c.closed && c.attempt > 0)) {
             continue;
         }
         let url = urls.get(g).map_or("", String::as_str);
@@ -656,9 +654,18 @@ mod tests {
 
     #[test]
     fn channels_and_speeds_parse() {
-        assert_eq!(parse_channel("trade", DepthSpeed::Ms100), Some(Channel::Trade));
-        assert_eq!(parse_channel("aggTrade", DepthSpeed::Ms100), Some(Channel::AggTrade));
-        assert_eq!(parse_channel("BBO", DepthSpeed::Ms100), Some(Channel::BookTicker));
+        assert_eq!(
+            parse_channel("trade", DepthSpeed::Ms100),
+            Some(Channel::Trade)
+        );
+        assert_eq!(
+            parse_channel("aggTrade", DepthSpeed::Ms100),
+            Some(Channel::AggTrade)
+        );
+        assert_eq!(
+            parse_channel("BBO", DepthSpeed::Ms100),
+            Some(Channel::BookTicker)
+        );
         assert_eq!(
             parse_channel("book", DepthSpeed::Default),
             Some(Channel::Depth(DepthSpeed::Default))

@@ -260,8 +260,11 @@ fn latency_table(out: &mut String, color: bool, stages: &[StageSummary], indent:
     }
 }
 
+/// A price and its quantity.
+type PriceQty = Option<(Decimal, Decimal)>;
+
 /// Best bid/ask of an instrument: from its rebuilt book, else its last BBO.
-fn top(w: &InstrumentWatch) -> (Option<(Decimal, Decimal)>, Option<(Decimal, Decimal)>) {
+fn top(w: &InstrumentWatch) -> (PriceQty, PriceQty) {
     match (&w.book, &w.bbo) {
         (Some(b), _) if b.valid => (b.bid, b.ask),
         (None, Some(q)) => (
@@ -408,8 +411,8 @@ impl LiveView {
     /// A view on stdout: live only if stdout is a terminal (and `TERM` is not `dumb`);
     /// colour unless `NO_COLOR` is set.
     pub fn new() -> LiveView {
-        let tty = std::io::stdout().is_terminal()
-            && std::env::var("TERM").map_or(true, |t| t != "dumb");
+        let tty =
+            std::io::stdout().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb");
         LiveView {
             enabled: tty,
             color: tty && std::env::var_os("NO_COLOR").is_none(),
@@ -669,7 +672,8 @@ mod tests {
             id: 9,
         });
         w.instruments.push(i);
-        w.instruments.push(InstrumentWatch::new(InstrumentId(1), "ETHUSDT".into()));
+        w.instruments
+            .push(InstrumentWatch::new(InstrumentId(1), "ETHUSDT".into()));
         w
     }
 
@@ -690,7 +694,10 @@ mod tests {
         assert_eq!(fmt_uptime(Duration::from_millis(62_300)), "1:02.3");
         assert_eq!(fmt_bytes(25_100_000), "25.1 MB");
         assert_eq!(fmt_decimal(d("43250.12000000")), "43250.12");
-        assert_eq!(reason_text(Reason::Handshake.code()), "WebSocket upgrade refused");
+        assert_eq!(
+            reason_text(Reason::Handshake.code()),
+            "WebSocket upgrade refused"
+        );
     }
 
     #[test]
