@@ -9,6 +9,7 @@
 //!
 //! `TICKWIRE_DEMO_SECONDS` (e.g. `3`) shortens the run, for tests.
 
+use std::cell::Cell;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use tickwire_engine::{EngineConfig, IdleStrategy, Profile};
 use tickwire_feeds::binance::{BinanceFeed, Channel, DepthSpeed, Market};
 use tickwire_tools::consumer::Idle;
 use tickwire_tools::sim::{Fault, SimConfig, SimServer};
+use tickwire_tools::view::fmt_count;
 
 use crate::run::{Session, drive};
 
@@ -73,13 +75,12 @@ pub fn run() -> ExitCode {
         .options(engine.connection_defaults);
     let duration = duration();
     let fault_at = duration.mul_f64(FAULT_AT);
-    let mut injected = false;
+    let injected = Cell::new(false);
     let session = Session {
         label: "tickwire demo",
         title: format!(
-            "tickwire demo · binance spot simulator at {} · {} symbols, {} events/s",
+            "tickwire demo · binance spot simulator · {} · {} events/s",
             sim.ws_url(),
-            SYMBOLS.len(),
             view_rate(RATE)
         ),
         target: format!("the built-in binance spot simulator at {}", sim.ws_url()),
@@ -92,24 +93,28 @@ pub fn run() -> ExitCode {
         summary_on_stdout: true,
         footer: String::from("tickwire demo · Ctrl-C to stop"),
     };
-    let code = drive(session, &mut |elapsed| {
-        if injected || elapsed < fault_at {
+    let mut tick = |elapsed: Duration| {
+        if injected.get() || elapsed < fault_at {
             return None;
         }
-        injected = true;
+        injected.set(true);
         let sessions = sim.inject(Fault::Gap);
         Some(format!(
             "demo: the simulator skips one depth update ({sessions} session{}): expect a gap, a resync and a fresh snapshot",
             if sessions == 1 { "" } else { "s" }
         ))
-    });
-    let sent = sim.stats();
-    println!(
-        "  simulator    {} messages sent, {} REST snapshots served, {} fault injected",
-        tickwire_tools::view::fmt_count(sent.messages),
-        tickwire_tools::view::fmt_count(sent.rest_requests),
-        u64::from(injected)
-    );
+    };
+    let extra = || {
+        let sent = sim.stats();
+        vec![format!(
+            "  {:<13}{} messages sent · {} REST snapshots served · {} fault injected",
+            "simulator",
+            fmt_count(sent.messages),
+            fmt_count(sent.rest_requests),
+            u64::from(injected.get())
+        )]
+    };
+    let code = drive(session, &mut tick, &extra);
     sim.stop();
     code
 }
@@ -118,6 +123,6 @@ fn view_rate(rate: u64) -> String {
     if rate >= 1000 && rate % 1000 == 0 {
         format!("{}k", rate / 1000)
     } else {
-        tickwire_tools::view::fmt_count(rate)
+        fmt_count(rate)
     }
 }

@@ -278,7 +278,7 @@ pub fn run(args: Args) -> ExitCode {
         summary_on_stdout: false,
         footer: String::from("Ctrl-C to stop"),
     };
-    drive(session, &mut |_| None)
+    drive(session, &mut |_| None, &Vec::new)
 }
 
 /// One run of a feed on a fresh engine (see [`drive`]).
@@ -326,10 +326,12 @@ struct Progress {
 
 /// Runs `session` until a signal, its duration, a closed output or a fatal error; then shuts
 /// the engine down, prints the summary and returns the exit code. `tick` is called about
-/// every 50 ms with the time since start; a note it returns is shown in the view.
+/// every 50 ms with the time since start; a note it returns is shown in the view. `extra`
+/// gives lines for the summary's counters block, once the engine has stopped.
 pub(crate) fn drive(
     session: Session,
     tick: &mut dyn FnMut(Duration) -> Option<String>,
+    extra: &dyn Fn() -> Vec<String>,
 ) -> ExitCode {
     let label = session.label;
     if let Err(e) = signal::install() {
@@ -476,10 +478,8 @@ pub(crate) fn drive(
     };
     let elapsed = epoch.elapsed();
     let color = live.color();
+    let was_live = live.is_live();
     live.finish();
-    if live.is_live() {
-        println!();
-    }
 
     let stats = engine.join().unwrap_or_else(|e| {
         eprintln!("{label}: the I/O thread failed: {e}");
@@ -496,6 +496,7 @@ pub(crate) fn drive(
         }
         Err(c) => c.lock().snapshot(),
     };
+    let extra = extra();
     let text = view::summary(
         &Summary {
             label,
@@ -504,6 +505,10 @@ pub(crate) fn drive(
             engine: &stats,
             metrics: &metrics,
             watch: &watch,
+            extra: &extra,
+            // The story of the run, unless it went to stderr line by line.
+            notes: (!session.print && (was_live || session.summary_on_stdout))
+                .then_some(progress.notes.as_slice()),
         },
         color,
     );

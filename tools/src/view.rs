@@ -495,11 +495,11 @@ impl LiveView {
         self.last_draw = Some(now);
     }
 
-    /// Leaves the last frame on screen and shows the cursor again.
+    /// Clears the last frame (the summary takes its place) and shows the cursor again.
     pub fn finish(&mut self) {
         if self.drawn {
             let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(b"\x1b[?25h");
+            let _ = stdout.write_all(b"\x1b[H\x1b[J\x1b[?25h");
             let _ = stdout.flush();
             self.drawn = false;
         }
@@ -528,6 +528,11 @@ pub struct Summary<'a> {
     pub metrics: &'a MetricsSnapshot,
     /// What the consumer saw.
     pub watch: &'a Watch,
+    /// Extra lines for the counters block (`simulator  ... sent`), already indented.
+    pub extra: &'a [String],
+    /// The caller's notes to list with the consumer's last ones under "what happened";
+    /// `None` leaves the section out (they were printed as they came).
+    pub notes: Option<&'a [Note]>,
 }
 
 /// The final report: counts, rates, problems, stage percentiles and book tops.
@@ -622,11 +627,24 @@ pub fn summary(s: &Summary<'_>, color: bool) -> String {
             fmt_count(e.telemetry_dropped)
         );
     }
+    for line in s.extra {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(out);
     latency_table(&mut out, color, &s.metrics.stages, "  ");
     if !w.instruments.is_empty() {
         let _ = writeln!(out);
         book_table(&mut out, color, w, "  ");
+    }
+    if let Some(extra) = s.notes {
+        let notes = merged_notes(w, extra);
+        if !notes.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(out, "{}", paint(color, Style::Bold, "  what happened"));
+            for n in notes {
+                let _ = writeln!(out, "{}", note_line(color, n, "  "));
+            }
+        }
     }
     out
 }
@@ -747,7 +765,13 @@ mod tests {
     #[test]
     fn summary_reports_problems_and_books() {
         let metrics = DefaultCollector::new().snapshot();
-        let w = watch();
+        let mut w = watch();
+        w.log.push_back(Note {
+            at: Duration::from_millis(4_210),
+            seq: 1,
+            level: NoteLevel::Warn,
+            text: "BTCUSDT: gap".into(),
+        });
         let engine = EngineStats {
             messages: 1000,
             bytes_received: 123_456,
@@ -762,6 +786,8 @@ mod tests {
                 engine: &engine,
                 metrics: &metrics,
                 watch: &w,
+                extra: &[String::from("  simulator    7 sent")],
+                notes: Some(&[]),
             },
             false,
         );
@@ -772,5 +798,10 @@ mod tests {
         assert!(text.contains("overflows 0 (0 events dropped)"));
         assert!(text.contains("recv→consumed"));
         assert!(text.contains("BTCUSDT"));
+        assert!(text.contains("refused subscriptions 0\n  simulator    7 sent\n"));
+        assert!(
+            text.contains("  what happened\n      4.21 s  BTCUSDT: gap\n"),
+            "{text}"
+        );
     }
 }

@@ -358,6 +358,8 @@ fn the_demo_runs_recovers_from_its_gap_and_exits_zero() {
     assert!(stdout.contains("gaps 1"), "{stdout}");
     assert!(stdout.contains("overflows 0"), "{stdout}");
     assert!(stdout.contains("1 fault injected"), "{stdout}");
+    assert!(stdout.contains("what happened"), "{stdout}");
+    assert!(stdout.contains("book back in sync after"), "{stdout}");
     for sym in ["BTCUSDT", "ETHUSDT", "SOLUSDT"] {
         assert!(stdout.contains(sym), "{stdout}");
     }
