@@ -6,15 +6,29 @@
 //! only counts, which is async-signal-safe.
 
 use std::io;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 static RECEIVED: AtomicU32 = AtomicU32::new(0);
+static CURSOR_HIDDEN: AtomicBool = AtomicBool::new(false);
+
+const SHOW_CURSOR: &[u8] = b"\x1b[?25h\n";
 
 extern "C" fn on_signal(_signal: libc::c_int) {
     if RECEIVED.fetch_add(1, Ordering::SeqCst) >= 1 {
+        if CURSOR_HIDDEN.load(Ordering::SeqCst) {
+            // SAFETY: `write` is async-signal-safe; the buffer is a static byte string of the
+            // length given.
+            let _ = unsafe { libc::write(1, SHOW_CURSOR.as_ptr().cast(), SHOW_CURSOR.len()) };
+        }
         // SAFETY: `_exit` is async-signal-safe; it ends the process without running Rust code.
         unsafe { libc::_exit(130) }
     }
+}
+
+/// Tells the handler that the terminal's cursor is hidden (the live view), so a forced exit
+/// shows it again.
+pub fn cursor_hidden(hidden: bool) {
+    CURSOR_HIDDEN.store(hidden, Ordering::SeqCst);
 }
 
 /// Installs the handler for SIGINT and SIGTERM.

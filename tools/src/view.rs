@@ -480,6 +480,7 @@ impl LiveView {
         let mut out = String::with_capacity(frame.len() + 256);
         if !self.drawn {
             // Hide the cursor and start from a clean screen.
+            crate::signal::cursor_hidden(true);
             out.push_str("\x1b[?25l\x1b[2J");
         }
         out.push_str("\x1b[H");
@@ -501,6 +502,7 @@ impl LiveView {
             let mut stdout = std::io::stdout().lock();
             let _ = stdout.write_all(b"\x1b[H\x1b[J\x1b[?25h");
             let _ = stdout.flush();
+            crate::signal::cursor_hidden(false);
             self.drawn = false;
         }
     }

@@ -371,3 +371,123 @@ fn the_demo_runs_recovers_from_its_gap_and_exits_zero() {
         .unwrap();
     assert!(messages > 1000, "{stdout}");
 }
+
+#[test]
+fn stats_off_a_terminal_prints_only_the_summary() {
+    let sim = sim(&["BTCUSDT"], 1000);
+    let out = tickwire(&[
+        "run",
+        "--url",
+        &sim.ws_url(),
+        "--symbols",
+        "BTCUSDT",
+        "--channels",
+        "trade,book",
+        "--stats",
+        "--duration",
+        "1s",
+    ])
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(stderr.starts_with("tickwire run: 1."), "{stderr}");
+    assert!(stderr.contains("1/1 in sync"), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr}");
+    sim.stop();
+}
+
+#[test]
+fn usdm_routes_book_and_trade_streams_over_two_connections() {
+    let mut c = SimConfig::new(Market::UsdM);
+    c.symbols = vec!["BTCUSDT".into()];
+    c.rate = 2000;
+    c.tape_len = 512;
+    let sim = SimServer::start(c).unwrap();
+    let out = tickwire(&[
+        "run",
+        "--venue",
+        "binance-usdm",
+        "--url",
+        &sim.ws_url(),
+        "--symbols",
+        "BTCUSDT",
+        "--channels",
+        "aggtrade,book",
+        "--print",
+        "--duration",
+        "1500ms",
+    ])
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("/market/stream"), "{stderr}");
+    assert!(stderr.contains("/public/stream"), "{stderr}");
+    assert!(stderr.contains("2 opened"), "{stderr}");
+    let mut snapshot = false;
+    let mut trades = 0;
+    for line in stdout.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["venue"], "binance-usdm");
+        snapshot |= v["kind"] == "book" && v["flags"] == serde_json::json!(["snapshot", "last"]);
+        trades += usize::from(v["kind"] == "trade");
+    }
+    assert!(snapshot && trades > 0, "{stdout}");
+    sim.stop();
+}
+
+#[test]
+fn wss_with_a_self_signed_certificate_needs_and_takes_cert() {
+    let mut c = SimConfig::new(Market::Spot);
+    c.symbols = vec!["BTCUSDT".into()];
+    c.rate = 1000;
+    c.tape_len = 512;
+    c.tls = true;
+    let sim = SimServer::start(c).unwrap();
+    assert!(sim.ws_url().starts_with("wss://"));
+    let path = std::env::temp_dir().join(format!("tickwire-run-cli-{}.pem", std::process::id()));
+    std::fs::write(&path, sim.cert_pem().unwrap()).unwrap();
+    let args = |cert: bool, duration: &str| {
+        let mut a = vec![
+            "run".to_owned(),
+            "--url".into(),
+            sim.ws_url(),
+            "--symbols".into(),
+            "BTCUSDT".into(),
+            "--channels".into(),
+            "trade".into(),
+            "--print".into(),
+            "--duration".into(),
+            duration.into(),
+        ];
+        if cert {
+            a.extend(["--cert".into(), path.display().to_string()]);
+        }
+        a
+    };
+    let trusted = Command::new(BIN).args(args(true, "1s")).output().unwrap();
+    let stdout = String::from_utf8_lossy(&trusted.stdout);
+    assert_eq!(
+        trusted.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    assert!(stdout.contains(r#""kind":"trade""#), "{stdout}");
+    // Without the certificate the TLS handshake fails and the run gives up with a hint
+    // (after a few attempts, well before the duration).
+    let untrusted = Command::new(BIN).args(args(false, "60s")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert_eq!(untrusted.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("TLS handshake failed"), "{stderr}");
+    assert!(stderr.contains("--cert"), "{stderr}");
+    let _ = std::fs::remove_file(&path);
+    sim.stop();
+}
