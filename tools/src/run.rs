@@ -318,9 +318,15 @@ enum End {
 
 /// What the main thread tracks between ticks.
 struct Progress {
+    /// The main thread's own notes (refusals, the caller's).
     notes: Vec<Note>,
+    /// Of those, how many went to stderr.
+    notes_printed: usize,
+    /// The `seq` of the consumer's last note printed.
     printed: u64,
+    /// Refusals of the consumer already explained.
     refusals_seen: usize,
+    /// Streams the venue refused.
     refused: BTreeSet<String>,
 }
 
@@ -413,6 +419,7 @@ pub(crate) fn drive(
     };
     let mut progress = Progress {
         notes: Vec::new(),
+        notes_printed: 0,
         printed: 0,
         refusals_seen: 0,
         refused: BTreeSet::new(),
@@ -647,10 +654,10 @@ fn print_notes(label: &str, watch: &Watch, progress: &mut Progress) {
             progress.printed = n.seq;
         }
     }
-    for n in progress.notes.iter_mut().filter(|n| n.seq == 0) {
+    for n in &progress.notes[progress.notes_printed..] {
         eprintln!("{label}: {:.2} s  {}", n.at.as_secs_f64(), n.text);
-        n.seq = u64::MAX;
     }
+    progress.notes_printed = progress.notes.len();
 }
 
 #[cfg(test)]
