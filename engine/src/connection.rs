@@ -1083,7 +1083,7 @@ fn message_telemetry(
         telemetry.emit(TelemetryEvent::MessageReceived {
             conn,
             size,
-            exchange_ts: 0,
+            exchange_ts: publisher.exchange_ts,
             recv_ts,
             decoded_ts: publisher.decoded_ts,
             published_ts: publisher.published_ts,

@@ -154,6 +154,8 @@ pub struct Publisher {
     pub(crate) decoded_ts: u64,
     /// When the first event of the current message was pushed (0 = none yet).
     pub(crate) published_ts: u64,
+    /// Venue time of the first event of the current message (0 = none).
+    pub(crate) exchange_ts: u64,
 }
 
 impl Publisher {
@@ -175,6 +177,7 @@ impl Publisher {
     pub fn begin_message(&mut self) {
         self.decoded_ts = 0;
         self.published_ts = 0;
+        self.exchange_ts = 0;
     }
 
     /// Pushes `event` to every attached ring; a full ring drops and counts it.
@@ -192,6 +195,11 @@ impl Publisher {
         if self.stamp {
             if self.published_ts == 0 {
                 self.published_ts = crate::clock::now_ns();
+                self.exchange_ts = event.exchange_ts;
+                // A handler that does not mark the end of decoding gets "decoded" = first push.
+                if self.decoded_ts == 0 {
+                    self.decoded_ts = self.published_ts;
+                }
             }
             event.stamp_published(self.published_ts);
         }

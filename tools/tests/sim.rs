@@ -485,8 +485,13 @@ fn faults_in_content_gap_malformed_oversized_bad_utf8() {
 fn read_slowly_delays_replies_and_flooding_is_refused() {
     let sim = start(config(Market::Spot));
     let mut ws = connect(&sim, "/ws");
+    let before = sim.stats().faults;
     sim.inject(Fault::ReadSlowly(Duration::from_millis(400)));
-    std::thread::sleep(Duration::from_millis(50));
+    // The session applies the fault on its next turn; on a loaded machine that can take a while.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sim.stats().faults == before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let t0 = Instant::now();
     send(&mut ws, r#"{"method":"LIST_SUBSCRIPTIONS","id":1}"#);
     assert_eq!(next_json(&mut ws)["id"], 1);

@@ -38,6 +38,7 @@
 pub mod adapter;
 pub mod config;
 pub mod decode;
+pub mod feed;
 mod scan;
 pub mod sim;
 pub mod snapshot;
@@ -46,6 +47,7 @@ pub mod subscription;
 pub use adapter::{BinanceAdapter, PlanError};
 pub use config::{BinanceConfig, Market, SubscribeVia, TimeUnit};
 pub use decode::{Decoder, Symbols, parse_depth_snapshot};
+pub use feed::{BinanceFeed, FeedError, FeedPlan};
 pub use snapshot::RestSnapshots;
 pub use subscription::{
     Channel, DepthSpeed, MAX_STREAMS_PER_CONNECTION, Route, Subscription, plan_connections,
