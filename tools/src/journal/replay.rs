@@ -567,6 +567,12 @@ impl Replay {
                     .filter(|s| !s.is_empty())
                     .map(str::to_owned)
                     .collect();
+                // A recorder given no stream list: the journal's are the best guess.
+                let streams = if streams.is_empty() {
+                    p.streams.to_vec()
+                } else {
+                    streams
+                };
                 let i = p.conn(conn, &streams, record)?;
                 p.summary.sessions += 1;
                 let c = &mut p.conns[i];
@@ -735,4 +741,110 @@ fn reason_by_name(name: &str) -> Option<Reason> {
     (0..64u16)
         .filter_map(Reason::from_code)
         .find(|r| r.name() == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::format::{Header, JournalWriter};
+    use tickwire_engine::Decimal;
+    use tickwire_engine::event::Flags;
+
+    fn diff(first: u64, last: u64, bid: &str) -> Vec<u8> {
+        format!(
+            r#"{{"stream":"btcusdt@depth@100ms","data":{{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":{first},"u":{last},"b":[["100.0","{bid}"]],"a":[["101.0","2.0"]]}}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_journal_replays_sync_loss_and_disconnect_in_band() {
+        let streams = vec!["btcusdt@depth@100ms".to_string()];
+        let mut w = JournalWriter::new(Vec::new(), &Header::new("binance", &streams, 0)).unwrap();
+        let snap = BookSnapshot {
+            instrument: InstrumentId(0),
+            last_id: 11,
+            exchange_ts: 0,
+            bids: vec![(
+                Decimal::parse(b"100.0").unwrap(),
+                Decimal::parse(b"0.5").unwrap(),
+            )],
+            asks: vec![(
+                Decimal::parse(b"101.0").unwrap(),
+                Decimal::parse(b"1.0").unwrap(),
+            )],
+        };
+        let mut snap_payload = Vec::new();
+        format::write_snapshot(&mut snap_payload, "BTCUSDT", &snap);
+        w.write(Kind::Connect, 1, 7, b"btcusdt@depth@100ms")
+            .unwrap();
+        w.write(Kind::Text, 2, 7, &diff(10, 12, "1.0")).unwrap();
+        w.write(Kind::Snapshot, 3, 7, &snap_payload).unwrap();
+        w.write(Kind::Text, 4, 7, &diff(13, 14, "3.0")).unwrap();
+        w.write(Kind::Lost, 4, 7, b"3").unwrap();
+        w.write(Kind::Disconnect, 5, 7, b"io").unwrap();
+        let path = std::env::temp_dir().join(format!("tickwire-replay-{}.j", std::process::id()));
+        std::fs::write(&path, w.into_inner()).unwrap();
+        let mut r = Replay::open(&path, &ReplayOptions::default()).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let mut all = Vec::new();
+        while let Some(step) = r.step().unwrap() {
+            for e in step.events {
+                all.push((step.kind, *e));
+            }
+        }
+        let seen: Vec<String> = all
+            .iter()
+            .map(|(k, e)| match (e.as_status(), e.as_level()) {
+                (Some(s), _) => format!("{} {} {}", k.name(), s.kind.name(), s.value),
+                (_, Some(l)) => format!(
+                    "{} {}@{} {}{}",
+                    k.name(),
+                    l.qty,
+                    l.seq,
+                    if e.flags.contains(Flags::SNAPSHOT) {
+                        "s"
+                    } else {
+                        ""
+                    },
+                    if e.flags.contains(Flags::LAST_IN_BATCH) {
+                        "l"
+                    } else {
+                        ""
+                    }
+                ),
+                _ => format!("{} other", k.name()),
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                "connect connected 7",
+                // The snapshot run, then the buffered diff that straddles it.
+                "snapshot 0.5@11 s",
+                "snapshot 1.0@11 sl",
+                "snapshot 1.0@12 ",
+                "snapshot 2.0@12 l",
+                "text 3.0@14 ",
+                "text 2.0@14 l",
+                "lost overflow 3",
+                "disconnect disconnected 0",
+                "disconnect resync 0",
+            ]
+        );
+        // Every event carries the recorded time of its record, never the clock.
+        assert!(all.iter().all(|(_, e)| e.recv_ts <= 5));
+        let s = r.summary();
+        assert_eq!(
+            (
+                s.records,
+                s.messages,
+                s.snapshots_applied,
+                s.lost,
+                s.disconnects
+            ),
+            (6, 2, 1, 3, 1)
+        );
+        assert_eq!(s.status(StatusKind::Resync), 1);
+    }
 }
