@@ -349,12 +349,12 @@ fn silence_within_the_stale_limit_catches_up_and_past_it_recycles() {
     let mut c = sim_config(sim::Market::Spot);
     c.ping_interval = Duration::from_millis(100);
     let mut rig = Rig::start(c, 1 << 16, |o| {
-        o.stale_after = Some(Duration::from_millis(700))
+        o.stale_after = Some(Duration::from_millis(1000))
     });
     rig.live();
     // Shorter than the stale limit: nothing at all for a while, then the backlog.
     let at = rig.mark();
-    rig.inject(Fault::Silent(Duration::from_millis(250)));
+    rig.inject(Fault::Silent(Duration::from_millis(200)));
     rig.pump_for(Duration::from_millis(600));
     assert!(
         rig.statuses_since(at).is_empty(),
