@@ -198,3 +198,36 @@ fn record_stops_cleanly_on_sigint_and_the_journal_replays() {
     let _ = std::fs::remove_file(&out);
     let _ = std::fs::remove_file(&cut);
 }
+
+#[test]
+fn speed_paces_by_the_recorded_receive_times() {
+    // The first 400 lines of the spot capture, uncompressed: about a second of data.
+    let mut lines = Vec::new();
+    let f = std::fs::File::open(data("binance_spot_btcusdt_20240808.gz")).unwrap();
+    let capture = std::io::read_to_string(flate2::read::GzDecoder::new(f)).unwrap();
+    lines.extend(capture.lines().take(400));
+    let first: u64 = lines[0].split(' ').next().unwrap().parse().unwrap();
+    let last: u64 = lines[399].split(' ').next().unwrap().parse().unwrap();
+    let span = Duration::from_nanos(last - first);
+    assert!(span > Duration::from_millis(500), "{span:?}");
+    let path = temp("pace.txt");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    for (speed, at_least) in [("1", span), ("4", span / 4)] {
+        let t0 = Instant::now();
+        let o = bin()
+            .args(["replay", "--venue", "binance", "--speed", speed])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o).1);
+        // Paced: never faster than the recording allows (the bound, not the exact time).
+        assert!(
+            t0.elapsed() >= at_least.mul_f64(0.95),
+            "speed {speed}: {:?}",
+            t0.elapsed()
+        );
+        // 400 lines and the session start.
+        assert!(text(&o).0.contains("401 records"), "{}", text(&o).0);
+    }
+    let _ = std::fs::remove_file(&path);
+}
