@@ -396,6 +396,21 @@ impl Event {
         })
     }
 
+    /// Stamps the time the event was pushed to its rings (ns), for the published→consumed
+    /// stage histogram. BBO events have no room for it and are left unstamped.
+    #[inline]
+    pub fn stamp_published(&mut self, ts: u64) {
+        if self.kind != EventKind::Bbo {
+            self.values[3] = ts as i64;
+        }
+    }
+
+    /// The publish stamp set by [`Event::stamp_published`], if any (stage histograms on).
+    #[inline]
+    pub fn published_ts(&self) -> Option<u64> {
+        (self.kind != EventKind::Bbo && self.values[3] != 0).then_some(self.values[3] as u64)
+    }
+
     /// Side bits for internal use by decoders that build levels in bulk.
     #[doc(hidden)]
     pub fn side_from_bits(bits: u8) -> Side {

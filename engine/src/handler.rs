@@ -85,6 +85,18 @@ pub trait WsHandler: Send + 'static {
     fn on_poll(&mut self, cx: &mut Context<'_>) {
         let _ = cx;
     }
+
+    /// The application asked (through `EngineHandle::subscribe`) to add `topics`. Send the
+    /// subscribe frame if the connection is live (a failed send means it is not) and remember
+    /// the topics so [`WsHandler::on_connect`] resends them after a reconnect.
+    fn on_subscribe(&mut self, topics: &[String], cx: &mut Context<'_>) {
+        let _ = (topics, cx);
+    }
+
+    /// The application asked (through `EngineHandle::unsubscribe`) to drop `topics`.
+    fn on_unsubscribe(&mut self, topics: &[String], cx: &mut Context<'_>) {
+        let _ = (topics, cx);
+    }
 }
 
 /// Outbound frames queued by a handler, drained by the connection after the callback.
@@ -100,10 +112,15 @@ pub struct Outbox {
     pub(crate) frames: u64,
     /// Mask-key generator state (xorshift; RFC 6455 masking is not a security boundary here).
     pub(crate) mask_state: u64,
+    /// Sizes of the most recent frames (a small ring indexed by `frames`), for telemetry.
+    pub(crate) sizes: [u32; SENT_SIZES],
 }
 
+/// Frame sizes remembered per callback for `MessageSent` telemetry.
+pub(crate) const SENT_SIZES: usize = 16;
+
 /// Side effects a handler asked for, applied by the connection after the callback.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Actions {
     /// Recycle the connection (close, then reconnect with backoff) for this reason.
     pub(crate) recycle: Option<Reason>,
@@ -117,12 +134,28 @@ pub struct Actions {
     pub(crate) poll: bool,
 }
 
+impl Actions {
+    /// Whether the handler asked for nothing.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == Actions::default()
+    }
+}
+
 /// Fan-out of events to the consumer rings attached to a connection.
 #[derive(Default)]
 pub struct Publisher {
     pub(crate) producers: Vec<EventProducer>,
     /// Events published (delivered or dropped).
     pub(crate) published: u64,
+    /// Stage timestamps on: events are stamped with their publish time.
+    pub(crate) stamp: bool,
+    /// When the handler finished decoding the current message (0 = not marked).
+    pub(crate) decoded_ts: u64,
+    /// When the first event of the current message was pushed (0 = none yet).
+    pub(crate) published_ts: u64,
+    /// Venue time of the first event of the current message (0 = none).
+    pub(crate) exchange_ts: u64,
 }
 
 impl Publisher {
@@ -130,18 +163,71 @@ impl Publisher {
     pub fn new(producers: Vec<EventProducer>) -> Publisher {
         Publisher {
             producers,
-            published: 0,
+            ..Publisher::default()
         }
+    }
+
+    /// Turns per-stage timestamps on or off.
+    pub fn set_stage_stamps(&mut self, on: bool) {
+        self.stamp = on;
+    }
+
+    /// Forgets the stage timestamps of the previous message.
+    #[inline]
+    pub fn begin_message(&mut self) {
+        self.decoded_ts = 0;
+        self.published_ts = 0;
+        self.exchange_ts = 0;
     }
 
     /// Pushes `event` to every attached ring; a full ring drops and counts it.
     #[inline]
     pub fn publish(&mut self, event: Event) {
-        self.published += 1;
+        let event = self.stamp_event(event);
         for p in &mut self.producers {
             p.push(event);
         }
     }
+
+    #[inline]
+    fn stamp_event(&mut self, mut event: Event) -> Event {
+        self.published += 1;
+        if self.stamp {
+            if self.published_ts == 0 {
+                self.published_ts = crate::clock::now_ns();
+                self.exchange_ts = event.exchange_ts;
+                // A handler that does not mark the end of decoding gets "decoded" = first push.
+                if self.decoded_ts == 0 {
+                    self.decoded_ts = self.published_ts;
+                }
+            }
+            event.stamp_published(self.published_ts);
+        }
+        event
+    }
+
+    /// Pushes `event` to the rings of the engine's consumer `table` named by `routes` (the
+    /// engine's fan-in: several connections may feed one consumer). Unknown ids are skipped.
+    #[inline]
+    pub(crate) fn publish_routed(
+        &mut self,
+        event: Event,
+        table: &mut [EventProducer],
+        routes: &[u16],
+    ) {
+        let event = self.stamp_event(event);
+        for &r in routes {
+            if let Some(p) = table.get_mut(r as usize) {
+                p.push(event);
+            }
+        }
+    }
+}
+
+/// Where a [`Context`] publishes: the publisher's own rings, or the engine's consumer table.
+pub(crate) struct Routes<'a> {
+    pub(crate) table: &'a mut [EventProducer],
+    pub(crate) routes: &'a [u16],
 }
 
 /// What a handler may do from inside a callback.
@@ -151,6 +237,7 @@ pub struct Context<'a> {
     pub(crate) outbox: &'a mut Outbox,
     pub(crate) publisher: &'a mut Publisher,
     pub(crate) actions: &'a mut Actions,
+    pub(crate) routes: Option<Routes<'a>>,
 }
 
 impl<'a> Context<'a> {
@@ -169,6 +256,27 @@ impl<'a> Context<'a> {
             outbox,
             publisher,
             actions,
+            routes: None,
+        }
+    }
+
+    /// A context that publishes into the engine's consumer table.
+    #[inline]
+    pub(crate) fn routed(
+        now: u64,
+        connection: ConnectionId,
+        outbox: &'a mut Outbox,
+        publisher: &'a mut Publisher,
+        actions: &'a mut Actions,
+        routes: Routes<'a>,
+    ) -> Context<'a> {
+        Context {
+            now,
+            connection,
+            outbox,
+            publisher,
+            actions,
+            routes: Some(routes),
         }
     }
 
@@ -188,7 +296,19 @@ impl<'a> Context<'a> {
     /// Publishes an event to this connection's consumers. Never blocks.
     #[inline]
     pub fn publish(&mut self, event: Event) {
-        self.publisher.publish(event);
+        match &mut self.routes {
+            None => self.publisher.publish(event),
+            Some(r) => self.publisher.publish_routed(event, r.table, r.routes),
+        }
+    }
+
+    /// Marks the end of decoding the current message (recv→decoded stage). A clock read only
+    /// when stage histograms are on; otherwise free.
+    #[inline]
+    pub fn mark_decoded(&mut self) {
+        if self.publisher.stamp && self.publisher.decoded_ts == 0 {
+            self.publisher.decoded_ts = crate::clock::now_ns();
+        }
     }
 
     /// Queues a text frame.
@@ -238,7 +358,42 @@ impl Outbox {
             live: true,
             frames: 0,
             mask_state: 0x9E37_79B9_7F4A_7C15,
+            sizes: [0; SENT_SIZES],
         }
+    }
+
+    /// Queues a control frame (pong, ping, close) regardless of `live` and the limit: the
+    /// protocol requires them, and their payloads are at most 125 bytes.
+    #[inline]
+    pub(crate) fn push_control(&mut self, op: crate::ws::OpCode, payload: &[u8]) {
+        let mask = self.next_mask();
+        let before = self.bytes.len();
+        crate::ws::encode_frame(&mut self.bytes, op, true, payload, Some(mask));
+        self.note_sent(before);
+    }
+
+    /// Queues a close frame with `code` (no reason text).
+    pub(crate) fn push_close(&mut self, code: u16) {
+        let mask = self.next_mask();
+        let before = self.bytes.len();
+        crate::ws::encode_close(&mut self.bytes, code, &[], Some(mask));
+        self.note_sent(before);
+    }
+
+    #[inline]
+    fn note_sent(&mut self, before: usize) {
+        let size = (self.bytes.len() - before) as u32;
+        self.sizes[(self.frames % SENT_SIZES as u64) as usize] = size;
+        self.frames += 1;
+    }
+
+    /// Size of frame number `n` if it is among the last [`SENT_SIZES`] queued.
+    #[inline]
+    pub(crate) fn sent_size(&self, n: u64) -> u32 {
+        if n + (SENT_SIZES as u64) < self.frames || n >= self.frames {
+            return 0;
+        }
+        self.sizes[(n % SENT_SIZES as u64) as usize]
     }
 
     /// Encodes one masked client frame into the queue.
@@ -250,8 +405,9 @@ impl Outbox {
             return Err(SendError::Full);
         }
         let mask = self.next_mask();
+        let before = self.bytes.len();
         crate::ws::encode_frame(&mut self.bytes, op, true, payload, Some(mask));
-        self.frames += 1;
+        self.note_sent(before);
         Ok(())
     }
 

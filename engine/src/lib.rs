@@ -31,22 +31,37 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod adapter;
+pub mod backoff;
 pub mod book;
 pub mod clock;
+pub mod command;
+pub mod config;
+pub mod connection;
 pub mod decimal;
+pub mod engine;
 pub mod event;
 pub mod handler;
 pub mod instrument;
+pub mod raw;
 pub mod reason;
+pub mod resolver;
 pub mod ring;
+pub mod stats;
+pub mod sys;
 pub mod telemetry;
+pub mod timer;
+pub mod transport;
 pub mod ws;
 
 pub use adapter::{FeedAdapter, FeedHandler};
 pub use book::{Book, BookConfig};
+pub use command::{CommandError, ConsumerId, EngineHandle, OutFrame};
+pub use config::{ConnectionConfig, ConnectionOptions, EngineConfig, IdleStrategy, Profile};
 pub use decimal::{Decimal, DecimalError};
+pub use engine::{Engine, EngineBuilder, EngineError};
 pub use event::{Bbo, Event, EventKind, Flags, Level, Side, Status, StatusKind, Trade};
 pub use handler::{ConnectionId, Context, Message, Reconnect, WsHandler};
 pub use instrument::{InstrumentId, Registry};
 pub use reason::Reason;
 pub use ring::{Consumer, EventProducer};
+pub use stats::EngineStats;

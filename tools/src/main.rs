@@ -12,7 +12,7 @@ mod demo;
 mod record;
 mod replay;
 mod run;
-mod sim;
+use tickwire_tools::sim;
 
 /// Market-data WebSocket engine: demo, venue simulator, feeds, benchmarks, record/replay.
 #[derive(Parser)]

@@ -19,9 +19,11 @@
 //! sequences, keeps a validating [`crate::book::Book`] per instrument, and publishes. A gap
 //! publishes `Gap` and `Resync` for the instrument, then a fresh snapshot as a SNAPSHOT run.
 
+mod connect;
 mod feed;
 mod snapshot;
 
+pub use connect::{AddFeedError, add_feed, connection_config};
 pub use feed::{FeedConfig, FeedHandler, FeedStats, HandoverReport, Watermarks};
 pub use snapshot::{BookSnapshot, QueuedSnapshots, SnapshotError, SnapshotSource};
 

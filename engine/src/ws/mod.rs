@@ -1,9 +1,34 @@
 //! WebSocket framing (RFC 6455) on byte slices, and the client handshake.
 //!
-//! Protocol code never touches sockets: the decoder works on the connection's receive buffer
-//! and lends one frame at a time; the encoder appends to an outbound buffer.
+//! Protocol code never touches sockets: the [`Decoder`] works on the connection's receive
+//! buffer and lends one [`Frame`] at a time; the encoder appends to an outbound buffer; the
+//! [`ClientHandshake`] turns received bytes into an [`UpgradeResponse`] and hands back any
+//! frame bytes that followed the HTTP header block.
 //!
-//! PLACEHOLDER: the decoder, UTF-8 validation and handshake are being written (see issue 2).
+//! - `decoder`: frame parsing, fragment reassembly, limits ([`Decoder`], [`Frame`]).
+//! - `encoder`: [`encode_frame`], [`encode_close`].
+//! - `mask`: RFC 6455 masking, eight bytes at a time.
+//! - `utf8`: incremental UTF-8 validation across fragments (fails on the first bad fragment).
+//! - `close`: close-frame payload rules.
+//! - `error`: [`WsError`], each with its close code and [`crate::reason::Reason`].
+//! - `handshake`: the HTTP upgrade, driven through tungstenite.
+
+mod close;
+mod decoder;
+mod encoder;
+mod error;
+mod handshake;
+mod mask;
+mod utf8;
+
+pub use close::is_valid_close_code;
+pub use decoder::{Decoded, Decoder, Frame, MAX_HEADER_LEN};
+pub use encoder::{encode_close, encode_frame};
+pub use error::WsError;
+pub use handshake::{
+    ClientHandshake, HandshakeError, HandshakeRequest, MAX_RESPONSE_HEADER, UpgradeResponse,
+};
+pub use mask::apply_mask;
 
 /// WebSocket opcodes.
 #[repr(u8)]
@@ -23,35 +48,53 @@ pub enum OpCode {
     Pong = 0xA,
 }
 
-/// Appends one frame to `out`. Client frames pass `Some(mask)`; server frames `None`.
-pub fn encode_frame(
-    out: &mut Vec<u8>,
-    op: OpCode,
-    fin: bool,
-    payload: &[u8],
-    mask: Option<[u8; 4]>,
-) {
-    out.push(if fin { 0x80 } else { 0 } | op as u8);
-    let mbit = if mask.is_some() { 0x80 } else { 0 };
-    let n = payload.len();
-    if n < 126 {
-        out.push(mbit | n as u8);
-    } else if n <= u16::MAX as usize {
-        out.push(mbit | 126);
-        out.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        out.push(mbit | 127);
-        out.extend_from_slice(&(n as u64).to_be_bytes());
+impl OpCode {
+    /// The opcode for a frame's low nibble, or `None` for a reserved one.
+    pub const fn from_u8(b: u8) -> Option<OpCode> {
+        Some(match b {
+            0x0 => OpCode::Continuation,
+            0x1 => OpCode::Text,
+            0x2 => OpCode::Binary,
+            0x8 => OpCode::Close,
+            0x9 => OpCode::Ping,
+            0xA => OpCode::Pong,
+            _ => return None,
+        })
     }
-    match mask {
-        Some(m) => {
-            out.extend_from_slice(&m);
-            let start = out.len();
-            out.extend_from_slice(payload);
-            for (i, b) in out[start..].iter_mut().enumerate() {
-                *b ^= m[i & 3];
-            }
+
+    /// Close, ping and pong are control frames.
+    pub const fn is_control(self) -> bool {
+        (self as u8) & 0x8 != 0
+    }
+}
+
+/// Which end of the connection this decoder serves; decides the masking rule for peer frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// We are the client: the server's frames must be unmasked (a masked one is a protocol
+    /// error).
+    Client,
+    /// We are the server: the client's frames must be masked; they are unmasked in place.
+    Server,
+}
+
+/// Size limits enforced by the [`Decoder`]; exceeding either is [`WsError::FrameTooBig`] or
+/// [`WsError::MessageTooBig`] (close code 1009).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest payload one frame may declare. Checked from the header, before the payload
+    /// arrives, so a receive buffer never needs more than `max_frame + MAX_HEADER_LEN` bytes.
+    pub max_frame: usize,
+    /// Largest reassembled data message; the reassembly buffer never grows past it.
+    pub max_message: usize,
+}
+
+impl Default for Limits {
+    /// 16 MiB frames, 64 MiB messages.
+    fn default() -> Limits {
+        Limits {
+            max_frame: 16 << 20,
+            max_message: 64 << 20,
         }
-        None => out.extend_from_slice(payload),
     }
 }

@@ -39,6 +39,7 @@ pub mod adapter;
 pub mod config;
 pub mod decode;
 mod scan;
+pub mod sim;
 pub mod snapshot;
 pub mod subscription;
 

@@ -1,0 +1,376 @@
+//! Engine and connection configuration.
+//!
+//! One [`EngineConfig`] struct covers every deployment; the [`Profile`]s are presets of it, not
+//! separate code paths. A [`ConnectionConfig`] names one WebSocket endpoint and, optionally,
+//! per-connection [`ConnectionOptions`] that override the engine's defaults.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the I/O thread does when a poll finds nothing to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdleStrategy {
+    /// Poll with a zero timeout forever. Lowest latency; burns its core. Use only with a core
+    /// of its own (see `pin_core`): on a box where the consumer shares the core it starves it.
+    BusySpin,
+    /// Poll with a zero timeout; after `spins` consecutive empty polls, call `sched_yield` on
+    /// every further empty poll. With `spins: 0` it yields on every empty poll, which lets a
+    /// consumer thread sharing the core run between polls (the right choice on 2–4 cores).
+    SpinThenYield {
+        /// Empty polls before yielding starts.
+        spins: u32,
+    },
+    /// Block in `poll` until a socket is ready, the next timer is due, or a command wakes the
+    /// loop through its `mio::Waker`. Cheapest on CPU; adds a wake-up to every message.
+    Blocking,
+}
+
+/// Deployment presets (the seeds' profiles).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// Busy-poll (yielding on empty polls), large buffers, telemetry with per-stage histograms.
+    /// Set [`EngineConfig::pin_core`] (and [`IdleStrategy::BusySpin`] on a machine with cores
+    /// to spare) for the lowest latency.
+    LowLatency,
+    /// Blocking poll with the next timer as timeout; telemetry and histograms on.
+    Standard,
+    /// Blocking poll, small buffers, telemetry counters only (no per-stage timestamps).
+    Lightweight,
+}
+
+/// Exponential backoff with full jitter between reconnect attempts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackoffConfig {
+    /// Upper bound of the first delay (the delay of attempt `n` is uniform in
+    /// `[0, min(cap, base * 2^(n-1))]`).
+    pub base: Duration,
+    /// Largest delay.
+    pub cap: Duration,
+    /// Give up after this many consecutive failed attempts (`None`: never give up).
+    pub max_attempts: Option<u32>,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        BackoffConfig {
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(30),
+            max_attempts: None,
+        }
+    }
+}
+
+/// Per-connection tunables. The engine's [`EngineConfig::connection_defaults`] apply unless a
+/// [`ConnectionConfig`] carries its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionOptions {
+    /// `SO_RCVBUF` for the TCP socket, set before connecting (`None`: the OS default, which on
+    /// Linux autotunes; an explicit size disables autotuning and is capped by
+    /// `net.core.rmem_max`).
+    pub tcp_recv_buffer: Option<usize>,
+    /// `SO_SNDBUF` for the TCP socket (`None`: the OS default).
+    pub tcp_send_buffer: Option<usize>,
+    /// Initial size of the connection's receive buffer. It grows once, to hold `max_frame`,
+    /// if a frame needs it.
+    pub rx_buffer: usize,
+    /// Limit on queued outbound bytes; sends over it fail with `SendError::Full`.
+    pub tx_limit: usize,
+    /// Largest frame payload accepted; a bigger one closes with 1009 and recycles.
+    pub max_frame: usize,
+    /// Largest reassembled message accepted; a bigger one closes with 1009 and recycles.
+    pub max_message: usize,
+    /// Send a WebSocket ping this often (the seeds' `keepalive`). `None`: no client pings.
+    pub ping_interval: Option<Duration>,
+    /// A ping unanswered for this long recycles the connection (the seeds' `ws_timeout`).
+    pub pong_timeout: Duration,
+    /// No data message for this long emits a `Stale` status and recycles. `None`: no limit.
+    pub stale_after: Option<Duration>,
+    /// Limit for one attempt from resolving to the completed upgrade.
+    pub connect_timeout: Duration,
+    /// How long a graceful close waits for the peer's close frame.
+    pub close_timeout: Duration,
+    /// Reconnect policy.
+    pub backoff: BackoffConfig,
+}
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        ConnectionOptions {
+            tcp_recv_buffer: None,
+            tcp_send_buffer: None,
+            rx_buffer: 64 * 1024,
+            tx_limit: 256 * 1024,
+            max_frame: 16 * 1024 * 1024,
+            max_message: 16 * 1024 * 1024,
+            ping_interval: Some(Duration::from_secs(10)),
+            pong_timeout: Duration::from_secs(15),
+            stale_after: Some(Duration::from_secs(60)),
+            connect_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(2),
+            backoff: BackoffConfig::default(),
+        }
+    }
+}
+
+/// Engine-wide configuration. Build one with [`EngineConfig::profile`] and adjust fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// What the I/O thread does on an empty poll.
+    pub idle: IdleStrategy,
+    /// Pin the I/O thread to this core (`core_affinity` id). `None`: leave it to the OS.
+    pub pin_core: Option<usize>,
+    /// Capacity of the command queue; a full queue fails the command at the caller.
+    pub command_capacity: usize,
+    /// Emit telemetry records at all.
+    pub telemetry: bool,
+    /// Take the extra timestamps (decoded, published) that per-stage histograms need.
+    pub stage_histograms: bool,
+    /// Capacity of the telemetry ring.
+    pub telemetry_capacity: usize,
+    /// Readiness events fetched per `poll` call.
+    pub poll_events: usize,
+    /// How long shutdown waits for close handshakes before dropping sockets.
+    pub shutdown_timeout: Duration,
+    /// Options for connections that do not bring their own.
+    pub connection_defaults: ConnectionOptions,
+}
+
+impl EngineConfig {
+    /// The preset for `profile`.
+    pub fn profile(profile: Profile) -> EngineConfig {
+        let base = EngineConfig {
+            idle: IdleStrategy::Blocking,
+            pin_core: None,
+            command_capacity: 1024,
+            telemetry: true,
+            stage_histograms: true,
+            telemetry_capacity: 64 * 1024,
+            poll_events: 256,
+            shutdown_timeout: Duration::from_secs(2),
+            connection_defaults: ConnectionOptions::default(),
+        };
+        match profile {
+            Profile::LowLatency => EngineConfig {
+                idle: IdleStrategy::SpinThenYield { spins: 0 },
+                // SO_RCVBUF stays unset: setting it turns off Linux's receive-buffer
+                // autotuning and is capped at `net.core.rmem_max`.
+                connection_defaults: ConnectionOptions {
+                    rx_buffer: 256 * 1024,
+                    ..ConnectionOptions::default()
+                },
+                ..base
+            },
+            Profile::Standard => base,
+            Profile::Lightweight => EngineConfig {
+                command_capacity: 128,
+                stage_histograms: false,
+                telemetry_capacity: 4 * 1024,
+                poll_events: 64,
+                connection_defaults: ConnectionOptions {
+                    rx_buffer: 16 * 1024,
+                    tx_limit: 64 * 1024,
+                    max_frame: 4 * 1024 * 1024,
+                    max_message: 4 * 1024 * 1024,
+                    ..ConnectionOptions::default()
+                },
+                ..base
+            },
+        }
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig::profile(Profile::Standard)
+    }
+}
+
+/// Why a [`ConnectionConfig`] could not be built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The URL does not start with `ws://` or `wss://`.
+    #[error("url scheme must be ws:// or wss://")]
+    Scheme,
+    /// The URL has no host.
+    #[error("url has no host")]
+    Host,
+    /// The port is not a number in 1..=65535.
+    #[error("url port is invalid")]
+    Port,
+    /// The host is not a valid TLS server name.
+    #[error("host is not a valid TLS server name")]
+    ServerName,
+    /// An extra root certificate could not be parsed.
+    #[error("extra root certificate is invalid")]
+    RootCert,
+}
+
+/// The parts of a `ws://` or `wss://` URL the engine needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Whether the scheme is `wss`.
+    pub tls: bool,
+    /// Host name or IP literal (without IPv6 brackets).
+    pub host: String,
+    /// TCP port (default 80 / 443).
+    pub port: u16,
+    /// Path and query, starting with `/`.
+    pub path: String,
+}
+
+impl Endpoint {
+    /// Parses a `ws://` or `wss://` URL.
+    pub fn parse(url: &str) -> Result<Endpoint, ConfigError> {
+        let (tls, rest) = if let Some(r) = strip_prefix_ci(url, "wss://") {
+            (true, r)
+        } else if let Some(r) = strip_prefix_ci(url, "ws://") {
+            (false, r)
+        } else {
+            return Err(ConfigError::Scheme);
+        };
+        let split = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(split);
+        // Userinfo is not supported on WebSocket URLs; drop it if present.
+        let authority = authority.rsplit('@').next().unwrap_or(authority);
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let end = v6.find(']').ok_or(ConfigError::Host)?;
+            let after = &v6[end + 1..];
+            let port = match after.strip_prefix(':') {
+                Some(p) => Some(p),
+                None if after.is_empty() => None,
+                None => return Err(ConfigError::Port),
+            };
+            (&v6[..end], port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(ConfigError::Host);
+        }
+        let port = match port {
+            Some(p) => match p.parse::<u16>() {
+                Ok(n) if n > 0 => n,
+                _ => return Err(ConfigError::Port),
+            },
+            None if tls => 443,
+            None => 80,
+        };
+        let path = if path.is_empty() {
+            "/".to_owned()
+        } else if path.starts_with('?') {
+            format!("/{path}")
+        } else {
+            path.to_owned()
+        };
+        Ok(Endpoint {
+            tls,
+            host: host.to_owned(),
+            port,
+            path,
+        })
+    }
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+/// One WebSocket endpoint and how to talk to it.
+#[derive(Clone, Debug)]
+pub struct ConnectionConfig {
+    /// The URL as given (`ws://` or `wss://`).
+    pub url: String,
+    /// Its parsed parts.
+    pub endpoint: Endpoint,
+    /// Extra HTTP headers for the upgrade request (API keys, signatures).
+    pub headers: Vec<(String, String)>,
+    /// `Sec-WebSocket-Protocol` values offered.
+    pub subprotocols: Vec<String>,
+    /// Extra trusted root certificates (DER), added to the webpki roots.
+    pub extra_roots: Vec<Arc<[u8]>>,
+    /// Tunables; `None` takes [`EngineConfig::connection_defaults`].
+    pub options: Option<ConnectionOptions>,
+}
+
+impl ConnectionConfig {
+    /// A configuration for `url` with no extra headers, protocols or roots.
+    pub fn new(url: &str) -> Result<ConnectionConfig, ConfigError> {
+        Ok(ConnectionConfig {
+            url: url.to_owned(),
+            endpoint: Endpoint::parse(url)?,
+            headers: Vec::new(),
+            subprotocols: Vec::new(),
+            extra_roots: Vec::new(),
+            options: None,
+        })
+    }
+
+    /// Adds an upgrade-request header.
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> ConnectionConfig {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Offers a subprotocol.
+    #[must_use]
+    pub fn subprotocol(mut self, protocol: &str) -> ConnectionConfig {
+        self.subprotocols.push(protocol.to_owned());
+        self
+    }
+
+    /// Trusts an extra root certificate (DER), e.g. a test server's self-signed certificate.
+    #[must_use]
+    pub fn trust_root_der(mut self, der: &[u8]) -> ConnectionConfig {
+        self.extra_roots.push(der.into());
+        self
+    }
+
+    /// Overrides the engine's default options for this connection.
+    #[must_use]
+    pub fn options(mut self, options: ConnectionOptions) -> ConnectionConfig {
+        self.options = Some(options);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        let e = Endpoint::parse("wss://stream.binance.com:9443/ws/btcusdt@trade").unwrap();
+        assert_eq!(
+            (e.tls, e.host.as_str(), e.port, e.path.as_str()),
+            (true, "stream.binance.com", 9443, "/ws/btcusdt@trade")
+        );
+        let e = Endpoint::parse("ws://127.0.0.1").unwrap();
+        assert_eq!((e.tls, e.port, e.path.as_str()), (false, 80, "/"));
+        let e = Endpoint::parse("WSS://h?x=1").unwrap();
+        assert_eq!((e.port, e.path.as_str()), (443, "/?x=1"));
+        let e = Endpoint::parse("ws://[::1]:8080/a").unwrap();
+        assert_eq!((e.host.as_str(), e.port), ("::1", 8080));
+        assert_eq!(Endpoint::parse("http://x"), Err(ConfigError::Scheme));
+        assert_eq!(Endpoint::parse("ws://:80/"), Err(ConfigError::Host));
+        assert_eq!(Endpoint::parse("ws://h:0/"), Err(ConfigError::Port));
+        assert_eq!(Endpoint::parse("ws://h:99999/"), Err(ConfigError::Port));
+        assert_eq!(Endpoint::parse("ws://[::1]x/"), Err(ConfigError::Port));
+    }
+
+    #[test]
+    fn profiles_differ_only_in_values() {
+        let low = EngineConfig::profile(Profile::LowLatency);
+        let light = EngineConfig::profile(Profile::Lightweight);
+        assert!(matches!(low.idle, IdleStrategy::SpinThenYield { .. }));
+        assert_eq!(EngineConfig::default().idle, IdleStrategy::Blocking);
+        assert!(!light.stage_histograms);
+        assert!(light.connection_defaults.rx_buffer < low.connection_defaults.rx_buffer);
+    }
+}

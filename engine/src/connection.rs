@@ -1,0 +1,1130 @@
+//! One WebSocket connection: an explicit state machine advanced by one method per readiness
+//! event, timer or resolver answer.
+//!
+//! ```text
+//! Resolving ─▶ Connecting ─▶ TlsHandshake ─▶ WsUpgrade ─▶ Subscribing ─▶ Live
+//!     │             │              │              │             │          │
+//!     └──── attempt failed ────────┴──────────────┘             └─ lost ───┤
+//!                   ▼                                                      ▼
+//!                Backoff ◀──────────────── (reconnect) ─────────────── Closing ─▶ Closed
+//! ```
+//!
+//! `Subscribing` lasts from the completed upgrade (where [`WsHandler::on_connect`] queues the
+//! subscriptions) until those frames are written; then the connection is `Live`. A lost
+//! session (EOF, protocol error, pong timeout, stale data, recycle request) goes to `Backoff`
+//! and reconnects; a user close, a handler close or shutdown goes through `Closing` (close
+//! handshake with a deadline) to `Closed`.
+//!
+//! The connection owns every buffer it uses (receive buffer, outbox, decoder reassembly), so
+//! in steady state the per-message path allocates nothing.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::backoff::Backoff;
+use crate::clock;
+use crate::command::{OutFrame, Prepared};
+use crate::config::{ConnectionConfig, ConnectionOptions};
+use crate::event::{Event, Status, StatusKind};
+use crate::handler::{
+    Actions, ConnectionId, Context, Message, Outbox, Publisher, Routes, WsHandler,
+};
+use crate::instrument::InstrumentId;
+use crate::reason::Reason;
+use crate::resolver::{self, ResolveError, Resolver};
+use crate::ring::EventProducer;
+use crate::stats::EngineStats;
+use crate::sys;
+use crate::telemetry::{TelemetryEvent, TelemetryTx};
+use crate::timer::{LoopDeadline, TimerKind, Timers};
+use crate::transport::{ReadOutcome, Transport, TransportError};
+use crate::ws::{self, ClientHandshake, Decoder, Frame, HandshakeRequest, OpCode};
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Waiting for the resolver thread.
+    Resolving,
+    /// TCP connect in flight.
+    Connecting,
+    /// TLS handshake in flight.
+    TlsHandshake,
+    /// HTTP upgrade request sent, response awaited.
+    WsUpgrade,
+    /// Upgraded; the handler's subscriptions are being written.
+    Subscribing,
+    /// Data flows.
+    Live,
+    /// A close frame was sent; waiting for the peer's close, EOF or the deadline.
+    Closing,
+    /// Waiting to reconnect.
+    Backoff,
+    /// Closed for good.
+    Closed,
+}
+
+/// What happens when a `Closing` connection finishes closing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CloseThen {
+    /// Reconnect (after backoff): the session was lost for this reason.
+    Reconnect(Reason),
+    /// Stay closed.
+    Stop(Reason),
+}
+
+/// The loop-wide state every connection method needs: consumer rings, telemetry, counters,
+/// the resolver and the loop's deadline bound.
+pub(crate) struct Core {
+    pub(crate) producers: Vec<EventProducer>,
+    pub(crate) telemetry: TelemetryTx,
+    pub(crate) stats: EngineStats,
+    pub(crate) resolver: Resolver,
+    pub(crate) pollers: Vec<usize>,
+    pub(crate) deadline: LoopDeadline,
+    /// Loop-wide attempt counter: resolver answers are matched by (slot, attempt), and slots
+    /// are reused, so attempt numbers must be unique across connections.
+    pub(crate) attempts: u64,
+}
+
+/// Readiness of one event, as the connection cares about it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ready {
+    pub(crate) readable: bool,
+    pub(crate) writable: bool,
+}
+
+/// The receive buffer: bytes `start..end` are received and not yet consumed.
+struct RxBuf {
+    data: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl RxBuf {
+    fn new(size: usize) -> RxBuf {
+        RxBuf {
+            data: vec![0; size.max(4096)],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+
+    /// Makes room to read, keeping unconsumed bytes at the front of the window. `need` is
+    /// what the decoder said the frame at the front needs in total. Grows once, to `grow_to`,
+    /// if the frame cannot fit otherwise. Returns false if there is no room at all.
+    #[inline]
+    fn make_room(&mut self, need: usize, grow_to: usize) -> bool {
+        if self.start == self.end {
+            self.clear();
+        }
+        let len = self.data.len();
+        if self.start > 0 && (len - self.end < len / 4 || self.start + need > len) {
+            self.data.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if need > len && grow_to > len {
+            // The one allowed growth: a frame larger than the initial buffer.
+            self.data.resize(grow_to, 0);
+        }
+        self.end < self.data.len()
+    }
+}
+
+/// One connection. See the module docs.
+pub(crate) struct Connection {
+    pub(crate) id: ConnectionId,
+    slot: usize,
+    state: State,
+    config: ConnectionConfig,
+    opts: ConnectionOptions,
+    tls: Option<(
+        Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )>,
+    transport: Option<Transport>,
+    handshake: Option<ClientHandshake>,
+    handshake_sent: usize,
+    addrs: Vec<SocketAddr>,
+    addr_next: usize,
+    /// Current attempt's loop-wide number; resolver answers for other attempts are ignored.
+    attempt: u64,
+    attempt_started: u64,
+    session_started: u64,
+    /// The handler saw `on_connect` for the current session.
+    in_session: bool,
+    close_then: CloseThen,
+    /// Discard received bytes while closing (the decoder failed; nothing more is parsed).
+    discard: bool,
+    rx: RxBuf,
+    /// Bytes the frame at the front of `rx` needs in total (from the decoder).
+    need: usize,
+    decoder: Decoder,
+    handler: Box<dyn WsHandler>,
+    outbox: Outbox,
+    tx_off: usize,
+    frames_reported: u64,
+    publisher: Publisher,
+    /// Indices into the loop's consumer table.
+    routes: Vec<u16>,
+    actions: Actions,
+    pub(crate) timers: Timers,
+    backoff: Backoff,
+    last_data: u64,
+    pub(crate) poll_queued: bool,
+    /// Forget this connection once it is closed.
+    pub(crate) remove_when_closed: bool,
+}
+
+impl Connection {
+    /// A connection in `Closed` state; [`Connection::start`] begins the first attempt.
+    pub(crate) fn new(
+        id: ConnectionId,
+        slot: usize,
+        prepared: Prepared,
+        handler: Box<dyn WsHandler>,
+        routes: Vec<u16>,
+        opts: ConnectionOptions,
+        stage_stamps: bool,
+    ) -> Connection {
+        let mut publisher = Publisher::new(Vec::new());
+        publisher.set_stage_stamps(stage_stamps);
+        let mut outbox = Outbox::new(opts.tx_limit);
+        outbox.live = false;
+        let seed = (u64::from(id.0) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ clock::now_ns();
+        Connection {
+            id,
+            slot,
+            state: State::Closed,
+            tls: prepared.tls,
+            config: prepared.config,
+            opts,
+            transport: None,
+            handshake: None,
+            handshake_sent: 0,
+            addrs: Vec::new(),
+            addr_next: 0,
+            attempt: 0,
+            attempt_started: 0,
+            session_started: 0,
+            in_session: false,
+            close_then: CloseThen::Stop(Reason::None),
+            discard: false,
+            rx: RxBuf::new(opts.rx_buffer),
+            need: 0,
+            decoder: Decoder::new(
+                ws::Role::Client,
+                ws::Limits {
+                    max_frame: opts.max_frame,
+                    max_message: opts.max_message,
+                },
+            ),
+            handler,
+            outbox,
+            tx_off: 0,
+            frames_reported: 0,
+            publisher,
+            routes,
+            actions: Actions::default(),
+            timers: Timers::new(),
+            backoff: Backoff::new(opts.backoff, seed),
+            last_data: 0,
+            poll_queued: false,
+            remove_when_closed: false,
+        }
+    }
+
+    /// The current state.
+    pub(crate) fn state(&self) -> State {
+        self.state
+    }
+
+    /// Replaces the consumer routes.
+    pub(crate) fn set_routes(&mut self, routes: Vec<u16>) {
+        self.routes = routes;
+    }
+
+    // ----- attempts ---------------------------------------------------------------------
+
+    /// Starts a connect attempt: resolve (or use the IP literal), then connect.
+    pub(crate) fn start(&mut self, now: u64, reg: &mio::Registry, core: &mut Core) {
+        core.attempts += 1;
+        self.attempt = core.attempts;
+        self.attempt_started = now;
+        self.state = State::Resolving;
+        self.timers.set(
+            TimerKind::Connect,
+            now.saturating_add(dur(self.opts.connect_timeout)),
+        );
+        let port = self.config.endpoint.port;
+        if let Some(addr) = resolver::literal(&self.config.endpoint.host, port) {
+            self.addrs.clear();
+            self.addrs.push(addr);
+            self.addr_next = 0;
+            self.connect_next(now, reg, core);
+            return;
+        }
+        let host = &self.config.endpoint.host;
+        if core
+            .resolver
+            .request(self.slot, self.attempt, host, port)
+            .is_err()
+        {
+            self.attempt_failed(Reason::Resolve, now, core);
+        }
+    }
+
+    /// An answer from the resolver thread.
+    pub(crate) fn on_resolved(
+        &mut self,
+        attempt: u64,
+        result: Result<Vec<SocketAddr>, ResolveError>,
+        now: u64,
+        reg: &mio::Registry,
+        core: &mut Core,
+    ) {
+        if self.state != State::Resolving || attempt != self.attempt {
+            return;
+        }
+        match result {
+            Ok(addrs) => {
+                self.addrs = addrs;
+                self.addr_next = 0;
+                self.connect_next(now, reg, core);
+            }
+            Err(_) => self.attempt_failed(Reason::Resolve, now, core),
+        }
+    }
+
+    /// Connects to the next address in `addrs`, or fails the attempt when none is left.
+    fn connect_next(&mut self, now: u64, reg: &mio::Registry, core: &mut Core) {
+        let sockopts = sys::SocketOptions {
+            recv_buffer: self.opts.tcp_recv_buffer,
+            send_buffer: self.opts.tcp_send_buffer,
+        };
+        while let Some(&addr) = self.addrs.get(self.addr_next) {
+            self.addr_next += 1;
+            let Ok(stream) = sys::connect(addr, sockopts) else {
+                continue;
+            };
+            let transport = match &self.tls {
+                None => Transport::plain(stream),
+                Some((config, name)) => {
+                    match Transport::tls(stream, config.clone(), name.clone()) {
+                        Ok(t) => t,
+                        Err(_) => {
+                            self.attempt_failed(Reason::Tls, now, core);
+                            return;
+                        }
+                    }
+                }
+            };
+            let mut transport = transport;
+            if reg
+                .register(
+                    transport.stream_mut(),
+                    mio::Token(self.slot),
+                    mio::Interest::READABLE | mio::Interest::WRITABLE,
+                )
+                .is_err()
+            {
+                continue;
+            }
+            self.transport = Some(transport);
+            self.state = State::Connecting;
+            core.telemetry.emit(TelemetryEvent::ConnectStarted {
+                conn: self.id,
+                at: now,
+            });
+            return;
+        }
+        self.attempt_failed(Reason::Connect, now, core);
+    }
+
+    /// The attempt failed before the upgrade completed: back off and retry.
+    fn attempt_failed(&mut self, reason: Reason, now: u64, core: &mut Core) {
+        self.teardown(core);
+        core.stats.connect_failures += 1;
+        core.telemetry.emit(TelemetryEvent::ConnectFailed {
+            conn: self.id,
+            reason,
+        });
+        self.callback(now, core, |h, cx| h.on_error(reason, cx));
+        self.actions = Actions::default();
+        self.schedule_reconnect(reason, now, core);
+    }
+
+    fn schedule_reconnect(&mut self, reason: Reason, now: u64, core: &mut Core) {
+        match self.backoff.next_delay() {
+            Some((delay, n)) => {
+                self.state = State::Backoff;
+                self.timers
+                    .set(TimerKind::Backoff, now.saturating_add(dur(delay)));
+                self.publish_status(StatusKind::Reconnecting, reason, u64::from(n), now, core);
+            }
+            None => {
+                self.state = State::Closed;
+                self.publish_status(StatusKind::Disconnected, reason, 0, now, core);
+            }
+        }
+    }
+
+    // ----- readiness --------------------------------------------------------------------
+
+    /// A readiness event for this connection's socket.
+    pub(crate) fn on_ready(
+        &mut self,
+        ready: Ready,
+        now: u64,
+        reg: &mio::Registry,
+        core: &mut Core,
+    ) {
+        match self.state {
+            State::Connecting => self.on_connected(now, reg, core),
+            State::TlsHandshake => self.drive_tls(now, core),
+            State::WsUpgrade => self.drive_upgrade(now, core),
+            State::Subscribing | State::Live | State::Closing => {
+                if ready.writable && !self.flush_or_lose(now, core) {
+                    return;
+                }
+                if ready.readable {
+                    self.read_frames(now, core);
+                }
+            }
+            State::Resolving | State::Backoff | State::Closed => {}
+        }
+    }
+
+    fn on_connected(&mut self, now: u64, reg: &mio::Registry, core: &mut Core) {
+        let Some(t) = self.transport.as_ref() else {
+            return;
+        };
+        match sys::connect_result(t.stream()) {
+            Ok(false) => {}
+            Ok(true) => {
+                if t.is_tls() {
+                    self.state = State::TlsHandshake;
+                    self.drive_tls(now, core);
+                } else {
+                    self.opened(now, core);
+                    self.start_upgrade(now, core);
+                }
+            }
+            Err(_) => {
+                self.drop_transport(reg);
+                self.connect_next(now, reg, core);
+            }
+        }
+    }
+
+    fn opened(&mut self, now: u64, core: &mut Core) {
+        core.telemetry.emit(TelemetryEvent::ConnectionOpened {
+            conn: self.id,
+            duration_ns: now.saturating_sub(self.attempt_started),
+        });
+    }
+
+    fn drive_tls(&mut self, now: u64, core: &mut Core) {
+        let Some(t) = self.transport.as_mut() else {
+            return;
+        };
+        match t.handshake() {
+            Ok(false) => {}
+            Ok(true) => {
+                self.opened(now, core);
+                self.start_upgrade(now, core);
+            }
+            Err(TransportError::Tls) => self.attempt_failed(Reason::Tls, now, core),
+            Err(_) => self.attempt_failed(Reason::Io, now, core),
+        }
+    }
+
+    fn start_upgrade(&mut self, now: u64, core: &mut Core) {
+        let req = HandshakeRequest {
+            url: self.config.url.clone(),
+            headers: self.config.headers.clone(),
+            subprotocols: self.config.subprotocols.clone(),
+        };
+        match ClientHandshake::new(&req) {
+            Ok(hs) => {
+                self.handshake = Some(hs);
+                self.handshake_sent = 0;
+                self.state = State::WsUpgrade;
+                self.drive_upgrade(now, core);
+            }
+            Err(_) => self.attempt_failed(Reason::Handshake, now, core),
+        }
+    }
+
+    fn drive_upgrade(&mut self, now: u64, core: &mut Core) {
+        let (Some(hs), Some(t)) = (self.handshake.as_mut(), self.transport.as_mut()) else {
+            return;
+        };
+        let request = hs.request_bytes();
+        while self.handshake_sent < request.len() {
+            match t.write(&request[self.handshake_sent..]) {
+                Ok(0) => return, // socket full: the writable event brings us back
+                Ok(n) => self.handshake_sent += n,
+                Err(_) => return self.attempt_failed(Reason::Io, now, core),
+            }
+        }
+        if t.flush().is_err() {
+            return self.attempt_failed(Reason::Io, now, core);
+        }
+        loop {
+            self.rx.make_room(0, 0);
+            match t.read(&mut self.rx.data[self.rx.end..]) {
+                Ok(ReadOutcome::Data(n)) => {
+                    self.rx.end += n;
+                    core.stats.bytes_received += n as u64;
+                    match hs.feed(&self.rx.data[self.rx.start..self.rx.end]) {
+                        Ok(None) => self.rx.clear(),
+                        Ok(Some((consumed, response))) => {
+                            self.rx.start += consumed;
+                            self.handshake = None;
+                            core.telemetry.emit(TelemetryEvent::Upgraded {
+                                conn: self.id,
+                                duration_ns: now.saturating_sub(self.attempt_started),
+                                status: response.status,
+                            });
+                            self.enter_session(now, core);
+                            return;
+                        }
+                        Err(_) => return self.attempt_failed(Reason::Handshake, now, core),
+                    }
+                }
+                Ok(ReadOutcome::WouldBlock) => return,
+                Err(TransportError::Tls) => return self.attempt_failed(Reason::Tls, now, core),
+                Err(_) => return self.attempt_failed(Reason::Handshake, now, core),
+            }
+        }
+    }
+
+    /// The upgrade completed: let the handler subscribe, then read what already arrived.
+    fn enter_session(&mut self, now: u64, core: &mut Core) {
+        self.state = State::Subscribing;
+        self.session_started = now;
+        self.in_session = true;
+        self.outbox.live = true;
+        self.discard = false;
+        self.need = 0;
+        self.decoder.reset();
+        self.callback(now, core, |h, cx| h.on_connect(cx));
+        if !self.after_callback(now, core) {
+            return;
+        }
+        // Frames may have followed the upgrade response; the socket may hold more.
+        self.read_frames(now, core);
+    }
+
+    fn go_live(&mut self, now: u64, core: &mut Core) {
+        self.state = State::Live;
+        self.timers.cancel(TimerKind::Connect);
+        self.backoff.reset();
+        self.last_data = now;
+        if let Some(every) = self.opts.ping_interval {
+            self.timers
+                .set(TimerKind::Ping, now.saturating_add(dur(every)));
+        }
+        if let Some(stale) = self.opts.stale_after {
+            self.timers
+                .set(TimerKind::Stale, now.saturating_add(dur(stale)));
+        }
+        core.stats.connects += 1;
+        core.telemetry.emit(TelemetryEvent::Status {
+            conn: self.id,
+            up: true,
+        });
+        self.publish_status(
+            StatusKind::Connected,
+            Reason::None,
+            u64::from(self.id.0),
+            now,
+            core,
+        );
+    }
+
+    // ----- the data path ----------------------------------------------------------------
+
+    /// Reads until `WouldBlock`, decoding and dispatching frames after every read. One
+    /// receive timestamp per socket read.
+    fn read_frames(&mut self, now: u64, core: &mut Core) {
+        let mut ts = now;
+        loop {
+            if !self.discard && self.rx.start < self.rx.end {
+                self.process_frames(ts, core);
+            }
+            if self.transport.is_none() {
+                return;
+            }
+            if self.discard {
+                self.rx.clear();
+            }
+            let grow_to = self.opts.max_frame.saturating_add(ws::MAX_HEADER_LEN);
+            if !self.rx.make_room(self.need, grow_to) {
+                // Cannot happen with the decoder's `need` contract; fail safe.
+                core.stats.protocol_errors.add(Reason::TooBig);
+                self.fail_protocol(1009, Reason::TooBig, ts, core);
+                continue;
+            }
+            let Some(t) = self.transport.as_mut() else {
+                return;
+            };
+            match t.read(&mut self.rx.data[self.rx.end..]) {
+                Ok(ReadOutcome::Data(n)) => {
+                    ts = clock::now_ns();
+                    self.rx.end += n;
+                    core.stats.bytes_received += n as u64;
+                }
+                Ok(ReadOutcome::WouldBlock) => break,
+                Err(e) => {
+                    let reason = match (self.state, e) {
+                        (State::Closing, _) => self.close_reason(),
+                        (_, TransportError::Tls) => Reason::Tls,
+                        _ => Reason::Io,
+                    };
+                    return self.session_over(reason, ts, core);
+                }
+            }
+        }
+        self.flush_or_lose(ts, core);
+    }
+
+    /// Decodes and dispatches every complete frame in `rx`. Stops early when the session
+    /// ends (no transport) or the decoder failed (`discard`).
+    #[inline]
+    fn process_frames(&mut self, ts: u64, core: &mut Core) {
+        loop {
+            if self.discard || self.transport.is_none() {
+                return;
+            }
+            let decoded = match self
+                .decoder
+                .decode(&mut self.rx.data[self.rx.start..self.rx.end])
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    core.stats.protocol_errors.add(e.reason());
+                    self.fail_protocol(e.close_code(), e.reason(), ts, core);
+                    return;
+                }
+            };
+            if decoded.consumed == 0 {
+                self.need = decoded.need;
+                return;
+            }
+            self.need = 0;
+            let consumed = decoded.consumed;
+            let mut close: Option<Option<u16>> = None;
+            let mut data = None;
+            match decoded.frame {
+                None => {}
+                // Data after our close frame is ignored (RFC 6455 §5.5.1).
+                Some(Frame::Text(p)) if self.state != State::Closing => {
+                    data = Some(Message::Text(p));
+                }
+                Some(Frame::Binary(p)) if self.state != State::Closing => {
+                    data = Some(Message::Binary(p));
+                }
+                Some(Frame::Text(_) | Frame::Binary(_)) => {}
+                Some(Frame::Ping(p)) => self.outbox.push_control(OpCode::Pong, p),
+                Some(Frame::Pong(_)) => self.timers.cancel(TimerKind::Pong),
+                Some(Frame::Close { code, .. }) => close = Some(code),
+            }
+            if let Some(msg) = data {
+                self.last_data = ts;
+                core.stats.messages += 1;
+                let size = msg.payload().len() as u32;
+                self.publisher.begin_message();
+                let mut cx = Context::routed(
+                    ts,
+                    self.id,
+                    &mut self.outbox,
+                    &mut self.publisher,
+                    &mut self.actions,
+                    Routes {
+                        table: &mut core.producers,
+                        routes: &self.routes,
+                    },
+                );
+                self.handler.on_message(msg, &mut cx);
+                message_telemetry(&mut core.telemetry, self.id, size, ts, &self.publisher);
+            }
+            self.rx.start += consumed;
+            if let Some(code) = close {
+                self.on_peer_close(code, ts, core);
+                return;
+            }
+            if !self.actions.is_empty() {
+                self.apply_actions(ts, core);
+            }
+        }
+    }
+
+    fn close_reason(&self) -> Reason {
+        match self.close_then {
+            CloseThen::Reconnect(r) | CloseThen::Stop(r) => r,
+        }
+    }
+
+    /// The peer sent a close frame.
+    fn on_peer_close(&mut self, code: Option<u16>, now: u64, core: &mut Core) {
+        if self.state == State::Closing {
+            // The answer to our close: done.
+            return self.session_over(self.close_reason(), now, core);
+        }
+        // Echo the peer's code (RFC 6455 §5.5.1), then reconnect: a feed the venue closed
+        // is a feed we still want.
+        match code {
+            Some(c) => self.outbox.push_close(c),
+            None => self.outbox.push_control(OpCode::Close, &[]),
+        }
+        let _ = self.flush(now, core);
+        self.session_over(Reason::PeerClosed, now, core);
+    }
+
+    /// The peer violated the protocol: close with `code`, then recycle once the peer has
+    /// closed too (or the close deadline passes), discarding anything it still sends.
+    fn fail_protocol(&mut self, code: u16, reason: Reason, now: u64, core: &mut Core) {
+        core.telemetry.emit(TelemetryEvent::Error {
+            conn: self.id,
+            reason,
+        });
+        self.callback(now, core, |h, cx| h.on_error(reason, cx));
+        self.actions = Actions::default();
+        self.discard = true;
+        self.begin_close(code, CloseThen::Reconnect(reason), now, core);
+    }
+
+    /// Sends a close frame and waits (bounded) for the peer's close.
+    fn begin_close(&mut self, code: u16, then: CloseThen, now: u64, core: &mut Core) {
+        self.outbox.live = false;
+        self.outbox.push_close(code);
+        self.close_then = then;
+        self.state = State::Closing;
+        self.timers.cancel(TimerKind::Ping);
+        self.timers.cancel(TimerKind::Pong);
+        self.timers.cancel(TimerKind::Stale);
+        self.timers.set(
+            TimerKind::Close,
+            now.saturating_add(dur(self.opts.close_timeout)),
+        );
+        if self.flush(now, core).is_err() {
+            self.session_over(self.close_reason(), now, core);
+        }
+    }
+
+    /// The session ended (for `reason`): drop the socket, tell everyone, then reconnect or
+    /// stay closed according to `close_then` and the handler.
+    fn session_over(&mut self, reason: Reason, now: u64, core: &mut Core) {
+        let stop = matches!(self.close_then, CloseThen::Stop(_)) && self.state == State::Closing;
+        let was_session = self.in_session;
+        self.teardown(core);
+        if was_session {
+            core.stats.disconnects.add(reason);
+            core.telemetry.emit(TelemetryEvent::ConnectionClosed {
+                conn: self.id,
+                reason,
+                duration_ns: now.saturating_sub(self.session_started),
+            });
+            core.telemetry.emit(TelemetryEvent::Status {
+                conn: self.id,
+                up: false,
+            });
+            self.publish_status(StatusKind::Disconnected, reason, 0, now, core);
+        }
+        let again = if was_session {
+            self.callback(now, core, |h, cx| h.on_disconnect(reason, cx))
+        } else {
+            crate::handler::Reconnect::Yes
+        };
+        // Requests made while going down are void: the session is gone.
+        self.actions = Actions::default();
+        if stop || again == crate::handler::Reconnect::No {
+            self.state = State::Closed;
+            self.timers.clear();
+        } else {
+            self.schedule_reconnect(reason, now, core);
+        }
+    }
+
+    // ----- sending ----------------------------------------------------------------------
+
+    /// Writes queued frames. `Err` means the socket failed.
+    #[inline]
+    fn flush(&mut self, now: u64, core: &mut Core) -> Result<(), TransportError> {
+        while self.frames_reported < self.outbox.frames {
+            let size = self.outbox.sent_size(self.frames_reported);
+            core.telemetry.emit(TelemetryEvent::MessageSent {
+                conn: self.id,
+                size,
+            });
+            core.stats.frames_sent += 1;
+            self.frames_reported += 1;
+        }
+        let Some(t) = self.transport.as_mut() else {
+            return Ok(());
+        };
+        while self.tx_off < self.outbox.bytes.len() {
+            let n = t.write(&self.outbox.bytes[self.tx_off..])?;
+            if n == 0 {
+                break;
+            }
+            self.tx_off += n;
+            core.stats.bytes_sent += n as u64;
+        }
+        if self.tx_off > 0 && self.tx_off == self.outbox.bytes.len() {
+            self.outbox.bytes.clear();
+            self.tx_off = 0;
+        }
+        t.flush()?;
+        if self.state == State::Subscribing && self.outbox.bytes.is_empty() {
+            self.go_live(now, core);
+        }
+        Ok(())
+    }
+
+    /// [`Connection::flush`], ending the session on failure. Returns whether it is still up.
+    fn flush_or_lose(&mut self, now: u64, core: &mut Core) -> bool {
+        match self.flush(now, core) {
+            Ok(()) => true,
+            Err(e) => {
+                let reason = if e == TransportError::Tls {
+                    Reason::Tls
+                } else {
+                    Reason::Io
+                };
+                self.session_over(reason, now, core);
+                false
+            }
+        }
+    }
+
+    // ----- callbacks and actions --------------------------------------------------------
+
+    fn callback<R>(
+        &mut self,
+        now: u64,
+        core: &mut Core,
+        f: impl FnOnce(&mut dyn WsHandler, &mut Context<'_>) -> R,
+    ) -> R {
+        self.publisher.begin_message();
+        let mut cx = Context::routed(
+            now,
+            self.id,
+            &mut self.outbox,
+            &mut self.publisher,
+            &mut self.actions,
+            Routes {
+                table: &mut core.producers,
+                routes: &self.routes,
+            },
+        );
+        f(&mut *self.handler, &mut cx)
+    }
+
+    /// Flushes what the callback queued and applies what it asked for. Returns whether the
+    /// session continues.
+    fn after_callback(&mut self, now: u64, core: &mut Core) -> bool {
+        if !self.actions.is_empty() {
+            self.apply_actions(now, core);
+        }
+        self.transport.is_some() && self.flush_or_lose(now, core)
+    }
+
+    fn apply_actions(&mut self, now: u64, core: &mut Core) {
+        let a = std::mem::take(&mut self.actions);
+        if let Some(at) = a.timer {
+            self.timers.set(TimerKind::Handler, at);
+        } else if a.cancel_timer {
+            self.timers.cancel(TimerKind::Handler);
+        }
+        if a.poll && !self.poll_queued {
+            self.poll_queued = true;
+            core.pollers.push(self.slot);
+        }
+        if let Some(code) = a.close {
+            self.close(code, now, core);
+        } else if let Some(reason) = a.recycle {
+            if matches!(self.state, State::Subscribing | State::Live) {
+                self.begin_close(1000, CloseThen::Reconnect(reason), now, core);
+            }
+        }
+    }
+
+    // ----- timers -----------------------------------------------------------------------
+
+    /// Fires every due deadline.
+    pub(crate) fn fire_timers(&mut self, now: u64, reg: &mio::Registry, core: &mut Core) {
+        while let Some(kind) = self.timers.pop_due(now) {
+            self.on_timer(kind, now, reg, core);
+        }
+    }
+
+    fn on_timer(&mut self, kind: TimerKind, now: u64, reg: &mio::Registry, core: &mut Core) {
+        match kind {
+            TimerKind::Connect => {
+                let reason = match self.state {
+                    State::Resolving => Reason::Resolve,
+                    State::Connecting => Reason::Connect,
+                    State::TlsHandshake => Reason::Tls,
+                    State::WsUpgrade | State::Subscribing => Reason::Handshake,
+                    _ => return,
+                };
+                if self.state == State::Subscribing {
+                    self.session_over(reason, now, core);
+                } else {
+                    self.attempt_failed(reason, now, core);
+                }
+            }
+            TimerKind::Backoff => {
+                if self.state == State::Backoff {
+                    core.stats.reconnects += 1;
+                    self.start(now, reg, core);
+                }
+            }
+            TimerKind::Ping => {
+                if !matches!(self.state, State::Live | State::Subscribing) {
+                    return;
+                }
+                self.outbox.push_control(OpCode::Ping, &now.to_be_bytes());
+                if self.timers.get(TimerKind::Pong).is_none() {
+                    self.timers.set(
+                        TimerKind::Pong,
+                        now.saturating_add(dur(self.opts.pong_timeout)),
+                    );
+                }
+                if let Some(every) = self.opts.ping_interval {
+                    self.timers
+                        .set(TimerKind::Ping, now.saturating_add(dur(every)));
+                }
+                self.flush_or_lose(now, core);
+            }
+            TimerKind::Pong => {
+                if !matches!(self.state, State::Live | State::Subscribing) {
+                    return;
+                }
+                core.stats.pong_timeouts += 1;
+                core.telemetry
+                    .emit(TelemetryEvent::PongTimeout { conn: self.id });
+                // The peer is unresponsive: no close handshake to wait for.
+                self.outbox.push_close(1001);
+                let _ = self.flush(now, core);
+                self.session_over(Reason::PongTimeout, now, core);
+            }
+            TimerKind::Stale => {
+                if self.state != State::Live {
+                    return;
+                }
+                let Some(limit) = self.opts.stale_after.map(dur) else {
+                    return;
+                };
+                let due = self.last_data.saturating_add(limit);
+                if now < due {
+                    self.timers.set(TimerKind::Stale, due);
+                    return;
+                }
+                core.stats.stale_recycles += 1;
+                self.publish_status(StatusKind::Stale, Reason::Stale, 0, now, core);
+                self.outbox.push_close(1001);
+                let _ = self.flush(now, core);
+                self.session_over(Reason::Stale, now, core);
+            }
+            TimerKind::Close => {
+                if self.state == State::Closing {
+                    self.session_over(self.close_reason(), now, core);
+                }
+            }
+            TimerKind::Handler => {
+                self.callback(now, core, |h, cx| h.on_timer(cx));
+                self.after_callback(now, core);
+            }
+        }
+    }
+
+    // ----- commands ---------------------------------------------------------------------
+
+    /// `on_poll` for a handler that asked for it.
+    pub(crate) fn poll_handler(&mut self, now: u64, core: &mut Core) {
+        self.poll_queued = false;
+        if matches!(self.state, State::Live | State::Subscribing) {
+            self.callback(now, core, |h, cx| h.on_poll(cx));
+            self.after_callback(now, core);
+        }
+    }
+
+    /// Forwards a subscribe or unsubscribe request to the handler.
+    pub(crate) fn subscription(
+        &mut self,
+        topics: &[String],
+        subscribe: bool,
+        now: u64,
+        core: &mut Core,
+    ) {
+        if subscribe {
+            self.callback(now, core, |h, cx| h.on_subscribe(topics, cx));
+        } else {
+            self.callback(now, core, |h, cx| h.on_unsubscribe(topics, cx));
+        }
+        self.after_callback(now, core);
+    }
+
+    /// Sends an application frame.
+    pub(crate) fn send(&mut self, frame: &OutFrame, now: u64, core: &mut Core) {
+        let queued = match frame {
+            OutFrame::Text(t) => self.outbox.push(OpCode::Text, t.as_bytes()),
+            OutFrame::Binary(b) => self.outbox.push(OpCode::Binary, b),
+        };
+        if queued.is_err() {
+            core.stats.sends_rejected += 1;
+            return;
+        }
+        self.flush_or_lose(now, core);
+    }
+
+    /// Closes for good with close `code` (graceful when connected).
+    pub(crate) fn close(&mut self, code: u16, now: u64, core: &mut Core) {
+        match self.state {
+            State::Subscribing | State::Live => {
+                self.begin_close(code, CloseThen::Stop(Reason::Shutdown), now, core);
+            }
+            State::Closing => {
+                // Already closing: make sure it ends closed.
+                self.close_then = CloseThen::Stop(self.close_reason());
+            }
+            State::Closed => {}
+            State::Resolving
+            | State::Connecting
+            | State::TlsHandshake
+            | State::WsUpgrade
+            | State::Backoff => {
+                self.teardown(core);
+                self.timers.clear();
+                self.state = State::Closed;
+                self.publish_status(StatusKind::Disconnected, Reason::Shutdown, 0, now, core);
+            }
+        }
+    }
+
+    // ----- helpers ----------------------------------------------------------------------
+
+    fn publish_status(
+        &mut self,
+        kind: StatusKind,
+        reason: Reason,
+        value: u64,
+        now: u64,
+        core: &mut Core,
+    ) {
+        let ev = Event::status(
+            InstrumentId::NONE,
+            Status {
+                kind,
+                reason: reason.code(),
+                value,
+                connection: self.id.0,
+            },
+            now,
+        );
+        self.publisher.begin_message();
+        self.publisher
+            .publish_routed(ev, &mut core.producers, &self.routes);
+    }
+
+    fn drop_transport(&mut self, reg: &mio::Registry) {
+        if let Some(mut t) = self.transport.take() {
+            let _ = reg.deregister(t.stream_mut());
+        }
+    }
+
+    /// Drops the socket and resets per-session state (keeps the handler timer and backoff).
+    fn teardown(&mut self, core: &mut Core) {
+        if let Some(mut t) = self.transport.take() {
+            t.close_notify();
+            // Dropping a mio source deregisters its fd from epoll.
+            drop(t);
+        }
+        let _ = core;
+        self.handshake = None;
+        self.rx.clear();
+        self.need = 0;
+        self.decoder.reset();
+        self.outbox.bytes.clear();
+        self.outbox.live = false;
+        self.tx_off = 0;
+        self.in_session = false;
+        self.discard = false;
+        for k in [
+            TimerKind::Connect,
+            TimerKind::Ping,
+            TimerKind::Pong,
+            TimerKind::Stale,
+            TimerKind::Close,
+        ] {
+            self.timers.cancel(k);
+        }
+    }
+}
+
+#[inline]
+fn message_telemetry(
+    telemetry: &mut TelemetryTx,
+    conn: ConnectionId,
+    size: u32,
+    recv_ts: u64,
+    publisher: &Publisher,
+) {
+    if telemetry.is_enabled() {
+        telemetry.emit(TelemetryEvent::MessageReceived {
+            conn,
+            size,
+            exchange_ts: publisher.exchange_ts,
+            recv_ts,
+            decoded_ts: publisher.decoded_ts,
+            published_ts: publisher.published_ts,
+        });
+    }
+}
+
+/// A duration in ns, saturating.
+#[inline]
+fn dur(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rx_buffer_compacts_and_grows_once() {
+        let mut rx = RxBuf::new(4096);
+        assert!(rx.make_room(0, 0));
+        // Fill most of it, consume most: a partial frame stays at the back.
+        rx.end = 4000;
+        rx.start = 3990;
+        rx.data[3990..4000].copy_from_slice(b"0123456789");
+        // Little room left at the back: compact to the front, keeping the bytes.
+        assert!(rx.make_room(20, 0));
+        assert_eq!((rx.start, rx.end), (0, 10));
+        assert_eq!(&rx.data[..10], b"0123456789");
+        // A frame needing more than the buffer grows it to `grow_to`, once.
+        assert!(rx.make_room(10_000, 16_384));
+        assert_eq!(rx.data.len(), 16_384);
+        assert_eq!(&rx.data[..10], b"0123456789");
+        assert!(rx.make_room(10_000, 16_384));
+        assert_eq!(rx.data.len(), 16_384);
+        // Everything consumed: back to the start.
+        rx.start = rx.end;
+        assert!(rx.make_room(0, 0));
+        assert_eq!((rx.start, rx.end), (0, 0));
+        // Full and unconsumed with no growth allowed: no room.
+        rx.end = rx.data.len();
+        assert!(!rx.make_room(0, 0));
+    }
+}

@@ -1,0 +1,532 @@
+//! The engine: one I/O thread running a mio `Poll` over every connection.
+//!
+//! Each loop turn drains the command queue, polls (zero timeout when spinning; the next
+//! deadline when blocking), handles readiness, picks up resolver answers, fires due timers
+//! and runs `on_poll` for handlers that asked. Every readiness event drains its socket until
+//! `WouldBlock` (mio is edge-triggered: a socket not drained may never be reported again).
+//!
+//! ```no_run
+//! use tickwire_engine::config::{ConnectionConfig, EngineConfig, Profile};
+//! use tickwire_engine::engine::Engine;
+//! use tickwire_engine::handler::{Context, Message, WsHandler};
+//!
+//! struct Print;
+//! impl WsHandler for Print {
+//!     fn on_connect(&mut self, cx: &mut Context<'_>) {
+//!         let _ = cx.send_text(br#"{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}"#);
+//!     }
+//!     fn on_message(&mut self, msg: Message<'_>, _cx: &mut Context<'_>) {
+//!         let _ = msg.payload(); // parse, then cx.publish(event)
+//!     }
+//! }
+//!
+//! let mut builder = Engine::builder(EngineConfig::profile(Profile::Standard));
+//! let (consumer_id, mut consumer) = builder.consumer(4096);
+//! let engine = builder.start()?;
+//! let conn = engine.handle().add_connection(
+//!     ConnectionConfig::new("wss://stream.binance.com:9443/ws")?,
+//!     Box::new(Print),
+//!     &[consumer_id],
+//! )?;
+//! std::thread::spawn(move || while let Some(_event) = consumer.pop() { /* ... */ });
+//! let stats = engine.join()?; // shuts down: close handshakes, bounded wait
+//! # let _ = (conn, stats);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_queue::ArrayQueue;
+
+use crate::clock;
+use crate::command::{Command, ConsumerId, EngineHandle, Shared};
+use crate::config::{EngineConfig, IdleStrategy};
+use crate::connection::{Connection, Core, Ready, State};
+use crate::handler::ConnectionId;
+use crate::resolver::Resolver;
+use crate::ring::{self, Consumer, EventProducer};
+use crate::stats::EngineStats;
+use crate::sys::{self, PinError};
+use crate::telemetry::TelemetryTx;
+use crate::timer::LoopDeadline;
+
+const WAKER: mio::Token = mio::Token(usize::MAX);
+
+/// Why the engine could not start or stopped abnormally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// Creating the poller, the waker or the thread failed.
+    #[error("i/o error starting the engine: {0:?}")]
+    Io(io::ErrorKind),
+    /// The I/O thread could not be pinned to the configured core.
+    #[error("pinning the I/O thread failed: {0}")]
+    Pin(#[from] PinError),
+    /// The I/O thread panicked.
+    #[error("the I/O thread panicked")]
+    Panicked,
+    /// Too many consumers (ids are 16-bit).
+    #[error("too many consumers")]
+    TooManyConsumers,
+}
+
+impl From<io::Error> for EngineError {
+    fn from(e: io::Error) -> Self {
+        EngineError::Io(e.kind())
+    }
+}
+
+/// Sets up consumers and telemetry, then starts the I/O thread.
+pub struct EngineBuilder {
+    config: EngineConfig,
+    producers: Vec<EventProducer>,
+    telemetry: Option<TelemetryTx>,
+}
+
+impl EngineBuilder {
+    /// Adds a consumer ring of `capacity` events. Hand the [`Consumer`] to any thread; name
+    /// the id when adding connections.
+    pub fn consumer(&mut self, capacity: usize) -> (ConsumerId, Consumer) {
+        let id = ConsumerId(self.producers.len() as u16);
+        let (p, c) = ring::channel(capacity);
+        self.producers.push(p);
+        (id, c)
+    }
+
+    /// Sends telemetry to `tx` (see [`crate::telemetry::channel`]). Ignored when
+    /// [`EngineConfig::telemetry`] is off.
+    pub fn telemetry(&mut self, tx: TelemetryTx) -> &mut EngineBuilder {
+        self.telemetry = Some(tx);
+        self
+    }
+
+    /// Starts the I/O thread (pinned if configured). Fails if pinning fails.
+    pub fn start(self) -> Result<Engine, EngineError> {
+        if self.producers.len() > usize::from(u16::MAX) {
+            return Err(EngineError::TooManyConsumers);
+        }
+        let config = self.config;
+        let poll = mio::Poll::new()?;
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
+        let shared = Arc::new(Shared {
+            queue: ArrayQueue::new(config.command_capacity.max(1)),
+            waker: waker.clone(),
+            blocking: config.idle == IdleStrategy::Blocking,
+            next_connection: AtomicU32::new(1),
+            next_consumer: AtomicU32::new(self.producers.len() as u32),
+            shutdown: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+        });
+        let telemetry = match (config.telemetry, self.telemetry) {
+            (true, Some(tx)) => tx,
+            _ => TelemetryTx::disabled(),
+        };
+        let consumer_index = (0..self.producers.len())
+            .map(|i| (ConsumerId(i as u16), i as u16))
+            .collect();
+        let io = IoLoop {
+            config,
+            poll,
+            shared: shared.clone(),
+            conns: Vec::new(),
+            free: Vec::new(),
+            ids: HashMap::new(),
+            consumer_index,
+            core: Core {
+                producers: self.producers,
+                telemetry,
+                stats: EngineStats::default(),
+                resolver: Resolver::new(waker),
+                pollers: Vec::new(),
+                deadline: LoopDeadline::default(),
+                attempts: 0,
+            },
+            polling: Vec::new(),
+        };
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), PinError>>();
+        let thread = std::thread::Builder::new()
+            .name("tickwire-io".into())
+            .spawn(move || {
+                if let Some(core) = config.pin_core {
+                    if let Err(e) = sys::pin_current_thread(core) {
+                        let _ = ready_tx.send(Err(e));
+                        io.shared.stopped.store(true, Ordering::Release);
+                        return EngineStats::default();
+                    }
+                }
+                let _ = ready_tx.send(Ok(()));
+                io.run()
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(EngineError::Pin(e));
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(EngineError::Panicked);
+            }
+        }
+        Ok(Engine {
+            handle: EngineHandle { shared },
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A running engine. Dropping it shuts it down and waits for the I/O thread.
+pub struct Engine {
+    handle: EngineHandle,
+    thread: Option<JoinHandle<EngineStats>>,
+}
+
+impl Engine {
+    /// A builder for an engine with `config`.
+    pub fn builder(config: EngineConfig) -> EngineBuilder {
+        EngineBuilder {
+            config,
+            producers: Vec::new(),
+            telemetry: None,
+        }
+    }
+
+    /// A handle for controlling the engine from any thread.
+    pub fn handle(&self) -> EngineHandle {
+        self.handle.clone()
+    }
+
+    /// Shuts down (close handshakes with a bounded wait), waits for the I/O thread and
+    /// returns its final counters.
+    pub fn join(mut self) -> Result<EngineStats, EngineError> {
+        self.handle.shutdown();
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| EngineError::Panicked),
+            None => Ok(EngineStats::default()),
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.handle.shutdown();
+            let _ = t.join();
+        }
+    }
+}
+
+/// The I/O thread's state.
+struct IoLoop {
+    config: EngineConfig,
+    poll: mio::Poll,
+    shared: Arc<Shared>,
+    conns: Vec<Option<Box<Connection>>>,
+    free: Vec<usize>,
+    ids: HashMap<ConnectionId, usize>,
+    consumer_index: HashMap<ConsumerId, u16>,
+    core: Core,
+    /// Scratch for the handlers polled this turn (swapped with `core.pollers`).
+    polling: Vec<usize>,
+}
+
+impl IoLoop {
+    fn run(mut self) -> EngineStats {
+        let mut events = mio::Events::with_capacity(self.config.poll_events.max(16));
+        let mut empty_polls: u32 = 0;
+        let mut shutdown_deadline: Option<u64> = None;
+        loop {
+            let now = clock::now_ns();
+            while let Some(cmd) = self.shared.queue.pop() {
+                self.command(cmd, now);
+            }
+            if shutdown_deadline.is_none() && self.shared.shutdown.load(Ordering::Acquire) {
+                shutdown_deadline = Some(now.saturating_add(nanos(self.config.shutdown_timeout)));
+                self.close_all(now);
+            }
+            if let Some(deadline) = shutdown_deadline {
+                if now >= deadline || self.all_closed() {
+                    break;
+                }
+            }
+
+            let timeout = self.poll_timeout(now, shutdown_deadline);
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    // A broken poller cannot recover; stop rather than spin on the error.
+                    break;
+                }
+            }
+            let now = clock::now_ns();
+            let mut busy = false;
+            for ev in events.iter() {
+                busy = true;
+                let token = ev.token();
+                if token == WAKER {
+                    continue;
+                }
+                let ready = Ready {
+                    readable: ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+                    writable: ev.is_writable() || ev.is_write_closed() || ev.is_error(),
+                };
+                self.with_conn(token.0, |c, reg, core| c.on_ready(ready, now, reg, core));
+            }
+            while let Some(answer) = self.core.resolver.poll() {
+                busy = true;
+                let (attempt, result) = (answer.attempt, answer.result);
+                self.with_conn(answer.slot, |c, reg, core| {
+                    c.on_resolved(attempt, result, now, reg, core)
+                });
+            }
+            if self.core.deadline.due(now) {
+                self.fire_timers(now);
+            }
+            if !self.core.pollers.is_empty() {
+                busy = true;
+                std::mem::swap(&mut self.polling, &mut self.core.pollers);
+                for i in 0..self.polling.len() {
+                    let slot = self.polling[i];
+                    self.with_conn(slot, |c, _, core| c.poll_handler(now, core));
+                }
+                self.polling.clear();
+            }
+            if busy {
+                empty_polls = 0;
+            } else if let IdleStrategy::SpinThenYield { spins } = self.config.idle {
+                if empty_polls >= spins {
+                    std::thread::yield_now();
+                } else {
+                    empty_polls += 1;
+                }
+            }
+        }
+        self.finish()
+    }
+
+    fn poll_timeout(&self, now: u64, shutdown: Option<u64>) -> Option<Duration> {
+        match self.config.idle {
+            IdleStrategy::BusySpin | IdleStrategy::SpinThenYield { .. } => Some(Duration::ZERO),
+            IdleStrategy::Blocking => {
+                if !self.core.pollers.is_empty() || !self.shared.queue.is_empty() {
+                    return Some(Duration::ZERO);
+                }
+                let next = match (self.core.deadline.get(), shutdown) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                // No deadline: block until an event or a wake-up.
+                next.map(|at| Duration::from_nanos(at.saturating_sub(now)))
+            }
+        }
+    }
+
+    /// Runs `f` on the connection in `slot` (if any), then records its next deadline and
+    /// frees the slot if it was removed and has closed.
+    #[inline]
+    fn with_conn(
+        &mut self,
+        slot: usize,
+        f: impl FnOnce(&mut Connection, &mio::Registry, &mut Core),
+    ) {
+        let Some(Some(conn)) = self.conns.get_mut(slot) else {
+            return;
+        };
+        f(conn, self.poll.registry(), &mut self.core);
+        self.core.deadline.note(conn.timers.earliest());
+        if conn.remove_when_closed && conn.state() == State::Closed {
+            let id = conn.id;
+            self.conns[slot] = None;
+            self.ids.remove(&id);
+            self.free.push(slot);
+        }
+    }
+
+    fn fire_timers(&mut self, now: u64) {
+        self.core.deadline.reset();
+        for slot in 0..self.conns.len() {
+            self.with_conn(slot, |c, reg, core| c.fire_timers(now, reg, core));
+        }
+    }
+
+    fn command(&mut self, cmd: Command, now: u64) {
+        match cmd {
+            Command::Add {
+                id,
+                prepared,
+                handler,
+                consumers,
+            } => {
+                let routes = self.routes(&consumers);
+                let opts = prepared
+                    .config
+                    .options
+                    .unwrap_or(self.config.connection_defaults);
+                let slot = match self.free.pop() {
+                    Some(s) => s,
+                    None => {
+                        self.conns.push(None);
+                        self.conns.len() - 1
+                    }
+                };
+                let conn = Connection::new(
+                    id,
+                    slot,
+                    *prepared,
+                    handler,
+                    routes,
+                    opts,
+                    self.config.stage_histograms && self.config.telemetry,
+                );
+                self.conns[slot] = Some(Box::new(conn));
+                self.ids.insert(id, slot);
+                // Room for every connection to request a poll without growing mid-turn.
+                self.core.pollers.reserve(self.conns.len());
+                self.polling.reserve(self.conns.len());
+                self.with_conn(slot, |c, reg, core| c.start(now, reg, core));
+            }
+            Command::AddConsumer { id, producer } => {
+                let index = self.core.producers.len() as u16;
+                self.core.producers.push(producer);
+                self.consumer_index.insert(id, index);
+            }
+            Command::Remove(id) => self.on_conn(id, |c, _, core| {
+                c.remove_when_closed = true;
+                c.close(1000, now, core);
+            }),
+            Command::Subscribe(id, topics) => {
+                self.on_conn(id, |c, _, core| c.subscription(&topics, true, now, core))
+            }
+            Command::Unsubscribe(id, topics) => {
+                self.on_conn(id, |c, _, core| c.subscription(&topics, false, now, core))
+            }
+            Command::Send(id, frame) => self.on_conn(id, |c, _, core| c.send(&frame, now, core)),
+            Command::Close(id, code) => self.on_conn(id, |c, _, core| c.close(code, now, core)),
+            Command::Route(id, consumers) => {
+                let routes = self.routes(&consumers);
+                self.on_conn(id, |c, _, _| c.set_routes(routes));
+            }
+        }
+    }
+
+    fn on_conn(
+        &mut self,
+        id: ConnectionId,
+        f: impl FnOnce(&mut Connection, &mio::Registry, &mut Core),
+    ) {
+        match self.ids.get(&id) {
+            Some(&slot) => self.with_conn(slot, f),
+            None => self.core.stats.unknown_connection += 1,
+        }
+    }
+
+    fn routes(&self, consumers: &[ConsumerId]) -> Vec<u16> {
+        let mut routes: Vec<u16> = consumers
+            .iter()
+            .filter_map(|c| self.consumer_index.get(c).copied())
+            .collect();
+        routes.sort_unstable();
+        routes.dedup();
+        routes
+    }
+
+    fn close_all(&mut self, now: u64) {
+        for slot in 0..self.conns.len() {
+            self.with_conn(slot, |c, _, core| c.close(1000, now, core));
+        }
+    }
+
+    fn all_closed(&self) -> bool {
+        self.conns
+            .iter()
+            .flatten()
+            .all(|c| c.state() == State::Closed)
+    }
+
+    fn finish(mut self) -> EngineStats {
+        self.shared.stopped.store(true, Ordering::Release);
+        // Dropping the connections closes their sockets.
+        self.conns.clear();
+        let mut stats = self.core.stats;
+        stats.dropped_events = self
+            .core
+            .producers
+            .iter()
+            .map(|p| p.stats().dropped())
+            .sum();
+        stats.telemetry_dropped = self.core.telemetry.dropped();
+        stats
+    }
+}
+
+#[inline]
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Profile;
+
+    #[test]
+    fn handle_is_clone_send_sync() {
+        fn check<T: Clone + Send + Sync>() {}
+        check::<EngineHandle>();
+    }
+
+    #[test]
+    fn pinning_to_a_missing_core_fails_start() {
+        let config = EngineConfig {
+            pin_core: Some(100_000),
+            ..EngineConfig::profile(Profile::LowLatency)
+        };
+        let err = Engine::builder(config).start().err();
+        assert_eq!(err, Some(EngineError::Pin(PinError::NoSuchCore(100_000))));
+    }
+
+    #[test]
+    fn pinned_engine_starts_and_joins_with_nothing_to_do() {
+        let config = EngineConfig {
+            pin_core: Some(0),
+            ..EngineConfig::profile(Profile::LowLatency)
+        };
+        let mut b = Engine::builder(config);
+        let (_, consumer) = b.consumer(8);
+        let engine = b.start().unwrap();
+        let h = engine.handle();
+        let stats = engine.join().unwrap();
+        assert_eq!(stats, EngineStats::default());
+        assert!(h.is_stopped());
+        assert!(consumer.is_abandoned());
+        assert_eq!(
+            h.remove(ConnectionId(1)),
+            Err(crate::command::CommandError::Stopped)
+        );
+    }
+
+    #[test]
+    fn a_full_command_queue_is_an_error_at_the_caller() {
+        let config = EngineConfig {
+            command_capacity: 2,
+            ..EngineConfig::default()
+        };
+        let engine = Engine::builder(config).start().unwrap();
+        let h = engine.handle();
+        // The loop drains the queue concurrently, so push until it reports full.
+        let mut full = false;
+        for _ in 0..1_000_000 {
+            if h.remove(ConnectionId(9)) == Err(crate::command::CommandError::QueueFull) {
+                full = true;
+                break;
+            }
+        }
+        assert!(full);
+        let stats = engine.join().unwrap();
+        assert!(stats.unknown_connection >= 2);
+    }
+}

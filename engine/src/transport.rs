@@ -1,0 +1,333 @@
+//! The byte pipe under a WebSocket: a non-blocking mio `TcpStream`, optionally wrapped in a
+//! rustls `ClientConnection`.
+//!
+//! The helpers move bytes between the socket, TLS and the connection's own buffers and stop at
+//! `WouldBlock`; the connection calls them until they do (mio's draining rule). Nothing here
+//! allocates except rustls itself: its buffered API keeps one `Vec` per received TLS record, so
+//! the TLS receive path allocates per record while the plain path allocates nothing.
+
+use std::io::{self, Read, Write};
+use std::sync::{Arc, OnceLock};
+
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore};
+
+use crate::config::ConfigError;
+
+/// Why the transport failed. `Copy`: nothing is built on the failure path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// A socket error.
+    #[error("socket error: {0:?}")]
+    Io(io::ErrorKind),
+    /// The peer closed the stream.
+    #[error("stream closed by peer")]
+    Eof,
+    /// TLS failed (certificate, alert, malformed record).
+    #[error("tls error")]
+    Tls,
+}
+
+impl From<io::Error> for TransportError {
+    fn from(e: io::Error) -> Self {
+        TransportError::Io(e.kind())
+    }
+}
+
+/// Result of one read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// This many bytes were written to the front of the buffer.
+    Data(usize),
+    /// Nothing more until the next readiness event.
+    WouldBlock,
+}
+
+/// A connected (or connecting) stream, plain or TLS.
+pub struct Transport {
+    stream: mio::net::TcpStream,
+    tls: Option<Box<ClientConnection>>,
+}
+
+impl Transport {
+    /// A plain `ws://` transport.
+    pub fn plain(stream: mio::net::TcpStream) -> Transport {
+        Transport { stream, tls: None }
+    }
+
+    /// A `wss://` transport; the handshake runs in [`Transport::handshake`].
+    pub fn tls(
+        stream: mio::net::TcpStream,
+        config: Arc<ClientConfig>,
+        server_name: ServerName<'static>,
+    ) -> Result<Transport, TransportError> {
+        let conn = ClientConnection::new(config, server_name).map_err(|_| TransportError::Tls)?;
+        Ok(Transport {
+            stream,
+            tls: Some(Box::new(conn)),
+        })
+    }
+
+    /// The socket, for registering with the poller.
+    pub fn stream_mut(&mut self) -> &mut mio::net::TcpStream {
+        &mut self.stream
+    }
+
+    /// The socket.
+    pub fn stream(&self) -> &mio::net::TcpStream {
+        &self.stream
+    }
+
+    /// Whether this transport runs TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Advances the TLS handshake as far as the socket allows. `Ok(true)` once it is complete
+    /// (always, for plain transports).
+    pub fn handshake(&mut self) -> Result<bool, TransportError> {
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return Ok(true);
+        };
+        loop {
+            while tls.wants_write() {
+                match tls.write_tls(&mut self.stream) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if !tls.is_handshaking() {
+                return Ok(true);
+            }
+            if tls.wants_write() {
+                // The socket is full; the writable event brings us back.
+                return Ok(false);
+            }
+            match tls.read_tls(&mut self.stream) {
+                Ok(0) => return Err(TransportError::Eof),
+                Ok(_) => {
+                    if tls.process_new_packets().is_err() {
+                        // Send the alert rustls queued, best effort.
+                        let _ = tls.write_tls(&mut self.stream);
+                        return Err(TransportError::Tls);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Reads decrypted bytes into `buf` (non-empty). Call until it returns `WouldBlock`.
+    #[inline]
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<ReadOutcome, TransportError> {
+        match self.tls.as_deref_mut() {
+            None => match self.stream.read(buf) {
+                Ok(0) => Err(TransportError::Eof),
+                Ok(n) => Ok(ReadOutcome::Data(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.read(buf),
+                Err(e) => Err(e.into()),
+            },
+            Some(tls) => tls_read(tls, &mut self.stream, buf),
+        }
+    }
+
+    /// Writes as much of `data` as the socket (or TLS buffer) takes; returns how much.
+    #[inline]
+    pub fn write(&mut self, data: &[u8]) -> Result<usize, TransportError> {
+        match self.tls.as_deref_mut() {
+            None => match self.stream.write(data) {
+                Ok(n) => Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+                Err(e) => Err(e.into()),
+            },
+            Some(tls) => {
+                let n = tls.writer().write(data)?;
+                tls_flush(tls, &mut self.stream)?;
+                Ok(n)
+            }
+        }
+    }
+
+    /// Pushes buffered TLS records to the socket. `Ok(true)` when nothing is left buffered.
+    #[inline]
+    pub fn flush(&mut self) -> Result<bool, TransportError> {
+        match self.tls.as_deref_mut() {
+            None => Ok(true),
+            Some(tls) => tls_flush(tls, &mut self.stream),
+        }
+    }
+
+    /// Queues a TLS close_notify (if TLS) and tries to send it.
+    pub fn close_notify(&mut self) {
+        if let Some(tls) = self.tls.as_deref_mut() {
+            tls.send_close_notify();
+            let _ = tls_flush(tls, &mut self.stream);
+        }
+    }
+}
+
+fn tls_flush(
+    tls: &mut ClientConnection,
+    stream: &mut mio::net::TcpStream,
+) -> Result<bool, TransportError> {
+    while tls.wants_write() {
+        match tls.write_tls(stream) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(true)
+}
+
+fn tls_read(
+    tls: &mut ClientConnection,
+    stream: &mut mio::net::TcpStream,
+    buf: &mut [u8],
+) -> Result<ReadOutcome, TransportError> {
+    loop {
+        // Plaintext already decrypted goes first.
+        match tls.reader().read(buf) {
+            Ok(0) => return Err(TransportError::Eof), // close_notify received
+            Ok(n) => return Ok(ReadOutcome::Data(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(TransportError::Eof),
+            Err(e) => return Err(e.into()),
+        }
+        match tls.read_tls(stream) {
+            Ok(0) => {
+                // Socket EOF: let rustls decide between close_notify and truncation.
+                if tls.process_new_packets().is_err() {
+                    return Err(TransportError::Tls);
+                }
+                match tls.reader().read(buf) {
+                    Ok(n) if n > 0 => return Ok(ReadOutcome::Data(n)),
+                    _ => return Err(TransportError::Eof),
+                }
+            }
+            Ok(_) => {
+                if tls.process_new_packets().is_err() {
+                    let _ = tls.write_tls(stream);
+                    return Err(TransportError::Tls);
+                }
+                if tls.wants_write() {
+                    // Key updates and the like: answer them now, best effort.
+                    tls_flush(tls, stream)?;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadOutcome::WouldBlock),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The rustls client configuration for a connection: webpki roots plus `extra_roots` (DER),
+/// ring crypto provider. Connections without extra roots share one cached configuration.
+pub fn client_config(extra_roots: &[Arc<[u8]>]) -> Result<Arc<ClientConfig>, ConfigError> {
+    static DEFAULT: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    if extra_roots.is_empty() {
+        if let Some(c) = DEFAULT.get() {
+            return Ok(c.clone());
+        }
+        let c = build_config(&[])?;
+        return Ok(DEFAULT.get_or_init(|| c).clone());
+    }
+    build_config(extra_roots)
+}
+
+fn build_config(extra_roots: &[Arc<[u8]>]) -> Result<Arc<ClientConfig>, ConfigError> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for der in extra_roots {
+        roots
+            .add(CertificateDer::from(der.to_vec()))
+            .map_err(|_| ConfigError::RootCert)?;
+    }
+    let config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|_| ConfigError::RootCert)?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The TLS server name (SNI and certificate check) for `host`: a DNS name or an IP literal.
+pub fn server_name(host: &str) -> Result<ServerName<'static>, ConfigError> {
+    ServerName::try_from(host.to_owned()).map_err(|_| ConfigError::ServerName)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_shared_and_names_parse() {
+        let a = client_config(&[]).unwrap();
+        let b = client_config(&[]).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(server_name("stream.binance.com").is_ok());
+        assert!(matches!(
+            server_name("127.0.0.1").unwrap(),
+            ServerName::IpAddress(_)
+        ));
+        assert_eq!(
+            client_config(&[Arc::from(&b"not a cert"[..])]).err(),
+            Some(ConfigError::RootCert)
+        );
+    }
+
+    #[test]
+    fn plain_read_write_round_trip() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stream = mio::net::TcpStream::connect(addr).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        let mut t = Transport::plain(stream);
+        assert!(t.handshake().unwrap());
+        let mut buf = [0u8; 16];
+        // Nothing sent yet.
+        let mut spins = 0;
+        while !matches!(crate::sys::connect_result(t.stream()), Ok(true)) && spins < 1000 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            spins += 1;
+        }
+        assert_eq!(t.read(&mut buf).unwrap(), ReadOutcome::WouldBlock);
+        peer.write_all(b"hello").unwrap();
+        let mut got = Vec::new();
+        for _ in 0..1000 {
+            match t.read(&mut buf).unwrap() {
+                ReadOutcome::Data(n) => got.extend_from_slice(&buf[..n]),
+                ReadOutcome::WouldBlock => {
+                    if got.len() == 5 {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+        }
+        assert_eq!(got, b"hello");
+        assert_eq!(t.write(b"back").unwrap(), 4);
+        let mut r = [0u8; 4];
+        peer.read_exact(&mut r).unwrap();
+        assert_eq!(&r, b"back");
+        drop(peer);
+        let mut eof = false;
+        for _ in 0..1000 {
+            match t.read(&mut buf) {
+                Err(TransportError::Eof) => {
+                    eof = true;
+                    break;
+                }
+                _ => std::thread::sleep(std::time::Duration::from_millis(1)),
+            }
+        }
+        assert!(eof);
+    }
+}

@@ -1,0 +1,87 @@
+//! Everything a simulator server can be told.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use tickwire_feeds::binance::sim::{Market, Mix};
+
+use super::fault::ScheduledFault;
+
+/// How to run a [`super::SimServer`]. `SimConfig::new(market)` gives the venue's documented
+/// behaviour (ping cadence, pong deadline, inbound limit) at 1000 events/s on BTCUSDT.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    /// Spot or USD-M: decides paths, message shapes and chains.
+    pub market: Market,
+    /// Listen address (loopback by default).
+    pub bind: IpAddr,
+    /// TCP port; 0 picks a free one (see [`super::SimServer::local_addr`]).
+    pub port: u16,
+    /// Simulated symbols, any case.
+    pub symbols: Vec<String>,
+    /// Venue events per second over all symbols (0 = as fast as each connection can take).
+    /// A client subscribed to every stream of every symbol receives about this many
+    /// messages a second (a trade event yields two with both `trade` and `aggTrade`).
+    /// A late sender catches up in a burst; nothing is dropped.
+    pub rate: u64,
+    /// Events become due in groups of this many (1 = evenly paced).
+    pub burst: u64,
+    /// Relative frequencies of book diffs, trades and top-of-book events.
+    pub mix: Mix,
+    /// Seed of the venue model.
+    pub seed: u64,
+    /// Steps per symbol tape (see `tickwire_feeds::binance::sim::tape`).
+    pub tape_len: usize,
+    /// Serve `wss://` and `https://` with a fresh self-signed certificate.
+    pub tls: bool,
+    /// Start every data message with `"ts":<send time ns>` (latency probe).
+    pub probe_ts: bool,
+    /// Server ping period.
+    pub ping_interval: Duration,
+    /// A session whose oldest unanswered ping is older than this is dropped.
+    pub pong_timeout: Duration,
+    /// Sessions are closed (1000) after this long, like the venue's 24 h limit.
+    pub lifetime: Option<Duration>,
+    /// Client frames (text, ping, pong) allowed per second; more closes the session.
+    pub inbound_limit: Option<u32>,
+    /// Faults applied to every session on a schedule.
+    pub faults: Vec<ScheduledFault>,
+    /// Time between `serverShutdown` and the close that follows it.
+    pub shutdown_grace: Duration,
+    /// Bytes written per socket write at most when catching up.
+    pub batch_bytes: usize,
+    /// Largest client message accepted.
+    pub max_client_message: usize,
+}
+
+impl SimConfig {
+    /// The venue's documented defaults: spot pings every 20 s and drops after 60 s without
+    /// a pong, 5 inbound messages/s; USD-M pings every 3 min, drops after 10 min, 10/s.
+    pub fn new(market: Market) -> Self {
+        let (ping, pong, limit) = match market {
+            Market::Spot => (20, 60, 5),
+            Market::UsdM => (180, 600, 10),
+        };
+        SimConfig {
+            market,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            symbols: vec!["BTCUSDT".to_string()],
+            rate: 1000,
+            burst: 1,
+            mix: Mix::default(),
+            seed: 1,
+            tape_len: 4096,
+            tls: false,
+            probe_ts: false,
+            ping_interval: Duration::from_secs(ping),
+            pong_timeout: Duration::from_secs(pong),
+            lifetime: None,
+            inbound_limit: Some(limit),
+            faults: Vec::new(),
+            shutdown_grace: Duration::from_secs(1),
+            batch_bytes: 64 * 1024,
+            max_client_message: 64 * 1024,
+        }
+    }
+}
