@@ -574,7 +574,7 @@ fn scan_inner(
                 Val::Absent => None,
                 v => Some(num(v)?),
             };
-            let ts = exchange_ts(&f, f.big_e, unit, probe)?;
+            let ts = exchange_ts(f, f.big_e, unit, probe)?;
             for e in &mut out[start..] {
                 e.instrument = instrument;
                 e.seq = last;
@@ -598,7 +598,7 @@ fn scan_inner(
                 Val::Bool(false) => Side::Buy,
                 _ => return None,
             };
-            let ts = exchange_ts(&f, f.big_t, unit, probe)?;
+            let ts = exchange_ts(f, f.big_t, unit, probe)?;
             let t = Trade {
                 price,
                 qty,
@@ -621,7 +621,7 @@ fn scan_inner(
                 ask_qty: decimal(b, f.big_a)?,
                 seq,
             };
-            let ts = exchange_ts(&f, f.big_e, unit, probe)?;
+            let ts = exchange_ts(f, f.big_e, unit, probe)?;
             out.push(Event::bbo(instrument, bbo, ts, recv_ts).ok()?);
             Frame::Market
         }
