@@ -7,9 +7,11 @@
 //!
 //! Each side is a sorted array of price mantissas (at one fixed price scale per book) with a
 //! parallel array of quantity mantissas, kept in the middle of a buffer twice the configured
-//! depth: the best level sits at the high end, and an insert or delete shifts whichever part
-//! of the array is shorter, so changes near the top of the book (most of them) move a few
-//! entries, and changes at the far end are just as cheap. Asks are stored under the key
+//! depth: the best level sits at the high end. A delete leaves a tombstone (quantity 0) in
+//! place, so it moves nothing; an insert reuses a tombstone next to (or a few places from) its
+//! position, and only otherwise shifts whichever part of the array is shorter, so changes near
+//! the top and at the far end are cheap, and changes in the middle mostly are. Tombstones are
+//! dropped when the window reaches an end of the buffer. Asks are stored under the key
 //! `!price` so both sides share one ascending layout. Lookups gallop down from the best level
 //! before a binary search. Nothing allocates after [`Book::new`].
 //!
@@ -129,13 +131,24 @@ enum State {
     Valid,
 }
 
+/// Neighbours searched for a free slot before an insert shifts the shorter part.
+const REUSE_WINDOW: usize = 8;
+
 /// One side: ascending keys with the best level at `hi - 1`, inside `keys[lo..hi]`.
+///
+/// A deleted level leaves a tombstone (quantity 0, key kept so the keys stay sorted) instead
+/// of closing the hole: deletes shift nothing, and an insert takes a tombstone next to its
+/// place (or a few places away, shifting only up to it) before it shifts a whole part. The
+/// ends `lo` and `hi - 1` are always live, so the best level is still `hi - 1`. Tombstones
+/// are dropped when the window reaches an end of the buffer.
 #[derive(Clone, Debug)]
 struct Ladder {
     keys: Box<[i64]>,
     qtys: Box<[i64]>,
     lo: usize,
     hi: usize,
+    /// Live levels in `lo..hi`.
+    live: usize,
     depth: usize,
 }
 
@@ -148,19 +161,21 @@ impl Ladder {
             qtys: vec![0; cap].into_boxed_slice(),
             lo: mid,
             hi: mid,
+            live: 0,
             depth,
         }
     }
 
     #[inline]
     fn len(&self) -> usize {
-        self.hi - self.lo
+        self.live
     }
 
     #[inline]
     fn clear(&mut self) {
         self.lo = self.keys.len() / 2;
         self.hi = self.lo;
+        self.live = 0;
     }
 
     #[inline]
@@ -168,8 +183,8 @@ impl Ladder {
         (self.hi > self.lo).then(|| (self.keys[self.hi - 1], self.qtys[self.hi - 1]))
     }
 
-    /// Absolute index of `key` (Ok) or where it would go (Err). Gallops down from the best
-    /// level, then binary-searches the bracket found.
+    /// Absolute index of `key` (Ok, live or tombstone) or where it would go (Err). Gallops
+    /// down from the best level, then binary-searches the bracket found.
     #[inline]
     fn search(&self, key: i64) -> Result<usize, usize> {
         let keys = &self.keys[self.lo..self.hi];
@@ -192,26 +207,83 @@ impl Ladder {
         }
     }
 
-    /// Moves the window to the middle of the buffer; returns the shift applied to indexes.
-    #[cold]
-    fn recenter(&mut self) -> isize {
-        let len = self.len();
-        let new_lo = (self.keys.len() - len) / 2;
-        self.keys.copy_within(self.lo..self.hi, new_lo);
-        self.qtys.copy_within(self.lo..self.hi, new_lo);
-        let shift = new_lo as isize - self.lo as isize;
-        self.lo = new_lo;
-        self.hi = new_lo + len;
-        shift
+    /// Drops tombstones at both ends so `lo` and `hi - 1` are live.
+    #[inline]
+    fn trim(&mut self) {
+        while self.hi > self.lo && self.qtys[self.hi - 1] == 0 {
+            self.hi -= 1;
+        }
+        while self.lo < self.hi && self.qtys[self.lo] == 0 {
+            self.lo += 1;
+        }
     }
 
-    /// Inserts at absolute position `pos` (from a failed search), shifting the shorter part.
+    /// Removes the tombstones and moves the live levels to the middle of the buffer; returns
+    /// where absolute position `pos` went.
+    #[cold]
+    fn compact(&mut self, pos: usize) -> usize {
+        let mut w = self.lo;
+        let mut new_pos = self.lo;
+        for r in self.lo..self.hi {
+            if r == pos {
+                new_pos = w;
+            }
+            if self.qtys[r] != 0 {
+                self.keys[w] = self.keys[r];
+                self.qtys[w] = self.qtys[r];
+                w += 1;
+            }
+        }
+        if pos >= self.hi {
+            new_pos = w;
+        }
+        let len = w - self.lo;
+        let new_lo = (self.keys.len() - len) / 2;
+        self.keys.copy_within(self.lo..w, new_lo);
+        self.qtys.copy_within(self.lo..w, new_lo);
+        let moved = new_pos - self.lo + new_lo;
+        self.lo = new_lo;
+        self.hi = new_lo + len;
+        moved
+    }
+
+    #[inline]
+    fn put(&mut self, i: usize, key: i64, qty: i64) {
+        self.keys[i] = key;
+        self.qtys[i] = qty;
+        self.live += 1;
+    }
+
+    /// Inserts a new live level at absolute position `pos` (from a failed search).
     #[inline]
     fn insert_at(&mut self, mut pos: usize, key: i64, qty: i64) {
+        // A tombstone right next to the place: take it, nothing moves.
+        if pos > self.lo && self.qtys[pos - 1] == 0 {
+            return self.put(pos - 1, key, qty);
+        }
+        if pos < self.hi && self.qtys[pos] == 0 {
+            return self.put(pos, key, qty);
+        }
+        // A tombstone a few places away: shift only up to it.
+        for d in 1..=REUSE_WINDOW {
+            if pos > self.lo + d && self.qtys[pos - 1 - d] == 0 {
+                let t = pos - 1 - d;
+                self.keys.copy_within(t + 1..pos, t);
+                self.qtys.copy_within(t + 1..pos, t);
+                return self.put(pos - 1, key, qty);
+            }
+            if pos + d < self.hi && self.qtys[pos + d] == 0 {
+                let t = pos + d;
+                self.keys.copy_within(pos..t, pos + 1);
+                self.qtys.copy_within(pos..t, pos + 1);
+                return self.put(pos, key, qty);
+            }
+        }
+        // Shift the shorter part; at an end of the buffer, drop tombstones and recenter.
         let cap = self.keys.len();
         let shift_left = pos - self.lo < self.hi - pos;
         if (shift_left && self.lo == 0) || (!shift_left && self.hi == cap) {
-            pos = (pos as isize + self.recenter()) as usize;
+            pos = self.compact(pos);
         }
         if shift_left {
             self.keys.copy_within(self.lo..pos, self.lo - 1);
@@ -223,56 +295,67 @@ impl Ladder {
             self.qtys.copy_within(pos..self.hi, pos + 1);
             self.hi += 1;
         }
-        self.keys[pos] = key;
-        self.qtys[pos] = qty;
+        self.put(pos, key, qty);
     }
 
+    /// Makes room on a full side by dropping the far-most live level.
     #[inline]
-    fn remove_at(&mut self, pos: usize) {
-        if pos - self.lo < self.hi - pos - 1 {
-            self.keys.copy_within(self.lo..pos, self.lo + 1);
-            self.qtys.copy_within(self.lo..pos, self.lo + 1);
-            self.lo += 1;
-        } else {
-            self.keys.copy_within(pos + 1..self.hi, pos);
-            self.qtys.copy_within(pos + 1..self.hi, pos);
-            self.hi -= 1;
-        }
+    fn drop_worst(&mut self, stats: &mut BookStats) {
+        stats.dropped_levels += 1;
+        self.qtys[self.lo] = 0;
+        self.live -= 1;
+        self.trim();
     }
 
     #[inline]
     fn set(&mut self, key: i64, qty: i64, stats: &mut BookStats) -> Change {
         match self.search(key) {
-            Ok(i) if qty == 0 => {
-                self.remove_at(i);
-                Change::Deleted
+            Ok(i) if self.qtys[i] != 0 => {
+                if qty == 0 {
+                    self.qtys[i] = 0;
+                    self.live -= 1;
+                    self.trim();
+                    Change::Deleted
+                } else {
+                    self.qtys[i] = qty;
+                    Change::Updated
+                }
             }
-            Ok(i) => {
-                self.qtys[i] = qty;
-                Change::Updated
-            }
-            Err(_) if qty == 0 => {
+            Ok(_) | Err(_) if qty == 0 => {
                 stats.unknown_deletes += 1;
                 Change::DeleteUnknown
             }
+            Ok(i) => {
+                // A tombstone inside lo..hi: live levels below it exist (lo is live).
+                if self.live >= self.depth {
+                    self.drop_worst(stats);
+                    // Trimming may have passed this tombstone: it is then the new far end.
+                    self.lo = self.lo.min(i);
+                }
+                self.qtys[i] = qty;
+                self.live += 1;
+                Change::Inserted
+            }
             Err(i) => {
-                if self.len() >= self.depth {
-                    stats.dropped_levels += 1;
+                if self.live >= self.depth {
                     if i == self.lo {
+                        stats.dropped_levels += 1;
                         return Change::DroppedBeyondDepth;
                     }
-                    self.lo += 1;
+                    self.drop_worst(stats);
                 }
-                self.insert_at(i, key, qty);
+                // Dropping the worst may have trimmed tombstones around `i`.
+                self.insert_at(i.clamp(self.lo, self.hi), key, qty);
                 Change::Inserted
             }
         }
     }
 
-    /// Levels from the best outward as (key, qty).
+    /// Live levels from the best outward as (key, qty).
     fn iter(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
         (self.lo..self.hi)
             .rev()
+            .filter(|&i| self.qtys[i] != 0)
             .map(|i| (self.keys[i], self.qtys[i]))
     }
 }
@@ -669,19 +752,26 @@ mod tests {
     }
 
     fn ops() -> impl Strategy<Value = Vec<Op>> {
-        proptest::collection::vec(
-            prop_oneof![
-                40 => (any::<bool>(), 0i64..200, 0i64..4).prop_map(|(s, p, q)| Op::Set(s, p, q)),
-                1 => Just(Op::Clear),
-            ],
-            0..600,
+        (prop_oneof![Just(12i64), Just(60), Just(400)], 0i64..4).prop_flat_map(
+            |(range, zero_bias)| {
+                proptest::collection::vec(
+                    prop_oneof![
+                        40 => (any::<bool>(), 0..range, 0i64..4 + zero_bias)
+                            .prop_map(move |(s, p, q)| Op::Set(s, p, (q - zero_bias).max(0))),
+                        1 => Just(Op::Clear),
+                    ],
+                    0..800,
+                )
+            },
         )
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
         /// Against a BTreeMap model with the same truncation rule.
         #[test]
-        fn matches_a_model(ops in ops(), depth in 1usize..40) {
+        fn matches_a_model(ops in ops(), depth in prop_oneof![1usize..8, 8usize..64, Just(1000)]) {
             let mut b = Book::new(BookConfig { depth, price_scale: Some(0), qty_scale: Some(0) });
             let mut bids: BTreeMap<i64, i64> = BTreeMap::new();
             let mut asks: BTreeMap<i64, i64> = BTreeMap::new();
@@ -712,6 +802,9 @@ mod tests {
                 let got_a: Vec<_> = b.asks(usize::MAX).map(|(p, q)| (p.mantissa(), q.mantissa())).collect();
                 let want_a: Vec<_> = asks.iter().rev().map(|(&k, &q)| (-k, q)).collect();
                 prop_assert_eq!(got_a, want_a);
+                prop_assert_eq!((b.bid_len(), b.ask_len()), (bids.len(), asks.len()));
+                prop_assert_eq!(b.best_bid().map(|l| l.0.mantissa()), bids.keys().next_back().copied());
+                prop_assert_eq!(b.best_ask().map(|l| l.0.mantissa()), asks.keys().next_back().map(|k| -k));
             }
         }
     }

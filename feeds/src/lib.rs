@@ -7,4 +7,6 @@
 
 pub mod binance;
 pub mod capture;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod jsonl;

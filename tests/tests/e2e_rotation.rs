@@ -81,7 +81,15 @@ fn start_with(
         &[Channel::Depth(depth), Channel::Trade, Channel::BookTicker],
     );
     let registry = Registry::new();
-    let feed = rotating_feed(config, &subs, &registry, FeedConfig::default(), rotation).unwrap();
+    let feed = rotating_feed(
+        config,
+        &subs,
+        &registry,
+        &[],
+        FeedConfig::default(),
+        rotation,
+    )
+    .unwrap();
     let monitor = feed.monitor();
 
     let mut b = Engine::builder(EngineConfig::default());

@@ -51,6 +51,27 @@ pub fn run(args: Args) -> ExitCode {
         );
         return ExitCode::from(2);
     };
+    let stdin = std::io::stdin();
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let result = decode_lines(market, &args, stdin.lock(), &mut out);
+    let _ = out.flush();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tickwire decode: reading stdin: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Decodes every line of `input` to JSON lines on `out`. Fails only when reading fails; a
+/// closed output ends quietly.
+fn decode_lines(
+    market: Market,
+    args: &Args,
+    mut input: impl BufRead,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     let registry = Registry::new();
     let unit = if args.micros {
         TimeUnit::Microsecond
@@ -63,22 +84,13 @@ pub fn run(args: Args) -> ExitCode {
         args.probe,
     );
     let mut lines = JsonLines::new(registry, market.venue());
-    let stdin = std::io::stdin();
-    let mut input = stdin.lock();
-    let mut out = BufWriter::new(std::io::stdout().lock());
     let mut line = Vec::with_capacity(64 * 1024);
     let mut events: Vec<Event> = Vec::with_capacity(4096);
     let mut text = Vec::with_capacity(64 * 1024);
     loop {
         line.clear();
-        match input.read_until(b'\n', &mut line) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
-                eprintln!("tickwire decode: reading stdin: {e}");
-                let _ = out.flush();
-                return ExitCode::FAILURE;
-            }
+        if input.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
         }
         while matches!(line.last(), Some(b'\n' | b'\r')) {
             line.pop();
@@ -124,10 +136,51 @@ pub fn run(args: Args) -> ExitCode {
             lines.write(e, &mut text);
         }
         if out.write_all(&text).is_err() {
-            // stdout closed (e.g. piped into `head`): nothing more to do.
-            return ExitCode::SUCCESS;
+            // Output closed (e.g. piped into `head`): nothing more to do.
+            return Ok(());
         }
     }
-    let _ = out.flush();
-    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(venue: Market, input: &str) -> Vec<String> {
+        let args = Args {
+            venue: venue.venue().into(),
+            micros: false,
+            probe: false,
+        };
+        let mut out = Vec::new();
+        decode_lines(venue, &args, input.as_bytes(), &mut out).unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn frames_to_lines() {
+        let input = concat!(
+            r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":3000123456,"p":"43250.12","q":"0.012","T":1723161255123,"m":false}}"#,
+            "\n\n{\"bad\n",
+            r#"1723161253937085768 {"e":"depthUpdate","E":1723161255123,"T":1,"s":"ETHUSDT","U":1,"u":1000123460,"pu":0,"b":[["43249.99","0.51234"]],"a":[]}"#,
+            "\n",
+            r#"{"e":"serverShutdown","E":1}"#,
+            "\n",
+            r#"{"result":null,"id":1}"#,
+        );
+        let lines = decode(Market::UsdM, input);
+        assert_eq!(
+            lines,
+            [
+                r#"{"kind":"trade","venue":"binance-usdm","symbol":"BTCUSDT","side":"buy","price":"43250.12","qty":"0.012","id":3000123456,"exchange_ts":1723161255123000000,"flags":[]}"#,
+                r#"{"kind":"status","venue":"binance-usdm","symbol":null,"status":"decode_error","detail":"json"}"#,
+                r#"{"kind":"book","venue":"binance-usdm","symbol":"ETHUSDT","side":"bid","price":"43249.99","qty":"0.51234","seq":1000123460,"exchange_ts":1723161255123000000,"flags":["last"]}"#,
+                r#"{"kind":"status","venue":"binance-usdm","symbol":null,"status":"rotating","detail":"server_shutdown"}"#,
+            ]
+        );
+    }
 }

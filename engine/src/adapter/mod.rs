@@ -84,6 +84,8 @@ pub enum ResyncPolicy {
     /// Fetch a snapshot from the [`SnapshotSource`] and replay buffered diffs on top (Binance).
     Snapshot,
     /// Unsubscribe and subscribe the instrument again: the venue sends a fresh snapshot.
+    /// (The generic [`FeedHandler`] does not resubscribe per instrument yet: it recycles the
+    /// connection, as for [`ResyncPolicy::Reconnect`].)
     Resubscribe,
     /// Recycle the whole connection.
     Reconnect,

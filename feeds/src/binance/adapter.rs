@@ -81,6 +81,7 @@ impl BinanceAdapter {
         }
         let mut decoder = Decoder::new(symbols, config.time_unit, config.latency_probe);
         decoder.set_fast_scan(config.fast_scan);
+        decoder.prewarm(Decoder::PREWARM_BYTES);
         Ok(BinanceAdapter {
             config,
             registry: registry.clone(),

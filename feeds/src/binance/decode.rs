@@ -241,23 +241,21 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// A decoder over `symbols`, its buffers sized for messages up to
-    /// [`Decoder::PREWARM_BYTES`].
+    /// A decoder over `symbols`. Its buffers grow with the largest message seen; call
+    /// [`Decoder::prewarm`] to size them up front (the adapter does, for the I/O thread).
     pub fn new(symbols: Symbols, time_unit: TimeUnit, latency_probe: bool) -> Decoder {
-        let mut d = Decoder {
-            buffers: Buffers::new(Self::PREWARM_BYTES),
+        Decoder {
+            buffers: Buffers::new(4096),
             tape: Tape(Vec::new()),
             symbols,
             time_unit,
             latency_probe,
             fast_scan: true,
             stats: DecodeStats::default(),
-        };
-        d.prewarm(Self::PREWARM_BYTES);
-        d
+        }
     }
 
-    /// Message size the buffers are sized for at construction.
+    /// Message size [`super::BinanceAdapter`] prewarms its decoder for.
     pub const PREWARM_BYTES: usize = 64 * 1024;
 
     /// Grows every internal buffer (input copy, structural index, tape) to what the densest

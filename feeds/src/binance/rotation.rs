@@ -22,6 +22,7 @@
 //!     BinanceConfig::spot(),
 //!     &subs,
 //!     &registry,
+//!     &[],
 //!     FeedConfig::default(),
 //!     rotation_config(),
 //! )?;
@@ -33,13 +34,13 @@ use std::time::Duration;
 
 use tickwire_engine::Registry;
 use tickwire_engine::adapter::{
-    FeedConfig, RotatingFeed, RotationConfig, RotationError, SnapshotSource,
+    FeedConfig, QueuedSnapshots, RotatingFeed, RotationConfig, RotationError, SnapshotSource,
 };
 
 use super::adapter::{BinanceAdapter, PlanError};
 use super::config::BinanceConfig;
 use super::snapshot::RestSnapshots;
-use super::subscription::Subscription;
+use super::subscription::{Channel, Subscription};
 
 /// How long Binance keeps a WebSocket connection (spot and USD-M).
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(24 * 3600);
@@ -71,39 +72,49 @@ pub enum RotatingFeedError {
     Snapshots(std::io::ErrorKind),
 }
 
-/// A Binance feed for one connection's worth of `subs` (see
+/// A Binance feed for one connection's worth of `subs` (one group of
 /// [`super::plan_connections`]) that rotates per `rotation` (usually [`rotation_config`]).
-/// Every connection gets its own adapter and REST snapshot thread.
+/// Every connection gets its own adapter and, if it carries depth, its own REST snapshot
+/// thread, which trusts `extra_roots` (DER) besides the webpki roots. Add it with
+/// [`tickwire_engine::adapter::add_rotating_feed`] (same `extra_roots`).
 pub fn rotating_feed(
     config: BinanceConfig,
     subs: &[Subscription],
     registry: &Registry,
+    extra_roots: &[Vec<u8>],
     feed: FeedConfig,
     rotation: RotationConfig,
 ) -> Result<RotatingFeed<BinanceAdapter>, RotatingFeedError> {
     let adapter = BinanceAdapter::new(config.clone(), subs, registry)?;
     let subs = adapter.subscriptions().to_vec();
-    let mut symbols: Vec<String> = subs.iter().map(|s| s.symbol.to_ascii_uppercase()).collect();
-    symbols.sort_unstable();
-    symbols.dedup();
-    let spawn = {
-        let (config, registry, symbols) = (config.clone(), registry.clone(), symbols.clone());
-        move || {
-            let names: Vec<&str> = symbols.iter().map(String::as_str).collect();
-            RestSnapshots::spawn(&config, &registry, &names)
+    let mut book_symbols: Vec<String> = subs
+        .iter()
+        .filter(|s| matches!(s.channel, Channel::Depth(_)))
+        .map(|s| s.symbol.to_ascii_uppercase())
+        .collect();
+    book_symbols.sort_unstable();
+    book_symbols.dedup();
+    let snapshots = {
+        let (config, registry, roots) = (config.clone(), registry.clone(), extra_roots.to_vec());
+        move || -> std::io::Result<Box<dyn SnapshotSource>> {
+            if book_symbols.is_empty() {
+                // No book to sync: no helper thread.
+                return Ok(Box::new(QueuedSnapshots::new()));
+            }
+            let names: Vec<&str> = book_symbols.iter().map(String::as_str).collect();
+            let rest = RestSnapshots::spawn_with_roots(&config, &registry, &names, &roots)?;
+            Ok(Box::new(rest))
         }
     };
-    let snapshots = spawn().map_err(|e| RotatingFeedError::Snapshots(e.kind()))?;
+    let first_snapshots = snapshots().map_err(|e| RotatingFeedError::Snapshots(e.kind()))?;
     let registry = registry.clone();
-    let mut first: Option<(BinanceAdapter, Box<dyn SnapshotSource>)> =
-        Some((adapter, Box::new(snapshots)));
+    let mut first = Some((adapter, first_snapshots));
     let factory = move || {
         if let Some(f) = first.take() {
             return Some(f);
         }
         let adapter = BinanceAdapter::new(config.clone(), &subs, &registry).ok()?;
-        let snapshots: Box<dyn SnapshotSource> = Box::new(spawn().ok()?);
-        Some((adapter, snapshots))
+        Some((adapter, snapshots().ok()?))
     };
     Ok(RotatingFeed::new(Box::new(factory), feed, rotation)?)
 }
@@ -111,7 +122,7 @@ pub fn rotating_feed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::binance::{Channel, DepthSpeed};
+    use crate::binance::DepthSpeed;
     use tickwire_engine::FeedAdapter;
 
     #[test]
@@ -133,6 +144,7 @@ mod tests {
             config,
             &subs,
             &registry,
+            &[],
             FeedConfig::default(),
             rotation_config(),
         )
@@ -147,6 +159,7 @@ mod tests {
             BinanceConfig::spot(),
             &subs,
             &registry,
+            &[],
             FeedConfig::default(),
             bad,
         )
@@ -160,6 +173,7 @@ mod tests {
                 BinanceConfig::spot(),
                 &[],
                 &registry,
+                &[],
                 FeedConfig::default(),
                 rotation_config()
             ),

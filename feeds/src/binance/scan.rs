@@ -54,6 +54,8 @@ struct Fields {
     ts: Val,
     /// `result`, `id`, `code`, `error` or `lastUpdateId` seen (control messages: slow path).
     control: bool,
+    /// This is the envelope's `data` object and it was read.
+    present: bool,
     seen: u32,
     unknown: u64,
 }
@@ -260,6 +262,17 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// A value expected to be a string, number or boolean (the fields the scanner reads),
+    /// without the recursive call; anything else goes through [`Cursor::value`].
+    #[inline(always)]
+    fn scalar(&mut self) -> Option<Val> {
+        match self.peek()? {
+            b'"' => self.string().map(|(s, e)| Val::Str(s, e)),
+            b'0'..=b'9' => self.number().map(Val::Num),
+            _ => self.value(1),
+        }
+    }
+
     /// Any value, validated within the subset, recorded coarsely.
     fn value(&mut self, depth: u32) -> Option<Val> {
         match self.peek()? {
@@ -351,8 +364,7 @@ impl<'a> Cursor<'a> {
 fn object(
     c: &mut Cursor<'_>,
     f: &mut Fields,
-    inner: &mut Option<Fields>,
-    top: bool,
+    mut inner: Option<&mut Fields>,
     recv_ts: u64,
     out: &mut Vec<Event>,
 ) -> Option<()> {
@@ -403,7 +415,7 @@ fn object(
             f.seen |= 1 << bit;
         }
         match (bit, slot) {
-            (_, Some(slot)) => *slot = c.value(1)?,
+            (_, Some(slot)) => *slot = c.scalar()?,
             (11 | 12, None) => {
                 let is_bids = bit == 12;
                 let v = if c.peek()? == b'[' {
@@ -424,13 +436,13 @@ fn object(
                     f.a = v;
                 }
             }
-            (17, None) if top => {
+            (17, None) if inner.is_some() => {
                 if c.peek()? != b'{' {
                     return None;
                 }
-                let mut d = Fields::default();
-                object(c, &mut d, &mut None, false, recv_ts, out)?;
-                *inner = Some(d);
+                let d = inner.as_deref_mut()?;
+                object(c, d, None, recv_ts, out)?;
+                d.present = true;
             }
             (31, None) => {
                 f.unknown += 1;
@@ -523,16 +535,19 @@ fn scan_inner(
 ) -> Option<(Frame, u64)> {
     let mut c = Cursor { b, i: 0 };
     let mut top = Fields::default();
-    let mut inner = None;
-    object(&mut c, &mut top, &mut inner, true, recv_ts, out)?;
+    let mut data = Fields::default();
+    object(&mut c, &mut top, Some(&mut data), recv_ts, out)?;
     if c.i != b.len() {
         return None;
     }
-    let f = match inner {
+    let f = if data.present {
         // Levels read from the envelope level would not belong to the payload.
-        Some(_) if top.a == Val::Levels || top.b == Val::Levels => return None,
-        Some(d) => d,
-        None => top,
+        if top.a == Val::Levels || top.b == Val::Levels {
+            return None;
+        }
+        &data
+    } else {
+        &top
     };
     let kind = match f.e {
         Val::Str(s, e) => &b[s as usize..e as usize],
@@ -559,7 +574,7 @@ fn scan_inner(
                 Val::Absent => None,
                 v => Some(num(v)?),
             };
-            let ts = exchange_ts(&f, f.big_e, unit, probe)?;
+            let ts = exchange_ts(f, f.big_e, unit, probe)?;
             for e in &mut out[start..] {
                 e.instrument = instrument;
                 e.seq = last;
@@ -583,7 +598,7 @@ fn scan_inner(
                 Val::Bool(false) => Side::Buy,
                 _ => return None,
             };
-            let ts = exchange_ts(&f, f.big_t, unit, probe)?;
+            let ts = exchange_ts(f, f.big_t, unit, probe)?;
             let t = Trade {
                 price,
                 qty,
@@ -606,7 +621,7 @@ fn scan_inner(
                 ask_qty: decimal(b, f.big_a)?,
                 seq,
             };
-            let ts = exchange_ts(&f, f.big_e, unit, probe)?;
+            let ts = exchange_ts(f, f.big_e, unit, probe)?;
             out.push(Event::bbo(instrument, bbo, ts, recv_ts).ok()?);
             Frame::Market
         }
