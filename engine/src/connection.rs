@@ -17,6 +17,14 @@
 //!
 //! The connection owns every buffer it uses (receive buffer, outbox, decoder reassembly), so
 //! in steady state the per-message path allocates nothing.
+//!
+//! A `Connection` is one physical connection ("leg"). A handler may open more legs of its
+//! logical connection (`Context::open_leg`, for make-before-break rotation): each is its own
+//! `Connection` with its own socket, buffers, timers and backoff, and the same id, endpoint,
+//! options and routes. The *primary* leg holds the handler between callbacks and is the only
+//! one whose lifecycle statuses are published; the I/O loop lends the handler to another leg
+//! for the duration of its callbacks (pointer swaps). A single-leg connection is always
+//! primary, so its path is unchanged.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -26,8 +26,24 @@
 //! resynced (`Gap`, `Resync`) where they do not; without a session, every book is resynced
 //! as after any disconnect. Either way nothing is presented as valid that is not.
 //!
+//! Statuses, in-band with the data:
+//!
+//! * `Rotating`: a rotation starts; reason `Rotation` (lifetime; `value` = the standby's leg
+//!   number) or `ServerShutdown` (published by the handler that decoded the notice).
+//! * `Connected`, reason `Rotation`, `value` = connection id: the switch. Events after it
+//!   come from the new connection.
+//! * Fallback: `Disconnected` (the engine, for the leg that died), then `Connected`
+//!   (reason `Rotation`) if the standby is up, else the engine's `Connected` once it is;
+//!   `Gap`/`Resync` and snapshot runs where the books could not be joined.
+//! * An abandoned rotation publishes nothing: the active leg never stopped.
+//!
 //! Timers: the handler timer of each leg is shared by the inner handler on that leg and
 //! the rotation's own deadline on the active leg; the feed arms the earlier one.
+//!
+//! Cost: between rotations a message costs a leg comparison and a look at the timer and
+//! recycle requests on top of the [`FeedHandler`]; nothing is allocated. During a rotation
+//! the standby's log grows and each standby message copies the active handler's watermarks
+//! to check readiness (allocations, for a few milliseconds a day).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -84,8 +100,9 @@ impl RotationConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RotationError {
-    /// The margin is not shorter than the lifetime, or the retry delay is zero.
-    #[error("rotation margin must be shorter than the lifetime and the retry delay non-zero")]
+    /// The margin is not shorter than the lifetime, or the retry delay or switch timeout
+    /// is zero.
+    #[error("rotation margin must be shorter than the lifetime; retry and switch timeout non-zero")]
     Config,
     /// The factory could not build the first handler.
     #[error("the feed factory could not build the first connection's adapter")]
@@ -218,7 +235,10 @@ impl<A: FeedAdapter> RotatingFeed<A> {
         feed: FeedConfig,
         config: RotationConfig,
     ) -> Result<RotatingFeed<A>, RotationError> {
-        if config.retry.is_zero() || config.lifetime.is_some_and(|l| config.margin >= l) {
+        if config.retry.is_zero()
+            || config.switch_timeout.is_zero()
+            || config.lifetime.is_some_and(|l| config.margin >= l)
+        {
             return Err(RotationError::Config);
         }
         let (adapter, snapshots) = factory().ok_or(RotationError::Factory)?;
