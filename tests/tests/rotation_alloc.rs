@@ -129,8 +129,8 @@ fn rotating_feed_allocates_nothing_per_message_between_rotations() {
     // The counter sees this thread's allocations when on.
     let before = allocations();
     count_this_thread(true);
-    let v = vec![1u8; 100];
+    let v: Vec<u8> = std::hint::black_box(Vec::with_capacity(100));
     count_this_thread(false);
-    assert_eq!(v.len(), 100);
+    assert!(v.capacity() >= 100);
     assert!(allocations() > before);
 }
