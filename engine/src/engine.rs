@@ -459,6 +459,7 @@ impl IoLoop {
             }
         };
         let Some(p) = self.conn(primary) else {
+            self.free.push(slot);
             return;
         };
         let conn = p.new_leg(slot, leg);
