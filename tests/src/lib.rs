@@ -4,8 +4,10 @@
 pub mod alloc;
 pub mod consume;
 pub mod handlers;
+pub mod model;
 pub mod server;
 pub mod tls;
+pub mod tls_rest;
 
 use std::time::Duration;
 

@@ -2,5 +2,11 @@
 //!
 //! The library side of the `tickwire` binary: the venue simulator server ([`sim`]), used by
 //! the demo, `tickwire bench` and the integration tests.
+//! Also the consumer thread ([`consumer`]), the live terminal view ([`view`]) and the
+//! SIGINT/SIGTERM flag ([`signal`]) that `tickwire run`, the demo and `bench` share.
 
+pub mod consumer;
+pub mod journal;
+pub mod signal;
 pub mod sim;
+pub mod view;

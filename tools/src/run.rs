@@ -1,13 +1,710 @@
-//! `tickwire run`. (Not written yet.)
+//! `tickwire run`: a Binance feed on the engine, every event printed as a JSON line
+//! (`--print`, the `tickwire decode` format) or watched in the live view (`--stats`), until
+//! Ctrl-C, `--duration`, or an error that needs the user (every subscription refused, no
+//! connection possible). A summary goes to stderr at the end.
+//!
+//! [`drive`] is the session both `run` and the demo use: engine, telemetry collector,
+//! consumer thread, feed, view, signals, shutdown and summary.
 
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tickwire_engine::telemetry::{self, CollectorThread, DefaultCollector};
+use tickwire_engine::{
+    ConnectionId, Engine, EngineConfig, EngineStats, IdleStrategy, Profile, Reason, Registry,
+};
+use tickwire_feeds::binance::{
+    BinanceFeed, Channel, DepthSpeed, FeedError, FeedPlan, Market, SubscribeVia, Subscription,
+};
+use tickwire_tools::consumer::{Idle, Note, NoteLevel, Tap, TapConfig, Watch};
+use tickwire_tools::signal;
+use tickwire_tools::view::{self, LiveView, Screen, Summary};
+
+/// Exit code for a command line that cannot work (bad venue, channel, URL, symbol).
+const USAGE: u8 = 2;
+
+/// Failed attempts before the first session after which a run gives up.
+const ATTEMPTS_BEFORE_LIVE: u64 = 5;
+
+/// Capacity of the consumer ring, in events.
+const RING: usize = 1 << 16;
 
 /// Arguments of `tickwire run`.
-#[derive(clap::Args)]
-pub struct Args {}
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+tickwire run --symbols BTCUSDT,ETHUSDT --channels trade,book,bbo --stats\n  \
+tickwire run --venue binance-usdm --symbols BTCUSDT --channels aggtrade --print | head\n  \
+tickwire sim --port 9100 &  tickwire run --url ws://127.0.0.1:9100 --symbols BTCUSDT")]
+pub struct Args {
+    /// Venue: binance (spot) or binance-usdm (USD-M futures).
+    #[arg(long, default_value = "binance")]
+    venue: String,
+    /// Symbols, comma-separated (BTCUSDT,ETHUSDT; any case).
+    #[arg(long, value_delimiter = ',', required = true)]
+    symbols: Vec<String>,
+    /// Channels, comma-separated: trade, aggtrade, bbo (bookTicker), book (diff depth kept in
+    /// sync with REST snapshots).
+    #[arg(long, value_delimiter = ',', default_value = "trade,bbo,book")]
+    channels: Vec<String>,
+    /// Update speed of the book channel: 100ms, default (1000 ms spot, 250 ms USD-M); USD-M
+    /// also 500ms and 0ms.
+    #[arg(long, default_value = "100ms")]
+    depth_speed: String,
+    /// WebSocket endpoint instead of the venue's: testnet, a proxy, `tickwire sim`
+    /// (ws://127.0.0.1:9100 or ws://127.0.0.1:9100/stream).
+    #[arg(long)]
+    url: Option<String>,
+    /// REST endpoint for book snapshots instead of the venue's (default: the --url host when
+    /// it is loopback, else the venue's).
+    #[arg(long)]
+    rest_url: Option<String>,
+    /// Print every event, status events included, as a JSON line (the `tickwire decode`
+    /// format). The default when stdout is not a terminal.
+    #[arg(long, conflicts_with = "stats")]
+    print: bool,
+    /// Show the live view (rates, latency percentiles, book tops). The default on a terminal.
+    #[arg(long)]
+    stats: bool,
+    /// Stop after this long (500ms, 30s, 5m); default: until Ctrl-C.
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Trust this root certificate (PEM or DER file) for wss:// with a self-signed server.
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// Ask for microsecond timestamps (timeUnit=MICROSECOND).
+    #[arg(long)]
+    micros: bool,
+    /// Take exchange_ts from a leading "ts" field in ns (`tickwire sim --probe`).
+    #[arg(long)]
+    probe: bool,
+    /// How streams are requested: frames (SUBSCRIBE after connecting; each refusal is
+    /// reported) or url (named in the URL; live at once).
+    #[arg(long, default_value = "frames")]
+    subscribe: String,
+    /// Engine profile: standard (blocking poll), low-latency (busy poll), lightweight.
+    #[arg(long, default_value = "standard")]
+    profile: String,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    tickwire_tools::sim::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn parse_channel(name: &str, speed: DepthSpeed) -> Option<Channel> {
+    Some(match name.trim().to_ascii_lowercase().as_str() {
+        "trade" | "trades" => Channel::Trade,
+        "aggtrade" | "aggtrades" | "agg" => Channel::AggTrade,
+        "bbo" | "bookticker" | "ticker" => Channel::BookTicker,
+        "book" | "depth" => Channel::Depth(speed),
+        _ => return None,
+    })
+}
+
+fn parse_speed(s: &str, market: Market) -> Result<DepthSpeed, String> {
+    let speed = match s.trim().to_ascii_lowercase().as_str() {
+        "100ms" | "100" => DepthSpeed::Ms100,
+        "default" | "1000ms" | "250ms" => DepthSpeed::Default,
+        "500ms" | "500" => DepthSpeed::Ms500,
+        "0ms" | "0" => DepthSpeed::Ms0,
+        _ => {
+            return Err(format!(
+                "unknown --depth-speed '{s}': use 100ms or default (USD-M also 500ms, 0ms)"
+            ));
+        }
+    };
+    if market == Market::Spot && matches!(speed, DepthSpeed::Ms500 | DepthSpeed::Ms0) {
+        return Err(format!(
+            "--depth-speed {s} is USD-M only; spot offers 100ms and default (1000 ms)"
+        ));
+    }
+    Ok(speed)
+}
+
+fn parse_profile(s: &str) -> Option<Profile> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "standard" => Some(Profile::Standard),
+        "low-latency" | "lowlatency" | "low_latency" => Some(Profile::LowLatency),
+        "lightweight" => Some(Profile::Lightweight),
+        _ => None,
+    }
+}
+
+/// `ws://127.0.0.1:9100/stream` → `http://127.0.0.1:9100` when the host is loopback.
+fn loopback_rest(url: &str) -> Option<String> {
+    let endpoint = tickwire_engine::config::Endpoint::parse(url).ok()?;
+    let host = endpoint.host.as_str();
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        return None;
+    }
+    let scheme = if endpoint.tls { "https" } else { "http" };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    Some(format!("{scheme}://{host}:{}", endpoint.port))
+}
+
+fn usage(msg: &str) -> ExitCode {
+    eprintln!("tickwire run: {msg}");
+    ExitCode::from(USAGE)
+}
 
 /// Runs `tickwire run`.
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("tickwire run: not written yet");
-    ExitCode::FAILURE
+pub fn run(args: Args) -> ExitCode {
+    let Some(market) = Market::from_venue(&args.venue) else {
+        return usage(&format!(
+            "unknown venue '{}': use binance (spot) or binance-usdm (USD-M futures)",
+            args.venue
+        ));
+    };
+    let speed = match parse_speed(&args.depth_speed, market) {
+        Ok(s) => s,
+        Err(e) => return usage(&e),
+    };
+    let mut channels: Vec<Channel> = Vec::new();
+    for name in args.channels.iter().filter(|c| !c.trim().is_empty()) {
+        match parse_channel(name, speed) {
+            Some(c) if !channels.contains(&c) => channels.push(c),
+            Some(_) => {}
+            None => {
+                return usage(&format!(
+                    "unknown channel '{name}': use trade, aggtrade, bbo or book"
+                ));
+            }
+        }
+    }
+    let symbols: Vec<String> = args
+        .symbols
+        .iter()
+        .map(|s| s.trim().to_ascii_uppercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if symbols.is_empty() || channels.is_empty() {
+        return usage("give at least one symbol (--symbols) and one channel (--channels)");
+    }
+    let via = match args.subscribe.as_str() {
+        "frames" => SubscribeVia::Frames,
+        "url" => SubscribeVia::Url,
+        other => return usage(&format!("unknown --subscribe '{other}': use frames or url")),
+    };
+    let Some(profile) = parse_profile(&args.profile) else {
+        return usage(&format!(
+            "unknown --profile '{}': use standard, low-latency or lightweight",
+            args.profile
+        ));
+    };
+
+    let mut feed = BinanceFeed::new(market)
+        .symbols(&symbols)
+        .channels(&channels)
+        .subscribe_via(via)
+        .microseconds(args.micros)
+        .latency_probe(args.probe);
+    if via == SubscribeVia::Frames {
+        // Small requests, aligned on symbols, so a refusal names the symbol at fault; at
+        // most about 8 frames a connection (the venue paces them at 4-10 a second).
+        let n = channels.len();
+        let per = (symbols.len() * n).div_ceil(8).div_ceil(n) * n;
+        feed.config_mut().streams_per_frame = per.clamp(n, 200);
+    }
+    if let Some(url) = &args.url {
+        feed = feed.url(url);
+    }
+    let rest = args
+        .rest_url
+        .clone()
+        .or_else(|| args.url.as_deref().and_then(loopback_rest));
+    if let Some(rest) = &rest {
+        feed = feed.rest_url(rest);
+    }
+    if let Some(path) = &args.cert {
+        match std::fs::read(path) {
+            Ok(bytes) if bytes.starts_with(b"-----BEGIN") => {
+                feed = feed.trust_root_pem(&String::from_utf8_lossy(&bytes));
+            }
+            Ok(bytes) => feed = feed.trust_root_der(&bytes),
+            Err(e) => return usage(&format!("cannot read --cert {}: {e}", path.display())),
+        }
+    }
+
+    let mut engine = EngineConfig::profile(profile);
+    if profile == Profile::LowLatency {
+        // A pure spin starves a consumer sharing the core; yield on empty polls.
+        engine.idle = IdleStrategy::SpinThenYield { spins: 0 };
+    }
+    let print = args.print || (!args.stats && !std::io::stdout().is_terminal());
+    let market_name = match market {
+        Market::Spot => "binance spot",
+        Market::UsdM => "binance usd-m",
+    };
+    let ws = feed
+        .resolved_config()
+        .map(|c| c.ws_base().to_owned())
+        .unwrap_or_default();
+    let rest_base = feed
+        .resolved_config()
+        .map(|c| c.rest_base().to_owned())
+        .unwrap_or_default();
+    if print && channels.iter().any(|c| matches!(c, Channel::Depth(_))) {
+        eprintln!("tickwire run: book snapshots from {rest_base} (--rest-url to change)");
+    }
+    let session = Session {
+        label: "tickwire run",
+        title: format!(
+            "tickwire run · {market_name} · {ws} · {} symbols × {} channels",
+            symbols.len(),
+            channels.len()
+        ),
+        target: format!("{market_name} at {ws}"),
+        feed,
+        engine,
+        print,
+        live: !print,
+        duration: args.duration,
+        idle: if profile == Profile::LowLatency {
+            Idle::Yield
+        } else {
+            Idle::Sleep(Duration::from_micros(50))
+        },
+        summary_on_stdout: false,
+        footer: String::from("Ctrl-C to stop"),
+    };
+    drive(session, &mut |_| None, &Vec::new)
+}
+
+/// One run of a feed on a fresh engine (see [`drive`]).
+pub(crate) struct Session {
+    /// Prefix of messages (`tickwire run`).
+    pub label: &'static str,
+    /// Title line of the live view.
+    pub title: String,
+    /// What the summary says it ran against.
+    pub target: String,
+    /// The feed to start.
+    pub feed: BinanceFeed,
+    /// The engine's configuration.
+    pub engine: EngineConfig,
+    /// Print every event as a JSON line.
+    pub print: bool,
+    /// Show the live view (when stdout is a terminal).
+    pub live: bool,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// The consumer's idle behaviour.
+    pub idle: Idle,
+    /// Summary to stdout (demo) rather than stderr (run).
+    pub summary_on_stdout: bool,
+    /// Bottom line of the live view.
+    pub footer: String,
+}
+
+/// Why a session ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum End {
+    Signal,
+    Duration,
+    OutputClosed,
+    Fatal(String),
+}
+
+/// What the main thread tracks between ticks.
+struct Progress {
+    /// The main thread's own notes (refusals, the caller's).
+    notes: Vec<Note>,
+    /// Of those, how many went to stderr.
+    notes_printed: usize,
+    /// The `seq` of the consumer's last note printed.
+    printed: u64,
+    /// Refusals of the consumer already explained.
+    refusals_seen: usize,
+    /// Streams the venue refused.
+    refused: BTreeSet<String>,
+}
+
+/// Runs `session` until a signal, its duration, a closed output or a fatal error; then shuts
+/// the engine down, prints the summary and returns the exit code. `tick` is called about
+/// every 50 ms with the time since start; a note it returns is shown in the view. `extra`
+/// gives lines for the summary's counters block, once the engine has stopped.
+pub(crate) fn drive(
+    session: Session,
+    tick: &mut dyn FnMut(Duration) -> Option<String>,
+    extra: &dyn Fn() -> Vec<String>,
+) -> ExitCode {
+    let label = session.label;
+    if let Err(e) = signal::install() {
+        eprintln!("{label}: cannot catch Ctrl-C ({e}); stop with SIGKILL");
+    }
+    let plan = match session.feed.plan() {
+        Ok(p) => p,
+        Err(e) => return feed_error(label, &session.feed, e),
+    };
+    let registry = Registry::new();
+    let urls = session.feed.urls(&registry).unwrap_or_default();
+    let (tx, rx) = telemetry::channel(session.engine.telemetry_capacity);
+    let mut builder = Engine::builder(session.engine);
+    builder.telemetry(tx);
+    let (consumer_id, consumer) = builder.consumer(RING);
+    let engine = match builder.start() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("{label}: the engine could not start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let collector =
+        match CollectorThread::spawn(rx, DefaultCollector::new(), Duration::from_millis(10)) {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                eprintln!("{label}: cannot start the telemetry thread: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    let epoch = Instant::now();
+    let tap_config = TapConfig {
+        print: session.print,
+        idle: session.idle,
+        epoch,
+        book_depth: session
+            .feed
+            .resolved_config()
+            .map_or(5000, |c| c.book_depth),
+        ..TapConfig::new(session.feed.venue())
+    };
+    let sink_collector = collector.clone();
+    let tap = match Tap::spawn(
+        consumer,
+        registry.clone(),
+        tap_config,
+        Box::new(move |rec| sink_collector.lock().merge_consumer(rec)),
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{label}: cannot start the consumer thread: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let conns = match session
+        .feed
+        .start(&engine.handle(), &registry, &[consumer_id])
+    {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = engine.join();
+            let _ = tap.join();
+            return feed_error(label, &session.feed, e);
+        }
+    };
+    if session.print {
+        for (i, url) in urls.iter().enumerate() {
+            eprintln!(
+                "{label}: connection {} → {url}",
+                conns.get(i).map_or(0, |c| c.0)
+            );
+        }
+    }
+
+    let mut live = if session.live {
+        LiveView::new()
+    } else {
+        LiveView::disabled()
+    };
+    let mut progress = Progress {
+        notes: Vec::new(),
+        notes_printed: 0,
+        printed: 0,
+        refusals_seen: 0,
+        refused: BTreeSet::new(),
+    };
+    let end = loop {
+        let now = Instant::now();
+        let elapsed = now.duration_since(epoch);
+        if signal::received() {
+            break End::Signal;
+        }
+        if session.duration.is_some_and(|d| elapsed >= d) {
+            break End::Duration;
+        }
+        if let Some(text) = tick(elapsed) {
+            progress.notes.push(Note {
+                at: elapsed,
+                seq: 0,
+                level: NoteLevel::Warn,
+                text,
+            });
+        }
+        let watch = tap.watch().clone();
+        if watch.output_closed {
+            break End::OutputClosed;
+        }
+        if watch.finished {
+            break End::Fatal(String::from("the engine stopped unexpectedly"));
+        }
+        if let Some(fatal) = check(&watch, &plan, &conns, &urls, &mut progress, elapsed) {
+            break End::Fatal(fatal);
+        }
+        if session.print {
+            print_notes(label, &watch, &mut progress);
+        }
+        if live.due(now) {
+            let metrics = collector.lock().snapshot();
+            let (msgs, events) = live.rates(now, metrics.messages_received, watch.events);
+            let footer = match session.duration {
+                Some(d) => format!(
+                    "{} · ends in {:.0} s",
+                    session.footer,
+                    d.saturating_sub(elapsed).as_secs_f64().ceil()
+                ),
+                None => session.footer.clone(),
+            };
+            let frame = view::render(
+                &Screen {
+                    title: &session.title,
+                    uptime: elapsed,
+                    metrics: &metrics,
+                    watch: &watch,
+                    msgs_per_s: msgs,
+                    events_per_s: events,
+                    connections: conns.len(),
+                    notes: &progress.notes,
+                    footer: &footer,
+                },
+                live.color(),
+            );
+            live.draw(&frame, now);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let elapsed = epoch.elapsed();
+    let color = live.color();
+    let was_live = live.is_live();
+    live.finish();
+
+    let stats = engine.join().unwrap_or_else(|e| {
+        eprintln!("{label}: the I/O thread failed: {e}");
+        EngineStats::default()
+    });
+    let watch = tap.join();
+    if session.print {
+        print_notes(label, &watch, &mut progress);
+    }
+    let metrics = match Arc::try_unwrap(collector) {
+        Ok(c) => {
+            let shared = c.stop();
+            shared.lock().unwrap_or_else(|e| e.into_inner()).snapshot()
+        }
+        Err(c) => c.lock().snapshot(),
+    };
+    let extra = extra();
+    let text = view::summary(
+        &Summary {
+            label,
+            target: &session.target,
+            elapsed,
+            engine: &stats,
+            metrics: &metrics,
+            watch: &watch,
+            extra: &extra,
+            // The story of the run, unless it went to stderr line by line.
+            notes: (!session.print && (was_live || session.summary_on_stdout))
+                .then_some(progress.notes.as_slice()),
+        },
+        color,
+    );
+    if session.summary_on_stdout {
+        print!("{text}");
+    } else {
+        eprint!("{text}");
+    }
+    match end {
+        End::Fatal(msg) => {
+            eprintln!("{label}: {msg}");
+            ExitCode::FAILURE
+        }
+        End::Signal | End::Duration | End::OutputClosed => ExitCode::SUCCESS,
+    }
+}
+
+/// Explains a feed that could not start; the exit code says whose fault it is.
+fn feed_error(label: &str, feed: &BinanceFeed, e: FeedError) -> ExitCode {
+    let (msg, code) = match e {
+        FeedError::InvalidSymbol { index } => {
+            let subs = feed.subscriptions();
+            let sym = subs.get(index).map_or("", |s| s.symbol.as_str());
+            (
+                format!("'{sym}' is not a Binance symbol: letters and digits only, like BTCUSDT"),
+                USAGE,
+            )
+        }
+        FeedError::Url(_) | FeedError::UrlQuery => (
+            format!("bad --url: {e} (e.g. wss://stream.binance.com:9443 or ws://127.0.0.1:9100)"),
+            USAGE,
+        ),
+        FeedError::RestUrl => (
+            format!("bad --rest-url: {e} (e.g. https://api.binance.com or http://127.0.0.1:9100)"),
+            USAGE,
+        ),
+        FeedError::Certificate => (format!("bad --cert: {e}"), USAGE),
+        FeedError::NoSubscriptions => (e.to_string(), USAGE),
+        _ => (e.to_string(), 1),
+    };
+    eprintln!("{label}: {msg}");
+    ExitCode::from(code)
+}
+
+fn stream_list(subs: &[Subscription]) -> String {
+    subs.iter()
+        .map(Subscription::stream)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reacts to refusals and connections that never came up; returns a fatal message.
+fn check(
+    watch: &Watch,
+    plan: &FeedPlan,
+    conns: &[ConnectionId],
+    urls: &[String],
+    progress: &mut Progress,
+    elapsed: Duration,
+) -> Option<String> {
+    let group_of = |c: u32| conns.iter().position(|id| id.0 == c);
+    for r in &watch.refused[progress.refusals_seen..] {
+        let streams = group_of(r.connection).and_then(|g| plan.request(g, r.request));
+        let text = match streams {
+            Some(subs) => {
+                for s in subs {
+                    progress.refused.insert(s.stream());
+                }
+                format!(
+                    "the venue refused {} (request {} on connection {})",
+                    stream_list(subs),
+                    r.request,
+                    r.connection
+                )
+            }
+            None => format!(
+                "the venue refused request {} on connection {}",
+                r.request, r.connection
+            ),
+        };
+        progress.notes.push(Note {
+            at: elapsed,
+            seq: 0,
+            level: NoteLevel::Error,
+            text,
+        });
+    }
+    progress.refusals_seen = watch.refused.len();
+    let all: Vec<String> = plan.subscriptions().map(Subscription::stream).collect();
+    if !all.is_empty() && all.iter().all(|s| progress.refused.contains(s)) {
+        let mut symbols: Vec<&str> = plan.subscriptions().map(|s| s.symbol.as_str()).collect();
+        symbols.dedup();
+        return Some(format!(
+            "the venue refused every subscription ({}). Check the symbols ({}) and channels: \
+             the venue lists its symbols at /api/v3/exchangeInfo",
+            stream_list(&plan.subscriptions().cloned().collect::<Vec<_>>()),
+            symbols.join(", ")
+        ));
+    }
+    for (g, id) in conns.iter().enumerate() {
+        let Some(c) = watch.connection(id.0) else {
+            continue;
+        };
+        if c.sessions > 0 || !(c.attempt >= ATTEMPTS_BEFORE_LIVE || (c.closed && c.attempt > 0)) {
+            continue;
+        }
+        let url = urls.get(g).map_or("", String::as_str);
+        let reason = c.last_reason.unwrap_or(Reason::None);
+        let hint = match reason {
+            Reason::Resolve => "check the host name in --url",
+            Reason::Connect => "is anything listening there? check the host and port in --url",
+            Reason::Tls => {
+                "the server's certificate is not trusted or TLS failed: for a self-signed \
+                 server pass --cert, for a plain one use ws://"
+            }
+            Reason::Handshake => {
+                "the server refused the WebSocket upgrade: check the path in --url, and the \
+                 symbols (an unknown stream in the URL is refused)"
+            }
+            _ => "check --url and the network",
+        };
+        return Some(format!(
+            "could not connect to {url} after {} attempts: {}. Hint: {hint}",
+            c.attempt,
+            view::reason_text(reason.code())
+        ));
+    }
+    None
+}
+
+/// Prints notes not printed yet to stderr (`--print` mode, where stdout is the data).
+fn print_notes(label: &str, watch: &Watch, progress: &mut Progress) {
+    for n in &watch.log {
+        if n.seq > progress.printed {
+            eprintln!("{label}: {:.2} s  {}", n.at.as_secs_f64(), n.text);
+            progress.printed = n.seq;
+        }
+    }
+    for n in &progress.notes[progress.notes_printed..] {
+        eprintln!("{label}: {:.2} s  {}", n.at.as_secs_f64(), n.text);
+    }
+    progress.notes_printed = progress.notes.len();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_and_speeds_parse() {
+        assert_eq!(
+            parse_channel("trade", DepthSpeed::Ms100),
+            Some(Channel::Trade)
+        );
+        assert_eq!(
+            parse_channel("aggTrade", DepthSpeed::Ms100),
+            Some(Channel::AggTrade)
+        );
+        assert_eq!(
+            parse_channel("BBO", DepthSpeed::Ms100),
+            Some(Channel::BookTicker)
+        );
+        assert_eq!(
+            parse_channel("book", DepthSpeed::Default),
+            Some(Channel::Depth(DepthSpeed::Default))
+        );
+        assert_eq!(parse_channel("kline", DepthSpeed::Ms100), None);
+        assert_eq!(parse_speed("100ms", Market::Spot), Ok(DepthSpeed::Ms100));
+        assert!(parse_speed("0ms", Market::Spot).is_err());
+        assert_eq!(parse_speed("0ms", Market::UsdM), Ok(DepthSpeed::Ms0));
+        assert!(parse_speed("fast", Market::UsdM).is_err());
+        assert_eq!(parse_profile("low-latency"), Some(Profile::LowLatency));
+        assert_eq!(parse_profile("turbo"), None);
+    }
+
+    #[test]
+    fn rest_defaults_to_a_loopback_ws_host() {
+        assert_eq!(
+            loopback_rest("ws://127.0.0.1:9100/stream").as_deref(),
+            Some("http://127.0.0.1:9100")
+        );
+        assert_eq!(
+            loopback_rest("wss://localhost:1/").as_deref(),
+            Some("https://localhost:1")
+        );
+        assert_eq!(
+            loopback_rest("ws://[::1]:7").as_deref(),
+            Some("http://[::1]:7")
+        );
+        assert_eq!(loopback_rest("wss://stream.binance.com:9443"), None);
+    }
 }

@@ -1,0 +1,48 @@
+//! Journals: what `tickwire record` writes and `tickwire replay` reads.
+//!
+//! A journal holds everything a feed handler was given on the I/O thread — every raw
+//! message with its receive time and connection, the REST book snapshots where the handler
+//! received them, and each session's start and end — so a replay runs the same adapters,
+//! book syncs and resyncs and publishes the same events ([`replay`]). Recording copies each
+//! message into a ring on the I/O thread and leaves the disk to a writer thread
+//! ([`record`]).
+//!
+//! # Format, version 1
+//!
+//! A gzip stream (`tickwire record` writes one; replay also reads it uncompressed) of:
+//!
+//! ```text
+//! tickwire-journal 1 venue=binance streams=btcusdt@depth@100ms,btcusdt@trade tool=0.1.0 started=1723161255000000000
+//! connect 1723161255001000000 1 33 btcusdt@depth@100ms,btcusdt@trade
+//! text 1723161255101234567 1 187 {"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate",...}}
+//! snapshot 1723161255301000000 1 2041 {"symbol":"BTCUSDT","lastUpdateId":50093239218,"exchange_ts":0,"bids":[["61837.6","0.5"],...],"asks":[...]}
+//! disconnect 1723161259000000000 1 2 io
+//! ```
+//!
+//! * **Header line**: `tickwire-journal <version> key=value ...` — `venue` (`binance` or
+//!   `binance-usdm`), `streams` (every stream recorded, comma-separated), `tool` (version of
+//!   the writer), `started` (ns since the UNIX epoch). Readers skip keys they do not know.
+//! * **Records**: `<kind> <time ns> <connection> <length> <payload>\n`, fields separated by
+//!   one space, numbers in decimal ASCII. The payload is exactly `<length>` bytes, any bytes
+//!   at all (newlines included); the newline after it closes the record. JSON frames stay
+//!   readable with `zcat`.
+//!
+//! | kind | time | payload |
+//! |---|---|---|
+//! | `connect` | session start (the `on_connect` callback) | the connection's streams, comma-separated |
+//! | `text` / `binary` | receive time of the socket read | the message, as received (before decoding) |
+//! | `snapshot` | when the handler received it | `{"symbol":S,"lastUpdateId":N,"exchange_ts":NS,"bids":[["p","q"],..],"asks":[..]}` — the REST book as the handler got it, decimals as the venue wrote them |
+//! | `snapshot_error` | when the handler received it | `{"symbol":S,"error":"request"\|"malformed"\|"closed"}` |
+//! | `disconnect` | session end | the reason's name (`io`, `pong_timeout`, `too_big`, `invalid_utf8`, `server_shutdown`, ...) |
+//! | `lost` | time of the connection's last record before the loss | how many records the recorder dropped there (its ring was full) |
+//!
+//! Records of one connection are in the order the I/O thread saw them; records of several
+//! connections are merged by time. Connection ids are the engine's.
+
+pub mod format;
+pub mod record;
+pub mod replay;
+
+pub use format::{Header, JournalError, JournalReader, JournalWriter, Kind, Record};
+pub use record::{JournalSink, Recorder, SnapshotTap, TeeSnapshots, WriterStats, spawn_writer};
+pub use replay::{Format, Replay, ReplayError, ReplayOptions, Step, Summary};

@@ -1,0 +1,233 @@
+//! `tickwire record` and `tickwire replay` as a user runs them: the real captures of
+//! `shared/data`, a recording from the simulator stopped by SIGINT, and the errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tickwire_tools::sim::{Market, SimConfig, SimServer};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tickwire"))
+}
+
+fn data(name: &str) -> PathBuf {
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(name);
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from("/work/shared/data").join(name)
+    }
+}
+
+fn temp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("tickwire-cli-{}-{name}", std::process::id()))
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn replays_the_usdm_capture_with_a_full_book_sync() {
+    let o = bin()
+        .args(["replay", "--venue", "binance-usdm"])
+        .arg(data("binance_usdm_btcusdt_20240808.gz"))
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    // Every line replayed: 93,953 frames and the snapshot, plus the session start.
+    assert!(out.contains("93955 records"), "{out}");
+    assert!(out.contains("snapshots 1 (applied 1"), "{out}");
+    assert!(out.contains("trades 21313"), "{out}");
+    assert!(out.contains("bbo 66089"), "{out}");
+    assert!(out.contains("gaps 0  resyncs 0  decode errors 0"), "{out}");
+}
+
+#[test]
+fn print_writes_json_lines_in_the_decode_format() {
+    let o = bin()
+        .args(["replay", "--venue", "binance", "--print"])
+        .arg(data("binance_spot_btcusdt_20240808.gz"))
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    // The summary goes to stderr; stdout is events only.
+    assert!(err.contains("events 163871"), "{err}");
+    assert_eq!(lines.len(), 163_871);
+    assert!(lines.iter().all(|l| l.starts_with("{\"kind\":")));
+    assert_eq!(
+        lines[0],
+        r#"{"kind":"status","venue":"binance","symbol":null,"status":"connected","detail":"none 1"}"#
+    );
+    let snapshot_last = lines
+        .iter()
+        .filter(|l| l.contains(r#""flags":["snapshot","last"]"#))
+        .count();
+    assert_eq!(snapshot_last, 1);
+}
+
+#[test]
+fn errors_say_what_is_wrong() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["replay", "/nonexistent/x.gz"], "no such file"),
+        (
+            &["replay", "--venue", "binance", "README.md"],
+            "not a tickwire journal",
+        ),
+        (
+            &["replay", "binance_spot_btcusdt_20240808.gz"],
+            "does not name its venue",
+        ),
+        (
+            &[
+                "replay",
+                "--venue",
+                "kraken",
+                "binance_spot_btcusdt_20240808.gz",
+            ],
+            "unknown venue",
+        ),
+        (
+            &["replay", "--speed", "0", "binance_spot_btcusdt_20240808.gz"],
+            "speed must be a positive number",
+        ),
+    ];
+    for (args, want) in cases {
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| {
+                // Bare file names are files of shared/data.
+                if a.contains('.') && !a.contains('/') && !a.starts_with('-') {
+                    data(a).display().to_string()
+                } else {
+                    (*a).to_string()
+                }
+            })
+            .collect();
+        let o = bin().args(&args).output().unwrap();
+        let (_, err) = text(&o);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let o = bin()
+        .args(["record", "--venue", "nope", "--symbols", "BTCUSDT", "--out"])
+        .arg(temp("never.gz"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).1.contains("unknown venue"));
+}
+
+#[test]
+fn record_stops_cleanly_on_sigint_and_the_journal_replays() {
+    let mut c = SimConfig::new(Market::Spot);
+    c.symbols = vec!["btcusdt".into(), "ethusdt".into()];
+    c.rate = 2000;
+    c.tape_len = 1024;
+    let sim = SimServer::start(c).unwrap();
+    let out = temp("sigint.journal.gz");
+    let child = bin()
+        .args([
+            "record",
+            "--venue",
+            "binance",
+            "--symbols",
+            "BTCUSDT,ETHUSDT",
+            "--url",
+            &sim.ws_url(),
+            "--rest-url",
+            &sim.rest_url(),
+            "--out",
+        ])
+        .arg(&out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: sending SIGINT to the child this test spawned and still owns.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let t0 = Instant::now();
+    let o = child.wait_with_output().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("0 records lost"), "{err}");
+
+    let o = bin().arg("replay").arg(&out).output().unwrap();
+    let (summary, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        summary.starts_with("journal binance (6 streams)"),
+        "{summary}"
+    );
+    // One session, closed by the shutdown; both books synced from recorded snapshots.
+    assert!(
+        summary.contains("sessions 1  disconnects 1  lost 0"),
+        "{summary}"
+    );
+    assert!(summary.contains("snapshots 2 (applied 2"), "{summary}");
+    assert!(summary.contains("gaps 0"), "{summary}");
+
+    // A cut journal replays what it holds, then says it is truncated.
+    let bytes = std::fs::read(&out).unwrap();
+    let cut = temp("cut.journal.gz");
+    std::fs::File::create(&cut)
+        .unwrap()
+        .write_all(&bytes[..bytes.len() * 2 / 3])
+        .unwrap();
+    let o = bin().arg("replay").arg(&cut).output().unwrap();
+    let (summary, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(summary.contains("journal binance"), "{summary}");
+    assert!(
+        err.contains("truncated") || err.contains("read failed"),
+        "{err}"
+    );
+    let _ = std::fs::remove_file(&out);
+    let _ = std::fs::remove_file(&cut);
+}
+
+#[test]
+fn speed_paces_by_the_recorded_receive_times() {
+    // The first 400 lines of the spot capture, uncompressed: about a second of data.
+    let mut lines = Vec::new();
+    let f = std::fs::File::open(data("binance_spot_btcusdt_20240808.gz")).unwrap();
+    let capture = std::io::read_to_string(flate2::read::GzDecoder::new(f)).unwrap();
+    lines.extend(capture.lines().take(400));
+    let first: u64 = lines[0].split(' ').next().unwrap().parse().unwrap();
+    let last: u64 = lines[399].split(' ').next().unwrap().parse().unwrap();
+    let span = Duration::from_nanos(last - first);
+    assert!(span > Duration::from_millis(500), "{span:?}");
+    let path = temp("pace.txt");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    for (speed, at_least) in [("1", span), ("4", span / 4)] {
+        let t0 = Instant::now();
+        let o = bin()
+            .args(["replay", "--venue", "binance", "--speed", speed])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o).1);
+        // Paced: never faster than the recording allows (the bound, not the exact time).
+        assert!(
+            t0.elapsed() >= at_least.mul_f64(0.95),
+            "speed {speed}: {:?}",
+            t0.elapsed()
+        );
+        // 400 lines and the session start.
+        assert!(text(&o).0.contains("401 records"), "{}", text(&o).0);
+    }
+    let _ = std::fs::remove_file(&path);
+}
