@@ -52,7 +52,7 @@ pub struct Args {
     #[arg(long)]
     rest_url: Option<String>,
     /// Trust this root certificate (PEM or DER file) for wss:// with a self-signed server
-    /// (WebSocket only: REST snapshots trust the public roots).
+    /// (for the WebSocket and the REST snapshots).
     #[arg(long)]
     cert: Option<PathBuf>,
     /// The journal to write (gzip).
@@ -228,7 +228,8 @@ pub fn run(args: Args) -> ExitCode {
             .iter()
             .filter_map(|s| adapter.instrument(s).map(|i| (i, (*s).to_owned())))
             .collect();
-        let rest = match RestSnapshots::spawn(&config, &registry, &book_symbols) {
+        let rest = match RestSnapshots::spawn_with_roots(&config, &registry, &book_symbols, &roots)
+        {
             Ok(r) => r,
             Err(e) => return fail(&format!("snapshot thread: {e}")),
         };

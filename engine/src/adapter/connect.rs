@@ -19,7 +19,10 @@ pub enum AddFeedError {
 }
 
 /// The connection configuration for `adapter`: its endpoint and headers, and its heartbeat
-/// rules applied on top of `base` (client ping interval, pong timeout, stale limit).
+/// rules applied on top of `base`. Where the adapter states a client ping interval or a stale
+/// limit, it wins; where it states none, the caller's `base` setting stays (so a caller can
+/// add client pings to a venue that only pings from the server side). The pong timeout is the
+/// longer of the two, so a venue's documented allowance is never cut short.
 pub fn connection_config<A: FeedAdapter>(
     adapter: &A,
     base: ConnectionOptions,
@@ -27,9 +30,15 @@ pub fn connection_config<A: FeedAdapter>(
     let endpoint = adapter.endpoint();
     let heartbeat = adapter.heartbeat();
     let options = ConnectionOptions {
-        ping_interval: heartbeat.client_ping_interval_ns.map(Duration::from_nanos),
-        pong_timeout: Duration::from_nanos(heartbeat.pong_timeout_ns),
-        stale_after: heartbeat.stale_after_ns.map(Duration::from_nanos),
+        ping_interval: heartbeat
+            .client_ping_interval_ns
+            .map(Duration::from_nanos)
+            .or(base.ping_interval),
+        pong_timeout: Duration::from_nanos(heartbeat.pong_timeout_ns).max(base.pong_timeout),
+        stale_after: heartbeat
+            .stale_after_ns
+            .map(Duration::from_nanos)
+            .or(base.stale_after),
         ..base
     };
     let mut config = ConnectionConfig::new(&endpoint.url)?.options(options);

@@ -248,14 +248,15 @@ impl BinanceFeed {
     }
 
     /// Trusts an extra root certificate in PEM (e.g. a simulator's self-signed one), for
-    /// `wss://` connections. Every certificate in the text is added.
+    /// `wss://` connections and the HTTPS REST snapshots (which then trust only the given
+    /// roots). Every certificate in the text is added.
     #[must_use]
     pub fn trust_root_pem(mut self, pem: &str) -> BinanceFeed {
         self.roots.push(Root::Pem(pem.as_bytes().to_vec()));
         self
     }
 
-    /// Trusts an extra root certificate in DER, for `wss://` connections.
+    /// Trusts an extra root certificate in DER (see [`BinanceFeed::trust_root_pem`]).
     #[must_use]
     pub fn trust_root_der(mut self, der: &[u8]) -> BinanceFeed {
         self.roots.push(Root::Der(der.to_vec()));
@@ -398,7 +399,7 @@ impl BinanceFeed {
             Box::new(QueuedSnapshots::new())
         } else {
             Box::new(
-                RestSnapshots::spawn(config, registry, &book_symbols)
+                RestSnapshots::spawn_with_roots(config, registry, &book_symbols, roots)
                     .map_err(|e| FeedError::SnapshotThread(e.kind()))?,
             )
         };

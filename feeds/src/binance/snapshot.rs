@@ -34,6 +34,29 @@ impl RestSnapshots {
         registry: &Registry,
         symbols: &[&str],
     ) -> std::io::Result<RestSnapshots> {
+        RestSnapshots::spawn_with_roots(config, registry, symbols, &[])
+    }
+
+    /// As [`RestSnapshots::spawn`], trusting `roots` (DER certificates, e.g. a simulator's
+    /// self-signed one) for HTTPS. With roots given, exactly those are trusted; with none, the
+    /// webpki roots are.
+    pub fn spawn_with_roots(
+        config: &BinanceConfig,
+        registry: &Registry,
+        symbols: &[&str],
+        roots: &[Vec<u8>],
+    ) -> std::io::Result<RestSnapshots> {
+        let tls = if roots.is_empty() {
+            ureq::tls::TlsConfig::default()
+        } else {
+            let certs: Vec<ureq::tls::Certificate<'static>> = roots
+                .iter()
+                .map(|der| ureq::tls::Certificate::from_der(der).to_owned())
+                .collect();
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+                .build()
+        };
         let venue = config.market.venue();
         let urls: HashMap<InstrumentId, String> = symbols
             .iter()
@@ -49,6 +72,7 @@ impl RestSnapshots {
             .name("tickwire-snapshots".into())
             .spawn(move || {
                 let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .tls_config(tls)
                     .timeout_global(Some(Duration::from_secs(15)))
                     .build()
                     .into();
