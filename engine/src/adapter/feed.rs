@@ -973,7 +973,48 @@ impl BookSync {
     }
 }
 
+impl<A: FeedAdapter> FeedHandler<A> {
+    /// Parses run-time topics; each one the adapter does not understand is reported in-band
+    /// as a `SubscriptionError` (value 0: no request was sent).
+    fn parse_topics(&mut self, topics: &[String], cx: &mut Context<'_>) -> Vec<A::Subscription> {
+        let mut subs = Vec::with_capacity(topics.len());
+        for topic in topics {
+            match self.adapter.parse_topic(topic) {
+                Some(sub) => subs.push(sub),
+                None => {
+                    self.stats.subscription_errors += 1;
+                    self.status(
+                        InstrumentId::NONE,
+                        StatusKind::SubscriptionError,
+                        Reason::Schema,
+                        0,
+                        cx,
+                    );
+                }
+            }
+        }
+        subs
+    }
+}
+
 impl<A: FeedAdapter> WsHandler for FeedHandler<A> {
+    /// `EngineHandle::subscribe`: topics in the adapter's text form (see
+    /// [`FeedAdapter::parse_topic`]).
+    fn on_subscribe(&mut self, topics: &[String], cx: &mut Context<'_>) {
+        let subs = self.parse_topics(topics, cx);
+        if !subs.is_empty() {
+            self.subscribe(&subs, cx);
+        }
+    }
+
+    /// `EngineHandle::unsubscribe`.
+    fn on_unsubscribe(&mut self, topics: &[String], cx: &mut Context<'_>) {
+        let subs = self.parse_topics(topics, cx);
+        if !subs.is_empty() {
+            self.unsubscribe(&subs, cx);
+        }
+    }
+
     fn on_connect(&mut self, cx: &mut Context<'_>) {
         if self.mode == Mode::Retired {
             return;

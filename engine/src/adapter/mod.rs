@@ -247,6 +247,14 @@ pub trait FeedAdapter: Send + 'static {
     /// Removes subscriptions; pushes the text frames that cancel them.
     fn unsubscribe(&mut self, subs: &[Self::Subscription], out: &mut Vec<Vec<u8>>);
 
+    /// Reads a subscription from its text form (the topics of `EngineHandle::subscribe`, e.g.
+    /// Binance stream names like `btcusdt@trade`). `None`: not a topic of this venue (the
+    /// default, for adapters that take no run-time subscriptions).
+    fn parse_topic(&self, topic: &str) -> Option<Self::Subscription> {
+        let _ = topic;
+        None
+    }
+
     /// Requests sent and not acknowledged yet.
     fn pending_acks(&self) -> usize;
 

@@ -150,6 +150,10 @@ impl BinanceAdapter {
 impl FeedAdapter for BinanceAdapter {
     type Subscription = Subscription;
 
+    fn parse_topic(&self, topic: &str) -> Option<Subscription> {
+        Subscription::from_stream(topic)
+    }
+
     fn venue(&self) -> &str {
         self.config.market.venue()
     }

@@ -8,29 +8,32 @@
 //! * [`RestSnapshots`] fetches depth snapshots on a helper thread; replay uses
 //!   [`tickwire_engine::adapter::QueuedSnapshots`] fed from the capture.
 //!
-//! Running a feed on an engine ([`BinanceFeed`] does all of the above per connection):
+//! Building a feed for the engine:
 //!
 //! ```no_run
-//! use tickwire_engine::{Engine, EngineConfig, Profile, Registry};
-//! use tickwire_feeds::binance::{BinanceFeed, Channel, DepthSpeed, Market};
+//! use tickwire_engine::adapter::{FeedConfig, FeedHandler};
+//! use tickwire_engine::Registry;
+//! use tickwire_feeds::binance::{
+//!     plan_connections, BinanceAdapter, BinanceConfig, Channel, DepthSpeed, RestSnapshots,
+//!     Subscription,
+//! };
 //!
-//! let mut builder = Engine::builder(EngineConfig::profile(Profile::Standard));
-//! let (consumer_id, mut consumer) = builder.consumer(1 << 16);
-//! let engine = builder.start().unwrap();
 //! let registry = Registry::new();
-//! BinanceFeed::new(Market::Spot)
-//!     .symbols(&["BTCUSDT", "ETHUSDT"])
-//!     .channels(&[Channel::Trade, Channel::BookTicker, Channel::Depth(DepthSpeed::Ms100)])
-//!     .start(&engine.handle(), &registry, &[consumer_id])
-//!     .unwrap();
-//! while let Some(event) = consumer.pop() {
-//!     let _ = event;
+//! let config = BinanceConfig::spot();
+//! let subs = Subscription::product(
+//!     &["BTCUSDT", "ETHUSDT"],
+//!     &[Channel::Trade, Channel::BookTicker, Channel::Depth(DepthSpeed::Ms100)],
+//! );
+//! for group in plan_connections(&config, &subs) {
+//!     let adapter = BinanceAdapter::new(config.clone(), &group, &registry).unwrap();
+//!     let symbols: Vec<&str> = group.iter().map(|s| s.symbol.as_str()).collect();
+//!     let snapshots = RestSnapshots::spawn(&config, &registry, &symbols).unwrap();
+//!     let url = tickwire_engine::FeedAdapter::endpoint(&adapter).url;
+//!     let handler = FeedHandler::new(adapter, Box::new(snapshots), FeedConfig::default());
+//!     // engine.connect(url, handler) ...
+//!     let _ = (url, handler);
 //! }
 //! ```
-//!
-//! By hand, per connection: `plan_connections` → `BinanceAdapter::new` →
-//! `RestSnapshots::spawn` → `FeedHandler::new(adapter, Box::new(snapshots), FeedConfig)` →
-//! `tickwire_engine::adapter::add_feed`.
 
 pub mod adapter;
 pub mod config;
