@@ -21,6 +21,7 @@ use tickwire_engine::adapter::{
 use tickwire_engine::config::EngineConfig;
 use tickwire_engine::engine::Engine;
 use tickwire_engine::event::{Event, EventKind, Flags, Side, StatusKind};
+use tickwire_engine::handler::ConnectionId;
 use tickwire_engine::instrument::{InstrumentId, Registry};
 use tickwire_engine::reason::Reason;
 use tickwire_feeds::binance::rotation::rotating_feed;
@@ -38,6 +39,7 @@ struct Run {
     market: Market,
     sim: SimServer,
     engine: Option<Engine>,
+    conn: ConnectionId,
     monitor: RotationMonitor,
     registry: Registry,
     events: Arc<Mutex<Vec<Event>>>,
@@ -46,16 +48,24 @@ struct Run {
 }
 
 fn start(market: Market, sim_lifetime: Option<Duration>, rotation: RotationConfig) -> Run {
-    start_with(market, rotation, |c| c.lifetime = sim_lifetime, |_| {})
+    start_with(
+        market,
+        rotation,
+        |c| c.lifetime = sim_lifetime,
+        |_| {},
+        &SYMBOLS,
+    )
 }
 
 /// A simulator (2 symbols, 2000 events/s, adjusted by `sim`) and an engine running a
-/// rotating Binance feed of depth, trades and BBOs (adjusted by `feed`) into one consumer.
+/// rotating Binance feed of depth, trades and BBOs of `symbols` (adjusted by `feed`) into
+/// one consumer.
 fn start_with(
     market: Market,
     rotation: RotationConfig,
     sim: impl FnOnce(&mut SimConfig),
     feed: impl FnOnce(&mut BinanceConfig),
+    symbols: &[&str],
 ) -> Run {
     let sim_market = match market {
         Market::Spot => SimMarket::Spot,
@@ -77,7 +87,7 @@ fn start_with(
         Market::UsdM => DepthSpeed::Ms0,
     };
     let subs = Subscription::product(
-        &SYMBOLS,
+        symbols,
         &[Channel::Depth(depth), Channel::Trade, Channel::BookTicker],
     );
     let registry = Registry::new();
@@ -95,7 +105,7 @@ fn start_with(
     let mut b = Engine::builder(EngineConfig::default());
     let (cid, mut consumer) = b.consumer(1 << 20);
     let engine = b.start().unwrap();
-    add_rotating_feed(&engine.handle(), feed, test_options(), &[], &[cid]).unwrap();
+    let conn = add_rotating_feed(&engine.handle(), feed, test_options(), &[], &[cid]).unwrap();
 
     let events = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -120,6 +130,7 @@ fn start_with(
         market,
         sim,
         engine: Some(engine),
+        conn,
         monitor,
         registry,
         events,
@@ -274,8 +285,13 @@ fn venue_depth_steps(sim: &SimServer, symbol: &str, until: u64) -> Vec<(u64, u64
 /// increasing (consecutive unless `segments` > 1 lets a resync lose some) and BBO ids never
 /// going back. `segments`: snapshot runs expected per instrument (1: no resync).
 fn check_streams(run: &Run, events: &[Event], segments: usize) {
+    check_symbols(run, events, segments, &SYMBOLS);
+}
+
+/// [`check_streams`] for `symbols`.
+fn check_symbols(run: &Run, events: &[Event], segments: usize, symbols: &[&str]) {
     let venue = run.sim.venue();
-    for symbol in SYMBOLS {
+    for &symbol in symbols {
         let inst = run.instrument(symbol);
         let sym = venue.symbol_index(symbol).unwrap();
         let spec = venue.spec(sym);
@@ -564,6 +580,7 @@ fn spot_active_leg_dying_mid_rotation_falls_back_to_the_standby() {
             ]
         },
         |b| b.subscribe_via = SubscribeVia::Frames,
+        &SYMBOLS,
     );
     run.wait(
         "the fallback, books rebuilt",
@@ -620,6 +637,7 @@ fn usdm_active_leg_dying_before_the_standby_is_up_resyncs_on_the_standby() {
             ]
         },
         |_| {},
+        &SYMBOLS,
     );
     run.wait(
         "the fallback, books rebuilt",
@@ -651,4 +669,80 @@ fn usdm_active_leg_dying_before_the_standby_is_up_resyncs_on_the_standby() {
         vec![Reason::None.code(), Reason::None.code()]
     );
     check_streams(&run, &events, 2);
+}
+
+/// Subscriptions changed at run time (`EngineHandle::subscribe`/`unsubscribe`) survive
+/// rotations: the standby connections are brought up to date before they take over, the
+/// added trades keep arriving exactly once across every switch, and a removed stream stays
+/// removed.
+#[test]
+fn spot_run_time_subscriptions_survive_rotations() {
+    let rotation = RotationConfig {
+        retry: Duration::from_millis(200),
+        switch_timeout: Duration::from_millis(800),
+        ..RotationConfig::new(Duration::from_millis(2500), Duration::from_millis(1000))
+    };
+    let mut run = start_with(
+        Market::Spot,
+        rotation,
+        |c| c.lifetime = Some(Duration::from_millis(2500)),
+        |_| {},
+        &["BTCUSDT"],
+    );
+    run.wait("BTCUSDT in sync", Duration::from_secs(20), |_, ev| {
+        synced(ev) == 1
+    });
+    let engine = run.engine.as_ref().unwrap().handle();
+    engine
+        .subscribe(run.conn, vec!["ethusdt@trade".into()])
+        .unwrap();
+    engine
+        .unsubscribe(run.conn, vec!["btcusdt@bookTicker".into()])
+        .unwrap();
+    run.wait("two rotations", Duration::from_secs(30), |s, _| {
+        s.completed >= 2
+    });
+    let settled = run.events.lock().unwrap().len();
+    std::thread::sleep(Duration::from_millis(400));
+    let stats = run.monitor.stats();
+    let events = run.finish();
+    eprintln!("run-time subscriptions: {stats:?}, {} events", events.len());
+    assert_eq!((stats.fallbacks, stats.abandoned), (0, 0), "{stats:?}");
+    check_statuses(&events, &stats);
+    check_symbols(&run, &events, 1, &["BTCUSDT"]);
+    let eth = run.instrument("ETHUSDT");
+    let btc = run.instrument("BTCUSDT");
+    let eth_trades: Vec<u64> = events
+        .iter()
+        .filter(|e| e.instrument == eth)
+        .filter_map(Event::as_trade)
+        .map(|t| t.id)
+        .collect();
+    assert!(
+        eth_trades.len() > 100,
+        "only {} ETHUSDT trades",
+        eth_trades.len()
+    );
+    for w in eth_trades.windows(2) {
+        assert_eq!(w[1], w[0] + 1, "ETHUSDT trade ids jump");
+    }
+    // Still arriving after the last switch.
+    let last_switch = events
+        .iter()
+        .rposition(|e| {
+            e.as_status()
+                .is_some_and(|s| s.kind == StatusKind::Connected)
+        })
+        .unwrap();
+    assert!(
+        events[last_switch..]
+            .iter()
+            .any(|e| e.instrument == eth && e.kind() == EventKind::Trade)
+    );
+    // The unsubscribed stream stays gone once things settled after the second switch.
+    let late_bbos = events[settled.min(events.len())..]
+        .iter()
+        .filter(|e| e.instrument == btc && e.kind() == EventKind::Bbo)
+        .count();
+    assert_eq!(late_bbos, 0, "btcusdt@bookTicker came back");
 }

@@ -346,6 +346,23 @@ impl<A: FeedAdapter> FeedHandler<A> {
     pub fn subscribe(&mut self, subs: &[A::Subscription], cx: &mut Context<'_>) {
         let mut frames = Vec::new();
         self.adapter.subscribe(subs, &mut frames);
+        // Instruments added at run time get watermarks too, so a take-over skips what the
+        // old connection already published of them.
+        let n = self
+            .adapter
+            .instruments()
+            .iter()
+            .filter(|i| **i != InstrumentId::NONE)
+            .map(|i| i.index() + 1)
+            .max()
+            .unwrap_or(0);
+        if n > self.marks.trades.len() {
+            let m = &mut self.marks;
+            m.trades.resize(n, 0);
+            m.agg_trades.resize(n, 0);
+            m.bbos.resize(n, 0);
+            m.books.resize(n, None);
+        }
         self.outbox.extend(frames);
         self.flush(cx);
         self.arm_timer(cx);

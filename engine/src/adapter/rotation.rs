@@ -37,6 +37,10 @@
 //!   `Gap`/`Resync` and snapshot runs where the books could not be joined.
 //! * An abandoned rotation publishes nothing: the active leg never stopped.
 //!
+//! Run-time subscriptions (`EngineHandle::subscribe`/`unsubscribe`) reach the handler of
+//! every leg that is up; the feed also keeps their net effect per topic and replays it on
+//! each standby as it comes up, since the factory builds adapters with the original set.
+//!
 //! Timers: the handler timer of each leg is shared by the inner handler on that leg and
 //! the rotation's own deadline on the active leg; the feed arms the earlier one.
 //!
@@ -223,6 +227,10 @@ pub struct RotatingFeed<A: FeedAdapter> {
     rotate_at: u64,
     /// A leg whose rotation was abandoned: when it is gone, schedule the retry.
     abandoned_leg: Option<Leg>,
+    /// Run-time subscription changes, net per topic (the last request wins): replayed on
+    /// every standby when it comes up.
+    added: Vec<String>,
+    removed: Vec<String>,
     counters: Arc<Counters>,
     last_report: Option<HandoverReport>,
 }
@@ -250,6 +258,8 @@ impl<A: FeedAdapter> RotatingFeed<A> {
             config,
             rotate_at: NEVER,
             abandoned_leg: None,
+            added: Vec::new(),
+            removed: Vec::new(),
             counters: Arc::new(Counters::default()),
             last_report: None,
         })
@@ -404,6 +414,57 @@ impl<A: FeedAdapter> RotatingFeed<A> {
     fn is_standby(&self, leg: Leg) -> bool {
         self.standby.as_ref().is_some_and(|s| s.leg == leg)
     }
+
+    /// A run-time (un)subscription: noted (net per topic, valid topics only) when it comes
+    /// through the active leg, and passed to the handler of the callback's leg: the active
+    /// one, or a standby that is up (one still connecting gets the net changes when it is).
+    fn subscription(&mut self, topics: &[String], subscribe: bool, cx: &mut Context<'_>) {
+        let leg = cx.leg();
+        if leg == self.active.leg {
+            for t in topics {
+                if self.active.handler.adapter().parse_topic(t).is_none() {
+                    continue; // reported by the active handler; never replayed
+                }
+                let (to, from) = if subscribe {
+                    (&mut self.added, &mut self.removed)
+                } else {
+                    (&mut self.removed, &mut self.added)
+                };
+                from.retain(|x| x != t);
+                if !to.contains(t) {
+                    to.push(t.clone());
+                }
+            }
+            self.active.call(cx, |h, cx| {
+                if subscribe {
+                    h.on_subscribe(topics, cx);
+                } else {
+                    h.on_unsubscribe(topics, cx);
+                }
+            });
+        } else if let Some(s) = self
+            .standby
+            .as_mut()
+            .filter(|s| s.leg == leg && s.connected_at != 0)
+        {
+            // Invalid topics were reported once, by the active handler.
+            let valid: Vec<String> = topics
+                .iter()
+                .filter(|t| s.handler.adapter().parse_topic(t).is_some())
+                .cloned()
+                .collect();
+            if !valid.is_empty() {
+                s.call(cx, |h, cx| {
+                    if subscribe {
+                        h.on_subscribe(&valid, cx);
+                    } else {
+                        h.on_unsubscribe(&valid, cx);
+                    }
+                });
+            }
+        }
+        self.arm(cx);
+    }
 }
 
 impl<A: FeedAdapter> WsHandler for RotatingFeed<A> {
@@ -418,8 +479,24 @@ impl<A: FeedAdapter> WsHandler for RotatingFeed<A> {
         } else if let Some(s) = self.standby.as_mut().filter(|s| s.leg == leg) {
             s.connected_at = now;
             s.call(cx, |h, cx| h.on_connect(cx));
+            // The factory's adapter has the original subscriptions: bring it up to date.
+            let (removed, added) = (&self.removed, &self.added);
+            if !removed.is_empty() {
+                s.call(cx, |h, cx| h.on_unsubscribe(removed, cx));
+            }
+            if !added.is_empty() {
+                s.call(cx, |h, cx| h.on_subscribe(added, cx));
+            }
         }
         self.arm(cx);
+    }
+
+    fn on_subscribe(&mut self, topics: &[String], cx: &mut Context<'_>) {
+        self.subscription(topics, true, cx);
+    }
+
+    fn on_unsubscribe(&mut self, topics: &[String], cx: &mut Context<'_>) {
+        self.subscription(topics, false, cx);
     }
 
     #[inline]
@@ -576,11 +653,15 @@ mod tests {
     use crate::handler::{Actions, Outbox, Publisher};
     use crate::ring::{self, Consumer};
 
-    /// Trades only: `t<id>` is a trade, `shutdown` the venue's shutdown notice.
-    struct Fake;
+    /// Trades only: `t<id>` is a trade of instrument 0, `t<id>@<n>` one of instrument `n`
+    /// (topic `inst<n>` subscribes it at run time), `shutdown` the venue's shutdown notice.
+    #[derive(Default)]
+    struct Fake {
+        extra: Vec<u32>,
+    }
 
     impl FeedAdapter for Fake {
-        type Subscription = ();
+        type Subscription = u32;
         fn venue(&self) -> &str {
             "fake"
         }
@@ -606,11 +687,21 @@ mod tests {
             Vec::new()
         }
         fn instruments(&self) -> Vec<InstrumentId> {
-            vec![InstrumentId(0)]
+            std::iter::once(0)
+                .chain(self.extra.iter().copied())
+                .map(InstrumentId)
+                .collect()
+        }
+        fn parse_topic(&self, topic: &str) -> Option<u32> {
+            topic.strip_prefix("inst")?.parse().ok()
         }
         fn connect_frames(&mut self, _out: &mut Vec<Vec<u8>>) {}
-        fn subscribe(&mut self, _subs: &[()], _out: &mut Vec<Vec<u8>>) {}
-        fn unsubscribe(&mut self, _subs: &[()], _out: &mut Vec<Vec<u8>>) {}
+        fn subscribe(&mut self, subs: &[u32], _out: &mut Vec<Vec<u8>>) {
+            self.extra.extend_from_slice(subs);
+        }
+        fn unsubscribe(&mut self, subs: &[u32], _out: &mut Vec<Vec<u8>>) {
+            self.extra.retain(|i| !subs.contains(i));
+        }
         fn pending_acks(&self) -> usize {
             0
         }
@@ -623,10 +714,15 @@ mod tests {
             if payload == b"shutdown" {
                 return Ok(Frame::Rotate);
             }
-            let id = std::str::from_utf8(payload)
+            let text = std::str::from_utf8(payload)
                 .ok()
                 .and_then(|p| p.strip_prefix('t'))
-                .and_then(|n| n.parse().ok())
+                .ok_or(DecodeError::new(Reason::Json))?;
+            let (id, inst) = text.split_once('@').unwrap_or((text, "0"));
+            let (id, inst): (u64, u32) = id
+                .parse()
+                .ok()
+                .zip(inst.parse().ok())
                 .ok_or(DecodeError::new(Reason::Json))?;
             let trade = Trade {
                 price: Decimal::from_parts(1, 0),
@@ -634,7 +730,7 @@ mod tests {
                 side: Side::Buy,
                 id,
             };
-            let e = Event::trade(InstrumentId(0), trade, 0, recv_ts)
+            let e = Event::trade(InstrumentId(inst), trade, 0, recv_ts)
                 .map_err(|_| DecodeError::new(Reason::Number))?;
             out.push(e);
             Ok(Frame::Market)
@@ -669,7 +765,10 @@ mod tests {
             let b = builds.clone();
             let factory: FeedFactory<Fake> = Box::new(move || {
                 b.fetch_add(1, Relaxed);
-                Some((Fake, Box::new(crate::adapter::QueuedSnapshots::new()) as _))
+                Some((
+                    Fake::default(),
+                    Box::new(crate::adapter::QueuedSnapshots::new()) as _,
+                ))
             });
             let config = RotationConfig {
                 lifetime: Some(Duration::from_secs(10)),
@@ -732,10 +831,11 @@ mod tests {
                     Reason::Rotation,
                     Reason::ServerShutdown,
                     Reason::Io,
+                    Reason::Schema,
                 ]
                 .into_iter()
                 .find(|r| r.code() == s.reason)
-                .unwrap_or(Reason::Adapter);
+                .expect("a reason these tests know");
                 (s.kind, r)
             })
             .collect()
@@ -866,7 +966,12 @@ mod tests {
             let mut first = true;
             Box::new(move || {
                 let ok = std::mem::take(&mut first);
-                ok.then(|| (Fake, Box::new(crate::adapter::QueuedSnapshots::new()) as _))
+                ok.then(|| {
+                    (
+                        Fake::default(),
+                        Box::new(crate::adapter::QueuedSnapshots::new()) as _,
+                    )
+                })
             })
         };
         let config = RotationConfig {
@@ -889,5 +994,43 @@ mod tests {
             .err()
                 == Some(RotationError::Factory)
         );
+    }
+
+    #[test]
+    fn run_time_subscriptions_reach_the_standby_and_are_deduplicated_at_the_switch() {
+        let mut h = Harness::new();
+        let t0 = 100 * S;
+        h.call(0, t0, |f, cx| f.on_connect(cx));
+        // Instrument 1 is added at run time; an unknown topic is reported once, not kept.
+        let topics = vec!["inst1".to_string(), "bogus".to_string()];
+        h.call(0, t0 + 1, |f, cx| f.on_subscribe(&topics, cx));
+        assert_eq!(
+            status_kinds(&h.drain()),
+            vec![(StatusKind::SubscriptionError, Reason::Schema)]
+        );
+        assert_eq!(h.feed.added, vec!["inst1".to_string()]);
+        h.message(0, t0 + 2, "t5@1");
+        assert_eq!(trades(&h.drain()), vec![5]);
+        // A rotation: the standby (built with the original set) gets the change when up.
+        let a = h.message(0, t0 + 3, "shutdown");
+        assert!(a.opens_leg());
+        h.drain();
+        h.call(1, t0 + 4, |f, cx| f.on_connect(cx));
+        assert!(h.drain().is_empty(), "the replay must not report anything");
+        let standby = h.feed.standby.as_ref().unwrap();
+        assert_eq!(standby.handler.adapter().extra, vec![1]);
+        // The standby also saw trade 5 of instrument 1: the switch skips it.
+        let a = h.message(1, t0 + 5, "t5@1");
+        assert_eq!(a.closes_legs().collect::<Vec<_>>(), vec![Leg(0)]);
+        assert_eq!(trades(&h.drain()), Vec::<u64>::new());
+        h.message(1, t0 + 6, "t6@1");
+        assert_eq!(trades(&h.drain()), vec![6]);
+        assert_eq!(h.feed.monitor().stats().duplicates, 1);
+        // Unsubscribing later is remembered too (last request per topic wins).
+        let topics = vec!["inst1".to_string()];
+        h.call(1, t0 + 7, |f, cx| f.on_unsubscribe(&topics, cx));
+        assert!(h.feed.added.is_empty());
+        assert_eq!(h.feed.removed, topics);
+        assert!(h.feed.active().adapter().extra.is_empty());
     }
 }
