@@ -31,7 +31,8 @@
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tickwire_engine::adapter::{
-    AddFeedError, FeedConfig, FeedHandler, QueuedSnapshots, SnapshotSource, add_feed,
+    AddFeedError, FeedConfig, FeedHandler, QueuedSnapshots, RotationConfig, RotationError,
+    SnapshotSource, add_feed, add_rotating_feed,
 };
 use tickwire_engine::command::{CommandError, ConsumerId, EngineHandle};
 use tickwire_engine::config::{ConfigError, ConnectionOptions, Endpoint};
@@ -39,6 +40,7 @@ use tickwire_engine::{ConnectionId, Registry};
 
 use super::adapter::{BinanceAdapter, PlanError};
 use super::config::{BinanceConfig, Market, SubscribeVia, TimeUnit};
+use super::rotation::{RotatingFeedError, rotating_feed, rotation_config};
 use super::snapshot::RestSnapshots;
 use super::subscription::{Channel, Subscription, plan_connections};
 
@@ -80,6 +82,9 @@ pub enum FeedError {
     /// The engine refused a connection (stopped, queue full, too many consumers).
     #[error("engine: {0}")]
     Engine(CommandError),
+    /// The rotation settings are invalid (see [`RotationConfig`]).
+    #[error("rotation: {0}")]
+    Rotation(RotationError),
 }
 
 impl From<AddFeedError> for FeedError {
@@ -115,6 +120,7 @@ pub struct BinanceFeed {
     roots: Vec<Root>,
     options: ConnectionOptions,
     handler: FeedConfig,
+    rotation: Option<RotationConfig>,
 }
 
 /// How a started feed's subscriptions are spread: one group per connection, in the order of
@@ -175,7 +181,18 @@ impl BinanceFeed {
             roots: Vec::new(),
             options: ConnectionOptions::default(),
             handler: FeedConfig::default(),
+            rotation: Some(rotation_config()),
         }
+    }
+
+    /// Make-before-break rotation of every connection (on by default: Binance closes
+    /// connections at 24 h, so each is replaced at 23 h 50 m, and on `serverShutdown`, by a
+    /// synced new one with no update lost or repeated). `None` turns it off: a venue close is
+    /// then a reconnect with a book resync.
+    #[must_use]
+    pub fn rotation(mut self, rotation: Option<RotationConfig>) -> BinanceFeed {
+        self.rotation = rotation;
+        self
     }
 
     /// Adds symbols (any case); each gets every channel of [`BinanceFeed::channels`].
@@ -385,6 +402,28 @@ impl BinanceFeed {
         registry: &Registry,
         consumers: &[ConsumerId],
     ) -> Result<ConnectionId, FeedError> {
+        if let Some(rotation) = self.rotation {
+            let feed = rotating_feed(
+                config.clone(),
+                group,
+                registry,
+                roots,
+                self.handler,
+                rotation,
+            )
+            .map_err(|e| match e {
+                RotatingFeedError::Plan(p) => FeedError::Plan(p),
+                RotatingFeedError::Rotation(r) => FeedError::Rotation(r),
+                RotatingFeedError::Snapshots(k) => FeedError::SnapshotThread(k),
+            })?;
+            return Ok(add_rotating_feed(
+                engine,
+                feed,
+                self.options,
+                roots,
+                consumers,
+            )?);
+        }
         let adapter =
             BinanceAdapter::new(config.clone(), group, registry).map_err(FeedError::Plan)?;
         let mut book_symbols: Vec<&str> = Vec::new();
