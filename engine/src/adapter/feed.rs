@@ -1006,7 +1006,9 @@ impl<A: FeedAdapter> WsHandler for FeedHandler<A> {
         };
         let mut events = std::mem::take(&mut self.scratch);
         events.clear();
-        match self.adapter.decode(payload, cx.now(), &mut events) {
+        let decoded = self.adapter.decode(payload, cx.now(), &mut events);
+        cx.mark_decoded();
+        match decoded {
             Ok(frame) => self.handle_frame(frame, &events, cx),
             Err(e) => {
                 self.stats.decode_errors += 1;
