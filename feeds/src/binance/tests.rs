@@ -923,7 +923,10 @@ fn without_book_sync_diffs_are_published_as_they_arrive() {
     cfg.latency_probe = true;
     let (a, _) = adapter(
         cfg,
-        &[Subscription::new("BTCUSDT", Channel::Depth(DepthSpeed::Ms0))],
+        &[Subscription::new(
+            "BTCUSDT",
+            Channel::Depth(DepthSpeed::Ms0),
+        )],
     );
     assert!(a.books().is_empty());
     let mut h = FeedHandler::new(a, Box::new(QueuedSnapshots::new()), FeedConfig::default());
@@ -944,5 +947,8 @@ fn without_book_sync_diffs_are_published_as_they_arrive() {
     assert_eq!(last, vec![105, 500, 9]);
     assert_eq!(ev[4].exchange_ts, 77);
     let s = h.stats();
-    assert_eq!((s.snapshots_requested, s.untracked_diffs, s.gaps), (0, 0, 0));
+    assert_eq!(
+        (s.snapshots_requested, s.untracked_diffs, s.gaps),
+        (0, 0, 0)
+    );
 }
