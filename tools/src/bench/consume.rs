@@ -173,6 +173,17 @@ impl Tally {
     }
 }
 
+/// The price mantissa of a level or trade (0 otherwise), for the digest.
+#[inline]
+fn price_bits(ev: &Event) -> u64 {
+    let price = match ev.kind() {
+        EventKind::BookLevel => ev.as_level().map(|l| l.price),
+        EventKind::Trade => ev.as_trade().map(|t| t.price),
+        _ => None,
+    };
+    price.map_or(0, |p| p.mantissa() as u64)
+}
+
 /// Consumes until `count` messages, a disconnect, the engine's end or a stop request.
 /// `stages` records the consumer-side stage histograms per message.
 pub(super) fn consume(
@@ -205,13 +216,9 @@ pub(super) fn consume(
         };
         idle = 0;
         t.events += 1;
+        // Like the peers' consumers, touch a few fields of each message (its last event).
         let counted = match ev.kind() {
             EventKind::BookLevel => {
-                if let Some(l) = ev.as_level() {
-                    t.digest = t
-                        .digest
-                        .wrapping_add(l.price.mantissa() as u64 ^ l.qty.mantissa() as u64);
-                }
                 if ev.flags.contains(Flags::SNAPSHOT) {
                     if ev.flags.contains(Flags::LAST_IN_BATCH) {
                         t.snapshots += 1;
@@ -221,16 +228,7 @@ pub(super) fn consume(
                     ev.flags.contains(Flags::LAST_IN_BATCH)
                 }
             }
-            EventKind::Trade => {
-                if let Some(tr) = ev.as_trade() {
-                    t.digest = t.digest.wrapping_add(tr.price.mantissa() as u64 ^ tr.id);
-                }
-                true
-            }
-            EventKind::Bbo => {
-                t.digest = t.digest.wrapping_add(ev.seq);
-                true
-            }
+            EventKind::Trade | EventKind::Bbo => true,
             EventKind::Status => {
                 if t.status(&ev, &mut connected) {
                     break;
@@ -239,6 +237,7 @@ pub(super) fn consume(
             }
         };
         if counted {
+            t.digest = t.digest.wrapping_add(ev.seq ^ price_bits(&ev));
             t.record(&ev, stages);
             if t.msgs % PROGRESS_EVERY == 0 {
                 shared.progress.store(t.msgs, Ordering::Relaxed);
