@@ -14,9 +14,6 @@ use tickwire_engine::event::{EventKind, Flags, Status, StatusKind};
 use tickwire_engine::telemetry::StageRecorder;
 use tickwire_engine::{Consumer, Event, Reason, clock};
 
-/// Empty polls the consumer spins through before it starts yielding its core.
-const SPINS: u32 = 64;
-
 /// State the consumer shares with the main thread.
 #[derive(Default)]
 pub(super) struct Shared {
@@ -191,15 +188,27 @@ fn price_bits(ev: &Event) -> u64 {
     price.map_or(0, |p| p.mantissa() as u64)
 }
 
+/// How the consumer runs.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Options {
+    /// Stop after this many messages.
+    pub(super) count: u64,
+    /// Messages not recorded at the start.
+    pub(super) warmup: u64,
+    /// Record the consumer-side stage histograms per message.
+    pub(super) stages: bool,
+    /// Empty polls spun through before yielding the core on each further one.
+    pub(super) spins: u32,
+}
+
 /// Consumes until `count` messages, a disconnect, the engine's end or a stop request.
-/// `stages` records the consumer-side stage histograms per message.
-pub(super) fn consume(
-    mut ring: Consumer,
-    count: u64,
-    warmup: u64,
-    stages: bool,
-    shared: &Arc<Shared>,
-) -> Tally {
+pub(super) fn consume(mut ring: Consumer, o: Options, shared: &Arc<Shared>) -> Tally {
+    let Options {
+        count,
+        warmup,
+        stages,
+        spins,
+    } = o;
     let mut t = Tally::new(warmup);
     let mut connected = false;
     let mut idle = 0u32;
@@ -217,7 +226,7 @@ pub(super) fn consume(
                 t.end = End::EngineStopped;
                 break;
             }
-            if idle < SPINS {
+            if idle < spins {
                 idle += 1;
                 std::hint::spin_loop();
             } else {
@@ -269,6 +278,15 @@ mod tests {
     use tickwire_engine::ring::channel;
     use tickwire_engine::{Decimal, InstrumentId, Side};
 
+    fn opts(count: u64, warmup: u64, stages: bool) -> Options {
+        Options {
+            count,
+            warmup,
+            stages,
+            spins: 8,
+        }
+    }
+
     fn level(seq: u64, flags: Flags, exchange_ts: u64) -> Event {
         let l = Level {
             side: Side::Buy,
@@ -303,7 +321,7 @@ mod tests {
         p.push(level(3, Flags::LAST_IN_BATCH, now));
         p.push(status(StatusKind::Disconnected, Reason::PeerClosed, 0));
         let shared = Arc::new(Shared::default());
-        let t = consume(c, 100, 1, true, &shared);
+        let t = consume(c, opts(100, 1, true), &shared);
         assert_eq!(t.msgs, 2);
         assert_eq!(t.wire.len(), 1, "the first message is warm-up");
         assert_eq!((t.snapshots, t.dropped, t.events), (1, 7, 8));
@@ -323,12 +341,12 @@ mod tests {
         for i in 0..10 {
             p.push(level(i, Flags::LAST_IN_BATCH, 5));
         }
-        let t = consume(c, 4, 0, false, &Arc::new(Shared::default()));
+        let t = consume(c, opts(4, 0, false), &Arc::new(Shared::default()));
         assert_eq!((t.msgs, t.end), (4, End::Count));
         let (mut p, c) = channel(8);
         p.push(level(1, Flags::LAST_IN_BATCH, 5));
         drop(p);
-        let t = consume(c, 4, 0, false, &Arc::new(Shared::default()));
+        let t = consume(c, opts(4, 0, false), &Arc::new(Shared::default()));
         assert_eq!((t.msgs, t.end), (1, End::EngineStopped));
     }
 }

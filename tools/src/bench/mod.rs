@@ -98,6 +98,11 @@ pub struct Args {
     /// Pin the consumer thread to this core.
     #[arg(long)]
     pub consumer_pin: Option<usize>,
+    /// Empty polls the consumer spins through before it yields its core on each further one.
+    /// Default: 0 when the consumer shares one core with the I/O thread (one CPU allowed,
+    /// or both pinned to the same core), where spinning only delays the I/O thread; else 64.
+    #[arg(long)]
+    pub consumer_spins: Option<u32>,
     /// Turn off telemetry and the per-stage timestamps (the I/O thread then reads the clock
     /// once per socket read only).
     #[arg(long)]
@@ -340,7 +345,13 @@ fn spawn_consumer(
     ring: Consumer,
     shared: &Arc<Shared>,
 ) -> Result<JoinHandle<Tally>, String> {
-    let (count, warmup, stages, pin) = (a.count, a.warmup, !a.no_stages, a.consumer_pin);
+    let options = consume::Options {
+        count: a.count,
+        warmup: a.warmup,
+        stages: !a.no_stages,
+        spins: a.consumer_spins.unwrap_or_else(|| default_spins(a)),
+    };
+    let pin = a.consumer_pin;
     let shared = shared.clone();
     std::thread::Builder::new()
         .name("tickwire-bench-consumer".into())
@@ -350,9 +361,16 @@ fn spawn_consumer(
                     eprintln!("tickwire bench: consumer not pinned to core {core}: {e}");
                 }
             }
-            consume::consume(ring, count, warmup, stages, &shared)
+            consume::consume(ring, options, &shared)
         })
         .map_err(|e| format!("cannot start the consumer thread: {e}"))
+}
+
+/// Consumer spins before yielding: none when it shares a core with the I/O thread.
+fn default_spins(a: &Args) -> u32 {
+    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let same_core = a.pin.is_some() && a.pin == a.consumer_pin;
+    if one_cpu || same_core { 0 } else { 64 }
 }
 
 /// Waits for the consumer, drawing progress on a terminal and enforcing `--timeout`.
