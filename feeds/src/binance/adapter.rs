@@ -204,6 +204,9 @@ impl FeedAdapter for BinanceAdapter {
     }
 
     fn books(&self) -> Vec<BookSpec> {
+        if !self.config.book_sync {
+            return Vec::new();
+        }
         let mut specs: Vec<BookSpec> = Vec::new();
         for s in &self.subs {
             if let Channel::Depth(_) = s.channel {
@@ -267,8 +270,13 @@ impl FeedAdapter for BinanceAdapter {
         out: &mut Vec<Event>,
     ) -> Result<Frame, DecodeError> {
         let frame = self.decoder.decode(payload, recv_ts, out)?;
-        if let Frame::Ack { id } | Frame::SubscriptionError { id: Some(id), .. } = frame {
-            self.pending.retain(|&p| p != id);
+        match frame {
+            Frame::Ack { id } | Frame::SubscriptionError { id: Some(id), .. } => {
+                self.pending.retain(|&p| p != id);
+            }
+            // Without book sync a diff's levels are published as they are.
+            Frame::BookDiff { .. } if !self.config.book_sync => return Ok(Frame::Market),
+            _ => {}
         }
         Ok(frame)
     }

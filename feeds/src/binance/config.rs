@@ -88,6 +88,12 @@ pub struct BinanceConfig {
     /// Decode hot messages with the hand scanner first (falls back to simd-json on anything
     /// unusual; both agree wherever the scanner answers).
     pub fast_scan: bool,
+    /// Keep each depth channel's book in sync: buffer diffs until a REST snapshot lines up,
+    /// check every diff's update ids, keep a validating book. `false` publishes depth diffs
+    /// as they arrive (levels flagged as usual, LAST_IN_BATCH on the last) with no snapshot,
+    /// sequence check or book: only for raw diff streams without a snapshot endpoint, such
+    /// as a load generator (`tickwire bench --url`).
+    pub book_sync: bool,
 }
 
 impl BinanceConfig {
@@ -107,6 +113,7 @@ impl BinanceConfig {
             streams_per_frame: 200,
             send_interval_ns: 250_000_000,
             fast_scan: true,
+            book_sync: true,
         }
     }
 

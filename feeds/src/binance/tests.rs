@@ -915,3 +915,40 @@ mod scanner_props {
         }
     }
 }
+
+#[test]
+fn without_book_sync_diffs_are_published_as_they_arrive() {
+    let mut cfg = BinanceConfig::spot();
+    cfg.book_sync = false;
+    cfg.latency_probe = true;
+    let (a, _) = adapter(
+        cfg,
+        &[Subscription::new(
+            "BTCUSDT",
+            Channel::Depth(DepthSpeed::Ms0),
+        )],
+    );
+    assert!(a.books().is_empty());
+    let mut h = FeedHandler::new(a, Box::new(QueuedSnapshots::new()), FeedConfig::default());
+    let mut t = Harness::new();
+    // Unchained ids, deletions of unknown levels, no snapshot: all published in order.
+    t.message(&mut h, 10, &diff(100, 105, ("1.00", "2")));
+    t.message(&mut h, 11, &diff(500, 500, ("1.01", "0")));
+    let raw = r#"{"ts":77,"e":"depthUpdate","E":1,"s":"BTCUSDT","U":7,"u":9,"b":[["1.0","1"]],"a":[["2.0","0"],["2.1","3"]]}"#;
+    t.message(&mut h, 12, raw);
+    let ev = t.drain();
+    assert_eq!(ev.len(), 5);
+    assert!(ev.iter().all(|e| e.kind() == EventKind::BookLevel));
+    let last: Vec<u64> = ev
+        .iter()
+        .filter(|e| e.flags.contains(Flags::LAST_IN_BATCH))
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(last, vec![105, 500, 9]);
+    assert_eq!(ev[4].exchange_ts, 77);
+    let s = h.stats();
+    assert_eq!(
+        (s.snapshots_requested, s.untracked_diffs, s.gaps),
+        (0, 0, 0)
+    );
+}

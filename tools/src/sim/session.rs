@@ -315,8 +315,10 @@ impl Session<'_> {
                 continue;
             };
             if matches!(msg, Msg::Text(_) | Msg::Ping(_) | Msg::Pong(_)) && self.over_limit(now) {
-                self.counters().rate_limited.fetch_add(1, Relaxed);
+                // One refusal per session: frames already in flight behind the one over the
+                // limit are not counted again.
                 if self.closing.is_none() {
+                    self.counters().rate_limited.fetch_add(1, Relaxed);
                     self.start_close(1008, b"too many requests", now);
                 }
                 return ControlFlow::Continue(());
