@@ -4,7 +4,7 @@
 //! The I/O thread only [`TelemetryTx::emit`]s fixed-size records (a ring push, no formatting,
 //! no locks); a [`CollectorThread`] drains the ring into a [`MetricsCollector`] — by default
 //! [`DefaultCollector`], which keeps counters and HDR histograms per stage and renders a
-//! [`MetricsSnapshot`]. With the `metrics` feature, [`facade::FacadeCollector`] forwards
+//! [`MetricsSnapshot`]. With the `metrics` feature, `facade::FacadeCollector` forwards
 //! everything to the `metrics` crate so Prometheus and other exporters work.
 
 mod collector;

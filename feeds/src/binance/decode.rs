@@ -273,7 +273,7 @@ impl Decoder {
         self.tape = tape.reset();
     }
 
-    /// Whether hot messages first go through the hand scanner ([`super::scan`]); on by
+    /// Whether hot messages first go through the hand scanner (module `scan`); on by
     /// default. Off, every frame goes through simd-json.
     pub fn set_fast_scan(&mut self, on: bool) {
         self.fast_scan = on;
