@@ -147,7 +147,9 @@ fn depth_from_a_raw_stream_prints_the_contract_line_hgrm_and_plot() {
 
 #[test]
 fn trades_count_one_message_each() {
-    let sim = sim(false, 0, Vec::new());
+    // Paced: the engine drains a socket until it would block, so an unpaced sender that
+    // outruns a debug build keeps it from seeing the shutdown until the sender stops.
+    let sim = sim(false, 50_000, Vec::new());
     let url = format!("{}/ws/btcusdt@trade", sim.ws_url());
     let out = bench(&["--url", &url, "--count", "5000", "--no-stages"]);
     assert!(out.status.success(), "{out:?}");

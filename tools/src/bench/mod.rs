@@ -417,6 +417,11 @@ fn finish(
     peer_mode: bool,
 ) -> Result<(), String> {
     let usage = report::usage();
+    // The simulator goes first: the engine drains a socket until it would block, so against
+    // an unpaced sender it only sees the shutdown request once the sender stops.
+    if let Some(sim) = sim {
+        sim.stop();
+    }
     let stats: EngineStats = engine.join().unwrap_or_default();
     let stages: Vec<(&str, hdrhistogram::Histogram<u64>)> = match collector {
         Some(c) => {
@@ -435,10 +440,6 @@ fn finish(
         }
         None => Vec::new(),
     };
-    if let Some(sim) = sim {
-        sim.stop();
-    }
-
     if let End::Disconnected {
         reason,
         was_connected: false,
