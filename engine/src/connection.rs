@@ -88,10 +88,23 @@ pub(crate) struct Core {
     pub(crate) stats: EngineStats,
     pub(crate) resolver: Resolver,
     pub(crate) pollers: Vec<usize>,
+    /// Slots whose reading paused on a congested consumer ring, to resume after a yield.
+    pub(crate) paused_reads: Vec<usize>,
+    /// Pause reading (and yield the core) while a consumer ring is congested: every idle
+    /// strategy but busy-spin, whose consumers have cores of their own.
+    pub(crate) yield_on_congestion: bool,
     pub(crate) deadline: LoopDeadline,
     /// Loop-wide attempt counter: resolver answers are matched by (slot, attempt), and slots
     /// are reused, so attempt numbers must be unique across connections.
     pub(crate) attempts: u64,
+}
+
+impl Core {
+    /// Whether any consumer ring is congested.
+    #[inline]
+    fn congested(&self) -> bool {
+        self.yield_on_congestion && self.producers.iter().any(|p| p.is_congested())
+    }
 }
 
 /// Readiness of one event, as the connection cares about it.
@@ -214,6 +227,8 @@ pub(crate) struct Connection {
     backoff: Backoff,
     last_data: u64,
     pub(crate) poll_queued: bool,
+    /// Reading stopped on a congested consumer ring; the loop resumes it after yielding.
+    read_paused: bool,
     /// Forget this connection once it is closed.
     pub(crate) remove_when_closed: bool,
 }
@@ -279,6 +294,7 @@ impl Connection {
             backoff: Backoff::new(opts.backoff, seed),
             last_data: 0,
             poll_queued: false,
+            read_paused: false,
             remove_when_closed: false,
         }
     }
@@ -636,12 +652,18 @@ impl Connection {
     /// receive timestamp per socket read.
     fn read_frames(&mut self, now: u64, core: &mut Core) {
         let mut ts = now;
+        let mut drained = false;
+        // Any read supersedes a pending resume.
+        self.read_paused = false;
         loop {
             if !self.discard && self.rx.start < self.rx.end {
                 self.process_frames(ts, core);
             }
             if self.transport.is_none() {
                 return;
+            }
+            if drained || self.read_paused {
+                break;
             }
             if self.discard {
                 self.rx.clear();
@@ -656,11 +678,16 @@ impl Connection {
             let Some(t) = self.transport.as_mut() else {
                 return;
             };
+            let room = self.rx.data.len() - self.rx.end;
             match t.read(&mut self.rx.data[self.rx.end..]) {
                 Ok(ReadOutcome::Data(n)) => {
                     ts = clock::now_ns();
                     self.rx.end += n;
                     core.stats.bytes_received += n as u64;
+                    // A short read emptied the socket's queue: the read that would only
+                    // answer `WouldBlock` is a syscall on every message at low rates, and
+                    // data arriving later raises a new edge anyway.
+                    drained = n < room && t.short_read_drains();
                 }
                 Ok(ReadOutcome::WouldBlock) => break,
                 Err(e) => {
@@ -676,8 +703,21 @@ impl Connection {
         self.flush_or_lose(ts, core);
     }
 
+    /// Resumes reading paused on a congested ring (after the loop yielded).
+    pub(crate) fn resume_read(&mut self, now: u64, core: &mut Core) {
+        if !std::mem::take(&mut self.read_paused) {
+            return;
+        }
+        if matches!(
+            self.state,
+            State::Subscribing | State::Live | State::Closing
+        ) {
+            self.read_frames(now, core);
+        }
+    }
+
     /// Decodes and dispatches every complete frame in `rx`. Stops early when the session
-    /// ends (no transport) or the decoder failed (`discard`).
+    /// ends (no transport), the decoder failed (`discard`), or a consumer ring is congested.
     #[inline]
     fn process_frames(&mut self, ts: u64, core: &mut Core) {
         loop {
@@ -745,6 +785,14 @@ impl Connection {
             }
             if !self.actions.is_empty() {
                 self.apply_actions(ts, core);
+            }
+            if core.congested() {
+                // Let the consumer catch up before this connection's next message: on a
+                // shared core it runs only when this thread yields. The loop yields, then
+                // resumes here (the socket is not drained, so no new edge would come).
+                self.read_paused = true;
+                core.paused_reads.push(self.slot);
+                return;
             }
         }
     }

@@ -148,10 +148,13 @@ impl EngineBuilder {
                 stats: EngineStats::default(),
                 resolver: Resolver::new(waker),
                 pollers: Vec::new(),
+                paused_reads: Vec::new(),
+                yield_on_congestion: config.idle != IdleStrategy::BusySpin,
                 deadline: LoopDeadline::default(),
                 attempts: 0,
             },
             polling: Vec::new(),
+            resuming: Vec::new(),
         };
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), PinError>>();
         let thread = std::thread::Builder::new()
@@ -240,6 +243,8 @@ struct IoLoop {
     core: Core,
     /// Scratch for the handlers polled this turn (swapped with `core.pollers`).
     polling: Vec<usize>,
+    /// Scratch for the reads resumed this turn (swapped with `core.paused_reads`).
+    resuming: Vec<usize>,
 }
 
 impl IoLoop {
@@ -301,6 +306,18 @@ impl IoLoop {
                     self.with_conn(slot, |c, _, core| c.poll_handler(now, core));
                 }
                 self.polling.clear();
+            }
+            if !self.core.paused_reads.is_empty() {
+                busy = true;
+                // A consumer ring is congested: give its thread the core, then go on.
+                std::thread::yield_now();
+                let now = clock::now_ns();
+                std::mem::swap(&mut self.resuming, &mut self.core.paused_reads);
+                for i in 0..self.resuming.len() {
+                    let slot = self.resuming[i];
+                    self.with_conn(slot, |c, _, core| c.resume_read(now, core));
+                }
+                self.resuming.clear();
             }
             if busy {
                 empty_polls = 0;
@@ -474,6 +491,8 @@ impl IoLoop {
         self.groups.insert(id, group);
         self.core.pollers.reserve(self.conns.len());
         self.polling.reserve(self.conns.len());
+        self.core.paused_reads.reserve(self.conns.len());
+        self.resuming.reserve(self.conns.len());
         self.with_conn(slot, |c, reg, core| c.start(now, reg, core));
     }
 
@@ -634,6 +653,8 @@ impl IoLoop {
                 // Room for every connection to request a poll without growing mid-turn.
                 self.core.pollers.reserve(self.conns.len());
                 self.polling.reserve(self.conns.len());
+                self.core.paused_reads.reserve(self.conns.len());
+                self.resuming.reserve(self.conns.len());
                 self.with_conn(slot, |c, reg, core| c.start(now, reg, core));
             }
             Command::AddConsumer { id, producer } => {

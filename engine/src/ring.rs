@@ -31,6 +31,8 @@ pub struct EventProducer {
     inner: rtrb::Producer<Event>,
     /// Dropped since the last `Overflow` status was delivered.
     pending_dropped: u64,
+    /// Fewer free slots than this: the ring is congested (a quarter of its capacity).
+    low_free: usize,
     stats: Arc<RingStats>,
 }
 
@@ -42,12 +44,14 @@ pub struct Consumer {
 
 /// Creates a ring of `capacity` events.
 pub fn channel(capacity: usize) -> (EventProducer, Consumer) {
-    let (p, c) = rtrb::RingBuffer::new(capacity.max(2));
+    let capacity = capacity.max(2);
+    let (p, c) = rtrb::RingBuffer::new(capacity);
     let stats = Arc::new(RingStats::default());
     (
         EventProducer {
             inner: p,
             pending_dropped: 0,
+            low_free: capacity / 4,
             stats: stats.clone(),
         },
         Consumer { inner: c, stats },
@@ -101,6 +105,16 @@ impl EventProducer {
     #[inline]
     pub fn slots(&self) -> usize {
         self.inner.slots()
+    }
+
+    /// Whether the ring is more than three quarters full (or dropping): the I/O thread
+    /// yields to a consumer that shares its core before the ring overflows
+    /// ([`crate::IdleStrategy::SpinThenYield`]). The consumer's position is read only when
+    /// the cached one says the ring may be congested.
+    #[inline]
+    pub fn is_congested(&self) -> bool {
+        self.pending_dropped > 0
+            || (self.inner.cached_slots() < self.low_free && self.inner.slots() < self.low_free)
     }
 
     /// Whether the consumer end was dropped.

@@ -134,6 +134,13 @@ impl Transport {
         }
     }
 
+    /// Whether a read that returned fewer bytes than asked for left nothing in the socket
+    /// (plain TCP). Not so under TLS, whose reads are shaped by records and rustls' buffer.
+    #[inline]
+    pub fn short_read_drains(&self) -> bool {
+        self.tls.is_none()
+    }
+
     /// Writes as much of `data` as the socket (or TLS buffer) takes; returns how much.
     #[inline]
     pub fn write(&mut self, data: &[u8]) -> Result<usize, TransportError> {
