@@ -93,6 +93,9 @@ pub(crate) struct Core {
     /// Pause reading (and yield the core) while a consumer ring is congested: every idle
     /// strategy but busy-spin, whose consumers have cores of their own.
     pub(crate) yield_on_congestion: bool,
+    /// Some consumer ring has drops not yet reported: the loop reports them when the ring
+    /// has room rather than before the next event (which may be long in coming).
+    pub(crate) drops_pending: bool,
     pub(crate) deadline: LoopDeadline,
     /// Loop-wide attempt counter: resolver answers are matched by (slot, attempt), and slots
     /// are reused, so attempt numbers must be unique across connections.
@@ -104,6 +107,14 @@ impl Core {
     #[inline]
     fn congested(&self) -> bool {
         self.yield_on_congestion && self.producers.iter().any(|p| p.is_congested())
+    }
+
+    /// Notes drops left unreported after a message, for the loop to flush.
+    #[inline]
+    fn note_drops(&mut self) {
+        if !self.drops_pending {
+            self.drops_pending = self.producers.iter().any(|p| p.has_pending_drops());
+        }
     }
 }
 
@@ -777,6 +788,7 @@ impl Connection {
                 );
                 self.handler.on_message(msg, &mut cx);
                 message_telemetry(&mut core.telemetry, self.id, size, ts, &self.publisher);
+                core.note_drops();
             }
             self.rx.start += consumed;
             if let Some(code) = close {
@@ -792,6 +804,7 @@ impl Connection {
                 // resumes here (the socket is not drained, so no new edge would come).
                 self.read_paused = true;
                 core.paused_reads.push(self.slot);
+                core.stats.congestion_pauses += 1;
                 return;
             }
         }

@@ -149,6 +149,7 @@ impl EngineBuilder {
                 resolver: Resolver::new(waker),
                 pollers: Vec::new(),
                 paused_reads: Vec::new(),
+                drops_pending: false,
                 yield_on_congestion: config.idle != IdleStrategy::BusySpin,
                 deadline: LoopDeadline::default(),
                 attempts: 0,
@@ -307,6 +308,12 @@ impl IoLoop {
                 }
                 self.polling.clear();
             }
+            if self.core.drops_pending {
+                self.core.drops_pending = false;
+                for p in &mut self.core.producers {
+                    self.core.drops_pending |= p.flush_overflow(now);
+                }
+            }
             if !self.core.paused_reads.is_empty() {
                 busy = true;
                 // A consumer ring is congested: give its thread the core, then go on.
@@ -336,7 +343,10 @@ impl IoLoop {
         match self.config.idle {
             IdleStrategy::BusySpin | IdleStrategy::SpinThenYield { .. } => Some(Duration::ZERO),
             IdleStrategy::Blocking => {
-                if !self.core.pollers.is_empty() || !self.shared.queue.is_empty() {
+                if !self.core.pollers.is_empty()
+                    || !self.core.paused_reads.is_empty()
+                    || !self.shared.queue.is_empty()
+                {
                     return Some(Duration::ZERO);
                 }
                 let next = match (self.core.deadline.get(), shutdown) {

@@ -95,6 +95,39 @@ impl EventProducer {
         }
     }
 
+    /// Reports pending drops now if the ring has room, without waiting for the next event
+    /// (a burst's trailing drops would otherwise stay unknown to the consumer until the
+    /// feed's next message). Returns whether drops are still pending.
+    #[inline]
+    pub fn flush_overflow(&mut self, now: u64) -> bool {
+        if self.pending_dropped == 0 {
+            return false;
+        }
+        if self.inner.slots() == 0 {
+            return true;
+        }
+        let status = Event::status(
+            InstrumentId::NONE,
+            Status {
+                kind: StatusKind::Overflow,
+                reason: Reason::Backpressure.code(),
+                value: self.pending_dropped,
+                connection: 0,
+            },
+            now,
+        );
+        if self.inner.push(status).is_ok() {
+            self.pending_dropped = 0;
+        }
+        self.pending_dropped > 0
+    }
+
+    /// Whether drops wait to be reported.
+    #[inline]
+    pub fn has_pending_drops(&self) -> bool {
+        self.pending_dropped > 0
+    }
+
     #[cold]
     fn drop_one(&mut self) {
         self.pending_dropped += 1;
@@ -191,6 +224,52 @@ mod tests {
         assert_eq!((s.kind, s.value), (StatusKind::Overflow, 6));
         assert_eq!(c.pop().unwrap().seq, 100);
         assert_eq!(c.stats().dropped(), 6);
+    }
+
+    #[test]
+    fn congested_past_three_quarters_and_while_dropping() {
+        let (mut p, mut c) = channel(16);
+        for i in 0..12 {
+            assert!(!p.is_congested(), "{i} queued of 16");
+            p.push(ev(i));
+        }
+        // 4 free slots left: not below a quarter yet.
+        assert!(!p.is_congested());
+        p.push(ev(12));
+        assert!(p.is_congested());
+        // The consumer drains: the producer sees it.
+        while c.pop().is_some() {}
+        assert!(!p.is_congested());
+        for i in 0..17 {
+            p.push(ev(i));
+        }
+        while c.pop().is_some() {}
+        // Empty again, but a drop is pending until the next push reports it.
+        assert!(p.is_congested());
+        assert!(p.push(ev(99)));
+        assert!(!p.is_congested());
+    }
+
+    #[test]
+    fn trailing_drops_are_flushed_once_there_is_room() {
+        let (mut p, mut c) = channel(4);
+        for i in 0..6 {
+            p.push(ev(i));
+        }
+        assert!(p.has_pending_drops());
+        // Full: nothing to flush into yet.
+        assert!(p.flush_overflow(7));
+        for i in 0..4 {
+            assert_eq!(c.pop().unwrap().seq, i);
+        }
+        assert!(!p.flush_overflow(7));
+        let s = c.pop().unwrap().as_status().unwrap();
+        assert_eq!((s.kind, s.value), (StatusKind::Overflow, 2));
+        assert!(c.pop().is_none());
+        assert!(!p.has_pending_drops());
+        // The next event follows directly, with no second report.
+        assert!(p.push(ev(8)));
+        assert_eq!(c.pop().unwrap().seq, 8);
     }
 
     #[test]

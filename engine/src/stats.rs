@@ -70,6 +70,8 @@ pub struct EngineStats {
     pub stale_recycles: u64,
     /// Events dropped on full consumer rings (all rings, over the engine's life).
     pub dropped_events: u64,
+    /// Times reading paused on a congested consumer ring so its consumer could catch up.
+    pub congestion_pauses: u64,
     /// Telemetry records dropped because the collector fell behind.
     pub telemetry_dropped: u64,
     /// Frames from `EngineHandle::send` that could not be queued (not live, outbox full).

@@ -72,3 +72,61 @@ fn overflow_reports_the_exact_drop_count() {
     assert_eq!(stats.dropped_events, dropped);
     assert_eq!(stats.messages, N + 1);
 }
+
+/// A burst into a small ring read by a slow consumer: reading pauses whenever the ring is
+/// congested and resumes after the loop yields, so every message is handled, in order, and
+/// each event is either delivered or counted in an `Overflow` that precedes the next one.
+#[test]
+fn a_burst_into_a_congested_ring_pauses_and_resumes_without_silent_loss() {
+    const CAP: usize = 32;
+    const N: u64 = 3000;
+    let server = TestServer::plain(move |peer| {
+        peer.send_numbered(0, N).unwrap();
+        peer.serve(true, Duration::from_secs(20));
+    });
+    let mut b = Engine::builder(EngineConfig::profile(
+        tickwire_engine::config::Profile::LowLatency,
+    ));
+    let (cid, mut consumer) = b.consumer(CAP);
+    let engine = b.start().unwrap();
+    let (handler, observed) = SeqHandler::new(&[]);
+    let cfg = ConnectionConfig::new(&server.ws_url("/"))
+        .unwrap()
+        .options(test_options());
+    engine
+        .handle()
+        .add_connection(cfg, Box::new(handler), &[cid])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut trades, mut reported_drops, mut last_id) = (0u64, 0u64, None::<u64>);
+    while trades + reported_drops < N {
+        assert!(
+            Instant::now() < deadline,
+            "stalled: {trades} trades, {reported_drops} reported dropped, {} handled",
+            observed.messages.load(Ordering::SeqCst)
+        );
+        match consumer.pop() {
+            Some(e) => {
+                if let Some(t) = e.as_trade() {
+                    assert!(last_id.is_none_or(|l| t.id > l), "out of order");
+                    last_id = Some(t.id);
+                    trades += 1;
+                } else if let Some(s) = e.as_status() {
+                    if s.kind == StatusKind::Overflow {
+                        reported_drops += s.value;
+                    }
+                }
+                // Slow: a few microseconds per event.
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_micros(3) {}
+            }
+            None => std::thread::sleep(Duration::from_micros(50)),
+        }
+    }
+    assert_eq!(trades + reported_drops, N);
+    assert_eq!(observed.messages.load(Ordering::SeqCst), N);
+    let stats = engine.join().unwrap();
+    assert_eq!(stats.messages, N);
+    assert_eq!(stats.dropped_events, consumer.stats().dropped());
+    assert!(stats.congestion_pauses > 0, "the ring never got congested");
+}

@@ -156,10 +156,11 @@ pub(super) fn summary(
     );
     let _ = writeln!(
         out,
-        "engine: {} messages, {} bytes, {} dropped events, {} telemetry records dropped, {} disconnects; consumer: {} gaps, {} resyncs, {} decode errors, {} snapshot runs{}",
+        "engine: {} messages, {} bytes, {} dropped events, {} congestion pauses, {} telemetry records dropped, {} disconnects; consumer: {} gaps, {} resyncs, {} decode errors, {} snapshot runs{}",
         engine.messages,
         engine.bytes_received,
         engine.dropped_events.max(t.dropped),
+        engine.congestion_pauses,
         engine.telemetry_dropped,
         engine.disconnects.total(),
         t.gaps,
