@@ -240,6 +240,8 @@ pub(crate) struct Connection {
     pub(crate) poll_queued: bool,
     /// Reading stopped on a congested consumer ring; the loop resumes it after yielding.
     read_paused: bool,
+    /// This slot is in `Core::paused_reads`.
+    resume_queued: bool,
     /// Forget this connection once it is closed.
     pub(crate) remove_when_closed: bool,
 }
@@ -306,6 +308,7 @@ impl Connection {
             last_data: 0,
             poll_queued: false,
             read_paused: false,
+            resume_queued: false,
             remove_when_closed: false,
         }
     }
@@ -716,6 +719,7 @@ impl Connection {
 
     /// Resumes reading paused on a congested ring (after the loop yielded).
     pub(crate) fn resume_read(&mut self, now: u64, core: &mut Core) {
+        self.resume_queued = false;
         if !std::mem::take(&mut self.read_paused) {
             return;
         }
@@ -803,8 +807,12 @@ impl Connection {
                 // shared core it runs only when this thread yields. The loop yields, then
                 // resumes here (the socket is not drained, so no new edge would come).
                 self.read_paused = true;
-                core.paused_reads.push(self.slot);
                 core.stats.congestion_pauses += 1;
+                // Once in the list at most: its capacity is the number of connections.
+                if !self.resume_queued {
+                    self.resume_queued = true;
+                    core.paused_reads.push(self.slot);
+                }
                 return;
             }
         }

@@ -232,6 +232,51 @@ impl Publisher {
         }
     }
 
+    /// Pushes a run of events (one message's) to every attached ring, one publication of
+    /// the write position per ring.
+    #[inline]
+    pub fn publish_all(&mut self, events: &[Event]) {
+        let Some(stamp) = self.stamp_run(events) else {
+            return;
+        };
+        for p in &mut self.producers {
+            p.push_slice(events, &stamp);
+        }
+    }
+
+    /// Stamps for a run: the publish time is taken once, for the first event of a message.
+    #[inline]
+    fn stamp_run(&mut self, events: &[Event]) -> Option<impl Fn(Event) -> Event + use<>> {
+        // Counts the run and takes the stage timestamps as publishing its first event would.
+        self.stamp_event(*events.first()?);
+        self.published += events.len() as u64 - 1;
+        let at = self.stamp.then_some(self.published_ts);
+        Some(move |mut e: Event| {
+            if let Some(ts) = at {
+                e.stamp_published(ts);
+            }
+            e
+        })
+    }
+
+    /// [`Publisher::publish_all`] to the engine's consumer `table` named by `routes`.
+    #[inline]
+    pub(crate) fn publish_all_routed(
+        &mut self,
+        events: &[Event],
+        table: &mut [EventProducer],
+        routes: &[u16],
+    ) {
+        let Some(stamp) = self.stamp_run(events) else {
+            return;
+        };
+        for &r in routes {
+            if let Some(p) = table.get_mut(r as usize) {
+                p.push_slice(events, &stamp);
+            }
+        }
+    }
+
     #[inline]
     fn stamp_event(&mut self, mut event: Event) -> Event {
         self.published += 1;
@@ -375,6 +420,16 @@ impl<'a> Context<'a> {
         match &mut self.routes {
             None => self.publisher.publish(event),
             Some(r) => self.publisher.publish_routed(event, r.table, r.routes),
+        }
+    }
+
+    /// Publishes a run of events (one venue message's) to this connection's consumers: one
+    /// publication of each ring's write position for the whole run. Never blocks.
+    #[inline]
+    pub fn publish_all(&mut self, events: &[Event]) {
+        match &mut self.routes {
+            None => self.publisher.publish_all(events),
+            Some(r) => self.publisher.publish_all_routed(events, r.table, r.routes),
         }
     }
 

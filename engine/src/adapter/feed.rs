@@ -391,6 +391,13 @@ impl<A: FeedAdapter> FeedHandler<A> {
         cx.publish(e);
     }
 
+    /// One message's events, in one go.
+    #[inline]
+    fn publish_all(&mut self, events: &[Event], cx: &mut Context<'_>) {
+        self.stats.published += events.len() as u64;
+        cx.publish_all(events);
+    }
+
     fn status(
         &mut self,
         instrument: InstrumentId,
@@ -569,9 +576,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
             }
         }
         self.books[slot].last = ids;
-        for e in events {
-            self.publish(*e, cx);
-        }
+        self.publish_all(events, cx);
         true
     }
 
@@ -913,6 +918,13 @@ impl<A: FeedAdapter> FeedHandler<A> {
                     if cx.now() > *until {
                         self.carried = None;
                     }
+                }
+                if self.carried.is_none() {
+                    for e in events {
+                        self.marks.record(e);
+                    }
+                    self.publish_all(events, cx);
+                    return;
                 }
                 for e in events {
                     if let Some((old, _)) = &self.carried {
