@@ -191,6 +191,8 @@ pub struct Publisher {
     pub(crate) producers: Vec<EventProducer>,
     /// Events published (delivered or dropped).
     pub(crate) published: u64,
+    /// Events some ring could not take (dropped there, reported to its consumer in band).
+    pub(crate) dropped: u64,
     /// Stage timestamps on: events are stamped with their publish time.
     pub(crate) stamp: bool,
     /// When the handler finished decoding the current message (0 = not marked).
@@ -228,7 +230,9 @@ impl Publisher {
     pub fn publish(&mut self, event: Event) {
         let event = self.stamp_event(event);
         for p in &mut self.producers {
-            p.push(event);
+            if !p.push(event) {
+                self.dropped += 1;
+            }
         }
     }
 
@@ -240,7 +244,7 @@ impl Publisher {
             return;
         };
         for p in &mut self.producers {
-            p.push_slice(events, &stamp);
+            self.dropped += (events.len() - p.push_slice(events, &stamp)) as u64;
         }
     }
 
@@ -272,7 +276,7 @@ impl Publisher {
         };
         for &r in routes {
             if let Some(p) = table.get_mut(r as usize) {
-                p.push_slice(events, &stamp);
+                self.dropped += (events.len() - p.push_slice(events, &stamp)) as u64;
             }
         }
     }
@@ -306,7 +310,9 @@ impl Publisher {
         let event = self.stamp_event(event);
         for &r in routes {
             if let Some(p) = table.get_mut(r as usize) {
-                p.push(event);
+                if !p.push(event) {
+                    self.dropped += 1;
+                }
             }
         }
     }
@@ -430,6 +436,28 @@ impl<'a> Context<'a> {
         match &mut self.routes {
             None => self.publisher.publish_all(events),
             Some(r) => self.publisher.publish_all_routed(events, r.table, r.routes),
+        }
+    }
+
+    /// Events this connection could not deliver to some consumer ring so far (each consumer
+    /// learns its own count from an in-band `Overflow`). A handler that keeps state its
+    /// consumers rebuild from events (books) watches it to republish that state.
+    #[inline]
+    pub fn dropped(&self) -> u64 {
+        self.publisher.dropped
+    }
+
+    /// Whether a consumer ring of this connection is more than three quarters full: state
+    /// republished now would likely be dropped again.
+    #[inline]
+    pub fn is_congested(&self) -> bool {
+        match &self.routes {
+            None => self.publisher.producers.iter().any(|p| p.is_congested()),
+            Some(r) => r
+                .routes
+                .iter()
+                .filter_map(|&i| r.table.get(i as usize))
+                .any(|p| p.is_congested()),
         }
     }
 

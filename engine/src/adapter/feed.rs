@@ -87,6 +87,9 @@ pub struct FeedStats {
     pub send_retries: u64,
     /// Trades and BBOs skipped after a take-over because the old connection published them.
     pub duplicates: u64,
+    /// Books republished as SNAPSHOT runs after a consumer ring dropped events (the consumers'
+    /// books were invalidated by the `Overflow` status; this makes them valid again).
+    pub republished: u64,
     /// The adapter's decode counters.
     pub decode: DecodeStats,
 }
@@ -239,10 +242,19 @@ pub struct FeedHandler<A: FeedAdapter> {
     /// After a take-over: what the old connection published, and until when (ns) to skip
     /// trades and BBOs it covers (this connection may lag the old one a little).
     carried: Option<(Watermarks, u64)>,
+    /// `Context::dropped` when last looked at.
+    seen_dropped: u64,
+    /// Consumers lost events: republish the books once their rings have room.
+    republish: bool,
+    /// The run a republished book is built in (kept: recoveries may repeat).
+    republish_run: Vec<Event>,
     stats: FeedStats,
 }
 
 const NO_SLOT: u32 = u32::MAX;
+
+/// How soon a republish waiting for congested rings is tried again without new messages.
+const REPUBLISH_RETRY_NS: u64 = 1_000_000;
 
 /// How long after a take-over trades and BBOs are checked against the old connection's
 /// watermarks (the new connection's lag behind the old one is far shorter).
@@ -290,6 +302,9 @@ impl<A: FeedAdapter> FeedHandler<A> {
             log_events: Vec::new(),
             log_overflow: false,
             carried: None,
+            seen_dropped: 0,
+            republish: false,
+            republish_run: Vec::new(),
             stats: FeedStats::default(),
         }
     }
@@ -454,6 +469,10 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 next = next.min(b.retry_at);
             }
         }
+        if self.republish {
+            // Look again soon, in case the feed goes quiet while the rings drain.
+            next = next.min(cx.now().saturating_add(REPUBLISH_RETRY_NS));
+        }
         if next != u64::MAX {
             cx.set_timer(next);
         }
@@ -495,6 +514,78 @@ impl<A: FeedAdapter> FeedHandler<A> {
         }
         self.stats.resyncs += 1;
         self.status(instrument, StatusKind::Resync, reason, 0, cx);
+    }
+
+    /// A consumer ring dropped events: its consumer's books went invalid at the `Overflow`
+    /// status. Once the rings have room again, every synced book goes out as a SNAPSHOT run
+    /// (from the validating book: no venue round trip), or, without validating books, is
+    /// resynced from a fresh snapshot. Drops caused by the republishing itself do not
+    /// trigger another round (a ring smaller than a book would loop); those consumers wait
+    /// for the next resync.
+    fn recover_from_drops(&mut self, cx: &mut Context<'_>) {
+        if cx.dropped() != self.seen_dropped {
+            self.seen_dropped = cx.dropped();
+            self.republish = true;
+        }
+        if !self.republish || self.mode != Mode::Active || cx.is_congested() {
+            return;
+        }
+        self.republish = false;
+        for slot in 0..self.books.len() {
+            let b = &self.books[slot];
+            let synced = matches!(b.state, SyncState::Live | SyncState::Joining);
+            if !synced {
+                continue; // a snapshot run follows its sync anyway
+            }
+            if self.config.validate_books && b.book.is_valid() {
+                self.republish_book(slot, cx);
+            } else {
+                self.resync(slot, false, Reason::Backpressure, cx);
+                self.request_snapshot(slot, cx);
+            }
+        }
+        self.seen_dropped = cx.dropped();
+    }
+
+    fn republish_book(&mut self, slot: usize, cx: &mut Context<'_>) {
+        let mut run = std::mem::take(&mut self.republish_run);
+        run.clear();
+        let b = &self.books[slot];
+        let (instrument, seq, now) = (b.instrument, b.last.last, cx.now());
+        let sides = b
+            .book
+            .bids(usize::MAX)
+            .map(|l| (Side::Buy, l))
+            .chain(b.book.asks(usize::MAX).map(|l| (Side::Sell, l)));
+        for (side, (price, qty)) in sides {
+            let level = Level {
+                side,
+                price,
+                qty,
+                seq,
+            };
+            if let Ok(e) = Event::level(instrument, level, Flags::SNAPSHOT, 0, now) {
+                run.push(e);
+            }
+        }
+        if run.is_empty() {
+            // An empty book: one zero-quantity level still tells consumers to clear.
+            let level = Level {
+                side: Side::Buy,
+                price: crate::Decimal::ZERO,
+                qty: crate::Decimal::ZERO,
+                seq,
+            };
+            if let Ok(e) = Event::level(instrument, level, Flags::SNAPSHOT, 0, now) {
+                run.push(e);
+            }
+        }
+        if let Some(last) = run.last_mut() {
+            last.flags = Flags::SNAPSHOT.with(Flags::LAST_IN_BATCH);
+        }
+        self.publish_all(&run, cx);
+        self.republish_run = run;
+        self.stats.republished += 1;
     }
 
     fn on_diff(&mut self, slot: usize, ids: DiffIds, events: &[Event], cx: &mut Context<'_>) {
@@ -1089,6 +1180,10 @@ impl<A: FeedAdapter> WsHandler for FeedHandler<A> {
             }
         }
         self.scratch = events;
+        if cx.dropped() != self.seen_dropped || self.republish {
+            self.recover_from_drops(cx);
+            self.arm_timer(cx);
+        }
     }
 
     fn on_disconnect(&mut self, reason: Reason, cx: &mut Context<'_>) -> Reconnect {
@@ -1115,6 +1210,9 @@ impl<A: FeedAdapter> WsHandler for FeedHandler<A> {
             return;
         }
         self.flush(cx);
+        if self.republish {
+            self.recover_from_drops(cx);
+        }
         if let Some(p) = self.adapter.heartbeat().app_ping {
             if self.next_ping_at != 0 && cx.now() >= self.next_ping_at {
                 if cx.send_text(p.payload).is_err() {

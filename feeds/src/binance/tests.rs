@@ -529,7 +529,11 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
-        let (p, c) = channel(1 << 16);
+        Harness::with_ring(1 << 16)
+    }
+
+    fn with_ring(capacity: usize) -> Harness {
+        let (p, c) = channel(capacity);
         Harness {
             outbox: Outbox::new(1 << 20),
             publisher: Publisher::new(vec![p]),
@@ -683,6 +687,74 @@ fn handler_syncs_then_resyncs_after_a_gap() {
         (s.gaps, s.resyncs, s.snapshots_applied, s.snapshot_failures),
         (1, 1, 2, 1)
     );
+}
+
+#[test]
+fn after_a_consumer_overflow_the_books_are_republished_and_consumers_recover() {
+    use tickwire_engine::book::{Book, BookConfig};
+    let (a, reg) = adapter(
+        BinanceConfig::spot(),
+        &[Subscription::new(
+            "BTCUSDT",
+            Channel::Depth(DepthSpeed::Ms100),
+        )],
+    );
+    let btc = reg.lookup("binance", "BTCUSDT").unwrap();
+    let snaps = QueuedSnapshots::new();
+    let feeder = snaps.feeder();
+    let mut h = FeedHandler::new(a, Box::new(snaps), FeedConfig::default());
+    let mut t = Harness::with_ring(16);
+    let mut mine = Book::new(BookConfig::with_depth(100));
+    let mut rebuild = |t: &mut Harness, book: &mut Book| -> Vec<Event> {
+        let ev = t.drain();
+        for e in &ev {
+            let _ = book.apply_event(e);
+        }
+        ev
+    };
+    h.on_connect(&mut t.cx(0));
+    feeder.push(snapshot(
+        btc,
+        100,
+        &[("10.0", "5"), ("9.9", "1")],
+        &[("10.5", "2")],
+    ));
+    t.message(&mut h, 1, &diff(101, 101, ("10.1", "1")));
+    rebuild(&mut t, &mut mine);
+    assert!(mine.is_valid());
+    // The consumer stalls: 30 diffs into a ring of 16 drop 14 events.
+    for i in 0..30u64 {
+        // Five price levels (one decimal, as the snapshot's: the book's scale is fixed),
+        // quantities changing.
+        let price = format!("9.{}", 8 - i % 5);
+        let qty = format!("{}", 1 + i);
+        t.message(&mut h, 2 + i, &diff(102 + i, 102 + i, (&price, &qty)));
+    }
+    assert_eq!(h.stats().republished, 0, "rings congested: not yet");
+    let ev = rebuild(&mut t, &mut mine);
+    assert_eq!(ev.len(), 16);
+    // Recovery waits for room; the next message brings the Overflow report, its own level
+    // and the republished book.
+    t.message(&mut h, 40, &diff(132, 132, ("10.2", "4")));
+    let ev = rebuild(&mut t, &mut mine);
+    let s = ev[0].as_status().unwrap();
+    assert_eq!((s.kind, s.value), (StatusKind::Overflow, 14));
+    assert_eq!(ev[1].as_level().unwrap().seq, 132);
+    assert!(ev[2..].iter().all(|e| e.flags.contains(Flags::SNAPSHOT)));
+    assert!(ev.last().unwrap().flags.contains(Flags::LAST_IN_BATCH));
+    assert_eq!(h.stats().republished, 1);
+    // The consumer's book is valid again and equals the handler's, level for level.
+    let theirs = h.book(btc).unwrap();
+    assert!(mine.is_valid());
+    assert_eq!(mine.seq(), 132);
+    assert_eq!((theirs.bid_len(), theirs.ask_len()), (9, 1));
+    assert!(mine.bids(usize::MAX).eq(theirs.bids(usize::MAX)));
+    assert!(mine.asks(usize::MAX).eq(theirs.asks(usize::MAX)));
+    // Nothing more is republished without new drops.
+    t.message(&mut h, 41, &diff(133, 133, ("10.2", "5")));
+    assert_eq!(rebuild(&mut t, &mut mine).len(), 1);
+    assert_eq!(h.stats().republished, 1);
+    assert_eq!(mine.best_bid().unwrap(), (d("10.2"), d("5")));
 }
 
 #[test]
