@@ -705,7 +705,7 @@ fn after_a_consumer_overflow_the_books_are_republished_and_consumers_recover() {
     let mut h = FeedHandler::new(a, Box::new(snaps), FeedConfig::default());
     let mut t = Harness::with_ring(16);
     let mut mine = Book::new(BookConfig::with_depth(100));
-    let mut rebuild = |t: &mut Harness, book: &mut Book| -> Vec<Event> {
+    let rebuild = |t: &mut Harness, book: &mut Book| -> Vec<Event> {
         let ev = t.drain();
         for e in &ev {
             let _ = book.apply_event(e);
