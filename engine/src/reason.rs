@@ -50,6 +50,8 @@ pub enum Reason {
     UnknownSymbol = 19,
     /// The send queue of a connection is full.
     Backpressure = 20,
+    /// A subscription request went unanswered past the adapter's ack timeout.
+    AckTimeout = 21,
 }
 
 impl Reason {
@@ -77,12 +79,13 @@ impl Reason {
             Reason::Schema => "schema",
             Reason::UnknownSymbol => "unknown_symbol",
             Reason::Backpressure => "backpressure",
+            Reason::AckTimeout => "ack_timeout",
         }
     }
 
     /// The reason for a stable code, if known.
     pub const fn from_code(code: u16) -> Option<Reason> {
-        const ALL: [Reason; 21] = [
+        const ALL: [Reason; 22] = [
             Reason::None,
             Reason::PeerClosed,
             Reason::Io,
@@ -104,6 +107,7 @@ impl Reason {
             Reason::Schema,
             Reason::UnknownSymbol,
             Reason::Backpressure,
+            Reason::AckTimeout,
         ];
         if (code as usize) < ALL.len() {
             Some(ALL[code as usize])

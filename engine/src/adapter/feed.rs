@@ -29,6 +29,10 @@ pub struct FeedConfig {
     pub max_standby_events: usize,
     /// Decode scratch capacity (events of one message) reserved up front.
     pub scratch_events: usize,
+    /// How long subscription requests may go unacknowledged, ns, counted from the last
+    /// request sent or ack received; then they are reported as one `SubscriptionError`
+    /// (reason `AckTimeout`, value: how many) and forgotten.
+    pub ack_timeout_ns: u64,
 }
 
 impl Default for FeedConfig {
@@ -40,6 +44,7 @@ impl Default for FeedConfig {
             max_buffered_events: 1 << 20,
             max_standby_events: 1 << 22,
             scratch_events: 4096,
+            ack_timeout_ns: 10_000_000_000,
         }
     }
 }
@@ -87,6 +92,8 @@ pub struct FeedStats {
     pub send_retries: u64,
     /// Trades and BBOs skipped after a take-over because the old connection published them.
     pub duplicates: u64,
+    /// Subscription requests given up on after the ack timeout.
+    pub ack_timeouts: u64,
     /// Books republished as SNAPSHOT runs after a consumer ring dropped events (the consumers'
     /// books were invalidated by the `Overflow` status; this makes them valid again).
     pub republished: u64,
@@ -242,6 +249,10 @@ pub struct FeedHandler<A: FeedAdapter> {
     /// After a take-over: what the old connection published, and until when (ns) to skip
     /// trades and BBOs it covers (this connection may lag the old one a little).
     carried: Option<(Watermarks, u64)>,
+    /// When unacknowledged requests time out (0: none pending).
+    ack_deadline: u64,
+    /// `FeedAdapter::pending_acks` when last looked at.
+    seen_pending: usize,
     /// `Context::dropped` when last looked at.
     seen_dropped: u64,
     /// Consumers lost events: republish the books once their rings have room.
@@ -302,6 +313,8 @@ impl<A: FeedAdapter> FeedHandler<A> {
             log_events: Vec::new(),
             log_overflow: false,
             carried: None,
+            ack_deadline: 0,
+            seen_pending: 0,
             seen_dropped: 0,
             republish: false,
             republish_run: Vec::new(),
@@ -457,6 +470,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
     }
 
     fn arm_timer(&mut self, cx: &mut Context<'_>) {
+        self.track_acks(cx);
         let mut next = u64::MAX;
         if !self.outbox.is_empty() {
             next = next.min(self.next_send_at);
@@ -468,6 +482,9 @@ impl<A: FeedAdapter> FeedHandler<A> {
             if b.state == SyncState::Buffering && !b.requested && b.pending.is_none() {
                 next = next.min(b.retry_at);
             }
+        }
+        if self.ack_deadline != 0 {
+            next = next.min(self.ack_deadline);
         }
         if self.republish {
             // Look again soon, in case the feed goes quiet while the rings drain.
@@ -514,6 +531,35 @@ impl<A: FeedAdapter> FeedHandler<A> {
         }
         self.stats.resyncs += 1;
         self.status(instrument, StatusKind::Resync, reason, 0, cx);
+    }
+
+    /// Follows the unacknowledged requests: any change (a request sent, an ack received)
+    /// restarts the ack clock; when it runs out, what is still pending is reported and
+    /// forgotten (a venue that never answers must not hold up a rotation forever).
+    fn track_acks(&mut self, cx: &mut Context<'_>) {
+        let pending = self.adapter.pending_acks();
+        if pending == 0 {
+            self.ack_deadline = 0;
+        } else if pending != self.seen_pending || self.ack_deadline == 0 || !self.outbox.is_empty()
+        {
+            // Requests still queued by pacing cannot have been answered yet.
+            self.ack_deadline = cx.now().saturating_add(self.config.ack_timeout_ns);
+        } else if cx.now() >= self.ack_deadline {
+            let n = self.adapter.expire_acks();
+            self.stats.ack_timeouts += n as u64;
+            self.stats.subscription_errors += 1;
+            if self.mode == Mode::Active {
+                self.status(
+                    InstrumentId::NONE,
+                    StatusKind::SubscriptionError,
+                    Reason::AckTimeout,
+                    n as u64,
+                    cx,
+                );
+            }
+            self.ack_deadline = 0;
+        }
+        self.seen_pending = self.adapter.pending_acks();
     }
 
     /// A consumer ring dropped events: its consumer's books went invalid at the `Overflow`
@@ -1180,6 +1226,9 @@ impl<A: FeedAdapter> WsHandler for FeedHandler<A> {
             }
         }
         self.scratch = events;
+        if self.seen_pending != 0 || self.ack_deadline != 0 {
+            self.track_acks(cx);
+        }
         if cx.dropped() != self.seen_dropped || self.republish {
             self.recover_from_drops(cx);
             self.arm_timer(cx);

@@ -258,6 +258,12 @@ pub trait FeedAdapter: Send + 'static {
     /// Requests sent and not acknowledged yet.
     fn pending_acks(&self) -> usize;
 
+    /// Gives up on every request still unacknowledged (the feed handler's ack timeout
+    /// passed; it reports them as a `SubscriptionError`). Returns how many there were.
+    fn expire_acks(&mut self) -> usize {
+        0
+    }
+
     /// Decodes one message (mutable: parsers may work in place). Events are appended to `out`
     /// with `recv_ts` as their receive time.
     fn decode(

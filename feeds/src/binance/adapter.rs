@@ -262,6 +262,12 @@ impl FeedAdapter for BinanceAdapter {
         self.pending.len()
     }
 
+    fn expire_acks(&mut self) -> usize {
+        let n = self.pending.len();
+        self.pending.clear();
+        n
+    }
+
     #[inline]
     fn decode(
         &mut self,

@@ -758,6 +758,43 @@ fn after_a_consumer_overflow_the_books_are_republished_and_consumers_recover() {
 }
 
 #[test]
+fn unanswered_subscriptions_time_out_as_one_subscription_error() {
+    let mut cfg = BinanceConfig::spot();
+    cfg.subscribe_via = SubscribeVia::Frames;
+    cfg.streams_per_frame = 1;
+    let subs = Subscription::product(&["BTCUSDT"], &[Channel::Trade, Channel::BookTicker]);
+    let (a, _) = adapter(cfg, &subs);
+    let config = FeedConfig {
+        ack_timeout_ns: 1_000_000_000,
+        ..FeedConfig::default()
+    };
+    let mut h = FeedHandler::new(a, Box::new(QueuedSnapshots::new()), config);
+    let mut t = Harness::new();
+    let s = 1_000_000_000;
+    h.on_connect(&mut t.cx(s));
+    h.on_timer(&mut t.cx(s + 300_000_000));
+    assert_eq!(t.sent().len(), 2);
+    // One ack within the timeout restarts the clock for the other.
+    t.message(&mut h, s + 900_000_000, r#"{"result":null,"id":1}"#);
+    h.on_timer(&mut t.cx(s + 1_500_000_000));
+    assert_eq!(h.adapter().pending_acks(), 1);
+    assert!(t.drain().is_empty());
+    h.on_timer(&mut t.cx(s + 1_950_000_000));
+    let ev = t.drain();
+    assert_eq!(ev.len(), 1);
+    let st = ev[0].as_status().unwrap();
+    assert_eq!(
+        (st.kind, Reason::from_code(st.reason), st.value),
+        (StatusKind::SubscriptionError, Some(Reason::AckTimeout), 1)
+    );
+    assert_eq!(h.adapter().pending_acks(), 0);
+    assert_eq!(h.stats().ack_timeouts, 1);
+    // Reported once.
+    h.on_timer(&mut t.cx(s + 5_000_000_000));
+    assert!(t.drain().is_empty());
+}
+
+#[test]
 fn handler_reports_errors_and_rotation() {
     let mut cfg = BinanceConfig::spot();
     cfg.subscribe_via = SubscribeVia::Frames;
