@@ -186,6 +186,28 @@ impl Consumer {
         self.inner.pop().ok()
     }
 
+    /// Hands up to `max` waiting events to `f`, in order, and gives their slots back to the
+    /// producer once at the end (one publication of the read position per batch rather than
+    /// per event). `f` returns `false` to stop after the event it was given; events after it
+    /// stay in the ring. Returns how many were taken. Never blocks.
+    #[inline]
+    pub fn drain(&mut self, max: usize, mut f: impl FnMut(&Event) -> bool) -> usize {
+        let n = self.inner.slots().min(max);
+        let Ok(chunk) = self.inner.read_chunk(n) else {
+            return 0;
+        };
+        let (a, b) = chunk.as_slices();
+        let mut taken = 0;
+        for e in a.iter().chain(b) {
+            taken += 1;
+            if !f(e) {
+                break;
+            }
+        }
+        chunk.commit(taken);
+        taken
+    }
+
     /// Events waiting right now.
     #[inline]
     pub fn len(&self) -> usize {
@@ -313,6 +335,46 @@ mod tests {
         assert!(c.pop().is_none());
         assert_eq!(p.push_slice(&[], mark), 0);
         assert_eq!(c.stats().dropped(), 2);
+    }
+
+    #[test]
+    fn drain_takes_in_order_stops_when_told_and_frees_the_slots() {
+        let (mut p, mut c) = channel(4);
+        for i in 0..4 {
+            assert!(p.push(ev(i)));
+        }
+        let mut seen = Vec::new();
+        assert_eq!(
+            c.drain(usize::MAX, |e| {
+                seen.push(e.seq);
+                e.seq < 1
+            }),
+            2
+        );
+        assert_eq!(seen, [0, 1]);
+        // The two taken slots are the producer's again; the rest waits, in order.
+        assert!(p.push(ev(4)) && p.push(ev(5)));
+        assert!(!p.push(ev(6)));
+        seen.clear();
+        assert_eq!(
+            c.drain(3, |e| {
+                seen.push(e.seq);
+                true
+            }),
+            3
+        );
+        assert_eq!(seen, [2, 3, 4]);
+        // The drop is reported before the next event, as with `pop`.
+        assert!(p.push(ev(7)));
+        let mut rest = Vec::new();
+        c.drain(usize::MAX, |e| {
+            rest.push(*e);
+            true
+        });
+        assert_eq!(rest[0].seq, 5);
+        assert_eq!(rest[1].as_status().map(|s| s.value), Some(1));
+        assert_eq!(rest[2].seq, 7);
+        assert_eq!(c.drain(usize::MAX, |_| true), 0);
     }
 
     #[test]

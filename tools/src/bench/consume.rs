@@ -201,6 +201,45 @@ pub(super) struct Options {
     pub(super) spins: u32,
 }
 
+/// Counts one event; returns whether the run is over.
+#[inline(always)]
+fn take(
+    t: &mut Tally,
+    ev: &Event,
+    count: u64,
+    stages: bool,
+    shared: &Shared,
+    connected: &mut bool,
+) -> bool {
+    t.events += 1;
+    // Only the kind and flags of most events are read; like the peers' consumers, a few
+    // fields of each message (its last event) go into the digest.
+    let flags = ev.flags;
+    let counted = match ev.kind() {
+        EventKind::BookLevel if flags.contains(Flags::SNAPSHOT) => {
+            if flags.contains(Flags::LAST_IN_BATCH) {
+                t.snapshots += 1;
+            }
+            false
+        }
+        EventKind::BookLevel => flags.contains(Flags::LAST_IN_BATCH),
+        EventKind::Trade | EventKind::Bbo => true,
+        EventKind::Status => return t.status(ev.as_status(), connected),
+    };
+    if counted {
+        t.digest = t.digest.wrapping_add(ev.seq ^ price_bits(ev));
+        t.record(*ev, stages);
+        if t.msgs % PROGRESS_EVERY == 0 {
+            shared.progress.store(t.msgs, Ordering::Relaxed);
+        }
+        if t.msgs >= count {
+            t.end = End::Count;
+            return true;
+        }
+    }
+    false
+}
+
 /// Consumes until `count` messages, a disconnect, the engine's end or a stop request.
 pub(super) fn consume(mut ring: Consumer, o: Options, shared: &Arc<Shared>) -> Tally {
     let Options {
@@ -212,59 +251,30 @@ pub(super) fn consume(mut ring: Consumer, o: Options, shared: &Arc<Shared>) -> T
     let mut t = Tally::new(warmup);
     let mut connected = false;
     let mut idle = 0u32;
-    loop {
-        // The event is only read field by field (references to it go to out-of-line helpers
-        // that take copies): held in memory, the compiler moved the popped value through
-        // the stack in overlapping pieces, and the store-forwarding stalls cost the consumer
-        // about a fifth of its time at max rate.
-        let Some(ev) = ring.pop() else {
-            if shared.stop.load(Ordering::Relaxed) {
-                t.end = End::Stopped;
-                break;
-            }
-            if ring.is_abandoned() && ring.is_empty() {
-                t.end = End::EngineStopped;
-                break;
-            }
-            if idle < spins {
-                idle += 1;
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
+    let mut done = false;
+    while !done {
+        // Whole batches: the read position is published once per batch, not per event.
+        let taken = ring.drain(usize::MAX, |ev| {
+            done = take(&mut t, ev, count, stages, shared, &mut connected);
+            !done
+        });
+        if taken > 0 {
+            idle = 0;
             continue;
-        };
-        idle = 0;
-        t.events += 1;
-        // Only the kind and flags of most events are read; like the peers' consumers, a few
-        // fields of each message (its last event) go into the digest.
-        let flags = ev.flags;
-        let counted = match ev.kind() {
-            EventKind::BookLevel if flags.contains(Flags::SNAPSHOT) => {
-                if flags.contains(Flags::LAST_IN_BATCH) {
-                    t.snapshots += 1;
-                }
-                false
-            }
-            EventKind::BookLevel => flags.contains(Flags::LAST_IN_BATCH),
-            EventKind::Trade | EventKind::Bbo => true,
-            EventKind::Status => {
-                if t.status(ev.as_status(), &mut connected) {
-                    break;
-                }
-                false
-            }
-        };
-        if counted {
-            t.digest = t.digest.wrapping_add(ev.seq ^ price_bits(&ev));
-            t.record(ev, stages);
-            if t.msgs % PROGRESS_EVERY == 0 {
-                shared.progress.store(t.msgs, Ordering::Relaxed);
-            }
-            if t.msgs >= count {
-                t.end = End::Count;
-                break;
-            }
+        }
+        if shared.stop.load(Ordering::Relaxed) {
+            t.end = End::Stopped;
+            break;
+        }
+        if ring.is_abandoned() && ring.is_empty() {
+            t.end = End::EngineStopped;
+            break;
+        }
+        if idle < spins {
+            idle += 1;
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
         }
     }
     shared.progress.store(t.msgs, Ordering::Relaxed);
