@@ -4,6 +4,9 @@
 //! `transfer`: a producer thread pushes N events (spinning on full), the measuring thread pops
 //! them; time per event. `pingpong`: one event out and one back, so the round trip includes
 //! the cache-line hand-offs both ways (the latency a consumer sees, twice).
+//! `tickwire-ring/runs-of-25`: the engine's own ring wrapper moving one message's worth of
+//! events at a time, event by event versus `push_slice`/`drain` (what the engine and the
+//! bench consumer do).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -143,11 +146,70 @@ fn pingpong_arrayqueue(n: u64) -> Duration {
     d
 }
 
+/// Events of one depth message (mdload averages 25 levels).
+const RUN: usize = 25;
+
+/// tickwire's ring in runs of `RUN`, event by event (`push`/`pop`) or as whole runs
+/// (`push_slice`/`drain`: one publication of the position per run or batch). The producer
+/// waits for room for a whole run, so nothing is dropped.
+fn transfer_ring(n: u64, batched: bool) -> Duration {
+    let (mut p, mut c) = tickwire_engine::ring::channel(CAP);
+    let runs = n.div_ceil(RUN as u64);
+    let total = runs * RUN as u64;
+    let t = thread::spawn(move || {
+        let mut run = [ev(0); RUN];
+        for r in 0..runs {
+            for (i, e) in run.iter_mut().enumerate() {
+                e.seq = r * RUN as u64 + i as u64;
+            }
+            while p.slots() < RUN {
+                std::hint::spin_loop();
+            }
+            if batched {
+                p.push_slice(&run, |e| e);
+            } else {
+                for e in run {
+                    p.push(e);
+                }
+            }
+        }
+    });
+    let start = Instant::now();
+    let mut got = 0;
+    while got < total {
+        let before = got;
+        if batched {
+            got += c.drain(usize::MAX, |e| {
+                black_box(e.seq);
+                true
+            }) as u64;
+        } else {
+            while let Some(e) = c.pop() {
+                black_box(e.seq);
+                got += 1;
+            }
+        }
+        if got == before {
+            std::hint::spin_loop();
+        }
+    }
+    let d = start.elapsed();
+    let _ = t.join();
+    // Per requested iteration (event): scale the extra of the last partial run away.
+    d.mul_f64(n as f64 / total as f64)
+}
+
 fn queue(c: &mut Criterion) {
     let mut g = c.benchmark_group("spsc_transfer");
     g.throughput(Throughput::Elements(1));
     g.bench_function("rtrb", |b| b.iter_custom(transfer_rtrb));
     g.bench_function("arrayqueue", |b| b.iter_custom(transfer_arrayqueue));
+    g.bench_function("tickwire-ring/runs-of-25/per-event", |b| {
+        b.iter_custom(|n| transfer_ring(n, false))
+    });
+    g.bench_function("tickwire-ring/runs-of-25/batched", |b| {
+        b.iter_custom(|n| transfer_ring(n, true))
+    });
     g.finish();
     let mut g = c.benchmark_group("spsc_pingpong");
     g.bench_function("rtrb", |b| b.iter_custom(pingpong_rtrb));
