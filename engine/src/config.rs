@@ -14,8 +14,10 @@ pub enum IdleStrategy {
     /// of its own (see `pin_core`): on a box where the consumer shares the core it starves it.
     BusySpin,
     /// Poll with a zero timeout; after `spins` consecutive empty polls, call `sched_yield` on
-    /// every further empty poll. With `spins: 0` it yields on every empty poll, which lets a
-    /// consumer thread sharing the core run between polls (the right choice on 2–4 cores).
+    /// every further empty poll. With `spins: 0` it yields on every empty poll and also right
+    /// after a turn that handed messages to consumers, which lets a consumer thread sharing
+    /// the core run between polls and see new events one poll sooner (the right choice on
+    /// 2–4 cores).
     SpinThenYield {
         /// Empty polls before yielding starts.
         spins: u32,

@@ -253,7 +253,12 @@ impl IoLoop {
         let mut events = mio::Events::with_capacity(self.config.poll_events.max(16));
         let mut empty_polls: u32 = 0;
         let mut shutdown_deadline: Option<u64> = None;
+        // `SpinThenYield { spins: 0 }` is the shared-core setting: there the loop also yields
+        // right after a turn that handed messages to consumers (its sockets are drained by
+        // then), so a consumer on the same core runs one poll sooner.
+        let yield_after_data = self.config.idle == IdleStrategy::SpinThenYield { spins: 0 };
         loop {
+            let messages_before = self.core.stats.messages;
             let now = clock::now_ns();
             while let Some(cmd) = self.shared.queue.pop() {
                 self.command(cmd, now);
@@ -328,6 +333,9 @@ impl IoLoop {
             }
             if busy {
                 empty_polls = 0;
+                if yield_after_data && self.core.stats.messages != messages_before {
+                    std::thread::yield_now();
+                }
             } else if let IdleStrategy::SpinThenYield { spins } = self.config.idle {
                 if empty_polls >= spins {
                     std::thread::yield_now();
