@@ -5,15 +5,28 @@
 //!
 //! ## Representation
 //!
-//! Each side is a sorted array of price mantissas (at one fixed price scale per book) with a
-//! parallel array of quantity mantissas, kept in the middle of a buffer twice the configured
-//! depth: the best level sits at the high end. A delete leaves a tombstone (quantity 0) in
-//! place, so it moves nothing; an insert reuses a tombstone next to (or a few places from) its
-//! position, and only otherwise shifts whichever part of the array is shorter, so changes near
-//! the top and at the far end are cheap, and changes in the middle mostly are. Tombstones are
-//! dropped when the window reaches an end of the buffer. Asks are stored under the key
-//! `!price` so both sides share one ascending layout. Lookups gallop down from the best level
-//! before a binary search. Nothing allocates after [`Book::new`].
+//! Prices are integer mantissas at one fixed price scale per book; asks are stored under the
+//! key `!price` so both sides share one layout where a larger key is a better level. Each side
+//! has two parts, and every level is in exactly one of them:
+//!
+//! - a **grid** around the top: one quantity slot per tick over a fixed range of keys (64K
+//!   slots for the default depth, `8 × depth` rounded up to a power of two for smaller books),
+//!   a bitmap of occupied slots and a summary bitmap of its non-empty words. A level on the
+//!   grid is found by an exact division by the tick (a multiply by an inverse, no `div`), so
+//!   an update, insert or delete there is O(1); the best slot is kept, and when it is deleted
+//!   the next one is found in a few word reads through the two bitmap levels.
+//! - a **sorted array** for the rest: levels below (or far above) the grid's range, prices off
+//!   the grid, and every level until the tick is known. It keeps ascending keys in the middle
+//!   of a buffer twice the depth; deletes leave tombstones and inserts shift the shorter part.
+//!
+//! The tick is not configured: it is learnt as the gcd of the distances between the first
+//! levels, and refined (the gcd again) when a level inside the grid's range is off the grid.
+//! The grid is placed with the best level at three quarters of its range, so the top can
+//! improve without leaving it; it is placed again (O(levels + slots / 64), with no allocation)
+//! when a new level comes in just above it, or below it once the top has fallen into its
+//! lowest quarter. The best level is the better of the grid's and the array's, so best bid
+//! and ask stay O(1). Nothing allocates after [`Book::new`], which allocates about half a MiB
+//! a side at the default depth.
 //!
 //! ## Depth
 //!
