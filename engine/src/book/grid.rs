@@ -42,7 +42,8 @@ impl Grid {
         debug_assert!(slots.is_power_of_two() && slots >= WORD);
         let words = slots / WORD;
         Grid {
-            qtys: vec![0; slots].into_boxed_slice(),
+            // Not zero, so the pages are written here rather than faulted in on the I/O thread.
+            qtys: vec![-1; slots].into_boxed_slice(),
             bits: vec![0; words].into_boxed_slice(),
             summary: vec![0; words.div_ceil(WORD)].into_boxed_slice(),
             base: 0,
@@ -120,6 +121,32 @@ impl Grid {
         self.base.wrapping_add((i as u64).wrapping_mul(self.tick) as i64)
     }
 
+    /// Whether slot `i` is occupied.
+    #[inline]
+    pub(super) fn occupied(&self, i: usize) -> bool {
+        self.bits[i / WORD] >> (i % WORD) & 1 != 0
+    }
+
+    /// Writes slot `i` without branching on what it held: occupied with `qty` when `now`,
+    /// emptied otherwise; `was` is whether it was occupied. (Level outcomes are unpredictable,
+    /// so branches on them would mostly mispredict.)
+    #[inline]
+    pub(super) fn write(&mut self, i: usize, qty: i64, was: bool, now: bool) {
+        let w = i / WORD;
+        let word = (self.bits[w] & !(1 << (i % WORD))) | (u64::from(now) << (i % WORD));
+        self.bits[w] = word;
+        let sw = w / WORD;
+        self.summary[sw] =
+            (self.summary[sw] & !(1 << (w % WORD))) | (u64::from(word != 0) << (w % WORD));
+        self.qtys[i] = qty;
+        let raised = if self.live == 0 { i } else { self.top.max(i) };
+        self.top = if now { raised } else { self.top };
+        self.live = self.live + usize::from(now) - usize::from(was);
+        if was && !now && i == self.top && self.live > 0 {
+            self.top = self.below(i).unwrap_or(0);
+        }
+    }
+
     /// The quantity in slot `i`, if occupied.
     #[inline]
     pub(super) fn get(&self, i: usize) -> Option<i64> {
@@ -130,12 +157,6 @@ impl Grid {
     #[inline]
     pub(super) fn qty(&self, i: usize) -> i64 {
         self.qtys[i]
-    }
-
-    /// Sets the quantity of occupied slot `i`.
-    #[inline]
-    pub(super) fn update(&mut self, i: usize, qty: i64) {
-        self.qtys[i] = qty;
     }
 
     /// Occupies empty slot `i`.

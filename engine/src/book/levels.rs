@@ -16,6 +16,14 @@ fn grid_slots(depth: usize) -> usize {
         .clamp(64, 1 << 16)
 }
 
+/// What a grid write did, by (was occupied, is occupied).
+const OUTCOME: [Change; 4] = [
+    Change::DeleteUnknown,
+    Change::Inserted,
+    Change::Deleted,
+    Change::Updated,
+];
+
 /// Far levels above the grid's top that make a rebuild worth it.
 const ABOVE_GRID_REBUILD: usize = 32;
 
@@ -71,28 +79,25 @@ impl Levels {
         let Some(i) = self.grid.slot(key) else {
             return self.set_far(key, qty, stats);
         };
-        match self.grid.get(i) {
-            Some(_) if qty == 0 => {
-                self.grid.remove(i);
-                Change::Deleted
-            }
-            Some(_) => {
-                self.grid.update(i, qty);
-                Change::Updated
-            }
-            None if qty == 0 => {
-                stats.unknown_deletes += 1;
-                Change::DeleteUnknown
-            }
-            None => {
-                // Making room removes the worst level, never this empty slot.
-                if self.len() >= self.depth && !self.make_room(key, stats) {
-                    return Change::DroppedBeyondDepth;
-                }
-                self.grid.insert(i, qty);
-                Change::Inserted
-            }
+        let was = self.grid.occupied(i);
+        let now = qty != 0;
+        if now & !was & (self.len() >= self.depth) {
+            return self.insert_full(i, key, qty, stats);
         }
+        self.grid.write(i, qty, was, now);
+        stats.unknown_deletes += u64::from(!was & !now);
+        OUTCOME[usize::from(was) * 2 + usize::from(now)]
+    }
+
+    /// A new level for empty grid slot `i` on a full side.
+    #[cold]
+    fn insert_full(&mut self, i: usize, key: i64, qty: i64, stats: &mut BookStats) -> Change {
+        // Making room removes the worst level, never this empty slot.
+        if !self.make_room(key, stats) {
+            return Change::DroppedBeyondDepth;
+        }
+        self.grid.insert(i, qty);
+        Change::Inserted
     }
 
     /// A level without a grid slot.

@@ -192,6 +192,20 @@ impl Book {
     /// brought to the book's scales exactly (more decimals than the scale is an error).
     #[inline]
     pub fn apply(&mut self, side: Side, price: Decimal, qty: Decimal) -> Result<Change, BookError> {
+        if self.price_scale == Some(price.scale()) && self.qty_scale == Some(qty.scale()) {
+            return self.apply_mantissas(side, price.mantissa(), qty.mantissa());
+        }
+        self.apply_rescaled(side, price, qty)
+    }
+
+    /// [`Book::apply`] when a scale differs from the book's (or is not learnt yet).
+    #[inline(never)]
+    fn apply_rescaled(
+        &mut self,
+        side: Side,
+        price: Decimal,
+        qty: Decimal,
+    ) -> Result<Change, BookError> {
         let ps = *self.price_scale.get_or_insert(price.scale());
         let qs = *self.qty_scale.get_or_insert(qty.scale());
         let p = price.mantissa_at(ps)?;
