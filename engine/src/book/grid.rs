@@ -12,8 +12,16 @@ const WORD: usize = 64;
 /// A tick-grid window over keys `base .. base + slots * tick` (keys ascend with quality).
 #[derive(Clone, Debug)]
 pub(super) struct Grid {
-    /// Quantity per slot; meaningful only where the slot's bit is set.
-    qtys: Box<[i64]>,
+    /// Index into `pool` per slot; meaningful only where the slot's bit is set. Two bytes a
+    /// slot rather than eight keeps the grid's hot memory a quarter of the size.
+    slot_qty: Box<[u16]>,
+    /// Quantities of the occupied slots.
+    pool: Box<[i64]>,
+    /// Freed `pool` entries (a stack, so a freed entry is reused while still cached).
+    free: Box<[u16]>,
+    nfree: usize,
+    /// `pool` entries below this have been handed out at least once.
+    fresh: usize,
     /// Bit `i % 64` of word `i / 64`: slot `i` is occupied.
     bits: Box<[u64]>,
     /// Bit `w % 64` of word `w / 64`: `bits[w]` is not zero.
@@ -37,13 +45,20 @@ pub(super) struct Grid {
 }
 
 impl Grid {
-    /// A grid of `slots` (a power of two, at least 64) with no tick yet.
-    pub(super) fn new(slots: usize) -> Grid {
-        debug_assert!(slots.is_power_of_two() && slots >= WORD);
+    /// A grid of `slots` (a power of two, at least 64, at most 2^16) with no tick yet, for a
+    /// side that never holds more than `capacity` levels.
+    pub(super) fn new(slots: usize, capacity: usize) -> Grid {
+        debug_assert!(slots.is_power_of_two() && (WORD..=1 << 16).contains(&slots));
         let words = slots / WORD;
+        // Occupied slots are distinct and at most `capacity`.
+        let pool = capacity.clamp(1, slots);
         Grid {
             // Not zero, so the pages are written here rather than faulted in on the I/O thread.
-            qtys: vec![-1; slots].into_boxed_slice(),
+            slot_qty: vec![u16::MAX; slots].into_boxed_slice(),
+            pool: vec![-1; pool].into_boxed_slice(),
+            free: vec![u16::MAX; pool].into_boxed_slice(),
+            nfree: 0,
+            fresh: 0,
             bits: vec![0; words].into_boxed_slice(),
             summary: vec![0; words.div_ceil(WORD)].into_boxed_slice(),
             base: 0,
@@ -60,7 +75,7 @@ impl Grid {
     /// Number of slots.
     #[inline]
     pub(super) fn slots(&self) -> usize {
-        self.qtys.len()
+        self.slot_qty.len()
     }
 
     #[inline]
@@ -127,43 +142,44 @@ impl Grid {
         self.bits[i / WORD] >> (i % WORD) & 1 != 0
     }
 
-    /// Writes slot `i` without branching on what it held: occupied with `qty` when `now`,
-    /// emptied otherwise; `was` is whether it was occupied. (Level outcomes are unpredictable,
-    /// so branches on them would mostly mispredict.)
+    /// Writes slot `i`: occupied with `qty` when `now`, emptied otherwise; `was` is whether
+    /// it was occupied.
     #[inline]
     pub(super) fn write(&mut self, i: usize, qty: i64, was: bool, now: bool) {
-        let w = i / WORD;
-        let word = (self.bits[w] & !(1 << (i % WORD))) | (u64::from(now) << (i % WORD));
-        self.bits[w] = word;
-        let sw = w / WORD;
-        self.summary[sw] =
-            (self.summary[sw] & !(1 << (w % WORD))) | (u64::from(word != 0) << (w % WORD));
-        self.qtys[i] = qty;
-        let raised = if self.live == 0 { i } else { self.top.max(i) };
-        self.top = if now { raised } else { self.top };
-        self.live = self.live + usize::from(now) - usize::from(was);
-        if was && !now && i == self.top && self.live > 0 {
-            self.top = self.below(i).unwrap_or(0);
+        match (was, now) {
+            (true, true) => self.pool[usize::from(self.slot_qty[i])] = qty,
+            (true, false) => self.remove(i),
+            (false, true) => self.insert(i, qty),
+            (false, false) => {}
         }
     }
 
     /// The quantity in slot `i`, if occupied.
     #[inline]
     pub(super) fn get(&self, i: usize) -> Option<i64> {
-        (self.bits[i / WORD] >> (i % WORD) & 1 != 0).then(|| self.qtys[i])
+        self.occupied(i).then(|| self.qty(i))
     }
 
     /// The quantity of occupied slot `i`.
     #[inline]
     pub(super) fn qty(&self, i: usize) -> i64 {
-        self.qtys[i]
+        self.pool[usize::from(self.slot_qty[i])]
     }
 
     /// Occupies empty slot `i`.
     #[inline]
     pub(super) fn insert(&mut self, i: usize, qty: i64) {
         let w = i / WORD;
-        self.qtys[i] = qty;
+        let p = if self.nfree > 0 {
+            self.nfree -= 1;
+            usize::from(self.free[self.nfree])
+        } else {
+            self.fresh += 1;
+            self.fresh - 1
+        };
+        self.pool[p] = qty;
+        // `p` < pool size <= slots <= 2^16.
+        self.slot_qty[i] = p as u16;
         self.bits[w] |= 1 << (i % WORD);
         self.summary[w / WORD] |= 1 << (w % WORD);
         if self.live == 0 || i > self.top {
@@ -176,6 +192,8 @@ impl Grid {
     #[inline]
     pub(super) fn remove(&mut self, i: usize) {
         let w = i / WORD;
+        self.free[self.nfree] = self.slot_qty[i];
+        self.nfree += 1;
         self.bits[w] &= !(1 << (i % WORD));
         if self.bits[w] == 0 {
             self.summary[w / WORD] &= !(1 << (w % WORD));
@@ -262,16 +280,18 @@ impl Grid {
         }
         self.live = 0;
         self.top = 0;
+        self.nfree = 0;
+        self.fresh = 0;
     }
 
     /// Occupied (key, qty) from the highest slot down.
     pub(super) fn iter_desc(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
-        std::iter::successors(self.top(), |&i| self.below(i)).map(|i| (self.key(i), self.qtys[i]))
+        std::iter::successors(self.top(), |&i| self.below(i)).map(|i| (self.key(i), self.qty(i)))
     }
 
     /// Occupied (key, qty) from the lowest slot up.
     pub(super) fn iter_asc(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
-        std::iter::successors(self.bottom(), |&i| self.above(i)).map(|i| (self.key(i), self.qtys[i]))
+        std::iter::successors(self.bottom(), |&i| self.above(i)).map(|i| (self.key(i), self.qty(i)))
     }
 }
 
@@ -288,7 +308,7 @@ mod tests {
     #[test]
     fn exact_division_finds_slots_and_rejects_off_grid_keys() {
         for tick in [1u64, 2, 3, 10, 1_000_000, 999_983, 1 << 40] {
-            let mut g = Grid::new(128);
+            let mut g = Grid::new(128, 128);
             g.place(-7, tick);
             let t = tick as i64;
             for i in 0..128i64 {
@@ -306,7 +326,7 @@ mod tests {
 
     #[test]
     fn bitmaps_track_top_bottom_and_order() {
-        let mut g = Grid::new(1 << 14);
+        let mut g = Grid::new(1 << 14, 100);
         g.place(0, 1);
         let slots = [0usize, 5, 63, 64, 4095, 4096, 9000, 16383];
         for &s in &slots {

@@ -40,7 +40,7 @@ pub(super) struct Levels {
 impl Levels {
     pub(super) fn new(depth: usize) -> Levels {
         Levels {
-            grid: Grid::new(grid_slots(depth)),
+            grid: Grid::new(grid_slots(depth), depth),
             far: Sorted::new(depth),
             scratch: vec![(0, 0); depth].into_boxed_slice(),
             depth,
