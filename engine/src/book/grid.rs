@@ -133,7 +133,8 @@ impl Grid {
     /// The key of slot `i`.
     #[inline]
     pub(super) fn key(&self, i: usize) -> i64 {
-        self.base.wrapping_add((i as u64).wrapping_mul(self.tick) as i64)
+        self.base
+            .wrapping_add((i as u64).wrapping_mul(self.tick) as i64)
     }
 
     /// Whether slot `i` is occupied.
@@ -152,12 +153,6 @@ impl Grid {
             (false, true) => self.insert(i, qty),
             (false, false) => {}
         }
-    }
-
-    /// The quantity in slot `i`, if occupied.
-    #[inline]
-    pub(super) fn get(&self, i: usize) -> Option<i64> {
-        self.occupied(i).then(|| self.qty(i))
     }
 
     /// The quantity of occupied slot `i`.
@@ -229,11 +224,7 @@ impl Grid {
 
     /// The lowest occupied slot.
     pub(super) fn bottom(&self) -> Option<usize> {
-        let (sw, s) = self
-            .summary
-            .iter()
-            .enumerate()
-            .find(|(_, s)| **s != 0)?;
+        let (sw, s) = self.summary.iter().enumerate().find(|(_, s)| **s != 0)?;
         let word = sw * WORD + s.trailing_zeros() as usize;
         Some(word * WORD + self.bits[word].trailing_zeros() as usize)
     }
@@ -349,6 +340,6 @@ mod tests {
         g.insert(77, 1);
         g.clear();
         assert_eq!(g.iter_asc().count(), 0);
-        assert_eq!(g.get(77), None);
+        assert!(!g.occupied(77));
     }
 }

@@ -62,7 +62,10 @@ impl Levels {
     /// The best level as (key, qty).
     #[inline]
     pub(super) fn best(&self) -> Option<(i64, i64)> {
-        let g = self.grid.top().map(|i| (self.grid.key(i), self.grid.qty(i)));
+        let g = self
+            .grid
+            .top()
+            .map(|i| (self.grid.key(i), self.grid.qty(i)));
         match (g, self.far.best()) {
             (Some(g), Some(f)) => Some(if f.0 > g.0 { f } else { g }),
             (g, f) => g.or(f),

@@ -41,8 +41,8 @@ mod levels;
 mod sorted;
 
 use crate::decimal::{Decimal, DecimalError};
-use levels::Levels;
 use crate::event::{Event, EventKind, Flags, Side, StatusKind};
+use levels::Levels;
 
 /// Why a level could not be applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

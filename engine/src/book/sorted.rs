@@ -265,4 +265,3 @@ impl Sorted {
             .map(|i| (self.keys[i], self.qtys[i]))
     }
 }
-
