@@ -6,6 +6,8 @@
 //! also tells whether the key is on the grid. The highest occupied slot is kept; the next one
 //! below is found through the two bitmap levels in a few word reads.
 
+use super::prefaulted;
+
 /// Slots per summary bit.
 const WORD: usize = 64;
 
@@ -53,14 +55,13 @@ impl Grid {
         // Occupied slots are distinct and at most `capacity`.
         let pool = capacity.clamp(1, slots);
         Grid {
-            // Not zero, so the pages are written here rather than faulted in on the I/O thread.
-            slot_qty: vec![u16::MAX; slots].into_boxed_slice(),
-            pool: vec![-1; pool].into_boxed_slice(),
-            free: vec![u16::MAX; pool].into_boxed_slice(),
+            slot_qty: prefaulted(slots, u16::MAX),
+            pool: prefaulted(pool, -1),
+            free: prefaulted(pool, u16::MAX),
             nfree: 0,
             fresh: 0,
-            bits: vec![0; words].into_boxed_slice(),
-            summary: vec![0; words.div_ceil(WORD)].into_boxed_slice(),
+            bits: prefaulted(words, 0),
+            summary: prefaulted(words.div_ceil(WORD), 0),
             base: 0,
             tick: 0,
             shift: 0,

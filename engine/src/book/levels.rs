@@ -4,7 +4,7 @@
 
 use super::grid::Grid;
 use super::sorted::Sorted;
-use super::{BookStats, Change};
+use super::{BookStats, Change, prefaulted};
 
 /// Grid slots for a side of `depth` levels: room for sparse books around the top, capped so
 /// a default (5000-level) book costs about half a MiB a side.
@@ -42,7 +42,7 @@ impl Levels {
         Levels {
             grid: Grid::new(grid_slots(depth), depth),
             far: Sorted::new(depth),
-            scratch: vec![(0, 0); depth].into_boxed_slice(),
+            scratch: prefaulted(depth, (0, 0)),
             depth,
         }
     }

@@ -6,7 +6,7 @@
 //! part of the array is shorter. Tombstones are dropped when the window reaches an end of the
 //! buffer. Lookups gallop down from the best level before a binary search.
 
-use super::{BookStats, Change};
+use super::{BookStats, Change, prefaulted};
 
 /// Neighbours searched for a free slot before an insert shifts the shorter part.
 const REUSE_WINDOW: usize = 8;
@@ -34,8 +34,8 @@ impl Sorted {
         let cap = 2 * capacity + 2;
         let mid = cap / 2;
         Sorted {
-            keys: vec![0; cap].into_boxed_slice(),
-            qtys: vec![0; cap].into_boxed_slice(),
+            keys: prefaulted(cap, 0),
+            qtys: prefaulted(cap, 0),
             lo: mid,
             hi: mid,
             live: 0,
@@ -67,6 +67,14 @@ impl Sorted {
         let n = keys.len();
         if n == 0 || key > keys[n - 1] {
             return Err(self.hi);
+        }
+        // The far end: where far-off outliers go.
+        if key <= keys[0] {
+            return if key == keys[0] {
+                Ok(self.lo)
+            } else {
+                Err(self.lo)
+            };
         }
         let mut b = 1;
         while b < n && keys[n - 1 - b] >= key {
