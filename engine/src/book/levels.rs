@@ -35,6 +35,10 @@ pub(super) struct Levels {
     /// All levels in ascending order during a rebuild.
     scratch: Box<[(i64, i64)]>,
     depth: usize,
+    /// Changes applied to `far` since the grid was last placed: moving the grid to follow the
+    /// top waits for `len / 8` of them, so its O(len) cost is amortized even when every
+    /// change would ask for a move (a top that jumps by a quarter of the grid each time).
+    far_changes: usize,
 }
 
 impl Levels {
@@ -44,6 +48,7 @@ impl Levels {
             far: Sorted::new(depth),
             scratch: prefaulted(depth, (0, 0)),
             depth,
+            far_changes: 0,
         }
     }
 
@@ -106,6 +111,7 @@ impl Levels {
     /// A level without a grid slot.
     #[inline(never)]
     fn set_far(&mut self, key: i64, qty: i64, stats: &mut BookStats) -> Change {
+        self.far_changes += 1;
         if qty == 0 {
             return self.far.set(key, 0, stats);
         }
@@ -177,7 +183,7 @@ impl Levels {
             let best_q = (i128::from(best) - i128::from(base)).div_euclid(t);
             best_q < slots / 4
         };
-        if move_grid {
+        if move_grid && self.far_changes >= self.len() / 8 {
             self.rebuild(best, tick, base);
         }
     }
@@ -213,6 +219,19 @@ impl Levels {
             }
         }
         far.recenter();
+        self.far_changes = 0;
+    }
+
+    /// Levels held in the grid, and its tick (for tests of where levels go).
+    #[cfg(test)]
+    pub(super) fn grid_state(&self) -> (usize, u64) {
+        (self.grid.len(), self.grid.tick())
+    }
+
+    /// Whether level `key` is held in the grid.
+    #[cfg(test)]
+    pub(super) fn in_grid(&self, key: i64) -> bool {
+        self.grid.slot(key).is_some_and(|i| self.grid.occupied(i))
     }
 
     /// Levels from the best outward as (key, qty).

@@ -501,6 +501,59 @@ mod tests {
         assert_eq!(b.bids(usize::MAX).last().unwrap().0.mantissa(), 0);
     }
 
+    #[test]
+    fn grid_learns_the_tick_and_follows_the_top() {
+        let mut b = Book::new(BookConfig {
+            depth: 5000,
+            price_scale: Some(0),
+            qty_scale: Some(0),
+        });
+        // Levels 20 apart: the tick learnt is 20 until a level 10 off that grid comes in.
+        for i in 0..100 {
+            b.apply_mantissas(Side::Buy, 1_000_000 - 20 * i, 1).unwrap();
+            b.apply_mantissas(Side::Sell, 1_000_020 + 20 * i, 1)
+                .unwrap();
+        }
+        assert_eq!(b.bids.grid_state(), (100, 20));
+        assert_eq!(b.asks.grid_state(), (100, 20));
+        b.apply_mantissas(Side::Buy, 999_990, 1).unwrap();
+        assert_eq!(b.bids.grid_state(), (101, 10));
+        // The market rises by far more than the grid spans; the grid follows the top.
+        for step in 1..=40i64 {
+            let top = 1_000_000 + step * 20_000;
+            for j in 0..50 {
+                b.apply_mantissas(Side::Buy, top - 10 * j, 2).unwrap();
+            }
+        }
+        assert_eq!(b.best_bid().unwrap().0.mantissa(), 1_800_000);
+        let (in_grid, tick) = b.bids.grid_state();
+        assert_eq!(tick, 10);
+        // The levels near the top are in the grid (the grid spans 10 × 64K around it).
+        assert!(
+            in_grid >= 50 * 30,
+            "{in_grid} of {} bids in the grid",
+            b.bid_len()
+        );
+        assert!(b.bids.in_grid(1_800_000) && !b.bids.in_grid(1_000_000));
+        // ...and falls with it: the rises are taken back, top first, and a set of levels
+        // just below the top moves down with it.
+        let below = |step: i64, j: i64| 1_800_000 - step * 20_000 - 5_000 - 10 * j;
+        for step in 1..=40i64 {
+            for j in 0..50 {
+                let gone = 1_800_000 - (step - 1) * 20_000 - 10 * j;
+                assert_eq!(b.apply_mantissas(Side::Buy, gone, 0), Ok(Change::Deleted));
+                if step > 1 {
+                    let gone = below(step - 1, j);
+                    assert_eq!(b.apply_mantissas(Side::Buy, gone, 0), Ok(Change::Deleted));
+                }
+                b.apply_mantissas(Side::Buy, below(step, j), 3).unwrap();
+            }
+        }
+        assert_eq!(b.best_bid().unwrap().0.mantissa(), 1_000_000);
+        assert_eq!(b.bid_len(), 101 + 50);
+        assert!(b.bids.in_grid(1_000_000) && b.bids.in_grid(995_000));
+    }
+
     fn level_event(side: Side, p: &str, q: &str, flags: Flags, seq: u64) -> Event {
         Event::level(
             InstrumentId(0),
