@@ -24,11 +24,13 @@
 //! The tick is not configured: it is learnt as the gcd of the distances between the first
 //! levels, and refined (the gcd again) when a level inside the grid's range is off the grid.
 //! The grid is placed with the best level at three quarters of its range, so the top can
-//! improve without leaving it; it is placed again (O(levels + slots / 64), with no allocation)
-//! when a new level comes in just above it, or below it once the top has fallen into its
-//! lowest quarter. The best level is the better of the grid's and the array's, so best bid
-//! and ask stay O(1). Nothing allocates after [`Book::new`], which allocates (and writes, so no
-//! page is first touched on the I/O thread) about 0.4 MiB a side at the default depth.
+//! improve without leaving it; it is placed again (O(levels + slots / 4096), with no
+//! allocation) when new levels come in above it, or below it once the top has fallen into its
+//! lowest quarter, and at most once per `levels / 8` changes outside it, so the cost stays
+//! amortized O(1) even when the top jumps by a quarter of the grid at every change. The best
+//! level is the better of the grid's and the array's, so best bid and ask stay O(1). Nothing
+//! allocates after [`Book::new`], which allocates (and writes, so no page is first touched on
+//! the I/O thread) about 0.4 MiB a side at the default depth.
 //!
 //! ## Depth
 //!
