@@ -83,22 +83,29 @@ impl Symbols {
     /// The instrument of `symbol`.
     #[inline]
     pub fn get(&mut self, symbol: &[u8]) -> Option<InstrumentId> {
-        let (key, len, id) = &self.last;
-        if *len == symbol.len() && key[..*len] == *symbol {
-            return Some(*id);
-        }
-        if let Some(&id) = self.map.get(symbol) {
-            if symbol.len() <= 24 {
-                let mut key = [0u8; 24];
-                key[..symbol.len()].copy_from_slice(symbol);
-                self.last = (key, symbol.len(), id);
-            }
+        if let Some(id) = self.known(symbol) {
             return Some(id);
         }
         let registry = self.intern.as_ref()?;
         let text = std::str::from_utf8(symbol).ok()?;
         let id = registry.intern(self.venue, text);
         self.map.insert(symbol.into(), id);
+        Some(id)
+    }
+
+    /// The instrument of `symbol` if the table holds it (never interns).
+    #[inline]
+    pub(super) fn known(&mut self, symbol: &[u8]) -> Option<InstrumentId> {
+        let (key, len, id) = &self.last;
+        if *len == symbol.len() && key[..*len] == *symbol {
+            return Some(*id);
+        }
+        let id = *self.map.get(symbol)?;
+        if symbol.len() <= 24 {
+            let mut key = [0u8; 24];
+            key[..symbol.len()].copy_from_slice(symbol);
+            self.last = (key, symbol.len(), id);
+        }
         Some(id)
     }
 

@@ -17,6 +17,8 @@ use tickwire_engine::{Decimal, InstrumentId};
 use super::config::TimeUnit;
 use super::decode::Symbols;
 
+mod hot;
+
 /// Nesting allowed inside skipped values.
 const MAX_DEPTH: u32 = 16;
 
@@ -515,6 +517,10 @@ pub(super) fn scan(
     out: &mut Vec<Event>,
 ) -> Option<(Frame, u64)> {
     let start = out.len();
+    if let Some(frame) = hot::scan(payload, symbols, unit, probe, recv_ts, out) {
+        return Some((frame, 0));
+    }
+    out.truncate(start);
     let r = scan_inner(payload, symbols, unit, probe, recv_ts, out, start);
     if r.is_none() {
         out.truncate(start);
