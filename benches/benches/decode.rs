@@ -11,8 +11,8 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde::Deserialize;
 use serde::de::{Deserializer, Error as _, Visitor};
-use tickwire_engine::{Decimal, Event, FeedAdapter, Registry};
 use tickwire_benches::binance_messages::{MDLOAD_LEVELS, depth_mdload, depth10, trade};
+use tickwire_engine::{Decimal, Event, FeedAdapter, Registry};
 use tickwire_feeds::binance::{BinanceAdapter, BinanceConfig, Channel, DepthSpeed, Subscription};
 
 /// Exact decimal from a JSON string, for the serde baselines.
@@ -118,7 +118,7 @@ fn bench(c: &mut Criterion) {
             a.decode(&mut scratch, 1, &mut out).unwrap();
             assert_eq!(out.len(), events);
         }
-        assert_eq!(adapter.decode_stats().fast_path, 1, "{name}: fast path");
+        assert_eq!(adapter.decoder().hot_path_frames(), 1, "{name}: hot path");
         g.bench_function(format!("tickwire/{name}"), |b| {
             b.iter(|| {
                 scratch.clear();

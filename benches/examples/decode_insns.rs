@@ -40,5 +40,9 @@ fn main() {
         black_box(f.is_ok());
         events += out.len();
     }
-    println!("{shape}: {n} decodes, {events} events, {:?}", adapter.decode_stats());
+    println!(
+        "{shape}: {n} decodes, {events} events, hot path {}, {:?}",
+        adapter.decoder().hot_path_frames(),
+        adapter.decode_stats()
+    );
 }

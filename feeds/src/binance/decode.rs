@@ -245,6 +245,7 @@ pub struct Decoder {
     latency_probe: bool,
     fast_scan: bool,
     stats: DecodeStats,
+    hot_path: u64,
 }
 
 impl Decoder {
@@ -259,6 +260,7 @@ impl Decoder {
             latency_probe,
             fast_scan: true,
             stats: DecodeStats::default(),
+            hot_path: 0,
         }
     }
 
@@ -301,6 +303,12 @@ impl Decoder {
         self.stats
     }
 
+    /// Frames the scanner's hot path answered (a subset of `stats().fast_path`: the rest
+    /// went through its general walker).
+    pub fn hot_path_frames(&self) -> u64 {
+        self.hot_path
+    }
+
     /// Decodes one frame (modified in place), appending its events to `out`. On error `out`
     /// is left as it was.
     pub fn decode(
@@ -319,7 +327,11 @@ impl Decoder {
                 recv_ts,
                 out,
             ) {
-                self.stats.unknown_fields += unknown;
+                if unknown == super::scan::HOT {
+                    self.hot_path += 1;
+                } else {
+                    self.stats.unknown_fields += unknown;
+                }
                 self.stats.fast_path += 1;
                 return Ok(frame);
             }

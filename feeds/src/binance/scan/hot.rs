@@ -86,6 +86,8 @@ struct Msg {
     instrument: InstrumentId,
     /// Depth only: the levels' `exchange_ts`.
     depth_ts: u64,
+    /// Depth only: the symbol was not in the table when the levels were read.
+    unresolved: bool,
 }
 
 /// Sets `bit` in `seen`, or `None` if it was set (a duplicate key).
@@ -126,13 +128,44 @@ impl Cursor<'_> {
         if let Some(d) = self.decimal_fast() {
             return Some(d);
         }
+        self.decimal_slow()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn decimal_slow(&mut self) -> Option<Decimal> {
         self.quoted_decimal()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn uint_slow(&mut self) -> Option<u64> {
+        self.number()
+    }
+
+    /// Near the end: the bytes left, padded with zero bytes (never a digit, point or
+    /// quote, so a decimal that would run past the end is refused).
+    #[cold]
+    #[inline(never)]
+    fn tail18(&self) -> [u8; 18] {
+        let mut w = [0u8; 18];
+        let rest = self.b.get(self.i..).unwrap_or_default();
+        let n = rest.len().min(18);
+        w[..n].copy_from_slice(&rest[..n]);
+        w
     }
 
     #[inline(always)]
     fn decimal_fast(&mut self) -> Option<Decimal> {
         // Quote, 7 + 1 + 8 characters at most, quote: every read below is inside `w`.
-        let w: &[u8; 18] = self.b.get(self.i..self.i + 18)?.try_into().ok()?;
+        let tail;
+        let w: &[u8; 18] = match self.b.get(self.i..self.i + 18) {
+            Some(w) => w.try_into().ok()?,
+            None => {
+                tail = self.tail18();
+                &tail
+            }
+        };
         if w[0] != b'"' {
             return None;
         }
@@ -171,7 +204,7 @@ impl Cursor<'_> {
     fn uint(&mut self) -> Option<u64> {
         // 16 digits and the byte after them.
         let Some(w) = self.b.get(self.i..self.i + 17) else {
-            return self.number();
+            return self.uint_slow();
         };
         let x0 = u64::from_le_bytes(w[0..8].try_into().ok()?) ^ ZEROS;
         let n0 = non_digits(x0);
@@ -185,7 +218,7 @@ impl Cursor<'_> {
             let x1 = u64::from_le_bytes(w[8..16].try_into().ok()?) ^ ZEROS;
             let n1 = non_digits(x1);
             if n1 == 0 {
-                return self.number();
+                return self.uint_slow();
             }
             let len = (n1.trailing_zeros() / 8) as usize;
             let high = leading_digits(x0, 8) * POW10[len] as u64;
@@ -236,29 +269,30 @@ impl Cursor<'_> {
         self.i += 5;
         Some(k)
     }
+}
 
-    /// `[["p","q"],...]` at the cursor into complete level events.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    fn level_events(
-        &mut self,
-        side: Side,
-        instrument: InstrumentId,
-        seq: u64,
-        exchange_ts: u64,
-        recv_ts: u64,
-        out: &mut Vec<Event>,
-    ) -> Option<()> {
-        self.eat(b'[')?;
-        if self.eat(b']').is_some() {
-            return Some(());
-        }
+/// `[["p","q"],...]` at `c` into complete level events. Not inlined, and on a cursor of its
+/// own: the loop keeps its position and constants in registers.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn level_events(
+    c: &mut Cursor<'_>,
+    side: Side,
+    instrument: InstrumentId,
+    seq: u64,
+    exchange_ts: u64,
+    recv_ts: u64,
+    out: &mut Vec<Event>,
+) -> Option<()> {
+    let mut l = Cursor { b: c.b, i: c.i };
+    l.eat(b'[')?;
+    if l.eat(b']').is_none() {
         loop {
-            self.eat(b'[')?;
-            let price = self.decimal()?;
-            self.eat(b',')?;
-            let qty = self.decimal()?;
-            self.eat(b']')?;
+            l.eat(b'[')?;
+            let price = l.decimal()?;
+            l.eat(b',')?;
+            let qty = l.decimal()?;
+            l.eat(b']')?;
             let level = Level {
                 side,
                 price,
@@ -266,16 +300,18 @@ impl Cursor<'_> {
                 seq,
             };
             out.push(Event::level(instrument, level, Flags::EMPTY, exchange_ts, recv_ts).ok()?);
-            match self.peek()? {
-                b',' => self.i += 1,
+            match l.peek()? {
+                b',' => l.i += 1,
                 b']' => {
-                    self.i += 1;
-                    return Some(());
+                    l.i += 1;
+                    break;
                 }
                 _ => return None,
             }
         }
     }
+    c.i = l.i;
+    Some(())
 }
 
 /// What the general path computes for `exchange_ts` (`primary`: the kind's own time field,
@@ -418,11 +454,17 @@ fn fields(
                             if !bids || m.seen & (K_S | K_U) != K_S | K_U || !timed {
                                 return None;
                             }
-                            m.instrument = symbols.known(&c.b[m.s.0..m.s.1])?;
+                            // A symbol the table does not hold yet (an interning table's
+                            // first sight) is resolved, and patched in, once the whole
+                            // message has been read, as the general path would.
+                            match symbols.known(&c.b[m.s.0..m.s.1]) {
+                                Some(id) => m.instrument = id,
+                                None => m.unresolved = true,
+                            }
                             m.depth_ts = exchange_ts(m, None, unit, probe)?;
                         }
                         let side = if bids { Side::Buy } else { Side::Sell };
-                        c.level_events(side, m.instrument, m.u, m.depth_ts, recv_ts, out)?;
+                        level_events(c, side, m.instrument, m.u, m.depth_ts, recv_ts, out)?;
                         m.seen |= if bids { B_LEVELS } else { A_LEVELS };
                     }
                     _ => return None,
@@ -483,6 +525,7 @@ pub(super) fn scan(
         m: false,
         instrument: InstrumentId::NONE,
         depth_ts: 0,
+        unresolved: false,
     };
     fields(&mut c, &mut m, symbols, unit, probe, recv_ts, out)?;
     if enveloped {
@@ -497,6 +540,12 @@ pub(super) fn scan(
         Kind::Depth => {
             if !has(A_LEVELS | B_LEVELS | K_BIG_U) {
                 return None;
+            }
+            if m.unresolved {
+                m.instrument = symbols.get(&b[m.s.0..m.s.1])?;
+                for e in &mut out[start..] {
+                    e.instrument = m.instrument;
+                }
             }
             if let Some(e) = out[start..].last_mut() {
                 e.flags = Flags::LAST_IN_BATCH;
@@ -527,7 +576,7 @@ pub(super) fn scan(
             if !has(K_S | K_P | K_Q | K_M) {
                 return None;
             }
-            let instrument = symbols.known(&b[m.s.0..m.s.1])?;
+            let instrument = symbols.get(&b[m.s.0..m.s.1])?;
             // `m`: the buyer is the maker, so the aggressor sold.
             let side = if m.m { Side::Sell } else { Side::Buy };
             let ts = exchange_ts(&m, t, unit, probe)?;
@@ -551,7 +600,7 @@ pub(super) fn scan(
             if !has(K_S | K_U | B_DEC | K_BIG_B | A_DEC | K_BIG_A) {
                 return None;
             }
-            let instrument = symbols.known(&b[m.s.0..m.s.1])?;
+            let instrument = symbols.get(&b[m.s.0..m.s.1])?;
             let bbo = Bbo {
                 bid_price: m.b,
                 bid_qty: m.big_b,

@@ -506,8 +506,12 @@ fn exchange_ts(f: &Fields, primary: Val, unit: TimeUnit, probe: bool) -> Option<
     }
 }
 
+/// The unknown-field count [`scan`] returns when the hot path answered (it has none).
+pub(super) const HOT: u64 = u64::MAX;
+
 /// Decodes `payload` if it is a hot message in the strict subset; `None` otherwise (with
-/// `out` as it was). Returns the frame and the unknown-field count to add.
+/// `out` as it was). Returns the frame and the unknown-field count to add ([`HOT`]: none,
+/// and the hot path answered).
 pub(super) fn scan(
     payload: &[u8],
     symbols: &mut Symbols,
@@ -518,7 +522,7 @@ pub(super) fn scan(
 ) -> Option<(Frame, u64)> {
     let start = out.len();
     if let Some(frame) = hot::scan(payload, symbols, unit, probe, recv_ts, out) {
-        return Some((frame, 0));
+        return Some((frame, HOT));
     }
     out.truncate(start);
     let r = scan_inner(payload, symbols, unit, probe, recv_ts, out, start);
@@ -526,6 +530,18 @@ pub(super) fn scan(
         out.truncate(start);
     }
     r
+}
+
+/// The hot path alone (tests: it must answer for every real shape, and agree).
+#[cfg(test)]
+pub(super) fn hot_only(
+    payload: &[u8],
+    symbols: &mut Symbols,
+    unit: TimeUnit,
+    probe: bool,
+    out: &mut Vec<Event>,
+) -> Option<Frame> {
+    hot::scan(payload, symbols, unit, probe, 9, out)
 }
 
 #[allow(clippy::too_many_arguments)]
