@@ -19,7 +19,7 @@ use tickwire_engine::{Decimal, InstrumentId};
 
 use super::super::config::TimeUnit;
 use super::super::decode::Symbols;
-use super::{Cursor, POW10, ZEROS, lanes};
+use super::{Cursor, POW10, ZEROS, eq_mask, lanes};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -169,31 +169,38 @@ impl Cursor<'_> {
         if w[0] != b'"' {
             return None;
         }
-        let x0 = u64::from_le_bytes(w[1..9].try_into().ok()?) ^ ZEROS;
-        let n0 = non_digits(x0);
-        // 0 when n0 is 0 (8 digits or more): left to the general parser with no digits.
-        let int_len = (n0.trailing_zeros() / 8) as usize & 7;
+        let lo = u64::from_le_bytes(w[1..9].try_into().ok()?);
+        let hi = u64::from_le_bytes(w[9..17].try_into().ok()?);
+        // The closing quote first, from the two words alone: where the next value starts
+        // does not wait for the digits (the level loop is bound by that chain).
+        let quotes = (eq_mask(hi, b'"') as u128) << 64 | eq_mask(lo, b'"') as u128;
+        let len = (quotes.trailing_zeros() / 8) as usize;
+        if len == 0 || (len == 16 && w[17] != b'"') {
+            return None;
+        }
+        let x0 = lo ^ ZEROS;
+        // 0 when there are 8 integer digits or more: left to the general parser.
+        let int_len = (non_digits(x0).trailing_zeros() / 8) as usize & 7;
         if int_len == 0 {
             return None;
         }
         let int = leading_digits(x0, int_len);
-        match w[1 + int_len] {
-            b'"' => {
-                self.i += int_len + 2;
-                return Some(Decimal::from_parts(int as i64, 0));
-            }
-            b'.' => {}
-            _ => return None,
+        if int_len == len {
+            self.i += len + 2;
+            return Some(Decimal::from_parts(int as i64, 0));
+        }
+        let frac_len = len - int_len - 1;
+        if w[1 + int_len] != b'.' || frac_len == 0 {
+            return None;
         }
         let f = int_len + 2;
         let x1 = u64::from_le_bytes(w[f..f + 8].try_into().ok()?) ^ ZEROS;
-        let n1 = non_digits(x1);
-        let frac_len = (n1.trailing_zeros() / 8) as usize;
-        if frac_len == 0 || w[f + frac_len] != b'"' {
+        // Every fraction byte a digit (the first non-digit is the quote, or further).
+        if ((non_digits(x1).trailing_zeros() / 8) as usize) < frac_len {
             return None;
         }
         let frac = leading_digits(x1, frac_len);
-        self.i += f + frac_len + 1;
+        self.i += len + 2;
         // At most 7 + 8 digits: no overflow.
         let m = int as i64 * POW10[frac_len] + frac as i64;
         Some(Decimal::from_parts(m, frac_len as u8))
