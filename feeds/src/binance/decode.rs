@@ -43,6 +43,25 @@ impl Hasher for Fnv {
     }
 }
 
+/// `a == b` for slices of one length, without a `memcmp` call for the usual symbol
+/// lengths: two overlapping words compared instead.
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    let w4 = |x: &[u8], at: usize| u32::from_le_bytes([x[at], x[at + 1], x[at + 2], x[at + 3]]);
+    let w8 = |x: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&x[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    match (n, b.len() == n) {
+        (_, false) => false,
+        (4..=7, true) => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
+        (8..=16, true) => w8(a, 0) == w8(b, 0) && w8(a, n - 8) == w8(b, n - 8),
+        _ => a == b,
+    }
+}
+
 /// Symbol → instrument table, filled at subscribe time.
 #[derive(Clone, Debug)]
 pub struct Symbols {
@@ -97,7 +116,7 @@ impl Symbols {
     #[inline]
     pub(super) fn known(&mut self, symbol: &[u8]) -> Option<InstrumentId> {
         let (key, len, id) = &self.last;
-        if *len == symbol.len() && key[..*len] == *symbol {
+        if *len == symbol.len() && same(&key[..*len], symbol) {
             return Some(*id);
         }
         let id = *self.map.get(symbol)?;

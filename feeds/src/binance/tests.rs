@@ -1022,3 +1022,23 @@ fn without_book_sync_diffs_are_published_as_they_arrive() {
         (0, 0, 0)
     );
 }
+
+/// The symbol table's cached comparison (two overlapping words for 4 to 16 bytes) tells
+/// apart symbols of every length that differ in any one byte.
+#[test]
+fn symbol_lookups_tell_every_byte_apart() {
+    let reg = Registry::new();
+    let mut symbols = Symbols::new("binance");
+    for len in 1..=20usize {
+        let base: String = (0..len).map(|i| (b'A' + i as u8) as char).collect();
+        let id = symbols.add(&reg, &base);
+        for at in 0..len {
+            let mut other = base.clone().into_bytes();
+            other[at] = b'z';
+            // Cached `base` first, then a look-up of a symbol one byte off.
+            assert_eq!(symbols.get(base.as_bytes()), Some(id));
+            assert_eq!(symbols.get(&other), None, "{len} {at}");
+            assert_eq!(symbols.get(base.as_bytes()), Some(id));
+        }
+    }
+}
