@@ -120,9 +120,10 @@ fn leading_digits(v: u64, n: usize) -> u64 {
 
 impl Cursor<'_> {
     /// `"digits[.digits]"` with 1 to 7 integer and 1 to 8 fraction digits (or none, and no
-    /// point): the digits are found and checked by the same mask that finds their end, so
-    /// each part costs one load, one mask and one conversion. Anything else goes to
-    /// [`Cursor::quoted_decimal`]; both give what [`Decimal::parse`] gives.
+    /// point), read through one 18-byte window: the closing quote is found first (one mask
+    /// over two words), then each part is checked by a non-digit mask and converted in one
+    /// SWAR step. Anything else goes to [`Cursor::quoted_decimal`]; both give what
+    /// [`Decimal::parse`] gives.
     #[inline(always)]
     fn decimal(&mut self) -> Option<Decimal> {
         if let Some(d) = self.decimal_fast() {

@@ -8,6 +8,11 @@
 //! simd-json path decodes the frame instead, so errors are always classified by simd-json.
 //! When it answers, its events, frame and counters are exactly the simd-json path's — the
 //! `binance_decode` fuzz target and a property test check that on every input they see.
+//!
+//! Two walkers: [`hot`] first, for the exact shapes Binance and mdload send (known keys
+//! only, typed values, levels built complete; every real message), then the general one
+//! below (any key order, unknown keys counted and skipped, nested values), which reads the
+//! frame again from the start when the hot one declines.
 
 use tickwire_engine::adapter::{DiffIds, Frame};
 use tickwire_engine::decimal::eight_digits;
