@@ -11,37 +11,9 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde::Deserialize;
 use serde::de::{Deserializer, Error as _, Visitor};
+use tickwire_benches::binance_messages::{MDLOAD_LEVELS, depth_mdload, depth10, trade};
 use tickwire_engine::{Decimal, Event, FeedAdapter, Registry};
 use tickwire_feeds::binance::{BinanceAdapter, BinanceConfig, Channel, DepthSpeed, Subscription};
-
-/// A depth diff with 10 levels a side, in the combined-stream envelope, spot-style values.
-fn depth10() -> Vec<u8> {
-    let level = |p: u64, q: u64| {
-        format!(
-            "[\"{}.{:02}000000\",\"{}.{:08}\"]",
-            p / 100,
-            p % 100,
-            q / 100_000_000,
-            q % 100_000_000
-        )
-    };
-    let bids: Vec<String> = (0..10)
-        .map(|i| level(6_183_763 - i * 7, 378_826_000 + i * 1_234_567))
-        .collect();
-    let asks: Vec<String> = (0..10)
-        .map(|i| level(6_183_764 + i * 5, 154_698_000 + i * 7_654_321))
-        .collect();
-    format!(
-        r#"{{"stream":"btcusdt@depth@100ms","data":{{"e":"depthUpdate","E":1723161255308,"s":"BTCUSDT","U":50093239203,"u":50093239207,"b":[{}],"a":[{}]}}}}"#,
-        bids.join(","),
-        asks.join(",")
-    )
-    .into_bytes()
-}
-
-fn trade() -> Vec<u8> {
-    br#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}"#.to_vec()
-}
 
 /// Exact decimal from a JSON string, for the serde baselines.
 #[derive(Clone, Copy, Debug)]
@@ -68,6 +40,20 @@ impl<'de> Deserialize<'de> for Dec {
 #[allow(dead_code, non_snake_case)]
 #[derive(Deserialize)]
 struct Depth<'a> {
+    e: &'a str,
+    E: u64,
+    s: &'a str,
+    U: u64,
+    u: u64,
+    b: Vec<(Dec, Dec)>,
+    a: Vec<(Dec, Dec)>,
+}
+
+/// mdload's depth message: not enveloped, send time first.
+#[allow(dead_code, non_snake_case)]
+#[derive(Deserialize)]
+struct DepthTs<'a> {
+    ts: u64,
     e: &'a str,
     E: u64,
     s: &'a str,
@@ -104,21 +90,35 @@ fn bench(c: &mut Criterion) {
         &["BTCUSDT"],
         &[Channel::Trade, Channel::Depth(DepthSpeed::Ms100)],
     );
-    let mut adapter = BinanceAdapter::new(BinanceConfig::spot(), &subs, &registry).unwrap();
-    let mut tape_only_config = BinanceConfig::spot();
-    tape_only_config.fast_scan = false;
-    let mut tape_only = BinanceAdapter::new(tape_only_config, &subs, &registry).unwrap();
+    // Plain Binance (spot config) and mdload's feed (latency probe on, as `tickwire bench`
+    // runs it), each with the hand scanner and with the simd-json tape only.
+    let make = |fast_scan: bool, latency_probe: bool| {
+        let mut config = BinanceConfig::spot();
+        config.fast_scan = fast_scan;
+        config.latency_probe = latency_probe;
+        BinanceAdapter::new(config, &subs, &registry).unwrap()
+    };
     let mut out: Vec<Event> = Vec::with_capacity(64);
     let mut scratch: Vec<u8> = Vec::with_capacity(4096);
     let mut buffers = simd_json::Buffers::new(4096);
     let mut g = c.benchmark_group("decode");
-    for (name, msg) in [("depth10", depth10()), ("trade", trade())] {
-        // Sanity: every variant reads the message.
-        scratch.clear();
-        scratch.extend_from_slice(&msg);
-        out.clear();
-        adapter.decode(&mut scratch, 1, &mut out).unwrap();
-        assert_eq!(out.len(), if name == "trade" { 1 } else { 20 });
+    for (name, msg, events) in [
+        ("depth10", depth10(), 20),
+        ("trade", trade(), 1),
+        ("depth-mdload", depth_mdload(), 2 * MDLOAD_LEVELS),
+    ] {
+        let probe = name == "depth-mdload";
+        let mut adapter = make(true, probe);
+        let mut tape_only = make(false, probe);
+        // Sanity: both paths read the message, and the scanner answers for it.
+        for a in [&mut adapter, &mut tape_only] {
+            scratch.clear();
+            scratch.extend_from_slice(&msg);
+            out.clear();
+            a.decode(&mut scratch, 1, &mut out).unwrap();
+            assert_eq!(out.len(), events);
+        }
+        assert_eq!(adapter.decoder().hot_path_frames(), 1, "{name}: hot path");
         g.bench_function(format!("tickwire/{name}"), |b| {
             b.iter(|| {
                 scratch.clear();
@@ -137,26 +137,35 @@ fn bench(c: &mut Criterion) {
                 black_box((f.is_ok(), out.len()));
             })
         });
-        let is_trade = name == "trade";
         g.bench_function(format!("serde_json/{name}"), |b| {
-            b.iter(|| {
-                if is_trade {
+            b.iter(|| match name {
+                "trade" => {
                     let m: Envelope<TradeMsg> = serde_json::from_slice(black_box(&msg)).unwrap();
                     black_box(m.data.t);
-                } else {
+                }
+                "depth10" => {
                     let m: Envelope<Depth> = serde_json::from_slice(black_box(&msg)).unwrap();
                     black_box(m.data.b.len());
+                }
+                _ => {
+                    let m: DepthTs = serde_json::from_slice(black_box(&msg)).unwrap();
+                    black_box(m.b.len());
                 }
             })
         });
         g.bench_function(format!("sonic-rs/{name}"), |b| {
-            b.iter(|| {
-                if is_trade {
+            b.iter(|| match name {
+                "trade" => {
                     let m: Envelope<TradeMsg> = sonic_rs::from_slice(black_box(&msg)).unwrap();
                     black_box(m.data.t);
-                } else {
+                }
+                "depth10" => {
                     let m: Envelope<Depth> = sonic_rs::from_slice(black_box(&msg)).unwrap();
                     black_box(m.data.b.len());
+                }
+                _ => {
+                    let m: DepthTs = sonic_rs::from_slice(black_box(&msg)).unwrap();
+                    black_box(m.b.len());
                 }
             })
         });
@@ -164,16 +173,23 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 scratch.clear();
                 scratch.extend_from_slice(black_box(&msg));
-                if is_trade {
-                    let m: Envelope<TradeMsg> =
-                        simd_json::serde::from_slice_with_buffers(&mut scratch, &mut buffers)
-                            .unwrap();
-                    black_box(m.data.t);
-                } else {
-                    let m: Envelope<Depth> =
-                        simd_json::serde::from_slice_with_buffers(&mut scratch, &mut buffers)
-                            .unwrap();
-                    black_box(m.data.b.len());
+                let bufs = &mut buffers;
+                match name {
+                    "trade" => {
+                        let m: Envelope<TradeMsg> =
+                            simd_json::serde::from_slice_with_buffers(&mut scratch, bufs).unwrap();
+                        black_box(m.data.t);
+                    }
+                    "depth10" => {
+                        let m: Envelope<Depth> =
+                            simd_json::serde::from_slice_with_buffers(&mut scratch, bufs).unwrap();
+                        black_box(m.data.b.len());
+                    }
+                    _ => {
+                        let m: DepthTs =
+                            simd_json::serde::from_slice_with_buffers(&mut scratch, bufs).unwrap();
+                        black_box(m.b.len());
+                    }
                 }
             })
         });

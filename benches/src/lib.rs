@@ -1,1 +1,3 @@
 //! Shared inputs for tickwire's criterion benchmarks.
+
+pub mod binance_messages;

@@ -26,33 +26,40 @@ pub fn decimal_parse(data: &[u8]) {
 }
 
 /// `binance_decode`: the hand scanner and the simd-json path agree on every input (result,
-/// events, counters); nothing panics, including formatting the events and parsing the input
-/// as a REST snapshot.
+/// events, counters), with the latency probe on (milliseconds) and off (microseconds);
+/// nothing panics, including formatting the events and parsing the input as a REST
+/// snapshot.
 pub fn binance_decode(data: &[u8]) {
-    let registry = Registry::new();
-    let run = |fast: bool, registry: Registry| {
-        let mut d = Decoder::new(
-            Symbols::interning("binance", registry),
-            TimeUnit::Millisecond,
-            true,
-        );
-        d.set_fast_scan(fast);
-        let mut buf = data.to_vec();
-        let mut out = Vec::new();
-        let r = d.decode(&mut buf, 1, &mut out);
-        let stats = DecodeStats {
-            fast_path: 0,
-            ..d.stats()
+    for (unit, probe) in [
+        (TimeUnit::Millisecond, true),
+        (TimeUnit::Microsecond, false),
+    ] {
+        let registry = Registry::new();
+        let run = |fast: bool, registry: Registry| {
+            let mut d = Decoder::new(Symbols::interning("binance", registry), unit, probe);
+            d.set_fast_scan(fast);
+            let mut buf = data.to_vec();
+            let mut out = Vec::new();
+            let r = d.decode(&mut buf, 1, &mut out);
+            let stats = DecodeStats {
+                fast_path: 0,
+                ..d.stats()
+            };
+            (r, out, stats)
         };
-        (r, out, stats)
-    };
-    let fast = run(true, registry.clone());
-    let slow = run(false, Registry::new());
-    assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(data));
-    let mut lines = JsonLines::new(registry, "binance");
-    let mut text = Vec::new();
-    for e in &fast.1 {
-        lines.write(e, &mut text);
+        let fast = run(true, registry.clone());
+        let slow = run(false, Registry::new());
+        assert_eq!(
+            fast,
+            slow,
+            "{:?} ({unit:?}, probe {probe})",
+            String::from_utf8_lossy(data)
+        );
+        let mut lines = JsonLines::new(registry, "binance");
+        let mut text = Vec::new();
+        for e in &fast.1 {
+            lines.write(e, &mut text);
+        }
     }
     let mut buf = data.to_vec();
     let _ = parse_depth_snapshot(&mut buf, InstrumentId(0), TimeUnit::Millisecond);

@@ -543,8 +543,9 @@ fn scanner_agrees_with_simd_json_on_every_capture_line() {
             tickwire_engine::adapter::DecodeStats { fast_path: 0, ..fs },
             slow.stats()
         );
-        // Every line but the REST snapshot took the fast path.
+        // Every line but the REST snapshot took the fast path, and its hot shapes path.
         assert_eq!(fs.fast_path, lines.len() as u64 - 1);
+        assert_eq!(fast.hot_path_frames(), lines.len() as u64 - 1);
         eprintln!("{name}: {} lines agree; {:?}", lines.len(), fast.stats());
     }
 }

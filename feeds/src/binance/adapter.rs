@@ -96,6 +96,11 @@ impl BinanceAdapter {
         (config.market == Market::UsdM && config.usdm_routed).then(|| s.channel.usdm_route())
     }
 
+    /// The frame decoder (its counters).
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
     /// The settings.
     pub fn config(&self) -> &BinanceConfig {
         &self.config

@@ -896,27 +896,44 @@ fn jsonl_lines() {
 }
 
 /// Decodes `input` with and without the hand scanner (fresh interning decoders) and
-/// checks they agree on the result, the events and every counter.
-pub(crate) fn assert_paths_agree(input: &[u8]) {
-    let run = |fast: bool| {
-        let reg = Registry::new();
-        let mut d = Decoder::new(
-            Symbols::interning("binance", reg),
-            TimeUnit::Millisecond,
-            true,
-        );
-        d.set_fast_scan(fast);
-        let mut buf = input.to_vec();
-        let mut out = Vec::new();
-        let r = d.decode(&mut buf, 9, &mut out);
-        let stats = DecodeStats {
-            fast_path: 0,
-            ..d.stats()
-        };
-        (r, out, stats)
-    };
-    let (fast, slow) = (run(true), run(false));
-    assert_eq!(fast, slow, "input: {:?}", String::from_utf8_lossy(input));
+/// checks they agree on the result, the events and every counter, with the latency probe
+/// on and off, in milliseconds and microseconds; and so does the hot path (`scan::hot`) on
+/// its own where it answers. Returns whether it answered in every mode.
+pub(crate) fn assert_paths_agree(input: &[u8]) -> bool {
+    let mut answered = true;
+    for unit in [TimeUnit::Millisecond, TimeUnit::Microsecond] {
+        for probe in [true, false] {
+            let run = |fast: bool| {
+                let reg = Registry::new();
+                let mut d = Decoder::new(Symbols::interning("binance", reg), unit, probe);
+                d.set_fast_scan(fast);
+                let mut buf = input.to_vec();
+                let mut out = Vec::new();
+                let r = d.decode(&mut buf, 9, &mut out);
+                let fast_path = d.stats().fast_path;
+                let stats = DecodeStats {
+                    fast_path: 0,
+                    ..d.stats()
+                };
+                ((r, out, stats), fast_path)
+            };
+            let ((fast, _), (slow, _)) = (run(true), run(false));
+            let text = String::from_utf8_lossy(input);
+            assert_eq!(fast, slow, "input: {text:?} ({unit:?}, probe {probe})");
+            // The hot path on its own, where it answers, gives the same.
+            let mut symbols = Symbols::interning("binance", Registry::new());
+            let mut out = Vec::new();
+            match super::scan::hot_only(input, &mut symbols, unit, probe, &mut out) {
+                Some(frame) => {
+                    let (r, events, stats) = &slow;
+                    assert_eq!((Ok(frame), &out), (*r, events), "hot path on {text:?}");
+                    assert_eq!(stats.unknown_fields, 0, "hot path on {text:?}");
+                }
+                None => answered = false,
+            }
+        }
+    }
+    answered
 }
 
 const FIXTURES: &[&str] = &[
@@ -932,9 +949,46 @@ const FIXTURES: &[&str] = &[
     r#"{"e":"serverShutdown","E":1}"#,
 ];
 
+/// The shapes the hot path (module `scan::hot`) must answer: what Binance spot and USD-M
+/// futures send (venues.md §1–2, the captures) and what mdload sends (ts first, no envelope).
+const HOT_SHAPES: &[&str] = &[
+    SPOT_DEPTH,
+    r#"{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":1723161256299,"T":1723161256298,"s":"BTCUSDT","U":5123107832006,"u":5123107837557,"pu":5123107831937,"b":[["61510.90","0.000"],["61740.50","12.111"]],"a":[["61800.30","2.510"]]}}"#,
+    r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}"#,
+    r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161256322,"T":1723161256322,"s":"BTCUSDT","t":5266583935,"p":"61800.30","q":"0.006","X":"MARKET","m":false}}"#,
+    r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1723161256322,"a":2345678901,"s":"BTCUSDT","p":"61800.30","q":"0.006","f":5266583935,"l":5266583936,"T":1723161256321,"m":true}}"#,
+    r#"{"e":"aggTrade","E":123456789,"s":"BNBBTC","a":12345,"p":"0.001","q":"100","f":100,"l":105,"T":123456785,"m":false,"M":true}"#,
+    r#"{"stream":"btcusdt@bookTicker","data":{"u":50093239212,"s":"BTCUSDT","b":"61837.63000000","B":"3.78826000","a":"61837.64000000","A":"1.54698000"}}"#,
+    r#"{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":5123107839020,"s":"BTCUSDT","b":"61800.20","B":"2.507","a":"61800.30","A":"2.510","T":1723161256313,"E":1723161256313}}"#,
+    r#"{"e":"bookTicker","u":5123107839020,"s":"BTCUSDT","b":"61800.20","B":"2.507","a":"61800.30","A":"2.510","T":1723161256313,"E":1723161256313}"#,
+    r#"{"ts":1764400000123456789,"e":"depthUpdate","E":1764400000123,"s":"BTCUSDT","U":1000123456,"u":1000123460,"b":[["43249.99","0.51234000"],["43249.98","0.00000000"],["43249.50","12.00000000"]],"a":[["43250.01","0.00000000"],["43250.02","1.10000000"],["43251.00","0.00100000"],["43299.99","99.99999999"],["43300.00","0.00000001"]]}"#,
+    r#"{"ts":1764400000123456789,"e":"trade","E":1764400000123,"s":"BTCUSDT","t":3000123456,"p":"43250.12","q":"0.01200000","T":1764400000123,"m":true,"M":true}"#,
+    // Ends of the subset: 7 and 8 integer digits, no fraction, 8 fraction digits against the
+    // end of the buffer, empty sides, ids of 15, 16 and 19 digits.
+    r#"{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":999999999999999,"u":9999999999999999,"pu":9999999999999999999,"b":[["1234567.1","12345678.12345678"],["7","0"],["1234567.12345678","0.5"]],"a":[["0.12345678","1.00000000"]]}"#,
+    r#"{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[],"a":[]}"#,
+    r#"{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[],"a":[["1.5","2.12345678"]]}"#,
+    // Probe time after the levels (ignored without the probe), and none at all.
+    r#"{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[["1.5","2"]],"a":[],"ts":77}"#,
+];
+
+/// Every hot shape goes through `scan::hot` (not only some scanner) and agrees with simd-json.
+#[test]
+fn hot_path_answers_every_hot_shape() {
+    for f in HOT_SHAPES {
+        // A late probe `ts` would change the levels' time: left to the general walker.
+        let late_ts = f.ends_with(r#""ts":77}"#);
+        assert_eq!(
+            assert_paths_agree(f.as_bytes()),
+            !late_ts,
+            "hot path on {f}"
+        );
+    }
+}
+
 #[test]
 fn scanner_agrees_with_simd_json_on_fixtures() {
-    for f in FIXTURES {
+    for f in FIXTURES.iter().chain(HOT_SHAPES) {
         assert_paths_agree(f.as_bytes());
     }
     // Shapes the scanner must hand over (whitespace, escapes, duplicates, asks first,
@@ -966,7 +1020,7 @@ mod scanner_props {
         /// Fixtures with one byte replaced, inserted or removed.
         #[test]
         fn mutated_fixtures(
-            which in 0..FIXTURES.len(),
+            which in 0..FIXTURES.len() + HOT_SHAPES.len(),
             at in any::<prop::sample::Index>(),
             op in 0u8..3,
             byte in prop_oneof![
@@ -975,7 +1029,8 @@ mod scanner_props {
                 Just(b' '), Just(b'\\'), Just(0x80u8), any::<u8>()
             ],
         ) {
-            let mut v = FIXTURES[which].as_bytes().to_vec();
+            let f = FIXTURES.get(which).unwrap_or_else(|| &HOT_SHAPES[which - FIXTURES.len()]);
+            let mut v = f.as_bytes().to_vec();
             let i = at.index(v.len());
             match op {
                 0 => v[i] = byte,
@@ -997,6 +1052,7 @@ mod scanner_props {
             qty in "[0-9]{1,3}\\.[0-9]{1,9}",
             num in prop_oneof![Just("0".to_string()), "[1-9][0-9]{0,20}", Just("-1".to_string()), Just("1.0".to_string())],
             levels in 0usize..4,
+            extras in 0u8..64,
         ) {
             let lv = |n: usize| (0..n).map(|_| format!("[\"{price}\",\"{qty}\"]")).collect::<Vec<_>>().join(",");
             let mut fields: Vec<String> = match kind {
@@ -1011,6 +1067,20 @@ mod scanner_props {
             };
             if let Some(k) = unknown {
                 fields.push(format!("\"{k}\":[1,\"x\",{{}}]"));
+            }
+            // Known keys the hot messages may carry (the probe's ts, futures' T/pu/X, spot's M).
+            for (bit, field) in [
+                (1, format!("\"ts\":{num}")),
+                (2, format!("\"T\":{num}")),
+                (4, format!("\"pu\":{num}")),
+                (8, r#""X":"MARKET""#.to_string()),
+                (16, r#""M":true"#.to_string()),
+                (32, format!("\"l\":{num}")),
+            ] {
+                let key = field.split(':').next().unwrap_or_default().to_string();
+                if extras & bit != 0 && !fields.iter().any(|f| f.starts_with(&key)) {
+                    fields.push(field);
+                }
             }
             // Deterministic shuffle from the seed.
             let mut s = shuffle;
@@ -1060,4 +1130,24 @@ fn without_book_sync_diffs_are_published_as_they_arrive() {
         (s.snapshots_requested, s.untracked_diffs, s.gaps),
         (0, 0, 0)
     );
+}
+
+/// The symbol table's cached comparison (two overlapping words for 4 to 16 bytes) tells
+/// apart symbols of every length that differ in any one byte.
+#[test]
+fn symbol_lookups_tell_every_byte_apart() {
+    let reg = Registry::new();
+    let mut symbols = Symbols::new("binance");
+    for len in 1..=20usize {
+        let base: String = (0..len).map(|i| (b'A' + i as u8) as char).collect();
+        let id = symbols.add(&reg, &base);
+        for at in 0..len {
+            let mut other = base.clone().into_bytes();
+            other[at] = b'z';
+            // Cached `base` first, then a look-up of a symbol one byte off.
+            assert_eq!(symbols.get(base.as_bytes()), Some(id));
+            assert_eq!(symbols.get(&other), None, "{len} {at}");
+            assert_eq!(symbols.get(base.as_bytes()), Some(id));
+        }
+    }
 }

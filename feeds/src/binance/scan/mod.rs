@@ -8,6 +8,11 @@
 //! simd-json path decodes the frame instead, so errors are always classified by simd-json.
 //! When it answers, its events, frame and counters are exactly the simd-json path's — the
 //! `binance_decode` fuzz target and a property test check that on every input they see.
+//!
+//! Two walkers: [`hot`] first, for the exact shapes Binance and mdload send (known keys
+//! only, typed values, levels built complete; every real message), then the general one
+//! below (any key order, unknown keys counted and skipped, nested values), which reads the
+//! frame again from the start when the hot one declines.
 
 use tickwire_engine::adapter::{DiffIds, Frame};
 use tickwire_engine::decimal::eight_digits;
@@ -16,6 +21,8 @@ use tickwire_engine::{Decimal, InstrumentId};
 
 use super::config::TimeUnit;
 use super::decode::Symbols;
+
+mod hot;
 
 /// Nesting allowed inside skipped values.
 const MAX_DEPTH: u32 = 16;
@@ -504,8 +511,12 @@ fn exchange_ts(f: &Fields, primary: Val, unit: TimeUnit, probe: bool) -> Option<
     }
 }
 
+/// The unknown-field count [`scan`] returns when the hot path answered (it has none).
+pub(super) const HOT: u64 = u64::MAX;
+
 /// Decodes `payload` if it is a hot message in the strict subset; `None` otherwise (with
-/// `out` as it was). Returns the frame and the unknown-field count to add.
+/// `out` as it was). Returns the frame and the unknown-field count to add ([`HOT`]: none,
+/// and the hot path answered).
 pub(super) fn scan(
     payload: &[u8],
     symbols: &mut Symbols,
@@ -515,11 +526,27 @@ pub(super) fn scan(
     out: &mut Vec<Event>,
 ) -> Option<(Frame, u64)> {
     let start = out.len();
+    if let Some(frame) = hot::scan(payload, symbols, unit, probe, recv_ts, out) {
+        return Some((frame, HOT));
+    }
+    out.truncate(start);
     let r = scan_inner(payload, symbols, unit, probe, recv_ts, out, start);
     if r.is_none() {
         out.truncate(start);
     }
     r
+}
+
+/// The hot path alone (tests: it must answer for every real shape, and agree).
+#[cfg(test)]
+pub(super) fn hot_only(
+    payload: &[u8],
+    symbols: &mut Symbols,
+    unit: TimeUnit,
+    probe: bool,
+    out: &mut Vec<Event>,
+) -> Option<Frame> {
+    hot::scan(payload, symbols, unit, probe, 9, out)
 }
 
 #[allow(clippy::too_many_arguments)]

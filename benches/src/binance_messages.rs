@@ -1,0 +1,68 @@
+//! Binance messages the decode bench and its instruction-count driver read, built the way
+//! the venue (or the peer load server, mdload) renders them.
+
+/// A depth diff with 10 levels a side, in the combined-stream envelope, spot-style values.
+pub fn depth10() -> Vec<u8> {
+    let level = |p: u64, q: u64| {
+        format!(
+            "[\"{}.{:02}000000\",\"{}.{:08}\"]",
+            p / 100,
+            p % 100,
+            q / 100_000_000,
+            q % 100_000_000
+        )
+    };
+    let bids: Vec<String> = (0..10)
+        .map(|i| level(6_183_763 - i * 7, 378_826_000 + i * 1_234_567))
+        .collect();
+    let asks: Vec<String> = (0..10)
+        .map(|i| level(6_183_764 + i * 5, 154_698_000 + i * 7_654_321))
+        .collect();
+    format!(
+        r#"{{"stream":"btcusdt@depth@100ms","data":{{"e":"depthUpdate","E":1723161255308,"s":"BTCUSDT","U":50093239203,"u":50093239207,"b":[{}],"a":[{}]}}}}"#,
+        bids.join(","),
+        asks.join(",")
+    )
+    .into_bytes()
+}
+
+/// A spot trade in the combined-stream envelope.
+pub fn trade() -> Vec<u8> {
+    br#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}"#.to_vec()
+}
+
+/// Levels a side in [`depth_mdload`]: the middle of mdload's 5–20.
+pub const MDLOAD_LEVELS: usize = 12;
+
+/// A depth diff as mdload sends it: not enveloped, `ts` (send time, ns) first, prices with
+/// 2 decimals, quantities with 8, about one level in ten a deletion.
+pub fn depth_mdload() -> Vec<u8> {
+    let level = |p: u64, q: u64| {
+        format!(
+            "[\"{}.{:02}\",\"{}.{:08}\"]",
+            p / 100,
+            p % 100,
+            q / 100_000_000,
+            q % 100_000_000
+        )
+    };
+    let qty = |i: u64, k: u64| {
+        if i % 10 == 3 {
+            0
+        } else {
+            (i * k) % 300_000_000
+        }
+    };
+    let bids: Vec<String> = (0..MDLOAD_LEVELS as u64)
+        .map(|i| level(4_324_999 - i * 3, qty(i, 51_234_017)))
+        .collect();
+    let asks: Vec<String> = (0..MDLOAD_LEVELS as u64)
+        .map(|i| level(4_325_001 + i * 2, qty(i + 1, 73_611_113)))
+        .collect();
+    format!(
+        r#"{{"ts":1764400000123456789,"e":"depthUpdate","E":1764400000123,"s":"BTCUSDT","U":1000123456,"u":1000123460,"b":[{}],"a":[{}]}}"#,
+        bids.join(","),
+        asks.join(",")
+    )
+    .into_bytes()
+}
