@@ -279,11 +279,212 @@ impl Cursor<'_> {
     }
 }
 
-/// `[["p","q"],...]` at `c` into complete level events. Not inlined, and on a cursor of its
-/// own: the loop keeps its position and constants in registers.
+/// `[["p","q"],...]` at `c` into complete level events: [`level_events_masked`] first,
+/// [`level_events_walk`] for what it declines.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn level_events(
+    c: &mut Cursor<'_>,
+    side: Side,
+    instrument: InstrumentId,
+    seq: u64,
+    exchange_ts: u64,
+    recv_ts: u64,
+    out: &mut Vec<Event>,
+) -> Option<()> {
+    let start = out.len();
+    if level_events_masked(c, side, instrument, seq, exchange_ts, recv_ts, out).is_some() {
+        return Some(());
+    }
+    out.truncate(start);
+    level_events_walk(c, side, instrument, seq, exchange_ts, recv_ts, out)
+}
+
+/// Bit `k` set where `w[k]` is a quote (exact for every byte, unlike [`eq_mask`]).
+#[inline(always)]
+fn quote_bits64(w: &[u8; 64]) -> u64 {
+    let mut bits = 0;
+    for k in 0..8 {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&w[8 * k..8 * k + 8]);
+        let v = u64::from_le_bytes(a) ^ lanes(b'"');
+        // High bit of each byte that was zero: no borrow crosses bytes.
+        let z = !(((v & lanes(0x7F)) + lanes(0x7F)) | v) & lanes(0x80);
+        // The eight high bits gathered into the top byte (no two products overlap).
+        bits |= ((z >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
+    }
+    bits
+}
+
+/// The bytes from `at` to the end, padded with zero bytes (never a quote).
+#[cold]
+#[inline(never)]
+fn quote_bits_tail(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 64];
+    let rest = b.get(at..).unwrap_or_default();
+    let n = rest.len().min(64);
+    w[..n].copy_from_slice(&rest[..n]);
+    quote_bits64(&w)
+}
+
+/// The quotes of `b` from some point on, one 64-byte block at a time: the next one's
+/// position is one bit clear and one count away from the last, so the values between them
+/// can be parsed side by side instead of each waiting for the one before.
+struct Quotes<'a> {
+    b: &'a [u8],
+    base: usize,
+    mask: u64,
+}
+
+impl Quotes<'_> {
+    #[inline(always)]
+    fn bits(b: &[u8], at: usize) -> u64 {
+        match b
+            .get(at..at + 64)
+            .and_then(|w| <&[u8; 64]>::try_from(w).ok())
+        {
+            Some(w) => quote_bits64(w),
+            None => quote_bits_tail(b, at),
+        }
+    }
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<usize> {
+        while self.mask == 0 {
+            self.base += 64;
+            if self.base >= self.b.len() {
+                return None;
+            }
+            self.mask = Self::bits(self.b, self.base);
+        }
+        let p = self.base + self.mask.trailing_zeros() as usize;
+        self.mask &= self.mask - 1;
+        Some(p)
+    }
+}
+
+/// The decimal in `b[s..e]`, `e` a quote: what [`Cursor::decimal_fast`] gives for the
+/// string there, with the length already known. `None` for what it would leave to the
+/// slow parser.
+#[inline(always)]
+fn span_decimal(b: &[u8], s: usize, e: usize) -> Option<Decimal> {
+    let len = e.checked_sub(s)?;
+    if len == 0 || len > 16 {
+        return None;
+    }
+    let tail;
+    let w: &[u8; 16] = match b.get(s..s + 16) {
+        Some(w) => w.try_into().ok()?,
+        None => {
+            tail = tail16(b, s);
+            &tail
+        }
+    };
+    let lo = u64::from_le_bytes(w[0..8].try_into().ok()?);
+    let x0 = lo ^ ZEROS;
+    // 0 when there are 8 integer digits or more. `w[len]` is the quote (or past `w`), so
+    // the count stops there.
+    let int_len = (non_digits(x0).trailing_zeros() / 8) as usize & 7;
+    if int_len == 0 || int_len > len {
+        return None;
+    }
+    let int = leading_digits(x0, int_len);
+    if int_len == len {
+        return Some(Decimal::from_parts(int as i64, 0));
+    }
+    let frac_len = len - int_len - 1;
+    if w[int_len] != b'.' || frac_len == 0 || frac_len > 8 {
+        return None;
+    }
+    let f = int_len + 1;
+    let x1 = u64::from_le_bytes(w[f..f + 8].try_into().ok()?) ^ ZEROS;
+    if ((non_digits(x1).trailing_zeros() / 8) as usize) < frac_len {
+        return None;
+    }
+    let frac = leading_digits(x1, frac_len);
+    // At most 7 + 8 digits: no overflow.
+    let m = int as i64 * POW10[frac_len] + frac as i64;
+    Some(Decimal::from_parts(m, frac_len as u8))
+}
+
+/// `b[s..]` padded with zero bytes (never a digit or point).
+#[cold]
+#[inline(never)]
+fn tail16(b: &[u8], s: usize) -> [u8; 16] {
+    let mut w = [0u8; 16];
+    let rest = b.get(s..).unwrap_or_default();
+    let n = rest.len().min(16);
+    w[..n].copy_from_slice(&rest[..n]);
+    w
+}
+
+/// The level arrays through their quote positions ([`Quotes`]): each level's four quotes
+/// are taken from the mask, the bytes between them checked to be exactly `","` inside a
+/// level and `],[` or `]]` after it, and the two decimals parsed from their known spans.
+/// `None` on any other shape or value (the caller truncates `out` and walks instead).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-fn level_events(
+fn level_events_masked(
+    c: &mut Cursor<'_>,
+    side: Side,
+    instrument: InstrumentId,
+    seq: u64,
+    exchange_ts: u64,
+    recv_ts: u64,
+    out: &mut Vec<Event>,
+) -> Option<()> {
+    let b = c.b;
+    let i = c.i;
+    match b.get(i..i + 2)? {
+        b"[]" => {
+            c.i = i + 2;
+            return Some(());
+        }
+        b"[[" => {}
+        _ => return None,
+    }
+    let mut q = Quotes {
+        b,
+        base: i,
+        mask: Quotes::bits(b, i),
+    };
+    // Where the next level's opening quote must be.
+    let mut expect = i + 2;
+    loop {
+        let q0 = q.next()?;
+        let q1 = q.next()?;
+        let q2 = q.next()?;
+        let q3 = q.next()?;
+        if q0 != expect || q2 != q1 + 2 || *b.get(q1 + 1)? != b',' {
+            return None;
+        }
+        let price = span_decimal(b, q0 + 1, q1)?;
+        let qty = span_decimal(b, q2 + 1, q3)?;
+        let level = Level {
+            side,
+            price,
+            qty,
+            seq,
+        };
+        out.push(Event::level(instrument, level, Flags::EMPTY, exchange_ts, recv_ts).ok()?);
+        match b.get(q3 + 1..q3 + 4)? {
+            b"],[" => expect = q3 + 4,
+            [b']', b']', _] => {
+                c.i = q3 + 3;
+                return Some(());
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// [`level_events`] one byte test at a time: every value's start waits for the previous
+/// value's length. Takes what [`level_events_masked`] refuses (longer decimals, the end of
+/// the buffer near), so both answer for the same inputs.
+#[allow(clippy::too_many_arguments)]
+#[cold]
+#[inline(never)]
+fn level_events_walk(
     c: &mut Cursor<'_>,
     side: Side,
     instrument: InstrumentId,
@@ -621,5 +822,35 @@ pub(super) fn scan(
             out.push(Event::bbo(instrument, bbo, ts, recv_ts).ok()?);
             Some(Frame::Market)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs both level loops on `b` from 0; returns their results, events and end positions.
+    fn both(b: &[u8]) -> [(Option<()>, Vec<Event>, usize); 2] {
+        let run = |masked: bool| {
+            let mut c = Cursor { b, i: 0 };
+            let mut out = Vec::new();
+            let id = InstrumentId::NONE;
+            let r = if masked {
+                level_events_masked(&mut c, Side::Buy, id, 7, 3, 9, &mut out)
+            } else {
+                level_events_walk(&mut c, Side::Buy, id, 7, 3, 9, &mut out)
+            };
+            (r, out, c.i)
+        };
+        [run(true), run(false)]
+    }
+
+    #[test]
+    fn masked_answers_real_levels() {
+        let real = crate::binance::tests::SPOT_DEPTH;
+        let at = real.find("\"b\":").unwrap() + 4;
+        let [m, w] = both(&real.as_bytes()[at..]);
+        assert!(m.0.is_some(), "masked declined {real}");
+        assert_eq!(m, w);
     }
 }
