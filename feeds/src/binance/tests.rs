@@ -50,7 +50,7 @@ fn decode(
     (r, out)
 }
 
-pub(crate) const SPOT_DEPTH: &str = r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1723161255308,"s":"BTCUSDT","U":50093239203,"u":50093239207,"b":[["55653.87000000","0.00000000"]],"a":[["61838.04000000","0.32332000"],["61862.51000000","0.00000000"]]}}"#;
+const SPOT_DEPTH: &str = r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1723161255308,"s":"BTCUSDT","U":50093239203,"u":50093239207,"b":[["55653.87000000","0.00000000"]],"a":[["61838.04000000","0.32332000"],["61862.51000000","0.00000000"]]}}"#;
 
 #[test]
 fn spot_depth_diff_decodes_exactly() {
