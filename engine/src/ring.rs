@@ -74,16 +74,7 @@ impl EventProducer {
         }
         // A drop is pending: the Overflow status must go first, so two slots are needed.
         if self.inner.slots() >= 2 {
-            let status = Event::status(
-                InstrumentId::NONE,
-                Status {
-                    kind: StatusKind::Overflow,
-                    reason: Reason::Backpressure.code(),
-                    value: self.pending_dropped,
-                    connection: 0,
-                },
-                event.recv_ts,
-            );
+            let status = self.overflow_status(event.recv_ts);
             // Both pushes succeed: there are two free slots and only this thread pushes.
             let ok = self.inner.push(status).is_ok() && self.inner.push(event).is_ok();
             debug_assert!(ok);
@@ -106,16 +97,7 @@ impl EventProducer {
         if self.inner.slots() == 0 {
             return true;
         }
-        let status = Event::status(
-            InstrumentId::NONE,
-            Status {
-                kind: StatusKind::Overflow,
-                reason: Reason::Backpressure.code(),
-                value: self.pending_dropped,
-                connection: 0,
-            },
-            now,
-        );
+        let status = self.overflow_status(now);
         if self.inner.push(status).is_ok() {
             self.pending_dropped = 0;
         }
@@ -144,6 +126,20 @@ impl EventProducer {
             delivered += usize::from(self.push(stamp(*e)));
         }
         delivered
+    }
+
+    /// The in-band report of the drops pending.
+    fn overflow_status(&self, ts: u64) -> Event {
+        Event::status(
+            InstrumentId::NONE,
+            Status {
+                kind: StatusKind::Overflow,
+                reason: Reason::Backpressure.code(),
+                value: self.pending_dropped,
+                connection: 0,
+            },
+            ts,
+        )
     }
 
     #[cold]
