@@ -23,6 +23,13 @@ use super::config::TimeUnit;
 use super::decode::Symbols;
 
 mod hot;
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "ssse3",
+    target_feature = "sse4.1"
+))]
+#[allow(unsafe_code)]
+mod simd;
 
 /// Nesting allowed inside skipped values.
 const MAX_DEPTH: u32 = 16;
