@@ -339,11 +339,32 @@ fn level_events(
     l.eat(b'[')?;
     if l.eat(b']').is_none() {
         loop {
-            l.eat(b'[')?;
-            let price = l.decimal()?;
-            l.eat(b',')?;
-            let qty = l.decimal()?;
-            l.eat(b']')?;
+            #[cfg(all(
+                target_arch = "x86_64",
+                target_feature = "ssse3",
+                target_feature = "sse4.1"
+            ))]
+            let fast = super::simd::level(l.b, l.i);
+            #[cfg(not(all(
+                target_arch = "x86_64",
+                target_feature = "ssse3",
+                target_feature = "sse4.1"
+            )))]
+            let fast = None;
+            let (price, qty) = match fast {
+                Some((p, q, end)) => {
+                    l.i = end;
+                    (p, q)
+                }
+                None => {
+                    l.eat(b'[')?;
+                    let price = l.decimal()?;
+                    l.eat(b',')?;
+                    let qty = l.decimal()?;
+                    l.eat(b']')?;
+                    (price, qty)
+                }
+            };
             let level = Level {
                 side,
                 price,

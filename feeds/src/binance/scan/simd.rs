@@ -74,6 +74,27 @@ pub(super) fn window_decimal(w: &[u8; 18]) -> Option<(usize, Decimal)> {
     if len == 0 || (len == 16 && w[17] != b'"') {
         return None;
     }
+    let m = digits_of(len, points, digits, d)?;
+    Some((len, m))
+}
+
+/// [`window_decimal`] where the closing quote is known to be the first one, at `w[len + 1]`
+/// (from [`quotes32`]).
+#[inline(always)]
+fn decimal_of_len(w: &[u8], len: usize) -> Option<Decimal> {
+    if len == 0 || len > 16 {
+        return None;
+    }
+    let lo = u64::from_le_bytes(w.get(1..9)?.try_into().ok()?);
+    let hi = u64::from_le_bytes(w.get(9..17)?.try_into().ok()?);
+    // SAFETY: as in `window_decimal`.
+    let (_, points, digits, d) = unsafe { classify(lo, hi) };
+    digits_of(len, points, digits, d)
+}
+
+/// The checks and conversion once the text's length is known.
+#[inline(always)]
+fn digits_of(len: usize, points: u32, digits: u32, d: __m128i) -> Option<Decimal> {
     // 8 integer digits or more are left to the general parser.
     let int_len = (!digits).trailing_zeros() as usize;
     if int_len == 0 || int_len >= 8 {
@@ -89,10 +110,58 @@ pub(super) fn window_decimal(w: &[u8; 18]) -> Option<(usize, Decimal)> {
         }
         (len, frac_len)
     };
-    // SAFETY: as for `classify`.
+    // SAFETY: as in `window_decimal`.
     let m = unsafe { convert(d, int_len, end) };
     // At most 7 + 8 digits: no overflow.
-    Some((len, Decimal::from_parts(m as i64, scale as u8)))
+    Some(Decimal::from_parts(m as i64, scale as u8))
+}
+
+/// The quotes among 32 bytes (bit `i`: byte `i`).
+#[target_feature(enable = "ssse3,sse4.1")]
+#[inline]
+#[allow(unused_unsafe)]
+unsafe fn quote_bits(a: [u64; 4]) -> u32 {
+    // SAFETY: SSE2 is enabled for this function; no memory is touched.
+    unsafe {
+        let q = _mm_set1_epi8(b'"' as i8);
+        let lo = _mm_set_epi64x(a[1] as i64, a[0] as i64);
+        let hi = _mm_set_epi64x(a[3] as i64, a[2] as i64);
+        let lo = _mm_movemask_epi8(_mm_cmpeq_epi8(lo, q)) as u32;
+        let hi = _mm_movemask_epi8(_mm_cmpeq_epi8(hi, q)) as u32;
+        hi << 16 | lo
+    }
+}
+
+/// One whole depth level `["p","q"]` at `b[i..]` in the fast shapes: its price, quantity
+/// and the index just past its `]`. All four quotes come from one 32-byte mask, so where
+/// the next level starts waits on one compare, not on two decimals' quote searches in a
+/// row. `None` where the level is longer or odd: the caller reads it field by field, which
+/// answers alike wherever this one does (each decimal is [`window_decimal`]'s).
+#[inline(always)]
+pub(super) fn level(b: &[u8], i: usize) -> Option<(Decimal, Decimal, usize)> {
+    let w = b.get(i..i + 32)?;
+    let mut a = [0u64; 4];
+    for (k, x) in a.iter_mut().enumerate() {
+        *x = u64::from_le_bytes(w[8 * k..8 * k + 8].try_into().ok()?);
+    }
+    // SAFETY: as in `window_decimal`.
+    let q = unsafe { quote_bits(a) };
+    if w[0] != b'[' || q & 3 != 2 {
+        return None;
+    }
+    let r = q & !2;
+    let c1 = r.trailing_zeros() as usize;
+    let r = r & r.wrapping_sub(1);
+    let o2 = r.trailing_zeros() as usize;
+    let r = r & r.wrapping_sub(1);
+    let c3 = r.trailing_zeros() as usize;
+    // `r` empty: c3 is 32, past the chunk.
+    if o2 != c1 + 2 || c3 >= 32 || w[c1 + 1] != b',' || *b.get(i + c3 + 1)? != b']' {
+        return None;
+    }
+    let price = decimal_of_len(&w[1..], c1 - 2)?;
+    let qty = decimal_of_len(b.get(i + o2..)?, c3 - o2 - 1)?;
+    Some((price, qty, i + c3 + 2))
 }
 
 #[cfg(test)]
@@ -224,5 +293,75 @@ mod tests {
         assert_eq!(check(&w(b"\"12345678\"")), None);
         assert_eq!(check(&w(b"\"1.\"")), None);
         assert_eq!(check(&w(b"\".5\"")), None);
+    }
+
+    /// Field by field with the SWAR decimal, as the caller's fallback reads a level.
+    fn level_reference(b: &[u8], i: usize) -> Option<(i64, u8, i64, u8, usize)> {
+        let window = |j: usize| {
+            let mut w = [0u8; 18];
+            let rest = b.get(j..).unwrap_or_default();
+            let n = rest.len().min(18);
+            w[..n].copy_from_slice(&rest[..n]);
+            w
+        };
+        if *b.get(i)? != b'[' {
+            return None;
+        }
+        let (pl, p) = window_decimal_swar(&window(i + 1))?;
+        let j = i + 1 + pl + 2;
+        if *b.get(j)? != b',' {
+            return None;
+        }
+        let (ql, q) = window_decimal_swar(&window(j + 1))?;
+        let k = j + 1 + ql + 2;
+        if *b.get(k)? != b']' {
+            return None;
+        }
+        Some((p.mantissa(), p.scale(), q.mantissa(), q.scale(), k + 1))
+    }
+
+    /// Where [`level`] answers, reading field by field answers the same.
+    #[test]
+    fn level_agrees_with_fields() {
+        let mut r = Rng(0xD1B5_4A32_D192_ED03);
+        let mut answered = 0u32;
+        for _ in 0..300_000 {
+            let mut b = Vec::new();
+            b.extend_from_slice(b"[\"");
+            for part in 0..2 {
+                let int_len = 1 + r.next() % 9;
+                for _ in 0..int_len {
+                    b.push(r.digit());
+                }
+                if r.next() % 4 != 0 {
+                    b.push(b'.');
+                    for _ in 0..r.next() % 10 {
+                        b.push(r.digit());
+                    }
+                }
+                b.extend_from_slice(if part == 0 { b"\",\"" } else { b"\"]" });
+            }
+            let tail = r.next() % 24;
+            for _ in 0..tail {
+                b.push(b",[\"1.5\"]"[(r.next() % 8) as usize]);
+            }
+            // One byte in three windows replaced by an odd one.
+            if r.next() % 3 == 0 {
+                let p = (r.next() % b.len() as u64) as usize;
+                b[p] = ODD[(r.next() % ODD.len() as u64) as usize];
+            }
+            let fast =
+                level(&b, 0).map(|(p, q, e)| (p.mantissa(), p.scale(), q.mantissa(), q.scale(), e));
+            if fast.is_some() {
+                answered += 1;
+                assert_eq!(
+                    fast,
+                    level_reference(&b, 0),
+                    "{:?}",
+                    String::from_utf8_lossy(&b)
+                );
+            }
+        }
+        assert!(answered > 30_000, "{answered}");
     }
 }
