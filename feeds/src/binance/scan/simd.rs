@@ -2,6 +2,7 @@
 //! register, quote, point and digits found by byte compares and movemasks, the point
 //! squeezed out and the digits right-aligned by one blend and one shuffle, then converted
 //! by multiply-adds (pairs, fours, eights) and one scalar multiply.
+//! [`level`] reads a whole depth level from one 32-byte quote mask on top of that.
 //!
 //! Compiled only where the build enables SSSE3 and SSE4.1 (`-C target-cpu=native` here), so
 //! the `#[target_feature]` functions are always sound to call. No pointer is read: the
