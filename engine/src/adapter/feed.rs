@@ -257,12 +257,48 @@ pub struct FeedHandler<A: FeedAdapter> {
     seen_dropped: u64,
     /// Consumers lost events: republish the books once their rings have room.
     republish: bool,
-    /// The run a republished book is built in (kept: recoveries may repeat).
-    republish_run: Vec<Event>,
+    /// The run a snapshot (installed or republished) is built in, kept for the next one.
+    snapshot_run: Vec<Event>,
     stats: FeedStats,
 }
 
 const NO_SLOT: u32 = u32::MAX;
+
+/// Fills `run` with a book's levels as a SNAPSHOT run: every level flagged `SNAPSHOT`, the
+/// last also `LAST_IN_BATCH`; an empty book is one zero-quantity level, which still tells
+/// consumers to clear. Levels that do not fit an event are left out.
+fn snapshot_run(
+    run: &mut Vec<Event>,
+    instrument: InstrumentId,
+    seq: u64,
+    exchange_ts: u64,
+    now: u64,
+    levels: impl Iterator<Item = (Side, (crate::Decimal, crate::Decimal))>,
+) {
+    run.clear();
+    let mut push = |side, price, qty| {
+        let level = Level {
+            side,
+            price,
+            qty,
+            seq,
+        };
+        if let Ok(e) = Event::level(instrument, level, Flags::SNAPSHOT, exchange_ts, now) {
+            run.push(e);
+        }
+    };
+    let mut any = false;
+    for (side, (price, qty)) in levels {
+        any = true;
+        push(side, price, qty);
+    }
+    if !any {
+        push(Side::Buy, crate::Decimal::ZERO, crate::Decimal::ZERO);
+    }
+    if let Some(last) = run.last_mut() {
+        last.flags = Flags::SNAPSHOT.with(Flags::LAST_IN_BATCH);
+    }
+}
 
 /// How soon a republish waiting for congested rings is tried again without new messages.
 const REPUBLISH_RETRY_NS: u64 = 1_000_000;
@@ -282,6 +318,12 @@ impl<A: FeedAdapter> FeedHandler<A> {
             .chain(specs.iter().map(|s| &s.instrument))
             .filter(|i| **i != InstrumentId::NONE)
             .map(|i| i.index() + 1)
+            .max()
+            .unwrap_or(0);
+        // A snapshot run of the deepest book fits without growing on the I/O thread.
+        let max_run = specs
+            .iter()
+            .map(|s| 2 * s.config.depth + 1)
             .max()
             .unwrap_or(0);
         let mut slot_of = vec![NO_SLOT; max_index];
@@ -317,7 +359,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
             seen_pending: 0,
             seen_dropped: 0,
             republish: false,
-            republish_run: Vec::new(),
+            snapshot_run: Vec::with_capacity(max_run),
             stats: FeedStats::default(),
         }
     }
@@ -594,43 +636,16 @@ impl<A: FeedAdapter> FeedHandler<A> {
     }
 
     fn republish_book(&mut self, slot: usize, cx: &mut Context<'_>) {
-        let mut run = std::mem::take(&mut self.republish_run);
-        run.clear();
+        let mut run = std::mem::take(&mut self.snapshot_run);
         let b = &self.books[slot];
-        let (instrument, seq, now) = (b.instrument, b.last.last, cx.now());
         let sides = b
             .book
             .bids(usize::MAX)
             .map(|l| (Side::Buy, l))
             .chain(b.book.asks(usize::MAX).map(|l| (Side::Sell, l)));
-        for (side, (price, qty)) in sides {
-            let level = Level {
-                side,
-                price,
-                qty,
-                seq,
-            };
-            if let Ok(e) = Event::level(instrument, level, Flags::SNAPSHOT, 0, now) {
-                run.push(e);
-            }
-        }
-        if run.is_empty() {
-            // An empty book: one zero-quantity level still tells consumers to clear.
-            let level = Level {
-                side: Side::Buy,
-                price: crate::Decimal::ZERO,
-                qty: crate::Decimal::ZERO,
-                seq,
-            };
-            if let Ok(e) = Event::level(instrument, level, Flags::SNAPSHOT, 0, now) {
-                run.push(e);
-            }
-        }
-        if let Some(last) = run.last_mut() {
-            last.flags = Flags::SNAPSHOT.with(Flags::LAST_IN_BATCH);
-        }
+        snapshot_run(&mut run, b.instrument, b.last.last, 0, cx.now(), sides);
         self.publish_all(&run, cx);
-        self.republish_run = run;
+        self.snapshot_run = run;
         self.stats.republished += 1;
     }
 
@@ -829,43 +844,16 @@ impl<A: FeedAdapter> FeedHandler<A> {
             }
             book.set_valid(snap.last_id);
         }
-        let total = snap.bids.len() + snap.asks.len();
         let levels = snap
             .bids
             .iter()
             .map(|l| (Side::Buy, *l))
             .chain(snap.asks.iter().map(|l| (Side::Sell, *l)));
-        let mut n = 0;
-        for (side, (price, qty)) in levels {
-            n += 1;
-            let flags = if n == total {
-                Flags::SNAPSHOT.with(Flags::LAST_IN_BATCH)
-            } else {
-                Flags::SNAPSHOT
-            };
-            let level = Level {
-                side,
-                price,
-                qty,
-                seq: snap.last_id,
-            };
-            if let Ok(e) = Event::level(instrument, level, flags, snap.exchange_ts, cx.now()) {
-                self.publish(e, cx);
-            }
-        }
-        if total == 0 {
-            // An empty book: one zero-quantity level still tells consumers to clear.
-            let level = Level {
-                side: Side::Buy,
-                price: crate::Decimal::ZERO,
-                qty: crate::Decimal::ZERO,
-                seq: snap.last_id,
-            };
-            let flags = Flags::SNAPSHOT.with(Flags::LAST_IN_BATCH);
-            if let Ok(e) = Event::level(instrument, level, flags, snap.exchange_ts, cx.now()) {
-                self.publish(e, cx);
-            }
-        }
+        let mut run = std::mem::take(&mut self.snapshot_run);
+        let (seq, ts) = (snap.last_id, snap.exchange_ts);
+        snapshot_run(&mut run, instrument, seq, ts, cx.now(), levels);
+        self.publish_all(&run, cx);
+        self.snapshot_run = run;
         let b = &mut self.books[slot];
         b.last = DiffIds {
             first: snap.last_id,
