@@ -5,7 +5,7 @@
 //! [`level`] reads a whole depth level from one 32-byte quote mask on top of that.
 //!
 //! Compiled only where the build enables SSSE3 and SSE4.1 (`-C target-cpu=native` here), so
-//! the `#[target_feature]` functions are always sound to call. No pointer is read: the
+//! the intrinsics (`#[target_feature]` functions) are always sound to call. No pointer is read: the
 //! vector is built from two `u64`s loaded safely from the window.
 
 use core::arch::x86_64::{
@@ -19,12 +19,14 @@ use tickwire_engine::Decimal;
 
 /// Quote, point and digit masks of the 16 bytes (bit `i`: byte `i`), and the bytes less
 /// `'0'`.
-#[target_feature(enable = "ssse3,sse4.1")]
-#[inline]
+// Not `#[target_feature]`: the features are on for the whole build (the module's `cfg`), and
+// a plain function can be forced inline (an outlined `convert` cost 12 % of a trade decode).
+#[inline(always)]
 // MSRV 1.85 needs the intrinsics in `unsafe`; newer compilers call them safe here.
 #[allow(unused_unsafe)]
-unsafe fn classify(lo: u64, hi: u64) -> (u32, u32, u32, __m128i) {
-    // SAFETY: SSE2/SSSE3/SSE4.1 are enabled for this function; no memory is touched.
+fn classify(lo: u64, hi: u64) -> (u32, u32, u32, __m128i) {
+    // SAFETY: SSE2/SSSE3/SSE4.1 are enabled for the whole build (the module's `cfg`); no
+    // memory is touched.
     unsafe {
         let v = _mm_set_epi64x(hi as i64, lo as i64);
         let quotes = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8))) as u32;
@@ -38,11 +40,11 @@ unsafe fn classify(lo: u64, hi: u64) -> (u32, u32, u32, __m128i) {
 /// The number in `d` (digit values) whose digits sit at bytes `1..=int_len` after the byte
 /// at `int_len` (the point, or one past an integer's digits) is dropped, ending at `end`
 /// (at most 15 digits in all).
-#[target_feature(enable = "ssse3,sse4.1")]
-#[inline]
+#[inline(always)]
 #[allow(unused_unsafe)]
-unsafe fn convert(d: __m128i, int_len: usize, end: usize) -> u64 {
-    // SAFETY: SSE2/SSSE3/SSE4.1 are enabled for this function; no memory is touched.
+fn convert(d: __m128i, int_len: usize, end: usize) -> u64 {
+    // SAFETY: SSE2/SSSE3/SSE4.1 are enabled for the whole build (the module's `cfg`); no
+    // memory is touched.
     unsafe {
         let iota = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         // The integer digits move up one byte, over the point.
@@ -68,9 +70,7 @@ pub(super) fn window_decimal(w: &[u8; 18]) -> Option<(usize, Decimal)> {
     }
     let lo = u64::from_le_bytes(w[1..9].try_into().ok()?);
     let hi = u64::from_le_bytes(w[9..17].try_into().ok()?);
-    // SAFETY: the module is compiled only where SSSE3 and SSE4.1 are enabled for the whole
-    // build, so the target features hold; the function reads no memory.
-    let (quotes, points, digits, d) = unsafe { classify(lo, hi) };
+    let (quotes, points, digits, d) = classify(lo, hi);
     let len = (quotes | 1 << 16).trailing_zeros() as usize;
     if len == 0 || (len == 16 && w[17] != b'"') {
         return None;
@@ -88,8 +88,7 @@ fn decimal_of_len(w: &[u8], len: usize) -> Option<Decimal> {
     }
     let lo = u64::from_le_bytes(w.get(1..9)?.try_into().ok()?);
     let hi = u64::from_le_bytes(w.get(9..17)?.try_into().ok()?);
-    // SAFETY: as in `window_decimal`.
-    let (_, points, digits, d) = unsafe { classify(lo, hi) };
+    let (_, points, digits, d) = classify(lo, hi);
     digits_of(len, points, digits, d)
 }
 
@@ -111,18 +110,16 @@ fn digits_of(len: usize, points: u32, digits: u32, d: __m128i) -> Option<Decimal
         }
         (len, frac_len)
     };
-    // SAFETY: as in `window_decimal`.
-    let m = unsafe { convert(d, int_len, end) };
+    let m = convert(d, int_len, end);
     // At most 7 + 8 digits: no overflow.
     Some(Decimal::from_parts(m as i64, scale as u8))
 }
 
 /// The quotes among 32 bytes (bit `i`: byte `i`).
-#[target_feature(enable = "ssse3,sse4.1")]
-#[inline]
+#[inline(always)]
 #[allow(unused_unsafe)]
-unsafe fn quote_bits(a: [u64; 4]) -> u32 {
-    // SAFETY: SSE2 is enabled for this function; no memory is touched.
+fn quote_bits(a: [u64; 4]) -> u32 {
+    // SAFETY: SSE2 is enabled for the whole build (the module's `cfg`); no memory is touched.
     unsafe {
         let q = _mm_set1_epi8(b'"' as i8);
         let lo = _mm_set_epi64x(a[1] as i64, a[0] as i64);
@@ -145,8 +142,7 @@ pub(super) fn level(b: &[u8], i: usize) -> Option<(Decimal, Decimal, usize)> {
     for (k, x) in a.iter_mut().enumerate() {
         *x = u64::from_le_bytes(w[8 * k..8 * k + 8].try_into().ok()?);
     }
-    // SAFETY: as in `window_decimal`.
-    let q = unsafe { quote_bits(a) };
+    let q = quote_bits(a);
     if w[0] != b'[' || q & 3 != 2 {
         return None;
     }
