@@ -48,18 +48,26 @@ impl Hasher for Fnv {
 #[inline(always)]
 fn same(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
-    let w4 = |x: &[u8], at: usize| u32::from_le_bytes([x[at], x[at + 1], x[at + 2], x[at + 3]]);
-    let w8 = |x: &[u8], at: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&x[at..at + 8]);
-        u64::from_le_bytes(w)
-    };
     match (n, b.len() == n) {
         (_, false) => false,
-        (4..=7, true) => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
-        (8..=16, true) => w8(a, 0) == w8(b, 0) && w8(a, n - 8) == w8(b, n - 8),
+        (4..=7, true) => word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4),
+        (8..=16, true) => word8(a, 0) == word8(b, 0) && word8(a, n - 8) == word8(b, n - 8),
         _ => a == b,
     }
+}
+
+#[inline(always)]
+fn word4(x: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&x[at..at + 4]);
+    u32::from_le_bytes(w)
+}
+
+#[inline(always)]
+fn word8(x: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&x[at..at + 8]);
+    u64::from_le_bytes(w)
 }
 
 /// Symbol → instrument table, filled at subscribe time.
@@ -100,9 +108,18 @@ impl Symbols {
     }
 
     /// The instrument of `symbol`.
-    #[inline]
+    #[inline(always)]
     pub fn get(&mut self, symbol: &[u8]) -> Option<InstrumentId> {
-        if let Some(id) = self.known(symbol) {
+        match self.last_hit(symbol) {
+            Some(id) => Some(id),
+            None => self.get_slow(symbol),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_slow(&mut self, symbol: &[u8]) -> Option<InstrumentId> {
+        if let Some(id) = self.lookup(symbol) {
             return Some(id);
         }
         let registry = self.intern.as_ref()?;
@@ -113,12 +130,25 @@ impl Symbols {
     }
 
     /// The instrument of `symbol` if the table holds it (never interns).
-    #[inline]
+    #[inline(always)]
     pub(super) fn known(&mut self, symbol: &[u8]) -> Option<InstrumentId> {
-        let (key, len, id) = &self.last;
-        if *len == symbol.len() && same(&key[..*len], symbol) {
-            return Some(*id);
+        match self.last_hit(symbol) {
+            Some(id) => Some(id),
+            None => self.lookup(symbol),
         }
+    }
+
+    /// The last symbol looked up, if it is `symbol`: inlined where messages are decoded, as
+    /// most feeds carry one or a few symbols.
+    #[inline(always)]
+    fn last_hit(&self, symbol: &[u8]) -> Option<InstrumentId> {
+        let (key, len, id) = &self.last;
+        (*len == symbol.len() && same(&key[..*len], symbol)).then_some(*id)
+    }
+
+    /// The hash lookup, remembering a hit as the last symbol.
+    #[inline(never)]
+    fn lookup(&mut self, symbol: &[u8]) -> Option<InstrumentId> {
         let id = *self.map.get(symbol)?;
         if symbol.len() <= 24 {
             let mut key = [0u8; 24];

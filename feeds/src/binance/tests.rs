@@ -1005,6 +1005,13 @@ fn scanner_agrees_with_simd_json_on_fixtures() {
         r#"{"b":[["1","2"]],"data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[],"a":[]}}"#,
         r#"{"e":"trade","E":99999999999999999999,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":2,"m":true}"#,
         r#"{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":18446744073709551,"m":true}"#,
+        // Venue order read by prediction, then a key seen in it again, or out of order.
+        r#"{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":2,"m":true,"M":true,"E":3}"#,
+        r#"{"e":"trade","E":1,"s":"BTCUSDT","t":1,"q":"1","p":"1","T":2,"m":true,"M":true}"#,
+        r#"{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[["1","3"]],"a":[],"s":"ETHUSDT"}"#,
+        r#"{"ts":5,"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[["1","3"]],"a":[],"ts":6}"#,
+        r#"{"u":1,"s":"BTCUSDT","b":"1","B":"2","a":"3","A":"4","u":2}"#,
+        r#"{"u":1,"e":"bookTicker","s":"BTCUSDT","b":"1","B":"2","a":"3","A":"4"}"#,
     ] {
         assert_paths_agree(f.as_bytes());
     }
@@ -1047,6 +1054,7 @@ mod scanner_props {
             kind in 0u8..4,
             envelope in any::<bool>(),
             shuffle in any::<u64>(),
+            in_order in any::<bool>(),
             unknown in proptest::option::of("[a-z]{1,3}"),
             price in "-?[0-9]{1,10}(\\.[0-9]{0,10})?(e-?[0-9])?",
             qty in "[0-9]{1,3}\\.[0-9]{1,9}",
@@ -1082,9 +1090,10 @@ mod scanner_props {
                     fields.push(field);
                 }
             }
-            // Deterministic shuffle from the seed.
+            // Deterministic shuffle from the seed, or the venue's order (the scanner's
+            // predicted path) with the extras after it.
             let mut s = shuffle;
-            for i in (1..fields.len()).rev() {
+            for i in (1..if in_order { 0 } else { fields.len() }).rev() {
                 s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 fields.swap(i, (s >> 33) as usize % (i + 1));
             }

@@ -141,6 +141,69 @@ pub(super) fn window_decimal(w: &[u8; 18]) -> Option<(usize, Decimal)> {
     }
 }
 
+/// An integer of 1 to 15 digits at the start of `w` (see [`Cursor::number`]): its length
+/// and value, or `None` where [`Cursor::number`] must decide. SSE where the build has it,
+/// SWAR elsewhere; both answer alike on every window (tested).
+#[inline(always)]
+pub(super) fn window_uint(w: &[u8; 17]) -> Option<(usize, u64)> {
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "ssse3",
+        target_feature = "sse4.1"
+    ))]
+    {
+        super::simd::uint(w)
+    }
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        target_feature = "ssse3",
+        target_feature = "sse4.1"
+    )))]
+    {
+        window_uint_swar(w)
+    }
+}
+
+/// [`window_uint`] in SWAR: a non-digit mask per word, each word converted in one step.
+#[cfg_attr(
+    all(
+        target_arch = "x86_64",
+        target_feature = "ssse3",
+        target_feature = "sse4.1"
+    ),
+    allow(dead_code)
+)]
+#[inline(always)]
+pub(super) fn window_uint_swar(w: &[u8; 17]) -> Option<(usize, u64)> {
+    let x0 = u64::from_le_bytes(w[0..8].try_into().ok()?) ^ ZEROS;
+    let n0 = non_digits(x0);
+    let (v, len) = if n0 != 0 {
+        let len = (n0.trailing_zeros() / 8) as usize;
+        if len == 0 {
+            return None;
+        }
+        (leading_digits(x0, len), len)
+    } else {
+        let x1 = u64::from_le_bytes(w[8..16].try_into().ok()?) ^ ZEROS;
+        let n1 = non_digits(x1);
+        let len = (n1.trailing_zeros() / 8) as usize;
+        // 16 digits or more (`len` 8): left to the general parser.
+        if len >= 8 {
+            return None;
+        }
+        let high = leading_digits(x0, 8) * POW10[len] as u64;
+        if len == 0 {
+            (high, 8)
+        } else {
+            (high + leading_digits(x1, len), 8 + len)
+        }
+    };
+    if (len > 1 && w[0] == b'0') || matches!(w[len], b'.' | b'e' | b'E') {
+        return None;
+    }
+    Some((len, v))
+}
+
 /// [`window_decimal`] in SWAR: the closing quote first (one mask over two words), then
 /// each part checked by a non-digit mask and converted in one step.
 #[cfg_attr(
@@ -245,40 +308,21 @@ impl Cursor<'_> {
         Some(d)
     }
 
-    /// [`Cursor::number`] for up to 15 digits with two masks instead of a digit loop.
+    /// [`Cursor::number`] for up to 15 digits with masks instead of a digit loop.
     #[inline(always)]
     fn uint(&mut self) -> Option<u64> {
         // 16 digits and the byte after them.
         let Some(w) = self.b.get(self.i..self.i + 17) else {
             return self.uint_slow();
         };
-        let x0 = u64::from_le_bytes(w[0..8].try_into().ok()?) ^ ZEROS;
-        let n0 = non_digits(x0);
-        let (v, len) = if n0 != 0 {
-            let len = (n0.trailing_zeros() / 8) as usize;
-            if len == 0 {
-                return None;
+        let w: &[u8; 17] = w.try_into().ok()?;
+        match window_uint(w) {
+            Some((len, v)) => {
+                self.i += len;
+                Some(v)
             }
-            (leading_digits(x0, len), len)
-        } else {
-            let x1 = u64::from_le_bytes(w[8..16].try_into().ok()?) ^ ZEROS;
-            let n1 = non_digits(x1);
-            if n1 == 0 {
-                return self.uint_slow();
-            }
-            let len = (n1.trailing_zeros() / 8) as usize;
-            let high = leading_digits(x0, 8) * POW10[len] as u64;
-            if len == 0 {
-                (high, 8)
-            } else {
-                (high + leading_digits(x1, len), 8 + len)
-            }
-        };
-        if (len > 1 && w[0] == b'0') || matches!(w[len], b'.' | b'e' | b'E') {
-            return None;
+            None => self.uint_slow(),
         }
-        self.i += len;
-        Some(v)
     }
 
     /// `true` or `false`.
@@ -351,20 +395,11 @@ fn level_events(
                 target_feature = "sse4.1"
             )))]
             let fast = None;
-            let (price, qty) = match fast {
-                Some((p, q, end)) => {
-                    l.i = end;
-                    (p, q)
-                }
-                None => {
-                    l.eat(b'[')?;
-                    let price = l.decimal()?;
-                    l.eat(b',')?;
-                    let qty = l.decimal()?;
-                    l.eat(b']')?;
-                    (price, qty)
-                }
+            let (price, qty, end) = match fast {
+                Some(x) => x,
+                None => level_fields(&l)?,
             };
+            l.i = end;
             let level = Level {
                 side,
                 price,
@@ -386,6 +421,36 @@ fn level_events(
     Some(())
 }
 
+/// One level `["p","q"]` at the cursor read field by field (where the one-mask read
+/// declines, or without SSE): its price, quantity and the index past its `]`. Out of line
+/// where the one-mask read exists, so the level loop keeps its registers for that shape.
+#[cfg_attr(
+    all(
+        target_arch = "x86_64",
+        target_feature = "ssse3",
+        target_feature = "sse4.1"
+    ),
+    cold,
+    inline(never)
+)]
+#[cfg_attr(
+    not(all(
+        target_arch = "x86_64",
+        target_feature = "ssse3",
+        target_feature = "sse4.1"
+    )),
+    inline(always)
+)]
+fn level_fields(c: &Cursor<'_>) -> Option<(Decimal, Decimal, usize)> {
+    let mut l = Cursor { b: c.b, i: c.i };
+    l.eat(b'[')?;
+    let price = l.decimal()?;
+    l.eat(b',')?;
+    let qty = l.decimal()?;
+    l.eat(b']')?;
+    Some((price, qty, l.i))
+}
+
 /// What the general path computes for `exchange_ts` (`primary`: the kind's own time field,
 /// if seen), or `None` where it errs.
 #[inline(always)]
@@ -401,149 +466,161 @@ fn exchange_ts(m: &Msg, primary: Option<u64>, unit: TimeUnit, probe: bool) -> Op
     field.checked_mul(unit.ns())
 }
 
-/// Reads the payload object's keys (the cursor just past its `{`) through its `}`.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn fields(
-    c: &mut Cursor<'_>,
-    m: &mut Msg,
-    symbols: &mut Symbols,
+/// What the hot path needs to read a value: the symbol table, the time settings and where
+/// level events go.
+struct Ctx<'a> {
+    symbols: &'a mut Symbols,
     unit: TimeUnit,
     probe: bool,
     recv_ts: u64,
-    out: &mut Vec<Event>,
-) -> Option<()> {
-    loop {
-        let k = c.key()?;
-        match k {
-            b'e' => {
-                mark(&mut m.seen, K_E)?;
-                m.kind = match c.b.get(c.i + 1)? {
-                    b'd' => c.literal(b"\"depthUpdate\"").map(|()| Kind::Depth)?,
-                    b't' => c.literal(b"\"trade\"").map(|()| Kind::Trade)?,
-                    b'a' => c.literal(b"\"aggTrade\"").map(|()| Kind::AggTrade)?,
-                    b'b' => c.literal(b"\"bookTicker\"").map(|()| Kind::BookTicker)?,
-                    _ => return None,
-                };
-            }
-            b'E' => {
-                mark(&mut m.seen, K_BIG_E)?;
-                m.big_e = c.uint()?;
-            }
-            b'T' => {
-                mark(&mut m.seen, K_BIG_T)?;
-                m.big_t = c.uint()?;
-            }
-            b's' => {
-                mark(&mut m.seen, K_S)?;
-                let (s, e) = c.string()?;
-                m.s = (s as usize, e as usize);
-            }
-            b'U' => {
-                mark(&mut m.seen, K_BIG_U)?;
-                m.big_u = c.uint()?;
-            }
-            b'u' => {
-                mark(&mut m.seen, K_U)?;
-                m.u = c.uint()?;
-            }
-            PU => {
-                mark(&mut m.seen, K_PU)?;
-                m.pu = c.uint()?;
-            }
-            b't' => {
-                mark(&mut m.seen, K_T)?;
-                m.t = c.uint()?;
-            }
-            TS => {
-                // With the probe on, a `ts` after the levels would change their time.
-                if probe && m.seen & (A_LEVELS | B_LEVELS) != 0 {
-                    return None;
-                }
-                mark(&mut m.seen, K_TS)?;
-                m.ts = c.uint()?;
-            }
-            b'f' => {
-                mark(&mut m.seen, K_F)?;
-                c.uint()?;
-            }
-            b'l' => {
-                mark(&mut m.seen, K_L)?;
-                c.uint()?;
-            }
-            b'p' => {
-                mark(&mut m.seen, K_P)?;
-                m.p = c.decimal()?;
-            }
-            b'q' => {
-                mark(&mut m.seen, K_Q)?;
-                m.q = c.decimal()?;
-            }
-            b'A' => {
-                mark(&mut m.seen, K_BIG_A)?;
-                m.big_a = c.decimal()?;
-            }
-            b'B' => {
-                mark(&mut m.seen, K_BIG_B)?;
-                m.big_b = c.decimal()?;
-            }
-            b'm' => {
-                mark(&mut m.seen, K_M)?;
-                m.m = c.boolean()?;
-            }
-            b'M' => {
-                mark(&mut m.seen, K_BIG_M)?;
-                c.boolean()?;
-            }
-            b'X' => {
-                mark(&mut m.seen, K_X)?;
-                c.string()?;
-            }
-            b'a' | b'b' => {
-                let bids = k == b'b';
-                mark(&mut m.seen, if bids { K_B } else { K_A })?;
-                match c.peek()? {
-                    b'"' => {
-                        let d = c.decimal()?;
-                        if bids {
-                            m.b = d;
-                            m.seen |= B_DEC;
-                        } else {
-                            m.a = d;
-                            m.seen |= A_DEC;
-                        }
-                    }
-                    b'0'..=b'9' if !bids => {
-                        m.a_id = c.uint()?;
-                        m.seen |= A_NUM;
-                    }
-                    b'[' if m.kind == Kind::Depth => {
-                        if m.seen & (A_LEVELS | B_LEVELS) == 0 {
-                            // The first level array: symbol, final id and time are known
-                            // (and later keys cannot change them: duplicates and a late
-                            // probe `ts` are refused).
-                            let timed = m.seen & K_BIG_E != 0 || (probe && m.seen & K_TS != 0);
-                            if !bids || m.seen & (K_S | K_U) != K_S | K_U || !timed {
-                                return None;
-                            }
-                            // A symbol the table does not hold yet (an interning table's
-                            // first sight) is resolved, and patched in, once the whole
-                            // message has been read, as the general path would.
-                            match symbols.known(&c.b[m.s.0..m.s.1]) {
-                                Some(id) => m.instrument = id,
-                                None => m.unresolved = true,
-                            }
-                            m.depth_ts = exchange_ts(m, None, unit, probe)?;
-                        }
-                        let side = if bids { Side::Buy } else { Side::Sell };
-                        level_events(c, side, m.instrument, m.u, m.depth_ts, recv_ts, out)?;
-                        m.seen |= if bids { B_LEVELS } else { A_LEVELS };
-                    }
-                    _ => return None,
-                }
-            }
-            _ => return None,
+    out: &'a mut Vec<Event>,
+}
+
+/// Reads the value of key `k` (the cursor just past its colon) into `m`. Inlined with a
+/// constant `k` where the order is predicted, so only that key's arm is left.
+#[inline(always)]
+fn field(c: &mut Cursor<'_>, m: &mut Msg, k: u8, x: &mut Ctx<'_>) -> Option<()> {
+    let (symbols, unit, probe) = (&mut *x.symbols, x.unit, x.probe);
+    match k {
+        b'e' => {
+            mark(&mut m.seen, K_E)?;
+            m.kind = match c.b.get(c.i + 1)? {
+                b'd' => c.literal(b"\"depthUpdate\"").map(|()| Kind::Depth)?,
+                b't' => c.literal(b"\"trade\"").map(|()| Kind::Trade)?,
+                b'a' => c.literal(b"\"aggTrade\"").map(|()| Kind::AggTrade)?,
+                b'b' => c.literal(b"\"bookTicker\"").map(|()| Kind::BookTicker)?,
+                _ => return None,
+            };
         }
+        b'E' => {
+            mark(&mut m.seen, K_BIG_E)?;
+            m.big_e = c.uint()?;
+        }
+        b'T' => {
+            mark(&mut m.seen, K_BIG_T)?;
+            m.big_t = c.uint()?;
+        }
+        b's' => {
+            mark(&mut m.seen, K_S)?;
+            let (s, e) = c.string()?;
+            m.s = (s as usize, e as usize);
+        }
+        b'U' => {
+            mark(&mut m.seen, K_BIG_U)?;
+            m.big_u = c.uint()?;
+        }
+        b'u' => {
+            mark(&mut m.seen, K_U)?;
+            m.u = c.uint()?;
+        }
+        PU => {
+            mark(&mut m.seen, K_PU)?;
+            m.pu = c.uint()?;
+        }
+        b't' => {
+            mark(&mut m.seen, K_T)?;
+            m.t = c.uint()?;
+        }
+        TS => {
+            // With the probe on, a `ts` after the levels would change their time.
+            if probe && m.seen & (A_LEVELS | B_LEVELS) != 0 {
+                return None;
+            }
+            mark(&mut m.seen, K_TS)?;
+            m.ts = c.uint()?;
+        }
+        b'f' => {
+            mark(&mut m.seen, K_F)?;
+            c.uint()?;
+        }
+        b'l' => {
+            mark(&mut m.seen, K_L)?;
+            c.uint()?;
+        }
+        b'p' => {
+            mark(&mut m.seen, K_P)?;
+            m.p = c.decimal()?;
+        }
+        b'q' => {
+            mark(&mut m.seen, K_Q)?;
+            m.q = c.decimal()?;
+        }
+        b'A' => {
+            mark(&mut m.seen, K_BIG_A)?;
+            m.big_a = c.decimal()?;
+        }
+        b'B' => {
+            mark(&mut m.seen, K_BIG_B)?;
+            m.big_b = c.decimal()?;
+        }
+        b'm' => {
+            mark(&mut m.seen, K_M)?;
+            m.m = c.boolean()?;
+        }
+        b'M' => {
+            mark(&mut m.seen, K_BIG_M)?;
+            c.boolean()?;
+        }
+        b'X' => {
+            mark(&mut m.seen, K_X)?;
+            c.string()?;
+        }
+        b'a' | b'b' => {
+            let bids = k == b'b';
+            mark(&mut m.seen, if bids { K_B } else { K_A })?;
+            match c.peek()? {
+                b'"' => {
+                    let d = c.decimal()?;
+                    if bids {
+                        m.b = d;
+                        m.seen |= B_DEC;
+                    } else {
+                        m.a = d;
+                        m.seen |= A_DEC;
+                    }
+                }
+                b'0'..=b'9' if !bids => {
+                    m.a_id = c.uint()?;
+                    m.seen |= A_NUM;
+                }
+                b'[' if m.kind == Kind::Depth => {
+                    if m.seen & (A_LEVELS | B_LEVELS) == 0 {
+                        // The first level array: symbol, final id and time are known
+                        // (and later keys cannot change them: duplicates and a late
+                        // probe `ts` are refused).
+                        let timed = m.seen & K_BIG_E != 0 || (probe && m.seen & K_TS != 0);
+                        if !bids || m.seen & (K_S | K_U) != K_S | K_U || !timed {
+                            return None;
+                        }
+                        // A symbol the table does not hold yet (an interning table's
+                        // first sight) is resolved, and patched in, once the whole
+                        // message has been read, as the general path would.
+                        match symbols.known(&c.b[m.s.0..m.s.1]) {
+                            Some(id) => m.instrument = id,
+                            None => m.unresolved = true,
+                        }
+                        m.depth_ts = exchange_ts(m, None, unit, probe)?;
+                    }
+                    let side = if bids { Side::Buy } else { Side::Sell };
+                    level_events(c, side, m.instrument, m.u, m.depth_ts, x.recv_ts, x.out)?;
+                    m.seen |= if bids { B_LEVELS } else { A_LEVELS };
+                }
+                _ => return None,
+            }
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+/// Reads the payload object's keys (the cursor just past its `{`) through its `}`, in any
+/// order; after the first key, the venue's own order is tried first ([`predicted`]).
+#[inline(always)]
+fn fields(c: &mut Cursor<'_>, m: &mut Msg, x: &mut Ctx<'_>) -> Option<()> {
+    let k = c.key()?;
+    field(c, m, k, x)?;
+    predicted(c, m, x)?;
+    loop {
         match c.peek()? {
             b',' => c.i += 1,
             b'}' => {
@@ -552,7 +629,102 @@ fn fields(
             }
             _ => return None,
         }
+        let k = c.key()?;
+        field(c, m, k, x)?;
     }
+}
+
+/// Reads the keys that follow, as long as they come in the order Binance sends them for the
+/// message's kind (spot or USD-M, venues.md §1–2): each is recognised by one compare of
+/// `,"k":` with no dispatch on the key. At the first other key (or the end) it returns with
+/// the cursor on the separator, and [`fields`] reads the rest in any order: the same
+/// [`field`] code fills `m` either way, so the answer does not depend on which path read a
+/// key.
+#[inline(always)]
+fn predicted(c: &mut Cursor<'_>, m: &mut Msg, x: &mut Ctx<'_>) -> Option<()> {
+    /// `,"k":` then key `k`'s value; at any other bytes, stop predicting.
+    macro_rules! next {
+        ($lit:literal, $k:expr) => {
+            if c.literal($lit).is_none() {
+                return Some(());
+            }
+            field(c, m, $k, x)?;
+        };
+    }
+    // mdload puts its send time first.
+    if m.seen == K_TS {
+        next!(b",\"e\":", b'e');
+    }
+    match m.kind {
+        Kind::Trade => {
+            next!(b",\"E\":", b'E');
+            if c.literal(b",\"s\":").is_some() {
+                field(c, m, b's', x)?;
+                next!(b",\"t\":", b't');
+                next!(b",\"p\":", b'p');
+                next!(b",\"q\":", b'q');
+                next!(b",\"T\":", b'T');
+                next!(b",\"m\":", b'm');
+                next!(b",\"M\":", b'M');
+            } else {
+                next!(b",\"T\":", b'T');
+                next!(b",\"s\":", b's');
+                next!(b",\"t\":", b't');
+                next!(b",\"p\":", b'p');
+                next!(b",\"q\":", b'q');
+                next!(b",\"X\":", b'X');
+                next!(b",\"m\":", b'm');
+            }
+        }
+        Kind::AggTrade => {
+            next!(b",\"E\":", b'E');
+            next!(b",\"s\":", b's');
+            next!(b",\"a\":", b'a');
+            next!(b",\"p\":", b'p');
+            next!(b",\"q\":", b'q');
+            next!(b",\"f\":", b'f');
+            next!(b",\"l\":", b'l');
+            next!(b",\"T\":", b'T');
+            next!(b",\"m\":", b'm');
+            next!(b",\"M\":", b'M');
+        }
+        Kind::Depth => {
+            next!(b",\"E\":", b'E');
+            if c.literal(b",\"s\":").is_some() {
+                field(c, m, b's', x)?;
+            } else {
+                next!(b",\"T\":", b'T');
+                next!(b",\"s\":", b's');
+            }
+            next!(b",\"U\":", b'U');
+            next!(b",\"u\":", b'u');
+            if c.literal(b",\"pu\":").is_some() {
+                field(c, m, PU, x)?;
+            }
+            next!(b",\"b\":", b'b');
+            next!(b",\"a\":", b'a');
+        }
+        Kind::BookTicker => {
+            next!(b",\"u\":", b'u');
+            next!(b",\"s\":", b's');
+            next!(b",\"b\":", b'b');
+            next!(b",\"B\":", b'B');
+            next!(b",\"a\":", b'a');
+            next!(b",\"A\":", b'A');
+            next!(b",\"T\":", b'T');
+            next!(b",\"E\":", b'E');
+        }
+        // Spot's bookTicker: `u` first, no `e`.
+        Kind::Untyped if m.seen == K_U => {
+            next!(b",\"s\":", b's');
+            next!(b",\"b\":", b'b');
+            next!(b",\"B\":", b'B');
+            next!(b",\"a\":", b'a');
+            next!(b",\"A\":", b'A');
+        }
+        Kind::Untyped => {}
+    }
+    Some(())
 }
 
 /// Decodes `b` if it is in this path's subset (see the module docs); `None` otherwise,
@@ -599,7 +771,15 @@ pub(super) fn scan(
         depth_ts: 0,
         unresolved: false,
     };
-    fields(&mut c, &mut m, symbols, unit, probe, recv_ts, out)?;
+    let mut x = Ctx {
+        symbols,
+        unit,
+        probe,
+        recv_ts,
+        out,
+    };
+    fields(&mut c, &mut m, &mut x)?;
+    let (symbols, out) = (x.symbols, x.out);
     if enveloped {
         c.eat(b'}')?;
     }

@@ -115,6 +115,22 @@ fn digits_of(len: usize, points: u32, digits: u32, d: __m128i) -> Option<Decimal
     Some(Decimal::from_parts(m as i64, scale as u8))
 }
 
+/// A JSON integer of 1 to 15 digits at the start of `w`, no leading zero, not followed by
+/// a fraction or exponent: its length and value. `None` for anything else, where
+/// [`super::Cursor::number`] decides (16 digits or more included).
+#[inline(always)]
+pub(super) fn uint(w: &[u8; 17]) -> Option<(usize, u64)> {
+    let lo = u64::from_le_bytes(w[0..8].try_into().ok()?);
+    let hi = u64::from_le_bytes(w[8..16].try_into().ok()?);
+    let (_, _, digits, d) = classify(lo, hi);
+    let len = (!digits).trailing_zeros() as usize;
+    if len == 0 || len >= 16 || (len > 1 && w[0] == b'0') || matches!(w[len], b'.' | b'e' | b'E') {
+        return None;
+    }
+    // As an integer-only decimal: every digit moves up one byte, the number ends at `len + 1`.
+    Some((len, convert(d, len, len + 1)))
+}
+
 /// The quotes among 32 bytes (bit `i`: byte `i`).
 #[inline(always)]
 #[allow(unused_unsafe)]
@@ -163,7 +179,8 @@ pub(super) fn level(b: &[u8], i: usize) -> Option<(Decimal, Decimal, usize)> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::hot::window_decimal_swar;
+    use super::super::Cursor;
+    use super::super::hot::{window_decimal_swar, window_uint_swar};
     use super::*;
 
     type Answer = Option<(usize, i64, u8)>;
@@ -360,5 +377,82 @@ mod tests {
             }
         }
         assert!(answered > 30_000, "{answered}");
+    }
+
+    /// SSE and SWAR integers answer alike, and an answer is what [`Cursor::number`] reads.
+    fn check_uint(w: &[u8; 17]) -> Option<(usize, u64)> {
+        let sse = uint(w);
+        assert_eq!(
+            sse,
+            window_uint_swar(w),
+            "window {:?}",
+            String::from_utf8_lossy(w)
+        );
+        if let Some((len, v)) = sse {
+            let mut c = Cursor { b: w, i: 0 };
+            assert_eq!(
+                c.number(),
+                Some(v),
+                "window {:?}",
+                String::from_utf8_lossy(w)
+            );
+            assert_eq!(c.i, len);
+        }
+        sse
+    }
+
+    #[test]
+    fn uint_every_length_and_position() {
+        let mut r = Rng(0x5851_F42D_4C95_7F2D);
+        let mut answered = 0u32;
+        for len in 0..=17 {
+            for _ in 0..20 {
+                let mut w = [0u8; 17];
+                for (k, b) in w.iter_mut().enumerate() {
+                    *b = if k < len {
+                        r.digit()
+                    } else {
+                        ODD[(r.next() % ODD.len() as u64) as usize]
+                    };
+                }
+                if check_uint(&w).is_some() {
+                    answered += 1;
+                }
+                for p in 0..17 {
+                    for &b in ODD.iter().chain(b"05") {
+                        let mut v = w;
+                        v[p] = b;
+                        check_uint(&v);
+                    }
+                    let mut cut = w;
+                    cut[p..].fill(0);
+                    check_uint(&cut);
+                }
+            }
+        }
+        assert!(answered >= 15 * 15, "{answered}");
+    }
+
+    #[test]
+    fn uint_known_values() {
+        let w = |s: &[u8]| {
+            let mut w = [0u8; 17];
+            w[..s.len()].copy_from_slice(s);
+            w
+        };
+        assert_eq!(
+            check_uint(&w(b"1723161255343,")),
+            Some((13, 1_723_161_255_343))
+        );
+        assert_eq!(check_uint(&w(b"0,")), Some((1, 0)));
+        assert_eq!(
+            check_uint(&w(b"999999999999999}")),
+            Some((15, 999_999_999_999_999))
+        );
+        assert_eq!(check_uint(&w(b"1234567890123456,")), None);
+        assert_eq!(check_uint(&w(b"01,")), None);
+        assert_eq!(check_uint(&w(b"12.5")), None);
+        assert_eq!(check_uint(&w(b"12e3")), None);
+        assert_eq!(check_uint(&w(b"-1")), None);
     }
 }
