@@ -128,6 +128,28 @@ fn bench(c: &mut Criterion) {
                 black_box((f.is_ok(), out.len()));
             })
         });
+        // As the engine runs it: the frame decoded where it lies, no copy (the hot path
+        // does not write to it; checked below), like the serde_json and sonic-rs rows.
+        let mut in_place = msg.clone();
+        let hot_before = adapter.decoder().hot_path_frames();
+        g.bench_function(format!("tickwire-in-place/{name}"), |b| {
+            b.iter(|| {
+                out.clear();
+                let f = adapter.decode(black_box(&mut in_place), 1, &mut out);
+                black_box((f.is_ok(), out.len()));
+            })
+        });
+        let decoded = adapter.decoder().hot_path_frames() - hot_before;
+        assert_eq!(
+            in_place, msg,
+            "{name}: the hot path left the frame as it was"
+        );
+        // Every frame this adapter decoded took the hot path.
+        assert_eq!(
+            adapter.decode_stats().frames,
+            adapter.decoder().hot_path_frames()
+        );
+        assert!(decoded > 0);
         g.bench_function(format!("tickwire-simd-json-tape/{name}"), |b| {
             b.iter(|| {
                 scratch.clear();

@@ -293,6 +293,17 @@ impl Event {
         Ok(e)
     }
 
+    /// This event with another price and quantity (instrument, side, seq, flags and times
+    /// kept): the levels of one depth message are built from one [`Event::level`] template.
+    #[inline]
+    pub fn with_level(mut self, price: Decimal, qty: Decimal) -> Result<Event, DecimalError> {
+        debug_assert_eq!(self.kind, EventKind::BookLevel);
+        self.scales = pack_scales(price.scale(), qty.scale())?;
+        self.values[0] = price.mantissa();
+        self.values[1] = qty.mantissa();
+        Ok(self)
+    }
+
     /// A best-bid-and-offer event. Bid and ask are brought to a common scale exactly.
     #[inline]
     pub fn bbo(

@@ -381,6 +381,20 @@ fn level_events(
 ) -> Option<()> {
     let mut l = Cursor { b: c.b, i: c.i };
     l.eat(b'[')?;
+    // Every level differs from this one only in price and quantity.
+    let template = Event::level(
+        instrument,
+        Level {
+            side,
+            price: Decimal::ZERO,
+            qty: Decimal::ZERO,
+            seq,
+        },
+        Flags::EMPTY,
+        exchange_ts,
+        recv_ts,
+    )
+    .ok()?;
     if l.eat(b']').is_none() {
         loop {
             #[cfg(all(
@@ -395,24 +409,19 @@ fn level_events(
                 target_feature = "sse4.1"
             )))]
             let fast = None;
-            let (price, qty, end) = match fast {
+            // The level, and the byte after it (its separator).
+            let (price, qty, end, sep) = match fast {
                 Some(x) => x,
-                None => level_fields(&l)?,
-            };
-            l.i = end;
-            let level = Level {
-                side,
-                price,
-                qty,
-                seq,
-            };
-            out.push(Event::level(instrument, level, Flags::EMPTY, exchange_ts, recv_ts).ok()?);
-            match l.peek()? {
-                b',' => l.i += 1,
-                b']' => {
-                    l.i += 1;
-                    break;
+                None => {
+                    let (p, q, end) = level_fields(&l)?;
+                    (p, q, end, *l.b.get(end)?)
                 }
+            };
+            out.push(template.with_level(price, qty).ok()?);
+            l.i = end + 1;
+            match sep {
+                b',' => {}
+                b']' => break,
                 _ => return None,
             }
         }

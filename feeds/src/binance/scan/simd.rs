@@ -92,23 +92,25 @@ fn decimal_of_len(w: &[u8], len: usize) -> Option<Decimal> {
     digits_of(len, points, digits, d)
 }
 
-/// The checks and conversion once the text's length is known.
+/// The checks and conversion once the text's length (at most 16) is known: every byte a
+/// digit but one point, 1 to 7 integer digits, and none or 1 to 8 fraction digits.
 #[inline(always)]
 fn digits_of(len: usize, points: u32, digits: u32, d: __m128i) -> Option<Decimal> {
-    // 8 integer digits or more are left to the general parser.
-    let int_len = (!digits).trailing_zeros() as usize;
-    if int_len == 0 || int_len >= 8 {
+    // The point, or `len` where there is none in the text.
+    let pt = (points | 1 << len).trailing_zeros() as usize;
+    let text = (1u32 << len) - 1;
+    // Fraction digits plus one (the point), or 0.
+    let frac = len - pt;
+    if (digits | 1 << pt) & text != text
+        || pt.wrapping_sub(1) >= 7
+        || (frac != 0 && frac.wrapping_sub(2) > 7)
+    {
         return None;
     }
-    let (end, scale) = if int_len == len {
-        (len + 1, 0)
+    let (int_len, end, scale) = if frac == 0 {
+        (len, len + 1, 0)
     } else {
-        let frac_len = len - int_len - 1;
-        let need = ((1u32 << len) - 1) & !((2u32 << int_len) - 1);
-        if points >> int_len & 1 == 0 || frac_len == 0 || frac_len > 8 || digits & need != need {
-            return None;
-        }
-        (len, frac_len)
+        (pt, len, frac - 1)
     };
     let m = convert(d, int_len, end);
     // At most 7 + 8 digits: no overflow.
@@ -146,14 +148,37 @@ fn quote_bits(a: [u64; 4]) -> u32 {
     }
 }
 
-/// One whole depth level `["p","q"]` at `b[i..]` in the fast shapes: its price, quantity
-/// and the index just past its `]`. All four quotes come from one 32-byte mask, so where
+/// One whole depth level `["p","q"]` at `b[i..]` in the fast shapes: its price, quantity,
+/// the index just past its `]` and the byte there (0 past the end). All four quotes come from one 32-byte mask, so where
 /// the next level starts waits on one compare, not on two decimals' quote searches in a
 /// row. `None` where the level is longer or odd: the caller reads it field by field, which
 /// answers alike wherever this one does (each decimal is [`window_decimal`]'s).
 #[inline(always)]
-pub(super) fn level(b: &[u8], i: usize) -> Option<(Decimal, Decimal, usize)> {
-    let w = b.get(i..i + 32)?;
+pub(super) fn level(b: &[u8], i: usize) -> Option<(Decimal, Decimal, usize, u8)> {
+    let (price, qty, n, sep) = match b.get(i..i + 48) {
+        Some(w) => level_in(w.try_into().ok()?)?,
+        None => level_near_end(b, i)?,
+    };
+    Some((price, qty, i + n, sep))
+}
+
+/// [`level_in`] on the bytes left, padded with zero bytes (never a quote, digit, point or
+/// bracket, so a level that would run past the end is refused): the last levels of a
+/// message take the same path as the others.
+#[cold]
+#[inline(never)]
+fn level_near_end(b: &[u8], i: usize) -> Option<(Decimal, Decimal, usize, u8)> {
+    let mut w = [0u8; 48];
+    let rest = b.get(i..)?;
+    let n = rest.len().min(48);
+    w[..n].copy_from_slice(&rest[..n]);
+    level_in(&w)
+}
+
+/// [`level`] within one window: a level of at most 32 bytes, and room for the quantity's
+/// 16-byte read wherever it starts in them.
+#[inline(always)]
+fn level_in(w: &[u8; 48]) -> Option<(Decimal, Decimal, usize, u8)> {
     let mut a = [0u64; 4];
     for (k, x) in a.iter_mut().enumerate() {
         *x = u64::from_le_bytes(w[8 * k..8 * k + 8].try_into().ok()?);
@@ -169,12 +194,14 @@ pub(super) fn level(b: &[u8], i: usize) -> Option<(Decimal, Decimal, usize)> {
     let r = r & r.wrapping_sub(1);
     let c3 = r.trailing_zeros() as usize;
     // `r` empty: c3 is 32, past the chunk.
-    if o2 != c1 + 2 || c3 >= 32 || w[c1 + 1] != b',' || *b.get(i + c3 + 1)? != b']' {
+    if o2 != c1 + 2 || c3 >= 32 || w[c1 + 1] != b',' || w[c3 + 1] != b']' {
         return None;
     }
     let price = decimal_of_len(&w[1..], c1 - 2)?;
-    let qty = decimal_of_len(b.get(i + o2..)?, c3 - o2 - 1)?;
-    Some((price, qty, i + c3 + 2))
+    // `o2 < c3 < 32` (the mask tells the compiler the reads below are in the window).
+    let o2 = o2 & 31;
+    let qty = decimal_of_len(&w[o2..], c3 - o2 - 1)?;
+    Some((price, qty, c3 + 2, w[(c3 & 31) + 2]))
 }
 
 #[cfg(test)]
@@ -364,8 +391,10 @@ mod tests {
                 let p = (r.next() % b.len() as u64) as usize;
                 b[p] = ODD[(r.next() % ODD.len() as u64) as usize];
             }
-            let fast =
-                level(&b, 0).map(|(p, q, e)| (p.mantissa(), p.scale(), q.mantissa(), q.scale(), e));
+            let fast = level(&b, 0).map(|(p, q, e, sep)| {
+                assert_eq!(sep, b.get(e).copied().unwrap_or(0));
+                (p.mantissa(), p.scale(), q.mantissa(), q.scale(), e)
+            });
             if fast.is_some() {
                 answered += 1;
                 assert_eq!(
