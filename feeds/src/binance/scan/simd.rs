@@ -62,6 +62,51 @@ fn convert(d: __m128i, int_len: usize, end: usize) -> u64 {
     }
 }
 
+/// Shuffle controls for a decimal text of `len` bytes (at most 16) with its point at `pt`
+/// (1 to 7; `pt == len`: no point): the digits right-aligned with the point dropped, the
+/// lanes before them zero (`0x80`). Entry `pt * 17 + len`. One load instead of building
+/// the control from the two lengths (a blend, a shift and two broadcasts).
+const SQUEEZE: [[u8; 16]; 8 * 17] = {
+    let mut t = [[0x80u8; 16]; 8 * 17];
+    let mut pt = 1;
+    while pt < 8 {
+        let mut len = pt;
+        while len <= 16 {
+            let digits = if len == pt { len } else { len - 1 };
+            let mut j = 0;
+            while j < digits {
+                let src = if j < pt { j } else { j + 1 };
+                t[pt * 17 + len][16 - digits + j] = src as u8;
+                j += 1;
+            }
+            len += 1;
+        }
+        pt += 1;
+    }
+    t
+};
+
+/// The decimal in `d` (digit values of a `len`-byte text with its point at `pt`, checked)
+/// as an integer: [`SQUEEZE`]'s shuffle, then multiply-adds.
+#[inline(always)]
+#[allow(unused_unsafe)]
+fn convert_decimal(d: __m128i, pt: usize, len: usize) -> Option<u64> {
+    let c = SQUEEZE.get(pt * 17 + len)?;
+    let lo = u64::from_le_bytes(c[0..8].try_into().ok()?);
+    let hi = u64::from_le_bytes(c[8..16].try_into().ok()?);
+    // SAFETY: SSE2/SSSE3/SSE4.1 are enabled for the whole build (the module's `cfg`); no
+    // memory is touched.
+    unsafe {
+        let x = _mm_shuffle_epi8(d, _mm_set_epi64x(hi as i64, lo as i64));
+        let pairs = _mm_maddubs_epi16(x, _mm_set1_epi16(0x010A));
+        let fours = _mm_madd_epi16(pairs, _mm_set1_epi32(0x0001_0064));
+        let fours = _mm_packus_epi32(fours, fours);
+        let eights = _mm_madd_epi16(fours, _mm_set1_epi32(0x0001_2710));
+        let r = _mm_cvtsi128_si64(eights) as u64;
+        Some((r & 0xFFFF_FFFF) * 100_000_000 + (r >> 32))
+    }
+}
+
 /// See [`super::hot::window_decimal`]: the same answer on every window.
 #[inline(always)]
 pub(super) fn window_decimal(w: &[u8; 18]) -> Option<(usize, Decimal)> {
@@ -107,12 +152,8 @@ fn digits_of(len: usize, points: u32, digits: u32, d: __m128i) -> Option<Decimal
     {
         return None;
     }
-    let (int_len, end, scale) = if frac == 0 {
-        (len, len + 1, 0)
-    } else {
-        (pt, len, frac - 1)
-    };
-    let m = convert(d, int_len, end);
+    let scale = frac.saturating_sub(1);
+    let m = convert_decimal(d, pt, len)?;
     // At most 7 + 8 digits: no overflow.
     Some(Decimal::from_parts(m as i64, scale as u8))
 }
@@ -202,6 +243,11 @@ fn level_in(w: &[u8; 48]) -> Option<(Decimal, Decimal, usize, u8)> {
     let o2 = o2 & 31;
     let qty = decimal_of_len(&w[o2..], c3 - o2 - 1)?;
     Some((price, qty, c3 + 2, w[(c3 & 31) + 2]))
+}
+
+#[cfg(test)]
+fn level(b: &[u8], i: usize) -> Option<(Decimal, Decimal, usize, u8)> {
+    Levels::new(b, i).next(b, i)
 }
 
 #[cfg(test)]
