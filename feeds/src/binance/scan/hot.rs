@@ -396,13 +396,19 @@ fn level_events(
     )
     .ok()?;
     if l.eat(b']').is_none() {
+        #[cfg(all(
+            target_arch = "x86_64",
+            target_feature = "ssse3",
+            target_feature = "sse4.1"
+        ))]
+        let mut shapes = [super::simd::Shape::new(); 2];
         loop {
             #[cfg(all(
                 target_arch = "x86_64",
                 target_feature = "ssse3",
                 target_feature = "sse4.1"
             ))]
-            let fast = super::simd::level(l.b, l.i);
+            let fast = super::simd::level(l.b, l.i, &mut shapes);
             #[cfg(not(all(
                 target_arch = "x86_64",
                 target_feature = "ssse3",

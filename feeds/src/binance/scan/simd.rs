@@ -86,24 +86,55 @@ const SQUEEZE: [[u8; 16]; 8 * 17] = {
     t
 };
 
-/// The decimal in `d` (digit values of a `len`-byte text with its point at `pt`, checked)
-/// as an integer: [`SQUEEZE`]'s shuffle, then multiply-adds.
+/// [`SQUEEZE`]'s control for a checked shape.
 #[inline(always)]
 #[allow(unused_unsafe)]
-fn convert_decimal(d: __m128i, pt: usize, len: usize) -> Option<u64> {
-    let c = SQUEEZE.get(pt * 17 + len)?;
+fn squeeze(key: usize) -> Option<__m128i> {
+    let c = SQUEEZE.get(key)?;
     let lo = u64::from_le_bytes(c[0..8].try_into().ok()?);
     let hi = u64::from_le_bytes(c[8..16].try_into().ok()?);
+    // SAFETY: SSE2 is enabled for the whole build (the module's `cfg`); no memory is touched.
+    Some(unsafe { _mm_set_epi64x(hi as i64, lo as i64) })
+}
+
+/// The digits `d` picked by shuffle control `ctrl` (right-aligned, at most 16) as an
+/// integer: multiply-adds by pairs, fours and eights.
+#[inline(always)]
+#[allow(unused_unsafe)]
+fn digits_value(d: __m128i, ctrl: __m128i) -> u64 {
     // SAFETY: SSE2/SSSE3/SSE4.1 are enabled for the whole build (the module's `cfg`); no
     // memory is touched.
     unsafe {
-        let x = _mm_shuffle_epi8(d, _mm_set_epi64x(hi as i64, lo as i64));
+        let x = _mm_shuffle_epi8(d, ctrl);
         let pairs = _mm_maddubs_epi16(x, _mm_set1_epi16(0x010A));
         let fours = _mm_madd_epi16(pairs, _mm_set1_epi32(0x0001_0064));
         let fours = _mm_packus_epi32(fours, fours);
         let eights = _mm_madd_epi16(fours, _mm_set1_epi32(0x0001_2710));
         let r = _mm_cvtsi128_si64(eights) as u64;
-        Some((r & 0xFFFF_FFFF) * 100_000_000 + (r >> 32))
+        (r & 0xFFFF_FFFF) * 100_000_000 + (r >> 32)
+    }
+}
+
+/// The shape of the last decimal read in one column of a depth message (prices, or
+/// quantities) and its shuffle control. The next decimal is converted with it while its own
+/// shape is still being found (it is the same in most levels), so the conversion does not
+/// wait on the point's position; a different shape converts again.
+#[derive(Clone, Copy)]
+pub(super) struct Shape {
+    key: usize,
+    ctrl: __m128i,
+}
+
+impl Shape {
+    /// No shape yet (the first decimal converts once its own is known).
+    #[inline(always)]
+    #[allow(unused_unsafe)]
+    pub(super) fn new() -> Shape {
+        Shape {
+            key: usize::MAX,
+            // SAFETY: SSE2 is enabled for the whole build (the module's `cfg`).
+            ctrl: unsafe { _mm_set1_epi8(-128) },
+        }
     }
 }
 
@@ -127,20 +158,21 @@ pub(super) fn window_decimal(w: &[u8; 18]) -> Option<(usize, Decimal)> {
 /// [`window_decimal`] where the closing quote is known to be the first one, at `w[len + 1]`
 /// (from [`quotes32`]).
 #[inline(always)]
-fn decimal_of_len(w: &[u8], len: usize) -> Option<Decimal> {
+fn decimal_of_len(w: &[u8], len: usize, shape: &mut Shape) -> Option<Decimal> {
     if len == 0 || len > 16 {
         return None;
     }
     let lo = u64::from_le_bytes(w.get(1..9)?.try_into().ok()?);
     let hi = u64::from_le_bytes(w.get(9..17)?.try_into().ok()?);
     let (_, points, digits, d) = classify(lo, hi);
-    digits_of(len, points, digits, d)
+    digits_of_shape(len, points, digits, d, shape)
 }
 
-/// The checks and conversion once the text's length (at most 16) is known: every byte a
-/// digit but one point, 1 to 7 integer digits, and none or 1 to 8 fraction digits.
+/// The checks once the text's length (at most 16) is known: every byte a digit but one
+/// point, 1 to 7 integer digits, and none or 1 to 8 fraction digits. Returns the shape's
+/// [`SQUEEZE`] entry and the scale.
 #[inline(always)]
-fn digits_of(len: usize, points: u32, digits: u32, d: __m128i) -> Option<Decimal> {
+fn check_digits(len: usize, points: u32, digits: u32) -> Option<(usize, u8)> {
     // The point, or `len` where there is none in the text.
     let pt = (points | 1 << len).trailing_zeros() as usize;
     let text = (1u32 << len) - 1;
@@ -152,10 +184,39 @@ fn digits_of(len: usize, points: u32, digits: u32, d: __m128i) -> Option<Decimal
     {
         return None;
     }
-    let scale = frac.saturating_sub(1);
-    let m = convert_decimal(d, pt, len)?;
+    Some((pt * 17 + len, frac.saturating_sub(1) as u8))
+}
+
+/// The checks and conversion once the text's length (at most 16) is known.
+#[inline(always)]
+fn digits_of(len: usize, points: u32, digits: u32, d: __m128i) -> Option<Decimal> {
+    let (key, scale) = check_digits(len, points, digits)?;
+    let m = digits_value(d, squeeze(key)?);
     // At most 7 + 8 digits: no overflow.
-    Some(Decimal::from_parts(m as i64, scale as u8))
+    Some(Decimal::from_parts(m as i64, scale))
+}
+
+/// [`digits_of`], converting first with `shape`'s control (see [`Shape`]).
+#[inline(always)]
+fn digits_of_shape(
+    len: usize,
+    points: u32,
+    digits: u32,
+    d: __m128i,
+    shape: &mut Shape,
+) -> Option<Decimal> {
+    let guess = digits_value(d, shape.ctrl);
+    let (key, scale) = check_digits(len, points, digits)?;
+    let m = if key == shape.key {
+        guess
+    } else {
+        *shape = Shape {
+            key,
+            ctrl: squeeze(key)?,
+        };
+        digits_value(d, shape.ctrl)
+    };
+    Some(Decimal::from_parts(m as i64, scale))
 }
 
 /// A JSON integer of 1 to 15 digits at the start of `w`, no leading zero, not followed by
@@ -195,10 +256,14 @@ fn quote_bits(a: [u64; 4]) -> u32 {
 /// row. `None` where the level is longer or odd: the caller reads it field by field, which
 /// answers alike wherever this one does (each decimal is [`window_decimal`]'s).
 #[inline(always)]
-pub(super) fn level(b: &[u8], i: usize) -> Option<(Decimal, Decimal, usize, u8)> {
+pub(super) fn level(
+    b: &[u8],
+    i: usize,
+    shapes: &mut [Shape; 2],
+) -> Option<(Decimal, Decimal, usize, u8)> {
     let (price, qty, n, sep) = match b.get(i..i + 48) {
-        Some(w) => level_in(w.try_into().ok()?)?,
-        None => level_near_end(b, i)?,
+        Some(w) => level_in(w.try_into().ok()?, shapes)?,
+        None => level_near_end(b, i, shapes)?,
     };
     Some((price, qty, i + n, sep))
 }
@@ -208,18 +273,22 @@ pub(super) fn level(b: &[u8], i: usize) -> Option<(Decimal, Decimal, usize, u8)>
 /// message take the same path as the others.
 #[cold]
 #[inline(never)]
-fn level_near_end(b: &[u8], i: usize) -> Option<(Decimal, Decimal, usize, u8)> {
+fn level_near_end(
+    b: &[u8],
+    i: usize,
+    shapes: &mut [Shape; 2],
+) -> Option<(Decimal, Decimal, usize, u8)> {
     let mut w = [0u8; 48];
     let rest = b.get(i..)?;
     let n = rest.len().min(48);
     w[..n].copy_from_slice(&rest[..n]);
-    level_in(&w)
+    level_in(&w, shapes)
 }
 
 /// [`level`] within one window: a level of at most 32 bytes, and room for the quantity's
 /// 16-byte read wherever it starts in them.
 #[inline(always)]
-fn level_in(w: &[u8; 48]) -> Option<(Decimal, Decimal, usize, u8)> {
+fn level_in(w: &[u8; 48], shapes: &mut [Shape; 2]) -> Option<(Decimal, Decimal, usize, u8)> {
     let mut a = [0u64; 4];
     for (k, x) in a.iter_mut().enumerate() {
         *x = u64::from_le_bytes(w[8 * k..8 * k + 8].try_into().ok()?);
@@ -238,16 +307,12 @@ fn level_in(w: &[u8; 48]) -> Option<(Decimal, Decimal, usize, u8)> {
     if o2 != c1 + 2 || c3 >= 32 || w[c1 + 1] != b',' || w[c3 + 1] != b']' {
         return None;
     }
-    let price = decimal_of_len(&w[1..], c1 - 2)?;
+    let [price_shape, qty_shape] = shapes;
+    let price = decimal_of_len(&w[1..], c1 - 2, price_shape)?;
     // `o2 < c3 < 32` (the mask tells the compiler the reads below are in the window).
     let o2 = o2 & 31;
-    let qty = decimal_of_len(&w[o2..], c3 - o2 - 1)?;
+    let qty = decimal_of_len(&w[o2..], c3 - o2 - 1, qty_shape)?;
     Some((price, qty, c3 + 2, w[(c3 & 31) + 2]))
-}
-
-#[cfg(test)]
-fn level(b: &[u8], i: usize) -> Option<(Decimal, Decimal, usize, u8)> {
-    Levels::new(b, i).next(b, i)
 }
 
 #[cfg(test)]
@@ -407,22 +472,42 @@ mod tests {
         Some((p.mantissa(), p.scale(), q.mantissa(), q.scale(), k + 1))
     }
 
-    /// Where [`level`] answers, reading field by field answers the same.
+    /// Where [`level`] answers, reading field by field answers the same: with a fresh
+    /// [`Shape`] each time, and with shapes carried from level to level as a depth message
+    /// does (few shapes, so conversions on the carried shape and on a new one both occur).
     #[test]
     fn level_agrees_with_fields() {
+        level_agrees(false);
+        level_agrees(true);
+    }
+
+    fn level_agrees(carried: bool) {
         let mut r = Rng(0xD1B5_4A32_D192_ED03);
         let mut answered = 0u32;
+        let mut shapes = [Shape::new(); 2];
         for _ in 0..300_000 {
+            if !carried {
+                shapes = [Shape::new(); 2];
+            }
             let mut b = Vec::new();
             b.extend_from_slice(b"[\"");
             for part in 0..2 {
-                let int_len = 1 + r.next() % 9;
+                let int_len = if carried {
+                    1 + r.next() % 2
+                } else {
+                    1 + r.next() % 9
+                };
                 for _ in 0..int_len {
                     b.push(r.digit());
                 }
                 if r.next() % 4 != 0 {
                     b.push(b'.');
-                    for _ in 0..r.next() % 10 {
+                    let frac = if carried {
+                        8 - 6 * (r.next() % 2)
+                    } else {
+                        r.next() % 10
+                    };
+                    for _ in 0..frac {
                         b.push(r.digit());
                     }
                 }
@@ -437,7 +522,7 @@ mod tests {
                 let p = (r.next() % b.len() as u64) as usize;
                 b[p] = ODD[(r.next() % ODD.len() as u64) as usize];
             }
-            let fast = level(&b, 0).map(|(p, q, e, sep)| {
+            let fast = level(&b, 0, &mut shapes).map(|(p, q, e, sep)| {
                 assert_eq!(sep, b.get(e).copied().unwrap_or(0));
                 (p.mantissa(), p.scale(), q.mantissa(), q.scale(), e)
             });
