@@ -1,18 +1,19 @@
-//! [`super::hot::window_decimal`] with SSE: the 16 bytes after the opening quote in one
-//! register, quote, point and digits found by byte compares and movemasks, the point
-//! squeezed out and the digits right-aligned by one blend and one shuffle, then converted
-//! by multiply-adds (pairs, fours, eights) and one scalar multiply.
-//! [`level`] reads a whole depth level from one 32-byte quote mask on top of that.
+//! [`super::hot::window_decimal`] and [`super::hot::window_uint`] with SSE: the 16 bytes
+//! after the opening quote (or the integer's first digit) in one register, quote, point and
+//! digits found by byte compares and movemasks, the point squeezed out and the digits
+//! right-aligned by one shuffle (its control from a table by shape), then converted by
+//! multiply-adds (pairs, fours, eights) and one scalar multiply.
+//! [`level`] reads a whole depth level from one 32-byte quote mask on top of that, and
+//! converts each column's decimal with the previous level's shape ([`Shape`]).
 //!
 //! Compiled only where the build enables SSSE3 and SSE4.1 (`-C target-cpu=native` here), so
 //! the intrinsics (`#[target_feature]` functions) are always sound to call. No pointer is read: the
 //! vector is built from two `u64`s loaded safely from the window.
 
 use core::arch::x86_64::{
-    __m128i, _mm_add_epi8, _mm_blendv_epi8, _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_cvtsi128_si64,
-    _mm_madd_epi16, _mm_maddubs_epi16, _mm_min_epu8, _mm_movemask_epi8, _mm_packus_epi32,
-    _mm_set_epi64x, _mm_set1_epi8, _mm_set1_epi16, _mm_set1_epi32, _mm_setr_epi8, _mm_shuffle_epi8,
-    _mm_slli_si128, _mm_sub_epi8,
+    __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cvtsi128_si64, _mm_madd_epi16, _mm_maddubs_epi16,
+    _mm_min_epu8, _mm_movemask_epi8, _mm_packus_epi32, _mm_set_epi64x, _mm_set1_epi8,
+    _mm_set1_epi16, _mm_set1_epi32, _mm_setr_epi8, _mm_shuffle_epi8, _mm_sub_epi8,
 };
 
 use tickwire_engine::Decimal;
@@ -20,7 +21,7 @@ use tickwire_engine::Decimal;
 /// Quote, point and digit masks of the 16 bytes (bit `i`: byte `i`), and the bytes less
 /// `'0'`.
 // Not `#[target_feature]`: the features are on for the whole build (the module's `cfg`), and
-// a plain function can be forced inline (an outlined `convert` cost 12 % of a trade decode).
+// a plain function can be forced inline (an outlined conversion cost 12 % of a trade decode).
 #[inline(always)]
 // MSRV 1.85 needs the intrinsics in `unsafe`; newer compilers call them safe here.
 #[allow(unused_unsafe)]
@@ -34,31 +35,6 @@ fn classify(lo: u64, hi: u64) -> (u32, u32, u32, __m128i) {
         let d = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
         let digits = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d)) as u32;
         (quotes, points, digits, d)
-    }
-}
-
-/// The number in `d` (digit values) whose digits sit at bytes `1..=int_len` after the byte
-/// at `int_len` (the point, or one past an integer's digits) is dropped, ending at `end`
-/// (at most 15 digits in all).
-#[inline(always)]
-#[allow(unused_unsafe)]
-fn convert(d: __m128i, int_len: usize, end: usize) -> u64 {
-    // SAFETY: SSE2/SSSE3/SSE4.1 are enabled for the whole build (the module's `cfg`); no
-    // memory is touched.
-    unsafe {
-        let iota = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        // The integer digits move up one byte, over the point.
-        let up = _mm_cmpgt_epi8(_mm_set1_epi8(int_len as i8 + 1), iota);
-        let squeezed = _mm_blendv_epi8(d, _mm_slli_si128::<1>(d), up);
-        // Right-aligned: lanes before the number get a negative index, so zero.
-        let ctrl = _mm_add_epi8(iota, _mm_set1_epi8(end as i8 - 16));
-        let x = _mm_shuffle_epi8(squeezed, ctrl);
-        let pairs = _mm_maddubs_epi16(x, _mm_set1_epi16(0x010A));
-        let fours = _mm_madd_epi16(pairs, _mm_set1_epi32(0x0001_0064));
-        let fours = _mm_packus_epi32(fours, fours);
-        let eights = _mm_madd_epi16(fours, _mm_set1_epi32(0x0001_2710));
-        let r = _mm_cvtsi128_si64(eights) as u64;
-        (r & 0xFFFF_FFFF) * 100_000_000 + (r >> 32)
     }
 }
 
@@ -112,6 +88,18 @@ fn digits_value(d: __m128i, ctrl: __m128i) -> u64 {
         let eights = _mm_madd_epi16(fours, _mm_set1_epi32(0x0001_2710));
         let r = _mm_cvtsi128_si64(eights) as u64;
         (r & 0xFFFF_FFFF) * 100_000_000 + (r >> 32)
+    }
+}
+
+/// The shuffle control that right-aligns the first `len` bytes (at most 16), the lanes
+/// before them zero (a negative index).
+#[inline(always)]
+#[allow(unused_unsafe)]
+fn right_align(len: usize) -> __m128i {
+    // SAFETY: SSE2 is enabled for the whole build (the module's `cfg`); no memory is touched.
+    unsafe {
+        let iota = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        _mm_add_epi8(iota, _mm_set1_epi8(len as i8 - 16))
     }
 }
 
@@ -231,8 +219,7 @@ pub(super) fn uint(w: &[u8; 17]) -> Option<(usize, u64)> {
     if len == 0 || len >= 16 || (len > 1 && w[0] == b'0') || matches!(w[len], b'.' | b'e' | b'E') {
         return None;
     }
-    // As an integer-only decimal: every digit moves up one byte, the number ends at `len + 1`.
-    Some((len, convert(d, len, len + 1)))
+    Some((len, digits_value(d, right_align(len))))
 }
 
 /// The quotes among 32 bytes (bit `i`: byte `i`).
