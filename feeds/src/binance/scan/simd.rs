@@ -476,7 +476,12 @@ mod tests {
             if !carried {
                 shapes = [Shape::new(); 2];
             }
+            // Anything before the level (quotes too): it starts at `at`.
             let mut b = Vec::new();
+            for _ in 0..r.next() % 40 {
+                b.push(ODD[(r.next() % ODD.len() as u64) as usize]);
+            }
+            let at = b.len();
             b.extend_from_slice(b"[\"");
             for part in 0..2 {
                 let int_len = if carried {
@@ -506,10 +511,10 @@ mod tests {
             }
             // One byte in three windows replaced by an odd one.
             if r.next() % 3 == 0 {
-                let p = (r.next() % b.len() as u64) as usize;
+                let p = at + (r.next() % (b.len() - at) as u64) as usize;
                 b[p] = ODD[(r.next() % ODD.len() as u64) as usize];
             }
-            let fast = level(&b, 0, &mut shapes).map(|(p, q, e, sep)| {
+            let fast = level(&b, at, &mut shapes).map(|(p, q, e, sep)| {
                 assert_eq!(sep, b.get(e).copied().unwrap_or(0));
                 (p.mantissa(), p.scale(), q.mantissa(), q.scale(), e)
             });
@@ -517,7 +522,7 @@ mod tests {
                 answered += 1;
                 assert_eq!(
                     fast,
-                    level_reference(&b, 0),
+                    level_reference(&b, at),
                     "{:?}",
                     String::from_utf8_lossy(&b)
                 );
