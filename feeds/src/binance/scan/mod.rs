@@ -557,7 +557,7 @@ pub(super) fn hot_only(
 }
 
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[inline(never)]
 fn scan_inner(
     b: &[u8],
     symbols: &mut Symbols,
