@@ -1051,7 +1051,7 @@ mod scanner_props {
         /// unknown fields, odd but valid numbers and decimals.
         #[test]
         fn generated_messages(
-            kind in 0u8..4,
+            kind in 0u8..5,
             envelope in any::<bool>(),
             shuffle in any::<u64>(),
             in_order in any::<bool>(),
@@ -1068,6 +1068,10 @@ mod scanner_props {
                           format!("\"U\":{num}"), "\"u\":7".into(), format!("\"b\":[{}]", lv(levels)), format!("\"a\":[{}]", lv(levels / 2))],
                 1 => vec![r#""e":"trade""#.into(), "\"E\":1".into(), r#""s":"BTCUSDT""#.into(), format!("\"t\":{num}"),
                           format!("\"p\":\"{price}\""), format!("\"q\":\"{qty}\""), "\"T\":2".into(), "\"m\":true".into()],
+                // USD-M's trade order (spot's is kind 1 with `M` from the extras).
+                4 => vec![r#""e":"trade""#.into(), "\"E\":1".into(), format!("\"T\":{num}"), r#""s":"BTCUSDT""#.into(),
+                          format!("\"t\":{num}"), format!("\"p\":\"{price}\""), format!("\"q\":\"{qty}\""),
+                          r#""X":"MARKET""#.into(), "\"m\":false".into()],
                 2 => vec![r#""e":"aggTrade""#.into(), format!("\"a\":{num}"), r#""s":"BTCUSDT""#.into(),
                           format!("\"p\":\"{price}\""), format!("\"q\":\"{qty}\""), "\"m\":false".into(), "\"f\":1".into()],
                 _ => vec![format!("\"u\":{num}"), r#""s":"BTCUSDT""#.into(), format!("\"b\":\"{price}\""),
