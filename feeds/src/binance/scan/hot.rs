@@ -123,19 +123,11 @@ fn leading_digits(v: u64, n: usize) -> u64 {
 /// has it, SWAR elsewhere; both answer alike on every window (tested).
 #[inline(always)]
 pub(super) fn window_decimal(w: &[u8; 18]) -> Option<(usize, Decimal)> {
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "ssse3",
-        target_feature = "sse4.1"
-    ))]
+    #[cfg(sse_scan)]
     {
         super::simd::window_decimal(w)
     }
-    #[cfg(not(all(
-        target_arch = "x86_64",
-        target_feature = "ssse3",
-        target_feature = "sse4.1"
-    )))]
+    #[cfg(not(sse_scan))]
     {
         window_decimal_swar(w)
     }
@@ -146,33 +138,18 @@ pub(super) fn window_decimal(w: &[u8; 18]) -> Option<(usize, Decimal)> {
 /// SWAR elsewhere; both answer alike on every window (tested).
 #[inline(always)]
 pub(super) fn window_uint(w: &[u8; 17]) -> Option<(usize, u64)> {
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "ssse3",
-        target_feature = "sse4.1"
-    ))]
+    #[cfg(sse_scan)]
     {
         super::simd::uint(w)
     }
-    #[cfg(not(all(
-        target_arch = "x86_64",
-        target_feature = "ssse3",
-        target_feature = "sse4.1"
-    )))]
+    #[cfg(not(sse_scan))]
     {
         window_uint_swar(w)
     }
 }
 
 /// [`window_uint`] in SWAR: a non-digit mask per word, each word converted in one step.
-#[cfg_attr(
-    all(
-        target_arch = "x86_64",
-        target_feature = "ssse3",
-        target_feature = "sse4.1"
-    ),
-    allow(dead_code)
-)]
+#[cfg_attr(sse_scan, allow(dead_code))]
 #[inline(always)]
 pub(super) fn window_uint_swar(w: &[u8; 17]) -> Option<(usize, u64)> {
     let x0 = u64::from_le_bytes(w[0..8].try_into().ok()?) ^ ZEROS;
@@ -206,14 +183,7 @@ pub(super) fn window_uint_swar(w: &[u8; 17]) -> Option<(usize, u64)> {
 
 /// [`window_decimal`] in SWAR: the closing quote first (one mask over two words), then
 /// each part checked by a non-digit mask and converted in one step.
-#[cfg_attr(
-    all(
-        target_arch = "x86_64",
-        target_feature = "ssse3",
-        target_feature = "sse4.1"
-    ),
-    allow(dead_code)
-)]
+#[cfg_attr(sse_scan, allow(dead_code))]
 #[inline(always)]
 pub(super) fn window_decimal_swar(w: &[u8; 18]) -> Option<(usize, Decimal)> {
     if w[0] != b'"' {
@@ -398,24 +368,12 @@ fn level_events(
     )
     .ok()?;
     if l.eat(b']').is_none() {
-        #[cfg(all(
-            target_arch = "x86_64",
-            target_feature = "ssse3",
-            target_feature = "sse4.1"
-        ))]
+        #[cfg(sse_scan)]
         let mut shapes = [super::simd::Shape::new(); 2];
         loop {
-            #[cfg(all(
-                target_arch = "x86_64",
-                target_feature = "ssse3",
-                target_feature = "sse4.1"
-            ))]
+            #[cfg(sse_scan)]
             let fast = super::simd::level(l.b, l.i, &mut shapes);
-            #[cfg(not(all(
-                target_arch = "x86_64",
-                target_feature = "ssse3",
-                target_feature = "sse4.1"
-            )))]
+            #[cfg(not(sse_scan))]
             let fast = None;
             // The level, and the byte after it (its separator).
             let (price, qty, end, sep) = match fast {
@@ -441,23 +399,8 @@ fn level_events(
 /// One level `["p","q"]` at the cursor read field by field (where the one-mask read
 /// declines, or without SSE): its price, quantity and the index past its `]`. Out of line
 /// where the one-mask read exists, so the level loop keeps its registers for that shape.
-#[cfg_attr(
-    all(
-        target_arch = "x86_64",
-        target_feature = "ssse3",
-        target_feature = "sse4.1"
-    ),
-    cold,
-    inline(never)
-)]
-#[cfg_attr(
-    not(all(
-        target_arch = "x86_64",
-        target_feature = "ssse3",
-        target_feature = "sse4.1"
-    )),
-    inline(always)
-)]
+#[cfg_attr(sse_scan, cold, inline(never))]
+#[cfg_attr(not(sse_scan), inline(always))]
 fn level_fields(c: &Cursor<'_>) -> Option<(Decimal, Decimal, usize)> {
     let mut l = Cursor { b: c.b, i: c.i };
     l.eat(b'[')?;

@@ -23,11 +23,8 @@ use super::config::TimeUnit;
 use super::decode::Symbols;
 
 mod hot;
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "ssse3",
-    target_feature = "sse4.1"
-))]
+// `sse_scan`: the build targets x86-64 with SSSE3 and SSE4.1 (set by `build.rs`).
+#[cfg(sse_scan)]
 #[allow(unsafe_code)]
 mod simd;
 

@@ -342,6 +342,21 @@ mod tests {
 
     const ODD: &[u8] = b"\"./:-+eE \0\x7f\x80\xff,]}0";
 
+    /// `w` with every byte in turn replaced by each odd byte and by each of `more`, and cut
+    /// short at every point (the zero padding of a window at the end of a buffer).
+    fn variants<const N: usize>(w: [u8; N], more: &[u8], mut f: impl FnMut(&[u8; N])) {
+        for p in 0..N {
+            for &b in ODD.iter().chain(more) {
+                let mut v = w;
+                v[p] = b;
+                f(&v);
+            }
+            let mut cut = w;
+            cut[p..].fill(0);
+            f(&cut);
+        }
+    }
+
     /// `"int[.frac]"` then filler, with every byte in turn replaced by each odd byte, and
     /// cut short at every point (the zero padding of a window at the end of a buffer).
     #[test]
@@ -375,16 +390,9 @@ mod tests {
                         if check(&w).is_some() {
                             answered += 1;
                         }
-                        for p in 0..18 {
-                            for &b in ODD.iter().chain(b"5") {
-                                let mut v = w;
-                                v[p] = b;
-                                check(&v);
-                            }
-                            let mut cut = w;
-                            cut[p..].fill(0);
-                            check(&cut);
-                        }
+                        variants(w, b"5", |v| {
+                            check(v);
+                        });
                     }
                 }
             }
@@ -570,16 +578,9 @@ mod tests {
                 if check_uint(&w).is_some() {
                     answered += 1;
                 }
-                for p in 0..17 {
-                    for &b in ODD.iter().chain(b"05") {
-                        let mut v = w;
-                        v[p] = b;
-                        check_uint(&v);
-                    }
-                    let mut cut = w;
-                    cut[p..].fill(0);
-                    check_uint(&cut);
-                }
+                variants(w, b"05", |v| {
+                    check_uint(v);
+                });
             }
         }
         assert!(answered >= 15 * 15, "{answered}");
