@@ -265,8 +265,9 @@ pub struct FeedHandler<A: FeedAdapter> {
 const NO_SLOT: u32 = u32::MAX;
 
 /// Fills `run` with a book's levels as a SNAPSHOT run: every level flagged `SNAPSHOT`, the
-/// last also `LAST_IN_BATCH`; an empty book is one zero-quantity level, which still tells
-/// consumers to clear. Levels that do not fit an event are left out.
+/// first also `RUN_START` (a consumer book starts a snapshot only there), the last also
+/// `LAST_IN_BATCH`; an empty book is one zero-quantity level, which still tells consumers to
+/// clear. Levels that do not fit an event are left out.
 fn snapshot_run(
     run: &mut Vec<Event>,
     instrument: InstrumentId,
@@ -295,8 +296,11 @@ fn snapshot_run(
     if !any {
         push(Side::Buy, crate::Decimal::ZERO, crate::Decimal::ZERO);
     }
+    if let Some(first) = run.first_mut() {
+        first.flags = first.flags.with(Flags::RUN_START);
+    }
     if let Some(last) = run.last_mut() {
-        last.flags = Flags::SNAPSHOT.with(Flags::LAST_IN_BATCH);
+        last.flags = last.flags.with(Flags::LAST_IN_BATCH);
     }
 }
 
