@@ -786,7 +786,8 @@ impl IoLoop {
             return;
         };
         p.retire();
-        self.consumer_index.retain(|_, &mut i| usize::from(i) != index);
+        self.consumer_index
+            .retain(|_, &mut i| usize::from(i) != index);
         for c in self.conns.iter_mut().flatten() {
             c.unroute(index as u16);
         }
@@ -901,7 +902,9 @@ mod tests {
         };
         let engine = Engine::builder(config).start().unwrap();
         let h = engine.handle();
-        let conn = h.add_connection(unreachable(), Box::new(Idle), &[]).unwrap();
+        let conn = h
+            .add_connection(unreachable(), Box::new(Idle), &[])
+            .unwrap();
         // The loop drains the queue concurrently, so push until it reports full.
         let mut full = false;
         for _ in 0..1_000_000 {
@@ -959,12 +962,17 @@ mod tests {
         let e2 = b2.start().unwrap();
         let (h1, h2) = (e1.handle(), e2.handle());
         assert_ne!(c1, c2);
-        let k1 = h1.add_connection(unreachable(), Box::new(Idle), &[c1]).unwrap();
-        let k2 = h2.add_connection(unreachable(), Box::new(Idle), &[c2]).unwrap();
+        let k1 = h1
+            .add_connection(unreachable(), Box::new(Idle), &[c1])
+            .unwrap();
+        let k2 = h2
+            .add_connection(unreachable(), Box::new(Idle), &[c2])
+            .unwrap();
         assert_ne!(k1, k2);
         // Engine 2 refuses engine 1's ids, for every command.
         assert_eq!(
-            h2.add_connection(unreachable(), Box::new(Idle), &[c1]).err(),
+            h2.add_connection(unreachable(), Box::new(Idle), &[c1])
+                .err(),
             Some(CommandError::UnknownConsumer(c1))
         );
         assert_eq!(h2.route(k2, &[c1]), Err(CommandError::UnknownConsumer(c1)));
@@ -990,10 +998,7 @@ mod tests {
         assert_eq!(h1.remove(k1), Ok(()));
         assert_eq!(h1.remove(k1), Err(CommandError::UnknownConnection(k1)));
         assert_eq!(h2.remove_consumer(c2), Ok(()));
-        assert_eq!(
-            h2.route(k2, &[c2]),
-            Err(CommandError::UnknownConsumer(c2))
-        );
+        assert_eq!(h2.route(k2, &[c2]), Err(CommandError::UnknownConsumer(c2)));
         let s1 = e1.join().unwrap();
         let s2 = e2.join().unwrap();
         assert_eq!((s1.unknown_connection, s2.unknown_connection), (0, 0));
@@ -1043,7 +1048,10 @@ mod tests {
             Err(CommandError::RingTooSmall { needed: 100, .. })
         ));
         // A handler that needs nothing takes any ring.
-        assert!(h.add_connection(unreachable(), Box::new(Idle), &[small]).is_ok());
+        assert!(
+            h.add_connection(unreachable(), Box::new(Idle), &[small])
+                .is_ok()
+        );
         engine.join().unwrap();
     }
 }

@@ -422,7 +422,10 @@ mod tests {
         let rest: Vec<Event> = std::iter::from_fn(|| c.pop()).collect();
         let status = rest
             .iter()
-            .position(|e| e.as_status().is_some_and(|s| s.kind == StatusKind::Overflow))
+            .position(|e| {
+                e.as_status()
+                    .is_some_and(|s| s.kind == StatusKind::Overflow)
+            })
             .unwrap();
         assert_eq!(status, 4);
         assert_eq!(rest[status].as_status().map(|s| s.value), Some(8));

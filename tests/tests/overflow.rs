@@ -228,7 +228,10 @@ fn a_two_slot_ring_never_yields_a_valid_book_with_missing_levels() {
         book.apply_event(&e).unwrap();
         if e.as_level().is_some() {
             levels += 1;
-        } else if e.as_status().is_some_and(|s| s.kind == StatusKind::Overflow) {
+        } else if e
+            .as_status()
+            .is_some_and(|s| s.kind == StatusKind::Overflow)
+        {
             overflows += 1;
         }
         if book.is_valid() {
@@ -239,7 +242,11 @@ fn a_two_slot_ring_never_yields_a_valid_book_with_missing_levels() {
                 "valid with missing levels after {levels} levels, {overflows} overflows"
             );
             let qty = book.seq() as i64 + 1;
-            assert!(book.bids(9).chain(book.asks(9)).all(|(_, q)| q.mantissa() == qty));
+            assert!(
+                book.bids(9)
+                    .chain(book.asks(9))
+                    .all(|(_, q)| q.mantissa() == qty)
+            );
         }
         // A slow consumer: a few microseconds per event.
         let t = Instant::now();
@@ -291,8 +298,7 @@ fn dropped_and_stalled_consumers_do_not_slow_other_connections() {
             None => std::thread::sleep(Duration::from_micros(50)),
         }
     }
-    while seen2.messages.load(Ordering::SeqCst) < N || seen1.messages.load(Ordering::SeqCst) < N
-    {
+    while seen2.messages.load(Ordering::SeqCst) < N || seen1.messages.load(Ordering::SeqCst) < N {
         assert!(Instant::now() < deadline, "messages not handled");
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -422,7 +428,10 @@ fn a_republish_after_an_overflow_goes_to_the_overflowed_consumer_only() {
         let mut overflows = 0;
         while let Some(e) = t.tiny.pop() {
             mine.apply_event(&e).unwrap();
-            overflows += u32::from(e.as_status().is_some_and(|s| s.kind == StatusKind::Overflow));
+            overflows += u32::from(
+                e.as_status()
+                    .is_some_and(|s| s.kind == StatusKind::Overflow),
+            );
         }
         overflows
     };
@@ -441,7 +450,11 @@ fn a_republish_after_an_overflow_goes_to_the_overflowed_consumer_only() {
         // The ring was full: the drops are reported before the next event.
         assert_eq!(drain_tiny(&mut t, &mut mine), 0);
         // The next message brings the report, its diff and the republished book.
-        t.message(&mut h, u, &depth_diff(u, ("10.2", &format!("{}", 4 + round))));
+        t.message(
+            &mut h,
+            u,
+            &depth_diff(u, ("10.2", &format!("{}", 4 + round))),
+        );
         u += 1;
         drain_big(&mut t, &mut healthy);
         assert_eq!(drain_tiny(&mut t, &mut mine), 1, "round {round}");
