@@ -103,17 +103,28 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// Whether any consumer ring is congested.
+    /// Whether a consumer ring among `routes` (one connection's) is congested. Rings of
+    /// other connections do not slow this one, nor does a ring whose consumer is gone (the
+    /// loop retires it once it drops).
     #[inline]
-    fn congested(&self) -> bool {
-        self.yield_on_congestion && self.producers.iter().any(|p| p.is_congested())
+    fn congested(&self, routes: &[u16]) -> bool {
+        self.yield_on_congestion
+            && routes.iter().any(|&r| {
+                self.producers
+                    .get(r as usize)
+                    .is_some_and(|p| p.is_congested() && !p.is_abandoned())
+            })
     }
 
-    /// Notes drops left unreported after a message, for the loop to flush.
+    /// Notes drops left unreported on `routes` after a message, for the loop to flush.
     #[inline]
-    fn note_drops(&mut self) {
+    fn note_drops(&mut self, routes: &[u16]) {
         if !self.drops_pending {
-            self.drops_pending = self.producers.iter().any(|p| p.has_pending_drops());
+            self.drops_pending = routes.iter().any(|&r| {
+                self.producers
+                    .get(r as usize)
+                    .is_some_and(|p| p.has_pending_drops())
+            });
         }
     }
 }
@@ -357,6 +368,11 @@ impl Connection {
     /// Replaces the consumer routes.
     pub(crate) fn set_routes(&mut self, routes: Vec<u16>) {
         self.routes = routes;
+    }
+
+    /// Stops publishing to consumer ring `index` (removed or abandoned).
+    pub(crate) fn unroute(&mut self, index: u16) {
+        self.routes.retain(|&r| r != index);
     }
 
     // ----- attempts ---------------------------------------------------------------------
@@ -792,7 +808,7 @@ impl Connection {
                 );
                 self.handler.on_message(msg, &mut cx);
                 message_telemetry(&mut core.telemetry, self.id, size, ts, &self.publisher);
-                core.note_drops();
+                core.note_drops(&self.routes);
             }
             self.rx.start += consumed;
             if let Some(code) = close {
@@ -802,7 +818,7 @@ impl Connection {
             if !self.actions.is_empty() {
                 self.apply_actions(ts, core);
             }
-            if core.congested() {
+            if core.congested(&self.routes) {
                 // Let the consumer catch up before this connection's next message: on a
                 // shared core it runs only when this thread yields. The loop yields, then
                 // resumes here (the socket is not drained, so no new edge would come).

@@ -37,20 +37,20 @@
 use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
 
 use crate::clock;
-use crate::command::{Command, ConsumerId, EngineHandle, Shared};
+use crate::command::{Command, ConsumerId, EngineHandle, Ids, Shared, next_consumer_id};
 use crate::config::{EngineConfig, IdleStrategy};
 use crate::connection::{Connection, Core, Ready, State};
 use crate::handler::{ConnectionId, Leg};
 use crate::reason::Reason;
 use crate::resolver::Resolver;
-use crate::ring::{self, Consumer, EventProducer};
+use crate::ring::{self, CapacityError, Consumer, EventProducer};
 use crate::stats::EngineStats;
 use crate::sys::{self, PinError};
 use crate::telemetry::TelemetryTx;
@@ -74,9 +74,12 @@ pub enum EngineError {
     /// The I/O thread panicked.
     #[error("the I/O thread panicked")]
     Panicked,
-    /// Too many consumers (ids are 16-bit).
+    /// Too many consumers (an engine holds at most 65,535 rings).
     #[error("too many consumers")]
     TooManyConsumers,
+    /// A consumer ring's capacity is over [`ring::MAX_CAPACITY`].
+    #[error(transparent)]
+    Capacity(#[from] CapacityError),
 }
 
 impl From<io::Error> for EngineError {
@@ -88,18 +91,39 @@ impl From<io::Error> for EngineError {
 /// Sets up consumers and telemetry, then starts the I/O thread.
 pub struct EngineBuilder {
     config: EngineConfig,
-    producers: Vec<EventProducer>,
+    producers: Vec<(ConsumerId, EventProducer)>,
     telemetry: Option<TelemetryTx>,
+    /// The first consumer that could not be made: [`EngineBuilder::start`] fails with it.
+    error: Option<EngineError>,
 }
 
 impl EngineBuilder {
-    /// Adds a consumer ring of `capacity` events. Hand the [`Consumer`] to any thread; name
-    /// the id when adding connections.
+    /// Adds a consumer ring of `capacity` events (at least 2, at most
+    /// [`ring::MAX_CAPACITY`]). Hand the [`Consumer`] to any thread; name the id when adding
+    /// connections. A capacity over the maximum allocates nothing and makes
+    /// [`EngineBuilder::start`] fail with [`EngineError::Capacity`] (the `Consumer` returned
+    /// then never receives anything); [`EngineBuilder::try_consumer`] says so at once.
     pub fn consumer(&mut self, capacity: usize) -> (ConsumerId, Consumer) {
-        let id = ConsumerId(self.producers.len() as u16);
-        let (p, c) = ring::channel(capacity);
-        self.producers.push(p);
-        (id, c)
+        match self.try_consumer(capacity) {
+            Ok(pair) => pair,
+            Err(e) => {
+                self.error.get_or_insert(e);
+                // Id 0 is never issued: nothing can be routed to it.
+                (ConsumerId(0), ring::channel(2).1)
+            }
+        }
+    }
+
+    /// [`EngineBuilder::consumer`], failing at once for a capacity over
+    /// [`ring::MAX_CAPACITY`] or beyond 65,535 consumers.
+    pub fn try_consumer(&mut self, capacity: usize) -> Result<(ConsumerId, Consumer), EngineError> {
+        if self.producers.len() >= usize::from(u16::MAX) {
+            return Err(EngineError::TooManyConsumers);
+        }
+        let (p, c) = ring::try_channel(capacity)?;
+        let id = next_consumer_id().ok_or(EngineError::TooManyConsumers)?;
+        self.producers.push((id, p));
+        Ok((id, c))
     }
 
     /// Sends telemetry to `tx` (see [`crate::telemetry::channel`]). Ignored when
@@ -111,8 +135,8 @@ impl EngineBuilder {
 
     /// Starts the I/O thread (pinned if configured). Fails if pinning fails.
     pub fn start(self) -> Result<Engine, EngineError> {
-        if self.producers.len() > usize::from(u16::MAX) {
-            return Err(EngineError::TooManyConsumers);
+        if let Some(e) = self.error {
+            return Err(e);
         }
         let config = self.config;
         let poll = mio::Poll::new()?;
@@ -121,8 +145,15 @@ impl EngineBuilder {
             queue: ArrayQueue::new(config.command_capacity.max(1)),
             waker: waker.clone(),
             blocking: config.idle == IdleStrategy::Blocking,
-            next_connection: AtomicU32::new(1),
-            next_consumer: AtomicU32::new(self.producers.len() as u32),
+            ids: std::sync::Mutex::new(Ids {
+                connections: HashMap::new(),
+                consumers: self
+                    .producers
+                    .iter()
+                    .map(|(id, p)| (*id, p.capacity()))
+                    .collect(),
+                rings: self.producers.len(),
+            }),
             shutdown: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
         });
@@ -130,9 +161,13 @@ impl EngineBuilder {
             (true, Some(tx)) => tx,
             _ => TelemetryTx::disabled(),
         };
-        let consumer_index = (0..self.producers.len())
-            .map(|i| (ConsumerId(i as u16), i as u16))
+        let consumer_index = self
+            .producers
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (*id, i as u16))
             .collect();
+        let producers = self.producers.into_iter().map(|(_, p)| p).collect();
         let io = IoLoop {
             config,
             poll,
@@ -143,7 +178,7 @@ impl EngineBuilder {
             consumer_index,
             groups: HashMap::new(),
             core: Core {
-                producers: self.producers,
+                producers,
                 telemetry,
                 stats: EngineStats::default(),
                 resolver: Resolver::new(waker),
@@ -202,6 +237,7 @@ impl Engine {
             config,
             producers: Vec::new(),
             telemetry: None,
+            error: None,
         }
     }
 
@@ -315,7 +351,14 @@ impl IoLoop {
             }
             if self.core.drops_pending {
                 self.core.drops_pending = false;
-                for p in &mut self.core.producers {
+                for i in 0..self.core.producers.len() {
+                    let p = &mut self.core.producers[i];
+                    if p.has_pending_drops() && !p.is_retired() && p.is_abandoned() {
+                        // Its consumer is gone: stop publishing to it.
+                        self.retire_consumer(i);
+                        self.core.stats.abandoned_consumers += 1;
+                        continue;
+                    }
                     self.core.drops_pending |= p.flush_overflow(now);
                 }
             }
@@ -680,6 +723,12 @@ impl IoLoop {
                 self.core.producers.push(producer);
                 self.consumer_index.insert(id, index);
             }
+            Command::RemoveConsumer(id) => {
+                if let Some(&index) = self.consumer_index.get(&id) {
+                    self.retire_consumer(index as usize);
+                    self.core.stats.removed_consumers += 1;
+                }
+            }
             Command::Remove(id) => self.on_legs(id, |c, _, core| {
                 c.remove_when_closed = true;
                 c.close(1000, now, core);
@@ -726,6 +775,21 @@ impl IoLoop {
             if self.conn(slot).is_some_and(|c| c.id == id) {
                 self.with_conn(slot, &mut f);
             }
+        }
+    }
+
+    /// Stops publishing to consumer ring `index` for good and releases it (its slot in the
+    /// table stays, so other routes keep their indices).
+    #[cold]
+    fn retire_consumer(&mut self, index: usize) {
+        let Some(p) = self.core.producers.get_mut(index) else {
+            return;
+        };
+        p.retire();
+        self.consumer_index
+            .retain(|_, &mut i| usize::from(i) != index);
+        for c in self.conns.iter_mut().flatten() {
+            c.unroute(index as u16);
         }
     }
 
@@ -814,6 +878,22 @@ mod tests {
         );
     }
 
+    /// A handler that does nothing (the connection never gets anywhere).
+    struct Idle;
+    impl crate::handler::WsHandler for Idle {
+        fn on_message(
+            &mut self,
+            _: crate::handler::Message<'_>,
+            _: &mut crate::handler::Context<'_>,
+        ) {
+        }
+    }
+
+    fn unreachable() -> crate::config::ConnectionConfig {
+        // Port 9 on loopback: refused at once; the connection backs off and retries.
+        crate::config::ConnectionConfig::new("ws://127.0.0.1:9/").unwrap()
+    }
+
     #[test]
     fn a_full_command_queue_is_an_error_at_the_caller() {
         let config = EngineConfig {
@@ -822,16 +902,156 @@ mod tests {
         };
         let engine = Engine::builder(config).start().unwrap();
         let h = engine.handle();
+        let conn = h
+            .add_connection(unreachable(), Box::new(Idle), &[])
+            .unwrap();
         // The loop drains the queue concurrently, so push until it reports full.
         let mut full = false;
         for _ in 0..1_000_000 {
-            if h.remove(ConnectionId(9)) == Err(crate::command::CommandError::QueueFull) {
+            if h.subscribe(conn, Vec::new()) == Err(crate::command::CommandError::QueueFull) {
                 full = true;
                 break;
             }
         }
         assert!(full);
-        let stats = engine.join().unwrap();
-        assert!(stats.unknown_connection >= 2);
+        engine.join().unwrap();
+    }
+
+    /// Issue 19 item 7: capacities beyond the maximum are errors (they aborted the process
+    /// or panicked in rtrb), and the engine still starts without them.
+    #[test]
+    fn consumer_capacities_over_the_maximum_are_errors() {
+        use crate::command::CommandError;
+        let mut b = Engine::builder(EngineConfig::default());
+        for cap in [1 << 30, usize::MAX, ring::MAX_CAPACITY + 1] {
+            assert_eq!(
+                b.try_consumer(cap).err(),
+                Some(EngineError::Capacity(CapacityError { requested: cap }))
+            );
+        }
+        let engine = b.start().unwrap();
+        let h = engine.handle();
+        for cap in [1 << 30, usize::MAX] {
+            assert_eq!(
+                h.add_consumer(cap).err(),
+                Some(CommandError::Capacity(CapacityError { requested: cap }))
+            );
+        }
+        assert!(h.add_consumer(ring::MAX_CAPACITY / 1024).is_ok());
+        engine.join().unwrap();
+        // The infallible form defers the error to `start`.
+        let mut b = Engine::builder(EngineConfig::default());
+        let (_, c) = b.consumer(1 << 30);
+        assert!(c.is_abandoned());
+        assert_eq!(
+            b.start().err(),
+            Some(EngineError::Capacity(CapacityError { requested: 1 << 30 }))
+        );
+    }
+
+    /// Issue 19 item 7: ids from one engine do not act on another's objects, and commands
+    /// for unknown ids are errors rather than `Ok(())`.
+    #[test]
+    fn ids_of_another_engine_and_unknown_ids_are_refused() {
+        use crate::command::CommandError;
+        let mut b1 = Engine::builder(EngineConfig::default());
+        let (c1, _r1) = b1.consumer(64);
+        let e1 = b1.start().unwrap();
+        let mut b2 = Engine::builder(EngineConfig::default());
+        let (c2, _r2) = b2.consumer(64);
+        let e2 = b2.start().unwrap();
+        let (h1, h2) = (e1.handle(), e2.handle());
+        assert_ne!(c1, c2);
+        let k1 = h1
+            .add_connection(unreachable(), Box::new(Idle), &[c1])
+            .unwrap();
+        let k2 = h2
+            .add_connection(unreachable(), Box::new(Idle), &[c2])
+            .unwrap();
+        assert_ne!(k1, k2);
+        // Engine 2 refuses engine 1's ids, for every command.
+        assert_eq!(
+            h2.add_connection(unreachable(), Box::new(Idle), &[c1])
+                .err(),
+            Some(CommandError::UnknownConsumer(c1))
+        );
+        assert_eq!(h2.route(k2, &[c1]), Err(CommandError::UnknownConsumer(c1)));
+        let unknown = Err(CommandError::UnknownConnection(k1));
+        assert_eq!(h2.subscribe(k1, vec!["x".into()]), unknown);
+        assert_eq!(h2.unsubscribe(k1, vec!["x".into()]), unknown);
+        assert_eq!(h2.send_text(k1, "x"), unknown);
+        assert_eq!(h2.close(k1, 1000), unknown);
+        assert_eq!(h2.route(k1, &[c2]), unknown);
+        assert_eq!(h2.remove(k1), unknown);
+        assert_eq!(
+            h2.remove_consumer(c1),
+            Err(CommandError::UnknownConsumer(c1))
+        );
+        // Never issued at all.
+        let never = crate::handler::ConnectionId(u32::MAX);
+        assert_eq!(
+            h1.subscribe(never, Vec::new()),
+            Err(CommandError::UnknownConnection(never))
+        );
+        // Their own ids work; a removed one is unknown from then on.
+        assert_eq!(h1.route(k1, &[c1]), Ok(()));
+        assert_eq!(h1.remove(k1), Ok(()));
+        assert_eq!(h1.remove(k1), Err(CommandError::UnknownConnection(k1)));
+        assert_eq!(h2.remove_consumer(c2), Ok(()));
+        assert_eq!(h2.route(k2, &[c2]), Err(CommandError::UnknownConsumer(c2)));
+        let s1 = e1.join().unwrap();
+        let s2 = e2.join().unwrap();
+        assert_eq!((s1.unknown_connection, s2.unknown_connection), (0, 0));
+        assert_eq!(s2.removed_consumers, 1);
+    }
+
+    /// Issue 19 item 6: a ring that cannot take the handler's deepest run is refused.
+    #[test]
+    fn a_ring_smaller_than_the_handler_needs_is_refused() {
+        use crate::command::CommandError;
+        struct Deep;
+        impl crate::handler::WsHandler for Deep {
+            fn on_message(
+                &mut self,
+                _: crate::handler::Message<'_>,
+                _: &mut crate::handler::Context<'_>,
+            ) {
+            }
+            fn min_ring_capacity(&self) -> usize {
+                100
+            }
+        }
+        let mut b = Engine::builder(EngineConfig::default());
+        let (small, _s) = b.consumer(99);
+        let (big, _b) = b.consumer(100);
+        let engine = b.start().unwrap();
+        let h = engine.handle();
+        assert_eq!(
+            h.add_connection(unreachable(), Box::new(Deep), &[big, small])
+                .err(),
+            Some(CommandError::RingTooSmall {
+                consumer: small,
+                capacity: 99,
+                needed: 100
+            })
+        );
+        let conn = h
+            .add_connection(unreachable(), Box::new(Deep), &[big])
+            .unwrap();
+        assert!(matches!(
+            h.route(conn, &[small]),
+            Err(CommandError::RingTooSmall { .. })
+        ));
+        let (late, _l) = h.add_consumer(50).unwrap();
+        assert!(matches!(
+            h.route(conn, &[late]),
+            Err(CommandError::RingTooSmall { needed: 100, .. })
+        ));
+        // A handler that needs nothing takes any ring.
+        assert!(
+            h.add_connection(unreachable(), Box::new(Idle), &[small])
+                .is_ok()
+        );
+        engine.join().unwrap();
     }
 }

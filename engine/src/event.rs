@@ -57,13 +57,18 @@ pub struct Flags(pub u8);
 impl Flags {
     /// No flags.
     pub const EMPTY: Flags = Flags(0);
-    /// The level belongs to a snapshot: the consumer clears its book at the first one.
+    /// The level belongs to a snapshot run: the consumer clears its book at the run's first
+    /// level (flagged [`Flags::RUN_START`]).
     pub const SNAPSHOT: Flags = Flags(1);
     /// The last event of one venue message (snapshot or diff): the book is consistent after it.
     pub const LAST_IN_BATCH: Flags = Flags(2);
     /// The trade aggregates fills of one taker order (Binance `aggTrade`): its id lives in a
     /// separate id space from plain trades of the same instrument.
     pub const AGGREGATED: Flags = Flags(4);
+    /// The first level of a SNAPSHOT run. A consumer book starts a snapshot only here: after
+    /// an `Overflow` the rest of a run whose start was dropped (or arrived before the
+    /// overflow) is not a whole snapshot, and must not make the book valid.
+    pub const RUN_START: Flags = Flags(8);
 
     /// Whether every bit of `other` is set.
     #[inline]

@@ -113,6 +113,35 @@ pub trait WsHandler: Send + 'static {
     fn on_leg_closed(&mut self, leg: Leg, reason: Reason, cx: &mut Context<'_>) {
         let _ = (leg, reason, cx);
     }
+
+    /// The smallest consumer ring this handler can serve: its deepest run of events that
+    /// must arrive whole (a snapshot run) plus the `Overflow` report that may precede it.
+    /// `EngineHandle::add_connection` and `EngineHandle::route` refuse a consumer whose ring
+    /// is smaller (such a consumer could never rebuild its books). 0 (the default): any.
+    fn min_ring_capacity(&self) -> usize {
+        0
+    }
+}
+
+/// Identifies one consumer ring of an engine (or one ring of a [`Publisher`] driven by
+/// hand), stable while the engine runs: [`Context::ring`] hands it out,
+/// [`Context::publish_all_to`] takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RingKey(pub(crate) u16);
+
+/// One consumer ring of a connection, as its handler sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingView {
+    /// The ring, for [`Context::publish_all_to`].
+    pub key: RingKey,
+    /// Events dropped on it since it was created, by any connection publishing to it: a
+    /// change means its consumer got (or will get) an `Overflow`, which invalidates every
+    /// book it keeps.
+    pub lost: u64,
+    /// Free slots now.
+    pub free: usize,
+    /// How many events it holds at most.
+    pub capacity: usize,
 }
 
 /// Outbound frames queued by a handler, drained by the connection after the callback.
@@ -261,6 +290,41 @@ impl Publisher {
             }
             e
         })
+    }
+
+    /// Pushes a run to ring `key` only (whole or not at all): `key` indexes `table` when
+    /// given, else this publisher's own rings. Returns whether it was delivered.
+    #[inline]
+    fn publish_all_to(
+        &mut self,
+        events: &[Event],
+        table: Option<(&mut [EventProducer], &[u16])>,
+        key: RingKey,
+    ) -> bool {
+        let p = match table {
+            Some((table, routes)) if routes.contains(&key.0) => table.get_mut(key.0 as usize),
+            Some(_) => None,
+            None => self.producers.get_mut(key.0 as usize),
+        };
+        let Some(p) = p else {
+            return false;
+        };
+        if events.is_empty() {
+            return false;
+        }
+        let at = self.stamp.then(crate::clock::now_ns);
+        let stamp = move |mut e: Event| {
+            if let Some(ts) = at {
+                e.stamp_published(ts);
+            }
+            e
+        };
+        let delivered = p.push_slice(events, stamp) == events.len();
+        self.published += events.len() as u64;
+        if !delivered {
+            self.dropped += events.len() as u64;
+        }
+        delivered
     }
 
     /// [`Publisher::publish_all`] to the engine's consumer `table` named by `routes`.
@@ -445,6 +509,61 @@ impl<'a> Context<'a> {
     #[inline]
     pub fn dropped(&self) -> u64 {
         self.publisher.dropped
+    }
+
+    /// Events dropped so far on this connection's consumer rings, by any connection that
+    /// publishes to them (the sum of [`RingView::lost`]): a change means some consumer got
+    /// an `Overflow`; [`Context::ring`] says which. A few plain loads.
+    #[inline]
+    pub fn lost(&self) -> u64 {
+        match &self.routes {
+            None => self.publisher.producers.iter().map(|p| p.lost()).sum(),
+            Some(r) => r
+                .routes
+                .iter()
+                .filter_map(|&i| r.table.get(i as usize))
+                .map(|p| p.lost())
+                .sum(),
+        }
+    }
+
+    /// How many consumer rings this connection publishes to.
+    #[inline]
+    pub fn rings(&self) -> usize {
+        match &self.routes {
+            None => self.publisher.producers.len(),
+            Some(r) => r.routes.len(),
+        }
+    }
+
+    /// The `i`th consumer ring of this connection (`i < rings()`).
+    pub fn ring(&self, i: usize) -> Option<RingView> {
+        let (key, p) = match &self.routes {
+            None => (i as u16, self.publisher.producers.get(i)?),
+            Some(r) => {
+                let key = *r.routes.get(i)?;
+                (key, r.table.get(key as usize)?)
+            }
+        };
+        Some(RingView {
+            key: RingKey(key),
+            lost: p.lost(),
+            free: p.slots(),
+            capacity: p.capacity(),
+        })
+    }
+
+    /// Publishes a run of events (a snapshot run, say) to one consumer ring of this
+    /// connection only, whole or not at all (dropped and counted when it does not fit with
+    /// the `Overflow` report that may go first). Returns whether it was delivered; false as
+    /// well for a ring this connection does not publish to. State republished after one
+    /// consumer's overflow goes to that consumer alone.
+    pub fn publish_all_to(&mut self, key: RingKey, events: &[Event]) -> bool {
+        let table = match &mut self.routes {
+            None => None,
+            Some(r) => Some((&mut *r.table, r.routes)),
+        };
+        self.publisher.publish_all_to(events, table, key)
     }
 
     /// Whether a consumer ring of this connection is more than three quarters full: state

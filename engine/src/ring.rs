@@ -5,6 +5,11 @@
 //! dropped and counted, and before the next event that fits, the consumer receives one
 //! [`StatusKind::Overflow`] event whose value is the exact number dropped, so it knows its
 //! book needs a resync.
+//!
+//! A run of events pushed with [`EventProducer::push_slice`] (one venue message, or one
+//! snapshot run) goes in whole or not at all: a consumer never sees part of a run followed by
+//! an `Overflow`. Runs pushed event by event with [`EventProducer::push`] can be cut; book
+//! consumers are protected by [`crate::event::Flags::RUN_START`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +17,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::event::{Event, Status, StatusKind};
 use crate::instrument::InstrumentId;
 use crate::reason::Reason;
+
+/// Most events one ring may hold: 16 Mi events of 64 bytes, 1 GiB. A larger request is an
+/// error ([`try_channel`], `EngineBuilder::consumer`, `EngineHandle::add_consumer`) rather
+/// than an allocation that aborts the process.
+pub const MAX_CAPACITY: usize = 1 << 24;
+
+/// A ring capacity over [`MAX_CAPACITY`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("ring capacity {requested} is over the maximum of {max} events", max = MAX_CAPACITY)]
+pub struct CapacityError {
+    /// The capacity asked for.
+    pub requested: usize,
+}
 
 /// Counters shared by both ends of one ring (read by metrics, written on drop only).
 #[derive(Debug, Default)]
@@ -33,6 +51,10 @@ pub struct EventProducer {
     pending_dropped: u64,
     /// Fewer free slots than this: the ring is congested (a quarter of its capacity).
     low_free: usize,
+    /// Events dropped on this ring ever (the I/O thread's own copy of `stats.dropped`).
+    lost: u64,
+    /// Removed or abandoned: unrouted by the engine, its ring released.
+    retired: bool,
     stats: Arc<RingStats>,
 }
 
@@ -42,9 +64,10 @@ pub struct Consumer {
     stats: Arc<RingStats>,
 }
 
-/// Creates a ring of `capacity` events.
+/// Creates a ring of `capacity` events (at least 2; at most [`MAX_CAPACITY`], to which a
+/// larger request is cut: use [`try_channel`] to have it refused).
 pub fn channel(capacity: usize) -> (EventProducer, Consumer) {
-    let capacity = capacity.max(2);
+    let capacity = capacity.clamp(2, MAX_CAPACITY);
     let (p, c) = rtrb::RingBuffer::new(capacity);
     let stats = Arc::new(RingStats::default());
     (
@@ -52,10 +75,23 @@ pub fn channel(capacity: usize) -> (EventProducer, Consumer) {
             inner: p,
             pending_dropped: 0,
             low_free: capacity / 4,
+            lost: 0,
+            retired: false,
             stats: stats.clone(),
         },
         Consumer { inner: c, stats },
     )
+}
+
+/// Creates a ring of `capacity` events (at least 2), or refuses a capacity over
+/// [`MAX_CAPACITY`].
+pub fn try_channel(capacity: usize) -> Result<(EventProducer, Consumer), CapacityError> {
+    if capacity > MAX_CAPACITY {
+        return Err(CapacityError {
+            requested: capacity,
+        });
+    }
+    Ok(channel(capacity))
 }
 
 impl EventProducer {
@@ -110,22 +146,40 @@ impl EventProducer {
         self.pending_dropped > 0
     }
 
-    /// Pushes a run of events (one venue message's) with one publication of the write
-    /// position; each event goes through `stamp` on its way in. Where the run does not fit,
-    /// falls back to [`EventProducer::push`] per event, which drops and counts what does not.
-    /// Returns how many were delivered.
+    /// Pushes a run of events (one venue message's, or one snapshot run) with one
+    /// publication of the write position; each event goes through `stamp` on its way in.
+    /// The run goes in whole or not at all: where it does not fit (with the `Overflow`
+    /// report of earlier drops before it), every event of it is dropped and counted, so a
+    /// consumer never sees a run cut by an overflow. Returns how many were delivered (all or
+    /// none).
     #[inline]
     pub fn push_slice(&mut self, events: &[Event], stamp: impl Fn(Event) -> Event) -> usize {
+        let Some(first) = events.first() else {
+            return 0;
+        };
         if self.pending_dropped == 0 {
             if let Ok(chunk) = self.inner.write_chunk_uninit(events.len()) {
                 return chunk.fill_from_iter(events.iter().map(|e| stamp(*e)));
             }
+        } else if self.inner.slots() > events.len() {
+            // Room for the report and the whole run; only this thread pushes.
+            let status = self.overflow_status(first.recv_ts);
+            if self.inner.push(status).is_ok() {
+                self.pending_dropped = 0;
+                if let Ok(chunk) = self.inner.write_chunk_uninit(events.len()) {
+                    return chunk.fill_from_iter(events.iter().map(|e| stamp(*e)));
+                }
+            }
         }
-        let mut delivered = 0;
-        for e in events {
-            delivered += usize::from(self.push(stamp(*e)));
-        }
-        delivered
+        self.drop_run(events.len());
+        0
+    }
+
+    #[cold]
+    fn drop_run(&mut self, n: usize) {
+        self.pending_dropped += n as u64;
+        self.lost += n as u64;
+        self.stats.dropped.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// The in-band report of the drops pending.
@@ -144,14 +198,42 @@ impl EventProducer {
 
     #[cold]
     fn drop_one(&mut self) {
-        self.pending_dropped += 1;
-        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        self.drop_run(1);
     }
 
     /// Free slots right now.
     #[inline]
     pub fn slots(&self) -> usize {
         self.inner.slots()
+    }
+
+    /// How many events the ring holds at most.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.inner.buffer().capacity()
+    }
+
+    /// Events dropped on this ring since it was created (as [`RingStats::dropped`], without
+    /// an atomic read): a change means its consumer got, or will get, an `Overflow`.
+    #[inline]
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// Whether the engine retired this ring (its consumer was removed or dropped).
+    #[inline]
+    pub fn is_retired(&self) -> bool {
+        self.retired
+    }
+
+    /// Releases the ring: the consumer end, if still held, sees [`Consumer::is_abandoned`]
+    /// once it has drained what was delivered; pending drops are forgotten. Control path
+    /// (allocates a one-slot placeholder).
+    pub(crate) fn retire(&mut self) {
+        let (placeholder, _) = rtrb::RingBuffer::new(1);
+        self.inner = placeholder;
+        self.pending_dropped = 0;
+        self.retired = true;
     }
 
     /// Whether the ring is more than three quarters full (or dropping): the I/O thread
@@ -309,7 +391,7 @@ mod tests {
     }
 
     #[test]
-    fn slices_go_in_whole_or_event_by_event_with_the_drops_reported() {
+    fn slices_go_in_whole_or_not_at_all_with_the_drops_reported() {
         let (mut p, mut c) = channel(8);
         let run: Vec<Event> = (0..5).map(ev).collect();
         let mark = |mut e: Event| {
@@ -317,20 +399,70 @@ mod tests {
             e
         };
         assert_eq!(p.push_slice(&run, mark), 5);
-        // Three free: the second run is cut, the rest dropped and counted.
-        assert_eq!(p.push_slice(&run, mark), 3);
+        // Three free: the second run does not fit and is dropped whole, never cut.
+        assert_eq!(p.push_slice(&run, mark), 0);
+        assert_eq!((p.lost(), c.stats().dropped()), (5, 5));
         let got: Vec<u64> = std::iter::from_fn(|| c.pop()).map(|e| e.seq).collect();
-        assert_eq!(got, [0, 1, 2, 3, 4, 0, 1, 2]);
-        // A pending drop goes out first, then the run.
-        assert_eq!(p.push_slice(&run[..2], mark), 2);
+        assert_eq!(got, [0, 1, 2, 3, 4]);
+        // Eight free: the pending report goes first, then the whole run.
+        assert_eq!(p.push_slice(&run, mark), 5);
         let s = c.pop().unwrap().as_status().unwrap();
-        assert_eq!((s.kind, s.value), (StatusKind::Overflow, 2));
+        assert_eq!((s.kind, s.value), (StatusKind::Overflow, 5));
         let e = c.pop().unwrap();
         assert_eq!((e.seq, e.exchange_ts), (0, 7));
-        assert_eq!(c.pop().unwrap().seq, 1);
+        // Four held, four free; one more event leaves three: a run of five is dropped whole.
+        assert!(p.push(ev(10)));
+        assert_eq!(p.push_slice(&run, mark), 0);
+        // Three free and drops pending: a run of three needs a fourth slot for the report.
+        assert_eq!(p.push_slice(&run[..3], mark), 0);
+        assert!(p.has_pending_drops());
+        // Room for exactly the report and a run of three.
+        assert_eq!(c.pop().map(|e| e.seq), Some(1));
+        assert_eq!(p.push_slice(&run[..3], mark), 3);
+        let rest: Vec<Event> = std::iter::from_fn(|| c.pop()).collect();
+        let status = rest
+            .iter()
+            .position(|e| {
+                e.as_status()
+                    .is_some_and(|s| s.kind == StatusKind::Overflow)
+            })
+            .unwrap();
+        assert_eq!(status, 4);
+        assert_eq!(rest[status].as_status().map(|s| s.value), Some(8));
+        assert_eq!(
+            rest[status + 1..].iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
         assert!(c.pop().is_none());
         assert_eq!(p.push_slice(&[], mark), 0);
-        assert_eq!(c.stats().dropped(), 2);
+        assert_eq!(c.stats().dropped(), 13);
+    }
+
+    #[test]
+    fn a_capacity_over_the_maximum_is_an_error() {
+        assert_eq!(
+            try_channel(MAX_CAPACITY + 1).err(),
+            Some(CapacityError {
+                requested: MAX_CAPACITY + 1
+            })
+        );
+        assert!(try_channel(usize::MAX).is_err());
+        assert!(try_channel(1 << 30).is_err());
+        let (p, _c) = try_channel(0).unwrap();
+        assert_eq!(p.capacity(), 2);
+    }
+
+    #[test]
+    fn a_retired_ring_is_abandoned_for_its_consumer_after_what_was_delivered() {
+        let (mut p, mut c) = channel(4);
+        assert!(p.push(ev(1)));
+        p.push(ev(2));
+        assert!(!p.is_retired());
+        p.retire();
+        assert!(p.is_retired() && c.is_abandoned());
+        assert_eq!(c.pop().map(|e| e.seq), Some(1));
+        assert_eq!(c.pop().map(|e| e.seq), Some(2));
+        assert!(c.pop().is_none());
     }
 
     #[test]

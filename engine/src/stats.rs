@@ -72,6 +72,11 @@ pub struct EngineStats {
     pub dropped_events: u64,
     /// Times reading paused on a congested consumer ring so its consumer could catch up.
     pub congestion_pauses: u64,
+    /// Consumer rings retired because their `Consumer` end was dropped (found when the ring
+    /// filled): nothing is published to them any more.
+    pub abandoned_consumers: u64,
+    /// Consumer rings removed with `EngineHandle::remove_consumer`.
+    pub removed_consumers: u64,
     /// Telemetry records dropped because the collector fell behind.
     pub telemetry_dropped: u64,
     /// Frames from `EngineHandle::send` that could not be queued (not live, outbox full).

@@ -341,6 +341,9 @@ mod tests {
                 } else {
                     Flags::EMPTY
                 };
+                if snapshot && i == 0 {
+                    flags = flags.with(Flags::RUN_START);
+                }
                 if i + 1 == n {
                     flags = flags.with(Flags::LAST_IN_BATCH);
                 }

@@ -61,6 +61,10 @@ impl Rig {
         config.ws_base = Some(sim.ws_url());
         config.rest_base = Some(sim.rest_url());
         config.usdm_routed = false;
+        // The simulator's books hold at most 300 levels a side: a depth of 1000 covers them
+        // and lets a feed accept rings of 2001 events and more (its deepest snapshot run and
+        // the overflow report before it), as the slow-consumer test's ring of 4096.
+        config.book_depth = 1000;
         let symbols: Vec<String> = sim
             .venue()
             .lower_names()

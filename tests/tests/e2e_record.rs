@@ -327,7 +327,17 @@ fn record_then_replay_two_usdm_connections() {
     let a: Vec<Event> = live.events.iter().filter_map(normalized).collect();
     let b: Vec<Event> = replayed.iter().filter_map(normalized).collect();
     assert_eq!(a.len(), b.len());
-    for c in [1, 2, 101, 102] {
+    // Connection ids are unique in the process (other tests add connections too).
+    let mut conns: Vec<u32> = a
+        .iter()
+        .filter_map(|e| e.as_status())
+        .map(|s| s.connection)
+        .filter(|&c| c != 0)
+        .collect();
+    conns.sort_unstable();
+    conns.dedup();
+    assert_eq!(conns.len(), 2, "{conns:?}");
+    for c in [1, 2].into_iter().chain(conns.iter().map(|&c| 100 + c)) {
         let pa: Vec<Event> = a.iter().filter(|e| class(e) == c).copied().collect();
         let pb: Vec<Event> = b.iter().filter(|e| class(e) == c).copied().collect();
         assert!(!pa.is_empty(), "class {c}");

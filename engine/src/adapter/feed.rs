@@ -7,7 +7,7 @@ use super::{
 };
 use crate::book::{Book, BookConfig};
 use crate::event::{Event, EventKind, Flags, Level, MAX_EVENT_SCALE, Side, Status, StatusKind};
-use crate::handler::{Context, Message, Reconnect, SendError, WsHandler};
+use crate::handler::{Context, Message, Reconnect, RingKey, SendError, WsHandler};
 use crate::instrument::InstrumentId;
 use crate::reason::Reason;
 
@@ -253,20 +253,35 @@ pub struct FeedHandler<A: FeedAdapter> {
     ack_deadline: u64,
     /// `FeedAdapter::pending_acks` when last looked at.
     seen_pending: usize,
-    /// `Context::dropped` when last looked at.
-    seen_dropped: u64,
-    /// Consumers lost events: republish the books once their rings have room.
+    /// `Context::lost` when last looked at.
+    seen_lost: u64,
+    /// Per consumer ring: drops seen, and the books still to republish to it.
+    ring_marks: Vec<RingMark>,
+    /// A consumer lost events: republish the books to it once its ring has room.
     republish: bool,
     /// The run a snapshot (installed or republished) is built in, kept for the next one.
     snapshot_run: Vec<Event>,
+    /// Levels of the deepest book's republished run (both sides full), 0 without books.
+    deepest_run: usize,
     stats: FeedStats,
 }
 
 const NO_SLOT: u32 = u32::MAX;
 
+/// Recovery state of one consumer ring (see [`FeedHandler::recover_from_drops`]).
+#[derive(Clone, Copy, Debug)]
+struct RingMark {
+    key: RingKey,
+    /// The ring's `lost` when its current round began (or when first seen).
+    lost: u64,
+    /// Next book slot to republish to it; `usize::MAX`: none.
+    next: usize,
+}
+
 /// Fills `run` with a book's levels as a SNAPSHOT run: every level flagged `SNAPSHOT`, the
-/// last also `LAST_IN_BATCH`; an empty book is one zero-quantity level, which still tells
-/// consumers to clear. Levels that do not fit an event are left out.
+/// first also `RUN_START` (a consumer book starts a snapshot only there), the last also
+/// `LAST_IN_BATCH`; an empty book is one zero-quantity level, which still tells consumers to
+/// clear. Levels that do not fit an event are left out.
 fn snapshot_run(
     run: &mut Vec<Event>,
     instrument: InstrumentId,
@@ -295,8 +310,11 @@ fn snapshot_run(
     if !any {
         push(Side::Buy, crate::Decimal::ZERO, crate::Decimal::ZERO);
     }
+    if let Some(first) = run.first_mut() {
+        first.flags = first.flags.with(Flags::RUN_START);
+    }
     if let Some(last) = run.last_mut() {
-        last.flags = Flags::SNAPSHOT.with(Flags::LAST_IN_BATCH);
+        last.flags = last.flags.with(Flags::LAST_IN_BATCH);
     }
 }
 
@@ -323,7 +341,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
         // A snapshot run of the deepest book fits without growing on the I/O thread.
         let max_run = specs
             .iter()
-            .map(|s| 2 * s.config.depth + 1)
+            .map(|s| 2 * s.config.depth.max(1) + 1)
             .max()
             .unwrap_or(0);
         let mut slot_of = vec![NO_SLOT; max_index];
@@ -357,9 +375,11 @@ impl<A: FeedAdapter> FeedHandler<A> {
             carried: None,
             ack_deadline: 0,
             seen_pending: 0,
-            seen_dropped: 0,
+            seen_lost: 0,
+            ring_marks: Vec::with_capacity(8),
             republish: false,
             snapshot_run: Vec::with_capacity(max_run),
+            deepest_run: max_run.saturating_sub(1),
             stats: FeedStats::default(),
         }
     }
@@ -605,37 +625,80 @@ impl<A: FeedAdapter> FeedHandler<A> {
     }
 
     /// A consumer ring dropped events: its consumer's books went invalid at the `Overflow`
-    /// status. Once the rings have room again, every synced book goes out as a SNAPSHOT run
-    /// (from the validating book: no venue round trip), or, without validating books, is
-    /// resynced from a fresh snapshot. Drops caused by the republishing itself do not
-    /// trigger another round (a ring smaller than a book would loop); those consumers wait
-    /// for the next resync.
+    /// status. To that consumer alone (other consumers of the connection are not touched),
+    /// every synced book goes out as a SNAPSHOT run from the validating book (no venue round
+    /// trip), one book at a time as its ring has room for the whole run and the report
+    /// before it, so a republished run is never dropped; a new drop on that ring meanwhile
+    /// starts its round again. Without validating books, a synced book is resynced from a
+    /// fresh snapshot instead (for every consumer: there is nothing to republish from).
+    /// A ring first seen here gets no round (nothing is known to be lost).
     fn recover_from_drops(&mut self, cx: &mut Context<'_>) {
-        if cx.dropped() != self.seen_dropped {
-            self.seen_dropped = cx.dropped();
-            self.republish = true;
-        }
-        if !self.republish || self.mode != Mode::Active || cx.is_congested() {
+        self.seen_lost = cx.lost();
+        if self.mode != Mode::Active {
+            self.republish = false;
             return;
         }
-        self.republish = false;
-        for slot in 0..self.books.len() {
+        let mut waiting = false;
+        for i in 0..cx.rings() {
+            let Some(ring) = cx.ring(i) else {
+                continue;
+            };
+            let m = match self.ring_marks.iter().position(|m| m.key == ring.key) {
+                Some(m) => m,
+                None => {
+                    self.ring_marks.push(RingMark {
+                        key: ring.key,
+                        lost: ring.lost,
+                        next: usize::MAX,
+                    });
+                    continue;
+                }
+            };
+            if self.ring_marks[m].lost != ring.lost {
+                self.ring_marks[m].lost = ring.lost;
+                self.ring_marks[m].next = 0;
+            }
+            waiting |= self.republish_to(m, cx);
+        }
+        self.republish = waiting;
+        // Drops while republishing (of other events, or by other connections) start again.
+        self.seen_lost = cx.lost();
+    }
+
+    /// Continues the round of ring mark `m`; returns whether books remain (no room yet).
+    fn republish_to(&mut self, m: usize, cx: &mut Context<'_>) -> bool {
+        let key = self.ring_marks[m].key;
+        while self.ring_marks[m].next < self.books.len() {
+            let slot = self.ring_marks[m].next;
             let b = &self.books[slot];
             let synced = matches!(b.state, SyncState::Live | SyncState::Joining);
             if !synced {
-                continue; // a snapshot run follows its sync anyway
+                // A snapshot run, to every consumer, follows its sync anyway.
+                self.ring_marks[m].next += 1;
+                continue;
             }
-            if self.config.validate_books && b.book.is_valid() {
-                self.republish_book(slot, cx);
-            } else {
+            if !(self.config.validate_books && b.book.is_valid()) {
                 self.resync(slot, false, Reason::Backpressure, cx);
                 self.request_snapshot(slot, cx);
+                self.ring_marks[m].next += 1;
+                continue;
             }
+            let run_len = (b.book.bid_len() + b.book.ask_len()).max(1);
+            let free = (0..cx.rings())
+                .filter_map(|i| cx.ring(i))
+                .find(|r| r.key == key)
+                .map_or(0, |r| r.free);
+            if free <= run_len {
+                return true; // the timer (or the next message) tries again
+            }
+            self.republish_book(slot, key, cx);
+            self.ring_marks[m].next += 1;
         }
-        self.seen_dropped = cx.dropped();
+        self.ring_marks[m].next = usize::MAX;
+        false
     }
 
-    fn republish_book(&mut self, slot: usize, cx: &mut Context<'_>) {
+    fn republish_book(&mut self, slot: usize, key: RingKey, cx: &mut Context<'_>) {
         let mut run = std::mem::take(&mut self.snapshot_run);
         let b = &self.books[slot];
         let sides = b
@@ -644,9 +707,11 @@ impl<A: FeedAdapter> FeedHandler<A> {
             .map(|l| (Side::Buy, l))
             .chain(b.book.asks(usize::MAX).map(|l| (Side::Sell, l)));
         snapshot_run(&mut run, b.instrument, b.last.last, 0, cx.now(), sides);
-        self.publish_all(&run, cx);
+        if cx.publish_all_to(key, &run) {
+            self.stats.published += run.len() as u64;
+            self.stats.republished += 1;
+        }
         self.snapshot_run = run;
-        self.stats.republished += 1;
     }
 
     fn on_diff(&mut self, slot: usize, ids: DiffIds, events: &[Event], cx: &mut Context<'_>) {
@@ -1217,7 +1282,7 @@ impl<A: FeedAdapter> WsHandler for FeedHandler<A> {
         if self.seen_pending != 0 || self.ack_deadline != 0 {
             self.track_acks(cx);
         }
-        if cx.dropped() != self.seen_dropped || self.republish {
+        if cx.lost() != self.seen_lost || self.republish {
             self.recover_from_drops(cx);
             self.arm_timer(cx);
         }
@@ -1269,6 +1334,15 @@ impl<A: FeedAdapter> WsHandler for FeedHandler<A> {
             }
         }
         self.arm_timer(cx);
+    }
+
+    /// The deepest book's run (both sides at the book depth) and the `Overflow` report
+    /// before it: a smaller ring could never take that book's snapshot run whole.
+    fn min_ring_capacity(&self) -> usize {
+        match self.deepest_run {
+            0 => 0,
+            n => n + 1,
+        }
     }
 
     fn on_poll(&mut self, cx: &mut Context<'_>) {

@@ -468,6 +468,10 @@ impl<A: FeedAdapter> RotatingFeed<A> {
 }
 
 impl<A: FeedAdapter> WsHandler for RotatingFeed<A> {
+    fn min_ring_capacity(&self) -> usize {
+        self.active.handler.min_ring_capacity()
+    }
+
     fn on_connect(&mut self, cx: &mut Context<'_>) {
         let (leg, now) = (cx.leg(), cx.now());
         if leg == self.active.leg {

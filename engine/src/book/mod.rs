@@ -101,6 +101,10 @@ pub enum EventEffect {
     },
     /// The event made the book invalid until the next snapshot run (resync, overflow).
     Invalidated,
+    /// A SNAPSHOT level of a run whose first level ([`Flags::RUN_START`]) this book did not
+    /// see (it was dropped, or came before an `Overflow`): not applied; the book is invalid
+    /// until the next whole run.
+    Skipped,
     /// Not a book event (trade, BBO, other status).
     Ignored,
 }
@@ -250,20 +254,35 @@ impl Book {
         }
     }
 
-    /// Rebuilds from an event stream: a BookLevel event is applied (the first SNAPSHOT level
-    /// of a run clears the book first; LAST_IN_BATCH ends a message, and ends a snapshot run
-    /// by making the book valid); a `Resync` or `Overflow` status invalidates and clears the
-    /// book. The caller routes events by instrument, and passes status events that carry
-    /// [`crate::InstrumentId::NONE`] (such as `Overflow`) to every book.
+    /// Rebuilds from an event stream: a BookLevel event is applied (a snapshot run's first
+    /// level, flagged SNAPSHOT and RUN_START, clears the book first; LAST_IN_BATCH ends a
+    /// message, and ends a snapshot run by making the book valid); a `Resync` or `Overflow`
+    /// status invalidates and clears the book. The caller routes events by instrument, and
+    /// passes status events that carry [`crate::InstrumentId::NONE`] (such as `Overflow`) to
+    /// every book.
+    ///
+    /// The book is valid only after a whole snapshot run (its RUN_START level through its
+    /// LAST_IN_BATCH level, with no `Overflow` or `Resync` between) and the diffs after it:
+    /// the rest of a run whose start it did not see is [`EventEffect::Skipped`], and a run
+    /// broken by another level is not taken as whole. Diffs never make it valid.
     pub fn apply_event(&mut self, e: &Event) -> Result<EventEffect, BookError> {
         match e.kind() {
             EventKind::BookLevel => {
                 let Some(l) = e.as_level() else {
                     return Ok(EventEffect::Ignored);
                 };
-                if e.flags.contains(Flags::SNAPSHOT) && self.state != State::InSnapshot {
-                    self.clear();
-                    self.state = State::InSnapshot;
+                if e.flags.contains(Flags::SNAPSHOT) {
+                    if e.flags.contains(Flags::RUN_START) {
+                        self.clear();
+                        self.state = State::InSnapshot;
+                    } else if self.state != State::InSnapshot {
+                        // A run seen from its middle: whatever came before it is unknown.
+                        self.invalidate();
+                        return Ok(EventEffect::Skipped);
+                    }
+                } else if self.state == State::InSnapshot {
+                    // A diff inside a snapshot run: the run is not whole.
+                    self.state = State::Invalid;
                 }
                 let change = self.apply(l.side, l.price, l.qty);
                 let consistent = e.flags.contains(Flags::LAST_IN_BATCH);
@@ -575,9 +594,10 @@ mod tests {
     #[test]
     fn rebuilds_from_events() {
         let snap = Flags::SNAPSHOT;
+        let start = Flags::SNAPSHOT.with(Flags::RUN_START);
         let last = Flags::LAST_IN_BATCH;
         let mut b = Book::new(BookConfig::default());
-        b.apply_event(&level_event(Side::Buy, "1.0", "5", snap, 7))
+        b.apply_event(&level_event(Side::Buy, "1.0", "5", start, 7))
             .unwrap();
         assert!(!b.is_valid());
         b.apply_event(&level_event(Side::Sell, "2.0", "5", snap.with(last), 7))
@@ -597,7 +617,7 @@ mod tests {
         assert_eq!(b.seq(), 9);
         assert_eq!(b.best_ask(), None);
         // A new snapshot run clears at its first level.
-        b.apply_event(&level_event(Side::Sell, "3.0", "1", snap.with(last), 12))
+        b.apply_event(&level_event(Side::Sell, "3.0", "1", start.with(last), 12))
             .unwrap();
         assert_eq!(b.bid_len(), 0);
         assert_eq!(b.best_ask().unwrap().0, d("3"));
@@ -618,6 +638,150 @@ mod tests {
         b.apply_event(&level_event(Side::Sell, "3.0", "1", last, 13))
             .unwrap();
         assert!(!b.is_valid());
+    }
+
+    fn overflow_event() -> Event {
+        Event::status(
+            InstrumentId::NONE,
+            Status {
+                kind: StatusKind::Overflow,
+                reason: 0,
+                value: 1,
+                connection: 0,
+            },
+            0,
+        )
+    }
+
+    /// A SNAPSHOT run as a feed publishes it: first level RUN_START, last LAST_IN_BATCH.
+    fn run(levels: &[(Side, &str, &str)], seq: u64) -> Vec<Event> {
+        let n = levels.len();
+        levels
+            .iter()
+            .enumerate()
+            .map(|(i, &(side, p, q))| {
+                let mut flags = Flags::SNAPSHOT;
+                if i == 0 {
+                    flags = flags.with(Flags::RUN_START);
+                }
+                if i + 1 == n {
+                    flags = flags.with(Flags::LAST_IN_BATCH);
+                }
+                level_event(side, p, q, flags, seq)
+            })
+            .collect()
+    }
+
+    const SEVEN: [(Side, &str, &str); 7] = [
+        (Side::Buy, "100", "1"),
+        (Side::Buy, "99", "2"),
+        (Side::Buy, "98", "3"),
+        (Side::Sell, "101", "1"),
+        (Side::Sell, "102", "2"),
+        (Side::Sell, "103", "3"),
+        (Side::Sell, "104", "4"),
+    ];
+
+    /// Issue 19 item 1, exactly: a ring of 4; a 7-level snapshot run pushed event by event;
+    /// the consumer pops after the 5th (dropped) push; then the last level. The consumer sees
+    /// 4 levels, `Overflow(1)` and the last level, and must not call the book valid.
+    #[test]
+    fn a_snapshot_run_cut_by_an_overflow_never_makes_the_book_valid() {
+        let (mut p, mut c) = crate::ring::channel(4);
+        let run = run(&SEVEN, 42);
+        let delivered: Vec<bool> = run[..5].iter().map(|e| p.push(*e)).collect();
+        assert_eq!(delivered, [true, true, true, true, false]);
+        let mut b = Book::new(BookConfig::with_depth(10));
+        let mut seen = Vec::new();
+        while let Some(e) = c.pop() {
+            seen.push(e);
+            b.apply_event(&e).unwrap();
+        }
+        assert!(p.push(run[6]));
+        while let Some(e) = c.pop() {
+            seen.push(e);
+            b.apply_event(&e).unwrap();
+        }
+        assert_eq!(seen.len(), 6);
+        assert_eq!(seen[..4], run[..4]);
+        let s = seen[4].as_status().unwrap();
+        assert_eq!((s.kind, s.value), (StatusKind::Overflow, 1));
+        assert_eq!(seen[5], run[6]);
+        // Before the fix: valid, with 0 bids and 1 ask (the run has 3 bids and 4 asks).
+        assert!(!b.is_valid(), "{} bids, {} asks", b.bid_len(), b.ask_len());
+        // The next whole run makes it valid, with every level of it.
+        for e in &run {
+            b.apply_event(e).unwrap();
+        }
+        assert!(b.is_valid());
+        assert_eq!((b.bid_len(), b.ask_len()), (3, 4));
+        assert_eq!(b.best_bid(), Some((d("100"), d("1"))));
+        assert_eq!(b.asks(9).last(), Some((d("104"), d("4"))));
+    }
+
+    #[test]
+    fn the_tail_of_a_run_is_skipped_and_a_valid_book_seeing_one_is_invalidated() {
+        let run = run(&SEVEN, 42);
+        let mut b = Book::new(BookConfig::with_depth(10));
+        for e in &run[3..] {
+            let effect = b.apply_event(e).unwrap();
+            assert_eq!(effect, EventEffect::Skipped);
+            assert!(!b.is_valid());
+        }
+        assert_eq!((b.bid_len(), b.ask_len()), (0, 0));
+        for e in &run {
+            b.apply_event(e).unwrap();
+        }
+        assert!(b.is_valid());
+        // A run's middle with no start, even without an Overflow before it: not whole.
+        assert_eq!(b.apply_event(&run[2]).unwrap(), EventEffect::Skipped);
+        assert!(!b.is_valid());
+    }
+
+    /// After an Overflow, a diff run whose start was not seen never makes the book valid;
+    /// nor does a snapshot run broken by a diff, or by an Overflow inside it.
+    #[test]
+    fn diff_tails_and_broken_runs_after_an_overflow_leave_the_book_invalid() {
+        let whole = run(&SEVEN, 42);
+        let mut b = Book::new(BookConfig::with_depth(10));
+        for e in &whole {
+            b.apply_event(e).unwrap();
+        }
+        assert!(b.is_valid());
+        // A diff run of three: its first two are dropped, the consumer sees the overflow and
+        // the last one.
+        let last_diff = level_event(Side::Sell, "101", "0", Flags::LAST_IN_BATCH, 43);
+        assert_eq!(
+            b.apply_event(&overflow_event()).unwrap(),
+            EventEffect::Invalidated
+        );
+        b.apply_event(&last_diff).unwrap();
+        assert!(!b.is_valid());
+        // A run broken by an Overflow inside it.
+        for e in &whole[..3] {
+            b.apply_event(e).unwrap();
+        }
+        b.apply_event(&overflow_event()).unwrap();
+        for e in &whole[3..] {
+            b.apply_event(e).unwrap();
+        }
+        assert!(!b.is_valid());
+        // A run broken by a diff level.
+        for e in &whole[..3] {
+            b.apply_event(e).unwrap();
+        }
+        b.apply_event(&level_event(Side::Buy, "97", "1", Flags::EMPTY, 43))
+            .unwrap();
+        for e in &whole[3..] {
+            b.apply_event(e).unwrap();
+        }
+        assert!(!b.is_valid());
+        // A run restarted by a new RUN_START: the restart is what counts.
+        for e in whole[..2].iter().chain(&whole) {
+            b.apply_event(e).unwrap();
+        }
+        assert!(b.is_valid());
+        assert_eq!((b.bid_len(), b.ask_len()), (3, 4));
     }
 
     #[derive(Debug, Clone)]

@@ -161,12 +161,23 @@ fn engine_config(a: &Args) -> EngineConfig {
 }
 
 /// Starts the engine with one consumer ring and (with stages) a telemetry collector.
+#[allow(clippy::type_complexity)]
 fn start_engine(
     a: &Args,
-) -> Result<(Engine, Consumer, Option<CollectorThread<DefaultCollector>>), String> {
+) -> Result<
+    (
+        Engine,
+        tickwire_engine::ConsumerId,
+        Consumer,
+        Option<CollectorThread<DefaultCollector>>,
+    ),
+    String,
+> {
     let config = engine_config(a);
     let mut builder = Engine::builder(config);
-    let (_, ring) = builder.consumer(a.qcap.max(2));
+    let (id, ring) = builder
+        .try_consumer(a.qcap.max(2))
+        .map_err(|e| format!("bad --qcap: {e}"))?;
     let collector = if config.telemetry {
         let (tx, rx) = telemetry::channel(config.telemetry_capacity);
         builder.telemetry(tx);
@@ -179,7 +190,7 @@ fn start_engine(
     let engine = builder
         .start()
         .map_err(|e| format!("cannot start the engine: {e}"))?;
-    Ok((engine, ring, collector))
+    Ok((engine, id, ring, collector))
 }
 
 /// `--url`: the adapter on a raw stream with the probe on and no book sync, no SUBSCRIBE, one
@@ -200,7 +211,7 @@ fn connect_url(a: &Args, url: &str) -> Result<Pipeline, String> {
     let subs = Subscription::product(&names, &[Channel::Depth(DepthSpeed::Ms0), Channel::Trade]);
     let adapter = BinanceAdapter::new(config, &subs, &registry).map_err(|e| e.to_string())?;
     let heartbeat = adapter.heartbeat();
-    let (engine, ring, collector) = start_engine(a)?;
+    let (engine, consumer_id, ring, collector) = start_engine(a)?;
     let base = engine_config(a).connection_defaults;
     let options = ConnectionOptions {
         ping_interval: None,
@@ -220,7 +231,7 @@ fn connect_url(a: &Args, url: &str) -> Result<Pipeline, String> {
     );
     engine
         .handle()
-        .add_connection(conn.options(options), Box::new(handler), &[consumer_id()])
+        .add_connection(conn.options(options), Box::new(handler), &[consumer_id])
         .map_err(|e| format!("cannot add the connection: {e}"))?;
     Ok(Pipeline {
         engine,
@@ -229,11 +240,6 @@ fn connect_url(a: &Args, url: &str) -> Result<Pipeline, String> {
         sim: None,
         target: url.to_string(),
     })
-}
-
-/// The only consumer's id (the first ring added to a builder).
-fn consumer_id() -> tickwire_engine::ConsumerId {
-    tickwire_engine::ConsumerId(0)
 }
 
 /// Default mode: the simulator on loopback, the adapter with book sync from its REST
@@ -283,14 +289,14 @@ fn start_sim(a: &Args) -> Result<Pipeline, String> {
     let snapshots = RestSnapshots::spawn(&config, &registry, &["BTCUSDT"])
         .map_err(|e| format!("cannot start the snapshot thread: {e}"))?;
     let target = adapter.endpoint().url;
-    let (engine, ring, collector) = start_engine(a)?;
+    let (engine, consumer_id, ring, collector) = start_engine(a)?;
     let handler = FeedHandler::new(adapter, Box::new(snapshots), FeedConfig::default());
     add_feed(
         &engine.handle(),
         handler,
         engine_config(a).connection_defaults,
         &[],
-        &[consumer_id()],
+        &[consumer_id],
     )
     .map_err(|e| format!("cannot add the feed: {e}"))?;
     Ok(Pipeline {

@@ -146,6 +146,10 @@ impl<H: WsHandler> Recorder<H> {
 }
 
 impl<H: WsHandler> WsHandler for Recorder<H> {
+    fn min_ring_capacity(&self) -> usize {
+        self.inner.min_ring_capacity()
+    }
+
     fn on_connect(&mut self, cx: &mut Context<'_>) {
         let conn = cx.connection();
         self.ring
