@@ -966,8 +966,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
         let (now, timeout) = (cx.now(), self.config.snapshot_sync_timeout_ns);
         for slot in 0..self.books.len() {
             let b = &mut self.books[slot];
-            if b.state != SyncState::Buffering || b.sync_deadline == 0 || now < b.sync_deadline
-            {
+            if b.state != SyncState::Buffering || b.sync_deadline == 0 || now < b.sync_deadline {
                 continue;
             }
             let held = b.pending.take().map_or(0, |s| s.last_id);
