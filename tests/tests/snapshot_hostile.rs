@@ -108,7 +108,12 @@ fn hostile_snapshot_servers_are_asked_on_the_backoff_and_every_failure_is_report
         },
     ];
     let ws = TestServer::plain(|peer| {
-        stream_depth_diffs(peer, 1000, Duration::from_millis(10), Duration::from_secs(30));
+        stream_depth_diffs(
+            peer,
+            1000,
+            Duration::from_millis(10),
+            Duration::from_secs(30),
+        );
     });
     let mut b = Engine::builder(EngineConfig::profile(Profile::Standard));
     let (cid, mut consumer) = b.consumer(1 << 20);
@@ -178,7 +183,11 @@ fn hostile_snapshot_servers_are_asked_on_the_backoff_and_every_failure_is_report
         );
         if let Some(wait) = c.retry_after {
             for w in asked.windows(2) {
-                assert!(w[1].at - w[0].at >= wait, "{}: Retry-After ignored", c.symbol);
+                assert!(
+                    w[1].at - w[0].at >= wait,
+                    "{}: Retry-After ignored",
+                    c.symbol
+                );
             }
         }
         let mine: Vec<Status> = events
@@ -187,8 +196,10 @@ fn hostile_snapshot_servers_are_asked_on_the_backoff_and_every_failure_is_report
             .filter_map(Event::as_status)
             .filter(|s| s.kind == StatusKind::SnapshotFailed)
             .collect();
-        let with_reason: Vec<&Status> =
-            mine.iter().filter(|s| s.reason == c.reason.code()).collect();
+        let with_reason: Vec<&Status> = mine
+            .iter()
+            .filter(|s| s.reason == c.reason.code())
+            .collect();
         assert!(
             !with_reason.is_empty(),
             "{}: no SnapshotFailed({:?}) status; got {:?}",
@@ -197,7 +208,11 @@ fn hostile_snapshot_servers_are_asked_on_the_backoff_and_every_failure_is_report
             mine
         );
         if let Some(v) = c.value {
-            assert!(with_reason.iter().all(|s| s.value == v), "{}: {mine:?}", c.symbol);
+            assert!(
+                with_reason.iter().all(|s| s.value == v),
+                "{}: {mine:?}",
+                c.symbol
+            );
         }
         if c.reason != Reason::SyncTimeout {
             // Each answered request: one status with the server's reason.

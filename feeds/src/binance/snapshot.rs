@@ -383,6 +383,9 @@ impl Worker {
     }
 
     fn fetch(&mut self, job: Job) {
+        let result = self.get(&job.url);
+        // Counted from the answer: the venue counted it on arrival, before that, so our
+        // window never closes before the venue's.
         let now = Instant::now();
         self.spent.push_back((now, job.weight));
         while self
@@ -392,7 +395,6 @@ impl Worker {
         {
             self.spent.pop_front();
         }
-        let result = self.get(&job.url);
         let Some((first, _)) = job.waiters.first() else {
             return;
         };
@@ -479,7 +481,8 @@ fn wall_minute() -> (u64, Duration) {
         .unwrap_or_default();
     (
         since.as_secs() / 60,
-        Duration::from_secs(since.as_secs() % 60) + Duration::from_nanos(since.subsec_nanos().into()),
+        Duration::from_secs(since.as_secs() % 60)
+            + Duration::from_nanos(since.subsec_nanos().into()),
     )
 }
 
@@ -515,7 +518,14 @@ mod tests {
     #[test]
     fn depth_weights_follow_the_documented_tables() {
         // Binance spot GET /api/v3/depth and USD-M GET /fapi/v1/depth weight tables.
-        let spot = [(5, 5), (100, 5), (101, 25), (500, 25), (1000, 50), (5000, 250)];
+        let spot = [
+            (5, 5),
+            (100, 5),
+            (101, 25),
+            (500, 25),
+            (1000, 50),
+            (5000, 250),
+        ];
         for (limit, w) in spot {
             assert_eq!(depth_weight(Market::Spot, limit), w, "spot limit {limit}");
         }
