@@ -107,6 +107,15 @@ struct Handle {
     tx: Sender<Ask>,
 }
 
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // The last feed of this scheduler went: forget it (its thread ends by itself once
+        // it sees the channel closed).
+        let mut list = SCHEDULERS.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|(_, w)| w.strong_count() > 0);
+    }
+}
+
 static SCHEDULERS: Mutex<Vec<(Key, Weak<Handle>)>> = Mutex::new(Vec::new());
 
 /// Scheduler threads running now, over every venue (for tests and diagnostics).
@@ -122,8 +131,9 @@ pub struct RestSnapshots {
     weight: u32,
     reply_tx: Sender<Reply>,
     replies: Receiver<Reply>,
-    /// Requests the scheduler can no longer take (it ended): answered as closed.
-    failed: Vec<InstrumentId>,
+    /// Requests answered without the scheduler: an instrument without a URL, or a
+    /// scheduler that ended.
+    failed: Vec<(InstrumentId, SnapshotError)>,
 }
 
 impl RestSnapshots {
@@ -489,7 +499,7 @@ fn wall_minute() -> (u64, Duration) {
 impl SnapshotSource for RestSnapshots {
     fn request(&mut self, instrument: InstrumentId) {
         let Some(url) = self.urls.get(&instrument) else {
-            self.failed.push(instrument);
+            self.failed.push((instrument, SnapshotError::Request));
             return;
         };
         let ask = Ask {
@@ -499,13 +509,13 @@ impl SnapshotSource for RestSnapshots {
             reply: self.reply_tx.clone(),
         };
         if self.scheduler.tx.send(ask).is_err() {
-            self.failed.push(instrument);
+            self.failed.push((instrument, SnapshotError::Closed));
         }
     }
 
     fn poll(&mut self) -> Option<(InstrumentId, Result<BookSnapshot, SnapshotError>)> {
-        if let Some(i) = self.failed.pop() {
-            return Some((i, Err(SnapshotError::Closed)));
+        if let Some((i, e)) = self.failed.pop() {
+            return Some((i, Err(e)));
         }
         self.replies.try_recv().ok()
     }
