@@ -23,6 +23,18 @@ fn tickwire_threads() -> usize {
         .count()
 }
 
+/// Resident memory of this process, kB (Linux `/proc/self/status`; 0 elsewhere).
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 #[test]
 fn two_hundred_feeds_share_one_rest_thread_which_ends_with_them() {
     const FEEDS: usize = 200;
@@ -35,6 +47,7 @@ fn two_hundred_feeds_share_one_rest_thread_which_ends_with_them() {
     let engine = b.start().unwrap();
     let registry = Registry::new();
     let before = tickwire_threads();
+    let rss_before = rss_kb();
     for i in 0..FEEDS {
         BinanceFeed::new(Market::Spot)
             .symbols(&[format!("S{i:03}USDT")])
@@ -47,6 +60,10 @@ fn two_hundred_feeds_share_one_rest_thread_which_ends_with_them() {
             .unwrap();
     }
     let added = tickwire_threads() - before;
+    eprintln!(
+        "{FEEDS} feeds: +{added} threads, +{} kB resident before connecting",
+        rss_kb().saturating_sub(rss_before)
+    );
     assert_eq!(threads_named("tickwire-rest"), 1);
     assert_eq!(scheduler_threads(), 1);
     assert!(added <= 1, "{FEEDS} feeds started {added} threads");
