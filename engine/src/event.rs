@@ -109,6 +109,12 @@ pub enum StatusKind {
     SubscriptionError = 8,
     /// The venue asked to reconnect (e.g. Binance `serverShutdown`) or a lifetime rotation began.
     Rotating = 9,
+    /// A book snapshot could not be had or used; `reason` says why (`http_status`,
+    /// `rate_limited`, `banned`, `malformed`, `io`, `snapshot_too_old`, `sync_timeout`,
+    /// `crossed`, `number`); `value` is reason-specific (the HTTP status, the `Retry-After`
+    /// in ms, the snapshot's update id). The book stays invalid; the snapshot is fetched
+    /// again after the handler's backoff.
+    SnapshotFailed = 10,
 }
 
 impl StatusKind {
@@ -125,6 +131,7 @@ impl StatusKind {
             7 => DecodeError,
             8 => SubscriptionError,
             9 => Rotating,
+            10 => SnapshotFailed,
             _ => return None,
         })
     }
@@ -142,6 +149,7 @@ impl StatusKind {
             StatusKind::DecodeError => "decode_error",
             StatusKind::SubscriptionError => "subscription_error",
             StatusKind::Rotating => "rotating",
+            StatusKind::SnapshotFailed => "snapshot_failed",
         }
     }
 }

@@ -52,6 +52,23 @@ pub enum Reason {
     Backpressure = 20,
     /// A subscription request went unanswered past the adapter's ack timeout.
     AckTimeout = 21,
+    /// A REST snapshot was answered with an HTTP error status (the status event's `value`).
+    HttpStatus = 22,
+    /// The venue rate-limited a REST request (HTTP 429, or 503 with `Retry-After`); requests
+    /// pause for the `Retry-After` (ms in the status event's `value`).
+    RateLimited = 23,
+    /// The venue banned this IP (Binance HTTP 418); requests pause for the `Retry-After`
+    /// (ms in the status event's `value`).
+    Banned = 24,
+    /// A REST snapshot could not be read (not JSON, wrong shape, bad numbers).
+    Malformed = 25,
+    /// A snapshot was older than every buffered diff (no diff lines up with it).
+    SnapshotTooOld = 26,
+    /// A book waited longer than its configured bound for a snapshot that lines up with the
+    /// stream (e.g. every snapshot ahead of the stream, or no answer).
+    SyncTimeout = 27,
+    /// A book was crossed (best bid at or above best ask).
+    Crossed = 28,
 }
 
 impl Reason {
@@ -80,12 +97,19 @@ impl Reason {
             Reason::UnknownSymbol => "unknown_symbol",
             Reason::Backpressure => "backpressure",
             Reason::AckTimeout => "ack_timeout",
+            Reason::HttpStatus => "http_status",
+            Reason::RateLimited => "rate_limited",
+            Reason::Banned => "banned",
+            Reason::Malformed => "malformed",
+            Reason::SnapshotTooOld => "snapshot_too_old",
+            Reason::SyncTimeout => "sync_timeout",
+            Reason::Crossed => "crossed",
         }
     }
 
     /// The reason for a stable code, if known.
     pub const fn from_code(code: u16) -> Option<Reason> {
-        const ALL: [Reason; 22] = [
+        const ALL: [Reason; 29] = [
             Reason::None,
             Reason::PeerClosed,
             Reason::Io,
@@ -108,6 +132,13 @@ impl Reason {
             Reason::UnknownSymbol,
             Reason::Backpressure,
             Reason::AckTimeout,
+            Reason::HttpStatus,
+            Reason::RateLimited,
+            Reason::Banned,
+            Reason::Malformed,
+            Reason::SnapshotTooOld,
+            Reason::SyncTimeout,
+            Reason::Crossed,
         ];
         if (code as usize) < ALL.len() {
             Some(ALL[code as usize])

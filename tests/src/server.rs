@@ -269,6 +269,7 @@ fn serve(tcp: TcpStream, index: usize, shared: Arc<Shared>) {
         index,
         shared: shared.clone(),
         pending: Vec::new(),
+        path: String::new(),
     };
     if peer.upgrade().is_err() {
         return;
@@ -285,12 +286,19 @@ pub struct Peer {
     shared: Arc<Shared>,
     /// Bytes read past the upgrade request.
     pending: Vec<u8>,
+    /// The upgrade request's path and query.
+    path: String,
 }
 
 impl Peer {
     /// Accept order of this connection (0-based).
     pub fn index(&self) -> usize {
         self.index
+    }
+
+    /// The upgrade request's path and query (`/stream?streams=...`).
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     fn upgrade(&mut self) -> io::Result<()> {
@@ -332,10 +340,11 @@ impl Peer {
             .and_then(|(_, v)| v.split(',').next().map(|p| p.trim().to_owned()));
         {
             let mut r = self.shared.record.lock().unwrap();
-            r.paths.push(path);
+            r.paths.push(path.clone());
             r.headers.push(headers);
             r.accepted_at.push(Instant::now());
         }
+        self.path = path;
         let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
         let mut resp = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\

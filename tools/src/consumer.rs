@@ -162,6 +162,10 @@ pub struct InstrumentWatch {
     pub resyncs: u64,
     /// Snapshot runs completed.
     pub snapshots: u64,
+    /// `SnapshotFailed` statuses (snapshots that could not be had or used).
+    pub snapshot_failures: u64,
+    /// The last snapshot failure: its reason code and value.
+    pub last_snapshot_failure: Option<(u16, u64)>,
     /// Time from the last resync to the snapshot that ended it.
     pub last_recovery: Option<Duration>,
     /// I/O-thread time of the resync still open (0: none).
@@ -182,6 +186,8 @@ impl InstrumentWatch {
             gaps: 0,
             resyncs: 0,
             snapshots: 0,
+            snapshot_failures: 0,
+            last_snapshot_failure: None,
             last_recovery: None,
             resync_since: 0,
         }
@@ -207,6 +213,9 @@ pub struct Watch {
     pub resyncs: u64,
     /// Snapshot runs completed (books (re)built).
     pub snapshots: u64,
+    /// `SnapshotFailed` statuses: snapshots that could not be had (HTTP error, rate limit,
+    /// ban, garbage) or used (too old, crossed, never lining up with the stream).
+    pub snapshot_failures: u64,
     /// `Overflow` statuses (this consumer fell behind).
     pub overflows: u64,
     /// Events dropped, per the `Overflow` statuses.
@@ -495,6 +504,7 @@ impl Worker {
                 let recovered = (w.resync_since != 0)
                     .then(|| Duration::from_nanos(at.saturating_sub(w.resync_since)));
                 w.resync_since = 0;
+                w.last_snapshot_failure = None;
                 if recovered.is_some() {
                     w.last_recovery = recovered;
                 }
@@ -672,6 +682,24 @@ impl Worker {
                     request: s.value,
                     at,
                 });
+            }
+            StatusKind::SnapshotFailed => {
+                self.watch.snapshot_failures += 1;
+                let mut first = true;
+                if let Some(i) = slot {
+                    let w = &mut self.watch.instruments[i];
+                    w.snapshot_failures += 1;
+                    // Noted when the reason changes (each repeat is counted, not noted).
+                    first = w.last_snapshot_failure.map(|(r, _)| r) != Some(s.reason);
+                    w.last_snapshot_failure = Some((s.reason, s.value));
+                }
+                if first {
+                    let why = crate::view::snapshot_failure_text(s.reason, s.value);
+                    self.note(
+                        NoteLevel::Warn,
+                        format!("{symbol}: book snapshot failed: {why}; retrying with backoff"),
+                    );
+                }
             }
             StatusKind::Rotating => {
                 self.watch.rotations += 1;

@@ -210,6 +210,7 @@ fn render_summary(replay: &Replay, s: &Summary, took: Duration) -> String {
         StatusKind::Overflow,
         StatusKind::SubscriptionError,
         StatusKind::Rotating,
+        StatusKind::SnapshotFailed,
     ];
     let statuses: Vec<String> = kinds
         .iter()

@@ -128,6 +128,28 @@ pub fn reason_text(code: u16) -> &'static str {
     }
 }
 
+/// Why a book snapshot failed, from a `SnapshotFailed` status's reason and value.
+pub fn snapshot_failure_text(code: u16, value: u64) -> String {
+    match Reason::from_code(code) {
+        Some(Reason::HttpStatus) => format!("HTTP {value}"),
+        Some(Reason::RateLimited) => format!("rate-limited, retry after {value} ms"),
+        Some(Reason::Banned) => format!("IP banned (HTTP 418), retry after {value} ms"),
+        Some(Reason::Malformed) => "the answer is not a depth snapshot".to_owned(),
+        Some(Reason::SnapshotTooOld) => {
+            format!("snapshot (update {value}) older than the stream")
+        }
+        Some(Reason::SyncTimeout) => "no snapshot lined up with the stream in time".to_owned(),
+        Some(Reason::Crossed) => format!("snapshot (update {value}) crossed: bid at or above ask"),
+        Some(Reason::Number) => {
+            format!("snapshot (update {value}) has a level the book cannot hold")
+        }
+        Some(Reason::Io) => "request failed (connect, TLS, timeout)".to_owned(),
+        Some(Reason::Shutdown) => "snapshot source closed".to_owned(),
+        Some(r) => r.name().to_owned(),
+        None => "unknown reason".to_owned(),
+    }
+}
+
 // ---- colour ----
 
 #[derive(Clone, Copy)]
@@ -211,6 +233,15 @@ fn status_line(color: bool, w: &Watch, expected: usize) -> String {
         counter(color, "overflows", w.overflows, Style::Red),
         counter(color, "decode errors", w.decode_errors, Style::Yellow),
     ];
+    let mut parts = parts.to_vec();
+    if w.snapshot_failures > 0 {
+        parts.push(counter(
+            color,
+            "snapshot failures",
+            w.snapshot_failures,
+            Style::Red,
+        ));
+    }
     let mut line = parts.join(" · ");
     if !w.refused.is_empty() {
         line.push_str(" · ");
@@ -298,6 +329,15 @@ fn book_table(out: &mut String, color: bool, w: &Watch, indent: &str) {
             .map_or(String::from("–"), |t| fmt_decimal(t.price));
         let state = match (&i.book, &i.bbo) {
             (Some(b), _) if b.valid => paint(color, Style::Green, "in sync"),
+            _ if i.last_snapshot_failure.is_some() && i.snapshot_failures > 0 => {
+                let (code, value) = i.last_snapshot_failure.unwrap_or_default();
+                let why = snapshot_failure_text(code, value);
+                paint(
+                    color,
+                    Style::Red,
+                    &format!("snapshot failing ×{}: {why}", i.snapshot_failures),
+                )
+            }
             (Some(_), _) => paint(color, Style::Yellow, "syncing"),
             (None, Some(_)) => String::from("bbo"),
             (None, None) => String::from("trades"),
@@ -589,7 +629,11 @@ pub fn summary(s: &Summary<'_>, color: bool) -> String {
         .iter()
         .filter(|i| i.book.is_some_and(|b| b.valid))
         .count();
-    let books = w.instruments.iter().filter(|i| i.book.is_some()).count();
+    let books = w
+        .instruments
+        .iter()
+        .filter(|i| i.book.is_some() || i.snapshot_failures > 0)
+        .count();
     if books > 0 {
         let recovery = w
             .instruments
@@ -600,9 +644,10 @@ pub fn summary(s: &Summary<'_>, color: bool) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {:<13}{in_sync}/{books} in sync · {} snapshots · {} · {}{recovery}",
+            "  {:<13}{in_sync}/{books} in sync · {} snapshots · {} · {} · {}{recovery}",
             "books",
             fmt_count(w.snapshots),
+            counter(color, "snapshot failures", w.snapshot_failures, Style::Red),
             counter(color, "gaps", w.gaps, Style::Yellow),
             counter(color, "resyncs", w.resyncs, Style::Yellow),
         );
@@ -805,5 +850,42 @@ mod tests {
             text.contains("  what happened\n      4.21 s  BTCUSDT: gap\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn snapshot_failures_show_in_the_live_view_and_the_book_row() {
+        let metrics = DefaultCollector::new().snapshot();
+        let mut w = watch();
+        w.snapshot_failures = 2;
+        w.instruments[1].snapshot_failures = 2;
+        w.instruments[1].last_snapshot_failure = Some((Reason::Banned.code(), 120_000));
+        let screen = Screen {
+            title: "t",
+            uptime: Duration::from_secs(1),
+            metrics: &metrics,
+            watch: &w,
+            msgs_per_s: 0.0,
+            events_per_s: 0.0,
+            connections: 1,
+            notes: &[],
+            footer: "",
+        };
+        let text = render(&screen, false);
+        assert!(
+            text.contains("decode errors 0 · snapshot failures 2"),
+            "{text}"
+        );
+        let eth = text.lines().find(|l| l.starts_with("ETHUSDT")).unwrap();
+        assert!(
+            eth.contains("snapshot failing ×2: IP banned (HTTP 418), retry after 120000 ms"),
+            "{eth}"
+        );
+        // None yet: not shown.
+        let quiet = watch();
+        let screen = Screen {
+            watch: &quiet,
+            ..screen
+        };
+        assert!(!render(&screen, false).contains("snapshot failures"));
     }
 }

@@ -17,10 +17,21 @@ pub struct FeedConfig {
     /// Keep a validating book per instrument on the I/O thread (levels are applied before
     /// they are published; a level the book rejects triggers a resync).
     pub validate_books: bool,
-    /// First delay before asking again for a failed snapshot, ns; doubles up to the max.
+    /// Least time between two snapshot requests of one book, ns: every request (after a gap,
+    /// a snapshot too old or one that could not be installed, a failed request) goes through
+    /// one backoff that starts here, doubles up to the max (with up to a quarter of jitter
+    /// taken off), and starts again only after the book synced.
     pub snapshot_retry_ns: u64,
     /// Longest delay between snapshot attempts, ns.
     pub snapshot_retry_max_ns: u64,
+    /// Longest a book may wait, once it buffers diffs, for a snapshot that lines up with the
+    /// stream, ns (e.g. every snapshot ahead of the stream, or requests that keep failing).
+    /// On expiry a `SnapshotFailed` status (reason `sync_timeout`) is published, a held
+    /// snapshot is dropped and a new one is fetched through the backoff; the bound restarts.
+    pub snapshot_sync_timeout_ns: u64,
+    /// How often the snapshot source is polled while a request is in flight, ns (the I/O
+    /// thread sleeps in between in the blocking profile).
+    pub snapshot_poll_ns: u64,
     /// Most events buffered per instrument while a snapshot is awaited. Beyond it the buffer
     /// is dropped (counted); the snapshot then proves too old and is fetched again.
     pub max_buffered_events: usize,
@@ -41,6 +52,8 @@ impl Default for FeedConfig {
             validate_books: true,
             snapshot_retry_ns: 250_000_000,
             snapshot_retry_max_ns: 10_000_000_000,
+            snapshot_sync_timeout_ns: 30_000_000_000,
+            snapshot_poll_ns: 2_000_000,
             max_buffered_events: 1 << 20,
             max_standby_events: 1 << 22,
             scratch_events: 4096,
@@ -78,11 +91,16 @@ pub struct FeedStats {
     pub snapshots_requested: u64,
     /// Snapshots installed (published as SNAPSHOT runs).
     pub snapshots_applied: u64,
-    /// Snapshots that failed, were malformed, or were too old for the buffered diffs.
+    /// Snapshots that failed, were malformed, crossed, or were too old for the buffered
+    /// diffs, and books whose sync timed out (each published as a `SnapshotFailed` status).
     pub snapshot_failures: u64,
+    /// Books that waited past `snapshot_sync_timeout_ns` for a usable snapshot (also counted
+    /// in `snapshot_failures`).
+    pub sync_timeouts: u64,
     /// Levels the validating book rejected (each followed by a resync).
     pub book_errors: u64,
-    /// Diffs after which the validating book was crossed.
+    /// Diffs after which the validating book was crossed (each resynced: a Binance diff
+    /// message is atomic, so a crossed book means updates were lost).
     pub crossed: u64,
     /// Buffers dropped for exceeding `max_buffered_events`.
     pub buffer_overflows: u64,
@@ -196,9 +214,19 @@ struct BookSync {
     last: DiffIds,
     /// A snapshot request is in flight.
     requested: bool,
-    /// When to (re)request a snapshot while buffering (0: as soon as possible).
+    /// No snapshot request before this (the backoff; 0: as soon as possible).
     retry_at: u64,
+    /// The backoff's next delay.
     retry_delay: u64,
+    /// When the last request was sent.
+    last_request_at: u64,
+    /// The handler timer was last armed with this book's `retry_at` in view (a request that
+    /// must wait then needs no new arming).
+    deferred: bool,
+    /// While buffering: when the wait for a usable snapshot times out (0: not waiting).
+    sync_deadline: u64,
+    /// Jitter state (xorshift).
+    rng: u64,
     pending: Option<BookSnapshot>,
     diffs: Vec<Buffered>,
     events: Vec<Event>,
@@ -540,10 +568,22 @@ impl<A: FeedAdapter> FeedHandler<A> {
         if self.adapter.heartbeat().app_ping.is_some() && self.next_ping_at != 0 {
             next = next.min(self.next_ping_at);
         }
-        for b in &self.books {
-            if b.state == SyncState::Buffering && !b.requested && b.pending.is_none() {
-                next = next.min(b.retry_at);
+        let mut in_flight = false;
+        for b in &mut self.books {
+            in_flight |= b.requested;
+            if b.state == SyncState::Buffering {
+                if !b.requested && b.pending.is_none() {
+                    next = next.min(b.retry_at);
+                    b.deferred = true; // the timer covers its retry
+                }
+                if b.sync_deadline != 0 {
+                    next = next.min(b.sync_deadline);
+                }
             }
+        }
+        if in_flight {
+            // Answers are picked up on a timer, not every loop turn: the loop can sleep.
+            next = next.min(cx.now().saturating_add(self.config.snapshot_poll_ns));
         }
         if self.ack_deadline != 0 {
             next = next.min(self.ack_deadline);
@@ -562,16 +602,29 @@ impl<A: FeedAdapter> FeedHandler<A> {
     fn request_snapshot(&mut self, slot: usize, cx: &mut Context<'_>) {
         match self.adapter.resync_policy() {
             ResyncPolicy::Snapshot => {
+                let (now, cap) = (cx.now(), self.config.snapshot_retry_max_ns);
                 let b = &mut self.books[slot];
                 if b.requested {
                     return;
                 }
-                if cx.now() < b.retry_at {
-                    return; // the timer asks later
+                if now < b.retry_at {
+                    // Backing off: the timer asks later (armed once per wait).
+                    if !b.deferred {
+                        b.deferred = true;
+                        self.arm_timer(cx);
+                    }
+                    return;
                 }
+                let delay = b.retry_delay;
+                b.retry_at = now.saturating_add(b.jittered(delay));
+                b.retry_delay = delay.saturating_mul(2).min(cap).max(1);
+                b.last_request_at = now;
                 b.requested = true;
+                b.deferred = false;
                 self.stats.snapshots_requested += 1;
                 self.snapshots.request(b.instrument);
+                // A source may answer at once (a queue, a capture): look next turn, then on
+                // the poll timer.
                 cx.request_poll();
             }
             ResyncPolicy::Resubscribe | ResyncPolicy::Reconnect => cx.recycle(Reason::Adapter),
@@ -580,9 +633,10 @@ impl<A: FeedAdapter> FeedHandler<A> {
 
     /// Publishes Gap (when `gap`) and Resync, and starts buffering `slot` again.
     fn resync(&mut self, slot: usize, gap: bool, reason: Reason, cx: &mut Context<'_>) {
+        let timeout = self.config.snapshot_sync_timeout_ns;
         let (instrument, expected) = {
             let b = &mut self.books[slot];
-            b.state = SyncState::Buffering;
+            b.start_buffering(cx.now(), timeout);
             b.pending = None;
             b.book.invalidate();
             (b.instrument, b.last.last.saturating_add(1))
@@ -717,7 +771,8 @@ impl<A: FeedAdapter> FeedHandler<A> {
     fn on_diff(&mut self, slot: usize, ids: DiffIds, events: &[Event], cx: &mut Context<'_>) {
         match self.books[slot].state {
             SyncState::Idle | SyncState::Buffering => {
-                self.books[slot].state = SyncState::Buffering;
+                let timeout = self.config.snapshot_sync_timeout_ns;
+                self.books[slot].start_buffering(cx.now(), timeout);
                 self.buffer(slot, ids, events);
                 if self.books[slot].pending.is_some() {
                     self.try_sync(slot, cx);
@@ -789,7 +844,10 @@ impl<A: FeedAdapter> FeedHandler<A> {
             }
             book.set_seq(ids.last);
             if book.is_crossed() {
+                // A diff message is applied whole, so a crossed book means lost updates.
                 self.stats.crossed += 1;
+                self.resync(slot, false, Reason::Crossed, cx);
+                return false;
             }
         }
         self.books[slot].last = ids;
@@ -813,8 +871,8 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 }
                 SeqCheck::Gap => {
                     // Snapshot older than the buffered diffs: fetch a newer one.
-                    self.stats.snapshot_failures += 1;
                     self.books[slot].pending = None;
+                    self.snapshot_failed(slot, Reason::SnapshotTooOld, snap_id, cx);
                     self.request_snapshot(slot, cx);
                     return;
                 }
@@ -830,8 +888,8 @@ impl<A: FeedAdapter> FeedHandler<A> {
         let Some(snap) = self.books[slot].pending.take() else {
             return;
         };
-        if !self.install_snapshot(slot, &snap, cx) {
-            self.stats.snapshot_failures += 1;
+        if let Err(reason) = self.install_snapshot(slot, &snap, cx) {
+            self.snapshot_failed(slot, reason, snap.last_id, cx);
             self.request_snapshot(slot, cx);
             return;
         }
@@ -868,7 +926,12 @@ impl<A: FeedAdapter> FeedHandler<A> {
             None => {
                 b.diffs.clear();
                 b.events.clear();
-                b.retry_delay = self.config.snapshot_retry_ns;
+                // Synced: the backoff starts again (still no two requests closer than its
+                // first step).
+                let base = self.config.snapshot_retry_ns;
+                b.retry_delay = base;
+                b.retry_at = b.retry_at.min(b.last_request_at.saturating_add(base));
+                b.sync_deadline = 0;
             }
             Some(from) => {
                 // Keep the diffs after the gap for the next snapshot.
@@ -886,14 +949,29 @@ impl<A: FeedAdapter> FeedHandler<A> {
         }
     }
 
-    /// Publishes `snap` as a SNAPSHOT run and rebuilds the validating book from it. Returns
-    /// false (publishing nothing) when a level cannot be carried by an event.
-    fn install_snapshot(&mut self, slot: usize, snap: &BookSnapshot, cx: &mut Context<'_>) -> bool {
+    /// Publishes `snap` as a SNAPSHOT run and rebuilds the validating book from it. Fails
+    /// (publishing nothing) when a level cannot be carried by an event or the book rejects it
+    /// ([`Reason::Number`]), or when the snapshot is crossed ([`Reason::Crossed`]).
+    fn install_snapshot(
+        &mut self,
+        slot: usize,
+        snap: &BookSnapshot,
+        cx: &mut Context<'_>,
+    ) -> Result<(), Reason> {
         let fits = |(p, q): &(crate::Decimal, crate::Decimal)| {
             p.scale() <= MAX_EVENT_SCALE && q.scale() <= MAX_EVENT_SCALE && !q.is_negative()
         };
         if !snap.bids.iter().all(fits) || !snap.asks.iter().all(fits) {
-            return false;
+            return Err(Reason::Number);
+        }
+        // Checked on the levels themselves: with or without a validating book.
+        let live = |l: &&(crate::Decimal, crate::Decimal)| !l.1.is_zero();
+        let best_bid = snap.bids.iter().filter(live).map(|l| l.0).max();
+        let best_ask = snap.asks.iter().filter(live).map(|l| l.0).min();
+        if let (Some(bid), Some(ask)) = (best_bid, best_ask) {
+            if bid >= ask {
+                return Err(Reason::Crossed);
+            }
         }
         let instrument = self.books[slot].instrument;
         if self.config.validate_books {
@@ -903,7 +981,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 for &(p, q) in levels.iter() {
                     if book.apply(side, p, q).is_err() {
                         book.invalidate();
-                        return false;
+                        return Err(Reason::Number);
                     }
                 }
             }
@@ -927,7 +1005,40 @@ impl<A: FeedAdapter> FeedHandler<A> {
         };
         b.state = SyncState::Live;
         self.stats.snapshots_applied += 1;
-        true
+        Ok(())
+    }
+
+    /// A snapshot could not be had or used: counted, and reported in-band for `slot`'s
+    /// instrument (the book stays invalid; the next request waits for the backoff).
+    fn snapshot_failed(&mut self, slot: usize, reason: Reason, value: u64, cx: &mut Context<'_>) {
+        self.stats.snapshot_failures += 1;
+        if self.mode == Mode::Active {
+            let instrument = self.books[slot].instrument;
+            self.status(instrument, StatusKind::SnapshotFailed, reason, value, cx);
+        }
+    }
+
+    /// Picks up finished snapshot requests.
+    fn poll_snapshots(&mut self, cx: &mut Context<'_>) {
+        while let Some((instrument, result)) = self.snapshots.poll() {
+            self.on_snapshot_result(instrument, result, cx);
+        }
+    }
+
+    /// Books that waited past the sync bound: reported, and fetched again (through the
+    /// backoff) instead of waiting on a snapshot that may never line up.
+    fn expire_syncs(&mut self, cx: &mut Context<'_>) {
+        let (now, timeout) = (cx.now(), self.config.snapshot_sync_timeout_ns);
+        for slot in 0..self.books.len() {
+            let b = &mut self.books[slot];
+            if b.state != SyncState::Buffering || b.sync_deadline == 0 || now < b.sync_deadline {
+                continue;
+            }
+            let held = b.pending.take().map_or(0, |s| s.last_id);
+            b.sync_deadline = now.saturating_add(timeout).max(1);
+            self.stats.sync_timeouts += 1;
+            self.snapshot_failed(slot, Reason::SyncTimeout, held, cx);
+        }
     }
 
     fn on_snapshot_result(
@@ -939,7 +1050,6 @@ impl<A: FeedAdapter> FeedHandler<A> {
         let Some(slot) = self.slot(instrument) else {
             return;
         };
-        let retry_cap = self.config.snapshot_retry_max_ns;
         let b = &mut self.books[slot];
         b.requested = false;
         if b.state != SyncState::Buffering {
@@ -948,12 +1058,13 @@ impl<A: FeedAdapter> FeedHandler<A> {
         match result {
             Ok(snap) => {
                 b.pending = Some(snap);
+                b.deferred = false;
                 self.try_sync(slot, cx);
             }
-            Err(_) => {
-                self.stats.snapshot_failures += 1;
-                b.retry_at = cx.now().saturating_add(b.retry_delay);
-                b.retry_delay = (b.retry_delay.saturating_mul(2)).min(retry_cap);
+            Err(e) => {
+                // The backoff set at the request holds; a venue's Retry-After extends it.
+                b.retry_at = b.retry_at.max(cx.now().saturating_add(e.retry_after_ns()));
+                self.snapshot_failed(slot, e.reason(), e.value(), cx);
             }
         }
     }
@@ -1176,6 +1287,25 @@ impl<A: FeedAdapter> FeedHandler<A> {
 }
 
 impl BookSync {
+    /// `delay` less up to a quarter of it, at random (spreads the retries of many books).
+    fn jittered(&mut self, delay: u64) -> u64 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        delay - x % (delay / 4 + 1)
+    }
+
+    /// Starts buffering (if not already) and the bound on the wait for a usable snapshot.
+    fn start_buffering(&mut self, now: u64, timeout: u64) {
+        if self.state != SyncState::Buffering {
+            self.state = SyncState::Buffering;
+            self.sync_deadline = now.saturating_add(timeout).max(1);
+            self.deferred = false;
+        }
+    }
+
     fn new(instrument: InstrumentId, book: BookConfig, config: &FeedConfig) -> BookSync {
         BookSync {
             instrument,
@@ -1185,6 +1315,10 @@ impl BookSync {
             requested: false,
             retry_at: 0,
             retry_delay: config.snapshot_retry_ns,
+            last_request_at: 0,
+            deferred: false,
+            sync_deadline: 0,
+            rng: (instrument.index() as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             pending: None,
             diffs: Vec::with_capacity(64),
             events: Vec::with_capacity(1024),
@@ -1323,6 +1457,8 @@ impl<A: FeedAdapter> WsHandler for FeedHandler<A> {
                 self.next_ping_at = cx.now().saturating_add(p.interval_ns);
             }
         }
+        self.poll_snapshots(cx);
+        self.expire_syncs(cx);
         for slot in 0..self.books.len() {
             let b = &self.books[slot];
             if b.state == SyncState::Buffering
@@ -1349,12 +1485,8 @@ impl<A: FeedAdapter> WsHandler for FeedHandler<A> {
         if self.mode == Mode::Retired {
             return;
         }
-        while let Some((instrument, result)) = self.snapshots.poll() {
-            self.on_snapshot_result(instrument, result, cx);
-        }
-        if self.books.iter().any(|b| b.requested) {
-            cx.request_poll();
-        }
+        self.poll_snapshots(cx);
+        // Requests still in flight are looked at again on the timer (`snapshot_poll_ns`).
         self.arm_timer(cx);
     }
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::decimal::Decimal;
 use crate::instrument::InstrumentId;
+use crate::reason::Reason;
 
 /// A full book at one update id.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,10 +25,12 @@ pub struct BookSnapshot {
     pub asks: Vec<(Decimal, Decimal)>,
 }
 
-/// Why a snapshot could not be had. The handler retries after a delay.
+/// Why a snapshot could not be had. The handler publishes a `SnapshotFailed` status with
+/// [`SnapshotError::reason`] and [`SnapshotError::value`], and asks again after its backoff
+/// (no sooner than [`SnapshotError::retry_after_ns`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SnapshotError {
-    /// The request failed (connect, TLS, HTTP status).
+    /// The request failed (connect, TLS, timeout, a broken body).
     #[error("snapshot request failed")]
     Request,
     /// The response was not a valid snapshot.
@@ -36,6 +39,51 @@ pub enum SnapshotError {
     /// The source is gone (helper thread ended).
     #[error("snapshot source closed")]
     Closed,
+    /// The venue answered with an HTTP error status (not a rate limit).
+    #[error("snapshot request answered HTTP {0}")]
+    Status(u16),
+    /// The venue rate-limited or banned the client (HTTP 429, 418, or 503 with a
+    /// `Retry-After`): no request may be sent before `retry_after_ms` has passed.
+    #[error("snapshot request answered HTTP {status}: retry after {retry_after_ms} ms")]
+    RateLimited {
+        /// The HTTP status (429 rate limit, 418 IP ban, 503 unavailable).
+        status: u16,
+        /// How long to wait, ms (the `Retry-After` header, or the source's default).
+        retry_after_ms: u64,
+    },
+}
+
+impl SnapshotError {
+    /// The reason published with the `SnapshotFailed` status.
+    pub const fn reason(self) -> Reason {
+        match self {
+            SnapshotError::Request => Reason::Io,
+            SnapshotError::Malformed => Reason::Malformed,
+            SnapshotError::Closed => Reason::Shutdown,
+            SnapshotError::Status(_) => Reason::HttpStatus,
+            SnapshotError::RateLimited { status: 418, .. } => Reason::Banned,
+            SnapshotError::RateLimited { .. } => Reason::RateLimited,
+        }
+    }
+
+    /// The status event's `value`: the HTTP status, or the wait in ms when rate-limited.
+    pub const fn value(self) -> u64 {
+        match self {
+            SnapshotError::Status(s) => s as u64,
+            SnapshotError::RateLimited { retry_after_ms, .. } => retry_after_ms,
+            _ => 0,
+        }
+    }
+
+    /// The least time before the next request, ns (0: the handler's backoff alone).
+    pub const fn retry_after_ns(self) -> u64 {
+        match self {
+            SnapshotError::RateLimited { retry_after_ms, .. } => {
+                retry_after_ms.saturating_mul(1_000_000)
+            }
+            _ => 0,
+        }
+    }
 }
 
 /// A non-blocking snapshot source, polled on the I/O thread.

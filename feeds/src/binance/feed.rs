@@ -3,8 +3,9 @@
 //!
 //! It does what the [module example](super) spells out by hand: spreads the subscriptions
 //! over connections ([`plan_connections`]), builds one [`BinanceAdapter`] and one
-//! [`FeedHandler`] per connection with a [`RestSnapshots`] helper for its books, and adds each
-//! to the engine with [`add_feed`].
+//! [`FeedHandler`] per connection with a [`RestSnapshots`] source for its books (every feed of
+//! a REST endpoint shares one scheduler thread: 200 feeds cost one thread), and adds each to
+//! the engine with [`add_feed`].
 //!
 //! ```no_run
 //! use tickwire_engine::{Engine, EngineConfig, Profile, Registry};
@@ -76,7 +77,7 @@ pub enum FeedError {
     /// A connection's subscriptions could not be turned into an adapter.
     #[error("{0}")]
     Plan(PlanError),
-    /// The snapshot helper thread could not be started.
+    /// The shared REST snapshot thread could not be started.
     #[error("starting the snapshot thread: {0:?}")]
     SnapshotThread(std::io::ErrorKind),
     /// The engine refused a connection (stopped, queue full, too many consumers).

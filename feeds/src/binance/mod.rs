@@ -5,7 +5,9 @@
 //! * A [`BinanceAdapter`] per connection names the combined-stream URL (or sends paced
 //!   `SUBSCRIBE` frames and tracks every ack), decodes frames with simd-json ([`decode`]) and
 //!   carries the venue's book-sync rules (spot: `U == prev u + 1`; USD-M: `pu == prev u`).
-//! * [`RestSnapshots`] fetches depth snapshots on a helper thread; replay uses
+//! * [`RestSnapshots`] fetches depth snapshots through one scheduler thread per REST
+//!   endpoint, shared by every feed of the process (merged requests, the venue's weight
+//!   budget, `Retry-After` on 429/418); replay uses
 //!   [`tickwire_engine::adapter::QueuedSnapshots`] fed from the capture.
 //!
 //! Building a feed for the engine:
@@ -54,5 +56,7 @@ pub use subscription::{
     Channel, DepthSpeed, MAX_STREAMS_PER_CONNECTION, Route, Subscription, plan_connections,
 };
 
+#[cfg(test)]
+mod sync_tests;
 #[cfg(test)]
 mod tests;

@@ -74,8 +74,8 @@ pub enum RotatingFeedError {
 
 /// A Binance feed for one connection's worth of `subs` (one group of
 /// [`super::plan_connections`]) that rotates per `rotation` (usually [`rotation_config`]).
-/// Every connection gets its own adapter and, if it carries depth, its own REST snapshot
-/// thread, which trusts `extra_roots` (DER) besides the webpki roots. Add it with
+/// Every connection gets its own adapter and, if it carries depth, a snapshot source on the
+/// venue's shared REST scheduler, which trusts `extra_roots` (DER) besides the webpki roots. Add it with
 /// [`tickwire_engine::adapter::add_rotating_feed`] (same `extra_roots`).
 pub fn rotating_feed(
     config: BinanceConfig,

@@ -626,10 +626,12 @@ fn handler_syncs_then_resyncs_after_a_gap() {
     let mut h = FeedHandler::new(a, Box::new(snaps), FeedConfig::default());
     let mut t = Harness::new();
     h.on_connect(&mut t.cx(0));
+    // Times in seconds: the snapshot backoff (250 ms first) is long past at each step.
+    let s = 1_000_000_000;
     assert!(t.sent().is_empty(), "URL mode sends no frames");
     // Buffered until the snapshot; the first diff asks for it.
-    t.message(&mut h, 1, &diff(90, 99, ("10.0", "1")));
-    t.message(&mut h, 2, &diff(100, 104, ("10.1", "1")));
+    t.message(&mut h, s, &diff(90, 99, ("10.0", "1")));
+    t.message(&mut h, 2 * s, &diff(100, 104, ("10.1", "1")));
     assert_eq!(feeder.requests(), 1);
     assert!(t.drain().is_empty());
     feeder.push(snapshot(
@@ -638,7 +640,7 @@ fn handler_syncs_then_resyncs_after_a_gap() {
         &[("10.0", "5"), ("9.9", "1")],
         &[("10.5", "2")],
     ));
-    t.message(&mut h, 3, &diff(105, 106, ("10.2", "3")));
+    t.message(&mut h, 3 * s, &diff(105, 106, ("10.2", "3")));
     let ev = t.drain();
     // Snapshot run (3 levels), then diff 100..104 (overlaps 101: applies), then 105..106.
     assert_eq!(ev.len(), 5);
@@ -655,7 +657,7 @@ fn handler_syncs_then_resyncs_after_a_gap() {
     assert_eq!(book.best_bid().unwrap(), (d("10.2"), d("3")));
     assert_eq!(book.best_ask().unwrap(), (d("10.5"), d("2")));
     // A gap: 107 is missing.
-    t.message(&mut h, 4, &diff(108, 110, ("10.3", "1")));
+    t.message(&mut h, 4 * s, &diff(108, 110, ("10.3", "1")));
     let ev = t.drain();
     let st: Vec<_> = ev.iter().map(|e| e.as_status().unwrap()).collect();
     assert_eq!((st[0].kind, st[0].value), (StatusKind::Gap, 107));
@@ -665,11 +667,27 @@ fn handler_syncs_then_resyncs_after_a_gap() {
     assert_eq!(feeder.requests(), 2);
     // A snapshot older than the buffered diff is refused and fetched again.
     feeder.push(snapshot(btc, 105, &[("1", "1")], &[]));
-    h.on_poll(&mut t.cx(5));
+    h.on_poll(&mut t.cx(5 * s));
     assert_eq!(feeder.requests(), 3);
-    assert!(t.drain().is_empty());
+    let ev = t.drain();
+    assert_eq!(ev.len(), 1, "one status: the snapshot failed, and why");
+    let st = ev[0].as_status().unwrap();
+    assert_eq!(
+        (
+            ev[0].instrument,
+            st.kind,
+            Reason::from_code(st.reason),
+            st.value
+        ),
+        (
+            btc,
+            StatusKind::SnapshotFailed,
+            Some(Reason::SnapshotTooOld),
+            105
+        )
+    );
     feeder.push(snapshot(btc, 109, &[("10.0", "7")], &[("10.6", "1")]));
-    h.on_poll(&mut t.cx(6));
+    h.on_poll(&mut t.cx(6 * s));
     let ev = t.drain();
     assert_eq!(ev.len(), 3);
     assert!(

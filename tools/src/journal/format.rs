@@ -462,6 +462,8 @@ pub const fn snapshot_error_name(e: SnapshotError) -> &'static str {
         SnapshotError::Request => "request",
         SnapshotError::Malformed => "malformed",
         SnapshotError::Closed => "closed",
+        SnapshotError::Status(_) => "status",
+        SnapshotError::RateLimited { .. } => "rate_limited",
     }
 }
 
@@ -471,7 +473,22 @@ pub fn write_snapshot_error(out: &mut Vec<u8>, symbol: &str, e: SnapshotError) {
     out.extend_from_slice(symbol.as_bytes());
     out.extend_from_slice(b"\",\"error\":\"");
     out.extend_from_slice(snapshot_error_name(e).as_bytes());
-    out.extend_from_slice(b"\"}");
+    out.push(b'"');
+    let (status, wait) = match e {
+        SnapshotError::Status(s) => (Some(s), None),
+        SnapshotError::RateLimited {
+            status,
+            retry_after_ms,
+        } => (Some(status), Some(retry_after_ms)),
+        _ => (None, None),
+    };
+    if let Some(s) = status {
+        out.extend_from_slice(format!(",\"status\":{s}").as_bytes());
+    }
+    if let Some(ms) = wait {
+        out.extend_from_slice(format!(",\"retry_after_ms\":{ms}").as_bytes());
+    }
+    out.push(b'}');
 }
 
 /// The symbol a snapshot or snapshot-error payload names (its leading `"symbol"` member).
@@ -490,6 +507,13 @@ pub fn payload_snapshot_error(payload: &[u8]) -> Option<SnapshotError> {
         b"request" => Some(SnapshotError::Request),
         b"malformed" => Some(SnapshotError::Malformed),
         b"closed" => Some(SnapshotError::Closed),
+        b"status" => Some(SnapshotError::Status(
+            u16::try_from(member_u64(payload, b"\"status\":")?).ok()?,
+        )),
+        b"rate_limited" => Some(SnapshotError::RateLimited {
+            status: u16::try_from(member_u64(payload, b"\"status\":")?).ok()?,
+            retry_after_ms: member_u64(payload, b"\"retry_after_ms\":")?,
+        }),
         _ => None,
     }
 }
@@ -637,6 +661,17 @@ mod tests {
         write_snapshot_error(&mut out, "ETHUSDT", SnapshotError::Request);
         assert_eq!(payload_symbol(&out), Some("ETHUSDT"));
         assert_eq!(payload_snapshot_error(&out), Some(SnapshotError::Request));
+        for e in [
+            SnapshotError::Status(503),
+            SnapshotError::RateLimited {
+                status: 418,
+                retry_after_ms: 120_000,
+            },
+        ] {
+            out.clear();
+            write_snapshot_error(&mut out, "ETHUSDT", e);
+            assert_eq!(payload_snapshot_error(&out), Some(e));
+        }
         assert_eq!(
             parse_snapshot(&mut b"{\"symbol\":\"X\"}".to_vec(), InstrumentId(0)),
             Err(SnapshotError::Malformed)

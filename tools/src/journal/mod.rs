@@ -32,7 +32,7 @@
 //! | `connect` | session start (the `on_connect` callback) | the connection's streams, comma-separated |
 //! | `text` / `binary` | receive time of the socket read | the message, as received (before decoding) |
 //! | `snapshot` | when the handler received it | `{"symbol":S,"lastUpdateId":N,"exchange_ts":NS,"bids":[["p","q"],..],"asks":[..]}` — the REST book as the handler got it, decimals as the venue wrote them |
-//! | `snapshot_error` | when the handler received it | `{"symbol":S,"error":"request"\|"malformed"\|"closed"}` |
+//! | `snapshot_error` | when the handler received it | `{"symbol":S,"error":"request"\|"malformed"\|"closed"\|"status"\|"rate_limited"}`, plus `"status":N` and `"retry_after_ms":N` where they apply |
 //! | `disconnect` | session end | the reason's name (`io`, `pong_timeout`, `too_big`, `invalid_utf8`, `server_shutdown`, ...) |
 //! | `lost` | time of the connection's last record before the loss | how many records the recorder dropped there (its ring was full) |
 //!

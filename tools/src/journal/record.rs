@@ -139,6 +139,17 @@ impl<H: WsHandler> Recorder<H> {
         &mut self.inner
     }
 
+    /// Writes the snapshot results the inner handler took in its last callback, at that
+    /// callback's time (replay hands them over there).
+    fn record_snapshots(&mut self, cx: &Context<'_>) {
+        if let Some(tap) = &self.tap {
+            while let Ok((kind, payload)) = tap.rx.try_recv() {
+                self.ring
+                    .push(tag(kind, cx.connection()), cx.now(), &payload);
+            }
+        }
+    }
+
     /// Records the ring dropped because it was full.
     pub fn dropped(&self) -> u64 {
         self.ring.dropped()
@@ -183,16 +194,13 @@ impl<H: WsHandler> WsHandler for Recorder<H> {
 
     fn on_timer(&mut self, cx: &mut Context<'_>) {
         self.inner.on_timer(cx);
+        // Feed handlers pick snapshot answers up on their timer too.
+        self.record_snapshots(cx);
     }
 
     fn on_poll(&mut self, cx: &mut Context<'_>) {
         self.inner.on_poll(cx);
-        if let Some(tap) = &self.tap {
-            while let Ok((kind, payload)) = tap.rx.try_recv() {
-                self.ring
-                    .push(tag(kind, cx.connection()), cx.now(), &payload);
-            }
-        }
+        self.record_snapshots(cx);
     }
 
     fn on_subscribe(&mut self, topics: &[String], cx: &mut Context<'_>) {
