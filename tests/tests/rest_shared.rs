@@ -43,7 +43,7 @@ fn two_hundred_feeds_share_one_rest_thread_which_ends_with_them() {
     let ws = TestServer::plain(|peer| peer.serve(true, Duration::from_secs(60)));
     let config = EngineConfig::profile(Profile::Standard);
     let mut b = Engine::builder(config);
-    let (cid, _consumer) = b.consumer(1 << 12);
+    let (cid, _consumer) = b.consumer(1 << 14); // room for a depth-5000 snapshot run
     let engine = b.start().unwrap();
     let registry = Registry::new();
     let before = tickwire_threads();
