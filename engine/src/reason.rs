@@ -52,6 +52,13 @@ pub enum Reason {
     Backpressure = 20,
     /// A subscription request went unanswered past the adapter's ack timeout.
     AckTimeout = 21,
+    /// A handler callback panicked: its connection is closed for good (its state may be
+    /// broken), the others go on. Also the reason consumers see if the I/O thread itself
+    /// stops on a panic.
+    HandlerPanic = 22,
+    /// The instrument's channel was unsubscribed: its book is no longer kept (with
+    /// `Resync`, the consumer's copy is invalid from here).
+    Unsubscribed = 23,
 }
 
 impl Reason {
@@ -80,12 +87,14 @@ impl Reason {
             Reason::UnknownSymbol => "unknown_symbol",
             Reason::Backpressure => "backpressure",
             Reason::AckTimeout => "ack_timeout",
+            Reason::HandlerPanic => "handler_panic",
+            Reason::Unsubscribed => "unsubscribed",
         }
     }
 
     /// The reason for a stable code, if known.
     pub const fn from_code(code: u16) -> Option<Reason> {
-        const ALL: [Reason; 22] = [
+        const ALL: [Reason; 24] = [
             Reason::None,
             Reason::PeerClosed,
             Reason::Io,
@@ -108,6 +117,8 @@ impl Reason {
             Reason::UnknownSymbol,
             Reason::Backpressure,
             Reason::AckTimeout,
+            Reason::HandlerPanic,
+            Reason::Unsubscribed,
         ];
         if (code as usize) < ALL.len() {
             Some(ALL[code as usize])

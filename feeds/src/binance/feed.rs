@@ -31,8 +31,8 @@
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tickwire_engine::adapter::{
-    AddFeedError, FeedConfig, FeedHandler, QueuedSnapshots, RotationConfig, RotationError,
-    SnapshotSource, add_feed, add_rotating_feed,
+    AddFeedError, FeedConfig, FeedHandler, RotationConfig, RotationError, SnapshotSource, add_feed,
+    add_rotating_feed,
 };
 use tickwire_engine::command::{CommandError, ConsumerId, EngineHandle};
 use tickwire_engine::config::{ConfigError, ConnectionOptions, Endpoint};
@@ -434,8 +434,8 @@ impl BinanceFeed {
             }
         }
         let snapshots: Box<dyn SnapshotSource> = if book_symbols.is_empty() {
-            // No book to sync: no helper thread.
-            Box::new(QueuedSnapshots::new())
+            // No book to sync yet: the helper thread starts if one is subscribed at run time.
+            Box::new(RestSnapshots::deferred(config, registry, roots))
         } else {
             Box::new(
                 RestSnapshots::spawn_with_roots(config, registry, &book_symbols, roots)

@@ -24,6 +24,15 @@ pub struct RestSnapshots {
     replies: Receiver<Reply>,
     /// Requests the helper thread can no longer take (it ended): answered as closed.
     failed: Vec<InstrumentId>,
+    /// A source made with [`RestSnapshots::deferred`] whose thread is not started yet.
+    deferred: Option<Deferred>,
+}
+
+/// What a deferred source needs to start its thread.
+struct Deferred {
+    config: BinanceConfig,
+    registry: Registry,
+    roots: Vec<Vec<u8>>,
 }
 
 impl RestSnapshots {
@@ -46,6 +55,58 @@ impl RestSnapshots {
         symbols: &[&str],
         roots: &[Vec<u8>],
     ) -> std::io::Result<RestSnapshots> {
+        let (requests, replies) = RestSnapshots::start(config, registry, symbols, roots)?;
+        Ok(RestSnapshots {
+            requests,
+            replies,
+            failed: Vec::new(),
+            deferred: None,
+        })
+    }
+
+    /// A source for a feed with no book yet: the helper thread starts when a book is first
+    /// tracked or requested (a depth channel subscribed at run time), not before.
+    pub fn deferred(
+        config: &BinanceConfig,
+        registry: &Registry,
+        roots: &[Vec<u8>],
+    ) -> RestSnapshots {
+        // Channels nobody serves until the thread starts.
+        let (requests, _) = mpsc::channel();
+        let (_, replies) = mpsc::channel();
+        RestSnapshots {
+            requests,
+            replies,
+            failed: Vec::new(),
+            deferred: Some(Deferred {
+                config: config.clone(),
+                registry: registry.clone(),
+                roots: roots.to_vec(),
+            }),
+        }
+    }
+
+    /// Starts a deferred source's thread (once).
+    fn start_deferred(&mut self) {
+        let Some(d) = self.deferred.take() else {
+            return;
+        };
+        if let Ok((requests, replies)) = RestSnapshots::start(&d.config, &d.registry, &[], &d.roots)
+        {
+            self.requests = requests;
+            self.replies = replies;
+        }
+        // Else the dead channels answer every request as closed (retried later).
+    }
+
+    /// Spawns the helper thread. Instruments not among `symbols` (books subscribed later)
+    /// are fetched by their registry name when it is of this market's venue.
+    fn start(
+        config: &BinanceConfig,
+        registry: &Registry,
+        symbols: &[&str],
+        roots: &[Vec<u8>],
+    ) -> std::io::Result<(Sender<InstrumentId>, Receiver<Reply>)> {
         let tls = if roots.is_empty() {
             ureq::tls::TlsConfig::default()
         } else {
@@ -66,6 +127,7 @@ impl RestSnapshots {
             })
             .collect();
         let time_unit = config.time_unit;
+        let (config, registry) = (config.clone(), registry.clone());
         let (req_tx, req_rx) = mpsc::channel::<InstrumentId>();
         let (rep_tx, rep_rx) = mpsc::channel::<Reply>();
         thread::Builder::new()
@@ -76,7 +138,15 @@ impl RestSnapshots {
                     .timeout_global(Some(Duration::from_secs(15)))
                     .build()
                     .into();
+                let mut urls = urls;
                 while let Ok(instrument) = req_rx.recv() {
+                    if !urls.contains_key(&instrument) {
+                        if let Some(name) = registry.name(instrument) {
+                            if &*name.venue == venue {
+                                urls.insert(instrument, config.snapshot_url(&name.symbol));
+                            }
+                        }
+                    }
                     let result = match urls.get(&instrument) {
                         None => Err(SnapshotError::Request),
                         Some(url) => fetch(&agent, url).and_then(|mut body| {
@@ -89,11 +159,7 @@ impl RestSnapshots {
                     }
                 }
             })?;
-        Ok(RestSnapshots {
-            requests: req_tx,
-            replies: rep_rx,
-            failed: Vec::new(),
-        })
+        Ok((req_tx, rep_rx))
     }
 }
 
@@ -107,7 +173,13 @@ fn fetch(agent: &ureq::Agent, url: &str) -> Result<Vec<u8>, SnapshotError> {
 }
 
 impl SnapshotSource for RestSnapshots {
+    fn track(&mut self, instrument: InstrumentId) {
+        let _ = instrument;
+        self.start_deferred();
+    }
+
     fn request(&mut self, instrument: InstrumentId) {
+        self.start_deferred();
         if self.requests.send(instrument).is_err() {
             self.failed.push(instrument);
         }
