@@ -53,12 +53,14 @@ pub enum Reason {
     /// A subscription request went unanswered past the adapter's ack timeout.
     AckTimeout = 21,
     /// A handler callback panicked: its connection is closed for good (its state may be
-    /// broken), the others go on. Also the reason consumers see if the I/O thread itself
-    /// stops on a panic.
+    /// broken), the others go on.
     HandlerPanic = 22,
     /// The instrument's channel was unsubscribed: its book is no longer kept (with
     /// `Resync`, the consumer's copy is invalid from here).
     Unsubscribed = 23,
+    /// The I/O thread stopped on a panic outside any handler: every connection is gone and
+    /// the engine takes no more commands.
+    EnginePanic = 24,
 }
 
 impl Reason {
@@ -89,12 +91,13 @@ impl Reason {
             Reason::AckTimeout => "ack_timeout",
             Reason::HandlerPanic => "handler_panic",
             Reason::Unsubscribed => "unsubscribed",
+            Reason::EnginePanic => "engine_panic",
         }
     }
 
     /// The reason for a stable code, if known.
     pub const fn from_code(code: u16) -> Option<Reason> {
-        const ALL: [Reason; 24] = [
+        const ALL: [Reason; 25] = [
             Reason::None,
             Reason::PeerClosed,
             Reason::Io,
@@ -119,6 +122,7 @@ impl Reason {
             Reason::AckTimeout,
             Reason::HandlerPanic,
             Reason::Unsubscribed,
+            Reason::EnginePanic,
         ];
         if (code as usize) < ALL.len() {
             Some(ALL[code as usize])

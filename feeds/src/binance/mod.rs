@@ -55,4 +55,6 @@ pub use subscription::{
 };
 
 #[cfg(test)]
+mod runtime_tests;
+#[cfg(test)]
 mod tests;
