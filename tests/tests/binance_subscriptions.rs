@@ -27,7 +27,10 @@ impl Sessions {
     fn drain(&mut self, c: &mut Consumer) {
         while let Some(e) = c.pop() {
             if e.kind() == EventKind::Trade {
-                *self.trades.entry((self.connected, e.instrument)).or_default() += 1;
+                *self
+                    .trades
+                    .entry((self.connected, e.instrument))
+                    .or_default() += 1;
             } else if let Some(s) = e.as_status() {
                 self.statuses.push((s.kind, Reason::from_code(s.reason)));
                 if s.kind == StatusKind::Connected {

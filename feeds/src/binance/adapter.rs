@@ -261,8 +261,15 @@ impl BinanceAdapter {
 impl FeedAdapter for BinanceAdapter {
     type Subscription = Subscription;
 
+    /// A stream name in Binance's alphabet; on a USD-M routed connection, only of this
+    /// connection's route (the other route's streams would never arrive here).
     fn parse_topic(&self, topic: &str) -> Option<Subscription> {
-        Subscription::from_stream(topic)
+        let sub = Subscription::from_stream(topic)?;
+        let route = self.subs.first().or(self.url_subs.first());
+        match route.and_then(|s| Self::route_of(&self.config, s)) {
+            Some(r) if Self::route_of(&self.config, &sub) != Some(r) => None,
+            _ => Some(sub),
+        }
     }
 
     fn venue(&self) -> &str {

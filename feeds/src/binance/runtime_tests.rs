@@ -333,3 +333,25 @@ fn a_depth_channel_subscribed_at_run_time_gets_its_book_until_unsubscribed() {
     );
     assert!(h.in_sync(eth));
 }
+
+/// A USD-M routed connection carries one route: a topic of the other route is refused
+/// (it would never arrive on this connection).
+#[test]
+fn usdm_routed_topics_must_match_the_connections_route() {
+    let reg = Registry::new();
+    let depth = Subscription::new("BTCUSDT", Channel::Depth(DepthSpeed::Ms100));
+    let a = BinanceAdapter::new(BinanceConfig::usdm(), &[depth], &reg).unwrap();
+    assert!(a.parse_topic("ethusdt@bookTicker").is_some(), "/public");
+    assert!(a.parse_topic("ethusdt@depth@0ms").is_some(), "/public");
+    assert!(a.parse_topic("ethusdt@trade").is_none(), "/market");
+    let spot = BinanceAdapter::new(
+        BinanceConfig::spot(),
+        &[Subscription::new("BTCUSDT", Channel::Trade)],
+        &reg,
+    )
+    .unwrap();
+    assert!(
+        spot.parse_topic("ethusdt@depth").is_some(),
+        "spot has no routes"
+    );
+}
