@@ -140,10 +140,12 @@ impl RestSnapshots {
                     .into();
                 let mut urls = urls;
                 while let Ok(instrument) = req_rx.recv() {
-                    if !urls.contains_key(&instrument) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = urls.entry(instrument)
+                    {
+                        // A book subscribed at run time: its symbol is in the registry.
                         if let Some(name) = registry.name(instrument) {
                             if &*name.venue == venue {
-                                urls.insert(instrument, config.snapshot_url(&name.symbol));
+                                slot.insert(config.snapshot_url(&name.symbol));
                             }
                         }
                     }
