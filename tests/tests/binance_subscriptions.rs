@@ -240,3 +240,105 @@ fn a_depth_channel_subscribed_at_run_time_gets_a_book_until_unsubscribed() {
     assert_eq!((unsub, after), (1, 0), "levels after the unsubscribe");
     engine.join().unwrap();
 }
+
+/// One instrument's book as a consumer keeps it, and every status seen.
+struct Follow {
+    instrument: InstrumentId,
+    book: Book,
+    /// Diffs applied to a valid book.
+    diffs: u64,
+    statuses: Vec<(StatusKind, Option<Reason>, InstrumentId)>,
+}
+
+impl Follow {
+    fn pump(&mut self, c: &mut Consumer) {
+        while let Some(e) = c.pop() {
+            if let Some(s) = e.as_status() {
+                self.statuses
+                    .push((s.kind, Reason::from_code(s.reason), e.instrument));
+            }
+            if e.instrument != self.instrument {
+                continue;
+            }
+            self.book.apply_event(&e).unwrap();
+            if e.kind() == EventKind::BookLevel
+                && e.flags.contains(Flags::LAST_IN_BATCH)
+                && !e.flags.contains(Flags::SNAPSHOT)
+                && self.book.is_valid()
+            {
+                self.diffs += 1;
+                assert!(!self.book.is_crossed());
+            }
+        }
+    }
+
+    fn wait(&mut self, c: &mut Consumer, what: &str, done: impl Fn(&Follow) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            self.pump(c);
+            if done(self) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {:?}",
+                self.statuses
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// Issue 9 across a rotation: a book subscribed at run time on a rotating feed is carried
+/// over to the new connection (the standby subscribes it too and joins it on the update
+/// ids), so the consumer's book stays valid with no resync.
+#[test]
+fn a_run_time_book_is_carried_across_a_rotation() {
+    let sim = sim();
+    let mut b = Engine::builder(EngineConfig::profile(Profile::Standard));
+    let (cid, mut consumer) = b.consumer(1 << 18);
+    let engine = b.start().unwrap();
+    let registry = Registry::new();
+    let ids = BinanceFeed::new(Market::Spot)
+        .symbols(&["BTCUSDT"])
+        .channels(&[Channel::Trade])
+        .rotation(Some(RotationConfig::on_request_only()))
+        .url(&sim.ws_url())
+        .rest_url(&sim.rest_url())
+        .start(&engine.handle(), &registry, &[cid])
+        .unwrap();
+    engine
+        .handle()
+        .subscribe(ids[0], vec!["ethusdt@depth@100ms".into()])
+        .unwrap();
+    let eth = registry.intern("binance", "ETHUSDT");
+    let mut f = Follow {
+        instrument: eth,
+        book: Book::new(BookConfig::default()),
+        diffs: 0,
+        statuses: Vec::new(),
+    };
+    f.wait(&mut consumer, "a synced book", |f| f.diffs >= 20);
+    let before = f.diffs;
+    assert_eq!(sim.inject(Fault::ServerShutdown), 1);
+    let switch = (
+        StatusKind::Connected,
+        Some(Reason::Rotation),
+        InstrumentId::NONE,
+    );
+    f.wait(&mut consumer, "the switch", |f| {
+        f.statuses.contains(&switch)
+    });
+    let at_switch = f.diffs;
+    f.wait(&mut consumer, "diffs after the switch", |f| {
+        f.diffs > at_switch + 40
+    });
+    assert!(f.book.is_valid());
+    assert!(before < at_switch + 40);
+    assert!(
+        !f.statuses.iter().any(|s| s.2 == eth),
+        "no status for the carried book: {:?}",
+        f.statuses
+    );
+    engine.join().unwrap();
+}
