@@ -35,7 +35,7 @@ use crate::command::{OutFrame, Prepared};
 use crate::config::{ConnectionConfig, ConnectionOptions};
 use crate::event::{Event, Status, StatusKind};
 use crate::handler::{
-    Actions, ConnectionId, Context, Leg, Message, Outbox, Publisher, Routes, WsHandler,
+    Actions, ConnectionId, Context, Leg, Message, Outbox, Publisher, Reconnect, Routes, WsHandler,
 };
 use crate::instrument::InstrumentId;
 use crate::reason::Reason;
@@ -184,6 +184,8 @@ impl RxBuf {
 pub(crate) struct LegRequests {
     pub(crate) open: bool,
     pub(crate) close: [Option<Leg>; 2],
+    /// The handler panicked on this leg: close every leg of the connection for good.
+    pub(crate) poisoned: bool,
 }
 
 /// A stand-in handler for a leg that is not the primary: the loop lends it the real one
@@ -192,6 +194,18 @@ struct Lent;
 
 impl WsHandler for Lent {
     fn on_message(&mut self, _msg: Message<'_>, _cx: &mut Context<'_>) {}
+}
+
+/// What replaces a handler that panicked: it does nothing and never reconnects (the
+/// panicked one is dropped; its state may be broken).
+struct Poisoned;
+
+impl WsHandler for Poisoned {
+    fn on_message(&mut self, _msg: Message<'_>, _cx: &mut Context<'_>) {}
+
+    fn on_disconnect(&mut self, _reason: Reason, _cx: &mut Context<'_>) -> Reconnect {
+        Reconnect::No
+    }
 }
 
 /// One connection (one leg of a logical connection). See the module docs.
@@ -255,6 +269,9 @@ pub(crate) struct Connection {
     resume_queued: bool,
     /// Forget this connection once it is closed.
     pub(crate) remove_when_closed: bool,
+    /// A handler callback panicked: the handler was replaced by [`Poisoned`] and the
+    /// connection closes for good.
+    poisoned: bool,
 }
 
 impl Connection {
@@ -321,6 +338,7 @@ impl Connection {
             read_paused: false,
             resume_queued: false,
             remove_when_closed: false,
+            poisoned: false,
         }
     }
 
@@ -480,7 +498,12 @@ impl Connection {
             conn: self.id,
             reason,
         });
-        self.callback(now, core, |h, cx| h.on_error(reason, cx));
+        if self
+            .callback(now, core, |h, cx| h.on_error(reason, cx))
+            .is_none()
+        {
+            return self.stop_poisoned(now, core);
+        }
         self.actions = Actions::default();
         self.schedule_reconnect(reason, now, core);
     }
@@ -641,7 +664,9 @@ impl Connection {
         self.discard = false;
         self.need = 0;
         self.decoder.reset();
-        self.callback(now, core, |h, cx| h.on_connect(cx));
+        if self.callback(now, core, |h, cx| h.on_connect(cx)).is_none() {
+            self.stop_poisoned(now, core);
+        }
         if !self.after_callback(now, core) {
             return;
         }
@@ -806,9 +831,21 @@ impl Connection {
                         routes: &self.routes,
                     },
                 );
-                self.handler.on_message(msg, &mut cx);
+                // A panicking handler must not take the I/O thread (and every other
+                // connection) down with it. No cost on the path that does not unwind.
+                let handler = &mut self.handler;
+                let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    handler.on_message(msg, &mut cx);
+                }))
+                .is_ok();
                 message_telemetry(&mut core.telemetry, self.id, size, ts, &self.publisher);
                 core.note_drops(&self.routes);
+                if !ok {
+                    self.rx.start += consumed;
+                    self.poison(core);
+                    self.stop_poisoned(ts, core);
+                    return;
+                }
             }
             self.rx.start += consumed;
             if let Some(code) = close {
@@ -863,7 +900,13 @@ impl Connection {
             conn: self.id,
             reason,
         });
-        self.callback(now, core, |h, cx| h.on_error(reason, cx));
+        if self
+            .callback(now, core, |h, cx| h.on_error(reason, cx))
+            .is_none()
+        {
+            self.discard = true;
+            return self.stop_poisoned(now, core);
+        }
         self.actions = Actions::default();
         self.discard = true;
         self.begin_close(code, CloseThen::Reconnect(reason), now, core);
@@ -907,13 +950,26 @@ impl Connection {
             self.publish_status(StatusKind::Disconnected, reason, 0, now, core);
         }
         let again = if was_session {
-            self.callback(now, core, |h, cx| h.on_disconnect(reason, cx))
+            match self.callback(now, core, |h, cx| h.on_disconnect(reason, cx)) {
+                Some(again) => again,
+                None => {
+                    // Reported on top of the disconnect already published.
+                    self.publish_status(
+                        StatusKind::Disconnected,
+                        Reason::HandlerPanic,
+                        0,
+                        now,
+                        core,
+                    );
+                    Reconnect::No
+                }
+            }
         } else {
-            crate::handler::Reconnect::Yes
+            Reconnect::Yes
         };
         // Requests made while going down are void: the session is gone.
         self.actions = Actions::default();
-        if stop || again == crate::handler::Reconnect::No {
+        if stop || again == Reconnect::No || self.poisoned {
             self.ended = reason;
             self.state = State::Closed;
             self.timers.clear();
@@ -976,27 +1032,90 @@ impl Connection {
 
     // ----- callbacks and actions --------------------------------------------------------
 
+    /// Runs a handler callback. `None`: it panicked; the handler is now [`Poisoned`] and
+    /// the caller stops the connection ([`Connection::stop_poisoned`]).
     fn callback<R>(
         &mut self,
         now: u64,
         core: &mut Core,
         f: impl FnOnce(&mut dyn WsHandler, &mut Context<'_>) -> R,
-    ) -> R {
+    ) -> Option<R> {
         self.publisher.begin_message();
-        let mut cx = Context::routed(
-            now,
-            self.id,
-            self.leg,
-            self.next_leg,
-            &mut self.outbox,
-            &mut self.publisher,
-            &mut self.actions,
-            Routes {
-                table: &mut core.producers,
-                routes: &self.routes,
-            },
-        );
-        f(&mut *self.handler, &mut cx)
+        let result = {
+            let mut cx = Context::routed(
+                now,
+                self.id,
+                self.leg,
+                self.next_leg,
+                &mut self.outbox,
+                &mut self.publisher,
+                &mut self.actions,
+                Routes {
+                    table: &mut core.producers,
+                    routes: &self.routes,
+                },
+            );
+            let handler = &mut self.handler;
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut **handler, &mut cx)))
+        };
+        match result {
+            Ok(r) => Some(r),
+            Err(_) => {
+                self.poison(core);
+                None
+            }
+        }
+    }
+
+    /// [`Connection::callback`], then what it asked for (or, if it panicked, the stop).
+    fn callback_and_act(
+        &mut self,
+        now: u64,
+        core: &mut Core,
+        f: impl FnOnce(&mut dyn WsHandler, &mut Context<'_>),
+    ) {
+        if self.callback(now, core, f).is_none() {
+            self.stop_poisoned(now, core);
+        }
+        self.after_callback(now, core);
+    }
+
+    /// A handler callback panicked: count it, drop the handler (in its place a
+    /// [`Poisoned`] one that does nothing), forget what the callback asked for, and tell
+    /// the loop to close the connection's other legs, which share the handler.
+    #[cold]
+    #[inline(never)]
+    fn poison(&mut self, core: &mut Core) {
+        core.stats.handler_panics += 1;
+        self.poisoned = true;
+        self.actions = Actions::default();
+        let broken = std::mem::replace(&mut self.handler, Box::new(Poisoned));
+        // Its drop may panic too: contain that as well.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(broken)));
+        self.leg_requests.poisoned = true;
+        self.has_leg_requests = true;
+    }
+
+    /// Closes a connection whose handler panicked, for good, with reason `HandlerPanic`
+    /// (its `Disconnected` says so): gracefully when in session, at once otherwise.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn stop_poisoned(&mut self, now: u64, core: &mut Core) {
+        self.poisoned = true;
+        match self.state {
+            State::Subscribing | State::Live if self.transport.is_some() => {
+                self.begin_close(1011, CloseThen::Stop(Reason::HandlerPanic), now, core);
+            }
+            State::Closing => self.close_then = CloseThen::Stop(Reason::HandlerPanic),
+            State::Closed => {}
+            _ => {
+                self.teardown(core);
+                self.timers.clear();
+                self.ended = Reason::HandlerPanic;
+                self.state = State::Closed;
+                self.publish_status(StatusKind::Disconnected, Reason::HandlerPanic, 0, now, core);
+            }
+        }
     }
 
     /// Flushes what the callback queued and applies what it asked for. Returns whether the
@@ -1125,10 +1244,7 @@ impl Connection {
                     self.session_over(self.close_reason(), now, core);
                 }
             }
-            TimerKind::Handler => {
-                self.callback(now, core, |h, cx| h.on_timer(cx));
-                self.after_callback(now, core);
-            }
+            TimerKind::Handler => self.callback_and_act(now, core, |h, cx| h.on_timer(cx)),
         }
     }
 
@@ -1138,15 +1254,13 @@ impl Connection {
     pub(crate) fn poll_handler(&mut self, now: u64, core: &mut Core) {
         self.poll_queued = false;
         if matches!(self.state, State::Live | State::Subscribing) {
-            self.callback(now, core, |h, cx| h.on_poll(cx));
-            self.after_callback(now, core);
+            self.callback_and_act(now, core, |h, cx| h.on_poll(cx));
         }
     }
 
     /// Tells the handler that `leg` of this connection is gone (this is the primary leg).
     pub(crate) fn leg_closed(&mut self, leg: Leg, reason: Reason, now: u64, core: &mut Core) {
-        self.callback(now, core, |h, cx| h.on_leg_closed(leg, reason, cx));
-        self.after_callback(now, core);
+        self.callback_and_act(now, core, |h, cx| h.on_leg_closed(leg, reason, cx));
     }
 
     /// Forwards a subscribe or unsubscribe request to the handler.
@@ -1158,11 +1272,10 @@ impl Connection {
         core: &mut Core,
     ) {
         if subscribe {
-            self.callback(now, core, |h, cx| h.on_subscribe(topics, cx));
+            self.callback_and_act(now, core, |h, cx| h.on_subscribe(topics, cx));
         } else {
-            self.callback(now, core, |h, cx| h.on_unsubscribe(topics, cx));
+            self.callback_and_act(now, core, |h, cx| h.on_unsubscribe(topics, cx));
         }
-        self.after_callback(now, core);
     }
 
     /// Sends an application frame.
@@ -1231,6 +1344,11 @@ impl Connection {
         self.publisher.begin_message();
         self.publisher
             .publish_routed(ev, &mut core.producers, &self.routes);
+    }
+
+    /// The I/O loop is stopping on a panic: tell this connection's consumers.
+    pub(crate) fn report_engine_stop(&mut self, now: u64, core: &mut Core) {
+        self.publish_status(StatusKind::Disconnected, Reason::EnginePanic, 0, now, core);
     }
 
     fn drop_transport(&mut self, reg: &mio::Registry) {

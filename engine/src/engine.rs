@@ -204,7 +204,17 @@ impl EngineBuilder {
                     }
                 }
                 let _ = ready_tx.send(Ok(()));
-                io.run()
+                let mut io = io;
+                // Handler panics are contained per connection; anything else that unwinds
+                // out of the loop stops the engine, and everyone is told before the
+                // panic goes on to `join`.
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| io.run())) {
+                    Ok(stats) => stats,
+                    Err(panic) => {
+                        io.stop_after_panic();
+                        std::panic::resume_unwind(panic)
+                    }
+                }
             })?;
         match ready_rx.recv() {
             Ok(Ok(())) => {}
@@ -285,7 +295,7 @@ struct IoLoop {
 }
 
 impl IoLoop {
-    fn run(mut self) -> EngineStats {
+    fn run(&mut self) -> EngineStats {
         let mut events = mio::Events::with_capacity(self.config.poll_events.max(16));
         let mut empty_polls: u32 = 0;
         let mut shutdown_deadline: Option<u64> = None;
@@ -480,6 +490,16 @@ impl IoLoop {
                 let req = std::mem::take(&mut c.leg_requests);
                 c.has_leg_requests = false;
                 let id = c.id;
+                if req.poisoned {
+                    // The handler panicked on this leg; the other legs shared it.
+                    for other in self.legs_of(id) {
+                        if other != slot && self.conn(other).is_some_and(|c| c.id == id) {
+                            self.with_conn(other, |c, _, core| c.stop_poisoned(now, core));
+                        }
+                    }
+                    self.reap(slot, now);
+                    return;
+                }
                 for leg in req.close.into_iter().flatten() {
                     self.close_leg(id, leg, now);
                 }
@@ -816,7 +836,27 @@ impl IoLoop {
             .all(|c| c.state() == State::Closed)
     }
 
-    fn finish(mut self) -> EngineStats {
+    /// The loop unwound: mark the engine stopped (commands fail from here), tell each
+    /// connection's consumers (`Disconnected`, reason `EnginePanic`), and close the sockets.
+    /// The consumer rings are dropped with the loop, so consumers then see them abandoned.
+    #[cold]
+    fn stop_after_panic(&mut self) {
+        self.shared.stopped.store(true, Ordering::Release);
+        let now = clock::now_ns();
+        for slot in 0..self.conns.len() {
+            if let Some(Some(c)) = self.conns.get_mut(slot) {
+                let core = &mut self.core;
+                // The loop's state may be inconsistent: a second panic here must not
+                // keep the rest from being told.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    c.report_engine_stop(now, core);
+                }));
+            }
+        }
+        self.conns.clear();
+    }
+
+    fn finish(&mut self) -> EngineStats {
         self.shared.stopped.store(true, Ordering::Release);
         // Dropping the connections closes their sockets.
         self.conns.clear();

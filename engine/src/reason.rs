@@ -69,6 +69,15 @@ pub enum Reason {
     SyncTimeout = 27,
     /// A book was crossed (best bid at or above best ask).
     Crossed = 28,
+    /// A handler callback panicked: its connection is closed for good (its state may be
+    /// broken), the others go on.
+    HandlerPanic = 29,
+    /// The instrument's channel was unsubscribed: its book is no longer kept (with
+    /// `Resync`, the consumer's copy is invalid from here).
+    Unsubscribed = 30,
+    /// The I/O thread stopped on a panic outside any handler: every connection is gone and
+    /// the engine takes no more commands.
+    EnginePanic = 31,
 }
 
 impl Reason {
@@ -104,12 +113,15 @@ impl Reason {
             Reason::SnapshotTooOld => "snapshot_too_old",
             Reason::SyncTimeout => "sync_timeout",
             Reason::Crossed => "crossed",
+            Reason::HandlerPanic => "handler_panic",
+            Reason::Unsubscribed => "unsubscribed",
+            Reason::EnginePanic => "engine_panic",
         }
     }
 
     /// The reason for a stable code, if known.
     pub const fn from_code(code: u16) -> Option<Reason> {
-        const ALL: [Reason; 29] = [
+        const ALL: [Reason; 32] = [
             Reason::None,
             Reason::PeerClosed,
             Reason::Io,
@@ -139,6 +151,9 @@ impl Reason {
             Reason::SnapshotTooOld,
             Reason::SyncTimeout,
             Reason::Crossed,
+            Reason::HandlerPanic,
+            Reason::Unsubscribed,
+            Reason::EnginePanic,
         ];
         if (code as usize) < ALL.len() {
             Some(ALL[code as usize])

@@ -83,4 +83,7 @@ pub struct EngineStats {
     pub sends_rejected: u64,
     /// Commands naming a connection the engine does not know.
     pub unknown_connection: u64,
+    /// Handler callbacks that panicked (each closed its connection for good, reason
+    /// `HandlerPanic`; the other connections went on).
+    pub handler_panics: u64,
 }

@@ -460,10 +460,13 @@ impl<A: FeedAdapter> FeedHandler<A> {
         w
     }
 
-    /// Subscribes at run time: the frames are queued and paced like the connect frames.
+    /// Subscribes at run time: the frames are queued and paced like the connect frames. A
+    /// book the adapter now names (a depth channel) gets its sync slot here, so its diffs
+    /// are synced like those of the books it started with.
     pub fn subscribe(&mut self, subs: &[A::Subscription], cx: &mut Context<'_>) {
         let mut frames = Vec::new();
         self.adapter.subscribe(subs, &mut frames);
+        self.track_books();
         // Instruments added at run time get watermarks too, so a take-over skips what the
         // old connection already published of them.
         let n = self
@@ -486,13 +489,68 @@ impl<A: FeedAdapter> FeedHandler<A> {
         self.arm_timer(cx);
     }
 
-    /// Unsubscribes at run time (paced like subscriptions).
+    /// Unsubscribes at run time (paced like subscriptions). A book the adapter no longer
+    /// names stops being tracked, and consumers hear `Resync` (reason `Unsubscribed`) for
+    /// it: their copy stops being updated, so it must not stay valid.
     pub fn unsubscribe(&mut self, subs: &[A::Subscription], cx: &mut Context<'_>) {
         let mut frames = Vec::new();
         self.adapter.unsubscribe(subs, &mut frames);
+        self.untrack_books(cx);
         self.outbox.extend(frames);
         self.flush(cx);
         self.arm_timer(cx);
+    }
+
+    /// Gives every book the adapter names and the handler does not track a slot (reusing
+    /// the slot of an earlier subscription of the instrument). Control path: allocates.
+    fn track_books(&mut self) {
+        for spec in self.adapter.books() {
+            let i = spec.instrument;
+            if i == InstrumentId::NONE || self.slot(i).is_some() {
+                continue;
+            }
+            if self.slot_of.len() <= i.index() {
+                self.slot_of.resize(i.index() + 1, NO_SLOT);
+            }
+            let slot = match self.books.iter().position(|b| b.instrument == i) {
+                Some(old) => old,
+                None => {
+                    self.books.push(BookSync::new(i, spec.config, &self.config));
+                    self.books.len() - 1
+                }
+            };
+            self.slot_of[i.index()] = slot as u32;
+            let run = 2 * spec.config.depth + 1;
+            if self.snapshot_run.capacity() < run {
+                self.snapshot_run.reserve(run - self.snapshot_run.len());
+            }
+            self.snapshots.track(i);
+        }
+    }
+
+    /// Stops tracking the books the adapter no longer names: each goes idle (buffers and
+    /// pending snapshot dropped) and, once published, is declared invalid in-band.
+    fn untrack_books(&mut self, cx: &mut Context<'_>) {
+        let specs = self.adapter.books();
+        for slot in 0..self.books.len() {
+            let i = self.books[slot].instrument;
+            if self.slot(i) != Some(slot) || specs.iter().any(|s| s.instrument == i) {
+                continue;
+            }
+            self.slot_of[i.index()] = NO_SLOT;
+            let b = &mut self.books[slot];
+            b.state = SyncState::Idle;
+            b.requested = false;
+            b.retry_at = 0;
+            b.pending = None;
+            b.diffs.clear();
+            b.events.clear();
+            b.book.invalidate();
+            if self.mode == Mode::Active {
+                self.stats.resyncs += 1;
+                self.status(i, StatusKind::Resync, Reason::Unsubscribed, 0, cx);
+            }
+        }
     }
 
     #[inline]
@@ -1373,6 +1431,9 @@ impl<A: FeedAdapter> WsHandler for FeedHandler<A> {
             return;
         }
         self.connection = cx.connection().0;
+        // Frames queued before this session (a run-time (un)subscribe while not live) are
+        // already reflected in the adapter's set, which `connect_frames` requests in full
+        // against what the endpoint URL carries: nothing queued is lost by starting afresh.
         self.outbox.clear();
         let mut frames = Vec::new();
         self.adapter.connect_frames(&mut frames);

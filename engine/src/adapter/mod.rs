@@ -217,7 +217,9 @@ pub trait FeedAdapter: Send + 'static {
     /// Venue name as printed (`binance`, `binance-usdm`).
     fn venue(&self) -> &str;
 
-    /// URL and headers for the next connection attempt (reflects the current subscriptions).
+    /// URL and headers of the connection. Read once, when the connection is added: every
+    /// reconnect and every rotation leg uses them again, so subscriptions changed later are
+    /// not in them; [`FeedAdapter::connect_frames`] must restore those.
     fn endpoint(&self) -> Endpoint;
 
     /// Liveness rules.
@@ -237,8 +239,10 @@ pub trait FeedAdapter: Send + 'static {
     /// Every instrument this adapter can produce events for.
     fn instruments(&self) -> Vec<InstrumentId>;
 
-    /// Text frames to send once connected (subscribe requests for the current set, not yet
-    /// acknowledged). Called on every (re)connect; not on the hot path.
+    /// Text frames to send once connected: the requests that bring a session opened with
+    /// [`FeedAdapter::endpoint`] to the current subscription set (run-time subscribes and
+    /// unsubscribes included; frames queued before the session are dropped, this replaces
+    /// them). Called on every (re)connect; not on the hot path.
     fn connect_frames(&mut self, out: &mut Vec<Vec<u8>>);
 
     /// Adds subscriptions; pushes the text frames that request them.

@@ -91,6 +91,12 @@ pub trait SnapshotSource: Send {
     /// Asks for a snapshot of `instrument`. Must not block.
     fn request(&mut self, instrument: InstrumentId);
 
+    /// `instrument`'s book is now synced (a depth channel subscribed at run time): prepare
+    /// to serve it. Called on the control path (may allocate); must not block.
+    fn track(&mut self, instrument: InstrumentId) {
+        let _ = instrument;
+    }
+
     /// A finished request, if any. Must not block.
     fn poll(&mut self) -> Option<(InstrumentId, Result<BookSnapshot, SnapshotError>)>;
 }

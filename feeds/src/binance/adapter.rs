@@ -5,6 +5,7 @@ use tickwire_engine::adapter::{
     SeqCheck,
 };
 use tickwire_engine::book::BookConfig;
+use tickwire_engine::event::{EventKind, Flags};
 use tickwire_engine::{Event, InstrumentId, Registry};
 
 use super::config::{BinanceConfig, Market, SubscribeVia, TimeUnit};
@@ -31,6 +32,9 @@ pub enum PlanError {
     /// No subscriptions.
     #[error("no subscriptions")]
     Empty,
+    /// A symbol outside Binance's alphabet (see [`Subscription::is_valid`]).
+    #[error("a symbol is not 1 to 32 ASCII letters and digits")]
+    InvalidSymbol,
 }
 
 /// Binance spot / USD-M adapter for one connection. Build one per group returned by
@@ -39,9 +43,48 @@ pub struct BinanceAdapter {
     config: BinanceConfig,
     registry: Registry,
     subs: Vec<Subscription>,
+    /// The streams the endpoint URL names (the construction set, with
+    /// [`SubscribeVia::Url`]): the engine connects every session, reconnects and rotation
+    /// legs included, with that one URL, so what changed since is requested in frames.
+    url_subs: Vec<Subscription>,
+    /// Streams the URL still brings that are no longer subscribed, as (instrument, channel
+    /// kind): their events are dropped after decoding. Empty unless such an unsubscribe
+    /// happened, so the hot path pays one branch.
+    muted: Vec<(InstrumentId, Kind)>,
     decoder: Decoder,
     next_id: u64,
     pending: Vec<u64>,
+}
+
+/// What kind of events a stream yields (depth speeds are one kind: their events cannot be
+/// told apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Trade,
+    AggTrade,
+    Bbo,
+    Depth,
+}
+
+impl Kind {
+    fn of_channel(c: Channel) -> Kind {
+        match c {
+            Channel::Trade => Kind::Trade,
+            Channel::AggTrade => Kind::AggTrade,
+            Channel::BookTicker => Kind::Bbo,
+            Channel::Depth(_) => Kind::Depth,
+        }
+    }
+
+    fn of_event(e: &Event) -> Option<Kind> {
+        match e.kind() {
+            EventKind::Trade if e.flags.contains(Flags::AGGREGATED) => Some(Kind::AggTrade),
+            EventKind::Trade => Some(Kind::Trade),
+            EventKind::Bbo => Some(Kind::Bbo),
+            EventKind::BookLevel => Some(Kind::Depth),
+            EventKind::Status => None,
+        }
+    }
 }
 
 impl BinanceAdapter {
@@ -53,6 +96,9 @@ impl BinanceAdapter {
     ) -> Result<BinanceAdapter, PlanError> {
         if subs.is_empty() {
             return Err(PlanError::Empty);
+        }
+        if !subs.iter().all(Subscription::is_valid) {
+            return Err(PlanError::InvalidSymbol);
         }
         let max = config.max_streams.clamp(1, MAX_STREAMS_PER_CONNECTION);
         let mut unique: Vec<Subscription> = Vec::with_capacity(subs.len());
@@ -82,10 +128,16 @@ impl BinanceAdapter {
         let mut decoder = Decoder::new(symbols, config.time_unit, config.latency_probe);
         decoder.set_fast_scan(config.fast_scan);
         decoder.prewarm(Decoder::PREWARM_BYTES);
+        let url_subs = match config.subscribe_via {
+            SubscribeVia::Url => unique.clone(),
+            SubscribeVia::Frames => Vec::new(),
+        };
         Ok(BinanceAdapter {
             config,
             registry: registry.clone(),
             subs: unique,
+            url_subs,
+            muted: Vec::new(),
             decoder,
             next_id: 1,
             pending: Vec::new(),
@@ -122,22 +174,76 @@ impl BinanceAdapter {
         &self.pending
     }
 
+    /// The streams the endpoint URL names (empty with [`SubscribeVia::Frames`]).
+    pub fn url_subscriptions(&self) -> &[Subscription] {
+        &self.url_subs
+    }
+
     /// Pushes `method` frames for `subs`, `streams_per_frame` streams each, and tracks ids.
+    /// Stream names are JSON-escaped (they are validated too: this is defence in depth).
     fn request_frames(&mut self, method: &str, subs: &[Subscription], out: &mut Vec<Vec<u8>>) {
         for chunk in subs.chunks(self.config.streams_per_frame.max(1)) {
             let id = self.next_id;
             self.next_id += 1;
-            let params: Vec<String> = chunk
-                .iter()
-                .map(|s| format!("\"{}\"", s.stream()))
-                .collect();
-            let frame = format!(
-                "{{\"method\":\"{method}\",\"params\":[{}],\"id\":{id}}}",
-                params.join(",")
-            );
+            let mut frame = format!("{{\"method\":\"{method}\",\"params\":[");
+            for (i, s) in chunk.iter().enumerate() {
+                if i > 0 {
+                    frame.push(',');
+                }
+                push_json_string(&mut frame, &s.stream());
+            }
+            frame.push_str(&format!("],\"id\":{id}}}"));
             self.pending.push(id);
             out.push(frame.into_bytes());
         }
+    }
+
+    /// Recomputes [`BinanceAdapter::muted`]: URL streams no longer subscribed whose events
+    /// no subscribed stream also yields.
+    fn update_muted(&mut self) {
+        let venue = self.config.market.venue();
+        let mut muted = Vec::new();
+        for s in &self.url_subs {
+            let kind = Kind::of_channel(s.channel);
+            let still = self
+                .subs
+                .iter()
+                .any(|t| t.symbol == s.symbol && Kind::of_channel(t.channel) == kind);
+            if still {
+                continue;
+            }
+            if let Some(i) = self.registry.lookup(venue, &s.symbol) {
+                if !muted.contains(&(i, kind)) {
+                    muted.push((i, kind));
+                }
+            }
+        }
+        self.muted = muted;
+    }
+
+    /// Drops the events of muted streams from `out[start..]`; a diff of a muted depth
+    /// stream becomes a control frame.
+    #[cold]
+    #[inline(never)]
+    fn mute(&self, frame: Frame, out: &mut Vec<Event>, start: usize) -> Frame {
+        let muted =
+            |e: &Event| Kind::of_event(e).is_some_and(|k| self.muted.contains(&(e.instrument, k)));
+        if let Frame::BookDiff { instrument, .. } = frame {
+            if self.muted.contains(&(instrument, Kind::Depth)) {
+                out.truncate(start);
+                return Frame::Control;
+            }
+            return frame;
+        }
+        let mut keep = start;
+        for i in start..out.len() {
+            if !muted(&out[i]) {
+                out.swap(keep, i);
+                keep += 1;
+            }
+        }
+        out.truncate(keep);
+        frame
     }
 
     /// Spot rule for each diff after the first: skip `u <= last`, gap when `U > last + 1`.
@@ -155,8 +261,15 @@ impl BinanceAdapter {
 impl FeedAdapter for BinanceAdapter {
     type Subscription = Subscription;
 
+    /// A stream name in Binance's alphabet; on a USD-M routed connection, only of this
+    /// connection's route (the other route's streams would never arrive here).
     fn parse_topic(&self, topic: &str) -> Option<Subscription> {
-        Subscription::from_stream(topic)
+        let sub = Subscription::from_stream(topic)?;
+        let route = self.subs.first().or(self.url_subs.first());
+        match route.and_then(|s| Self::route_of(&self.config, s)) {
+            Some(r) if Self::route_of(&self.config, &sub) != Some(r) => None,
+            _ => Some(sub),
+        }
     }
 
     fn venue(&self) -> &str {
@@ -172,7 +285,7 @@ impl FeedAdapter for BinanceAdapter {
         let mut url = format!("{}{route}/stream", self.config.ws_base());
         let mut sep = '?';
         if self.config.subscribe_via == SubscribeVia::Url {
-            let streams: Vec<String> = self.subs.iter().map(Subscription::stream).collect();
+            let streams: Vec<String> = self.url_subs.iter().map(Subscription::stream).collect();
             url.push_str("?streams=");
             url.push_str(&streams.join("/"));
             sep = '&';
@@ -232,24 +345,45 @@ impl FeedAdapter for BinanceAdapter {
         self.decoder.symbols().instruments()
     }
 
+    /// Every session starts from the URL's streams (none with [`SubscribeVia::Frames`]):
+    /// requests what was subscribed since and cancels what was unsubscribed since, so each
+    /// reconnect (and each rotation leg) restores the current set.
     fn connect_frames(&mut self, out: &mut Vec<Vec<u8>>) {
         self.pending.clear();
-        if self.config.subscribe_via == SubscribeVia::Frames {
-            let subs = self.subs.clone();
-            self.request_frames("SUBSCRIBE", &subs, out);
-        }
-    }
-
-    fn subscribe(&mut self, subs: &[Subscription], out: &mut Vec<Vec<u8>>) {
-        let new: Vec<Subscription> = subs
+        let gone: Vec<Subscription> = self
+            .url_subs
             .iter()
             .filter(|s| !self.subs.contains(s))
             .cloned()
             .collect();
+        let added: Vec<Subscription> = self
+            .subs
+            .iter()
+            .filter(|s| !self.url_subs.contains(s))
+            .cloned()
+            .collect();
+        if !gone.is_empty() {
+            self.request_frames("UNSUBSCRIBE", &gone, out);
+        }
+        if !added.is_empty() {
+            self.request_frames("SUBSCRIBE", &added, out);
+        }
+    }
+
+    /// Adds the new, valid subscriptions (symbols outside the alphabet are skipped and never
+    /// interned) and requests them.
+    fn subscribe(&mut self, subs: &[Subscription], out: &mut Vec<Vec<u8>>) {
+        let mut new: Vec<Subscription> = Vec::with_capacity(subs.len());
+        for s in subs {
+            if s.is_valid() && !self.subs.contains(s) && !new.contains(s) {
+                new.push(s.clone());
+            }
+        }
         for s in &new {
             self.decoder.symbols_mut().add(&self.registry, &s.symbol);
         }
         self.subs.extend(new.iter().cloned());
+        self.update_muted();
         self.request_frames("SUBSCRIBE", &new, out);
     }
 
@@ -260,6 +394,7 @@ impl FeedAdapter for BinanceAdapter {
             .cloned()
             .collect();
         self.subs.retain(|s| !gone.contains(s));
+        self.update_muted();
         self.request_frames("UNSUBSCRIBE", &gone, out);
     }
 
@@ -280,7 +415,11 @@ impl FeedAdapter for BinanceAdapter {
         recv_ts: u64,
         out: &mut Vec<Event>,
     ) -> Result<Frame, DecodeError> {
-        let frame = self.decoder.decode(payload, recv_ts, out)?;
+        let start = out.len();
+        let mut frame = self.decoder.decode(payload, recv_ts, out)?;
+        if !self.muted.is_empty() {
+            frame = self.mute(frame, out, start);
+        }
         match frame {
             Frame::Ack { id } | Frame::SubscriptionError { id: Some(id), .. } => {
                 self.pending.retain(|&p| p != id);
@@ -336,5 +475,31 @@ impl FeedAdapter for BinanceAdapter {
             return SeqCheck::Apply;
         }
         Self::spot_next(last.last, d)
+    }
+}
+
+/// Appends `text` as a JSON string (quoted; `"`, backslash and control characters escaped).
+fn push_json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_are_escaped() {
+        let mut s = String::new();
+        push_json_string(&mut s, "a\"b\\c\n\u{1}d");
+        assert_eq!(s, r#""a\"b\\c\u000a\u0001d""#);
     }
 }

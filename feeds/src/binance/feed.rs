@@ -32,8 +32,8 @@
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tickwire_engine::adapter::{
-    AddFeedError, FeedConfig, FeedHandler, QueuedSnapshots, RotationConfig, RotationError,
-    SnapshotSource, add_feed, add_rotating_feed,
+    AddFeedError, FeedConfig, FeedHandler, RotationConfig, RotationError, SnapshotSource, add_feed,
+    add_rotating_feed,
 };
 use tickwire_engine::command::{CommandError, ConsumerId, EngineHandle};
 use tickwire_engine::config::{ConfigError, ConnectionOptions, Endpoint};
@@ -434,15 +434,11 @@ impl BinanceFeed {
                 book_symbols.push(&s.symbol);
             }
         }
-        let snapshots: Box<dyn SnapshotSource> = if book_symbols.is_empty() {
-            // No book to sync: no helper thread.
-            Box::new(QueuedSnapshots::new())
-        } else {
-            Box::new(
-                RestSnapshots::spawn_with_roots(config, registry, &book_symbols, roots)
-                    .map_err(|e| FeedError::SnapshotThread(e.kind()))?,
-            )
-        };
+        // Books subscribed at run time are served too (the venue's shared scheduler).
+        let snapshots: Box<dyn SnapshotSource> = Box::new(
+            RestSnapshots::spawn_with_roots(config, registry, &book_symbols, roots)
+                .map_err(|e| FeedError::SnapshotThread(e.kind()))?,
+        );
         let handler = FeedHandler::new(adapter, snapshots, self.handler);
         Ok(add_feed(engine, handler, self.options, roots, consumers)?)
     }

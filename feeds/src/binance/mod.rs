@@ -59,4 +59,6 @@ pub use subscription::{
 #[cfg(test)]
 mod sync_tests;
 #[cfg(test)]
+mod runtime_tests;
+#[cfg(test)]
 mod tests;

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use tickwire_engine::Registry;
 use tickwire_engine::adapter::{
-    FeedConfig, QueuedSnapshots, RotatingFeed, RotationConfig, RotationError, SnapshotSource,
+    FeedConfig, RotatingFeed, RotationConfig, RotationError, SnapshotSource,
 };
 
 use super::adapter::{BinanceAdapter, PlanError};
@@ -97,10 +97,6 @@ pub fn rotating_feed(
     let snapshots = {
         let (config, registry, roots) = (config.clone(), registry.clone(), extra_roots.to_vec());
         move || -> std::io::Result<Box<dyn SnapshotSource>> {
-            if book_symbols.is_empty() {
-                // No book to sync: no helper thread.
-                return Ok(Box::new(QueuedSnapshots::new()));
-            }
             let names: Vec<&str> = book_symbols.iter().map(String::as_str).collect();
             let rest = RestSnapshots::spawn_with_roots(&config, &registry, &names, &roots)?;
             Ok(Box::new(rest))

@@ -128,6 +128,9 @@ pub fn scheduler_threads() -> usize {
 pub struct RestSnapshots {
     scheduler: Arc<Handle>,
     urls: HashMap<InstrumentId, String>,
+    /// Where URLs of books subscribed at run time come from (their registry names).
+    config: BinanceConfig,
+    registry: Registry,
     weight: u32,
     reply_tx: Sender<Reply>,
     replies: Receiver<Reply>,
@@ -188,6 +191,8 @@ impl RestSnapshots {
         Ok(RestSnapshots {
             scheduler,
             urls,
+            config: config.clone(),
+            registry: registry.clone(),
             weight: depth_weight(config.market, config.snapshot_limit),
             reply_tx,
             replies,
@@ -496,15 +501,36 @@ fn wall_minute() -> (u64, Duration) {
     )
 }
 
+impl RestSnapshots {
+    /// The snapshot URL of `instrument`: known from the start, or (a book subscribed at run
+    /// time) made from its registry name when that is of this market's venue.
+    fn url(&mut self, instrument: InstrumentId) -> Option<&String> {
+        if !self.urls.contains_key(&instrument) {
+            let name = self.registry.name(instrument)?;
+            if *name.venue != *self.config.market.venue() {
+                return None;
+            }
+            let url = self.config.snapshot_url(&name.symbol);
+            self.urls.insert(instrument, url);
+        }
+        self.urls.get(&instrument)
+    }
+}
+
 impl SnapshotSource for RestSnapshots {
+    fn track(&mut self, instrument: InstrumentId) {
+        let _ = self.url(instrument);
+    }
+
     fn request(&mut self, instrument: InstrumentId) {
-        let Some(url) = self.urls.get(&instrument) else {
+        let weight = self.weight;
+        let Some(url) = self.url(instrument) else {
             self.failed.push((instrument, SnapshotError::Request));
             return;
         };
         let ask = Ask {
             url: url.clone(),
-            weight: self.weight,
+            weight,
             instrument,
             reply: self.reply_tx.clone(),
         };

@@ -7,6 +7,16 @@ use super::config::{BinanceConfig, Market};
 /// Binance's limit of streams on one connection.
 pub const MAX_STREAMS_PER_CONNECTION: usize = 1024;
 
+/// Longest symbol a subscription may name (Binance's are far shorter).
+pub const MAX_SYMBOL_LEN: usize = 32;
+
+/// 1 to [`MAX_SYMBOL_LEN`] ASCII letters and digits.
+fn valid_symbol(symbol: &str) -> bool {
+    !symbol.is_empty()
+        && symbol.len() <= MAX_SYMBOL_LEN
+        && symbol.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// Update speed of a diff-depth stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DepthSpeed {
@@ -116,13 +126,24 @@ impl Subscription {
         )
     }
 
-    /// Parses a stream name (`btcusdt@trade`).
+    /// Parses a stream name (`btcusdt@trade`): a symbol of 1 to [`MAX_SYMBOL_LEN`] lower-case
+    /// letters and digits (Binance stream names are lower case), `@`, and the suffix of a
+    /// known [`Channel`]. Anything else is `None`, so a topic cannot smuggle JSON or URL
+    /// syntax into a request.
     pub fn from_stream(stream: &str) -> Option<Subscription> {
         let (sym, suffix) = stream.split_once('@')?;
-        if sym.is_empty() {
+        let lower = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+        if !valid_symbol(sym) || !sym.bytes().all(lower) {
             return None;
         }
         Some(Subscription::new(sym, Channel::from_suffix(suffix)?))
+    }
+
+    /// Whether the symbol is in Binance's alphabet (1 to [`MAX_SYMBOL_LEN`] ASCII letters and
+    /// digits). Adapters skip subscriptions that are not, so neither a frame nor a URL can
+    /// carry anything else.
+    pub fn is_valid(&self) -> bool {
+        valid_symbol(&self.symbol)
     }
 
     /// Every symbol × channel pair, in order.
@@ -196,6 +217,34 @@ mod tests {
             Channel::AggTrade
         );
         assert_eq!(Subscription::from_stream("x@kline_1m"), None);
+    }
+
+    /// Issue 19 item 4: a topic is a stream name in Binance's alphabet or nothing; the
+    /// injection string of the issue (it once became a second `method` key) is refused.
+    #[test]
+    fn topics_outside_the_alphabet_are_refused() {
+        let refused = [
+            r#"btc"],"method":"LIST_SUBSCRIPTIONS","x":["@trade"#,
+            "@trade",
+            "btc usdt@trade",
+            "btc/usdt@trade",
+            "btc\\u0022@trade",
+            "BTCUSDT@trade",
+            "btcusdt@trade\"",
+            "btcusdt@Trade",
+            "btcusdt@depth@100ms\u{0}",
+            "btcusdt@depth5",
+            "\u{e9}thusdt@trade",
+            &"a".repeat(MAX_SYMBOL_LEN + 1),
+        ];
+        for t in refused {
+            assert_eq!(Subscription::from_stream(t), None, "{t:?}");
+        }
+        let long = format!("{}@trade", "a".repeat(MAX_SYMBOL_LEN));
+        assert!(Subscription::from_stream(&long).is_some());
+        assert!(Subscription::from_stream("1000shibusdt@aggTrade").is_some());
+        assert!(!Subscription::new("BTC\"USDT", Channel::Trade).is_valid());
+        assert!(Subscription::new("btcusdt", Channel::Trade).is_valid());
     }
 
     #[test]
