@@ -273,7 +273,7 @@ pub fn run(args: Args) -> ExitCode {
         idle: if profile == Profile::LowLatency {
             Idle::Yield
         } else {
-            Idle::Sleep(Duration::from_micros(50))
+            Idle::Sleep(Duration::from_millis(1))
         },
         summary_on_stdout: false,
         footer: String::from("Ctrl-C to stop"),

@@ -333,6 +333,14 @@ fn bad_command_lines_say_what_is_wrong() {
             &["run", "--symbols", "BTCUSDT", "--depth-speed", "0ms"][..],
             "USD-M only",
         ),
+        (
+            &["run", "--symbols", "BTCUSDT", "--duration", "99999999999999999999s"][..],
+            "duration too long",
+        ),
+        (
+            &["record", "--symbols", "BTCUSDT", "--out", "/nonexistent/x.twj", "--duration", "1e30"][..],
+            "duration too long",
+        ),
     ] {
         let out = tickwire(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
