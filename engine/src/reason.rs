@@ -52,6 +52,27 @@ pub enum Reason {
     Backpressure = 20,
     /// A subscription request went unanswered past the adapter's ack timeout.
     AckTimeout = 21,
+    /// The server closed (or reset) the connection before it answered the HTTP upgrade.
+    UpgradeClosed = 22,
+    /// The upgrade was refused with HTTP 429 or 503 (rate limit, overload); the next attempt
+    /// waits at least the response's `Retry-After`.
+    UpgradeBusy = 23,
+    /// The server's certificate has expired.
+    CertExpired = 24,
+    /// The server's certificate is not valid yet (or the local clock is behind).
+    CertNotYetValid = 25,
+    /// The server's certificate is not valid for the host name in the URL.
+    CertWrongName = 26,
+    /// The server's certificate chain does not lead to a trusted root (self-signed, or a
+    /// private CA not given as an extra root).
+    CertUnknownIssuer = 27,
+    /// The server's certificate was rejected for another reason (bad signature or encoding,
+    /// a CA used as leaf, revoked, unsupported algorithm).
+    CertInvalid = 28,
+    /// The TLS handshake did not finish within the connect timeout.
+    TlsTimeout = 29,
+    /// A TLS record failed (bad record, decryption failure, fatal alert) after the handshake.
+    TlsRecord = 30,
 }
 
 impl Reason {
@@ -80,12 +101,21 @@ impl Reason {
             Reason::UnknownSymbol => "unknown_symbol",
             Reason::Backpressure => "backpressure",
             Reason::AckTimeout => "ack_timeout",
+            Reason::UpgradeClosed => "upgrade_closed",
+            Reason::UpgradeBusy => "upgrade_busy",
+            Reason::CertExpired => "cert_expired",
+            Reason::CertNotYetValid => "cert_not_yet_valid",
+            Reason::CertWrongName => "cert_wrong_name",
+            Reason::CertUnknownIssuer => "cert_unknown_issuer",
+            Reason::CertInvalid => "cert_invalid",
+            Reason::TlsTimeout => "tls_timeout",
+            Reason::TlsRecord => "tls_record",
         }
     }
 
     /// The reason for a stable code, if known.
     pub const fn from_code(code: u16) -> Option<Reason> {
-        const ALL: [Reason; 22] = [
+        const ALL: [Reason; 31] = [
             Reason::None,
             Reason::PeerClosed,
             Reason::Io,
@@ -108,12 +138,34 @@ impl Reason {
             Reason::UnknownSymbol,
             Reason::Backpressure,
             Reason::AckTimeout,
+            Reason::UpgradeClosed,
+            Reason::UpgradeBusy,
+            Reason::CertExpired,
+            Reason::CertNotYetValid,
+            Reason::CertWrongName,
+            Reason::CertUnknownIssuer,
+            Reason::CertInvalid,
+            Reason::TlsTimeout,
+            Reason::TlsRecord,
         ];
         if (code as usize) < ALL.len() {
             Some(ALL[code as usize])
         } else {
             None
         }
+    }
+
+    /// Whether the server's certificate was rejected: retrying will not help until the
+    /// server or the trusted roots change.
+    pub const fn is_certificate(self) -> bool {
+        matches!(
+            self,
+            Reason::CertExpired
+                | Reason::CertNotYetValid
+                | Reason::CertWrongName
+                | Reason::CertUnknownIssuer
+                | Reason::CertInvalid
+        )
     }
 
     /// The code carried in status events.

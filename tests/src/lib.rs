@@ -8,6 +8,7 @@ pub mod model;
 pub mod server;
 pub mod tls;
 pub mod tls_rest;
+pub mod upgrade;
 
 use std::time::Duration;
 

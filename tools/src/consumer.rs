@@ -756,7 +756,10 @@ mod tests {
     fn the_sleep_stays_small_against_short_gaps() {
         // Yields first, so an event right behind another costs no sleep at all.
         for empty in 0..YIELDS_BEFORE_SLEEP {
-            assert_eq!(idle_sleep(empty, Duration::ZERO, Duration::from_millis(1)), None);
+            assert_eq!(
+                idle_sleep(empty, Duration::ZERO, Duration::from_millis(1)),
+                None
+            );
         }
         // 500 µs into a quiet spell the sleep is 62.5 µs (1/8), so an event arriving then
         // waits at most that long.

@@ -168,7 +168,12 @@ mod tests {
     #[test]
     fn durations_past_forever_are_refused_not_panics() {
         // 1e20 s is past u64::MAX seconds: `Duration::from_secs_f64` panics on it.
-        for s in ["99999999999999999999s", "1e400", "876001h", "18446744073709551616"] {
+        for s in [
+            "99999999999999999999s",
+            "1e400",
+            "876001h",
+            "18446744073709551616",
+        ] {
             assert!(parse_duration(s).is_err(), "{s}");
         }
         assert_eq!(
