@@ -51,9 +51,10 @@ fn parse_speed(s: &str) -> Result<Speed, String> {
         return Ok(Speed::Max);
     }
     match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 => Ok(Speed::Times(x)),
+        // Below 1/1000 a pause could outlast any Duration.
+        Ok(x) if x.is_finite() && x >= 1e-3 => Ok(Speed::Times(x)),
         _ => Err(format!(
-            "speed must be a positive number (1, 10, 0.5) or max, not {s:?}"
+            "speed must be a positive number from 0.001 (1, 10, 0.5) or max, not {s:?}"
         )),
     }
 }
@@ -98,6 +99,13 @@ pub fn run(args: Args) -> ExitCode {
     if replay.format() == Format::Journal && !options.streams.is_empty() {
         eprintln!("tickwire replay: a journal names its streams; --symbols/--channels ignored");
     }
+    if replay.format() == Format::Journal && !replay.verified() {
+        eprintln!(
+            "tickwire replay: journal version {} has no checksums: its records are not \
+             verified (damage may show as wrong events before it is noticed)",
+            replay.version()
+        );
+    }
     let mut lines = JsonLines::new(replay.registry().clone(), replay.venue());
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut text = Vec::with_capacity(1 << 16);
@@ -113,9 +121,18 @@ pub fn run(args: Args) -> ExitCode {
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         };
+        if let Some(damage) = &step.damage {
+            // Said where it happens; the records skipped were never replayed.
+            if showed_progress {
+                eprint!("\r\x1b[K");
+            }
+            eprintln!("tickwire replay: {}: {damage}", path.display());
+        }
         if let Speed::Times(x) = args.speed {
             let t0 = *first_ts.get_or_insert(step.recv_ns);
-            let due = Duration::from_secs_f64(step.recv_ns.saturating_sub(t0) as f64 / 1e9 / x);
+            let due =
+                Duration::try_from_secs_f64(step.recv_ns.saturating_sub(t0) as f64 / 1e9 / x)
+                    .unwrap_or(Duration::MAX);
             if let Some(wait) = due.checked_sub(started.elapsed()) {
                 // Output waits for its time; a terminal refreshes as events are written.
                 let _ = out.flush();
@@ -161,6 +178,19 @@ pub fn run(args: Args) -> ExitCode {
         let _ = out.flush();
     }
     match result {
+        Ok(()) if summary.damaged > 0 => fail(&format!(
+            "{}: journal damaged: {} stretch(es) skipped, {} records lost{}, {} bytes; every \
+             event shown came from a verified block",
+            path.display(),
+            summary.damaged,
+            summary.damaged_records,
+            if summary.damaged_to_end {
+                " plus the records of the last stretch (to the end of the file)"
+            } else {
+                ""
+            },
+            summary.damaged_bytes
+        )),
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!(
             "{}: {e} (the summary covers what was read)",
@@ -220,5 +250,14 @@ fn render_summary(replay: &Replay, s: &Summary, took: Duration) -> String {
         "  gaps {}  resyncs {}  decode errors {}\n",
         s.gaps, s.resyncs, s.decode_errors
     );
+    if s.damaged > 0 {
+        r += &format!(
+            "  damaged: {} stretch(es) skipped, {} records lost{}, {} bytes (nothing unverified shown)\n",
+            s.damaged,
+            s.damaged_records,
+            if s.damaged_to_end { " + the tail" } else { "" },
+            s.damaged_bytes
+        );
+    }
     r
 }

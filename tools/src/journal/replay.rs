@@ -63,6 +63,9 @@ pub enum ReplayError {
     /// The file is neither a journal nor a capture.
     #[error("not a tickwire journal ('{MAGIC} ...' header) nor a capture ('<ns> <frame>' lines)")]
     Unrecognized,
+    /// The file is empty (or decompresses to nothing).
+    #[error("empty file: no journal header, no capture lines")]
+    Empty,
     /// A journal record could not be read.
     #[error("{0}")]
     Journal(#[from] JournalError),
@@ -135,6 +138,14 @@ pub struct Summary {
     pub disconnects: u64,
     /// Records the recorder lost (ring full).
     pub lost: u64,
+    /// Damaged stretches of a version-2 journal skipped (none of their records replayed).
+    pub damaged: u64,
+    /// Records lost in damaged stretches (those a later good block accounts for).
+    pub damaged_records: u64,
+    /// Bytes skipped in damaged stretches (decompressed stream).
+    pub damaged_bytes: u64,
+    /// A damaged stretch ran to the end of the file (its record count is unknown).
+    pub damaged_to_end: bool,
     /// Events published.
     pub events: u64,
     /// Trade events.
@@ -177,6 +188,10 @@ pub struct Step<'a> {
     pub conn: u32,
     /// The events it published, in order.
     pub events: &'a [Event],
+    /// A damaged stretch of the journal skipped here (`kind` is then [`Kind::Lost`]): none
+    /// of its records was replayed; one `Overflow` status (reason none, value: the records
+    /// lost, 0 when unknown) says the books are no longer whole.
+    pub damage: Option<JournalError>,
 }
 
 type Results = VecDeque<(InstrumentId, Result<BookSnapshot, SnapshotError>)>;
@@ -230,9 +245,11 @@ impl<R: Read> Read for Counting<R> {
 
 type Input = Box<dyn BufRead + Send>;
 
-/// Opens `path` (gzip or plain) and returns its first line and a reader that still yields
-/// that line first.
-fn open_input(path: &Path, read: &Arc<AtomicU64>) -> Result<(Vec<u8>, Input), ReplayError> {
+/// The raw file, counting what is read, and whether it is gzip.
+fn open_raw(
+    path: &Path,
+    read: &Arc<AtomicU64>,
+) -> Result<(BufReader<Counting<File>>, bool), ReplayError> {
     let file = File::open(path)?;
     let mut raw = BufReader::with_capacity(
         256 * 1024,
@@ -242,6 +259,13 @@ fn open_input(path: &Path, read: &Arc<AtomicU64>) -> Result<(Vec<u8>, Input), Re
         },
     );
     let gz = raw.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    Ok((raw, gz))
+}
+
+/// Opens `path` (gzip or plain) and returns its first line and a reader that still yields
+/// that line first.
+fn open_input(path: &Path, read: &Arc<AtomicU64>) -> Result<(Vec<u8>, Input), ReplayError> {
+    let (raw, gz) = open_raw(path, read)?;
     let mut input: Input = if gz {
         Box::new(BufReader::with_capacity(
             256 * 1024,
@@ -251,8 +275,14 @@ fn open_input(path: &Path, read: &Arc<AtomicU64>) -> Result<(Vec<u8>, Input), Re
         Box::new(raw)
     };
     let mut first = Vec::new();
-    if format::read_line(&mut input, &mut first, 4 << 20)?.is_none() {
-        return Err(ReplayError::Unrecognized);
+    match format::read_line(&mut input, &mut first, 4 << 20) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(ReplayError::Empty),
+        // A damaged gzip stream names its damage, not "invalid input parameter".
+        Err(e) if matches!(e.kind(), io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData) => {
+            return Err(JournalError::GzipCorrupt { record: 0 }.into());
+        }
+        Err(e) => return Err(e.into()),
     }
     let mut again = first.clone();
     again.push(b'\n');
@@ -329,7 +359,15 @@ impl Replay {
         };
         let (first, input) = open_input(path, &read)?;
         let (source, format, market, streams) = if first.starts_with(MAGIC.as_bytes()) {
-            let reader = JournalReader::open(input)?;
+            // Again from the start, member by member (version 2 resyncs after damage).
+            drop(input);
+            read.store(0, Ordering::Relaxed);
+            let (raw, gz) = open_raw(path, &read)?;
+            let reader = if gz {
+                JournalReader::open_gzip(raw)?
+            } else {
+                JournalReader::open(Box::new(raw) as Input)?
+            };
             let h = reader.header();
             let market = Market::from_venue(&h.venue).ok_or(ReplayError::UnknownVenue)?;
             if given.is_some_and(|g| g != market) {
@@ -377,6 +415,23 @@ impl Replay {
             replay.parts().conn(1, &streams, 0)?;
         }
         Ok(replay)
+    }
+
+    /// Whether each record is verified by a checksum before it is replayed (a version-2
+    /// journal); version-1 journals and captures carry none.
+    pub fn verified(&self) -> bool {
+        match &self.source {
+            Source::Journal(r) => r.header().verified(),
+            Source::Capture { .. } => false,
+        }
+    }
+
+    /// The journal's format version (0 for a capture).
+    pub fn version(&self) -> u32 {
+        match &self.source {
+            Source::Journal(r) => r.header().version,
+            Source::Capture { .. } => 0,
+        }
     }
 
     /// Journal or capture.
@@ -446,31 +501,56 @@ impl Replay {
     /// Replays the next record; `None` at the end of the input.
     pub fn step(&mut self) -> Result<Option<Step<'_>>, ReplayError> {
         self.events.clear();
+        let mut damage = None;
         let (kind, recv_ns, conn) = match &mut self.source {
             Source::Journal(r) => {
                 let Some(rec) = r.next() else {
                     return Ok(None);
                 };
-                let rec = rec?;
-                let (kind, ts, conn) = (rec.kind, rec.recv_ns, rec.conn);
-                Self::apply(
-                    &mut Parts {
-                        conns: &mut self.conns,
-                        publisher: &mut self.publisher,
-                        actions: &mut self.actions,
-                        summary: &mut self.summary,
-                        registry: &self.registry,
-                        market: self.market,
-                        format: self.format,
-                        streams: &self.streams,
-                    },
-                    kind,
-                    ts,
-                    conn,
-                    rec.payload,
-                    rec.index,
-                )?;
-                (kind, ts, conn)
+                match rec {
+                    Ok(rec) => {
+                        let (kind, ts, conn) = (rec.kind, rec.recv_ns, rec.conn);
+                        Self::apply(
+                            &mut Parts {
+                                conns: &mut self.conns,
+                                publisher: &mut self.publisher,
+                                actions: &mut self.actions,
+                                summary: &mut self.summary,
+                                registry: &self.registry,
+                                market: self.market,
+                                format: self.format,
+                                streams: &self.streams,
+                            },
+                            kind,
+                            ts,
+                            conn,
+                            rec.payload,
+                            rec.index,
+                        )?;
+                        (kind, ts, conn)
+                    }
+                    Err(e @ JournalError::Damaged { lost, bytes, .. }) => {
+                        let s = &mut self.summary;
+                        s.damaged += 1;
+                        s.damaged_records += lost.unwrap_or(0);
+                        s.damaged_bytes += bytes;
+                        s.damaged_to_end |= lost.is_none();
+                        damage = Some(e);
+                        let ts = s.last_ns;
+                        self.publisher.publish(Event::status(
+                            InstrumentId::NONE,
+                            Status {
+                                kind: StatusKind::Overflow,
+                                reason: Reason::None.code(),
+                                value: lost.unwrap_or(0),
+                                connection: 0,
+                            },
+                            ts,
+                        ));
+                        (Kind::Lost, ts, 0)
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
             Source::Capture { reader, connected } => {
                 let Some(line) = reader.next() else {
@@ -530,6 +610,7 @@ impl Replay {
             recv_ns,
             conn,
             events: &self.events,
+            damage,
         }))
     }
 
@@ -784,7 +865,7 @@ mod tests {
         w.write(Kind::Lost, 4, 7, b"3").unwrap();
         w.write(Kind::Disconnect, 5, 7, b"io").unwrap();
         let path = std::env::temp_dir().join(format!("tickwire-replay-{}.j", std::process::id()));
-        std::fs::write(&path, w.into_inner()).unwrap();
+        std::fs::write(&path, w.into_inner().unwrap()).unwrap();
         let mut r = Replay::open(&path, &ReplayOptions::default()).unwrap();
         let _ = std::fs::remove_file(&path);
         let mut all = Vec::new();
