@@ -130,9 +130,8 @@ pub fn run(args: Args) -> ExitCode {
         }
         if let Speed::Times(x) = args.speed {
             let t0 = *first_ts.get_or_insert(step.recv_ns);
-            let due =
-                Duration::try_from_secs_f64(step.recv_ns.saturating_sub(t0) as f64 / 1e9 / x)
-                    .unwrap_or(Duration::MAX);
+            let due = Duration::try_from_secs_f64(step.recv_ns.saturating_sub(t0) as f64 / 1e9 / x)
+                .unwrap_or(Duration::MAX);
             if let Some(wait) = due.checked_sub(started.elapsed()) {
                 // Output waits for its time; a terminal refreshes as events are written.
                 let _ = out.flush();

@@ -418,6 +418,12 @@ pub struct Record<'a> {
 }
 
 fn damaged_text(first_missing: u64, lost: Option<u64>, bytes: u64, truncated: bool) -> String {
+    if truncated && lost.is_none() {
+        return format!(
+            "journal truncated at record {first_missing}: the file ends inside a block (cut, \
+             or the recorder was killed); its records are not shown, {bytes} bytes skipped"
+        );
+    }
     let what = match lost {
         Some(1) => "1 record lost (not shown)".to_owned(),
         Some(n) => format!("{n} records lost (not shown)"),
@@ -493,12 +499,18 @@ impl<R: BufRead> Read for GzMembers<R> {
             if let Some(m) = self.member.as_mut() {
                 match m.read(out) {
                     Ok(0) => {
-                        self.raw = self.member.take().map(flate2::bufread::GzDecoder::into_inner);
+                        self.raw = self
+                            .member
+                            .take()
+                            .map(flate2::bufread::GzDecoder::into_inner);
                     }
                     Ok(n) => return Ok(n),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
-                        let Some(mut raw) = self.member.take().map(flate2::bufread::GzDecoder::into_inner)
+                        let Some(mut raw) = self
+                            .member
+                            .take()
+                            .map(flate2::bufread::GzDecoder::into_inner)
                         else {
                             return Err(e);
                         };
@@ -641,7 +653,10 @@ fn parse_record(body: &[u8]) -> Option<(Kind, u64, u32, std::ops::Range<usize>, 
     let mut at = 0;
     let mut word = || {
         let rest = body.get(at..)?;
-        let end = rest.iter().take(MAX_FIELD as usize).position(|&b| b == b' ')?;
+        let end = rest
+            .iter()
+            .take(MAX_FIELD as usize)
+            .position(|&b| b == b' ')?;
         let w = &rest[..end];
         at += end + 1;
         Some(w)
@@ -1317,7 +1332,10 @@ mod tests {
                 );
             }
             if got.len() < 40 {
-                assert!(damaged > 0 || fatal, "byte {at}: records missing unannounced");
+                assert!(
+                    damaged > 0 || fatal,
+                    "byte {at}: records missing unannounced"
+                );
             }
         }
     }

@@ -600,7 +600,13 @@ mod tests {
             drop(rec);
             let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
             let header = Header::new("binance", &[], 1);
-            let writer = match JournalWriter::new(Full { out: out.clone(), room }, &header) {
+            let writer = match JournalWriter::new(
+                Full {
+                    out: out.clone(),
+                    room,
+                },
+                &header,
+            ) {
                 Ok(w) => w,
                 // Not even the header fits: nothing to count yet (record says so at start).
                 Err(_) => {
@@ -626,7 +632,9 @@ mod tests {
                         assert_eq!(&*rec.payload, &[b'x'; 100]);
                     }
                     // The block cut by the full disk.
-                    Err(JournalError::Damaged { truncated: true, .. }) => {}
+                    Err(JournalError::Damaged {
+                        truncated: true, ..
+                    }) => {}
                     Err(e) => panic!("room {room}: {e}"),
                 }
             }

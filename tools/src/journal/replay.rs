@@ -279,7 +279,12 @@ fn open_input(path: &Path, read: &Arc<AtomicU64>) -> Result<(Vec<u8>, Input), Re
         Ok(Some(_)) => {}
         Ok(None) => return Err(ReplayError::Empty),
         // A damaged gzip stream names its damage, not "invalid input parameter".
-        Err(e) if matches!(e.kind(), io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData
+            ) =>
+        {
             return Err(JournalError::GzipCorrupt { record: 0 }.into());
         }
         Err(e) => return Err(e.into()),
