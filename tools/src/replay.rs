@@ -4,6 +4,12 @@
 //! writes every event as a JSON line (the `tickwire decode` format); a summary follows at the
 //! end. `--speed 1` paces by the recorded receive times, `--speed 10` ten times faster,
 //! `--speed max` (the default) not at all. On a terminal, large files show progress.
+//!
+//! Exit status 1 (after the summary) when the replay could not show everything the file
+//! holds: a damaged journal (the stretches skipped are named), or a book that received depth
+//! messages but never got in sync, so none of them became events (a journal of another
+//! venue or market than its header says, or a capture given the wrong `--venue`). A book
+//! that was in sync and is only out of sync at the end gets a warning, not a failure.
 
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
@@ -175,6 +181,39 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         let _ = out.write_all(report.as_bytes());
         let _ = out.flush();
+    }
+    // Depth messages that never became events must not vanish unnoticed.
+    let mut never_synced = Vec::new();
+    for u in replay.unsynced() {
+        if u.ever_synced {
+            eprintln!(
+                "tickwire replay: book {} out of sync at the end: its last {} depth messages \
+                 were not shown (the {} ends before a snapshot that fits)",
+                u.symbol,
+                u.pending,
+                match replay.format() {
+                    Format::Journal => "journal",
+                    Format::Capture => "capture",
+                }
+            );
+        } else {
+            never_synced.push(format!(
+                "book {} never got in sync: none of its {} depth messages was shown",
+                u.symbol, u.depth_messages
+            ));
+        }
+    }
+    if result.is_ok() && !never_synced.is_empty() && summary.damaged == 0 {
+        return fail(&format!(
+            "{}: {} ({} snapshots, {} applied): its snapshots never fit its diffs. Data of \
+             another venue or market than {} (e.g. USD-M recorded as spot)? For a capture, \
+             give the right --venue",
+            path.display(),
+            never_synced.join("; "),
+            summary.snapshots,
+            summary.snapshots_applied,
+            replay.venue()
+        ));
     }
     match result {
         Ok(()) if summary.damaged > 0 => fail(&format!(
