@@ -25,7 +25,7 @@ use tickwire_feeds::jsonl::JsonLines;
 pub const LOG_LEN: usize = 8;
 
 /// Empty looks that only yield before [`Idle::Sleep`] starts sleeping.
-const YIELDS_BEFORE_SLEEP: u32 = 64;
+pub const YIELDS_BEFORE_SLEEP: u32 = 64;
 
 /// The shortest sleep of [`Idle::Sleep`].
 pub const FIRST_SLEEP: Duration = Duration::from_micros(20);

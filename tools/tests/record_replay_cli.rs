@@ -503,3 +503,42 @@ fn a_relabelled_journal_says_its_depth_messages_were_not_shown() {
     );
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn recording_to_a_full_disk_never_claims_nothing_was_lost() {
+    if !std::path::Path::new("/dev/full").exists() {
+        return;
+    }
+    let mut c = SimConfig::new(Market::Spot);
+    c.symbols = vec!["btcusdt".into()];
+    c.rate = 2000;
+    c.tape_len = 1024;
+    let sim = SimServer::start(c).unwrap();
+    // Every write to /dev/full fails with ENOSPC (the old recorder buffered the header in
+    // its gzip stream, recorded for the whole run and then said "0 records lost").
+    let o = bin()
+        .args([
+            "record",
+            "--venue",
+            "binance",
+            "--symbols",
+            "BTCUSDT",
+            "--url",
+        ])
+        .arg(sim.ws_url())
+        .args([
+            "--rest-url",
+            &sim.rest_url(),
+            "--duration",
+            "2s",
+            "--out",
+            "/dev/full",
+        ])
+        .output()
+        .unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(!err.contains("0 records lost"), "{err}");
+    sim.stop();
+}

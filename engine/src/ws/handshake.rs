@@ -75,7 +75,7 @@ pub enum HandshakeError {
         /// The HTTP status the server sent.
         status: u16,
         /// Its `Retry-After` in seconds (delay-seconds form only; an HTTP-date is ignored),
-        /// at most [`MAX_RETRY_AFTER_SECS`].
+        /// at most 300 (longer values are read as 300).
         retry_after: Option<u32>,
     },
     /// The 101 response names an extension (`Sec-WebSocket-Extensions`) although none was

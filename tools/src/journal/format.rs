@@ -1259,7 +1259,12 @@ mod tests {
     }
 
     /// A small journal: 40 records in five blocks (a flush closes a block).
-    fn sample(gzip: bool) -> (Vec<u8>, Vec<(Kind, u64, u32, Vec<u8>)>) {
+    /// A record as written: kind, time, connection, payload.
+    type Written = (Kind, u64, u32, Vec<u8>);
+    /// A record as read: its number, then as written.
+    type ReadBack = (u64, Kind, u64, u32, Vec<u8>);
+
+    fn sample(gzip: bool) -> (Vec<u8>, Vec<Written>) {
         let header = Header::new("binance", &["btcusdt@trade".into()], 5);
         let mut want = Vec::new();
         let mut w = if gzip {
@@ -1283,7 +1288,7 @@ mod tests {
     }
 
     /// Reads everything `bytes` yields; returns the records handed out and the damage seen.
-    fn read_all(bytes: &[u8], gzip: bool) -> (Vec<(u64, Kind, u64, u32, Vec<u8>)>, u32, bool) {
+    fn read_all(bytes: &[u8], gzip: bool) -> (Vec<ReadBack>, u32, bool) {
         let reader = if gzip {
             JournalReader::open_gzip(io::Cursor::new(bytes.to_vec()))
         } else {
