@@ -27,20 +27,24 @@ pub const LOG_LEN: usize = 8;
 /// Empty looks that only yield before [`Idle::Sleep`] starts sleeping.
 pub const YIELDS_BEFORE_SLEEP: u32 = 64;
 
+/// [`Idle::Sleep`] sleeps this fraction (1/n) of the quiet spell so far.
+pub const QUIET_SHARE: u32 = 32;
+
 /// The shortest sleep of [`Idle::Sleep`].
 pub const FIRST_SLEEP: Duration = Duration::from_micros(20);
 
 /// The sleep of [`Idle::Sleep`] after `empty` empty looks in a row spanning `quiet` (time
 /// since the first of them), bounded by `max`: none (yield) for the first
-/// [`YIELDS_BEFORE_SLEEP`], then an eighth of the quiet spell, at least [`FIRST_SLEEP`].
-/// Sleeping in proportion keeps the added delay of the next event to about 1/8 of the gap
-/// before it (a busy feed sees short sleeps), while a feed quiet for more than `8 × max`
+/// [`YIELDS_BEFORE_SLEEP`], then 1/[`QUIET_SHARE`] of the quiet spell, at least
+/// [`FIRST_SLEEP`]. Sleeping in proportion keeps the added delay of the next event to about
+/// 1/32 of the gap before it (a busy feed sees short sleeps), while a feed quiet for more
+/// than `32 × max`
 /// wakes the thread only once per `max`.
 pub fn idle_sleep(empty: u32, quiet: Duration, max: Duration) -> Option<Duration> {
     if empty < YIELDS_BEFORE_SLEEP {
         return None;
     }
-    Some((quiet / 8).clamp(FIRST_SLEEP, max.max(FIRST_SLEEP)))
+    Some((quiet / QUIET_SHARE).clamp(FIRST_SLEEP, max.max(FIRST_SLEEP)))
 }
 
 /// Decode errors noted one by one before only the counter moves.
@@ -51,7 +55,7 @@ const DECODE_NOTES: u64 = 3;
 pub enum Idle {
     /// `sched_yield` and look again: lowest latency; the thread stays runnable.
     Yield,
-    /// Yield for a while, then sleep between looks, an eighth of the quiet spell so far,
+    /// Yield for a while, then sleep between looks, 1/32 of the quiet spell so far,
     /// from [`FIRST_SLEEP`] up to this long ([`idle_sleep`]): near 0 % CPU when idle, and
     /// an event resets it, so a busy feed sees only short sleeps. The producer never wakes
     /// the consumer (that would be a syscall on the I/O thread's hot path), so this bounds
@@ -761,10 +765,10 @@ mod tests {
                 None
             );
         }
-        // 500 µs into a quiet spell the sleep is 62.5 µs (1/8), so an event arriving then
+        // 2 ms into a quiet spell the sleep is 62.5 µs (1/32), so an event arriving then
         // waits at most that long.
         assert_eq!(
-            idle_sleep(100, Duration::from_micros(500), Duration::from_millis(1)),
+            idle_sleep(100, Duration::from_millis(2), Duration::from_millis(1)),
             Some(Duration::from_nanos(62_500))
         );
         assert_eq!(
