@@ -48,6 +48,14 @@ impl Backoff {
         Some((Duration::from_nanos(delay), self.attempt))
     }
 
+    /// Like [`Backoff::next_delay`], but the delay is at least `floor` (a server's
+    /// `Retry-After`): `floor` plus the usual jittered delay, so clients refused together
+    /// still come back spread out.
+    pub fn next_delay_after(&mut self, floor: Duration) -> Option<(Duration, u32)> {
+        let (d, n) = self.next_delay()?;
+        Some((floor.saturating_add(d), n))
+    }
+
     /// Upper bound of the delay before attempt `n` (1-based).
     pub fn ceiling(&self, n: u32) -> Duration {
         let shift = n.saturating_sub(1);
@@ -139,6 +147,19 @@ mod tests {
         assert_eq!(b.attempts(), 3);
         b.reset();
         assert_eq!(b.next_delay().map(|(_, n)| n), Some(1));
+    }
+
+    #[test]
+    fn a_floor_is_always_waited_and_jitter_comes_on_top() {
+        let mut b = Backoff::new(cfg(Some(5)), 3);
+        let floor = Duration::from_secs(25);
+        for n in 1..=5u32 {
+            let (d, attempt) = b.next_delay_after(floor).unwrap();
+            assert_eq!(attempt, n);
+            assert!(d >= floor, "attempt {n}: {d:?}");
+            assert!(d <= floor + Duration::from_secs(5), "attempt {n}: {d:?}");
+        }
+        assert_eq!(b.next_delay_after(floor), None);
     }
 
     #[test]

@@ -78,8 +78,11 @@ pub struct ConnectionOptions {
     /// Limit on queued outbound bytes; sends over it fail with `SendError::Full`.
     pub tx_limit: usize,
     /// Largest frame payload accepted; a bigger one closes with 1009 and recycles.
+    /// Default 16 MiB (4 MiB in the lightweight profile).
     pub max_frame: usize,
     /// Largest reassembled message accepted; a bigger one closes with 1009 and recycles.
+    /// Default 16 MiB (4 MiB in the lightweight profile); this, not
+    /// [`crate::ws::Limits::default`], is what engine connections enforce.
     pub max_message: usize,
     /// Send a WebSocket ping this often (the seeds' `keepalive`). `None`: no client pings.
     pub ping_interval: Option<Duration>,
@@ -374,5 +377,17 @@ mod tests {
         assert_eq!(EngineConfig::default().idle, IdleStrategy::Blocking);
         assert!(!light.stage_histograms);
         assert!(light.connection_defaults.rx_buffer < low.connection_defaults.rx_buffer);
+    }
+
+    #[test]
+    fn message_limits_are_what_the_docs_say() {
+        // ConnectionOptions: 16 MiB frames and messages; lightweight 4 MiB (the docs of
+        // `max_frame`, `max_message` and `ws::Limits`).
+        let o = ConnectionOptions::default();
+        assert_eq!((o.max_frame, o.max_message), (16 << 20, 16 << 20));
+        let l = EngineConfig::profile(Profile::Lightweight).connection_defaults;
+        assert_eq!((l.max_frame, l.max_message), (4 << 20, 4 << 20));
+        let d = crate::ws::Limits::default();
+        assert_eq!((d.max_frame, d.max_message), (16 << 20, 64 << 20));
     }
 }

@@ -492,6 +492,18 @@ impl Connection {
 
     /// The attempt failed before the upgrade completed: back off and retry.
     fn attempt_failed(&mut self, reason: Reason, now: u64, core: &mut Core) {
+        self.attempt_failed_after(reason, std::time::Duration::ZERO, now, core);
+    }
+
+    /// [`Connection::attempt_failed`], the next attempt waiting at least `floor` (the
+    /// server's `Retry-After`).
+    fn attempt_failed_after(
+        &mut self,
+        reason: Reason,
+        floor: std::time::Duration,
+        now: u64,
+        core: &mut Core,
+    ) {
         self.teardown(core);
         core.stats.connect_failures += 1;
         core.telemetry.emit(TelemetryEvent::ConnectFailed {
@@ -505,12 +517,22 @@ impl Connection {
             return self.stop_poisoned(now, core);
         }
         self.actions = Actions::default();
-        self.schedule_reconnect(reason, now, core);
+        self.schedule_reconnect_after(reason, floor, now, core);
     }
 
     fn schedule_reconnect(&mut self, reason: Reason, now: u64, core: &mut Core) {
+        self.schedule_reconnect_after(reason, std::time::Duration::ZERO, now, core);
+    }
+
+    fn schedule_reconnect_after(
+        &mut self,
+        reason: Reason,
+        floor: std::time::Duration,
+        now: u64,
+        core: &mut Core,
+    ) {
         self.ended = reason;
-        match self.backoff.next_delay() {
+        match self.backoff.next_delay_after(floor) {
             Some((delay, n)) => {
                 self.state = State::Backoff;
                 self.timers
@@ -589,7 +611,7 @@ impl Connection {
                 self.opened(now, core);
                 self.start_upgrade(now, core);
             }
-            Err(TransportError::Tls) => self.attempt_failed(Reason::Tls, now, core),
+            Err(e @ TransportError::Tls(_)) => self.attempt_failed(e.reason(), now, core),
             Err(_) => self.attempt_failed(Reason::Io, now, core),
         }
     }
@@ -620,11 +642,11 @@ impl Connection {
             match t.write(&request[self.handshake_sent..]) {
                 Ok(0) => return, // socket full: the writable event brings us back
                 Ok(n) => self.handshake_sent += n,
-                Err(_) => return self.attempt_failed(Reason::Io, now, core),
+                Err(e) => return self.attempt_failed(upgrade_io_reason(e), now, core),
             }
         }
-        if t.flush().is_err() {
-            return self.attempt_failed(Reason::Io, now, core);
+        if let Err(e) = t.flush() {
+            return self.attempt_failed(upgrade_io_reason(e), now, core);
         }
         loop {
             self.rx.make_room(0, 0);
@@ -645,12 +667,14 @@ impl Connection {
                             self.enter_session(now, core);
                             return;
                         }
-                        Err(_) => return self.attempt_failed(Reason::Handshake, now, core),
+                        Err(e) => {
+                            let floor = e.retry_after().unwrap_or_default();
+                            return self.attempt_failed_after(e.reason(), floor, now, core);
+                        }
                     }
                 }
                 Ok(ReadOutcome::WouldBlock) => return,
-                Err(TransportError::Tls) => return self.attempt_failed(Reason::Tls, now, core),
-                Err(_) => return self.attempt_failed(Reason::Handshake, now, core),
+                Err(e) => return self.attempt_failed(upgrade_io_reason(e), now, core),
             }
         }
     }
@@ -748,7 +772,7 @@ impl Connection {
                 Err(e) => {
                     let reason = match (self.state, e) {
                         (State::Closing, _) => self.close_reason(),
-                        (_, TransportError::Tls) => Reason::Tls,
+                        (_, e @ TransportError::Tls(_)) => e.reason(),
                         _ => Reason::Io,
                     };
                     return self.session_over(reason, ts, core);
@@ -1019,8 +1043,8 @@ impl Connection {
         match self.flush(now, core) {
             Ok(()) => true,
             Err(e) => {
-                let reason = if e == TransportError::Tls {
-                    Reason::Tls
+                let reason = if let TransportError::Tls(r) = e {
+                    r
                 } else {
                     Reason::Io
                 };
@@ -1176,7 +1200,7 @@ impl Connection {
                 let reason = match self.state {
                     State::Resolving => Reason::Resolve,
                     State::Connecting => Reason::Connect,
-                    State::TlsHandshake => Reason::Tls,
+                    State::TlsHandshake => Reason::TlsTimeout,
                     State::WsUpgrade | State::Subscribing => Reason::Handshake,
                     _ => return,
                 };
@@ -1408,6 +1432,19 @@ fn message_telemetry(
 
 /// A duration in ns, saturating.
 #[inline]
+/// The reason for a transport failure while the upgrade is written or awaited: a close or
+/// reset by the server is named as such (not as a refusal: no response came).
+fn upgrade_io_reason(e: TransportError) -> Reason {
+    use std::io::ErrorKind as K;
+    match e {
+        TransportError::Eof
+        | TransportError::Io(K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe) => {
+            Reason::UpgradeClosed
+        }
+        other => other.reason(),
+    }
+}
+
 fn dur(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

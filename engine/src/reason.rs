@@ -78,6 +78,27 @@ pub enum Reason {
     /// The I/O thread stopped on a panic outside any handler: every connection is gone and
     /// the engine takes no more commands.
     EnginePanic = 31,
+    /// The server closed (or reset) the connection before it answered the HTTP upgrade.
+    UpgradeClosed = 32,
+    /// The upgrade was refused with HTTP 429 or 503 (rate limit, overload); the next attempt
+    /// waits at least the response's `Retry-After`.
+    UpgradeBusy = 33,
+    /// The server's certificate has expired.
+    CertExpired = 34,
+    /// The server's certificate is not valid yet (or the local clock is behind).
+    CertNotYetValid = 35,
+    /// The server's certificate is not valid for the host name in the URL.
+    CertWrongName = 36,
+    /// The server's certificate chain does not lead to a trusted root (self-signed, or a
+    /// private CA not given as an extra root).
+    CertUnknownIssuer = 37,
+    /// The server's certificate was rejected for another reason (bad signature or encoding,
+    /// a CA used as leaf, revoked, unsupported algorithm).
+    CertInvalid = 38,
+    /// The TLS handshake did not finish within the connect timeout.
+    TlsTimeout = 39,
+    /// A TLS record failed (bad record, decryption failure, fatal alert) after the handshake.
+    TlsRecord = 40,
 }
 
 impl Reason {
@@ -116,12 +137,21 @@ impl Reason {
             Reason::HandlerPanic => "handler_panic",
             Reason::Unsubscribed => "unsubscribed",
             Reason::EnginePanic => "engine_panic",
+            Reason::UpgradeClosed => "upgrade_closed",
+            Reason::UpgradeBusy => "upgrade_busy",
+            Reason::CertExpired => "cert_expired",
+            Reason::CertNotYetValid => "cert_not_yet_valid",
+            Reason::CertWrongName => "cert_wrong_name",
+            Reason::CertUnknownIssuer => "cert_unknown_issuer",
+            Reason::CertInvalid => "cert_invalid",
+            Reason::TlsTimeout => "tls_timeout",
+            Reason::TlsRecord => "tls_record",
         }
     }
 
     /// The reason for a stable code, if known.
     pub const fn from_code(code: u16) -> Option<Reason> {
-        const ALL: [Reason; 32] = [
+        const ALL: [Reason; 41] = [
             Reason::None,
             Reason::PeerClosed,
             Reason::Io,
@@ -154,6 +184,15 @@ impl Reason {
             Reason::HandlerPanic,
             Reason::Unsubscribed,
             Reason::EnginePanic,
+            Reason::UpgradeClosed,
+            Reason::UpgradeBusy,
+            Reason::CertExpired,
+            Reason::CertNotYetValid,
+            Reason::CertWrongName,
+            Reason::CertUnknownIssuer,
+            Reason::CertInvalid,
+            Reason::TlsTimeout,
+            Reason::TlsRecord,
         ];
         if (code as usize) < ALL.len() {
             Some(ALL[code as usize])
@@ -162,8 +201,42 @@ impl Reason {
         }
     }
 
+    /// Whether the server's certificate was rejected: retrying will not help until the
+    /// server or the trusted roots change.
+    pub const fn is_certificate(self) -> bool {
+        matches!(
+            self,
+            Reason::CertExpired
+                | Reason::CertNotYetValid
+                | Reason::CertWrongName
+                | Reason::CertUnknownIssuer
+                | Reason::CertInvalid
+        )
+    }
+
     /// The code carried in status events.
     pub const fn code(self) -> u16 {
         self as u16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reason;
+    use crate::stats::REASON_SLOTS;
+
+    #[test]
+    fn every_code_has_a_counter_slot_and_round_trips() {
+        let mut known = 0;
+        for code in 0..=u16::MAX {
+            if let Some(r) = Reason::from_code(code) {
+                known += 1;
+                assert_eq!(r.code(), code);
+                assert!((code as usize) < REASON_SLOTS, "{} has no counter slot", r.name());
+            }
+        }
+        // Codes are dense from 0: a gap would mean a variant missing from the table.
+        assert!(Reason::from_code(known).is_none());
+        assert!(Reason::from_code(known - 1).is_some());
     }
 }

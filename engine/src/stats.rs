@@ -3,7 +3,7 @@
 use crate::reason::Reason;
 
 /// Number of reason codes a [`ReasonCounts`] can hold.
-pub const REASON_SLOTS: usize = 32;
+pub const REASON_SLOTS: usize = 64;
 
 /// A counter per [`Reason`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -13,6 +13,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore};
 
 use crate::config::ConfigError;
+use crate::reason::Reason;
 
 /// Why the transport failed. `Copy`: nothing is built on the failure path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -23,9 +24,40 @@ pub enum TransportError {
     /// The peer closed the stream.
     #[error("stream closed by peer")]
     Eof,
-    /// TLS failed (certificate, alert, malformed record).
-    #[error("tls error")]
-    Tls,
+    /// TLS failed: which way, as a [`Reason`] (`Tls` for a handshake failure other than
+    /// the certificate, a `Cert*` reason for a rejected certificate, `TlsRecord` for a bad
+    /// record or a fatal alert after the handshake).
+    #[error("tls error ({})", .0.name())]
+    Tls(Reason),
+}
+
+impl TransportError {
+    /// The reason a connection reports for this error (`Io` for socket errors and EOF).
+    pub const fn reason(&self) -> Reason {
+        match self {
+            TransportError::Tls(r) => *r,
+            TransportError::Io(_) | TransportError::Eof => Reason::Io,
+        }
+    }
+}
+
+/// Names what rustls rejected: the certificate's problem, else a handshake failure (before
+/// the handshake completed) or a record failure (after it).
+fn tls_failure(e: &rustls::Error, handshaking: bool) -> TransportError {
+    use rustls::CertificateError as C;
+    let reason = match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::Expired | C::ExpiredContext { .. } => Reason::CertExpired,
+            C::NotValidYet | C::NotValidYetContext { .. } => Reason::CertNotYetValid,
+            C::NotValidForName | C::NotValidForNameContext { .. } => Reason::CertWrongName,
+            C::UnknownIssuer => Reason::CertUnknownIssuer,
+            _ => Reason::CertInvalid,
+        },
+        rustls::Error::NoCertificatesPresented => Reason::CertInvalid,
+        _ if handshaking => Reason::Tls,
+        _ => Reason::TlsRecord,
+    };
+    TransportError::Tls(reason)
 }
 
 impl From<io::Error> for TransportError {
@@ -61,7 +93,8 @@ impl Transport {
         config: Arc<ClientConfig>,
         server_name: ServerName<'static>,
     ) -> Result<Transport, TransportError> {
-        let conn = ClientConnection::new(config, server_name).map_err(|_| TransportError::Tls)?;
+        let conn = ClientConnection::new(config, server_name)
+            .map_err(|_| TransportError::Tls(Reason::Tls))?;
         Ok(Transport {
             stream,
             tls: Some(Box::new(conn)),
@@ -107,10 +140,10 @@ impl Transport {
             match tls.read_tls(&mut self.stream) {
                 Ok(0) => return Err(TransportError::Eof),
                 Ok(_) => {
-                    if tls.process_new_packets().is_err() {
+                    if let Err(e) = tls.process_new_packets() {
                         // Send the alert rustls queued, best effort.
                         let _ = tls.write_tls(&mut self.stream);
-                        return Err(TransportError::Tls);
+                        return Err(tls_failure(&e, true));
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -209,8 +242,8 @@ fn tls_read(
         match tls.read_tls(stream) {
             Ok(0) => {
                 // Socket EOF: let rustls decide between close_notify and truncation.
-                if tls.process_new_packets().is_err() {
-                    return Err(TransportError::Tls);
+                if let Err(e) = tls.process_new_packets() {
+                    return Err(tls_failure(&e, tls.is_handshaking()));
                 }
                 match tls.reader().read(buf) {
                     Ok(n) if n > 0 => return Ok(ReadOutcome::Data(n)),
@@ -218,9 +251,9 @@ fn tls_read(
                 }
             }
             Ok(_) => {
-                if tls.process_new_packets().is_err() {
+                if let Err(e) = tls.process_new_packets() {
                     let _ = tls.write_tls(stream);
-                    return Err(TransportError::Tls);
+                    return Err(tls_failure(&e, tls.is_handshaking()));
                 }
                 if tls.wants_write() {
                     // Key updates and the like: answer them now, best effort.
@@ -288,6 +321,33 @@ mod tests {
             client_config(&[Arc::from(&b"not a cert"[..])]).err(),
             Some(ConfigError::RootCert)
         );
+    }
+
+    #[test]
+    fn tls_failures_name_their_cause() {
+        use rustls::CertificateError as C;
+        let cert = |c: C| tls_failure(&rustls::Error::InvalidCertificate(c), true).reason();
+        assert_eq!(cert(C::Expired), Reason::CertExpired);
+        assert_eq!(cert(C::NotValidYet), Reason::CertNotYetValid);
+        assert_eq!(cert(C::NotValidForName), Reason::CertWrongName);
+        assert_eq!(cert(C::UnknownIssuer), Reason::CertUnknownIssuer);
+        assert_eq!(cert(C::BadSignature), Reason::CertInvalid);
+        assert!(cert(C::Expired).is_certificate());
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
+        assert_eq!(tls_failure(&alert, true).reason(), Reason::Tls);
+        assert!(!Reason::Tls.is_certificate());
+        assert_eq!(
+            tls_failure(&rustls::Error::DecryptError, false).reason(),
+            Reason::TlsRecord
+        );
+        assert_eq!(TransportError::Eof.reason(), Reason::Io);
+        for r in [
+            Reason::CertExpired,
+            Reason::TlsRecord,
+            Reason::UpgradeClosed,
+        ] {
+            assert_eq!(Reason::from_code(r.code()), Some(r));
+        }
     }
 
     #[test]

@@ -12,6 +12,17 @@ pub enum CaptureError {
     /// Reading failed.
     #[error("capture read failed: {0:?}")]
     Io(std::io::ErrorKind),
+    /// The compressed data is damaged (flate2 reports bad deflate data or a gzip checksum
+    /// mismatch as `InvalidInput` or `InvalidData`), at line `line` (1-based): nothing after
+    /// it can be read, and a capture has no checksums of its own to tell which lines before
+    /// it were damaged.
+    #[error(
+        "capture corrupt: the gzip data is damaged (bad deflate data or checksum) at line {line}"
+    )]
+    Corrupt {
+        /// 1-based number of the line being read.
+        line: u64,
+    },
     /// Line `line` (1-based) is not `<ns> <frame>`.
     #[error("capture line {line} malformed")]
     Malformed {
@@ -56,7 +67,16 @@ impl<R: BufRead> CaptureReader<R> {
             match self.inner.read_until(b'\n', &mut self.buf) {
                 Ok(0) => return None,
                 Ok(_) => {}
-                Err(e) => return Some(Err(CaptureError::Io(e.kind()))),
+                Err(e) => {
+                    return Some(Err(match e.kind() {
+                        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => {
+                            CaptureError::Corrupt {
+                                line: self.line + 1,
+                            }
+                        }
+                        k => CaptureError::Io(k),
+                    }));
+                }
             }
             self.line += 1;
             while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
@@ -105,5 +125,28 @@ mod tests {
             CaptureError::Malformed { line: 5 }
         );
         assert!(r.next().is_none());
+    }
+
+    #[test]
+    fn damaged_gzip_is_named_corrupt() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"1 {\"a\":1}\n2 {\"b\":2}\n").unwrap();
+        let mut z = gz.finish().unwrap();
+        let n = z.len();
+        z[n - 8] ^= 0xff; // the gzip trailer's CRC-32
+        let mut r = CaptureReader::new(std::io::BufReader::new(flate2::read::GzDecoder::new(
+            &z[..],
+        )));
+        let mut last = None;
+        while let Some(l) = r.next() {
+            if let Err(e) = l {
+                last = Some(e);
+                break;
+            }
+        }
+        let e = last.unwrap();
+        assert!(matches!(e, CaptureError::Corrupt { .. }), "{e:?}");
+        assert!(e.to_string().contains("checksum"));
     }
 }

@@ -9,6 +9,7 @@ pub mod rest;
 pub mod server;
 pub mod tls;
 pub mod tls_rest;
+pub mod upgrade;
 
 use std::time::Duration;
 

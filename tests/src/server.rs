@@ -358,6 +358,14 @@ impl Peer {
         self.stream.flush()
     }
 
+    /// Writes raw bytes straight to the TCP socket, under TLS if any (a TLS server sends the
+    /// client a record it cannot decrypt).
+    pub fn send_raw_tcp(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut tcp = self.stream.tcp();
+        tcp.write_all(bytes)?;
+        tcp.flush()
+    }
+
     /// Writes raw bytes.
     pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes)?;

@@ -26,6 +26,24 @@ impl TestCert {
         }
     }
 
+    /// A self-signed certificate for `names`, valid from `not_before` to `not_after`
+    /// (year, month, day), to make the client reject it for a named cause (expired, not yet
+    /// valid, wrong name).
+    pub fn with(names: &[&str], not_before: (i32, u8, u8), not_after: (i32, u8, u8)) -> TestCert {
+        let mut params = rcgen::CertificateParams::new(
+            names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
+        )
+        .expect("params");
+        params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
+        params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("self-signed");
+        TestCert {
+            cert_der: cert.der().to_vec(),
+            key_der: key.serialize_der(),
+        }
+    }
+
     /// A rustls server configuration presenting this certificate.
     pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
         let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(

@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use flate2::Compression;
-use flate2::write::GzEncoder;
 use tickwire_engine::adapter::{FeedConfig, FeedHandler, connection_config};
 use tickwire_engine::config::EngineConfig;
 use tickwire_engine::event::{EventKind, Flags, StatusKind};
@@ -101,12 +100,14 @@ fn record(
         rings.push(ring);
     }
     let journal = journal_path(name);
-    let gz = GzEncoder::new(
-        BufWriter::new(File::create(&journal).unwrap()),
-        Compression::fast(),
-    );
+    // As `tickwire record` writes it: each block its own gzip member.
+    let out = BufWriter::new(File::create(&journal).unwrap());
     let header = Header::new(market.venue(), &streams, 1);
-    let sink = spawn_writer(rings, JournalWriter::new(gz, &header).unwrap()).unwrap();
+    let sink = spawn_writer(
+        rings,
+        JournalWriter::gzip(out, &header, Compression::fast()).unwrap(),
+    )
+    .unwrap();
 
     let mut events = Vec::new();
     let mut wait = |what: &str, done: &dyn Fn(&[Event]) -> bool| {
@@ -130,14 +131,7 @@ fn record(
     assert_eq!(consumer.stats().dropped(), 0);
     let (stats, writer, result) = sink.finish();
     result.unwrap();
-    writer
-        .into_inner()
-        .finish()
-        .unwrap()
-        .into_inner()
-        .unwrap()
-        .flush()
-        .unwrap();
+    writer.into_inner().unwrap().flush().unwrap();
     assert_eq!(stats.lost, 0);
     assert!(stats.snapshots >= 2, "{stats:?}");
     Live {

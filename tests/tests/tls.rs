@@ -12,6 +12,7 @@ use tickwire_tests::handlers::SeqHandler;
 use tickwire_tests::server::TestServer;
 use tickwire_tests::test_options;
 use tickwire_tests::tls::TestCert;
+use tickwire_tests::upgrade::{Answer, UpgradeServer};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -109,16 +110,137 @@ fn untrusted_certificate_fails_the_attempt_and_backs_off() {
     );
     assert_eq!(count_status(&events, StatusKind::Connected), 0);
     let s = statuses(&events);
-    assert!(s.iter().all(|s| s.reason == Reason::Tls.code()), "{s:?}");
+    // Named: the issuer is unknown (it used to be a bare "tls").
+    assert!(
+        s.iter()
+            .all(|s| s.reason == Reason::CertUnknownIssuer.code()),
+        "{s:?}"
+    );
     assert!(
         observed
             .reasons
             .lock()
             .unwrap()
             .iter()
-            .all(|r| *r == Reason::Tls)
+            .all(|r| *r == Reason::CertUnknownIssuer)
     );
     let stats = engine.join().unwrap();
     assert!(stats.connect_failures >= 2);
     assert_eq!(stats.connects, 0);
+}
+
+/// Connects to `url` trusting `root` (if any) and returns the reasons of the first
+/// `n` Reconnecting statuses, and whether any session went live.
+fn failure_reasons(
+    url: &str,
+    root: Option<&[u8]>,
+    n: usize,
+    opts: tickwire_engine::config::ConnectionOptions,
+) -> (Vec<u16>, bool) {
+    let mut b = Engine::builder(EngineConfig::default());
+    let (cid, mut consumer) = b.consumer(64);
+    let engine = b.start().unwrap();
+    let (handler, _) = SeqHandler::new(&[]);
+    let mut cfg = ConnectionConfig::new(url).unwrap().options(opts);
+    if let Some(der) = root {
+        cfg = cfg.trust_root_der(der);
+    }
+    engine
+        .handle()
+        .add_connection(cfg, Box::new(handler), &[cid])
+        .unwrap();
+    let mut events = Vec::new();
+    collect_until(&mut consumer, &mut events, T, "reconnect statuses", |e| {
+        count_status(e, StatusKind::Reconnecting) >= n
+    });
+    engine.join().unwrap();
+    let reasons = statuses(&events)
+        .into_iter()
+        .filter(|s| s.kind == StatusKind::Reconnecting)
+        .map(|s| s.reason)
+        .collect();
+    (reasons, count_status(&events, StatusKind::Connected) > 0)
+}
+
+#[test]
+fn certificate_rejections_name_their_cause() {
+    let names = ["localhost", "127.0.0.1"];
+    for (cert, url_host, want) in [
+        (
+            TestCert::with(&names, (2000, 1, 1), (2001, 1, 1)),
+            "127.0.0.1",
+            Reason::CertExpired,
+        ),
+        (
+            TestCert::with(&names, (2090, 1, 1), (2091, 1, 1)),
+            "127.0.0.1",
+            Reason::CertNotYetValid,
+        ),
+        (
+            TestCert::with(&["example.com"], (2000, 1, 1), (2090, 1, 1)),
+            "127.0.0.1",
+            Reason::CertWrongName,
+        ),
+    ] {
+        let server = TestServer::tls(&cert, |peer| peer.serve(true, Duration::from_secs(10)));
+        let url = format!("wss://{url_host}:{}/", server.port());
+        let (reasons, live) = failure_reasons(&url, Some(&cert.cert_der), 1, test_options());
+        assert!(!live, "{want:?}");
+        assert_eq!(reasons[0], want.code(), "{want:?}: {reasons:?}");
+        assert!(want.is_certificate());
+    }
+}
+
+#[test]
+fn a_tls_handshake_that_never_answers_is_a_timeout() {
+    // Accepts TCP, never speaks TLS (reads the ClientHello and waits).
+    let server = UpgradeServer::start(|_, _| Answer::RespondAndHold(Vec::new()));
+    let mut opts = test_options();
+    opts.connect_timeout = Duration::from_millis(500);
+    let (reasons, live) = failure_reasons(&server.wss_url("/"), None, 1, opts);
+    assert!(!live);
+    assert_eq!(reasons[0], Reason::TlsTimeout.code(), "{reasons:?}");
+}
+
+#[test]
+fn a_bad_record_mid_stream_is_named_a_tls_record_failure() {
+    let cert = TestCert::generate();
+    let server = TestServer::tls(&cert, |peer| {
+        if peer.index() == 0 {
+            // Live first (the subscribe comes after Connected), then one good message.
+            let sub = peer.read_frame(Duration::from_secs(10)).expect("subscribe");
+            assert_eq!(sub.text(), "SUB t");
+            peer.send_text("1").unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            // An application-data record the client cannot decrypt, past TLS.
+            let mut record = vec![0x17, 0x03, 0x03, 0x00, 0x20];
+            record.extend_from_slice(&[0xA5; 32]);
+            peer.send_raw_tcp(&record).unwrap();
+        }
+        peer.serve(true, Duration::from_secs(10));
+    });
+    let mut b = Engine::builder(EngineConfig::default());
+    let (cid, mut consumer) = b.consumer(64);
+    let engine = b.start().unwrap();
+    let (handler, _) = SeqHandler::new(&["t"]);
+    let cfg = ConnectionConfig::new(&server.wss_url("/"))
+        .unwrap()
+        .trust_root_der(&cert.cert_der)
+        .options(test_options());
+    engine
+        .handle()
+        .add_connection(cfg, Box::new(handler), &[cid])
+        .unwrap();
+    let mut events = Vec::new();
+    collect_until(&mut consumer, &mut events, T, "session lost", |e| {
+        count_status(e, StatusKind::Disconnected) >= 1
+    });
+    engine.join().unwrap();
+    assert_eq!(trade_ids(&events), [1]);
+    let s = statuses(&events);
+    let down = s
+        .iter()
+        .find(|s| s.kind == StatusKind::Disconnected)
+        .unwrap();
+    assert_eq!(down.reason, Reason::TlsRecord.code(), "{s:?}");
 }

@@ -24,6 +24,29 @@ use tickwire_feeds::jsonl::JsonLines;
 /// Notes kept in [`Watch::log`].
 pub const LOG_LEN: usize = 8;
 
+/// Empty looks that only yield before [`Idle::Sleep`] starts sleeping.
+pub const YIELDS_BEFORE_SLEEP: u32 = 64;
+
+/// [`Idle::Sleep`] sleeps this fraction (1/n) of the quiet spell so far.
+pub const QUIET_SHARE: u32 = 32;
+
+/// The shortest sleep of [`Idle::Sleep`].
+pub const FIRST_SLEEP: Duration = Duration::from_micros(20);
+
+/// The sleep of [`Idle::Sleep`] after `empty` empty looks in a row spanning `quiet` (time
+/// since the first of them), bounded by `max`: none (yield) for the first
+/// [`YIELDS_BEFORE_SLEEP`], then 1/[`QUIET_SHARE`] of the quiet spell, at least
+/// [`FIRST_SLEEP`]. Sleeping in proportion keeps the added delay of the next event to about
+/// 1/32 of the gap before it (a busy feed sees short sleeps), while a feed quiet for more
+/// than `32 × max`
+/// wakes the thread only once per `max`.
+pub fn idle_sleep(empty: u32, quiet: Duration, max: Duration) -> Option<Duration> {
+    if empty < YIELDS_BEFORE_SLEEP {
+        return None;
+    }
+    Some((quiet / QUIET_SHARE).clamp(FIRST_SLEEP, max.max(FIRST_SLEEP)))
+}
+
 /// Decode errors noted one by one before only the counter moves.
 const DECODE_NOTES: u64 = 3;
 
@@ -32,7 +55,11 @@ const DECODE_NOTES: u64 = 3;
 pub enum Idle {
     /// `sched_yield` and look again: lowest latency; the thread stays runnable.
     Yield,
-    /// Yield for a while, then sleep this long between looks (cheap on CPU).
+    /// Yield for a while, then sleep between looks, 1/32 of the quiet spell so far,
+    /// from [`FIRST_SLEEP`] up to this long ([`idle_sleep`]): near 0 % CPU when idle, and
+    /// an event resets it, so a busy feed sees only short sleeps. The producer never wakes
+    /// the consumer (that would be a syscall on the I/O thread's hot path), so this bounds
+    /// the extra delay of the first event after a quiet spell.
     Sleep(Duration),
 }
 
@@ -345,6 +372,8 @@ impl Worker {
         let every = nanos(self.config.publish_every).max(1);
         let mut next_publish = clock::now_ns().saturating_add(every);
         let mut empty: u32 = 0;
+        // When the current run of empty looks began.
+        let mut quiet_since: u64 = 0;
         loop {
             if let Some(e) = self.consumer.pop() {
                 empty = 0;
@@ -371,15 +400,18 @@ impl Worker {
                 self.publish();
                 next_publish = now.saturating_add(every);
             }
+            if empty == 0 {
+                quiet_since = now;
+            }
             match self.config.idle {
                 Idle::Yield => std::thread::yield_now(),
-                Idle::Sleep(d) => {
-                    if empty < 64 {
-                        empty += 1;
-                        std::thread::yield_now();
-                    } else {
-                        std::thread::sleep(d);
+                Idle::Sleep(max) => {
+                    let quiet = Duration::from_nanos(now.saturating_sub(quiet_since));
+                    match idle_sleep(empty, quiet, max) {
+                        Some(d) => std::thread::sleep(d),
+                        None => std::thread::yield_now(),
                     }
+                    empty = empty.saturating_add(1);
                 }
             }
         }
@@ -721,5 +753,55 @@ fn top_of(book: &Book) -> BookTop {
         ask: book.best_ask(),
         levels: book.bid_len() + book.ask_len(),
         seq: book.seq(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Wake-ups of the idle schedule over `span` of silence (an independent simulation of
+    /// the loop: each look sleeps what `idle_sleep` says, yields count as 1 µs).
+    fn wakeups(span: Duration, max: Duration) -> (u32, Duration) {
+        let (mut t, mut n, mut longest) = (Duration::ZERO, 0u32, Duration::ZERO);
+        while t < span {
+            let d = idle_sleep(n, t, max).unwrap_or(Duration::from_micros(1));
+            longest = longest.max(d);
+            t += d;
+            n += 1;
+        }
+        (n, longest)
+    }
+
+    #[test]
+    fn an_idle_consumer_wakes_about_once_a_millisecond() {
+        // The old loop slept a fixed 50 µs: 20,000 wake-ups a second.
+        let (n, longest) = wakeups(Duration::from_secs(1), Duration::from_millis(1));
+        assert!(n < 1_200, "{n} wake-ups in an idle second");
+        assert_eq!(longest, Duration::from_millis(1));
+        // Never a sleep longer than the bound, whatever the silence.
+        let (_, longest) = wakeups(Duration::from_secs(60), Duration::from_millis(1));
+        assert_eq!(longest, Duration::from_millis(1));
+    }
+
+    #[test]
+    fn the_sleep_stays_small_against_short_gaps() {
+        // Yields first, so an event right behind another costs no sleep at all.
+        for empty in 0..YIELDS_BEFORE_SLEEP {
+            assert_eq!(
+                idle_sleep(empty, Duration::ZERO, Duration::from_millis(1)),
+                None
+            );
+        }
+        // 2 ms into a quiet spell the sleep is 62.5 µs (1/32), so an event arriving then
+        // waits at most that long.
+        assert_eq!(
+            idle_sleep(100, Duration::from_millis(2), Duration::from_millis(1)),
+            Some(Duration::from_nanos(62_500))
+        );
+        assert_eq!(
+            idle_sleep(100, Duration::ZERO, Duration::from_millis(1)),
+            Some(FIRST_SLEEP)
+        );
     }
 }

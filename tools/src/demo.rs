@@ -92,6 +92,7 @@ pub fn run() -> ExitCode {
         idle: Idle::Yield,
         summary_on_stdout: true,
         footer: String::from("tickwire demo · Ctrl-C to stop"),
+        cert: false,
     };
     let mut tick = |elapsed: Duration| {
         if injected.get() || elapsed < fault_at {

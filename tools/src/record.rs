@@ -7,14 +7,13 @@
 //! Symbols, channels and endpoints are given as for `tickwire run`.
 
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{BufWriter, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use flate2::Compression;
-use flate2::write::GzEncoder;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use tickwire_engine::adapter::{FeedConfig, FeedHandler, connection_config};
@@ -193,12 +192,10 @@ pub fn run(args: Args) -> ExitCode {
         Ok(f) => f,
         Err(e) => return fail(&format!("cannot create {}: {e}", args.out.display())),
     };
-    let gz = GzEncoder::new(
-        BufWriter::with_capacity(1 << 20, file),
-        Compression::default(),
-    );
     let header = Header::new(market.venue(), &streams, tickwire_engine::clock::now_ns());
-    let writer = match JournalWriter::new(gz, &header) {
+    // Each block its own gzip member with its own checksum: damage costs one block.
+    let out = BufWriter::with_capacity(1 << 20, file);
+    let writer = match JournalWriter::gzip(out, &header, Compression::default()) {
         Ok(w) => w,
         Err(e) => return fail(&format!("cannot write {}: {e}", args.out.display())),
     };
@@ -300,20 +297,23 @@ pub fn run(args: Args) -> ExitCode {
         counts.add(&e);
     }
     let (stats, writer, result) = sink.finish();
+    // The writer flushed every block it counts as written; what is left is the sync.
     let finished = result.and_then(|()| {
         writer
             .into_inner()
-            .finish()
-            .and_then(|mut w| w.flush().map(|()| w))
             .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
             .and_then(|f| f.sync_all())
     });
     let size = std::fs::metadata(&args.out).map_or(0, |m| m.len());
     eprintln!(
-        "tickwire record: {} messages, {} snapshots, {} records lost, {:.1} MB raw, {:.1} MB written to {}",
+        "tickwire record: {} records in the file ({} messages, {} snapshots), {} records lost \
+         ({} dropped by a full ring, {} never written), {:.1} MB raw, {:.1} MB written to {}",
+        stats.records,
         stats.messages,
         stats.snapshots,
+        stats.missing(),
         stats.lost,
+        stats.unwritten,
         stats.payload_bytes as f64 / 1e6,
         size as f64 / 1e6,
         args.out.display()
@@ -331,12 +331,18 @@ pub fn run(args: Args) -> ExitCode {
         eprintln!("tickwire record: engine: {e}");
     }
     match finished {
-        Ok(()) if stats.lost == 0 => ExitCode::SUCCESS,
+        Ok(()) if stats.missing() == 0 => ExitCode::SUCCESS,
         Ok(()) => fail(&format!(
             "{} records were lost (the writer fell behind; raise --buffer-mb)",
             stats.lost
         )),
-        Err(e) => fail(&format!("writing {}: {e}", args.out.display())),
+        Err(e) => fail(&format!(
+            "writing {} failed: {e}; {} records never reached the file (the journal holds the \
+             {} before the failure, each block verified by its checksum)",
+            args.out.display(),
+            stats.unwritten,
+            stats.records
+        )),
     }
 }
 

@@ -4,6 +4,12 @@
 //! writes every event as a JSON line (the `tickwire decode` format); a summary follows at the
 //! end. `--speed 1` paces by the recorded receive times, `--speed 10` ten times faster,
 //! `--speed max` (the default) not at all. On a terminal, large files show progress.
+//!
+//! Exit status 1 (after the summary) when the replay could not show everything the file
+//! holds: a damaged journal (the stretches skipped are named), or a book that received depth
+//! messages but never got in sync, so none of them became events (a journal of another
+//! venue or market than its header says, or a capture given the wrong `--venue`). A book
+//! that was in sync and is only out of sync at the end gets a warning, not a failure.
 
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
@@ -51,9 +57,10 @@ fn parse_speed(s: &str) -> Result<Speed, String> {
         return Ok(Speed::Max);
     }
     match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 => Ok(Speed::Times(x)),
+        // Below 1/1000 a pause could outlast any Duration.
+        Ok(x) if x.is_finite() && x >= 1e-3 => Ok(Speed::Times(x)),
         _ => Err(format!(
-            "speed must be a positive number (1, 10, 0.5) or max, not {s:?}"
+            "speed must be a positive number from 0.001 (1, 10, 0.5) or max, not {s:?}"
         )),
     }
 }
@@ -98,6 +105,13 @@ pub fn run(args: Args) -> ExitCode {
     if replay.format() == Format::Journal && !options.streams.is_empty() {
         eprintln!("tickwire replay: a journal names its streams; --symbols/--channels ignored");
     }
+    if replay.format() == Format::Journal && !replay.verified() {
+        eprintln!(
+            "tickwire replay: journal version {} has no checksums: its records are not \
+             verified (damage may show as wrong events before it is noticed)",
+            replay.version()
+        );
+    }
     let mut lines = JsonLines::new(replay.registry().clone(), replay.venue());
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut text = Vec::with_capacity(1 << 16);
@@ -113,9 +127,17 @@ pub fn run(args: Args) -> ExitCode {
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         };
+        if let Some(damage) = &step.damage {
+            // Said where it happens; the records skipped were never replayed.
+            if showed_progress {
+                eprint!("\r\x1b[K");
+            }
+            eprintln!("tickwire replay: {}: {damage}", path.display());
+        }
         if let Speed::Times(x) = args.speed {
             let t0 = *first_ts.get_or_insert(step.recv_ns);
-            let due = Duration::from_secs_f64(step.recv_ns.saturating_sub(t0) as f64 / 1e9 / x);
+            let due = Duration::try_from_secs_f64(step.recv_ns.saturating_sub(t0) as f64 / 1e9 / x)
+                .unwrap_or(Duration::MAX);
             if let Some(wait) = due.checked_sub(started.elapsed()) {
                 // Output waits for its time; a terminal refreshes as events are written.
                 let _ = out.flush();
@@ -160,7 +182,53 @@ pub fn run(args: Args) -> ExitCode {
         let _ = out.write_all(report.as_bytes());
         let _ = out.flush();
     }
+    // Depth messages that never became events must not vanish unnoticed.
+    let mut never_synced = Vec::new();
+    for u in replay.unsynced() {
+        if u.ever_synced {
+            eprintln!(
+                "tickwire replay: book {} out of sync at the end: its last {} depth messages \
+                 were not shown (the {} ends before a snapshot that fits)",
+                u.symbol,
+                u.pending,
+                match replay.format() {
+                    Format::Journal => "journal",
+                    Format::Capture => "capture",
+                }
+            );
+        } else {
+            never_synced.push(format!(
+                "book {} never got in sync: none of its {} depth messages was shown",
+                u.symbol, u.depth_messages
+            ));
+        }
+    }
+    if result.is_ok() && !never_synced.is_empty() && summary.damaged == 0 {
+        return fail(&format!(
+            "{}: {} ({} snapshots, {} applied): its snapshots never fit its diffs. Data of \
+             another venue or market than {} (e.g. USD-M recorded as spot)? For a capture, \
+             give the right --venue",
+            path.display(),
+            never_synced.join("; "),
+            summary.snapshots,
+            summary.snapshots_applied,
+            replay.venue()
+        ));
+    }
     match result {
+        Ok(()) if summary.damaged > 0 => fail(&format!(
+            "{}: journal damaged: {} stretch(es) skipped, {} records lost{}, {} bytes; every \
+             event shown came from a verified block",
+            path.display(),
+            summary.damaged,
+            summary.damaged_records,
+            if summary.damaged_to_end {
+                " plus the records of the last stretch (to the end of the file)"
+            } else {
+                ""
+            },
+            summary.damaged_bytes
+        )),
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!(
             "{}: {e} (the summary covers what was read)",
@@ -221,5 +289,14 @@ fn render_summary(replay: &Replay, s: &Summary, took: Duration) -> String {
         "  gaps {}  resyncs {}  decode errors {}\n",
         s.gaps, s.resyncs, s.decode_errors
     );
+    if s.damaged > 0 {
+        r += &format!(
+            "  damaged: {} stretch(es) skipped, {} records lost{}, {} bytes (nothing unverified shown)\n",
+            s.damaged,
+            s.damaged_records,
+            if s.damaged_to_end { " + the tail" } else { "" },
+            s.damaged_bytes
+        );
+    }
     r
 }

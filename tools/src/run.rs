@@ -273,10 +273,11 @@ pub fn run(args: Args) -> ExitCode {
         idle: if profile == Profile::LowLatency {
             Idle::Yield
         } else {
-            Idle::Sleep(Duration::from_micros(50))
+            Idle::Sleep(Duration::from_millis(1))
         },
         summary_on_stdout: false,
         footer: String::from("Ctrl-C to stop"),
+        cert: args.cert.is_some(),
     };
     drive(session, &mut |_| None, &Vec::new)
 }
@@ -305,6 +306,8 @@ pub(crate) struct Session {
     pub summary_on_stdout: bool,
     /// Bottom line of the live view.
     pub footer: String,
+    /// Extra trust roots were given (`--cert`): hints do not suggest it again.
+    pub cert: bool,
 }
 
 /// Why a session ended.
@@ -448,7 +451,15 @@ pub(crate) fn drive(
         if watch.finished {
             break End::Fatal(String::from("the engine stopped unexpectedly"));
         }
-        if let Some(fatal) = check(&watch, &plan, &conns, &urls, &mut progress, elapsed) {
+        if let Some(fatal) = check(
+            &watch,
+            &plan,
+            &conns,
+            &urls,
+            &mut progress,
+            elapsed,
+            session.cert,
+        ) {
             break End::Fatal(fatal);
         }
         if session.print {
@@ -575,6 +586,7 @@ fn check(
     urls: &[String],
     progress: &mut Progress,
     elapsed: Duration,
+    cert_given: bool,
 ) -> Option<String> {
     let group_of = |c: u32| conns.iter().position(|id| id.0 == c);
     for r in &watch.refused[progress.refusals_seen..] {
@@ -619,31 +631,71 @@ fn check(
         let Some(c) = watch.connection(id.0) else {
             continue;
         };
-        if c.sessions > 0 || !(c.attempt >= ATTEMPTS_BEFORE_LIVE || (c.closed && c.attempt > 0)) {
+        let reason = c.last_reason.unwrap_or(Reason::None);
+        // A rejected certificate will not change by retrying: give up at the first.
+        let hopeless = reason.is_certificate() && c.attempt > 0;
+        if c.sessions > 0
+            || !(c.attempt >= ATTEMPTS_BEFORE_LIVE || (c.closed && c.attempt > 0) || hopeless)
+        {
             continue;
         }
         let url = urls.get(g).map_or("", String::as_str);
-        let reason = c.last_reason.unwrap_or(Reason::None);
-        let hint = match reason {
-            Reason::Resolve => "check the host name in --url",
-            Reason::Connect => "is anything listening there? check the host and port in --url",
-            Reason::Tls => {
-                "the server's certificate is not trusted or TLS failed: for a self-signed \
-                 server pass --cert, for a plain one use ws://"
-            }
-            Reason::Handshake => {
-                "the server refused the WebSocket upgrade: check the path in --url, and the \
-                 symbols (an unknown stream in the URL is refused)"
-            }
-            _ => "check --url and the network",
-        };
         return Some(format!(
-            "could not connect to {url} after {} attempts: {}. Hint: {hint}",
+            "could not connect to {url} after {} attempt{}: {}. Hint: {}",
             c.attempt,
-            view::reason_text(reason.code())
+            if c.attempt == 1 { "" } else { "s" },
+            view::reason_text(reason.code()),
+            connect_hint(reason, cert_given)
         ));
     }
     None
+}
+
+/// What to try when connections never came up for `reason`.
+fn connect_hint(reason: Reason, cert_given: bool) -> &'static str {
+    match reason {
+        Reason::Resolve => "check the host name in --url",
+        Reason::Connect => "is anything listening there? check the host and port in --url",
+        Reason::CertUnknownIssuer | Reason::CertInvalid if cert_given => {
+            "the certificate given with --cert is not the one that signed the server's \
+             (same name, other key: a bad signature), or the server's is unusable (retrying \
+             will not help)"
+        }
+        Reason::CertUnknownIssuer => {
+            "the server's certificate is not signed by a trusted root: for a self-signed \
+             server pass --cert (retrying will not help)"
+        }
+        Reason::CertExpired | Reason::CertNotYetValid => {
+            "check the server's certificate dates and this machine's clock (retrying will \
+             not help)"
+        }
+        Reason::CertWrongName => {
+            "the host in --url must be a name (or IP) the certificate lists (retrying will \
+             not help)"
+        }
+        Reason::CertInvalid => "the server's certificate is unusable (retrying will not help)",
+        Reason::Tls | Reason::TlsTimeout | Reason::TlsRecord => {
+            "is it a TLS server? for a plain one use ws://; else the server may offer no \
+             protocol version or cipher in common (TLS 1.2 or 1.3 needed)"
+        }
+        Reason::UpgradeClosed => {
+            "the server closed the connection without answering the upgrade: is it a \
+             WebSocket server, and does the scheme match (wss:// for TLS)?"
+        }
+        Reason::UpgradeBusy => {
+            "the server refuses connections for now (rate limit or overload); each attempt \
+             waited its Retry-After: try again later"
+        }
+        Reason::Protocol => {
+            "the server's upgrade response breaks RFC 6455 (e.g. it chose an extension or \
+             subprotocol never offered)"
+        }
+        Reason::Handshake => {
+            "the server refused the WebSocket upgrade: check the path in --url, and the \
+             symbols (an unknown stream in the URL is refused)"
+        }
+        _ => "check --url and the network",
+    }
 }
 
 /// Prints notes not printed yet to stderr (`--print` mode, where stdout is the data).

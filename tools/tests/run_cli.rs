@@ -311,6 +311,41 @@ fn a_refused_upgrade_gives_up_with_a_hint() {
 }
 
 #[test]
+fn a_close_right_after_accept_is_named_not_called_a_refusal() {
+    // A TCP server that closes every connection as soon as it is accepted.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            drop(s);
+        }
+    });
+    let mut child = tickwire(&[
+        "run",
+        "--url",
+        &format!("ws://127.0.0.1:{port}"),
+        "--symbols",
+        "BTCUSDT",
+        "--channels",
+        "trade",
+        "--print",
+        "--duration",
+        "60s",
+    ])
+    .spawn()
+    .unwrap();
+    let status = wait(&mut child, Duration::from_secs(30));
+    let stderr = stderr_of(&mut child);
+    assert_eq!(status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        stderr.contains("connection closed before the upgrade response"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("upgrade refused"), "{stderr}");
+    assert!(!stderr.contains("check the path"), "{stderr}");
+}
+
+#[test]
 fn bad_command_lines_say_what_is_wrong() {
     for (args, needle) in [
         (
@@ -332,6 +367,28 @@ fn bad_command_lines_say_what_is_wrong() {
         (
             &["run", "--symbols", "BTCUSDT", "--depth-speed", "0ms"][..],
             "USD-M only",
+        ),
+        (
+            &[
+                "run",
+                "--symbols",
+                "BTCUSDT",
+                "--duration",
+                "99999999999999999999s",
+            ][..],
+            "duration too long",
+        ),
+        (
+            &[
+                "record",
+                "--symbols",
+                "BTCUSDT",
+                "--out",
+                "/nonexistent/x.twj",
+                "--duration",
+                "99999999999999999999999h",
+            ][..],
+            "duration too long",
         ),
     ] {
         let out = tickwire(args).output().unwrap();
@@ -481,13 +538,39 @@ fn wss_with_a_self_signed_certificate_needs_and_takes_cert() {
         String::from_utf8_lossy(&trusted.stderr)
     );
     assert!(stdout.contains(r#""kind":"trade""#), "{stdout}");
-    // Without the certificate the TLS handshake fails and the run gives up with a hint
-    // (after a few attempts, well before the duration).
+    // Without the certificate the certificate is rejected, named, and not retried (it will
+    // not change): the run gives up after the first attempt with the --cert hint.
     let untrusted = Command::new(BIN).args(args(false, "60s")).output().unwrap();
     let stderr = String::from_utf8_lossy(&untrusted.stderr);
     assert_eq!(untrusted.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("TLS handshake failed"), "{stderr}");
-    assert!(stderr.contains("--cert"), "{stderr}");
+    assert!(
+        stderr.contains("TLS certificate not trusted (unknown issuer)"),
+        "{stderr}"
+    );
+    // Given up at the first failure the run sees (the engine may have retried once by then
+    // on its 50 ms backoff); it used to take five.
+    assert!(
+        stderr.contains("after 1 attempt:") || stderr.contains("after 2 attempts:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("pass --cert"), "{stderr}");
+    // With --cert naming another server's certificate: no hint to pass --cert again.
+    let mut other = SimConfig::new(Market::Spot);
+    other.tls = true;
+    let other = SimServer::start(other).unwrap();
+    std::fs::write(&path, other.cert_pem().unwrap()).unwrap();
+    let wrong = Command::new(BIN).args(args(true, "60s")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(wrong.status.code(), Some(1), "{stderr}");
+    // Both simulators' certificates have the same subject, so this reads as a bad
+    // signature (rejected) rather than an unknown issuer.
+    assert!(stderr.contains("TLS certificate"), "{stderr}");
+    assert!(!stderr.contains("pass --cert"), "{stderr}");
+    assert!(
+        stderr.contains("the certificate given with --cert"),
+        "{stderr}"
+    );
+    other.stop();
     let _ = std::fs::remove_file(&path);
     sim.stop();
 }

@@ -32,7 +32,7 @@ pub trait MetricsCollector: Send {
     }
 }
 
-const REASONS: usize = 32;
+const REASONS: usize = crate::stats::REASON_SLOTS;
 
 /// Counters and per-stage HDR histograms.
 pub struct DefaultCollector {

@@ -21,14 +21,21 @@ use crate::reason::Reason;
 pub const MAX_RESPONSE_HEADER: usize = 16 * 1024;
 
 /// Request headers the handshake writes itself; a custom header may not repeat them.
-const MANAGED_HEADERS: [&str; 6] = [
+/// `Sec-WebSocket-Extensions` is here because the decoder implements no extension: offering
+/// one (permessage-deflate) would make every compressed frame a protocol error.
+const MANAGED_HEADERS: [&str; 7] = [
     "Host",
     "Connection",
     "Upgrade",
     "Sec-WebSocket-Version",
     "Sec-WebSocket-Key",
     "Sec-WebSocket-Protocol",
+    "Sec-WebSocket-Extensions",
 ];
+
+/// Longest `Retry-After` honoured: a longer one is read as this (the connection keeps
+/// retrying at this pace rather than going quiet for hours on one header).
+pub const MAX_RETRY_AFTER_SECS: u32 = 300;
 
 /// What to connect to.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -67,7 +74,14 @@ pub enum HandshakeError {
     Refused {
         /// The HTTP status the server sent.
         status: u16,
+        /// Its `Retry-After` in seconds (delay-seconds form only; an HTTP-date is ignored),
+        /// at most 300 (longer values are read as 300).
+        retry_after: Option<u32>,
     },
+    /// The 101 response names an extension (`Sec-WebSocket-Extensions`) although none was
+    /// offered (RFC 6455 section 4.1: the client must fail the connection).
+    #[error("the server chose an extension the client never offered")]
+    UnrequestedExtension,
     /// The response lacks `Upgrade: websocket`.
     #[error("response lacks Upgrade: websocket")]
     MissingUpgrade,
@@ -92,10 +106,42 @@ pub enum HandshakeError {
 }
 
 impl HandshakeError {
-    /// The reason reported in status events and telemetry.
+    /// The reason reported in status events and telemetry: `UpgradeBusy` for 429 and 503
+    /// (come back later), `Protocol` for an extension never offered, else `Handshake`.
     pub const fn reason(&self) -> Reason {
-        Reason::Handshake
+        match self {
+            HandshakeError::Refused {
+                status: 429 | 503, ..
+            } => Reason::UpgradeBusy,
+            HandshakeError::UnrequestedExtension => Reason::Protocol,
+            _ => Reason::Handshake,
+        }
     }
+
+    /// How long the server asked the client to wait before the next attempt (`Retry-After`
+    /// of a refusal), if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            HandshakeError::Refused {
+                retry_after: Some(s),
+                ..
+            } => Some(std::time::Duration::from_secs(u64::from(*s))),
+            _ => None,
+        }
+    }
+}
+
+/// `Retry-After` as delay-seconds (RFC 9110 section 10.2.3), capped at
+/// [`MAX_RETRY_AFTER_SECS`]; `None` for an HTTP-date or garbage.
+fn parse_retry_after(value: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(value).ok()?.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // All digits: too many to fit means "very long".
+    Some(text.parse::<u64>().map_or(MAX_RETRY_AFTER_SECS, |n| {
+        n.min(u64::from(MAX_RETRY_AFTER_SECS)) as u32
+    }))
 }
 
 /// In-memory stream under tungstenite's handshake machine: collects what it writes and
@@ -227,6 +273,15 @@ impl ClientHandshake {
             // It wanted more than a complete header block: not a valid response.
             Err(TgHandshakeError::Interrupted(_)) => return Err(HandshakeError::Malformed),
         };
+        // tungstenite does not check extensions; none is ever offered (see MANAGED_HEADERS).
+        if response
+            .headers()
+            .get_all("Sec-WebSocket-Extensions")
+            .iter()
+            .any(|v| !v.as_bytes().trim_ascii().is_empty())
+        {
+            return Err(HandshakeError::UnrequestedExtension);
+        }
         let headers = response
             .headers()
             .iter()
@@ -282,6 +337,10 @@ fn response_error(e: &TgError) -> HandshakeError {
     match e {
         TgError::Http(response) => HandshakeError::Refused {
             status: response.status().as_u16(),
+            retry_after: response
+                .headers()
+                .get("Retry-After")
+                .and_then(|v| parse_retry_after(v.as_bytes())),
         },
         TgError::Protocol(p) => match p {
             ProtocolError::MissingUpgradeWebSocketHeader => HandshakeError::MissingUpgrade,
@@ -455,10 +514,17 @@ mod tests {
         let forbidden = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 9\r\n\r\nforbidden";
         assert_eq!(
             hs.feed(forbidden),
-            Err(HandshakeError::Refused { status: 403 })
+            Err(HandshakeError::Refused {
+                status: 403,
+                retry_after: None
+            })
         );
         assert_eq!(
-            HandshakeError::Refused { status: 403 }.reason(),
+            HandshakeError::Refused {
+                status: 403,
+                retry_after: None
+            }
+            .reason(),
             Reason::Handshake
         );
 
@@ -488,6 +554,71 @@ mod tests {
             Err(HandshakeError::Malformed)
         );
         assert_eq!(hs.feed(b"x"), Err(HandshakeError::Finished));
+    }
+
+    #[test]
+    fn an_extension_never_offered_fails_the_upgrade() {
+        // RFC 6455 section 4.1: "If the response includes a |Sec-WebSocket-Extensions| header
+        // field and this header field indicates the use of an extension that was not present
+        // in the client's handshake ..., the client MUST _Fail the WebSocket Connection_."
+        for ext in [
+            "permessage-deflate",
+            "permessage-deflate; client_max_window_bits",
+            "x-webkit-deflate-frame",
+        ] {
+            let mut hs = ClientHandshake::new(&request("ws://h/")).unwrap();
+            let resp = accept(&hs, &format!("Sec-WebSocket-Extensions: {ext}\r\n"));
+            assert_eq!(
+                hs.feed(&resp),
+                Err(HandshakeError::UnrequestedExtension),
+                "{ext}"
+            );
+            assert_eq!(
+                HandshakeError::UnrequestedExtension.reason(),
+                Reason::Protocol
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_of_a_refusal_is_kept() {
+        let refuse = |status: &str, extra: &str| {
+            let mut hs = ClientHandshake::new(&request("ws://h/")).unwrap();
+            let resp = format!("HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\n\r\n");
+            hs.feed(resp.as_bytes()).unwrap_err()
+        };
+        let e = refuse("429 Too Many Requests", "Retry-After: 25\r\n");
+        assert_eq!(
+            e,
+            HandshakeError::Refused {
+                status: 429,
+                retry_after: Some(25)
+            }
+        );
+        assert_eq!(e.reason(), Reason::UpgradeBusy);
+        assert_eq!(e.retry_after(), Some(std::time::Duration::from_secs(25)));
+        let e = refuse("503 Service Unavailable", "Retry-After: 20\r\n");
+        assert_eq!(e.reason(), Reason::UpgradeBusy);
+        assert_eq!(e.retry_after(), Some(std::time::Duration::from_secs(20)));
+        // An HTTP-date is not read; none given is none.
+        let e = refuse(
+            "503 Service Unavailable",
+            "Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n",
+        );
+        assert_eq!(e.retry_after(), None);
+        assert_eq!(refuse("429 Too Many Requests", "").retry_after(), None);
+        // Capped.
+        let e = refuse(
+            "429 Too Many Requests",
+            "Retry-After: 99999999999999999999999\r\n",
+        );
+        assert_eq!(
+            e.retry_after(),
+            Some(std::time::Duration::from_secs(MAX_RETRY_AFTER_SECS.into()))
+        );
+        assert_eq!(parse_retry_after(b" 7 "), Some(7));
+        assert_eq!(parse_retry_after(b"-1"), None);
+        assert_eq!(parse_retry_after(b""), None);
     }
 
     #[test]
@@ -539,6 +670,7 @@ mod tests {
             ("Host", "x"),
             ("sec-websocket-key", "x"),
             ("Sec-WebSocket-Protocol", "x"),
+            ("Sec-WebSocket-Extensions", "permessage-deflate"),
         ] {
             let req = HandshakeRequest {
                 url: "ws://h/".into(),

@@ -80,6 +80,11 @@ pub enum Role {
 
 /// Size limits enforced by the [`Decoder`]; exceeding either is [`WsError::FrameTooBig`] or
 /// [`WsError::MessageTooBig`] (close code 1009).
+///
+/// Engine connections do not use [`Limits::default`]: they build their limits from
+/// [`crate::config::ConnectionOptions::max_frame`] and `max_message`, which default to
+/// 16 MiB each (4 MiB each in the lightweight profile). The default here serves a
+/// [`Decoder`] used on its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Largest payload one frame may declare. Checked from the header, before the payload
@@ -90,7 +95,8 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// 16 MiB frames, 64 MiB messages.
+    /// 16 MiB frames, 64 MiB messages (a standalone [`Decoder`]; engine connections take
+    /// theirs from `ConnectionOptions`, 16 MiB messages by default).
     fn default() -> Limits {
         Limits {
             max_frame: 16 << 20,

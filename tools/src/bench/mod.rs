@@ -540,7 +540,15 @@ fn connect_error(target: &str, reason: Reason) -> String {
         Reason::Handshake => {
             "the WebSocket upgrade failed: is it a WebSocket server, and is the path right?"
         }
-        Reason::Tls => "the TLS handshake failed: wss:// needs a certificate the system trusts",
+        Reason::Tls | Reason::TlsTimeout => {
+            "the TLS handshake failed: is it a TLS server (else use ws://)?"
+        }
+        r if r.is_certificate() => {
+            "the server's certificate was rejected: wss:// needs a certificate the system trusts"
+        }
+        Reason::UpgradeClosed => {
+            "the server closed the connection before answering the WebSocket upgrade"
+        }
         _ => "the connection failed before it was live",
     };
     format!("could not connect to {target} ({}): {hint}", reason.name())

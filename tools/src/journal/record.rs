@@ -215,8 +215,12 @@ impl<H: WsHandler> WsHandler for Recorder<H> {
 /// Counters of a journal writer thread.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WriterStats {
-    /// Records written (`lost` records included).
+    /// Records written out and flushed (`lost` records included).
     pub records: u64,
+    /// Records taken from the rings that never reached the file because writing failed
+    /// (the block being written, and everything after the failure: the thread keeps
+    /// draining the rings to count them).
+    pub unwritten: u64,
     /// Messages written.
     pub messages: u64,
     /// Snapshot results written (errors included).
@@ -227,10 +231,17 @@ pub struct WriterStats {
     pub lost: u64,
 }
 
+impl WriterStats {
+    /// Every record that is not in the file: dropped by a full ring, or never written.
+    pub fn missing(&self) -> u64 {
+        self.lost + self.unwritten
+    }
+}
+
 /// Live counters of a writer thread, readable while it runs.
 #[derive(Debug, Default)]
 pub struct WriterProgress {
-    /// Records written so far.
+    /// Records handed to the journal writer so far.
     pub records: AtomicU64,
     /// Payload bytes written so far.
     pub payload_bytes: AtomicU64,
@@ -317,7 +328,11 @@ fn drain<W: Write>(
     // The last time and connection seen per ring: a `lost` record is stamped with them.
     let mut last: Vec<(u64, u32)> = vec![(0, 0); rings.len()];
     let mut flushed = Instant::now();
-    let result = loop {
+    // Records taken from the rings (lost-records records included).
+    let mut taken: u64 = 0;
+    // The first write error; after it records are only counted.
+    let mut failed: Option<io::Error> = None;
+    loop {
         // Check for the end before popping: a ring abandoned and then found empty is done.
         let stopping = stop.load(Ordering::Acquire) || rings.iter().all(|r| r.is_abandoned());
         for (i, ring) in rings.iter_mut().enumerate() {
@@ -358,11 +373,11 @@ fn drain<W: Write>(
             .map(|(i, _)| i);
         let Some(i) = next else {
             if stopping {
-                break Ok(());
+                break;
             }
-            if flushed.elapsed() >= Duration::from_secs(1) {
+            if failed.is_none() && flushed.elapsed() >= Duration::from_secs(1) {
                 if let Err(e) = writer.flush() {
-                    break Err(e);
+                    failed = Some(e);
                 }
                 flushed = Instant::now();
             }
@@ -371,29 +386,40 @@ fn drain<W: Write>(
         };
         let s = &mut staged[i];
         s.full = false;
-        if let Err(e) = writer.write(s.kind, s.recv_ns, s.conn, &s.payload) {
-            break Err(e);
+        taken += 1;
+        if failed.is_some() {
+            // The file is broken (disk full, ...): keep the rings moving, count what is lost.
+            continue;
         }
-        stats.records += 1;
+        if let Err(e) = writer.write(s.kind, s.recv_ns, s.conn, &s.payload) {
+            failed = Some(e);
+            continue;
+        }
         stats.payload_bytes += s.payload.len() as u64;
         match s.kind {
             Kind::Text | Kind::Binary => stats.messages += 1,
             Kind::Snapshot | Kind::SnapshotError => stats.snapshots += 1,
             _ => {}
         }
-        progress.records.store(stats.records, Ordering::Relaxed);
+        progress.records.store(taken, Ordering::Relaxed);
         progress
             .payload_bytes
             .store(stats.payload_bytes, Ordering::Relaxed);
+    }
+    let result = match failed {
+        Some(e) => Err(e),
+        None => writer.flush(),
     };
-    let result = result.and_then(|()| writer.flush());
+    // Only blocks written and flushed without error are in the file.
+    stats.records = writer.records_committed();
+    stats.unwritten = taken - stats.records;
     (stats, writer, result)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::format::{Header, JournalReader};
+    use crate::journal::format::{Header, JournalError, JournalReader};
     use tickwire_engine::handler::{Actions, Outbox, Publisher};
     use tickwire_engine::raw::raw_channel;
 
@@ -475,7 +501,7 @@ mod tests {
         let (stats, w, result) = sink.finish();
         result.unwrap();
         assert_eq!((stats.records, stats.messages, stats.snapshots), (5, 2, 1));
-        let bytes = w.into_inner();
+        let bytes = w.into_inner().unwrap();
         let mut r = JournalReader::open(&bytes[..]).unwrap();
         let mut got = Vec::new();
         while let Some(rec) = r.next() {
@@ -530,7 +556,7 @@ mod tests {
         let (stats, w, result) = sink.finish();
         result.unwrap();
         assert_eq!((stats.lost, stats.messages), (3, 8));
-        let bytes = w.into_inner();
+        let bytes = w.into_inner().unwrap();
         let mut r = JournalReader::open(&bytes[..]).unwrap();
         let mut got = Vec::new();
         while let Some(rec) = r.next() {
@@ -545,5 +571,86 @@ mod tests {
         want.extend((0..5).skip(1).map(|t| (Kind::Text, 11 + 2 * t, 2)));
         want.extend([(Kind::Lost, 12, 1), (Kind::Text, 30, 1)]);
         assert_eq!(got, want);
+    }
+
+    /// A writer that takes `room` bytes, then fails like a full disk.
+    struct Full {
+        out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+        room: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            let mut out = self.out.lock().unwrap();
+            let n = data.len().min(self.room - out.len());
+            if n == 0 {
+                return Err(io::Error::from_raw_os_error(28)); // ENOSPC
+            }
+            out.extend_from_slice(&data[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_disk_counts_every_record_that_missed_the_file() {
+        struct Nop;
+        impl WsHandler for Nop {
+            fn on_message(&mut self, _: Message<'_>, _: &mut Context<'_>) {}
+        }
+        let total = 5_000u64;
+        // Room for the header and a few blocks of 64 KiB, not for all 5,000 x 100 bytes.
+        for room in [60, 70_000, 200_000, 400_000] {
+            let (p, c) = raw_channel(64 << 20);
+            let mut rec = Recorder::new(Nop, p, &[]);
+            let mut parts = Parts::new();
+            for t in 0..total {
+                rec.on_message(Message::Text(&mut [b'x'; 100]), &mut parts.cx(t + 1, 1));
+            }
+            drop(rec);
+            let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let header = Header::new("binance", &[], 1);
+            let writer = match JournalWriter::new(
+                Full {
+                    out: out.clone(),
+                    room,
+                },
+                &header,
+            ) {
+                Ok(w) => w,
+                // Not even the header fits: nothing to count yet (record says so at start).
+                Err(_) => {
+                    assert_eq!(room, 60);
+                    continue;
+                }
+            };
+            let sink = spawn_writer(vec![c], writer).unwrap();
+            let (stats, _, result) = sink.finish();
+            assert!(result.is_err(), "room {room}");
+            // Every record is either in the file or counted as missing.
+            assert_eq!(stats.records + stats.missing(), total, "room {room}");
+            assert!(stats.unwritten > 0);
+            // And the file holds exactly the records said to be there, each verified.
+            let bytes = out.lock().unwrap().clone();
+            let mut r = JournalReader::open(&bytes[..]).unwrap();
+            let mut good = 0;
+            while let Some(rec) = r.next() {
+                match rec {
+                    Ok(rec) => {
+                        good += 1;
+                        assert_eq!(rec.recv_ns, good);
+                        assert_eq!(&*rec.payload, &[b'x'; 100]);
+                    }
+                    // The block cut by the full disk.
+                    Err(JournalError::Damaged {
+                        truncated: true, ..
+                    }) => {}
+                    Err(e) => panic!("room {room}: {e}"),
+                }
+            }
+            assert_eq!(good, stats.records, "room {room}");
+        }
     }
 }

@@ -63,6 +63,9 @@ pub enum ReplayError {
     /// The file is neither a journal nor a capture.
     #[error("not a tickwire journal ('{MAGIC} ...' header) nor a capture ('<ns> <frame>' lines)")]
     Unrecognized,
+    /// The file is empty (or decompresses to nothing).
+    #[error("empty file: no journal header, no capture lines")]
+    Empty,
     /// A journal record could not be read.
     #[error("{0}")]
     Journal(#[from] JournalError),
@@ -135,6 +138,14 @@ pub struct Summary {
     pub disconnects: u64,
     /// Records the recorder lost (ring full).
     pub lost: u64,
+    /// Damaged stretches of a version-2 journal skipped (none of their records replayed).
+    pub damaged: u64,
+    /// Records lost in damaged stretches (those a later good block accounts for).
+    pub damaged_records: u64,
+    /// Bytes skipped in damaged stretches (decompressed stream).
+    pub damaged_bytes: u64,
+    /// A damaged stretch ran to the end of the file (its record count is unknown).
+    pub damaged_to_end: bool,
     /// Events published.
     pub events: u64,
     /// Trade events.
@@ -177,6 +188,10 @@ pub struct Step<'a> {
     pub conn: u32,
     /// The events it published, in order.
     pub events: &'a [Event],
+    /// A damaged stretch of the journal skipped here (`kind` is then [`Kind::Lost`]): none
+    /// of its records was replayed; one `Overflow` status (reason none, value: the records
+    /// lost, 0 when unknown) says the books are no longer whole.
+    pub damage: Option<JournalError>,
 }
 
 type Results = VecDeque<(InstrumentId, Result<BookSnapshot, SnapshotError>)>;
@@ -230,9 +245,11 @@ impl<R: Read> Read for Counting<R> {
 
 type Input = Box<dyn BufRead + Send>;
 
-/// Opens `path` (gzip or plain) and returns its first line and a reader that still yields
-/// that line first.
-fn open_input(path: &Path, read: &Arc<AtomicU64>) -> Result<(Vec<u8>, Input), ReplayError> {
+/// The raw file, counting what is read, and whether it is gzip.
+fn open_raw(
+    path: &Path,
+    read: &Arc<AtomicU64>,
+) -> Result<(BufReader<Counting<File>>, bool), ReplayError> {
     let file = File::open(path)?;
     let mut raw = BufReader::with_capacity(
         256 * 1024,
@@ -242,6 +259,13 @@ fn open_input(path: &Path, read: &Arc<AtomicU64>) -> Result<(Vec<u8>, Input), Re
         },
     );
     let gz = raw.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    Ok((raw, gz))
+}
+
+/// Opens `path` (gzip or plain) and returns its first line and a reader that still yields
+/// that line first.
+fn open_input(path: &Path, read: &Arc<AtomicU64>) -> Result<(Vec<u8>, Input), ReplayError> {
+    let (raw, gz) = open_raw(path, read)?;
     let mut input: Input = if gz {
         Box::new(BufReader::with_capacity(
             256 * 1024,
@@ -251,8 +275,19 @@ fn open_input(path: &Path, read: &Arc<AtomicU64>) -> Result<(Vec<u8>, Input), Re
         Box::new(raw)
     };
     let mut first = Vec::new();
-    if format::read_line(&mut input, &mut first, 4 << 20)?.is_none() {
-        return Err(ReplayError::Unrecognized);
+    match format::read_line(&mut input, &mut first, 4 << 20) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(ReplayError::Empty),
+        // A damaged gzip stream names its damage, not "invalid input parameter".
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData
+            ) =>
+        {
+            return Err(JournalError::GzipCorrupt { record: 0 }.into());
+        }
+        Err(e) => return Err(e.into()),
     }
     let mut again = first.clone();
     again.push(b'\n');
@@ -264,17 +299,48 @@ fn is_capture_line(line: &[u8]) -> bool {
     digits > 0 && line.get(digits) == Some(&b' ')
 }
 
-/// The stream name in a combined-stream envelope's first bytes.
+/// How far into a frame the envelope's `"stream"` key is looked for: it leads the
+/// envelope (`{"stream":"<name>","data":..}`), whatever the name's length (a stream name is
+/// a symbol of up to a few dozen characters plus the channel).
+const ENVELOPE_HEAD: usize = 1024;
+
+/// The stream name of a combined-stream envelope.
 fn envelope_stream(frame: &[u8]) -> Option<&str> {
-    let head = &frame[..frame.len().min(96)];
+    let head = &frame[..frame.len().min(ENVELOPE_HEAD)];
     let key = b"\"stream\":\"";
     let at = head.windows(key.len()).position(|w| w == key)? + key.len();
-    let end = head[at..].iter().position(|&b| b == b'"')?;
-    std::str::from_utf8(&head[at..at + end]).ok()
+    let end = frame[at..]
+        .iter()
+        .take(ENVELOPE_HEAD)
+        .position(|&b| b == b'"')?;
+    std::str::from_utf8(&frame[at..at + end]).ok()
 }
 
+/// Whether a capture line is a REST depth snapshot rather than a stream frame: an object
+/// with a `lastUpdateId` key and no envelope or event type, in any key order (spot starts
+/// with `lastUpdateId`, USD-M may put `E` and `T` first), leading whitespace allowed.
 fn is_rest_snapshot(frame: &[u8]) -> bool {
-    frame.starts_with(b"{\"lastUpdateId\"")
+    let t = frame.trim_ascii_start();
+    if !t.starts_with(b"{") || t[1..].trim_ascii_start().starts_with(b"\"stream\"") {
+        return false;
+    }
+    let head = &t[..t.len().min(256)];
+    let has = |key: &[u8]| head.windows(key.len()).any(|w| w == key);
+    has(b"\"lastUpdateId\"") && !has(b"\"e\":")
+}
+
+/// The book a depth frame updates: its envelope's stream is `<symbol>@depth...`.
+fn depth_instrument(frame: &[u8], registry: &Registry, venue: &str) -> Option<InstrumentId> {
+    let stream = envelope_stream(frame)?;
+    let (symbol, channel) = stream.split_once('@')?;
+    if !channel.starts_with("depth") || symbol.len() > 64 {
+        return None;
+    }
+    let mut upper = [0u8; 64];
+    let upper = &mut upper[..symbol.len()];
+    upper.copy_from_slice(symbol.as_bytes());
+    upper.make_ascii_uppercase();
+    registry.lookup(venue, std::str::from_utf8(upper).ok()?)
 }
 
 /// Every stream named in a capture, in order of first appearance.
@@ -316,6 +382,35 @@ pub struct Replay {
     summary: Summary,
     read: Arc<AtomicU64>,
     total: u64,
+    /// Depth messages per book and whether they were shown (see [`Replay::unsynced`]).
+    books: Vec<BookWatch>,
+}
+
+/// Depth messages of one book, to tell those that never became events.
+#[derive(Clone, Copy, Debug)]
+struct BookWatch {
+    conn: u32,
+    instrument: InstrumentId,
+    depth_messages: u64,
+    /// Depth messages since the book was last in sync.
+    pending: u64,
+    ever_synced: bool,
+}
+
+/// A book whose last depth messages never became events: it was out of sync (waiting for a
+/// snapshot that fits) from some point to the end of the replay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsynced {
+    /// The book's symbol.
+    pub symbol: String,
+    /// Depth messages received since it was last in sync: never shown.
+    pub pending: u64,
+    /// All its depth messages.
+    pub depth_messages: u64,
+    /// It was in sync at some point (if not, none of its depth messages was shown: the
+    /// journal's snapshots never fit its diffs, e.g. data of another venue or market than
+    /// the header names).
+    pub ever_synced: bool,
 }
 
 impl Replay {
@@ -329,7 +424,15 @@ impl Replay {
         };
         let (first, input) = open_input(path, &read)?;
         let (source, format, market, streams) = if first.starts_with(MAGIC.as_bytes()) {
-            let reader = JournalReader::open(input)?;
+            // Again from the start, member by member (version 2 resyncs after damage).
+            drop(input);
+            read.store(0, Ordering::Relaxed);
+            let (raw, gz) = open_raw(path, &read)?;
+            let reader = if gz {
+                JournalReader::open_gzip(raw)?
+            } else {
+                JournalReader::open(Box::new(raw) as Input)?
+            };
             let h = reader.header();
             let market = Market::from_venue(&h.venue).ok_or(ReplayError::UnknownVenue)?;
             if given.is_some_and(|g| g != market) {
@@ -370,6 +473,7 @@ impl Replay {
             summary: Summary::default(),
             read,
             total,
+            books: Vec::new(),
         };
         // Build the capture's handler now so stream errors show before any output.
         if format == Format::Capture {
@@ -377,6 +481,23 @@ impl Replay {
             replay.parts().conn(1, &streams, 0)?;
         }
         Ok(replay)
+    }
+
+    /// Whether each record is verified by a checksum before it is replayed (a version-2
+    /// journal); version-1 journals and captures carry none.
+    pub fn verified(&self) -> bool {
+        match &self.source {
+            Source::Journal(r) => r.header().verified(),
+            Source::Capture { .. } => false,
+        }
+    }
+
+    /// The journal's format version (0 for a capture).
+    pub fn version(&self) -> u32 {
+        match &self.source {
+            Source::Journal(r) => r.header().version,
+            Source::Capture { .. } => 0,
+        }
     }
 
     /// Journal or capture.
@@ -422,6 +543,64 @@ impl Replay {
         s
     }
 
+    /// Books whose last depth messages never became events (out of sync at the end, after
+    /// depth messages came in). Empty when every depth message was shown (or superseded).
+    pub fn unsynced(&self) -> Vec<Unsynced> {
+        self.books
+            .iter()
+            .filter(|b| b.pending > 0)
+            .map(|b| Unsynced {
+                symbol: self
+                    .registry
+                    .name(b.instrument)
+                    .map_or_else(|| format!("#{}", b.instrument.0), |n| n.symbol.to_string()),
+                pending: b.pending,
+                depth_messages: b.depth_messages,
+                ever_synced: b.ever_synced,
+            })
+            .collect()
+    }
+
+    /// After a record of `conn`: a depth message of `depth` counts as pending until its book
+    /// is in sync; a book in sync clears what was pending (shown, or superseded by the
+    /// snapshot).
+    fn watch_books(&mut self, conn: u32, depth: Option<InstrumentId>) {
+        let Some(c) = self.conns.iter().find(|c| c.id == conn) else {
+            return;
+        };
+        if let Some(instrument) = depth {
+            if !self
+                .books
+                .iter()
+                .any(|b| b.conn == conn && b.instrument == instrument)
+            {
+                self.books.push(BookWatch {
+                    conn,
+                    instrument,
+                    depth_messages: 0,
+                    pending: 0,
+                    ever_synced: false,
+                });
+            }
+        }
+        for b in self.books.iter_mut().filter(|b| b.conn == conn) {
+            if Some(b.instrument) == depth {
+                b.depth_messages += 1;
+                b.pending += 1;
+            }
+            // In sync now, or it published levels in this step (a snapshot run and the
+            // buffered diffs, even if a gap broke the book again right after).
+            let shown = self
+                .events
+                .iter()
+                .any(|e| e.kind() == EventKind::BookLevel && e.instrument == b.instrument);
+            if shown || c.handler.in_sync(b.instrument) {
+                b.pending = 0;
+                b.ever_synced = true;
+            }
+        }
+    }
+
     /// Each connection's feed-handler counters.
     pub fn feed_stats(&self) -> Vec<(u32, FeedStats)> {
         self.conns
@@ -446,31 +625,62 @@ impl Replay {
     /// Replays the next record; `None` at the end of the input.
     pub fn step(&mut self) -> Result<Option<Step<'_>>, ReplayError> {
         self.events.clear();
+        let mut damage = None;
+        // The book a depth message updates (looked up before the handler decodes in place).
+        let mut depth = None;
         let (kind, recv_ns, conn) = match &mut self.source {
             Source::Journal(r) => {
                 let Some(rec) = r.next() else {
                     return Ok(None);
                 };
-                let rec = rec?;
-                let (kind, ts, conn) = (rec.kind, rec.recv_ns, rec.conn);
-                Self::apply(
-                    &mut Parts {
-                        conns: &mut self.conns,
-                        publisher: &mut self.publisher,
-                        actions: &mut self.actions,
-                        summary: &mut self.summary,
-                        registry: &self.registry,
-                        market: self.market,
-                        format: self.format,
-                        streams: &self.streams,
-                    },
-                    kind,
-                    ts,
-                    conn,
-                    rec.payload,
-                    rec.index,
-                )?;
-                (kind, ts, conn)
+                match rec {
+                    Ok(rec) => {
+                        let (kind, ts, conn) = (rec.kind, rec.recv_ns, rec.conn);
+                        if matches!(kind, Kind::Text | Kind::Binary) {
+                            depth =
+                                depth_instrument(rec.payload, &self.registry, self.market.venue());
+                        }
+                        Self::apply(
+                            &mut Parts {
+                                conns: &mut self.conns,
+                                publisher: &mut self.publisher,
+                                actions: &mut self.actions,
+                                summary: &mut self.summary,
+                                registry: &self.registry,
+                                market: self.market,
+                                format: self.format,
+                                streams: &self.streams,
+                            },
+                            kind,
+                            ts,
+                            conn,
+                            rec.payload,
+                            rec.index,
+                        )?;
+                        (kind, ts, conn)
+                    }
+                    Err(e @ JournalError::Damaged { lost, bytes, .. }) => {
+                        let s = &mut self.summary;
+                        s.damaged += 1;
+                        s.damaged_records += lost.unwrap_or(0);
+                        s.damaged_bytes += bytes;
+                        s.damaged_to_end |= lost.is_none();
+                        damage = Some(e);
+                        let ts = s.last_ns;
+                        self.publisher.publish(Event::status(
+                            InstrumentId::NONE,
+                            Status {
+                                kind: StatusKind::Overflow,
+                                reason: Reason::None.code(),
+                                value: lost.unwrap_or(0),
+                                connection: 0,
+                            },
+                            ts,
+                        ));
+                        (Kind::Lost, ts, 0)
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
             Source::Capture { reader, connected } => {
                 let Some(line) = reader.next() else {
@@ -502,6 +712,7 @@ impl Replay {
                 let kind = if is_rest_snapshot(line.frame) {
                     Kind::Snapshot
                 } else {
+                    depth = depth_instrument(line.frame, parts.registry, parts.market.venue());
                     Kind::Text
                 };
                 Self::apply(&mut parts, kind, line.recv_ns, 1, line.frame, line.line)?;
@@ -510,6 +721,9 @@ impl Replay {
         };
         while let Some(e) = self.consumer.pop() {
             self.events.push(e);
+        }
+        if damage.is_none() {
+            self.watch_books(conn, depth);
         }
         let s = &mut self.summary;
         for e in &self.events {
@@ -530,6 +744,7 @@ impl Replay {
             recv_ns,
             conn,
             events: &self.events,
+            damage,
         }))
     }
 
@@ -605,6 +820,13 @@ impl Replay {
                     Message::Binary(payload)
                 };
                 c.handler.on_message(msg, &mut cx);
+                // A capture's snapshot may come before the diff that makes the book ask
+                // for it: serve it now, as a live source would answer the request.
+                if let Feeder::Queued(q) = &c.feeder {
+                    if q.outstanding() > 0 {
+                        c.handler.on_poll(&mut cx);
+                    }
+                }
             }
             Kind::Snapshot | Kind::SnapshotError => {
                 let streams = p.streams.to_vec();
@@ -784,7 +1006,7 @@ mod tests {
         w.write(Kind::Lost, 4, 7, b"3").unwrap();
         w.write(Kind::Disconnect, 5, 7, b"io").unwrap();
         let path = std::env::temp_dir().join(format!("tickwire-replay-{}.j", std::process::id()));
-        std::fs::write(&path, w.into_inner()).unwrap();
+        std::fs::write(&path, w.into_inner().unwrap()).unwrap();
         let mut r = Replay::open(&path, &ReplayOptions::default()).unwrap();
         let _ = std::fs::remove_file(&path);
         let mut all = Vec::new();
@@ -846,5 +1068,42 @@ mod tests {
             (6, 2, 1, 3, 1)
         );
         assert_eq!(s.status(StatusKind::Resync), 1);
+    }
+
+    #[test]
+    fn capture_lines_are_told_apart_in_any_key_order() {
+        // Spot REST body, USD-M REST body in either key order, with leading whitespace.
+        for snap in [
+            &br#"{"lastUpdateId":1027024,"bids":[["4.0","431.0"]],"asks":[]}"#[..],
+            br#"{"lastUpdateId":1027024,"E":1589436922972,"T":1589436922959,"bids":[],"asks":[]}"#,
+            br#"{"E":1589436922972,"T":1589436922959,"lastUpdateId":1027024,"bids":[],"asks":[]}"#,
+            br#"  {"lastUpdateId":1,"bids":[],"asks":[]}"#,
+            b"\t{ \"E\":1,\"T\":1,\"lastUpdateId\":1,\"bids\":[],\"asks\":[]}",
+        ] {
+            assert!(is_rest_snapshot(snap), "{}", String::from_utf8_lossy(snap));
+        }
+        for frame in [
+            &br#"{"stream":"btcusdt@depth","data":{"e":"depthUpdate","U":1,"u":2}}"#[..],
+            br#"{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[],"a":[]}"#,
+            br#"{"stream":"btcusdt@depth5","data":{"lastUpdateId":1,"bids":[],"asks":[]}}"#,
+        ] {
+            assert!(
+                !is_rest_snapshot(frame),
+                "{}",
+                String::from_utf8_lossy(frame)
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_stream_name_is_found() {
+        // 100 characters of symbol: past the 96 bytes the name used to be looked for in.
+        let symbol = "A".repeat(100);
+        let frame = format!(r#"{{"stream":"{symbol}@trade","data":{{"e":"trade"}}}}"#);
+        assert_eq!(
+            envelope_stream(frame.as_bytes()),
+            Some(format!("{symbol}@trade").as_str())
+        );
+        assert_eq!(envelope_stream(br#"{"e":"trade"}"#), None);
     }
 }

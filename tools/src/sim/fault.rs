@@ -61,6 +61,9 @@ pub enum FaultParseError {
     /// A duration that is not `<n>ms`, `<n>s`, `<n>m` or `<n>h`.
     #[error("bad duration; use e.g. 500ms, 2s, 1m, 1h")]
     Duration,
+    /// A duration longer than [`FOREVER`] (100 years).
+    #[error("duration too long; at most 100 years (876000h)")]
+    DurationTooLong,
     /// A bad number argument.
     #[error("bad number argument")]
     Number,
@@ -86,7 +89,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, FaultParseError> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(FaultParseError::Duration);
     }
-    Ok(Duration::from_secs_f64(secs))
+    // `from_secs_f64` panics past u64::MAX seconds; anything past FOREVER is a typo anyway
+    // (and `Instant + d` must not overflow where the duration is used).
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if d <= FOREVER => Ok(d),
+        _ => Err(FaultParseError::DurationTooLong),
+    }
 }
 
 /// Parses a comma-separated schedule, e.g. `gap@2s/5s,silent=3s@10s,drop@30s`.
@@ -156,6 +164,25 @@ impl fmt::Display for Fault {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_past_forever_are_refused_not_panics() {
+        // 1e20 s is past u64::MAX seconds: `Duration::from_secs_f64` panics on it.
+        for s in [
+            "99999999999999999999s",
+            "1e400",
+            "876001h",
+            "18446744073709551616",
+        ] {
+            assert!(parse_duration(s).is_err(), "{s}");
+        }
+        assert_eq!(
+            parse_duration("99999999999999999999s"),
+            Err(FaultParseError::DurationTooLong)
+        );
+        assert_eq!(parse_duration("876000h"), Ok(FOREVER));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+    }
 
     #[test]
     fn parses_schedules() {
