@@ -228,6 +228,23 @@ fn pack_scales(price: u8, qty: u8) -> Result<u8, DecimalError> {
     Ok(price << 4 | qty)
 }
 
+/// `d` at a scale an event can hold: an exact value written with trailing zeros past
+/// [`MAX_EVENT_SCALE`] (`1.0000000000000000`) is brought down to it; only digits that are
+/// not zeros past it are an error.
+#[inline(always)]
+fn fit(d: Decimal) -> Result<Decimal, DecimalError> {
+    if d.scale() <= MAX_EVENT_SCALE {
+        return Ok(d);
+    }
+    fit_cold(d)
+}
+
+#[cold]
+#[inline(never)]
+fn fit_cold(d: Decimal) -> Result<Decimal, DecimalError> {
+    d.fit_scale(MAX_EVENT_SCALE)
+}
+
 /// Brings two decimals to one scale (the larger), exactly.
 #[inline]
 fn common_scale(a: Decimal, b: Decimal) -> Result<(i64, i64, u8), DecimalError> {
@@ -265,9 +282,10 @@ impl Event {
         e.seq = t.id;
         e.exchange_ts = exchange_ts;
         e.recv_ts = recv_ts;
-        e.scales = pack_scales(t.price.scale(), t.qty.scale())?;
-        e.values[0] = t.price.mantissa();
-        e.values[1] = t.qty.mantissa();
+        let (price, qty) = (fit(t.price)?, fit(t.qty)?);
+        e.scales = pack_scales(price.scale(), qty.scale())?;
+        e.values[0] = price.mantissa();
+        e.values[1] = qty.mantissa();
         Ok(e)
     }
 
@@ -287,9 +305,10 @@ impl Event {
         e.flags = flags;
         e.exchange_ts = exchange_ts;
         e.recv_ts = recv_ts;
-        e.scales = pack_scales(l.price.scale(), l.qty.scale())?;
-        e.values[0] = l.price.mantissa();
-        e.values[1] = l.qty.mantissa();
+        let (price, qty) = (fit(l.price)?, fit(l.qty)?);
+        e.scales = pack_scales(price.scale(), qty.scale())?;
+        e.values[0] = price.mantissa();
+        e.values[1] = qty.mantissa();
         Ok(e)
     }
 
@@ -298,6 +317,7 @@ impl Event {
     #[inline]
     pub fn with_level(mut self, price: Decimal, qty: Decimal) -> Result<Event, DecimalError> {
         debug_assert_eq!(self.kind, EventKind::BookLevel);
+        let (price, qty) = (fit(price)?, fit(qty)?);
         self.scales = pack_scales(price.scale(), qty.scale())?;
         self.values[0] = price.mantissa();
         self.values[1] = qty.mantissa();
@@ -317,8 +337,8 @@ impl Event {
         e.seq = b.seq;
         e.exchange_ts = exchange_ts;
         e.recv_ts = recv_ts;
-        let (bp, ap, ps) = common_scale(b.bid_price, b.ask_price)?;
-        let (bq, aq, qs) = common_scale(b.bid_qty, b.ask_qty)?;
+        let (bp, ap, ps) = common_scale(fit(b.bid_price)?, fit(b.ask_price)?)?;
+        let (bq, aq, qs) = common_scale(fit(b.bid_qty)?, fit(b.ask_qty)?)?;
         e.scales = pack_scales(ps, qs)?;
         e.values = [bp, bq, ap, aq];
         Ok(e)
