@@ -40,12 +40,15 @@
 //! [`Book::new`] allocates nothing: a subscribed instrument that never gets data costs the
 //! size of a `Book` (a few hundred bytes). Storage is sized by the levels a side holds: it
 //! is allocated at the first level (room for 16), doubled when a new level finds the side
-//! full below its depth, and resized by [`Book::set_valid`] (snapshot installed) and
-//! [`Book::fit_storage`] to room for twice the levels held (so the diffs after a snapshot
-//! seldom need more), at most the depth; an empty book releases it all. Every allocation is
-//! written at once, so no page is first touched later on the I/O thread: growth happens
-//! while a snapshot is installed, off the per-message path. A full default-depth side costs
-//! about 0.4 MiB, as before; a 20-level side about 8 KiB ([`Book::heap_bytes`]).
+//! full below its depth, and resized when a snapshot is complete ([`Book::set_valid`], or
+//! the end of a SNAPSHOT run in [`Book::apply_event`]) and by [`Book::fit_storage`] to room
+//! for four times the levels held (diffs bring levels beyond the snapshot's depth), at most
+//! the depth; an empty book releases it all. So growth happens while a snapshot is
+//! installed, off the per-message path; a book that outgrows its headroom later doubles
+//! again when a new level finds it full (amortized, and only while it is still growing).
+//! Every allocation is written at once, so no page is first touched later on the I/O
+//! thread. A full default-depth side costs about 0.4 MiB, as before; a 20-level side a few
+//! KiB ([`Book::heap_bytes`]).
 //!
 //! ## Depth
 //!
@@ -307,8 +310,8 @@ impl Book {
         Ok(())
     }
 
-    /// Sizes each side's storage for the levels it holds now (room for twice as many, at
-    /// most the depth; none when empty). Allocates and writes: call it off the per-message
+    /// Sizes each side's storage for the levels it holds now (room for four times as many,
+    /// at most the depth; none when empty). Allocates and writes: call it off the per-message
     /// path ([`Book::set_valid`] does, after a snapshot is installed).
     pub fn fit_storage(&mut self) {
         self.bids.fit();
@@ -364,6 +367,8 @@ impl Book {
                     self.seq = l.seq;
                     if self.state == State::InSnapshot {
                         self.state = State::Valid;
+                        // Sized for the snapshot now, not by the diffs after it.
+                        self.fit_storage();
                     }
                 }
                 match change {
@@ -753,7 +758,7 @@ mod tests {
             b.apply_mantissas(Side::Sell, 1001 + i, 1).unwrap();
         }
         b.set_valid(1);
-        assert_eq!(b.capacity(), (40, 40));
+        assert_eq!(b.capacity(), (80, 80));
         assert!(b.heap_bytes() < 32 * 1024, "{}", b.heap_bytes());
         for i in 20..5000 {
             b.apply_mantissas(Side::Buy, 1000 - i, 1).unwrap();
