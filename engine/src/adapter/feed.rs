@@ -1121,8 +1121,10 @@ impl BookSync {
             retry_at: 0,
             retry_delay: config.snapshot_retry_ns,
             pending: None,
-            diffs: Vec::with_capacity(64),
-            events: Vec::with_capacity(1024),
+            // Grown by the first diffs buffered while syncing (off the steady-state path):
+            // reserved up front, 1,024 events cost 64 KiB per subscribed instrument.
+            diffs: Vec::new(),
+            events: Vec::new(),
         }
     }
 }
