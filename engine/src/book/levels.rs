@@ -6,11 +6,11 @@ use super::grid::Grid;
 use super::sorted::Sorted;
 use super::{BookStats, Change, prefaulted};
 
-/// Grid slots for a side of `depth` levels: room for sparse books around the top, capped so
-/// a default (5000-level) book costs about half a MiB a side.
-fn grid_slots(depth: usize) -> usize {
-    depth
-        .saturating_mul(8)
+/// Grid slots for a side with room for `cap` levels: 16 slots a level (room for sparse
+/// books around the top), capped at 64K (a default-depth book, or one sized from a
+/// 1,000-level snapshot, gets the full grid: about 136 KiB a side).
+fn grid_slots(cap: usize) -> usize {
+    cap.saturating_mul(16)
         .checked_next_power_of_two()
         .unwrap_or(usize::MAX)
         .clamp(64, 1 << 16)
