@@ -3,18 +3,18 @@
 //! `cargo bench -p tickwire-benches --bench startup`
 //!
 //! Each size runs in a fresh child process (so the resident set is its own): it does what
-//! `tickwire run` does before its first event: plans the connections, builds their URLs,
-//! starts an engine with one consumer and starts a Binance spot feed of `trade`, `book`
-//! (depth@100ms) and `bbo` per symbol, against a loopback port nobody listens on (no data
-//! ever arrives: every symbol is idle). It reports the wall time of those steps and the
+//! `tickwire run` does before its first event: plans the connections, builds their URLs
+//! from the plan, starts an engine with one consumer and starts a Binance spot feed of
+//! `trade`, `book` (depth@100ms) and `bbo` per symbol (which plans again), against a
+//! loopback port nobody listens on (no data ever arrives: every symbol is idle). It reports the wall time of those steps and the
 //! resident set (`VmRSS` in `/proc/self/status`) before and after them, once the engine has
 //! taken every connection. Not a timed test: numbers for the README's table.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tickwire_engine::{Engine, EngineConfig, Registry};
-use tickwire_feeds::binance::{BinanceFeed, Channel, DepthSpeed, Market};
+use tickwire_engine::{Engine, EngineConfig, FeedAdapter, Registry};
+use tickwire_feeds::binance::{BinanceAdapter, BinanceFeed, Channel, DepthSpeed, Market};
 
 const CHILD: &str = "TICKWIRE_STARTUP_SYMBOLS";
 
@@ -44,7 +44,16 @@ fn child(n: usize) {
         .rest_url("http://127.0.0.1:9/");
     let plan = feed.plan().expect("plan");
     let registry = Registry::new();
-    let urls = feed.urls(&registry).expect("urls");
+    // The URLs from the plan, as `tickwire run` builds them.
+    let config = feed.resolved_config().expect("config");
+    let urls: Vec<String> = plan
+        .groups()
+        .iter()
+        .map(|g| {
+            let adapter = BinanceAdapter::new(config.clone(), g, &registry).expect("adapter");
+            FeedAdapter::endpoint(&adapter).url
+        })
+        .collect();
     let mut builder = Engine::builder(EngineConfig::default());
     let (consumer_id, _consumer) = builder.consumer(1 << 16);
     let engine = builder.start().expect("engine");

@@ -166,10 +166,11 @@ fn check_digits(len: usize, points: u32, digits: u32, lead_zero: bool) -> Option
     let text = (1u32 << len) - 1;
     // Fraction digits plus one (the point), or 0.
     let frac = len - pt;
+    // 1 to 7 integer digits; exactly one when the first is a zero.
+    let max_int = if lead_zero { 1 } else { 7 };
     if (digits | 1 << pt) & text != text
-        || pt.wrapping_sub(1) >= 7
+        || pt.wrapping_sub(1) >= max_int
         || (frac != 0 && frac.wrapping_sub(2) > 7)
-        || (lead_zero & (pt > 1))
     {
         return None;
     }
