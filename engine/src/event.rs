@@ -272,7 +272,7 @@ impl Event {
     }
 
     /// A trade event.
-    #[inline]
+    #[inline(always)]
     pub fn trade(
         instrument: InstrumentId,
         t: Trade,
