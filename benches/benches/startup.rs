@@ -61,7 +61,10 @@ fn child(n: usize) {
         .start(&engine.handle(), &registry, &[consumer_id])
         .expect("feed start");
     let took = t0.elapsed();
-    assert_eq!((conns.len(), urls.len()), (plan.groups().len(), plan.groups().len()));
+    assert_eq!(
+        (conns.len(), urls.len()),
+        (plan.groups().len(), plan.groups().len())
+    );
     // The I/O thread takes the connections (and their books) asynchronously.
     std::thread::sleep(Duration::from_millis(500));
     let after = rss_kib();

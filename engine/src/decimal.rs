@@ -673,15 +673,27 @@ mod tests {
     #[test]
     fn fit_scale_drops_only_trailing_zeros() {
         // Exact values written with more zeros than a scale of 15 holds (issue 18 item 10).
-        assert_eq!(parts(p("1.0000000000000000").fit_scale(15).unwrap()), (1_000_000_000_000_000, 15));
+        assert_eq!(
+            parts(p("1.0000000000000000").fit_scale(15).unwrap()),
+            (1_000_000_000_000_000, 15)
+        );
         assert_eq!(parts(p("27630E-16").fit_scale(15).unwrap()), (2763, 15));
         assert_eq!(parts(p("0E-18").fit_scale(15).unwrap()), (0, 15));
-        assert_eq!(parts(p("-5.000000000000000000").fit_scale(15).unwrap()), (-5_000_000_000_000_000, 15));
+        assert_eq!(
+            parts(p("-5.000000000000000000").fit_scale(15).unwrap()),
+            (-5_000_000_000_000_000, 15)
+        );
         // Within the limit: untouched, trailing zeros kept.
         assert_eq!(parts(p("1.50").fit_scale(15).unwrap()), (150, 2));
         // A digit beyond the limit is not dropped.
-        assert_eq!(p("0.0000000000000001").fit_scale(15), Err(DecimalError::ScaleTooLarge));
-        assert_eq!(p("27631E-16").fit_scale(15), Err(DecimalError::ScaleTooLarge));
+        assert_eq!(
+            p("0.0000000000000001").fit_scale(15),
+            Err(DecimalError::ScaleTooLarge)
+        );
+        assert_eq!(
+            p("27631E-16").fit_scale(15),
+            Err(DecimalError::ScaleTooLarge)
+        );
     }
 
     #[test]

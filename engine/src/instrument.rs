@@ -95,7 +95,11 @@ impl Registry {
 
     /// Number of interned instruments.
     pub fn len(&self) -> usize {
-        self.inner.read().unwrap_or_else(|e| e.into_inner()).by_id.len()
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_id
+            .len()
     }
 
     /// Whether nothing was interned yet.
@@ -119,7 +123,9 @@ mod tests {
         assert_eq!(r.lookup("binance", "ETHUSDT"), None);
         assert_eq!(r.lookup("nowhere", "BTCUSDT"), None);
         // Ids are dense, in interning order; names come back.
-        let ids: Vec<_> = (0..1000).map(|i| r.intern("binance", &format!("S{i}"))).collect();
+        let ids: Vec<_> = (0..1000)
+            .map(|i| r.intern("binance", &format!("S{i}")))
+            .collect();
         assert!(ids.iter().enumerate().all(|(i, id)| id.index() == i + 2));
         assert_eq!(r.len(), 1002);
         let n = r.name(ids[500]).unwrap();

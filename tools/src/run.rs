@@ -13,11 +13,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tickwire_engine::FeedAdapter;
 use tickwire_engine::telemetry::{self, CollectorThread, DefaultCollector};
 use tickwire_engine::{
     ConnectionId, Engine, EngineConfig, EngineStats, IdleStrategy, Profile, Reason, Registry,
 };
-use tickwire_engine::FeedAdapter;
 use tickwire_feeds::binance::{
     BinanceAdapter, BinanceFeed, Channel, DepthSpeed, FeedError, FeedPlan, Market, SubscribeVia,
     Subscription,
@@ -756,6 +756,22 @@ fn print_notes(label: &str, watch: &Watch, progress: &mut Progress) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 20 item 1: a start-up step that does not finish (planning thousands of symbols)
+    /// no longer holds the run past its duration, which counts from the command's start.
+    #[test]
+    fn a_start_up_step_is_cut_short_by_the_duration() {
+        let (hold, wait) = std::sync::mpsc::channel::<()>();
+        let started = Instant::now();
+        // A step that only ends when `hold` is dropped: never, before the answer.
+        let r = interruptible(started, Some(Duration::ZERO), move || {
+            let _ = wait.recv();
+        });
+        assert!(matches!(r, Err(End::Duration)));
+        drop(hold);
+        // A step that finishes is answered with its value; no duration, no cut.
+        assert!(matches!(interruptible(started, None, || 7), Ok(7)));
+    }
 
     #[test]
     fn channels_and_speeds_parse() {

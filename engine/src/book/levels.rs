@@ -103,7 +103,9 @@ impl Levels {
         }
         self.grid = Grid::new(grid_slots(cap), cap);
         self.far = Sorted::new(cap);
-        let placement = anchor.filter(|_| tick != 0).map(|a| (a, tick, i128::from(base)));
+        let placement = anchor
+            .filter(|_| tick != 0)
+            .map(|a| (a, tick, i128::from(base)));
         self.fill(n, placement);
     }
 
@@ -137,7 +139,10 @@ impl Levels {
     /// so the two ends decide).
     pub(super) fn can_rekey(&self, f: i64, offset: i64) -> bool {
         let map = |k: i64| k.checked_mul(f).and_then(|k| k.checked_add(offset));
-        let worst = match (self.grid.bottom().map(|i| self.grid.key(i)), self.far.worst()) {
+        let worst = match (
+            self.grid.bottom().map(|i| self.grid.key(i)),
+            self.far.worst(),
+        ) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -155,13 +160,21 @@ impl Levels {
         let Levels {
             grid, far, scratch, ..
         } = self;
-        for (slot, (k, q)) in scratch.iter_mut().zip(merge(grid.iter_asc(), far.iter_asc(), |a, b| a < b)) {
+        for (slot, (k, q)) in
+            scratch
+                .iter_mut()
+                .zip(merge(grid.iter_asc(), far.iter_asc(), |a, b| a < b))
+        {
             *slot = (k.wrapping_mul(f).wrapping_add(offset), q);
         }
         let map = |k: i64| k.wrapping_mul(f).wrapping_add(offset);
         let tick = tick.checked_mul(f.unsigned_abs()).filter(|_| tick != 0);
         let placement = match (best, tick) {
-            (Some(b), Some(t)) => Some((map(b), t, i128::from(base) * i128::from(f) + i128::from(offset))),
+            (Some(b), Some(t)) => Some((
+                map(b),
+                t,
+                i128::from(base) * i128::from(f) + i128::from(offset),
+            )),
             _ => None,
         };
         self.fill(n, placement);

@@ -673,17 +673,29 @@ mod tests {
         assert_eq!(b.price_scale(), Some(1));
         assert_eq!(b.apply(Side::Buy, d("99.55"), d("3")), Ok(Change::Inserted));
         assert_eq!(b.price_scale(), Some(2));
-        assert_eq!(b.apply(Side::Sell, d("99.500000001"), d("0.25")), Ok(Change::Inserted));
+        assert_eq!(
+            b.apply(Side::Sell, d("99.500000001"), d("0.25")),
+            Ok(Change::Inserted)
+        );
         assert_eq!((b.price_scale(), b.qty_scale()), (Some(9), Some(2)));
         // Equal values at any scale hit the same level.
-        assert_eq!(b.apply(Side::Buy, d("99.50000"), d("4")), Ok(Change::Updated));
-        assert_eq!(b.apply(Side::Sell, d("99.6000"), d("0")), Ok(Change::Deleted));
+        assert_eq!(
+            b.apply(Side::Buy, d("99.50000"), d("4")),
+            Ok(Change::Updated)
+        );
+        assert_eq!(
+            b.apply(Side::Sell, d("99.6000"), d("0")),
+            Ok(Change::Deleted)
+        );
         let bids: Vec<_> = b.bids(10).collect();
         assert_eq!(bids, [(d("99.55"), d("3")), (d("99.5"), d("4"))]);
         assert_eq!(b.best_ask(), Some((d("99.500000001"), d("0.25"))));
         assert!(b.is_crossed());
         // A quantity with more decimals refines the quantity scale.
-        assert_eq!(b.apply(Side::Buy, d("99.5"), d("0.000000001")), Ok(Change::Updated));
+        assert_eq!(
+            b.apply(Side::Buy, d("99.5"), d("0.000000001")),
+            Ok(Change::Updated)
+        );
         assert_eq!(b.bids(10).nth(1), Some((d("99.5"), d("0.000000001"))));
         assert_eq!(b.bids(1).next(), Some((d("99.55"), d("3"))));
         // Two decimals, then eight (Binance-padded snapshot, unpadded diff).
@@ -708,10 +720,14 @@ mod tests {
         assert_eq!(b.best_bid(), Some((d("90000000000"), d("1"))));
         assert_eq!(b.best_ask(), Some((d("90000000001"), d("1"))));
         // Scale 8 still fits: taken.
-        assert_eq!(b.apply(Side::Buy, d("0.00000001"), d("1")), Ok(Change::Inserted));
+        assert_eq!(
+            b.apply(Side::Buy, d("0.00000001"), d("1")),
+            Ok(Change::Inserted)
+        );
         assert_eq!(b.bids(5).last(), Some((d("0.00000001"), d("1"))));
         // The same for quantities.
-        b.apply(Side::Sell, d("90000000002"), d("90000000000")).unwrap();
+        b.apply(Side::Sell, d("90000000002"), d("90000000000"))
+            .unwrap();
         assert_eq!(
             b.apply(Side::Sell, d("90000000003"), d("0.000000001")),
             Err(BookError::Overflow)

@@ -732,7 +732,10 @@ mod tests {
                 .map(|_| out)
                 .map_err(|e| e.reason)
         });
-        assert_eq!(answers[0], answers[1], "scanner and tape disagree on {frame}");
+        assert_eq!(
+            answers[0], answers[1],
+            "scanner and tape disagree on {frame}"
+        );
         std::mem::replace(&mut answers[0], Err(Reason::Json))
     }
 
@@ -810,10 +813,18 @@ mod tests {
             assert_eq!(parts(t.price), (6_183_763_000_000, 8));
             let depth = DEPTH.replace("PRICE", "61862.51000000");
             let ev = decode_both(&depth.replace("QTY", text)).unwrap();
-            assert_eq!(parts(ev[2].as_level().unwrap().qty), (m, s), "depth qty {text}");
+            assert_eq!(
+                parts(ev[2].as_level().unwrap().qty),
+                (m, s),
+                "depth qty {text}"
+            );
             let depth = DEPTH.replace("QTY", "1.00000000");
             let ev = decode_both(&depth.replace("PRICE", text)).unwrap();
-            assert_eq!(parts(ev[2].as_level().unwrap().price), (m, s), "depth price {text}");
+            assert_eq!(
+                parts(ev[2].as_level().unwrap().price),
+                (m, s),
+                "depth price {text}"
+            );
         }
         // A digit that is not zero past scale 15 cannot be carried: a number error.
         assert_eq!(
@@ -825,10 +836,16 @@ mod tests {
     #[test]
     fn snapshot_numbers_follow_the_same_rules() {
         let body = |q: &str| {
-            format!(r#"{{"lastUpdateId":1027024,"bids":[["4.00000000","{q}"]],"asks":[["4.00000200","12.00000000"]]}}"#)
+            format!(
+                r#"{{"lastUpdateId":1027024,"bids":[["4.00000000","{q}"]],"asks":[["4.00000200","12.00000000"]]}}"#
+            )
         };
         let parse = |q: &str| {
-            parse_depth_snapshot(&mut body(q).into_bytes(), InstrumentId(0), TimeUnit::Millisecond)
+            parse_depth_snapshot(
+                &mut body(q).into_bytes(),
+                InstrumentId(0),
+                TimeUnit::Millisecond,
+            )
         };
         let s = parse("431.00000000").unwrap();
         assert_eq!(parts(s.bids[0].1), (43_100_000_000, 8));

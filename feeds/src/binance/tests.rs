@@ -1229,3 +1229,23 @@ fn finer_prices_after_the_snapshot_keep_the_book_in_sync() {
     assert_eq!(book.price_scale(), Some(10));
     assert_eq!(h.stats().snapshots_applied, 2);
 }
+
+/// Issue 20 item 1: a subscribed instrument costs no book storage until its data arrives.
+#[test]
+fn idle_instruments_hold_no_book_storage() {
+    let symbols: Vec<String> = (0..500).map(|i| format!("S{i:04}USDT")).collect();
+    let names: Vec<&str> = symbols.iter().map(String::as_str).collect();
+    let (a, reg) = adapter(
+        BinanceConfig::spot(),
+        &Subscription::product(
+            &names,
+            &[Channel::Trade, Channel::Depth(DepthSpeed::Ms100)],
+        ),
+    );
+    let h = FeedHandler::new(a, Box::new(QueuedSnapshots::new()), FeedConfig::default());
+    for s in &symbols {
+        let id = reg.lookup("binance", s).unwrap();
+        let book = h.book(id).unwrap();
+        assert_eq!((book.heap_bytes(), book.capacity()), (0, (0, 0)), "{s}");
+    }
+}

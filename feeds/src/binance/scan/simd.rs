@@ -179,13 +179,7 @@ fn check_digits(len: usize, points: u32, digits: u32, lead_zero: bool) -> Option
 
 /// The checks and conversion once the text's length (at most 16) is known.
 #[inline(always)]
-fn digits_of(
-    len: usize,
-    points: u32,
-    digits: u32,
-    d: __m128i,
-    lead_zero: bool,
-) -> Option<Decimal> {
+fn digits_of(len: usize, points: u32, digits: u32, d: __m128i, lead_zero: bool) -> Option<Decimal> {
     let (key, scale) = check_digits(len, points, digits, lead_zero)?;
     let m = digits_value(d, squeeze(key)?);
     // At most 7 + 8 digits: no overflow.
