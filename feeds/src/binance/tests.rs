@@ -1237,10 +1237,7 @@ fn idle_instruments_hold_no_book_storage() {
     let names: Vec<&str> = symbols.iter().map(String::as_str).collect();
     let (a, reg) = adapter(
         BinanceConfig::spot(),
-        &Subscription::product(
-            &names,
-            &[Channel::Trade, Channel::Depth(DepthSpeed::Ms100)],
-        ),
+        &Subscription::product(&names, &[Channel::Trade, Channel::Depth(DepthSpeed::Ms100)]),
     );
     let h = FeedHandler::new(a, Box::new(QueuedSnapshots::new()), FeedConfig::default());
     for s in &symbols {
