@@ -79,6 +79,8 @@ fn bench(c: &mut Criterion) {
     for &(s, p, q) in &cap.snapshot {
         base.apply(s, p, q).unwrap();
     }
+    // As the feed does once a snapshot is installed (sizes the book's storage for it).
+    base.set_valid(0);
     let ps = base.price_scale().unwrap();
     let qs = base.qty_scale().unwrap();
     let raw: Vec<(Side, i64, i64)> = cap

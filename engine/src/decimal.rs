@@ -166,6 +166,18 @@ impl Decimal {
         }
     }
 
+    /// The same value at a scale of at most `max`: trailing fractional zeros beyond `max` are
+    /// dropped (`1.0000000000000000` at most 15 → `1.000000000000000`, `27630E-16` → `0.0000000000002763`);
+    /// [`DecimalError::ScaleTooLarge`] when a digit that is not zero lies beyond `max`. The
+    /// scale is lowered only as far as needed, so a value that already fits is returned as is.
+    #[inline]
+    pub fn fit_scale(self, max: u8) -> Result<Decimal, DecimalError> {
+        if self.scale <= max {
+            return Ok(self);
+        }
+        self.rescale(max)
+    }
+
     /// Parses a decimal from ASCII text: an optional sign, digits with an optional `.`, and an
     /// optional exponent (`e`/`E`, as JSON numbers allow). Trailing fractional zeros are kept
     /// (the scale reflects the text) as long as they fit; beyond [`MAX_SCALE`] they are dropped
@@ -656,6 +668,32 @@ mod tests {
         assert_eq!(p("2.10").mantissa_at(1), Ok(21));
         assert_eq!(p("2.10").mantissa_at(2), Ok(210));
         assert!(Decimal::from_parts(i64::MIN, 18) < Decimal::from_parts(i64::MAX, 0));
+    }
+
+    #[test]
+    fn fit_scale_drops_only_trailing_zeros() {
+        // Exact values written with more zeros than a scale of 15 holds (issue 18 item 10).
+        assert_eq!(
+            parts(p("1.0000000000000000").fit_scale(15).unwrap()),
+            (1_000_000_000_000_000, 15)
+        );
+        assert_eq!(parts(p("27630E-16").fit_scale(15).unwrap()), (2763, 15));
+        assert_eq!(parts(p("0E-18").fit_scale(15).unwrap()), (0, 15));
+        assert_eq!(
+            parts(p("-5.000000000000000000").fit_scale(15).unwrap()),
+            (-5_000_000_000_000_000, 15)
+        );
+        // Within the limit: untouched, trailing zeros kept.
+        assert_eq!(parts(p("1.50").fit_scale(15).unwrap()), (150, 2));
+        // A digit beyond the limit is not dropped.
+        assert_eq!(
+            p("0.0000000000000001").fit_scale(15),
+            Err(DecimalError::ScaleTooLarge)
+        );
+        assert_eq!(
+            p("27631E-16").fit_scale(15),
+            Err(DecimalError::ScaleTooLarge)
+        );
     }
 
     #[test]

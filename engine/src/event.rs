@@ -241,6 +241,26 @@ fn pack_scales(price: u8, qty: u8) -> Result<u8, DecimalError> {
     Ok(price << 4 | qty)
 }
 
+/// Price and quantity with their packed scales. An exact value written with trailing zeros
+/// past [`MAX_EVENT_SCALE`] (`1.0000000000000000`) is brought down to it first (off the hot
+/// path: the common case costs the one scale check it always did); only digits that are
+/// not zeros past it are an error.
+#[inline(always)]
+fn fit_pair(price: Decimal, qty: Decimal) -> Result<(Decimal, Decimal, u8), DecimalError> {
+    match pack_scales(price.scale(), qty.scale()) {
+        Ok(scales) => Ok((price, qty, scales)),
+        Err(_) => fit_pair_cold(price, qty),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn fit_pair_cold(price: Decimal, qty: Decimal) -> Result<(Decimal, Decimal, u8), DecimalError> {
+    let price = price.fit_scale(MAX_EVENT_SCALE)?;
+    let qty = qty.fit_scale(MAX_EVENT_SCALE)?;
+    Ok((price, qty, pack_scales(price.scale(), qty.scale())?))
+}
+
 /// Brings two decimals to one scale (the larger), exactly.
 #[inline]
 fn common_scale(a: Decimal, b: Decimal) -> Result<(i64, i64, u8), DecimalError> {
@@ -265,7 +285,7 @@ impl Event {
     }
 
     /// A trade event.
-    #[inline]
+    #[inline(always)]
     pub fn trade(
         instrument: InstrumentId,
         t: Trade,
@@ -278,9 +298,10 @@ impl Event {
         e.seq = t.id;
         e.exchange_ts = exchange_ts;
         e.recv_ts = recv_ts;
-        e.scales = pack_scales(t.price.scale(), t.qty.scale())?;
-        e.values[0] = t.price.mantissa();
-        e.values[1] = t.qty.mantissa();
+        let (price, qty, scales) = fit_pair(t.price, t.qty)?;
+        e.scales = scales;
+        e.values[0] = price.mantissa();
+        e.values[1] = qty.mantissa();
         Ok(e)
     }
 
@@ -300,9 +321,10 @@ impl Event {
         e.flags = flags;
         e.exchange_ts = exchange_ts;
         e.recv_ts = recv_ts;
-        e.scales = pack_scales(l.price.scale(), l.qty.scale())?;
-        e.values[0] = l.price.mantissa();
-        e.values[1] = l.qty.mantissa();
+        let (price, qty, scales) = fit_pair(l.price, l.qty)?;
+        e.scales = scales;
+        e.values[0] = price.mantissa();
+        e.values[1] = qty.mantissa();
         Ok(e)
     }
 
@@ -311,7 +333,8 @@ impl Event {
     #[inline]
     pub fn with_level(mut self, price: Decimal, qty: Decimal) -> Result<Event, DecimalError> {
         debug_assert_eq!(self.kind, EventKind::BookLevel);
-        self.scales = pack_scales(price.scale(), qty.scale())?;
+        let (price, qty, scales) = fit_pair(price, qty)?;
+        self.scales = scales;
         self.values[0] = price.mantissa();
         self.values[1] = qty.mantissa();
         Ok(self)
@@ -330,8 +353,10 @@ impl Event {
         e.seq = b.seq;
         e.exchange_ts = exchange_ts;
         e.recv_ts = recv_ts;
-        let (bp, ap, ps) = common_scale(b.bid_price, b.ask_price)?;
-        let (bq, aq, qs) = common_scale(b.bid_qty, b.ask_qty)?;
+        let (bid_price, bid_qty, _) = fit_pair(b.bid_price, b.bid_qty)?;
+        let (ask_price, ask_qty, _) = fit_pair(b.ask_price, b.ask_qty)?;
+        let (bp, ap, ps) = common_scale(bid_price, ask_price)?;
+        let (bq, aq, qs) = common_scale(bid_qty, ask_qty)?;
         e.scales = pack_scales(ps, qs)?;
         e.values = [bp, bq, ap, aq];
         Ok(e)

@@ -4,6 +4,7 @@
 //! to venue and symbol for consumers that print or route by name. Interning happens on the
 //! control path (subscribe), never on the I/O thread's hot path.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 /// An interned (venue, symbol) pair.
@@ -34,7 +35,21 @@ pub struct InstrumentName {
 /// Maps instruments to ids and back. Cheap to clone (shared).
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
-    inner: Arc<RwLock<Vec<InstrumentName>>>,
+    inner: Arc<RwLock<Names>>,
+}
+
+/// The names by id, and an index from venue and symbol to id: interning a whole venue's
+/// symbol list (thousands) stays O(1) a symbol instead of a scan of all before it.
+#[derive(Debug, Default)]
+struct Names {
+    by_id: Vec<InstrumentName>,
+    ids: HashMap<Arc<str>, HashMap<Arc<str>, InstrumentId>>,
+}
+
+impl Names {
+    fn find(&self, venue: &str, symbol: &str) -> Option<InstrumentId> {
+        self.ids.get(venue)?.get(symbol).copied()
+    }
 }
 
 impl Registry {
@@ -49,41 +64,72 @@ impl Registry {
             return id;
         }
         let mut names = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = names
-            .iter()
-            .position(|n| &*n.venue == venue && &*n.symbol == symbol)
-        {
-            return InstrumentId(i as u32);
+        if let Some(id) = names.find(venue, symbol) {
+            return id;
         }
-        names.push(InstrumentName {
+        let name = InstrumentName {
             venue: venue.into(),
             symbol: symbol.into(),
-        });
-        InstrumentId((names.len() - 1) as u32)
+        };
+        let id = InstrumentId(names.by_id.len() as u32);
+        names
+            .ids
+            .entry(name.venue.clone())
+            .or_default()
+            .insert(name.symbol.clone(), id);
+        names.by_id.push(name);
+        id
     }
 
     /// The id of `(venue, symbol)` if it was interned.
     pub fn lookup(&self, venue: &str, symbol: &str) -> Option<InstrumentId> {
         let names = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        names
-            .iter()
-            .position(|n| &*n.venue == venue && &*n.symbol == symbol)
-            .map(|i| InstrumentId(i as u32))
+        names.find(venue, symbol)
     }
 
     /// Venue and symbol of `id`.
     pub fn name(&self, id: InstrumentId) -> Option<InstrumentName> {
         let names = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        names.get(id.index()).cloned()
+        names.by_id.get(id.index()).cloned()
     }
 
     /// Number of interned instruments.
     pub fn len(&self) -> usize {
-        self.inner.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_id
+            .len()
     }
 
     /// Whether nothing was interned yet.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interns_once_per_venue_and_symbol() {
+        let r = Registry::new();
+        let a = r.intern("binance", "BTCUSDT");
+        let b = r.intern("binance-usdm", "BTCUSDT");
+        assert_ne!(a, b);
+        assert_eq!(r.intern("binance", "BTCUSDT"), a);
+        assert_eq!(r.lookup("binance-usdm", "BTCUSDT"), Some(b));
+        assert_eq!(r.lookup("binance", "ETHUSDT"), None);
+        assert_eq!(r.lookup("nowhere", "BTCUSDT"), None);
+        // Ids are dense, in interning order; names come back.
+        let ids: Vec<_> = (0..1000)
+            .map(|i| r.intern("binance", &format!("S{i}")))
+            .collect();
+        assert!(ids.iter().enumerate().all(|(i, id)| id.index() == i + 2));
+        assert_eq!(r.len(), 1002);
+        let n = r.name(ids[500]).unwrap();
+        assert_eq!((&*n.venue, &*n.symbol), ("binance", "S500"));
+        assert_eq!(r.lookup("binance", "S999"), Some(ids[999]));
     }
 }

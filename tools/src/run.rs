@@ -13,12 +13,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tickwire_engine::FeedAdapter;
 use tickwire_engine::telemetry::{self, CollectorThread, DefaultCollector};
 use tickwire_engine::{
     ConnectionId, Engine, EngineConfig, EngineStats, IdleStrategy, Profile, Reason, Registry,
 };
 use tickwire_feeds::binance::{
-    BinanceFeed, Channel, DepthSpeed, FeedError, FeedPlan, Market, SubscribeVia, Subscription,
+    BinanceAdapter, BinanceFeed, Channel, DepthSpeed, FeedError, FeedPlan, Market, SubscribeVia,
+    Subscription,
 };
 use tickwire_tools::consumer::{Idle, Note, NoteLevel, Tap, TapConfig, Watch};
 use tickwire_tools::signal;
@@ -343,15 +345,27 @@ pub(crate) fn drive(
     extra: &dyn Fn() -> Vec<String>,
 ) -> ExitCode {
     let label = session.label;
+    // `--duration` counts from here: a long start-up is part of the run.
+    let started = Instant::now();
     if let Err(e) = signal::install() {
         eprintln!("{label}: cannot catch Ctrl-C ({e}); stop with SIGKILL");
     }
-    let plan = match session.feed.plan() {
-        Ok(p) => p,
-        Err(e) => return feed_error(label, &session.feed, e),
-    };
     let registry = Registry::new();
-    let urls = session.feed.urls(&registry).unwrap_or_default();
+    // Planning thousands of symbols takes a while: off this thread, so Ctrl-C and
+    // `--duration` still end the run.
+    let planned = {
+        let feed = session.feed.clone();
+        interruptible(started, session.duration, move || {
+            let plan = feed.plan()?;
+            Ok::<_, FeedError>((plan, feed))
+        })
+    };
+    let (plan, feed) = match planned {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return feed_error(label, &session.feed, e),
+        Err(end) => return stopped_during_start_up(label, &end),
+    };
+    let urls = urls_of(&feed, &plan, &registry);
     let (tx, rx) = telemetry::channel(session.engine.telemetry_capacity);
     let mut builder = Engine::builder(session.engine);
     builder.telemetry(tx);
@@ -395,16 +409,23 @@ pub(crate) fn drive(
             return ExitCode::FAILURE;
         }
     };
-    let conns = match session
-        .feed
-        .start(&engine.handle(), &registry, &[consumer_id])
-    {
-        Ok(c) => c,
-        Err(e) => {
+    let starting = {
+        let (handle, registry) = (engine.handle(), registry.clone());
+        interruptible(started, session.duration, move || {
+            feed.start(&handle, &registry, &[consumer_id])
+        })
+    };
+    // A signal or the duration during start-up: no loop, straight to the shutdown and the
+    // summary (connections the start-up thread still adds are refused by the stopping
+    // engine).
+    let (conns, early_end) = match starting {
+        Ok(Ok(c)) => (c, None),
+        Ok(Err(e)) => {
             let _ = engine.join();
             let _ = tap.join();
             return feed_error(label, &session.feed, e);
         }
+        Err(end) => (Vec::new(), Some(end)),
     };
     if session.print {
         for (i, url) in urls.iter().enumerate() {
@@ -428,12 +449,15 @@ pub(crate) fn drive(
         refused: BTreeSet::new(),
     };
     let end = loop {
+        if let Some(end) = early_end {
+            break end;
+        }
         let now = Instant::now();
         let elapsed = now.duration_since(epoch);
         if signal::received() {
             break End::Signal;
         }
-        if session.duration.is_some_and(|d| elapsed >= d) {
+        if session.duration.is_some_and(|d| started.elapsed() >= d) {
             break End::Duration;
         }
         if let Some(text) = tick(elapsed) {
@@ -472,7 +496,7 @@ pub(crate) fn drive(
                 Some(d) => format!(
                     "{} · ends in {:.0} s",
                     session.footer,
-                    d.saturating_sub(elapsed).as_secs_f64().ceil()
+                    d.saturating_sub(started.elapsed()).as_secs_f64().ceil()
                 ),
                 None => session.footer.clone(),
             };
@@ -542,6 +566,75 @@ pub(crate) fn drive(
         }
         End::Signal | End::Duration | End::OutputClosed => ExitCode::SUCCESS,
     }
+}
+
+/// Runs `f` on a thread of its own while this one watches for SIGINT/SIGTERM and for the
+/// run's `duration` (counted from `started`), every 10 ms. `Err` when one of those came
+/// first: the thread is left to finish on its own (the run is ending).
+fn interruptible<T: Send + 'static>(
+    started: Instant,
+    duration: Option<Duration>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, End> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let spawned = std::thread::Builder::new()
+        .name("tickwire-start".into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        });
+    if let Err(e) = spawned {
+        return Err(End::Fatal(format!("cannot start the start-up thread: {e}")));
+    }
+    loop {
+        match rx.recv_timeout(Duration::from_millis(10)) {
+            Ok(v) => return Ok(v),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(End::Fatal(String::from("the start-up thread failed")));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if signal::received() {
+            return Err(End::Signal);
+        }
+        if duration.is_some_and(|d| started.elapsed() >= d) {
+            return Err(End::Duration);
+        }
+    }
+}
+
+/// The run ended while the connections were still being planned (nothing started yet).
+fn stopped_during_start_up(label: &str, end: &End) -> ExitCode {
+    match end {
+        End::Fatal(msg) => {
+            eprintln!("{label}: {msg}");
+            ExitCode::FAILURE
+        }
+        End::Signal => {
+            eprintln!("{label}: stopped by a signal during start-up");
+            ExitCode::SUCCESS
+        }
+        End::Duration | End::OutputClosed => {
+            eprintln!("{label}: the duration ended during start-up");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// The WebSocket URL of each connection of `plan` ([`BinanceFeed::urls`] without planning
+/// again: planning is the slow part of a start-up with thousands of symbols).
+fn urls_of(feed: &BinanceFeed, plan: &FeedPlan, registry: &Registry) -> Vec<String> {
+    let Ok(config) = feed.resolved_config() else {
+        return Vec::new();
+    };
+    plan.groups()
+        .iter()
+        .map(|g| {
+            BinanceAdapter::new(config.clone(), g, registry)
+                .ok()
+                .map(|a| FeedAdapter::endpoint(&a).url)
+        })
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default()
 }
 
 /// Explains a feed that could not start; the exit code says whose fault it is.
@@ -715,6 +808,22 @@ fn print_notes(label: &str, watch: &Watch, progress: &mut Progress) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 20 item 1: a start-up step that does not finish (planning thousands of symbols)
+    /// no longer holds the run past its duration, which counts from the command's start.
+    #[test]
+    fn a_start_up_step_is_cut_short_by_the_duration() {
+        let (hold, wait) = std::sync::mpsc::channel::<()>();
+        let started = Instant::now();
+        // A step that only ends when `hold` is dropped: never, before the answer.
+        let r = interruptible(started, Some(Duration::ZERO), move || {
+            let _ = wait.recv();
+        });
+        assert!(matches!(r, Err(End::Duration)));
+        drop(hold);
+        // A step that finishes is answered with its value; no duration, no cut.
+        assert!(matches!(interruptible(started, None, || 7), Ok(7)));
+    }
 
     #[test]
     fn channels_and_speeds_parse() {

@@ -1378,8 +1378,10 @@ impl BookSync {
             sync_deadline: 0,
             rng: (instrument.index() as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             pending: None,
-            diffs: Vec::with_capacity(64),
-            events: Vec::with_capacity(1024),
+            // Grown by the first diffs buffered while syncing (off the steady-state path):
+            // reserved up front, 1,024 events cost 64 KiB per subscribed instrument.
+            diffs: Vec::new(),
+            events: Vec::new(),
         }
     }
 }

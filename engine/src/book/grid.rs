@@ -73,6 +73,57 @@ impl Grid {
         }
     }
 
+    /// A grid of no slots (a side with no storage yet): no tick, so it holds nothing.
+    pub(super) fn empty() -> Grid {
+        Grid {
+            slot_qty: Box::new([]),
+            pool: Box::new([]),
+            free: Box::new([]),
+            nfree: 0,
+            fresh: 0,
+            bits: Box::new([]),
+            summary: Box::new([]),
+            base: 0,
+            tick: 0,
+            shift: 0,
+            low_mask: 0,
+            inv: 0,
+            max_q: 0,
+            live: 0,
+            top: 0,
+        }
+    }
+
+    /// Bytes of heap behind the grid.
+    pub(super) fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.slot_qty)
+            + std::mem::size_of_val(&*self.pool)
+            + std::mem::size_of_val(&*self.free)
+            + std::mem::size_of_val(&*self.bits)
+            + std::mem::size_of_val(&*self.summary)
+    }
+
+    /// Forgets the (empty) grid's tick: it holds nothing until placed again.
+    pub(super) fn unplace(&mut self) {
+        debug_assert!(self.live == 0);
+        self.tick = 0;
+        self.shift = 0;
+        self.low_mask = 0;
+        self.inv = 0;
+        self.max_q = 0;
+        self.base = 0;
+    }
+
+    /// Applies `f` to the quantity of every occupied slot.
+    pub(super) fn map_qtys(&mut self, f: impl Fn(i64) -> i64) {
+        let mut at = self.top();
+        while let Some(i) = at {
+            let p = usize::from(self.slot_qty[i]);
+            self.pool[p] = f(self.pool[p]);
+            at = self.below(i);
+        }
+    }
+
     /// Number of slots.
     #[inline]
     pub(super) fn slots(&self) -> usize {

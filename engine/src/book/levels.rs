@@ -6,11 +6,11 @@ use super::grid::Grid;
 use super::sorted::Sorted;
 use super::{BookStats, Change, prefaulted};
 
-/// Grid slots for a side of `depth` levels: room for sparse books around the top, capped so
-/// a default (5000-level) book costs about half a MiB a side.
-fn grid_slots(depth: usize) -> usize {
-    depth
-        .saturating_mul(8)
+/// Grid slots for a side with room for `cap` levels: 16 slots a level (room for sparse
+/// books around the top), capped at 64K (a default-depth book, or one sized from a
+/// 1,000-level snapshot, gets the full grid: about 136 KiB a side).
+fn grid_slots(cap: usize) -> usize {
+    cap.saturating_mul(16)
         .checked_next_power_of_two()
         .unwrap_or(usize::MAX)
         .clamp(64, 1 << 16)
@@ -27,7 +27,15 @@ const OUTCOME: [Change; 4] = [
 /// Far levels above the grid's top that make a rebuild worth it.
 const ABOVE_GRID_REBUILD: usize = 32;
 
+/// Smallest capacity a side is given once it holds a level.
+pub(super) const MIN_CAPACITY: usize = 16;
+
 /// A side: every live level is in exactly one of `grid` (when it has a slot there) and `far`.
+///
+/// Storage is sized by `cap`, the levels the side has room for now: nothing until the first
+/// level, then grown (doubling, at most `depth`) when a new level finds the side full below
+/// its depth, and resized to what the book holds by [`Levels::fit`] (called when a snapshot
+/// has been installed, off the per-message path).
 #[derive(Clone, Debug)]
 pub(super) struct Levels {
     grid: Grid,
@@ -35,6 +43,8 @@ pub(super) struct Levels {
     /// All levels in ascending order during a rebuild.
     scratch: Box<[(i64, i64)]>,
     depth: usize,
+    /// Levels there is room for now (at most `depth`).
+    cap: usize,
     /// Changes applied to `far` since the grid was last placed: moving the grid to follow the
     /// top waits for `len / 8` of them, so its O(len) cost is amortized even when every
     /// change would ask for a move (a top that jumps by a quarter of the grid each time).
@@ -42,14 +52,143 @@ pub(super) struct Levels {
 }
 
 impl Levels {
+    /// A side of at most `depth` levels; allocates nothing until its first level.
     pub(super) fn new(depth: usize) -> Levels {
         Levels {
-            grid: Grid::new(grid_slots(depth), depth),
-            far: Sorted::new(depth),
-            scratch: prefaulted(depth, (0, 0)),
+            grid: Grid::empty(),
+            far: Sorted::new(0),
+            scratch: Box::new([]),
             depth,
+            cap: 0,
             far_changes: 0,
         }
+    }
+
+    /// Levels there is room for without allocating.
+    pub(super) fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Bytes of storage held (the heap behind the grid, the array and the scratch buffer).
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.grid.heap_bytes() + self.far.heap_bytes() + std::mem::size_of_val(&*self.scratch)
+    }
+
+    /// Resizes the storage to room for `cap` levels (at least the levels held, at most
+    /// `depth`; 0 releases it all), written now so no page is first touched later. Keeps
+    /// every level and the grid's tick. O(levels + slots).
+    #[cold]
+    pub(super) fn resize(&mut self, cap: usize) {
+        let n = self.len();
+        let cap = cap.min(self.depth).max(n);
+        if cap == self.cap {
+            return;
+        }
+        let mut scratch = if cap == 0 {
+            Box::new([])
+        } else {
+            prefaulted(cap, (0, 0))
+        };
+        for (slot, level) in scratch.iter_mut().zip(self.iter_asc()) {
+            *slot = level;
+        }
+        let (tick, base) = (self.grid.tick(), self.grid.base());
+        let anchor = self.best_key();
+        self.scratch = scratch;
+        self.cap = cap;
+        if cap == 0 {
+            self.grid = Grid::empty();
+            self.far = Sorted::new(0);
+            return;
+        }
+        self.grid = Grid::new(grid_slots(cap), cap);
+        self.far = Sorted::new(cap);
+        let placement = anchor
+            .filter(|_| tick != 0)
+            .map(|a| (a, tick, i128::from(base)));
+        self.fill(n, placement);
+    }
+
+    /// Room for a new level on a side that is full below its depth: doubles the capacity.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) {
+        let want = self.cap.saturating_mul(2).max(MIN_CAPACITY);
+        self.resize(want);
+    }
+
+    /// Sizes the storage for the levels held now: room for four times as many, at least
+    /// [`MIN_CAPACITY`], at most `depth`; grown when short of that, shrunk when it holds
+    /// twice that. Nothing held: released. The headroom is for the diffs after a snapshot:
+    /// levels beyond the snapshot's depth come in as they change (Binance's spot book grew
+    /// from a 1,000-level snapshot to 2,196 asks over the 40,000 messages of the real
+    /// capture), and growing later would allocate on the I/O thread.
+    pub(super) fn fit(&mut self) {
+        let n = self.len();
+        if n == 0 {
+            self.resize(0);
+            return;
+        }
+        let want = n.saturating_mul(4).max(MIN_CAPACITY).min(self.depth);
+        if self.cap < want || self.cap / 2 > want {
+            self.resize(want);
+        }
+    }
+
+    /// Whether every key maps to `key * f + offset` without overflow (the map is monotone,
+    /// so the two ends decide).
+    pub(super) fn can_rekey(&self, f: i64, offset: i64) -> bool {
+        let map = |k: i64| k.checked_mul(f).and_then(|k| k.checked_add(offset));
+        let worst = match (
+            self.grid.bottom().map(|i| self.grid.key(i)),
+            self.far.worst(),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        worst.is_none_or(|k| map(k).is_some()) && self.best_key().is_none_or(|k| map(k).is_some())
+    }
+
+    /// Re-keys every level to `key * f + offset` (`f` > 0; a book moving to a finer price
+    /// scale), which [`Levels::can_rekey`] said fits. The grid keeps its lattice, scaled: its
+    /// tick becomes `tick * f`, so the levels on it stay on it and a finer price later
+    /// refines the tick as any off-grid level does. O(levels + slots / 64), no allocation.
+    pub(super) fn rekey(&mut self, f: i64, offset: i64) {
+        let n = self.len();
+        let best = self.best_key();
+        let (tick, base) = (self.grid.tick(), self.grid.base());
+        let Levels {
+            grid, far, scratch, ..
+        } = self;
+        for (slot, (k, q)) in
+            scratch
+                .iter_mut()
+                .zip(merge(grid.iter_asc(), far.iter_asc(), |a, b| a < b))
+        {
+            *slot = (k.wrapping_mul(f).wrapping_add(offset), q);
+        }
+        let map = |k: i64| k.wrapping_mul(f).wrapping_add(offset);
+        let tick = tick.checked_mul(f.unsigned_abs()).filter(|_| tick != 0);
+        let placement = match (best, tick) {
+            (Some(b), Some(t)) => Some((
+                map(b),
+                t,
+                i128::from(base) * i128::from(f) + i128::from(offset),
+            )),
+            _ => None,
+        };
+        self.fill(n, placement);
+    }
+
+    /// Whether every quantity times `f` fits.
+    pub(super) fn can_scale_qtys(&self, f: i64) -> bool {
+        self.iter_desc().all(|(_, q)| q.checked_mul(f).is_some())
+    }
+
+    /// Multiplies every quantity by `f` (which [`Levels::can_scale_qtys`] said fits).
+    pub(super) fn scale_qtys(&mut self, f: i64) {
+        self.grid.map_qtys(|q| q.wrapping_mul(f));
+        self.far.map_qtys(|q| q.wrapping_mul(f));
     }
 
     #[inline]
@@ -89,7 +228,7 @@ impl Levels {
         };
         let was = self.grid.occupied(i);
         let now = qty != 0;
-        if now & !was & (self.len() >= self.depth) {
+        if now & !was & (self.len() >= self.cap) {
             return self.insert_full(i, key, qty, stats);
         }
         self.grid.write(i, qty, was, now);
@@ -100,6 +239,11 @@ impl Levels {
     /// A new level for empty grid slot `i` on a full side.
     #[cold]
     fn insert_full(&mut self, i: usize, key: i64, qty: i64, stats: &mut BookStats) -> Change {
+        if self.cap < self.depth {
+            // Growing re-places the grid: find the slot again.
+            self.grow();
+            return self.set(key, qty, stats);
+        }
         // Making room removes the worst level, never this empty slot.
         if !self.make_room(key, stats) {
             return Change::DroppedBeyondDepth;
@@ -115,8 +259,14 @@ impl Levels {
         if qty == 0 {
             return self.far.set(key, 0, stats);
         }
-        if self.len() >= self.depth && !self.far.contains(key) && !self.make_room(key, stats) {
-            return Change::DroppedBeyondDepth;
+        if self.len() >= self.cap && !self.far.contains(key) {
+            if self.cap < self.depth {
+                self.grow();
+                return self.set(key, qty, stats);
+            }
+            if !self.make_room(key, stats) {
+                return Change::DroppedBeyondDepth;
+            }
         }
         let change = self.far.set(key, qty, stats);
         if change == Change::Inserted {
@@ -200,18 +350,34 @@ impl Levels {
             scratch[n] = level;
             n += 1;
         }
+        self.fill(n, Some((anchor, tick, i128::from(reference))));
+    }
+
+    /// Empties the grid and the array and puts back the `n` levels in `scratch` (ascending):
+    /// with `placement` (anchor, tick, a key on the tick's lattice) the grid is placed with
+    /// the anchor at three quarters of its range; without, the grid has no tick and every
+    /// level goes to the array.
+    fn fill(&mut self, n: usize, placement: Option<(i64, u64, i128)>) {
+        let Levels {
+            grid, far, scratch, ..
+        } = self;
         grid.clear();
         far.clear();
-        let t = i128::from(tick);
-        let slots = grid.slots() as i128;
-        let k = (i128::from(anchor) - i128::from(reference)).div_euclid(t);
-        let mut base = i128::from(reference) + (k - slots * 3 / 4) * t;
-        if base < i128::from(i64::MIN) {
-            let steps = (i128::from(i64::MIN) - base + t - 1) / t;
-            base += steps * t;
+        match placement {
+            Some((anchor, tick, reference)) if grid.slots() > 0 => {
+                let t = i128::from(tick);
+                let slots = grid.slots() as i128;
+                let k = (i128::from(anchor) - reference).div_euclid(t);
+                let mut base = reference + (k - slots * 3 / 4) * t;
+                if base < i128::from(i64::MIN) {
+                    let steps = (i128::from(i64::MIN) - base + t - 1) / t;
+                    base += steps * t;
+                }
+                let base = base.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+                grid.place(base, tick);
+            }
+            _ => grid.unplace(),
         }
-        let base = base.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
-        grid.place(base, tick);
         for &(k, q) in &scratch[..n] {
             match grid.slot(k) {
                 Some(i) => grid.insert(i, q),
@@ -232,6 +398,11 @@ impl Levels {
     #[cfg(test)]
     pub(super) fn in_grid(&self, key: i64) -> bool {
         self.grid.slot(key).is_some_and(|i| self.grid.occupied(i))
+    }
+
+    /// Levels from the far end up as (key, qty).
+    fn iter_asc(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        merge(self.grid.iter_asc(), self.far.iter_asc(), |a, b| a < b)
     }
 
     /// Levels from the best outward as (key, qty).

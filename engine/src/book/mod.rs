@@ -5,9 +5,14 @@
 //!
 //! ## Representation
 //!
-//! Prices are integer mantissas at one fixed price scale per book; asks are stored under the
-//! key `!price` so both sides share one layout where a larger key is a better level. Each side
-//! has two parts, and every level is in exactly one of them:
+//! Prices are integer mantissas at one price scale per book; asks are stored under the key
+//! `!price` so both sides share one layout where a larger key is a better level. The scales
+//! are learnt from the first level and only ever get finer: a price (or quantity) with more
+//! decimals than the book has seen re-keys every level to the finer scale in place
+//! (O(levels), no allocation; venues that do not pad decimals send `99.5`, then `99.55`,
+//! then `99.500000001`). A value the book cannot hold (its mantissa at the finest scale seen
+//! overflows an `i64`) is [`BookError::Overflow`]. Each side has two parts, and every level
+//! is in exactly one of them:
 //!
 //! - a **grid** around the top: one slot per tick over a fixed range of keys (64K slots for
 //!   the default depth, `8 × depth` rounded up to a power of two for smaller books). A slot
@@ -28,9 +33,22 @@
 //! allocation) when new levels come in above it, or below it once the top has fallen into its
 //! lowest quarter, and at most once per `levels / 8` changes outside it, so the cost stays
 //! amortized O(1) even when the top jumps by a quarter of the grid at every change. The best
-//! level is the better of the grid's and the array's, so best bid and ask stay O(1). Nothing
-//! allocates after [`Book::new`], which allocates (and writes, so no page is first touched on
-//! the I/O thread) about 0.4 MiB a side at the default depth.
+//! level is the better of the grid's and the array's, so best bid and ask stay O(1).
+//!
+//! ## Memory
+//!
+//! [`Book::new`] allocates nothing: a subscribed instrument that never gets data costs the
+//! size of a `Book` (a few hundred bytes). Storage is sized by the levels a side holds: it
+//! is allocated at the first level (room for 16), doubled when a new level finds the side
+//! full below its depth, and resized when a snapshot is complete ([`Book::set_valid`], or
+//! the end of a SNAPSHOT run in [`Book::apply_event`]) and by [`Book::fit_storage`] to room
+//! for four times the levels held (diffs bring levels beyond the snapshot's depth), at most
+//! the depth; an empty book releases it all. So growth happens while a snapshot is
+//! installed, off the per-message path; a book that outgrows its headroom later doubles
+//! again when a new level finds it full (amortized, and only while it is still growing).
+//! Every allocation is written at once, so no page is first touched later on the I/O
+//! thread. A full default-depth side costs about 0.4 MiB, as before; a 20-level side a few
+//! KiB ([`Book::heap_bytes`]).
 //!
 //! ## Depth
 //!
@@ -51,11 +69,15 @@ use levels::Levels;
 /// Why a level could not be applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BookError {
-    /// The price or quantity has more decimals than the book's fixed scale.
+    /// The price or quantity has more decimals than a fixed scale of the book's config
+    /// ([`BookConfig::price_scale`], [`BookConfig::qty_scale`]). Learnt scales get finer
+    /// instead.
     #[error("more decimals than the book's scale")]
     Precision,
-    /// The value does not fit at the book's scale.
-    #[error("value overflows at the book's scale")]
+    /// The value, or a level held once re-keyed to the value's finer scale, does not fit an
+    /// `i64` mantissa at the finest scale the book has seen (a book cannot hold both
+    /// `90000000000000` and `0.000000001` exactly).
+    #[error("value overflows at the book's scale (i64 mantissa at the finest scale seen)")]
     Overflow,
     /// Quantities are never negative.
     #[error("negative quantity")]
@@ -114,9 +136,11 @@ pub enum EventEffect {
 pub struct BookConfig {
     /// Most levels kept per side (at least 1).
     pub depth: usize,
-    /// Price scale; `None` adopts the scale of the first level applied.
+    /// Price scale; `None` adopts the scale of the first level applied, and a finer one
+    /// whenever a price has more decimals. A fixed scale refuses finer prices
+    /// ([`BookError::Precision`]).
     pub price_scale: Option<u8>,
-    /// Quantity scale; `None` adopts the scale of the first level applied.
+    /// Quantity scale; `None` learns it as for prices.
     pub qty_scale: Option<u8>,
 }
 
@@ -179,6 +203,8 @@ pub struct Book {
     asks: Levels,
     price_scale: Option<u8>,
     qty_scale: Option<u8>,
+    /// The scales were fixed by the config (not learnt, never made finer).
+    fixed_scales: (bool, bool),
     seq: u64,
     state: State,
     stats: BookStats,
@@ -190,7 +216,8 @@ fn ask_key(price: i64) -> i64 {
 }
 
 impl Book {
-    /// An empty (invalid until its first snapshot) book; allocates both sides once.
+    /// An empty (invalid until its first snapshot) book; allocates nothing (see the module
+    /// docs on memory).
     pub fn new(config: BookConfig) -> Book {
         let depth = config.depth.max(1);
         Book {
@@ -198,6 +225,7 @@ impl Book {
             asks: Levels::new(depth),
             price_scale: config.price_scale,
             qty_scale: config.qty_scale,
+            fixed_scales: (config.price_scale.is_some(), config.qty_scale.is_some()),
             seq: 0,
             state: State::Invalid,
             stats: BookStats::default(),
@@ -212,7 +240,8 @@ impl Book {
     }
 
     /// Applies one level change: `qty` zero deletes the level. Prices and quantities are
-    /// brought to the book's scales exactly (more decimals than the scale is an error).
+    /// brought to the book's scales exactly; one with more decimals than a learnt scale
+    /// makes the book's scale finer first (every level re-keyed, see the module docs).
     #[inline]
     pub fn apply(&mut self, side: Side, price: Decimal, qty: Decimal) -> Result<Change, BookError> {
         if self.price_scale == Some(price.scale()) && self.qty_scale == Some(qty.scale()) {
@@ -231,9 +260,76 @@ impl Book {
     ) -> Result<Change, BookError> {
         let ps = *self.price_scale.get_or_insert(price.scale());
         let qs = *self.qty_scale.get_or_insert(qty.scale());
-        let p = price.mantissa_at(ps)?;
-        let q = qty.mantissa_at(qs)?;
+        let p = match price.mantissa_at(ps) {
+            Err(DecimalError::ScaleTooLarge) if !self.fixed_scales.0 => {
+                let price = price.normalize();
+                self.refine_price_scale(price.scale())?;
+                price.mantissa()
+            }
+            p => p?,
+        };
+        let q = match qty.mantissa_at(qs) {
+            Err(DecimalError::ScaleTooLarge) if !self.fixed_scales.1 => {
+                let qty = qty.normalize();
+                self.refine_qty_scale(qty.scale())?;
+                qty.mantissa()
+            }
+            q => q?,
+        };
         self.apply_mantissas(side, p, q)
+    }
+
+    /// Moves every level to price scale `scale` (finer than the current one): keys are
+    /// multiplied by `10^(scale - old)` (asks' `!price` keys map to `!(price * f)`), checked
+    /// on both sides before either changes.
+    #[cold]
+    fn refine_price_scale(&mut self, scale: u8) -> Result<(), BookError> {
+        let old = self.price_scale.unwrap_or(0);
+        let f = Decimal::from_parts(1, 0)
+            .mantissa_at(scale - old)
+            .map_err(|_| BookError::Overflow)?;
+        // Ask key k = !p = -p - 1, so !(p * f) = k * f + (f - 1).
+        if !self.bids.can_rekey(f, 0) || !self.asks.can_rekey(f, f - 1) {
+            return Err(BookError::Overflow);
+        }
+        self.bids.rekey(f, 0);
+        self.asks.rekey(f, f - 1);
+        self.price_scale = Some(scale);
+        Ok(())
+    }
+
+    /// Moves every quantity to scale `scale` (finer than the current one), checked first.
+    #[cold]
+    fn refine_qty_scale(&mut self, scale: u8) -> Result<(), BookError> {
+        let old = self.qty_scale.unwrap_or(0);
+        let f = Decimal::from_parts(1, 0)
+            .mantissa_at(scale - old)
+            .map_err(|_| BookError::Overflow)?;
+        if !self.bids.can_scale_qtys(f) || !self.asks.can_scale_qtys(f) {
+            return Err(BookError::Overflow);
+        }
+        self.bids.scale_qtys(f);
+        self.asks.scale_qtys(f);
+        self.qty_scale = Some(scale);
+        Ok(())
+    }
+
+    /// Sizes each side's storage for the levels it holds now (room for four times as many,
+    /// at most the depth; none when empty). Allocates and writes: call it off the per-message
+    /// path ([`Book::set_valid`] does, after a snapshot is installed).
+    pub fn fit_storage(&mut self) {
+        self.bids.fit();
+        self.asks.fit();
+    }
+
+    /// Bytes of heap the book holds (its storage, not the `Book` itself).
+    pub fn heap_bytes(&self) -> usize {
+        self.bids.heap_bytes() + self.asks.heap_bytes()
+    }
+
+    /// Levels the (bid, ask) sides have room for without allocating.
+    pub fn capacity(&self) -> (usize, usize) {
+        (self.bids.capacity(), self.asks.capacity())
     }
 
     /// Applies one level change given as mantissas at the book's scales.
@@ -290,6 +386,8 @@ impl Book {
                     self.seq = l.seq;
                     if self.state == State::InSnapshot {
                         self.state = State::Valid;
+                        // Sized for the snapshot now, not by the diffs after it.
+                        self.fit_storage();
                     }
                 }
                 match change {
@@ -318,10 +416,12 @@ impl Book {
     }
 
     /// Marks the book as built from a complete snapshot (the I/O thread's book, which is
-    /// filled with [`Book::apply`] rather than from events).
+    /// filled with [`Book::apply`] rather than from events), and sizes its storage for what
+    /// the snapshot holds ([`Book::fit_storage`]).
     pub fn set_valid(&mut self, seq: u64) {
         self.state = State::Valid;
         self.seq = seq;
+        self.fit_storage();
     }
 
     /// Whether the book was built from a complete snapshot and has not been invalidated.
@@ -377,7 +477,8 @@ impl Book {
         self.asks.best().map(|(k, q)| self.level(ask_key(k), q))
     }
 
-    /// Best bid and ask price mantissas at the book's price scale. O(1).
+    /// Best bid and ask price mantissas at the book's price scale ([`Book::price_scale`],
+    /// which a finer price may change). O(1).
     #[inline]
     pub fn top_mantissas(&self) -> (Option<i64>, Option<i64>) {
         (
@@ -455,8 +556,12 @@ mod tests {
     }
 
     #[test]
-    fn precision_beyond_scale_is_an_error() {
-        let mut b = Book::new(BookConfig::with_depth(4));
+    fn precision_beyond_a_fixed_scale_is_an_error() {
+        let mut b = Book::new(BookConfig {
+            depth: 4,
+            price_scale: Some(2),
+            qty_scale: None,
+        });
         b.apply(Side::Buy, d("100.00"), d("1.000")).unwrap();
         assert_eq!(
             b.apply(Side::Buy, d("100.001"), d("1")),
@@ -539,6 +644,9 @@ mod tests {
         assert_eq!(b.asks.grid_state(), (100, 20));
         b.apply_mantissas(Side::Buy, 999_990, 1).unwrap();
         assert_eq!(b.bids.grid_state(), (101, 10));
+        // Room for the whole depth: the grid's full size (64K slots).
+        b.bids.resize(5000);
+        assert_eq!(b.bids.grid_state(), (101, 10));
         // The market rises by far more than the grid spans; the grid follows the top.
         for step in 1..=40i64 {
             let top = 1_000_000 + step * 20_000;
@@ -573,6 +681,186 @@ mod tests {
         assert_eq!(b.best_bid().unwrap().0.mantissa(), 1_000_000);
         assert_eq!(b.bid_len(), 101 + 50);
         assert!(b.bids.in_grid(1_000_000) && b.bids.in_grid(995_000));
+    }
+
+    #[test]
+    fn finer_scales_rekey_the_book() {
+        // Venues that do not pad decimals (issue 18 item 3): 99.5, then 99.55, then 99.500000001.
+        let mut b = Book::new(BookConfig::with_depth(100));
+        b.apply(Side::Buy, d("99.5"), d("1")).unwrap();
+        b.apply(Side::Sell, d("99.6"), d("2")).unwrap();
+        assert_eq!(b.price_scale(), Some(1));
+        assert_eq!(b.apply(Side::Buy, d("99.55"), d("3")), Ok(Change::Inserted));
+        assert_eq!(b.price_scale(), Some(2));
+        assert_eq!(
+            b.apply(Side::Sell, d("99.500000001"), d("0.25")),
+            Ok(Change::Inserted)
+        );
+        assert_eq!((b.price_scale(), b.qty_scale()), (Some(9), Some(2)));
+        // Equal values at any scale hit the same level.
+        assert_eq!(
+            b.apply(Side::Buy, d("99.50000"), d("4")),
+            Ok(Change::Updated)
+        );
+        assert_eq!(
+            b.apply(Side::Sell, d("99.6000"), d("0")),
+            Ok(Change::Deleted)
+        );
+        let bids: Vec<_> = b.bids(10).collect();
+        assert_eq!(bids, [(d("99.55"), d("3")), (d("99.5"), d("4"))]);
+        assert_eq!(b.best_ask(), Some((d("99.500000001"), d("0.25"))));
+        assert!(b.is_crossed());
+        // A quantity with more decimals refines the quantity scale.
+        assert_eq!(
+            b.apply(Side::Buy, d("99.5"), d("0.000000001")),
+            Ok(Change::Updated)
+        );
+        assert_eq!(b.bids(10).nth(1), Some((d("99.5"), d("0.000000001"))));
+        assert_eq!(b.bids(1).next(), Some((d("99.55"), d("3"))));
+        // Two decimals, then eight (Binance-padded snapshot, unpadded diff).
+        let mut b = Book::new(BookConfig::with_depth(10));
+        b.apply(Side::Buy, d("61837.63"), d("1")).unwrap();
+        b.apply(Side::Buy, d("61837.12345678"), d("1")).unwrap();
+        assert_eq!(b.best_bid().unwrap().0.to_string(), "61837.63000000");
+        assert_eq!(b.bid_len(), 2);
+    }
+
+    #[test]
+    fn a_value_the_book_cannot_hold_is_reported_and_changes_nothing() {
+        let mut b = Book::new(BookConfig::with_depth(10));
+        b.apply(Side::Buy, d("90000000000"), d("1")).unwrap();
+        b.apply(Side::Sell, d("90000000001"), d("1")).unwrap();
+        // 9e10 at 9 decimals is 9e19: no i64 holds it.
+        assert_eq!(
+            b.apply(Side::Buy, d("0.000000001"), d("1")),
+            Err(BookError::Overflow)
+        );
+        assert_eq!(b.price_scale(), Some(0));
+        assert_eq!(b.best_bid(), Some((d("90000000000"), d("1"))));
+        assert_eq!(b.best_ask(), Some((d("90000000001"), d("1"))));
+        // Scale 8 still fits: taken.
+        assert_eq!(
+            b.apply(Side::Buy, d("0.00000001"), d("1")),
+            Ok(Change::Inserted)
+        );
+        assert_eq!(b.bids(5).last(), Some((d("0.00000001"), d("1"))));
+        // The same for quantities.
+        b.apply(Side::Sell, d("90000000002"), d("90000000000"))
+            .unwrap();
+        assert_eq!(
+            b.apply(Side::Sell, d("90000000003"), d("0.000000001")),
+            Err(BookError::Overflow)
+        );
+        assert_eq!(b.asks(5).last(), Some((d("90000000002"), d("90000000000"))));
+    }
+
+    #[test]
+    fn rekeying_keeps_the_grid_and_its_tick() {
+        // A Binance-like book: 0.01 ticks written with 8 decimals (tick 1_000_000).
+        let mut b = Book::new(BookConfig::with_depth(5000));
+        for i in 0..3000i64 {
+            let bid = Decimal::from_parts(6_000_000_000_000 - i * 1_000_000, 8);
+            let ask = Decimal::from_parts(6_000_001_000_000 + i * 1_000_000, 8);
+            b.apply(Side::Buy, bid, d("1.00000000")).unwrap();
+            b.apply(Side::Sell, ask, d("1.00000000")).unwrap();
+        }
+        b.set_valid(1);
+        let (bids_in_grid, tick) = b.bids.grid_state();
+        assert_eq!(tick, 1_000_000);
+        assert!(bids_in_grid > 2500, "{bids_in_grid}");
+        let asks_in_grid = b.asks.grid_state().0;
+        // A price with a 9th decimal, outside the grid's range: every level re-keyed ×10,
+        // the grid's lattice with it.
+        b.apply(Side::Buy, d("1.000000001"), d("1")).unwrap();
+        assert_eq!(b.price_scale(), Some(9));
+        assert_eq!(b.bids.grid_state(), (bids_in_grid, 10_000_000));
+        assert_eq!(b.asks.grid_state(), (asks_in_grid, 10_000_000));
+        // A half tick inside the range refines the tick (gcd); the levels stay in the grid.
+        b.apply(Side::Buy, d("59999.995"), d("1")).unwrap();
+        assert_eq!(b.bids.grid_state(), (bids_in_grid + 1, 5_000_000));
+        assert_eq!(b.best_bid(), Some((d("60000"), d("1"))));
+        assert_eq!(b.best_ask(), Some((d("60000.01"), d("1"))));
+        assert_eq!((b.bid_len(), b.ask_len()), (3002, 3000));
+    }
+
+    #[test]
+    fn storage_follows_the_levels_held() {
+        let mut b = Book::new(BookConfig::default());
+        assert_eq!(b.heap_bytes(), 0);
+        assert_eq!(b.capacity(), (0, 0));
+        for i in 0..20 {
+            b.apply_mantissas(Side::Buy, 1000 - i, 1).unwrap();
+            b.apply_mantissas(Side::Sell, 1001 + i, 1).unwrap();
+        }
+        b.set_valid(1);
+        assert_eq!(b.capacity(), (80, 80));
+        assert!(b.heap_bytes() < 32 * 1024, "{}", b.heap_bytes());
+        for i in 20..5000 {
+            b.apply_mantissas(Side::Buy, 1000 - i, 1).unwrap();
+        }
+        assert_eq!(b.capacity().0, 5000);
+        assert_eq!(b.bid_len(), 5000);
+        // A smaller snapshot later: shrunk to what it needs.
+        b.invalidate();
+        b.apply_mantissas(Side::Buy, 10, 1).unwrap();
+        b.set_valid(2);
+        assert_eq!(b.capacity(), (16, 0));
+        assert_eq!(b.best_bid().unwrap().0.mantissa(), 10);
+    }
+
+    /// A decimal `units × 10^-scale`, written with `pad` extra trailing zeros.
+    fn padded(units: i64, scale: u8, pad: u8) -> Decimal {
+        Decimal::from_parts(units * 10i64.pow(u32::from(pad)), scale + pad)
+    }
+
+    /// The value of `d` × 10^20, exactly.
+    fn wide(d: Decimal) -> i128 {
+        i128::from(d.mantissa()) * 10i128.pow(20 - u32::from(d.scale()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Prices and quantities of mixed scales (as unpadded venues send them, some padded)
+        /// against a BTreeMap of exact values after every change.
+        #[test]
+        fn mixed_scales_match_a_model(
+            ops in proptest::collection::vec(
+                (any::<bool>(), 1i64..40, prop_oneof![Just(0u8), Just(1), Just(2), Just(9)],
+                 0i64..4, prop_oneof![Just(0u8), Just(3), Just(8), Just(12)], 0u8..3, 0u8..3),
+                0..300,
+            ),
+            depth in prop_oneof![1usize..6, Just(1000)],
+        ) {
+            let mut b = Book::new(BookConfig::with_depth(depth));
+            let mut bids: BTreeMap<i128, i128> = BTreeMap::new();
+            let mut asks: BTreeMap<i128, i128> = BTreeMap::new();
+            for (is_bid, pu, ps, qu, qs, ppad, qpad) in ops {
+                let (price, qty) = (padded(pu, ps, ppad), padded(qu, qs, qpad));
+                let side = if is_bid { Side::Buy } else { Side::Sell };
+                b.apply(side, price, qty).unwrap();
+                let (m, key) = if is_bid { (&mut bids, wide(price)) } else { (&mut asks, -wide(price)) };
+                let q = wide(qty);
+                if q == 0 {
+                    m.remove(&key);
+                } else if let Some(v) = m.get_mut(&key) {
+                    *v = q;
+                } else if m.len() < depth {
+                    m.insert(key, q);
+                } else if m.keys().next().is_some_and(|&w| key > w) {
+                    let w = *m.keys().next().unwrap();
+                    m.remove(&w);
+                    m.insert(key, q);
+                }
+                let got: Vec<_> = b.bids(usize::MAX).map(|(p, q)| (wide(p), wide(q))).collect();
+                let want: Vec<_> = bids.iter().rev().map(|(&k, &q)| (k, q)).collect();
+                prop_assert_eq!(got, want);
+                let got: Vec<_> = b.asks(usize::MAX).map(|(p, q)| (wide(p), wide(q))).collect();
+                let want: Vec<_> = asks.iter().rev().map(|(&k, &q)| (-k, q)).collect();
+                prop_assert_eq!(got, want);
+                prop_assert_eq!(b.best_bid().map(|l| wide(l.0)), bids.keys().next_back().copied());
+            }
+        }
     }
 
     fn level_event(side: Side, p: &str, q: &str, flags: Flags, seq: u64) -> Event {

@@ -29,13 +29,21 @@ pub(super) struct Sorted {
 }
 
 impl Sorted {
-    /// Room for `capacity` live levels (the caller never inserts beyond it).
+    /// Room for `capacity` live levels (the caller never inserts beyond it); no storage at
+    /// all for 0.
     pub(super) fn new(capacity: usize) -> Sorted {
-        let cap = 2 * capacity + 2;
+        let cap = if capacity == 0 { 0 } else { 2 * capacity + 2 };
         let mid = cap / 2;
+        let buffer = || -> Box<[i64]> {
+            if cap == 0 {
+                Box::new([])
+            } else {
+                prefaulted(cap, 0)
+            }
+        };
         Sorted {
-            keys: prefaulted(cap, 0),
-            qtys: prefaulted(cap, 0),
+            keys: buffer(),
+            qtys: buffer(),
             lo: mid,
             hi: mid,
             live: 0,
@@ -45,6 +53,18 @@ impl Sorted {
     #[inline]
     pub(super) fn len(&self) -> usize {
         self.live
+    }
+
+    /// Bytes of heap behind the array.
+    pub(super) fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.keys) + std::mem::size_of_val(&*self.qtys)
+    }
+
+    /// Applies `f` to every quantity held (`f(0)` must be 0: tombstones stay tombstones).
+    pub(super) fn map_qtys(&mut self, f: impl Fn(i64) -> i64) {
+        for q in &mut self.qtys[self.lo..self.hi] {
+            *q = f(*q);
+        }
     }
 
     #[inline]

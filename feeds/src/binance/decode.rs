@@ -14,7 +14,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use simd_json::{Buffers, Node, StaticNode, Tape};
 use tickwire_engine::adapter::{DecodeError, DecodeStats, DiffIds, Frame};
-use tickwire_engine::event::{Bbo, Event, Flags, Level, Side, Trade};
+use tickwire_engine::event::{Bbo, Event, Flags, Level, MAX_EVENT_SCALE, Side, Trade};
 use tickwire_engine::{Decimal, InstrumentId, Reason, Registry};
 
 use super::config::TimeUnit;
@@ -233,7 +233,33 @@ fn i64_at(nodes: &[Node<'_>], i: usize) -> Option<i64> {
 #[inline(always)]
 fn decimal_at(nodes: &[Node<'_>], i: usize) -> Result<Decimal, Reason> {
     let s = str_at(nodes, i).ok_or(Reason::Schema)?;
-    Decimal::parse(s.as_bytes()).map_err(|_| Reason::Number)
+    binance_decimal(s.as_bytes()).ok_or(Reason::Number)
+}
+
+/// A price or quantity string as Binance may send it, or `None` (a [`Reason::Number`] error).
+///
+/// Binance sends prices and quantities as fixed-decimal strings (`"61837.63000000"`,
+/// `"0.00000000"`, `"61800.30"`): never negative, no sign. The string must read as a JSON
+/// number without its minus sign: `0` or a digit 1-9 then digits (no leading zero:
+/// `"0320996000"` is a corrupted value, not 320996000), optionally `.` and at least one digit,
+/// optionally an exponent (JSON allows one; exact either way). Trailing zeros past
+/// [`MAX_EVENT_SCALE`] are dropped (`"1.0000000000000000"` is 1); other digits past it do not
+/// fit an event.
+#[inline]
+pub(super) fn binance_decimal(text: &[u8]) -> Option<Decimal> {
+    match text {
+        [b'0', b'0'..=b'9', ..] => return None,
+        [b'0'..=b'9', ..] => {}
+        _ => return None,
+    }
+    if let Some(dot) = text.iter().position(|&c| c == b'.') {
+        if !text.get(dot + 1).is_some_and(u8::is_ascii_digit) {
+            return None;
+        }
+    }
+    Decimal::parse(text)
+        .and_then(|d| d.fit_scale(MAX_EVENT_SCALE))
+        .ok()
 }
 
 /// Collects the `n` key/value pairs of the object whose first key is at `i`.
@@ -602,8 +628,8 @@ fn levels(
         else {
             return Err(Reason::Schema);
         };
-        let price = Decimal::parse(p.as_bytes()).map_err(|_| Reason::Number)?;
-        let qty = Decimal::parse(q.as_bytes()).map_err(|_| Reason::Number)?;
+        let price = binance_decimal(p.as_bytes()).ok_or(Reason::Number)?;
+        let qty = binance_decimal(q.as_bytes()).ok_or(Reason::Number)?;
         let level = Level {
             side,
             price,
@@ -663,8 +689,8 @@ pub fn parse_depth_snapshot(
                 return Err(Reason::Schema);
             };
             v.push((
-                Decimal::parse(p.as_bytes()).map_err(|_| Reason::Number)?,
-                Decimal::parse(q.as_bytes()).map_err(|_| Reason::Number)?,
+                binance_decimal(p.as_bytes()).ok_or(Reason::Number)?,
+                binance_decimal(q.as_bytes()).ok_or(Reason::Number)?,
             ));
             j += 3;
         }
@@ -677,4 +703,156 @@ pub fn parse_depth_snapshot(
         bids: side(bids_at)?,
         asks: side(asks_at)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Documented frames (venues.md §1, real spot capture) with one number replaced.
+    const TRADE: &str = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"QTY","T":1723161255342,"m":true,"M":true}}"#;
+    const DEPTH: &str = r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1723161255308,"s":"BTCUSDT","U":50093239203,"u":50093239207,"b":[["55653.87000000","0.00000000"]],"a":[["61838.04000000","0.32332000"],["PRICE","QTY"]]}}"#;
+    const TICKER: &str = r#"{"stream":"btcusdt@bookTicker","data":{"u":400900217,"s":"BTCUSDT","b":"PRICE","B":"31.21000000","a":"25.36520000","A":"QTY"}}"#;
+
+    fn decoder(fast: bool) -> Decoder {
+        let mut symbols = Symbols::new("binance");
+        symbols.add(&Registry::new(), "BTCUSDT");
+        let mut d = Decoder::new(symbols, TimeUnit::Millisecond, false);
+        d.set_fast_scan(fast);
+        d
+    }
+
+    /// Decodes `frame` with the scanner on and off; both must agree.
+    fn decode_both(frame: &str) -> Result<Vec<Event>, Reason> {
+        let mut answers = [true, false].map(|fast| {
+            let mut out = Vec::new();
+            let mut buf = frame.as_bytes().to_vec();
+            decoder(fast)
+                .decode(&mut buf, 1, &mut out)
+                .map(|_| out)
+                .map_err(|e| e.reason)
+        });
+        assert_eq!(
+            answers[0], answers[1],
+            "scanner and tape disagree on {frame}"
+        );
+        std::mem::replace(&mut answers[0], Err(Reason::Json))
+    }
+
+    fn parts(d: Decimal) -> (i64, u8) {
+        (d.mantissa(), d.scale())
+    }
+
+    /// Values Binance never sends in a price or quantity string: a sign, a leading zero
+    /// before another digit, a point without digits on both sides (issue 18 item 9, issue 20
+    /// item 2: `"0320996000"` came out of a corrupted journal).
+    const MALFORMED: [&str; 14] = [
+        "-2",
+        "-0.02000000",
+        "-61837.63000000",
+        "+2",
+        "0320996000",
+        "00.5",
+        "00000000.00000001",
+        "01",
+        "0123456.1",
+        "1.",
+        ".5",
+        "1.e5",
+        "",
+        "-0",
+    ];
+
+    #[test]
+    fn malformed_numbers_are_number_errors() {
+        for bad in MALFORMED {
+            assert_eq!(
+                decode_both(&TRADE.replace("QTY", bad)),
+                Err(Reason::Number),
+                "trade qty {bad:?}"
+            );
+            let depth = DEPTH.replace("PRICE", "61862.51000000");
+            assert_eq!(
+                decode_both(&depth.replace("QTY", bad)),
+                Err(Reason::Number),
+                "depth qty {bad:?}"
+            );
+            let depth = DEPTH.replace("QTY", "1.00000000");
+            assert_eq!(
+                decode_both(&depth.replace("PRICE", bad)),
+                Err(Reason::Number),
+                "depth price {bad:?}"
+            );
+            let ticker = TICKER.replace("PRICE", "25.35190000");
+            assert_eq!(
+                decode_both(&ticker.replace("QTY", bad)),
+                Err(Reason::Number),
+                "ticker qty {bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn well_formed_numbers_decode_exactly() {
+        // (text, mantissa, scale): the value the text writes, at its own scale (at most 15).
+        let good: [(&str, i64, u8); 9] = [
+            ("0.02000000", 2_000_000, 8),
+            ("0", 0, 0),
+            ("0.0", 0, 1),
+            ("320996000", 320_996_000, 0),
+            ("10.5", 105, 1),
+            ("1.0000000000000000", 1_000_000_000_000_000, 15),
+            ("27630E-16", 2763, 15),
+            ("1.5e3", 1500, 0),
+            ("12345678.123456789", 12_345_678_123_456_789, 9),
+        ];
+        for (text, m, s) in good {
+            let ev = decode_both(&TRADE.replace("QTY", text)).unwrap();
+            let t = ev[0].as_trade().unwrap();
+            assert_eq!(parts(t.qty), (m, s), "trade qty {text}");
+            assert_eq!(parts(t.price), (6_183_763_000_000, 8));
+            let depth = DEPTH.replace("PRICE", "61862.51000000");
+            let ev = decode_both(&depth.replace("QTY", text)).unwrap();
+            assert_eq!(
+                parts(ev[2].as_level().unwrap().qty),
+                (m, s),
+                "depth qty {text}"
+            );
+            let depth = DEPTH.replace("QTY", "1.00000000");
+            let ev = decode_both(&depth.replace("PRICE", text)).unwrap();
+            assert_eq!(
+                parts(ev[2].as_level().unwrap().price),
+                (m, s),
+                "depth price {text}"
+            );
+        }
+        // A digit that is not zero past scale 15 cannot be carried: a number error.
+        assert_eq!(
+            decode_both(&TRADE.replace("QTY", "0.0000000000000001")),
+            Err(Reason::Number)
+        );
+    }
+
+    #[test]
+    fn snapshot_numbers_follow_the_same_rules() {
+        let body = |q: &str| {
+            format!(
+                r#"{{"lastUpdateId":1027024,"bids":[["4.00000000","{q}"]],"asks":[["4.00000200","12.00000000"]]}}"#
+            )
+        };
+        let parse = |q: &str| {
+            parse_depth_snapshot(
+                &mut body(q).into_bytes(),
+                InstrumentId(0),
+                TimeUnit::Millisecond,
+            )
+        };
+        let s = parse("431.00000000").unwrap();
+        assert_eq!(parts(s.bids[0].1), (43_100_000_000, 8));
+        let s = parse("1.0000000000000000").unwrap();
+        assert_eq!(parts(s.bids[0].1), (1_000_000_000_000_000, 15));
+        for bad in ["-431.00000000", "0431", "1.", "0.0000000000000001"] {
+            assert_eq!(parse(bad).err(), Some(Reason::Number), "{bad}");
+        }
+    }
 }

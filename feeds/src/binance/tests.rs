@@ -1182,3 +1182,85 @@ fn symbol_lookups_tell_every_byte_apart() {
         }
     }
 }
+
+/// Issue 18 item 3: a price or quantity with more decimals than the book has seen (venues
+/// that do not pad decimals) re-keys the book instead of resyncing it; the next snapshot
+/// holding such a level installs.
+#[test]
+fn finer_prices_after_the_snapshot_keep_the_book_in_sync() {
+    let (a, reg) = adapter(
+        BinanceConfig::spot(),
+        &[Subscription::new(
+            "BTCUSDT",
+            Channel::Depth(DepthSpeed::Ms100),
+        )],
+    );
+    let btc = reg.lookup("binance", "BTCUSDT").unwrap();
+    let snaps = QueuedSnapshots::new();
+    let feeder = snaps.feeder();
+    let mut h = FeedHandler::new(a, Box::new(snaps), FeedConfig::default());
+    let mut t = Harness::new();
+    h.on_connect(&mut t.cx(0));
+    t.message(&mut h, 1, &diff(100, 101, ("99.40000000", "1")));
+    feeder.push(snapshot(
+        btc,
+        100,
+        &[("99.50000000", "2.00000000"), ("99.40000000", "1.00000000")],
+        &[("99.60000000", "3.00000000")],
+    ));
+    h.on_poll(&mut t.cx(2));
+    assert!(h.in_sync(btc));
+    // 9 decimals after 8: then 2 decimals, then a finer quantity.
+    t.message(&mut h, 3, &diff(102, 102, ("99.500000001", "0.5")));
+    t.message(&mut h, 4, &diff(103, 103, ("99.55", "0.000000000001")));
+    t.message(&mut h, 5, &diff(104, 104, ("99.5", "7")));
+    let ev = t.drain();
+    assert!(ev.iter().all(|e| e.as_status().is_none()), "{ev:?}");
+    assert!(h.in_sync(btc));
+    let book = h.book(btc).unwrap();
+    let bids: Vec<_> = book.bids(10).collect();
+    assert_eq!(
+        bids,
+        [
+            (d("99.55"), d("0.000000000001")),
+            (d("99.500000001"), d("0.5")),
+            (d("99.5"), d("7")),
+            (d("99.4"), d("1")),
+        ]
+    );
+    assert_eq!(book.best_ask(), Some((d("99.6"), d("3"))));
+    let s = h.stats();
+    assert_eq!((s.resyncs, s.book_errors, s.snapshots_applied), (0, 0, 1));
+    // A gap, then a snapshot with a level finer than any seen (10 decimals): installed.
+    t.message(&mut h, 6, &diff(106, 106, ("99.1", "1")));
+    assert!(!h.in_sync(btc));
+    feeder.push(snapshot(
+        btc,
+        105,
+        &[("99.5000000001", "1"), ("99.4", "1")],
+        &[("99.60", "3")],
+    ));
+    h.on_poll(&mut t.cx(7));
+    assert!(h.in_sync(btc));
+    let book = h.book(btc).unwrap();
+    assert_eq!(book.best_bid(), Some((d("99.5000000001"), d("1"))));
+    assert_eq!(book.price_scale(), Some(10));
+    assert_eq!(h.stats().snapshots_applied, 2);
+}
+
+/// Issue 20 item 1: a subscribed instrument costs no book storage until its data arrives.
+#[test]
+fn idle_instruments_hold_no_book_storage() {
+    let symbols: Vec<String> = (0..500).map(|i| format!("S{i:04}USDT")).collect();
+    let names: Vec<&str> = symbols.iter().map(String::as_str).collect();
+    let (a, reg) = adapter(
+        BinanceConfig::spot(),
+        &Subscription::product(&names, &[Channel::Trade, Channel::Depth(DepthSpeed::Ms100)]),
+    );
+    let h = FeedHandler::new(a, Box::new(QueuedSnapshots::new()), FeedConfig::default());
+    for s in &symbols {
+        let id = reg.lookup("binance", s).unwrap();
+        let book = h.book(id).unwrap();
+        assert_eq!((book.heap_bytes(), book.capacity()), (0, (0, 0)), "{s}");
+    }
+}

@@ -201,7 +201,8 @@ pub(super) fn window_decimal_swar(w: &[u8; 18]) -> Option<(usize, Decimal)> {
     let x0 = lo ^ ZEROS;
     // 0 when there are 8 integer digits or more: left to the general parser.
     let int_len = (non_digits(x0).trailing_zeros() / 8) as usize & 7;
-    if int_len == 0 {
+    // No digits, or a leading zero before another digit (not a number Binance sends).
+    if int_len == 0 || (int_len > 1 && w[1] == b'0') {
         return None;
     }
     let int = leading_digits(x0, int_len);

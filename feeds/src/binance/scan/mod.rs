@@ -20,7 +20,7 @@ use tickwire_engine::event::{Bbo, Event, Flags, Level, Side, Trade};
 use tickwire_engine::{Decimal, InstrumentId};
 
 use super::config::TimeUnit;
-use super::decode::Symbols;
+use super::decode::{Symbols, binance_decimal};
 
 mod hot;
 // `sse_scan`: the build targets x86-64 with SSSE3 and SSE4.1 (set by `build.rs`).
@@ -171,7 +171,7 @@ impl<'a> Cursor<'a> {
             return Some(d);
         }
         let (ps, pe) = self.string()?;
-        Decimal::parse(&self.b[ps as usize..pe as usize]).ok()
+        binance_decimal(&self.b[ps as usize..pe as usize])
     }
 
     #[inline(always)]
@@ -200,11 +200,16 @@ impl<'a> Cursor<'a> {
             64
         } as usize;
         let (int_len, frac_len) = if dot < len {
+            // A point with no digit after it (`"1."`) is not a number Binance sends.
+            if dot + 1 == len {
+                return None;
+            }
             (dot, len - dot - 1)
         } else {
             (len, 0)
         };
-        if int_len == 0 || int_len > 8 || frac_len > 8 {
+        // A leading zero before another integer digit is not a number Binance sends.
+        if int_len == 0 || int_len > 8 || frac_len > 8 || (int_len > 1 && self.b[s] == b'0') {
             return None;
         }
         // Integer digits: the 8 bytes ending at the point (or the quote), the bytes before
@@ -492,7 +497,7 @@ fn text(b: &[u8], v: Val) -> Option<&[u8]> {
 
 #[inline(always)]
 fn decimal(b: &[u8], v: Val) -> Option<Decimal> {
-    Decimal::parse(text(b, v)?).ok()
+    binance_decimal(text(b, v)?)
 }
 
 /// What the simd-json path computes for `exchange_ts`, or `None` where it errs.

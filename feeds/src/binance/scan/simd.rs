@@ -139,7 +139,7 @@ pub(super) fn window_decimal(w: &[u8; 18]) -> Option<(usize, Decimal)> {
     if len == 0 || (len == 16 && w[17] != b'"') {
         return None;
     }
-    let m = digits_of(len, points, digits, d)?;
+    let m = digits_of(len, points, digits, d, lo as u8 == b'0')?;
     Some((len, m))
 }
 
@@ -153,21 +153,23 @@ fn decimal_of_len(w: &[u8], len: usize, shape: &mut Shape) -> Option<Decimal> {
     let lo = u64::from_le_bytes(w.get(1..9)?.try_into().ok()?);
     let hi = u64::from_le_bytes(w.get(9..17)?.try_into().ok()?);
     let (_, points, digits, d) = classify(lo, hi);
-    digits_of_shape(len, points, digits, d, shape)
+    digits_of_shape(len, points, digits, d, lo as u8 == b'0', shape)
 }
 
 /// The checks once the text's length (at most 16) is known: every byte a digit but one
-/// point, 1 to 7 integer digits, and none or 1 to 8 fraction digits. Returns the shape's
-/// [`SQUEEZE`] entry and the scale.
+/// point, 1 to 7 integer digits with no leading zero (`lead_zero`: the text starts with `0`),
+/// and none or 1 to 8 fraction digits. Returns the shape's [`SQUEEZE`] entry and the scale.
 #[inline(always)]
-fn check_digits(len: usize, points: u32, digits: u32) -> Option<(usize, u8)> {
+fn check_digits(len: usize, points: u32, digits: u32, lead_zero: bool) -> Option<(usize, u8)> {
     // The point, or `len` where there is none in the text.
     let pt = (points | 1 << len).trailing_zeros() as usize;
     let text = (1u32 << len) - 1;
     // Fraction digits plus one (the point), or 0.
     let frac = len - pt;
+    // 1 to 7 integer digits; exactly one when the first is a zero.
+    let max_int = if lead_zero { 1 } else { 7 };
     if (digits | 1 << pt) & text != text
-        || pt.wrapping_sub(1) >= 7
+        || pt.wrapping_sub(1) >= max_int
         || (frac != 0 && frac.wrapping_sub(2) > 7)
     {
         return None;
@@ -177,8 +179,8 @@ fn check_digits(len: usize, points: u32, digits: u32) -> Option<(usize, u8)> {
 
 /// The checks and conversion once the text's length (at most 16) is known.
 #[inline(always)]
-fn digits_of(len: usize, points: u32, digits: u32, d: __m128i) -> Option<Decimal> {
-    let (key, scale) = check_digits(len, points, digits)?;
+fn digits_of(len: usize, points: u32, digits: u32, d: __m128i, lead_zero: bool) -> Option<Decimal> {
+    let (key, scale) = check_digits(len, points, digits, lead_zero)?;
     let m = digits_value(d, squeeze(key)?);
     // At most 7 + 8 digits: no overflow.
     Some(Decimal::from_parts(m as i64, scale))
@@ -191,10 +193,11 @@ fn digits_of_shape(
     points: u32,
     digits: u32,
     d: __m128i,
+    lead_zero: bool,
     shape: &mut Shape,
 ) -> Option<Decimal> {
     let guess = digits_value(d, shape.ctrl);
-    let (key, scale) = check_digits(len, points, digits)?;
+    let (key, scale) = check_digits(len, points, digits, lead_zero)?;
     let m = if key == shape.key {
         guess
     } else {
