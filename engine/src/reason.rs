@@ -232,7 +232,11 @@ mod tests {
             if let Some(r) = Reason::from_code(code) {
                 known += 1;
                 assert_eq!(r.code(), code);
-                assert!((code as usize) < REASON_SLOTS, "{} has no counter slot", r.name());
+                assert!(
+                    (code as usize) < REASON_SLOTS,
+                    "{} has no counter slot",
+                    r.name()
+                );
             }
         }
         // Codes are dense from 0: a gap would mean a variant missing from the table.

@@ -161,12 +161,10 @@ impl Subscription {
 /// bookTicker share a connection). Each group is one [`super::BinanceAdapter`].
 pub fn plan_connections(config: &BinanceConfig, subs: &[Subscription]) -> Vec<Vec<Subscription>> {
     let max = config.max_streams.clamp(1, MAX_STREAMS_PER_CONNECTION);
-    let mut unique: Vec<Subscription> = Vec::with_capacity(subs.len());
-    for s in subs {
-        if !unique.contains(s) {
-            unique.push(s.clone());
-        }
-    }
+    // A set, not `Vec::contains`: whole-venue lists (10,000 streams) made this quadratic.
+    let mut seen: std::collections::HashSet<&Subscription> =
+        std::collections::HashSet::with_capacity(subs.len());
+    let unique: Vec<Subscription> = subs.iter().filter(|s| seen.insert(*s)).cloned().collect();
     let routed = config.market == Market::UsdM && config.usdm_routed;
     let mut groups: Vec<(Option<Route>, Vec<Subscription>)> = Vec::new();
     let mut i = 0;
