@@ -1200,20 +1200,22 @@ fn finer_prices_after_the_snapshot_keep_the_book_in_sync() {
     let feeder = snaps.feeder();
     let mut h = FeedHandler::new(a, Box::new(snaps), FeedConfig::default());
     let mut t = Harness::new();
+    // Times in seconds: the snapshot backoff (250 ms first) is long past at each step.
+    let s = 1_000_000_000;
     h.on_connect(&mut t.cx(0));
-    t.message(&mut h, 1, &diff(100, 101, ("99.40000000", "1")));
+    t.message(&mut h, 1 * s, &diff(100, 101, ("99.40000000", "1")));
     feeder.push(snapshot(
         btc,
         100,
         &[("99.50000000", "2.00000000"), ("99.40000000", "1.00000000")],
         &[("99.60000000", "3.00000000")],
     ));
-    h.on_poll(&mut t.cx(2));
+    h.on_poll(&mut t.cx(2 * s));
     assert!(h.in_sync(btc));
     // 9 decimals after 8: then 2 decimals, then a finer quantity.
-    t.message(&mut h, 3, &diff(102, 102, ("99.500000001", "0.5")));
-    t.message(&mut h, 4, &diff(103, 103, ("99.55", "0.000000000001")));
-    t.message(&mut h, 5, &diff(104, 104, ("99.5", "7")));
+    t.message(&mut h, 3 * s, &diff(102, 102, ("99.500000001", "0.5")));
+    t.message(&mut h, 4 * s, &diff(103, 103, ("99.55", "0.000000000001")));
+    t.message(&mut h, 5 * s, &diff(104, 104, ("99.5", "7")));
     let ev = t.drain();
     assert!(ev.iter().all(|e| e.as_status().is_none()), "{ev:?}");
     assert!(h.in_sync(btc));
@@ -1229,10 +1231,13 @@ fn finer_prices_after_the_snapshot_keep_the_book_in_sync() {
         ]
     );
     assert_eq!(book.best_ask(), Some((d("99.6"), d("3"))));
-    let s = h.stats();
-    assert_eq!((s.resyncs, s.book_errors, s.snapshots_applied), (0, 0, 1));
+    let st = h.stats();
+    assert_eq!(
+        (st.resyncs, st.book_errors, st.snapshots_applied),
+        (0, 0, 1)
+    );
     // A gap, then a snapshot with a level finer than any seen (10 decimals): installed.
-    t.message(&mut h, 6, &diff(106, 106, ("99.1", "1")));
+    t.message(&mut h, 6 * s, &diff(106, 106, ("99.1", "1")));
     assert!(!h.in_sync(btc));
     feeder.push(snapshot(
         btc,
@@ -1240,7 +1245,7 @@ fn finer_prices_after_the_snapshot_keep_the_book_in_sync() {
         &[("99.5000000001", "1"), ("99.4", "1")],
         &[("99.60", "3")],
     ));
-    h.on_poll(&mut t.cx(7));
+    h.on_poll(&mut t.cx(7 * s));
     assert!(h.in_sync(btc));
     let book = h.book(btc).unwrap();
     assert_eq!(book.best_bid(), Some((d("99.5000000001"), d("1"))));
