@@ -1203,7 +1203,7 @@ fn finer_prices_after_the_snapshot_keep_the_book_in_sync() {
     // Times in seconds: the snapshot backoff (250 ms first) is long past at each step.
     let s = 1_000_000_000;
     h.on_connect(&mut t.cx(0));
-    t.message(&mut h, 1 * s, &diff(100, 101, ("99.40000000", "1")));
+    t.message(&mut h, s, &diff(100, 101, ("99.40000000", "1")));
     feeder.push(snapshot(
         btc,
         100,
