@@ -10,3 +10,10 @@ pub mod journal;
 pub mod signal;
 pub mod sim;
 pub mod view;
+
+/// The repository README's code blocks, compiled and run as doc tests of this crate (it
+/// depends on both `tickwire-engine` and `tickwire-feeds`), so the quick tour cannot drift
+/// from the API. Only in doc-test builds: the published crate does not refer to the file.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
