@@ -17,3 +17,9 @@ pub mod view;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The adapter guide (`docs/writing-an-adapter.md`): any Rust block in it is compiled as a
+/// doc test of this crate too.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/writing-an-adapter.md")]
+pub struct AdapterGuideDoctests;
