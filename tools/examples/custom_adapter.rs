@@ -35,8 +35,8 @@ use tickwire_engine::book::{Book, BookConfig};
 use tickwire_engine::config::ConnectionOptions;
 use tickwire_engine::event::{Flags, Level, StatusKind};
 use tickwire_engine::{
-    Decimal, Engine, EngineConfig, Event, FeedAdapter, FeedHandler, InstrumentId, Reason,
-    Registry, Side,
+    Decimal, Engine, EngineConfig, Event, FeedAdapter, FeedHandler, InstrumentId, Reason, Registry,
+    Side,
 };
 
 /// The toy venue skips the diff after this many.
@@ -318,7 +318,10 @@ impl ToyBook {
     /// Makes one change and returns its diff. Bids stay under 100.00, asks at or over 100.01,
     /// so the book is never crossed.
     fn step(&mut self) -> String {
-        self.rng = self.rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.rng = self
+            .rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let r = self.rng >> 33;
         self.seq += 1;
         let offset = (r % 40) as i64;
@@ -355,8 +358,12 @@ fn serve_toy_venue(venue: Arc<Mutex<ToyBook>>) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     std::thread::spawn(move || {
-        let Ok((stream, _)) = listener.accept() else { return };
-        let Ok(mut ws) = tungstenite::accept(stream) else { return };
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let Ok(mut ws) = tungstenite::accept(stream) else {
+            return;
+        };
         if ws.read().is_err() {
             return; // the subscribe frame
         }

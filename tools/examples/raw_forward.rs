@@ -38,7 +38,8 @@ pub fn main() -> Result<(), Box<dyn Error>> {
     // header). Size it for a burst of your largest messages.
     let (producer, mut consumer) = raw_channel(1 << 20);
     // The frames to send after every (re)connect.
-    let subscribe = br#"{"method":"SUBSCRIBE","params":["btcusdt@trade","ethusdt@bookTicker"],"id":1}"#;
+    let subscribe =
+        br#"{"method":"SUBSCRIBE","params":["btcusdt@trade","ethusdt@bookTicker"],"id":1}"#;
     let forwarder = RawForwarder::new(producer, vec![subscribe.to_vec()]);
 
     let engine = Engine::builder(EngineConfig::default()).start()?;

@@ -79,7 +79,8 @@ pub fn main() -> Result<(), Box<dyn Error>> {
     let engine = Engine::builder(EngineConfig::default()).start()?;
     let counters = Arc::new(Counters::default());
     let handler = TradeCounter {
-        subscribe: br#"{"method":"SUBSCRIBE","params":["btcusdt@trade","btcusdt@depth@100ms"],"id":1}"#,
+        subscribe:
+            br#"{"method":"SUBSCRIBE","params":["btcusdt@trade","btcusdt@depth@100ms"],"id":1}"#,
         counters: counters.clone(),
     };
     // Reconnect quickly (the delay before attempt n is uniform in [0, min(cap, base·2ⁿ⁻¹)]).

@@ -4,6 +4,9 @@
 //! the demo, `tickwire bench` and the integration tests.
 //! Also the consumer thread ([`consumer`]), the live terminal view ([`view`]) and the
 //! SIGINT/SIGTERM flag ([`signal`]) that `tickwire run`, the demo and `bench` share.
+//!
+//! The examples (`tools/examples/`, `cargo run --example <name>`) start [`sim::SimServer`]
+//! in-process: `binance_book`, `ws_handler`, `raw_forward`, `custom_adapter`.
 
 pub mod consumer;
 pub mod journal;
