@@ -15,7 +15,7 @@
 //! the same books from those events: a snapshot run makes a book valid, diffs keep it so,
 //! a `Resync` or an `Overflow` status invalidates it until the next snapshot run.
 //!
-//! Ends by itself after [`RUN_FOR`].
+//! Ends by itself after [`RUN_FOR`] (or fails after [`TIMEOUT`] without a valid book).
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -27,8 +27,11 @@ use tickwire_engine::{Engine, EngineConfig, InstrumentId, Profile, Registry};
 use tickwire_feeds::binance::{BinanceFeed, Channel, DepthSpeed, Market};
 use tickwire_tools::sim::{SimConfig, SimServer};
 
-/// How long the example runs.
+/// How long the example runs (longer, up to [`TIMEOUT`], until a book has been printed).
 const RUN_FOR: Duration = Duration::from_secs(3);
+
+/// Give up (and fail) after this long without a valid book.
+const TIMEOUT: Duration = Duration::from_secs(20);
 
 const SYMBOLS: [&str; 2] = ["BTCUSDT", "ETHUSDT"];
 
@@ -67,7 +70,7 @@ pub fn main() -> Result<(), Box<dyn Error>> {
         let mut printed = 0u64;
         let start = Instant::now();
         let mut next_print = start + Duration::from_millis(500);
-        while start.elapsed() < RUN_FOR {
+        while (start.elapsed() < RUN_FOR || printed == 0) && start.elapsed() < TIMEOUT {
             let Some(event) = consumer.pop() else {
                 std::thread::yield_now(); // a trading thread would spin or do other work
                 continue;
