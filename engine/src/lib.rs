@@ -20,6 +20,19 @@
 //! socket read and carried by every event from that read; parsers never read the clock, so
 //! replays are deterministic.
 //!
+//! ## Getting started
+//!
+//! The repository README's quick tour is a whole program (Binance books on a consumer
+//! thread). The examples in the repository's `tools/examples/`, each running offline against
+//! the built-in simulator or a toy venue (`cargo run --example <name>`):
+//!
+//! * `binance_book`: the quick tour against an in-process simulator;
+//! * `ws_handler`: the generic [`handler::WsHandler`] on any URL, with reconnection;
+//! * `raw_forward`: whole raw messages to another thread ([`raw::RawForwarder`],
+//!   [`raw::raw_channel`]);
+//! * `custom_adapter`: a [`adapter::FeedAdapter`] of your own, with a book, a gap and a
+//!   resync (the guide: `docs/writing-an-adapter.md`).
+//!
 //! ## Hot-path rules
 //!
 //! In steady state the I/O thread allocates nothing (buffers belong to the connection and are

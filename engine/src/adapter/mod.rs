@@ -18,6 +18,11 @@
 //! arrives from a pluggable [`SnapshotSource`] (REST on a helper thread, or a capture), checks
 //! sequences, keeps a validating [`crate::book::Book`] per instrument, and publishes. A gap
 //! publishes `Gap` and `Resync` for the instrument, then a fresh snapshot as a SNAPSHOT run.
+//!
+//! Writing one: the guide `docs/writing-an-adapter.md` in the tickwire repository (the
+//! contract, and the tests an adapter needs in the order to write them), and the smallest
+//! complete adapter, a toy venue with a book that has gaps and resyncs, in the example
+//! `tools/examples/custom_adapter.rs` (`cargo run --example custom_adapter`).
 
 mod connect;
 mod feed;
@@ -210,6 +215,9 @@ pub struct BookSpec {
 
 /// A venue protocol. See the module docs. All methods run on the I/O thread except the
 /// constructors; `decode` is the hot path and must not allocate after warm-up.
+///
+/// How to write one: `docs/writing-an-adapter.md` in the repository; a whole small one:
+/// `tools/examples/custom_adapter.rs`.
 pub trait FeedAdapter: Send + 'static {
     /// What the caller subscribes to (venue-specific: symbol plus channel).
     type Subscription: Clone + Send + 'static;

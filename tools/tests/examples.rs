@@ -1,0 +1,36 @@
+//! Runs every example in `tools/examples/` to completion, offline: each one starts its own
+//! simulator or toy venue on loopback, ends by itself after a few seconds or a number of
+//! messages, and returns an error if it did not see what it is there to show (a valid book,
+//! a reconnect, forwarded messages, a gap and its resync).
+//!
+//! The examples are compiled into this test as modules (their `main` is a public function),
+//! so `cargo test` runs them without `cargo run --example` and its extra builds.
+
+#[path = "../examples/binance_book.rs"]
+mod binance_book;
+#[path = "../examples/custom_adapter.rs"]
+mod custom_adapter;
+#[path = "../examples/raw_forward.rs"]
+mod raw_forward;
+#[path = "../examples/ws_handler.rs"]
+mod ws_handler;
+
+#[test]
+fn binance_book_prints_valid_tops_of_book() {
+    binance_book::main().expect("the binance_book example");
+}
+
+#[test]
+fn ws_handler_reconnects_and_resubscribes() {
+    ws_handler::main().expect("the ws_handler example");
+}
+
+#[test]
+fn raw_forward_delivers_messages_to_another_thread() {
+    raw_forward::main().expect("the raw_forward example");
+}
+
+#[test]
+fn custom_adapter_resyncs_its_book_after_a_gap() {
+    custom_adapter::main().expect("the custom_adapter example");
+}
