@@ -131,13 +131,19 @@ mod tests {
         let mut rec = StageRecorder::new();
         // A teardown burst: popped 30 ms after it was published.
         rec.record(&status(StatusKind::Resync, Reason::Shutdown), 30_002_000);
-        rec.record(&status(StatusKind::Disconnected, Reason::Shutdown), 30_002_000);
+        rec.record(
+            &status(StatusKind::Disconnected, Reason::Shutdown),
+            30_002_000,
+        );
         assert_eq!(rec.published_to_consumed.len(), 0);
         assert_eq!(rec.recv_to_consumed.len(), 0);
         // Any other status is a sample: published at 2 µs, popped at 5 µs.
         rec.record(&status(StatusKind::Resync, Reason::None), 5_000);
         assert_eq!(rec.published_to_consumed.len(), 1);
         assert_eq!(rec.recv_to_consumed.len(), 1);
-        assert!(rec.published_to_consumed.equivalent(rec.published_to_consumed.max(), 3_000));
+        assert!(
+            rec.published_to_consumed
+                .equivalent(rec.published_to_consumed.max(), 3_000)
+        );
     }
 }
