@@ -682,6 +682,9 @@ fn check(
     cert_given: bool,
 ) -> Option<String> {
     let group_of = |c: u32| conns.iter().position(|id| id.0 == c);
+    // Only a new refusal can complete the set: the stream names (one string per
+    // subscription, thousands with a large universe) are not rebuilt every turn.
+    let new_refusals = watch.refused.len() > progress.refusals_seen;
     for r in &watch.refused[progress.refusals_seen..] {
         let streams = group_of(r.connection).and_then(|g| plan.request(g, r.request));
         let text = match streams {
@@ -709,8 +712,11 @@ fn check(
         });
     }
     progress.refusals_seen = watch.refused.len();
-    let all: Vec<String> = plan.subscriptions().map(Subscription::stream).collect();
-    if !all.is_empty() && all.iter().all(|s| progress.refused.contains(s)) {
+    let all_refused = new_refusals && {
+        let mut all = plan.subscriptions().map(Subscription::stream).peekable();
+        all.peek().is_some() && all.all(|s| progress.refused.contains(&s))
+    };
+    if all_refused {
         let mut symbols: Vec<&str> = plan.subscriptions().map(|s| s.symbol.as_str()).collect();
         symbols.dedup();
         return Some(format!(

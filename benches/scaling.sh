@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Scaling benchmark (issues 13 and 16): the same message rate spread over 1, 10, 100 and
+# 1,000 symbols, `tickwire sim` on core 0 and `tickwire run` (I/O thread and consumer) on
+# core 1, each cell repeated and the cells interleaved so that machine load hits every cell
+# alike. Prints one row per run: per-stage p50 / p99 / p99.9 from `tickwire run`'s summary,
+# the load average and how many books synced.
+#
+#   cargo build --release -p tickwire-tools
+#   benches/scaling.sh                       # SYMS="1 10 100 1000" REPS=3 DUR=10s RATE=50000
+#   FIFO=10 benches/scaling.sh               # both processes SCHED_FIFO (needs root): shields
+#                                            # the cells from other load on a shared machine
+#
+# Environment: BIN (tickwire binary), SYMS, REPS, DUR, RATE, PORT (first port), FIFO or NICE.
+set -euo pipefail
+BIN=${BIN:-target/release/tickwire}
+SYMS=${SYMS:-1 10 100 1000}
+REPS=${REPS:-3}
+DUR=${DUR:-10s}
+RATE=${RATE:-50000}
+port=${PORT:-9700}
+prio=()
+if [[ -n ${FIFO:-} ]]; then prio=(chrt -f "$FIFO"); elif [[ -n ${NICE:-} ]]; then prio=(nice -n "$NICE"); fi
+err=$(mktemp)
+trap 'rm -f "$err"' EXIT
+
+stage() { # stage NAME: "p50 p99 p99.9" of that row of the summary
+  grep -E "^  $1 " "$err" | awk '{ printf "%s%s %s%s %s%s", $2,$3, $4,$5, $6,$7 }'
+}
+
+printf '%-5s %-7s %-6s %-26s %-26s %-26s %s\n' rep symbols load \
+  "published→consumed" "recv→decoded" "recv→consumed" books
+for r in $(seq 1 "$REPS"); do
+  for n in $SYMS; do
+    port=$((port + 1))
+    syms=$(seq 0 $((n - 1)) | awk '{ printf "%sS%03dUSDT", (NR > 1 ? "," : ""), $1 }')
+    "${prio[@]}" taskset -c 0 "$BIN" sim --port "$port" --rate "$RATE" --symbols "$syms" \
+      >/dev/null 2>&1 &
+    sim=$!
+    # Many symbols take the simulator a while to build: wait until it listens.
+    for _ in $(seq 1 300); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+      sleep 0.1
+    done
+    "${prio[@]}" taskset -c 1 "$BIN" run --url "ws://127.0.0.1:$port/stream" --symbols "$syms" \
+      --channels trade,book,bbo --print --profile low-latency --duration "$DUR" \
+      >/dev/null 2>"$err" || true
+    kill "$sim" 2>/dev/null || true
+    wait "$sim" 2>/dev/null || true
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    books=$(grep -E '^  books ' "$err" | awk '{ print $2 }')
+    printf '%-5s %-7s %-6s %-26s %-26s %-26s %s\n' "$r" "$n" "$load" \
+      "$(stage 'published→consumed')" "$(stage 'recv→decoded')" "$(stage 'recv→consumed')" \
+      "${books:-none}"
+  done
+done
