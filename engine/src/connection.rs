@@ -134,6 +134,9 @@ impl Core {
 pub(crate) struct Ready {
     pub(crate) readable: bool,
     pub(crate) writable: bool,
+    /// The peer's FIN (or an error) had arrived when the event was taken: its edge is
+    /// spent, so reading must go on to the end of the stream.
+    pub(crate) read_closed: bool,
 }
 
 /// The receive buffer: bytes `start..end` are received and not yet consumed.
@@ -267,6 +270,9 @@ pub(crate) struct Connection {
     read_paused: bool,
     /// This slot is in `Core::paused_reads`.
     resume_queued: bool,
+    /// An event said the peer closed (or the socket failed): a short read no longer means
+    /// the socket is drained, since no new edge announces the end that is already queued.
+    read_closed: bool,
     /// Forget this connection once it is closed.
     pub(crate) remove_when_closed: bool,
     /// A handler callback panicked: the handler was replaced by [`Poisoned`] and the
@@ -337,6 +343,7 @@ impl Connection {
             poll_queued: false,
             read_paused: false,
             resume_queued: false,
+            read_closed: false,
             remove_when_closed: false,
             poisoned: false,
         }
@@ -480,6 +487,7 @@ impl Connection {
                 continue;
             }
             self.transport = Some(transport);
+            self.read_closed = false;
             self.state = State::Connecting;
             core.telemetry.emit(TelemetryEvent::ConnectStarted {
                 conn: self.id,
@@ -565,6 +573,7 @@ impl Connection {
                     return;
                 }
                 if ready.readable {
+                    self.read_closed |= ready.read_closed;
                     self.read_frames(now, core);
                 }
             }
@@ -765,8 +774,9 @@ impl Connection {
                     core.stats.bytes_received += n as u64;
                     // A short read emptied the socket's queue: the read that would only
                     // answer `WouldBlock` is a syscall on every message at low rates, and
-                    // data arriving later raises a new edge anyway.
-                    drained = n < room && t.short_read_drains();
+                    // data arriving later raises a new edge anyway. Not so a FIN or error
+                    // that came with the data (`read_closed`): only the next read reports it.
+                    drained = n < room && t.short_read_drains() && !self.read_closed;
                 }
                 Ok(ReadOutcome::WouldBlock) => break,
                 Err(e) => {

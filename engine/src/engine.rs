@@ -337,6 +337,7 @@ impl IoLoop {
                 let ready = Ready {
                     readable: ev.is_readable() || ev.is_read_closed() || ev.is_error(),
                     writable: ev.is_writable() || ev.is_write_closed() || ev.is_error(),
+                    read_closed: ev.is_read_closed() || ev.is_error(),
                 };
                 self.with_conn(token.0, |c, reg, core| c.on_ready(ready, now, reg, core));
             }

@@ -366,6 +366,12 @@ impl Peer {
         tcp.flush()
     }
 
+    /// Half-closes the TCP connection: sends the FIN (no WebSocket close, no TLS
+    /// close_notify) and keeps reading.
+    pub fn shutdown_write(&mut self) -> io::Result<()> {
+        self.stream.tcp().shutdown(std::net::Shutdown::Write)
+    }
+
     /// Writes raw bytes.
     pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes)?;

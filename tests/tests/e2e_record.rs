@@ -119,7 +119,14 @@ fn record(
             if done(&events) {
                 return;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            if Instant::now() >= deadline {
+                let statuses: Vec<String> = events
+                    .iter()
+                    .filter_map(|e| e.as_status())
+                    .map(|s| format!("{:?}/c{}/r{}/v{}", s.kind, s.connection, s.reason, s.value))
+                    .collect();
+                panic!("timed out waiting for {what}; statuses: {statuses:?}");
+            }
             std::thread::sleep(Duration::from_millis(1));
         }
     };
