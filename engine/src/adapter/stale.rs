@@ -548,10 +548,7 @@ mod tests {
         let mut d = StaleDetector::new(StaleMode::default(), Some(60 * S));
         let ids: Vec<InstrumentId> = streams.iter().map(|s| s.0).collect();
         d.set_streams(&ids, |i, k| {
-            streams
-                .iter()
-                .find(|s| s.0 == i && s.1 == k)
-                .map(|s| s.2)
+            streams.iter().find(|s| s.0 == i && s.1 == k).map(|s| s.2)
         });
         d.on_connect(1);
         d
@@ -622,7 +619,9 @@ mod tests {
     fn a_100ms_depth_stream_silent_for_a_second_is_flagged_and_reported_back() {
         let a = inst(3);
         let mut d = detector(&[(a, StreamKind::Book, depth100())]);
-        let mut arrivals: Vec<_> = (1..=600).map(|n| (n * 100 * MS, a, StreamKind::Book)).collect();
+        let mut arrivals: Vec<_> = (1..=600)
+            .map(|n| (n * 100 * MS, a, StreamKind::Book))
+            .collect();
         let last = 60 * S;
         // Silent for 5 s, then pushes again.
         arrivals.extend((0..10).map(|n| (last + 5 * S + n * 100 * MS, a, StreamKind::Book)));
@@ -647,7 +646,9 @@ mod tests {
             (b, StreamKind::Trade, Cadence::EVENT_DRIVEN),
         ]);
         // 20 pushes (< 50 samples) then 3 s of silence: no verdict.
-        let warm: Vec<_> = (1..=20).map(|n| (n * 100 * MS, a, StreamKind::Book)).collect();
+        let warm: Vec<_> = (1..=20)
+            .map(|n| (n * 100 * MS, a, StreamKind::Book))
+            .collect();
         let (reports, _, _) = drive(&mut d, &warm, 5 * S);
         assert_eq!(reports, vec![]);
         // Warmed up (its history now holds that 3 s gap: its limit is 3 x 4.3 s); then the
@@ -671,9 +672,13 @@ mod tests {
         let a = inst(0);
         for (mode, expect) in [(StaleMode::Fixed(2 * S), 1), (StaleMode::Off, 0)] {
             let mut d = StaleDetector::new(mode, Some(60 * S));
-            d.set_streams(&[a], |_, k| (k == StreamKind::Trade).then_some(Cadence::EVENT_DRIVEN));
+            d.set_streams(&[a], |_, k| {
+                (k == StreamKind::Trade).then_some(Cadence::EVENT_DRIVEN)
+            });
             d.on_connect(1);
-            let arrivals: Vec<_> = (1..=5).map(|n| (n * 10 * MS, a, StreamKind::Trade)).collect();
+            let arrivals: Vec<_> = (1..=5)
+                .map(|n| (n * 10 * MS, a, StreamKind::Trade))
+                .collect();
             let (reports, _, _) = drive(&mut d, &arrivals, 10 * S);
             assert_eq!(reports.len(), expect, "{mode:?}");
             if expect == 1 {
@@ -686,13 +691,21 @@ mod tests {
     fn a_stream_stale_across_a_reconnect_is_reported_back_on_its_first_message() {
         let a = inst(0);
         let mut d = detector(&[(a, StreamKind::Book, depth100())]);
-        let arrivals: Vec<_> = (1..=100).map(|n| (n * 100 * MS, a, StreamKind::Book)).collect();
+        let arrivals: Vec<_> = (1..=100)
+            .map(|n| (n * 100 * MS, a, StreamKind::Book))
+            .collect();
         let (reports, recycles, _) = drive(&mut d, &arrivals, 12 * S);
         assert_eq!((reports.len(), recycles.len()), (1, 1));
         d.on_connect(13 * S);
         // Not counted stale on the new session: no immediate recycle.
-        assert!(!d.check(13 * S, |_, _, _| panic!("reported again")).all_stale);
-        assert_eq!(d.on_data(a, StreamKind::Book, 13 * S + 50 * MS), Seen::Resumed(0));
+        assert!(
+            !d.check(13 * S, |_, _, _| panic!("reported again"))
+                .all_stale
+        );
+        assert_eq!(
+            d.on_data(a, StreamKind::Book, 13 * S + 50 * MS),
+            Seen::Resumed(0)
+        );
     }
 
     #[test]

@@ -10,9 +10,7 @@ use tickwire_engine::{Event, InstrumentId, Registry};
 
 use super::config::{BinanceConfig, Market, SubscribeVia, TimeUnit};
 use super::decode::{Decoder, Symbols};
-use super::subscription::{
-    Channel, DepthSpeed, MAX_STREAMS_PER_CONNECTION, Route, Subscription,
-};
+use super::subscription::{Channel, DepthSpeed, MAX_STREAMS_PER_CONNECTION, Route, Subscription};
 
 /// Why an adapter could not be built for a set of subscriptions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

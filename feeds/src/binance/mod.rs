@@ -57,8 +57,8 @@ pub use subscription::{
 };
 
 #[cfg(test)]
-mod sync_tests;
-#[cfg(test)]
 mod runtime_tests;
+#[cfg(test)]
+mod sync_tests;
 #[cfg(test)]
 mod tests;
