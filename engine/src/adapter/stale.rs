@@ -303,16 +303,22 @@ impl StaleDetector {
     /// message is not learned, and stale marks are kept until that message (which then
     /// reports the stream back) but no longer count towards a recycle.
     pub fn on_connect(&mut self, now: u64) {
+        let mut least = u64::MAX;
         for c in &mut self.clocks {
             c.last = if c.limit != 0 { now } else { 0 };
+            if c.limit != 0 {
+                least = least.min(c.limit);
+            }
             c.skip_gap = true;
             c.returning |= c.stale;
             c.stale = false;
         }
         self.last_any = now;
-        if self.enabled() {
-            self.deadline = now.max(1);
-        }
+        // The earliest a judged stream can be found silent on this session.
+        self.deadline = match least {
+            u64::MAX => 0,
+            l => now.saturating_add(l),
+        };
     }
 
     /// One data message of `instrument`'s `kind` stream at `now`. Hot path: a lookup, a
