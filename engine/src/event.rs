@@ -95,7 +95,10 @@ pub enum StatusKind {
     Disconnected = 1,
     /// A reconnect attempt is scheduled; `value` = attempt number (1-based).
     Reconnecting = 2,
-    /// No data within the stale limit; the connection is recycled.
+    /// No data within the stale limit. With `instrument` NONE: the connection is recycled.
+    /// With an instrument: one of its streams went silent past what its own history and the
+    /// venue's cadence allow (`value`: see [`crate::adapter::status_value`], the stream kind
+    /// and the silence in ms); a book stream is also resynced (`Resync`, reason `stale`).
     Stale = 3,
     /// The instrument's book is invalid from here until the next snapshot run.
     Resync = 4,
@@ -115,6 +118,10 @@ pub enum StatusKind {
     /// in ms, the snapshot's update id). The book stays invalid; the snapshot is fetched
     /// again after the handler's backoff.
     SnapshotFailed = 10,
+    /// A stream reported `Stale` delivers again (`instrument` set; `value` as for the
+    /// `Stale` status: the stream kind and the silence it broke in ms, 0 when it came back
+    /// on a new session).
+    Resumed = 11,
 }
 
 impl StatusKind {
@@ -132,6 +139,7 @@ impl StatusKind {
             8 => SubscriptionError,
             9 => Rotating,
             10 => SnapshotFailed,
+            11 => Resumed,
             _ => return None,
         })
     }
@@ -150,6 +158,7 @@ impl StatusKind {
             StatusKind::SubscriptionError => "subscription_error",
             StatusKind::Rotating => "rotating",
             StatusKind::SnapshotFailed => "snapshot_failed",
+            StatusKind::Resumed => "resumed",
         }
     }
 }

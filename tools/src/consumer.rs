@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use tickwire_engine::adapter::{StreamKind, status_silence_ms};
 use tickwire_engine::book::{Book, BookConfig, EventEffect};
 use tickwire_engine::clock;
 use tickwire_engine::event::{Bbo, EventKind, Flags, StatusKind, Trade};
@@ -195,8 +196,21 @@ pub struct InstrumentWatch {
     pub last_snapshot_failure: Option<(u16, u64)>,
     /// Time from the last resync to the snapshot that ended it.
     pub last_recovery: Option<Duration>,
+    /// Its streams reported stale and not back yet (see [`InstrumentWatch::stale_kinds`]).
+    pub stale: u8,
+    /// Per-stream `Stale` statuses for this instrument.
+    pub stale_reports: u64,
     /// I/O-thread time of the resync still open (0: none).
     resync_since: u64,
+}
+
+impl InstrumentWatch {
+    /// The kinds of its streams stale now (trade, book, bbo).
+    pub fn stale_kinds(&self) -> impl Iterator<Item = StreamKind> + '_ {
+        StreamKind::ALL
+            .into_iter()
+            .filter(|k| self.stale & (1 << *k as u8) != 0)
+    }
 }
 
 impl InstrumentWatch {
@@ -216,6 +230,8 @@ impl InstrumentWatch {
             snapshot_failures: 0,
             last_snapshot_failure: None,
             last_recovery: None,
+            stale: 0,
+            stale_reports: 0,
             resync_since: 0,
         }
     }
@@ -249,8 +265,10 @@ pub struct Watch {
     pub dropped: u64,
     /// `DecodeError` statuses.
     pub decode_errors: u64,
-    /// `Stale` statuses.
+    /// `Stale` statuses (per stream and per connection).
     pub stale: u64,
+    /// `Resumed` statuses: stale streams that came back.
+    pub resumed: u64,
     /// `Rotating` statuses.
     pub rotations: u64,
     /// Levels the rebuilt books rejected (then resynced by the next snapshot).
@@ -628,6 +646,36 @@ impl Worker {
                     s.value
                 );
                 self.note(NoteLevel::Warn, text);
+            }
+            StatusKind::Stale if e.instrument != InstrumentId::NONE => {
+                self.watch.stale += 1;
+                let kind = StreamKind::from_status_value(s.value);
+                if let (Some(i), Some(k)) = (slot, kind) {
+                    let w = &mut self.watch.instruments[i];
+                    w.stale |= 1 << k as u8;
+                    w.stale_reports += 1;
+                }
+                let name = kind.map_or("?", StreamKind::name);
+                self.note(
+                    NoteLevel::Warn,
+                    format!(
+                        "{symbol}: {name} stream stale (silent {} ms)",
+                        status_silence_ms(s.value)
+                    ),
+                );
+            }
+            StatusKind::Resumed => {
+                self.watch.resumed += 1;
+                let kind = StreamKind::from_status_value(s.value);
+                if let (Some(i), Some(k)) = (slot, kind) {
+                    self.watch.instruments[i].stale &= !(1 << k as u8);
+                }
+                let name = kind.map_or("?", StreamKind::name);
+                let text = match status_silence_ms(s.value) {
+                    0 => format!("{symbol}: {name} stream back (new session)"),
+                    ms => format!("{symbol}: {name} stream back after {ms} ms"),
+                };
+                self.note(NoteLevel::Info, text);
             }
             StatusKind::Stale => {
                 self.watch.stale += 1;

@@ -243,6 +243,14 @@ fn status_line(color: bool, w: &Watch, expected: usize) -> String {
         counter(color, "decode errors", w.decode_errors, Style::Yellow),
     ];
     let mut parts = parts.to_vec();
+    let stale_now = w.instruments.iter().filter(|i| i.stale != 0).count() as u64;
+    if w.stale > 0 {
+        parts.push(format!(
+            "{} ({} now)",
+            counter(color, "stale", w.stale, Style::Yellow),
+            fmt_count(stale_now)
+        ));
+    }
     if w.snapshot_failures > 0 {
         parts.push(counter(
             color,
@@ -337,6 +345,10 @@ fn book_table(out: &mut String, color: bool, w: &Watch, indent: &str) {
             .last_trade
             .map_or(String::from("–"), |t| fmt_decimal(t.price));
         let state = match (&i.book, &i.bbo) {
+            _ if i.stale != 0 => {
+                let kinds: Vec<&str> = i.stale_kinds().map(|k| k.name()).collect();
+                paint(color, Style::Red, &format!("stale: {}", kinds.join(",")))
+            }
             (Some(b), _) if b.valid => paint(color, Style::Green, "in sync"),
             _ if i.last_snapshot_failure.is_some() && i.snapshot_failures > 0 => {
                 let (code, value) = i.last_snapshot_failure.unwrap_or_default();

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 
+use super::stale::{Seen, StaleDetector, StaleMode, StreamKind, status_value};
 use super::{
     BookSnapshot, DecodeStats, DiffIds, FeedAdapter, Frame, ResyncPolicy, SeqCheck, SnapshotSource,
 };
@@ -44,6 +45,12 @@ pub struct FeedConfig {
     /// request sent or ack received; then they are reported as one `SubscriptionError`
     /// (reason `AckTimeout`, value: how many) and forgotten.
     pub ack_timeout_ns: u64,
+    /// Per-stream stale detection (instrument × trade, book, BBO): off, a fixed silence, or
+    /// adaptive (each stream's own inter-arrival history, above the venue's documented
+    /// floor, below the connection's fixed limit). A stale stream publishes `Stale` for its
+    /// instrument (a book also `Resync`); one that comes back, `Resumed`; when every judged
+    /// stream of the connection is stale, it is recycled at once.
+    pub stale: StaleMode,
 }
 
 impl Default for FeedConfig {
@@ -58,6 +65,7 @@ impl Default for FeedConfig {
             max_standby_events: 1 << 22,
             scratch_events: 4096,
             ack_timeout_ns: 10_000_000_000,
+            stale: StaleMode::default(),
         }
     }
 }
@@ -115,6 +123,12 @@ pub struct FeedStats {
     /// Books republished as SNAPSHOT runs after a consumer ring dropped events (the consumers'
     /// books were invalidated by the `Overflow` status; this makes them valid again).
     pub republished: u64,
+    /// Streams declared stale (each published as a `Stale` status for its instrument).
+    pub stale_streams: u64,
+    /// Stale streams that delivered again (each published as `Resumed`).
+    pub resumed_streams: u64,
+    /// Connections recycled because every judged stream was stale.
+    pub stale_recycles: u64,
     /// The adapter's decode counters.
     pub decode: DecodeStats,
 }
@@ -291,6 +305,8 @@ pub struct FeedHandler<A: FeedAdapter> {
     snapshot_run: Vec<Event>,
     /// Levels of the deepest book's republished run (both sides full), 0 without books.
     deepest_run: usize,
+    /// Per-stream stale detection (checked from the handler timer).
+    stale: StaleDetector,
     stats: FeedStats,
 }
 
@@ -384,7 +400,8 @@ impl<A: FeedAdapter> FeedHandler<A> {
             *s = books.len() as u32;
             books.push(BookSync::new(spec.instrument, spec.config, &config));
         }
-        FeedHandler {
+        let ceiling = adapter.heartbeat().stale_after_ns;
+        let mut h = FeedHandler {
             adapter,
             snapshots,
             config,
@@ -408,8 +425,25 @@ impl<A: FeedAdapter> FeedHandler<A> {
             republish: false,
             snapshot_run: Vec::with_capacity(max_run),
             deepest_run: max_run.saturating_sub(1),
+            stale: StaleDetector::new(config.stale, ceiling),
             stats: FeedStats::default(),
-        }
+        };
+        h.track_streams();
+        h
+    }
+
+    /// Gives the stale detector the streams the adapter names now. Control path.
+    fn track_streams(&mut self) {
+        let mut instruments = self.adapter.instruments();
+        instruments.extend(self.books.iter().map(|b| b.instrument));
+        let adapter = &self.adapter;
+        self.stale
+            .set_streams(&instruments, |i, kind| adapter.cadence(i, kind));
+    }
+
+    /// The stale detector (limits per stream, streams stale now).
+    pub fn stale_detector(&self) -> &StaleDetector {
+        &self.stale
     }
 
     /// A handler for the second connection of a make-before-break rotation: it subscribes
@@ -467,6 +501,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
         let mut frames = Vec::new();
         self.adapter.subscribe(subs, &mut frames);
         self.track_books();
+        self.track_streams();
         // Instruments added at run time get watermarks too, so a take-over skips what the
         // old connection already published of them.
         let n = self
@@ -496,6 +531,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
         let mut frames = Vec::new();
         self.adapter.unsubscribe(subs, &mut frames);
         self.untrack_books(cx);
+        self.track_streams();
         self.outbox.extend(frames);
         self.flush(cx);
         self.arm_timer(cx);
@@ -649,6 +685,9 @@ impl<A: FeedAdapter> FeedHandler<A> {
         if self.republish {
             // Look again soon, in case the feed goes quiet while the rings drain.
             next = next.min(cx.now().saturating_add(REPUBLISH_RETRY_NS));
+        }
+        if self.stale.deadline() != 0 {
+            next = next.min(self.stale.deadline());
         }
         if next != u64::MAX {
             cx.set_timer(next);
@@ -1449,6 +1488,7 @@ impl<A: FeedAdapter> WsHandler for FeedHandler<A> {
             b.state = SyncState::Idle;
             b.retry_at = 0;
         }
+        self.stale.on_connect(cx.now());
         self.flush(cx);
         self.arm_timer(cx);
     }
@@ -1467,7 +1507,10 @@ impl<A: FeedAdapter> WsHandler for FeedHandler<A> {
         // Ends the recv→decoded stage; book sync and publishing are decoded→published.
         cx.mark_decoded();
         match decoded {
-            Ok(frame) => self.handle_frame(frame, &events, cx),
+            Ok(frame) => {
+                self.handle_frame(frame, &events, cx);
+                self.observe(frame, &events, cx);
+            }
             Err(e) => {
                 self.stats.decode_errors += 1;
                 if self.mode == Mode::Active {
@@ -1522,6 +1565,9 @@ impl<A: FeedAdapter> WsHandler for FeedHandler<A> {
         }
         self.poll_snapshots(cx);
         self.expire_syncs(cx);
+        if self.stale.deadline() != 0 && cx.now() >= self.stale.deadline() {
+            self.check_stale(cx);
+        }
         for slot in 0..self.books.len() {
             let b = &self.books[slot];
             if b.state == SyncState::Buffering
@@ -1551,5 +1597,110 @@ impl<A: FeedAdapter> WsHandler for FeedHandler<A> {
         self.poll_snapshots(cx);
         // Requests still in flight are looked at again on the timer (`snapshot_poll_ns`).
         self.arm_timer(cx);
+    }
+}
+
+impl<A: FeedAdapter> FeedHandler<A> {
+    /// Feeds one decoded message to the stale detector: one stream (messages carry one
+    /// instrument), one histogram update. Hot path.
+    #[inline]
+    fn observe(&mut self, frame: Frame, events: &[Event], cx: &mut Context<'_>) {
+        if !self.stale.enabled() {
+            return;
+        }
+        let (instrument, kind) = match frame {
+            Frame::BookDiff { instrument, .. } => (instrument, StreamKind::Book),
+            Frame::Market => match events.first() {
+                Some(e) => match e.kind() {
+                    EventKind::Trade => (e.instrument, StreamKind::Trade),
+                    EventKind::Bbo => (e.instrument, StreamKind::Bbo),
+                    EventKind::BookLevel => (e.instrument, StreamKind::Book),
+                    EventKind::Status => return,
+                },
+                None => return,
+            },
+            _ => return,
+        };
+        match self.stale.on_data(instrument, kind, cx.now()) {
+            Seen::Quiet => {}
+            Seen::Resumed(silence) => self.stream_resumed(instrument, kind, silence, cx),
+            Seen::Judged => {
+                self.stale.check_soon(cx.now());
+                self.arm_timer(cx);
+            }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn stream_resumed(
+        &mut self,
+        instrument: InstrumentId,
+        kind: StreamKind,
+        silence: u64,
+        cx: &mut Context<'_>,
+    ) {
+        self.stats.resumed_streams += 1;
+        if self.mode == Mode::Active {
+            let value = status_value(kind, silence);
+            self.status(instrument, StatusKind::Resumed, Reason::None, value, cx);
+        }
+    }
+
+    /// Timer: streams silent past their limit publish `Stale` (a book also `Resync`: it goes
+    /// idle and syncs again from a snapshot when diffs return); when every judged stream is
+    /// stale and none spoke since, the connection is recycled at once.
+    #[cold]
+    fn check_stale(&mut self, cx: &mut Context<'_>) {
+        // The detector is moved out so the report can publish (an empty one allocates nothing).
+        let mut det = std::mem::replace(&mut self.stale, StaleDetector::new(StaleMode::Off, None));
+        let verdict = det.check(cx.now(), |instrument, kind, silence| {
+            self.stream_stale(instrument, kind, silence, cx);
+        });
+        self.stale = det;
+        if verdict.all_stale && self.mode == Mode::Active {
+            self.stats.stale_recycles += 1;
+            self.status(InstrumentId::NONE, StatusKind::Stale, Reason::Stale, 0, cx);
+            cx.recycle(Reason::Stale);
+        }
+    }
+
+    fn stream_stale(
+        &mut self,
+        instrument: InstrumentId,
+        kind: StreamKind,
+        silence: u64,
+        cx: &mut Context<'_>,
+    ) {
+        self.stats.stale_streams += 1;
+        if self.mode != Mode::Active {
+            return;
+        }
+        self.status(
+            instrument,
+            StatusKind::Stale,
+            Reason::Stale,
+            status_value(kind, silence),
+            cx,
+        );
+        if kind != StreamKind::Book {
+            return;
+        }
+        let Some(slot) = self.slot(instrument) else {
+            return;
+        };
+        if self.books[slot].state == SyncState::Idle {
+            return;
+        }
+        // Consumers' books treat `Resync` as invalidating; the feed's own syncs afresh when
+        // diffs come back (as after a reconnect).
+        let b = &mut self.books[slot];
+        b.state = SyncState::Idle;
+        b.diffs.clear();
+        b.events.clear();
+        b.pending = None;
+        b.book.invalidate();
+        self.stats.resyncs += 1;
+        self.status(instrument, StatusKind::Resync, Reason::Stale, 0, cx);
     }
 }

@@ -28,6 +28,7 @@ mod connect;
 mod feed;
 mod rotation;
 mod snapshot;
+mod stale;
 
 pub use connect::{AddFeedError, add_feed, connection_config};
 pub use feed::{FeedConfig, FeedHandler, FeedStats, HandoverReport, Watermarks};
@@ -36,6 +37,10 @@ pub use rotation::{
     add_rotating_feed,
 };
 pub use snapshot::{BookSnapshot, QueuedSnapshots, SnapshotError, SnapshotSource};
+pub use stale::{
+    AdaptiveStale, Cadence, HALVE_AT, Seen, StaleDetector, StaleMode, StreamKind, Verdict,
+    status_silence_ms, status_value,
+};
 
 use crate::book::BookConfig;
 use crate::event::Event;
@@ -300,5 +305,14 @@ pub trait FeedAdapter: Send + 'static {
     /// chain field (`pu`) may differ between connections override it.
     fn join_diff(&self, last: &DiffIds, diff: &DiffIds) -> SeqCheck {
         self.next_diff(last, diff)
+    }
+
+    /// The documented cadence of `instrument`'s `kind` stream, `None` when it is not
+    /// subscribed (read on setup and after each run-time (un)subscribe; control path). The
+    /// default treats every stream as event-driven ([`Cadence::EVENT_DRIVEN`]): only its own
+    /// history counts, above a floor of 1 s.
+    fn cadence(&self, instrument: InstrumentId, kind: StreamKind) -> Option<Cadence> {
+        let _ = (instrument, kind);
+        Some(Cadence::EVENT_DRIVEN)
     }
 }

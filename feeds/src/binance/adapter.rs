@@ -1,8 +1,8 @@
 //! [`BinanceAdapter`]: the [`FeedAdapter`] for Binance spot and USD-M futures.
 
 use tickwire_engine::adapter::{
-    BookSpec, DecodeError, DecodeStats, DiffIds, Endpoint, FeedAdapter, Frame, Heartbeat, Pacing,
-    SeqCheck,
+    BookSpec, Cadence, DecodeError, DecodeStats, DiffIds, Endpoint, FeedAdapter, Frame, Heartbeat,
+    Pacing, SeqCheck, StreamKind,
 };
 use tickwire_engine::book::BookConfig;
 use tickwire_engine::event::{EventKind, Flags};
@@ -10,7 +10,7 @@ use tickwire_engine::{Event, InstrumentId, Registry};
 
 use super::config::{BinanceConfig, Market, SubscribeVia, TimeUnit};
 use super::decode::{Decoder, Symbols};
-use super::subscription::{Channel, MAX_STREAMS_PER_CONNECTION, Route, Subscription};
+use super::subscription::{Channel, DepthSpeed, MAX_STREAMS_PER_CONNECTION, Route, Subscription};
 
 /// Why an adapter could not be built for a set of subscriptions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -466,6 +466,47 @@ impl FeedAdapter for BinanceAdapter {
             }
             _ => Self::spot_next(last.last, d),
         }
+    }
+
+    /// Documented push intervals (venues.md §1–2): diff depth every 100 ms, 500 ms, or by
+    /// default 1000 ms (spot) / 250 ms (USD-M), each only when the book changed; `@depth@0ms`,
+    /// trades and bookTicker are event-driven. A periodic stream is stale no sooner than
+    /// three intervals and never under 1 s (a push can be late by a loop turn or a GC pause
+    /// at the venue); its own history raises that for a quiet symbol.
+    fn cadence(&self, instrument: InstrumentId, kind: StreamKind) -> Option<Cadence> {
+        let venue = self.config.market.venue();
+        let mut found: Option<Cadence> = None;
+        for s in &self.subs {
+            let k = match s.channel {
+                Channel::Trade | Channel::AggTrade => StreamKind::Trade,
+                Channel::BookTicker => StreamKind::Bbo,
+                Channel::Depth(_) => StreamKind::Book,
+            };
+            if k != kind || self.registry.lookup(venue, &s.symbol) != Some(instrument) {
+                continue;
+            }
+            let interval_ms = match s.channel {
+                Channel::Depth(DepthSpeed::Ms100) => 100,
+                Channel::Depth(DepthSpeed::Ms500) => 500,
+                Channel::Depth(DepthSpeed::Default) => match self.config.market {
+                    Market::Spot => 1000,
+                    Market::UsdM => 250,
+                },
+                _ => 0,
+            };
+            let c = if interval_ms == 0 {
+                Cadence::EVENT_DRIVEN
+            } else {
+                let ns = interval_ms * 1_000_000;
+                Cadence::periodic(ns, (3 * ns).max(1_000_000_000))
+            };
+            // Two speeds of one book: the faster one sets the floor.
+            found = Some(match found {
+                Some(f) if f.floor_ns <= c.floor_ns => f,
+                _ => c,
+            });
+        }
+        found
     }
 
     fn join_diff(&self, last: &DiffIds, d: &DiffIds) -> SeqCheck {

@@ -2,7 +2,9 @@
 //! validation (issue 19 item 4), what each connect requests (item 2), muted URL streams,
 //! books of depth channels subscribed and unsubscribed at run time (issue 9, item 7).
 
-use tickwire_engine::adapter::{BookSnapshot, FeedConfig, FeedHandler, QueuedSnapshots};
+use tickwire_engine::adapter::{
+    BookSnapshot, FeedConfig, FeedHandler, QueuedSnapshots, StreamKind,
+};
 use tickwire_engine::event::{EventKind, Flags, StatusKind};
 use tickwire_engine::handler::{
     Actions, ConnectionId, Context, Message, Outbox, Publisher, WsHandler,
@@ -354,4 +356,144 @@ fn usdm_routed_topics_must_match_the_connections_route() {
         spot.parse_topic("ethusdt@depth").is_some(),
         "spot has no routes"
     );
+}
+
+/// Issue 17, the feed handler with the Binance adapter on virtual time: BTCUSDT trades and
+/// depth@100ms warm up, then the depth stream alone goes silent: the timer (armed for the
+/// earliest deadline) reports it `Stale` at the venue floor of 1 s and resyncs the book;
+/// trades keep the connection. Then the trades stop too: the connection is recycled at once.
+/// A diff that comes back reports `Resumed`.
+#[test]
+fn a_silent_depth_stream_is_stale_at_its_floor_and_a_silent_connection_is_recycled() {
+    const MS: u64 = 1_000_000;
+    let subs = [
+        Subscription::new("BTCUSDT", Channel::Trade),
+        Subscription::new("BTCUSDT", Channel::Depth(DepthSpeed::Ms100)),
+    ];
+    let (mut h, reg, feeder) = handler(SubscribeVia::Url, &subs);
+    let btc = reg.lookup("binance", "BTCUSDT").unwrap();
+    let mut rig = Rig::new();
+    h.on_connect(&mut Context::new(
+        MS,
+        ConnectionId(7),
+        &mut rig.outbox,
+        &mut rig.publisher,
+        &mut rig.actions,
+    ));
+    feeder.push(snapshot(btc, 100, ("10.0", "1.0")));
+    let send = |h: &mut FeedHandler<BinanceAdapter>, rig: &mut Rig, ns: u64, text: &str| {
+        let mut buf = text.as_bytes().to_vec();
+        rig.actions = Actions::default();
+        let mut cx = Context::new(
+            ns,
+            ConnectionId(7),
+            &mut rig.outbox,
+            &mut rig.publisher,
+            &mut rig.actions,
+        );
+        h.on_message(Message::Text(&mut buf), &mut cx);
+        h.on_poll(&mut cx);
+        rig.actions.timer()
+    };
+    // Runs the handler timer at every deadline up to `until`; returns the recycle, if any.
+    let run_timer =
+        |h: &mut FeedHandler<BinanceAdapter>, rig: &mut Rig, mut timer: Option<u64>, until: u64| {
+            while let Some(t) = timer.filter(|&t| t <= until) {
+                rig.actions = Actions::default();
+                let mut cx = Context::new(
+                    t,
+                    ConnectionId(7),
+                    &mut rig.outbox,
+                    &mut rig.publisher,
+                    &mut rig.actions,
+                );
+                h.on_timer(&mut cx);
+                if let Some(r) = rig.actions.recycles() {
+                    return (timer, Some((t, r)));
+                }
+                timer = rig.actions.timer();
+            }
+            (timer, None)
+        };
+    // 10 s: a diff every 100 ms, a trade every 50 ms.
+    let mut timer = None;
+    let mut id = 100;
+    let mut trade_id = 1;
+    for step in 1..=200u64 {
+        let now = step * 50 * MS;
+        let (t, _) = run_timer(&mut h, &mut rig, timer, now);
+        timer = t;
+        let armed = if step % 2 == 0 {
+            id += 1;
+            send(
+                &mut h,
+                &mut rig,
+                now,
+                &diff("BTCUSDT", id, id, ("10.0", "2.0")),
+            )
+        } else {
+            trade_id += 1;
+            send(&mut h, &mut rig, now, &trade("BTCUSDT", trade_id))
+        };
+        timer = armed.or(timer);
+    }
+    assert!(h.in_sync(btc));
+    let ev = rig.drain();
+    assert!(
+        !statuses(&ev).iter().any(|s| s.0 == StatusKind::Stale),
+        "{:?}",
+        statuses(&ev)
+    );
+    // The depth stream stops at 10 s; trades go on for 3 s.
+    let last_diff = 200 * 50 * MS;
+    for step in 201..=260u64 {
+        let now = step * 50 * MS;
+        let (t, r) = run_timer(&mut h, &mut rig, timer, now);
+        assert_eq!(r, None);
+        timer = t;
+        trade_id += 1;
+        timer = send(&mut h, &mut rig, now, &trade("BTCUSDT", trade_id)).or(timer);
+    }
+    let ev = rig.drain();
+    let stale: Vec<&Event> = ev
+        .iter()
+        .filter(|e| e.as_status().is_some_and(|s| s.kind == StatusKind::Stale))
+        .collect();
+    assert_eq!(stale.len(), 1, "{:?}", statuses(&ev));
+    let s = stale[0].as_status().unwrap();
+    assert_eq!(stale[0].instrument, btc);
+    assert_eq!(
+        StreamKind::from_status_value(s.value),
+        Some(StreamKind::Book)
+    );
+    // depth@100ms: stale at the documented floor of 1 s (its own gaps are 100 ms).
+    assert_eq!(stale[0].recv_ts - last_diff, 1_000 * MS);
+    assert!(statuses(&ev).contains(&(StatusKind::Resync, Some(Reason::Stale), btc)));
+    assert!(!h.in_sync(btc));
+    // Trades stop at 13 s: the connection is recycled once they too are stale.
+    let last_trade = 260 * 50 * MS;
+    let (_, r) = run_timer(&mut h, &mut rig, timer, last_trade + 5_000 * MS);
+    let (when, reason) = r.expect("recycled");
+    assert_eq!(reason, Reason::Stale);
+    assert_eq!(
+        when - last_trade,
+        1_000 * MS,
+        "trades: event-driven, floor 1 s"
+    );
+    // A diff comes back: `Resumed`, and the book buffers for a snapshot again.
+    let ev = rig.drain();
+    assert!(statuses(&ev).contains(&(StatusKind::Stale, Some(Reason::Stale), InstrumentId::NONE)));
+    send(
+        &mut h,
+        &mut rig,
+        when + 100 * MS,
+        &diff("BTCUSDT", id + 1, id + 1, ("10.0", "3.0")),
+    );
+    let ev = rig.drain();
+    assert!(
+        statuses(&ev).contains(&(StatusKind::Resumed, Some(Reason::None), btc)),
+        "{:?}",
+        statuses(&ev)
+    );
+    assert!(h.stats().stale_streams >= 2 && h.stats().stale_recycles == 1);
 }
