@@ -614,7 +614,14 @@ fn a_slow_consumer_sees_overflow_with_the_exact_count() {
     rig.live();
     // Stop consuming while the feed goes on: the ring overflows.
     let dropped_before = rig.consumer.stats().dropped();
-    std::thread::sleep(Duration::from_millis(1200));
+    // Until the ring has dropped something (about half a second at the simulator's rate; a
+    // loaded machine's simulator is slower, so no fixed sleep).
+    let stall_until = Instant::now() + T;
+    while rig.consumer.stats().dropped() == dropped_before {
+        assert!(Instant::now() < stall_until, "the ring never overflowed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
     let at = rig.mark();
     rig.pump_until("overflow reported", |r| {
         r.first_since(at, StatusKind::Overflow).is_some()
