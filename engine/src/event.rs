@@ -69,6 +69,12 @@ impl Flags {
     /// an `Overflow` the rest of a run whose start was dropped (or arrived before the
     /// overflow) is not a whole snapshot, and must not make the book valid.
     pub const RUN_START: Flags = Flags(8);
+    /// The trade's venue id is a UUID (Bybit linear): 128 bits, read it with
+    /// [`Event::trade_id`] (the `seq` field holds its upper half).
+    pub const UUID_ID: Flags = Flags(16);
+    /// The trade's venue id is neither a number nor a UUID: `seq` is a 64-bit hash of its
+    /// text (FNV-1a), good for deduplication, not for ordering or display.
+    pub const HASHED_ID: Flags = Flags(32);
 
     /// Whether every bit of `other` is set.
     #[inline]
@@ -122,6 +128,10 @@ pub enum StatusKind {
     /// `Stale` status: the stream kind and the silence it broke in ms, 0 when it came back
     /// on a new session).
     Resumed = 11,
+    /// The instrument's book did not match the checksum the venue sent with a diff or
+    /// snapshot (`value`: the venue's checksum as an unsigned 32-bit number). The message was
+    /// not published; a `Resync` (reason `checksum`) follows.
+    Checksum = 12,
 }
 
 impl StatusKind {
@@ -140,6 +150,7 @@ impl StatusKind {
             9 => Rotating,
             10 => SnapshotFailed,
             11 => Resumed,
+            12 => Checksum,
             _ => return None,
         })
     }
@@ -159,6 +170,7 @@ impl StatusKind {
             StatusKind::Rotating => "rotating",
             StatusKind::SnapshotFailed => "snapshot_failed",
             StatusKind::Resumed => "resumed",
+            StatusKind::Checksum => "checksum",
         }
     }
 }
@@ -174,6 +186,108 @@ pub struct Trade {
     pub side: Side,
     /// Venue trade id.
     pub id: u64,
+}
+
+/// A venue trade id, read with [`Event::trade_id`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TradeId {
+    /// A numeric id (ordered per instrument on every venue that sends one).
+    Number(u64),
+    /// A UUID (Bybit linear), as its 128 bits.
+    Uuid(u128),
+    /// Another text id, as a 64-bit FNV-1a hash of its bytes (unordered).
+    Hash(u64),
+}
+
+impl TradeId {
+    /// Reads a venue's id text: a decimal number that fits u64, a UUID in its 8-4-4-4-12
+    /// hex form, or else a hash of the text. `None` for an empty text.
+    pub fn parse(text: &[u8]) -> Option<TradeId> {
+        if text.is_empty() {
+            return None;
+        }
+        if text.len() <= 20 && text.iter().all(u8::is_ascii_digit) {
+            let mut v: u64 = 0;
+            let mut ok = true;
+            for &b in text {
+                match v
+                    .checked_mul(10)
+                    .and_then(|v| v.checked_add(u64::from(b - b'0')))
+                {
+                    Some(n) => v = n,
+                    None => ok = false,
+                }
+            }
+            if ok {
+                return Some(TradeId::Number(v));
+            }
+        }
+        if let Some(u) = parse_uuid(text) {
+            return Some(TradeId::Uuid(u));
+        }
+        Some(TradeId::Hash(fnv1a(text)))
+    }
+
+    /// A 64-bit key for deduplication (a UUID's halves folded together).
+    #[inline]
+    pub const fn key(self) -> u64 {
+        match self {
+            TradeId::Number(n) | TradeId::Hash(n) => n,
+            TradeId::Uuid(u) => (u >> 64) as u64 ^ (u as u64).rotate_left(29),
+        }
+    }
+}
+
+impl core::fmt::Display for TradeId {
+    /// A number as itself, a UUID in its hyphenated lower-case form, a hash as `#` and 16
+    /// hex digits.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            TradeId::Number(n) => write!(f, "{n}"),
+            TradeId::Uuid(u) => write!(
+                f,
+                "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                u >> 96,
+                (u >> 80) & 0xffff,
+                (u >> 64) & 0xffff,
+                (u >> 48) & 0xffff,
+                u & 0xffff_ffff_ffff
+            ),
+            TradeId::Hash(h) => write!(f, "#{h:016x}"),
+        }
+    }
+}
+
+fn parse_uuid(text: &[u8]) -> Option<u128> {
+    if text.len() != 36 {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for (i, &b) in text.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if b != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => return None,
+        };
+        v = v << 4 | u128::from(d);
+    }
+    Some(v)
+}
+
+fn fnv1a(text: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in text {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 /// One L2 level change, read from an [`Event`].
@@ -417,6 +531,48 @@ impl Event {
         })
     }
 
+    /// This trade event with its venue id set from `id` (a numeric id is what
+    /// [`Event::trade`] already stored from [`Trade::id`]). A no-op on other kinds.
+    #[inline]
+    #[must_use]
+    pub fn with_trade_id(mut self, id: TradeId) -> Event {
+        if self.kind != EventKind::Trade {
+            return self;
+        }
+        let keep = Flags(self.flags.0 & !(Flags::UUID_ID.0 | Flags::HASHED_ID.0));
+        match id {
+            TradeId::Number(n) => {
+                self.seq = n;
+                self.flags = keep;
+            }
+            TradeId::Uuid(u) => {
+                self.seq = (u >> 64) as u64;
+                self.values[2] = u as u64 as i64;
+                self.flags = keep.with(Flags::UUID_ID);
+            }
+            TradeId::Hash(h) => {
+                self.seq = h;
+                self.flags = keep.with(Flags::HASHED_ID);
+            }
+        }
+        self
+    }
+
+    /// The venue id of a trade event (`None` for other kinds).
+    #[inline]
+    pub fn trade_id(&self) -> Option<TradeId> {
+        if self.kind != EventKind::Trade {
+            return None;
+        }
+        Some(if self.flags.contains(Flags::UUID_ID) {
+            TradeId::Uuid(u128::from(self.seq) << 64 | u128::from(self.values[2] as u64))
+        } else if self.flags.contains(Flags::HASHED_ID) {
+            TradeId::Hash(self.seq)
+        } else {
+            TradeId::Number(self.seq)
+        })
+    }
+
     /// The level change, if this is a book-level event.
     #[inline]
     pub fn as_level(&self) -> Option<Level> {
@@ -473,5 +629,81 @@ impl Event {
     #[doc(hidden)]
     pub fn side_from_bits(bits: u8) -> Side {
         Side::from_bits(bits)
+    }
+}
+
+#[cfg(test)]
+mod trade_id_tests {
+    use super::*;
+
+    fn trade() -> Event {
+        let t = Trade {
+            price: Decimal::from_parts(27451, 0),
+            qty: Decimal::from_parts(10, 3),
+            side: Side::Buy,
+            id: 0,
+        };
+        Event::trade(InstrumentId::NONE, t, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn ids_parse_by_their_form() {
+        // Bybit spot sends numeric strings, Bybit linear UUIDs (venues.md §5), OKX numbers.
+        assert_eq!(
+            TradeId::parse(b"130639474"),
+            Some(TradeId::Number(130_639_474))
+        );
+        assert_eq!(
+            TradeId::parse(b"18446744073709551615"),
+            Some(TradeId::Number(u64::MAX))
+        );
+        // One past u64: not a number any more, so hashed rather than wrapped.
+        assert!(matches!(
+            TradeId::parse(b"18446744073709551616"),
+            Some(TradeId::Hash(_))
+        ));
+        let uuid = TradeId::parse(b"9dc75fca-4bdd-4773-9f78-6f5d7ab2a110");
+        assert_eq!(
+            uuid,
+            Some(TradeId::Uuid(0x9dc75fca_4bdd_4773_9f78_6f5d7ab2a110))
+        );
+        assert_eq!(
+            uuid.unwrap().to_string(),
+            "9dc75fca-4bdd-4773-9f78-6f5d7ab2a110"
+        );
+        assert!(matches!(
+            TradeId::parse(b"9dc75fca-4bdd"),
+            Some(TradeId::Hash(_))
+        ));
+        assert!(matches!(
+            TradeId::parse(b"9dc75fca+4bdd-4773-9f78-6f5d7ab2a110"),
+            Some(TradeId::Hash(_))
+        ));
+        assert_eq!(TradeId::parse(b""), None);
+        // FNV-1a of "a" (the published test vector).
+        assert_eq!(
+            TradeId::parse(b"a"),
+            Some(TradeId::Hash(0xaf63_dc4c_8601_ec8c))
+        );
+    }
+
+    #[test]
+    fn every_id_form_survives_the_event() {
+        for id in [
+            TradeId::Number(7),
+            TradeId::Uuid(u128::MAX - 5),
+            TradeId::Uuid(1),
+            TradeId::Hash(42),
+        ] {
+            let mut e = trade().with_trade_id(id);
+            e.stamp_published(99); // the publish stamp must not touch the id
+            assert_eq!(e.trade_id(), Some(id));
+            // Setting another form clears the previous one's flag.
+            let back = e.with_trade_id(TradeId::Number(3));
+            assert_eq!(back.trade_id(), Some(TradeId::Number(3)));
+            assert_eq!(back.as_trade().map(|t| t.id), Some(3));
+        }
+        let uuid = TradeId::Uuid(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210);
+        assert_ne!(uuid.key(), TradeId::Uuid(0x0123_4567_89ab_cdef).key());
     }
 }

@@ -72,7 +72,7 @@ pub use command::{CommandError, ConsumerId, EngineHandle, OutFrame};
 pub use config::{ConnectionConfig, ConnectionOptions, EngineConfig, IdleStrategy, Profile};
 pub use decimal::{Decimal, DecimalError};
 pub use engine::{Engine, EngineBuilder, EngineError};
-pub use event::{Bbo, Event, EventKind, Flags, Level, Side, Status, StatusKind, Trade};
+pub use event::{Bbo, Event, EventKind, Flags, Level, Side, Status, StatusKind, Trade, TradeId};
 pub use handler::Leg;
 pub use handler::{ConnectionId, Context, Message, Reconnect, WsHandler};
 pub use instrument::{InstrumentId, Registry};

@@ -99,6 +99,12 @@ pub enum Reason {
     TlsTimeout = 39,
     /// A TLS record failed (bad record, decryption failure, fatal alert) after the handshake.
     TlsRecord = 40,
+    /// The book's checksum did not match the venue's (`checksum` status, then a resync).
+    Checksum = 41,
+    /// The venue restarted the book's sequence (e.g. Bybit `u == 1`): the book was replaced.
+    SequenceReset = 42,
+    /// The book is resynced by unsubscribing and subscribing its instrument again.
+    Resubscribe = 43,
 }
 
 impl Reason {
@@ -146,12 +152,15 @@ impl Reason {
             Reason::CertInvalid => "cert_invalid",
             Reason::TlsTimeout => "tls_timeout",
             Reason::TlsRecord => "tls_record",
+            Reason::Checksum => "checksum",
+            Reason::SequenceReset => "sequence_reset",
+            Reason::Resubscribe => "resubscribe",
         }
     }
 
     /// The reason for a stable code, if known.
     pub const fn from_code(code: u16) -> Option<Reason> {
-        const ALL: [Reason; 41] = [
+        const ALL: [Reason; 44] = [
             Reason::None,
             Reason::PeerClosed,
             Reason::Io,
@@ -193,6 +202,9 @@ impl Reason {
             Reason::CertInvalid,
             Reason::TlsTimeout,
             Reason::TlsRecord,
+            Reason::Checksum,
+            Reason::SequenceReset,
+            Reason::Resubscribe,
         ];
         if (code as usize) < ALL.len() {
             Some(ALL[code as usize])

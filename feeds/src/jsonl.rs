@@ -7,14 +7,15 @@
 //! {"kind":"status","venue":"binance","symbol":null,"status":"decode_error","detail":"json"}
 //! ```
 //!
-//! A trade's `side` is the aggressor's; book sides are `bid`/`ask`; flags are `snapshot` and
-//! `last`. Prices and quantities are exact decimal strings.
+//! A trade's `side` is the aggressor's; its `id` is a number when the venue's id is one, else
+//! a string (a UUID as the venue wrote it, other text as `#` and a 16-hex-digit hash); book
+//! sides are `bid`/`ask`; flags are `snapshot` and `last`. Prices and quantities are exact decimal strings.
 
 use std::io::Write;
 use std::sync::Arc;
 
 use tickwire_engine::event::{EventKind, Flags, Side, StatusKind};
-use tickwire_engine::{Decimal, Event, InstrumentId, Reason, Registry};
+use tickwire_engine::{Decimal, Event, InstrumentId, Reason, Registry, TradeId};
 
 /// Formats events as JSON lines, caching instrument names.
 pub struct JsonLines {
@@ -120,7 +121,15 @@ impl JsonLines {
             push_decimal(out, t.price);
             out.extend_from_slice(b",\"qty\":");
             push_decimal(out, t.qty);
-            let _ = write!(out, ",\"id\":{},\"exchange_ts\":{},", t.id, e.exchange_ts);
+            // Numeric ids print as numbers; UUIDs and hashed text ids as strings.
+            match e.trade_id() {
+                Some(id @ (TradeId::Uuid(_) | TradeId::Hash(_))) => {
+                    let _ = write!(out, ",\"id\":\"{id}\",\"exchange_ts\":{},", e.exchange_ts);
+                }
+                _ => {
+                    let _ = write!(out, ",\"id\":{},\"exchange_ts\":{},", t.id, e.exchange_ts);
+                }
+            }
             push_flags(out, e.flags);
         } else if let Some(l) = e.as_level() {
             out.extend_from_slice(b",\"side\":");

@@ -91,7 +91,7 @@ impl FeedAdapter for ToyAdapter {
 
     /// No limit on outbound frames; Binance, for one, allows 5 a second.
     fn pacing(&self) -> Pacing {
-        Pacing { min_interval_ns: 0 }
+        Pacing::default()
     }
 
     /// The books the handler keeps in sync (and resyncs from the `SnapshotSource`).
@@ -202,6 +202,7 @@ impl ToyAdapter {
                 last: seq,
                 prev: None,
             },
+            checksum: None,
         })
     }
 }

@@ -115,6 +115,9 @@ fn decode_lines(
         };
         match decoder.decode(frame, recv_ts, &mut events) {
             Ok(Frame::Market | Frame::BookDiff { .. }) => {}
+            Ok(Frame::BookSnapshot { .. }) => {
+                tickwire_engine::adapter::mark_snapshot_run(&mut events)
+            }
             Ok(Frame::SubscriptionError { id, .. }) => events.push(status(
                 StatusKind::SubscriptionError,
                 tickwire_engine::Reason::Adapter.code(),
@@ -125,7 +128,7 @@ fn decode_lines(
                 tickwire_engine::Reason::ServerShutdown.code(),
                 0,
             )),
-            Ok(Frame::Ack { .. } | Frame::Control | Frame::Unknown) => {}
+            Ok(Frame::Ack { .. } | Frame::Control | Frame::Pong | Frame::Unknown) => {}
             Err(e) => {
                 let mut ev = status(StatusKind::DecodeError, e.reason.code(), 0);
                 ev.instrument = e.instrument;

@@ -5,9 +5,12 @@ use std::collections::VecDeque;
 use super::stale::{Seen, StaleDetector, StaleMode, StreamKind, status_value};
 use super::{
     BookSnapshot, DecodeStats, DiffIds, FeedAdapter, Frame, ResyncPolicy, SeqCheck, SnapshotSource,
+    SnapshotStart,
 };
 use crate::book::{Book, BookConfig};
-use crate::event::{Event, EventKind, Flags, Level, MAX_EVENT_SCALE, Side, Status, StatusKind};
+use crate::event::{
+    Event, EventKind, Flags, Level, MAX_EVENT_SCALE, Side, Status, StatusKind, TradeId,
+};
 use crate::handler::{Context, Message, Reconnect, RingKey, SendError, WsHandler};
 use crate::instrument::InstrumentId;
 use crate::reason::Reason;
@@ -129,6 +132,21 @@ pub struct FeedStats {
     pub resumed_streams: u64,
     /// Connections recycled because every judged stream was stale.
     pub stale_recycles: u64,
+    /// Books whose checksum did not match the venue's (each published as a `Checksum`
+    /// status, then resynced).
+    pub checksum_failures: u64,
+    /// Checksums compared (and matched or not).
+    pub checksums_checked: u64,
+    /// Sequence resets the venue announced (the book replaced by the resetting message).
+    pub resets: u64,
+    /// Per-instrument resubscribes sent to resync a book.
+    pub resubscribes: u64,
+    /// Request frames held back by the connection's request budget (sent later).
+    pub budget_waits: u64,
+    /// Application-level pongs received.
+    pub pongs: u64,
+    /// Connections recycled because an application pong did not come in time.
+    pub pong_timeouts: u64,
     /// The adapter's decode counters.
     pub decode: DecodeStats,
 }
@@ -144,6 +162,24 @@ pub struct Watermarks {
     pub bbos: Vec<u64>,
     /// Last applied diff per instrument index, for books in sync.
     pub books: Vec<Option<DiffIds>>,
+    /// Keys ([`TradeId::key`]) of the last [`RECENT_TRADE_IDS`] trades whose ids are not
+    /// ordered numbers (UUIDs, hashed text), any instrument: such trades are deduplicated by
+    /// membership, not by comparison.
+    pub recent_trades: Vec<u64>,
+    /// Next slot of `recent_trades` to overwrite once it is full.
+    recent_next: usize,
+    /// `recent_trades` is sorted (a hand-over's copy): searched by bisection.
+    recent_sorted: bool,
+}
+
+/// How many unordered trade ids a handler remembers for a hand-over (a new connection lags
+/// the old one by far fewer trades).
+pub const RECENT_TRADE_IDS: usize = 4096;
+
+/// Whether a trade event's id is unordered (a UUID or a hash).
+#[inline]
+fn unordered_id(e: &Event) -> bool {
+    e.flags.0 & (Flags::UUID_ID.0 | Flags::HASHED_ID.0) != 0
 }
 
 impl Watermarks {
@@ -153,12 +189,29 @@ impl Watermarks {
             agg_trades: vec![0; n],
             bbos: vec![0; n],
             books: vec![None; n],
+            recent_trades: Vec::new(),
+            recent_next: 0,
+            recent_sorted: false,
         }
+    }
+
+    /// Sorts the unordered trade ids for bisection (a hand-over's copy; control path).
+    fn seal(&mut self) {
+        self.recent_trades.sort_unstable();
+        self.recent_sorted = true;
     }
 
     /// Whether `e` was already published under these watermarks (trades and BBOs only).
     fn covers(&self, e: &Event) -> bool {
         let i = e.instrument.index();
+        if e.kind() == EventKind::Trade && unordered_id(e) {
+            let key = e.trade_id().map_or(e.seq, TradeId::key);
+            return if self.recent_sorted {
+                self.recent_trades.binary_search(&key).is_ok()
+            } else {
+                self.recent_trades.contains(&key)
+            };
+        }
         let mark = match e.kind() {
             EventKind::Trade if e.flags.contains(Flags::AGGREGATED) => self.agg_trades.get(i),
             EventKind::Trade => self.trades.get(i),
@@ -171,6 +224,10 @@ impl Watermarks {
     #[inline]
     fn record(&mut self, e: &Event) {
         let i = e.instrument.index();
+        if e.kind() == EventKind::Trade && unordered_id(e) {
+            self.record_unordered(e);
+            return;
+        }
         let slot = match e.kind() {
             EventKind::Trade if e.flags.contains(Flags::AGGREGATED) => self.agg_trades.get_mut(i),
             EventKind::Trade => self.trades.get_mut(i),
@@ -180,6 +237,20 @@ impl Watermarks {
         if let Some(m) = slot {
             *m = e.seq;
         }
+    }
+
+    fn record_unordered(&mut self, e: &Event) {
+        let key = e.trade_id().map_or(e.seq, TradeId::key);
+        if self.recent_trades.len() < RECENT_TRADE_IDS {
+            // Grows once to its bound (the first such trades), then overwrites in place.
+            self.recent_trades
+                .reserve_exact(RECENT_TRADE_IDS - self.recent_trades.len());
+            self.recent_trades.push(key);
+        } else {
+            self.recent_trades[self.recent_next] = key;
+            self.recent_next = (self.recent_next + 1) % RECENT_TRADE_IDS;
+        }
+        self.recent_sorted = false;
     }
 }
 
@@ -216,6 +287,7 @@ enum SyncState {
 #[derive(Clone, Copy, Debug)]
 struct Buffered {
     ids: DiffIds,
+    checksum: Option<u32>,
     start: u32,
     len: u32,
 }
@@ -239,6 +311,9 @@ struct BookSync {
     deferred: bool,
     /// While buffering: when the wait for a usable snapshot times out (0: not waiting).
     sync_deadline: u64,
+    /// An in-band snapshot is on its way (the book was subscribed or resubscribed since the
+    /// last one).
+    inband_expected: bool,
     /// Jitter state (xorshift).
     rng: u64,
     pending: Option<BookSnapshot>,
@@ -265,6 +340,14 @@ enum LogItem {
     Diff {
         slot: u32,
         ids: DiffIds,
+        checksum: Option<u32>,
+        start: u32,
+        len: u32,
+    },
+    Snapshot {
+        slot: u32,
+        ids: DiffIds,
+        checksum: Option<u32>,
         start: u32,
         len: u32,
     },
@@ -307,6 +390,11 @@ pub struct FeedHandler<A: FeedAdapter> {
     deepest_run: usize,
     /// Per-stream stale detection (checked from the handler timer).
     stale: StaleDetector,
+    /// When the request frames of this session were sent, oldest first, up to the adapter's
+    /// [`super::Pacing::budget`] (a sliding window; empty without a budget).
+    sent_at: VecDeque<u64>,
+    /// An application ping is unanswered: its pong is due by then (0: none outstanding).
+    pong_deadline: u64,
     stats: FeedStats,
 }
 
@@ -401,6 +489,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
             books.push(BookSync::new(spec.instrument, spec.config, &config));
         }
         let ceiling = adapter.heartbeat().stale_after_ns;
+        let budget = adapter.pacing().budget.map_or(0, |b| b.requests as usize);
         let mut h = FeedHandler {
             adapter,
             snapshots,
@@ -426,6 +515,8 @@ impl<A: FeedAdapter> FeedHandler<A> {
             snapshot_run: Vec::with_capacity(max_run),
             deepest_run: max_run.saturating_sub(1),
             stale: StaleDetector::new(config.stale, ceiling),
+            sent_at: VecDeque::with_capacity(budget),
+            pong_deadline: 0,
             stats: FeedStats::default(),
         };
         h.track_streams();
@@ -500,7 +591,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
     pub fn subscribe(&mut self, subs: &[A::Subscription], cx: &mut Context<'_>) {
         let mut frames = Vec::new();
         self.adapter.subscribe(subs, &mut frames);
-        self.track_books();
+        self.track_books(cx.now());
         self.track_streams();
         // Instruments added at run time get watermarks too, so a take-over skips what the
         // old connection already published of them.
@@ -539,7 +630,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
 
     /// Gives every book the adapter names and the handler does not track a slot (reusing
     /// the slot of an earlier subscription of the instrument). Control path: allocates.
-    fn track_books(&mut self) {
+    fn track_books(&mut self, now: u64) {
         for spec in self.adapter.books() {
             let i = spec.instrument;
             if i == InstrumentId::NONE || self.slot(i).is_some() {
@@ -556,6 +647,9 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 }
             };
             self.slot_of[i.index()] = slot as u32;
+            // Its subscribe frame is on its way: so is its in-band snapshot.
+            self.books[slot].inband_expected = false;
+            self.expect_inband(slot, now);
             let run = 2 * spec.config.depth + 1;
             if self.snapshot_run.capacity() < run {
                 self.snapshot_run.reserve(run - self.snapshot_run.len());
@@ -634,15 +728,42 @@ impl<A: FeedAdapter> FeedHandler<A> {
     // ---- outbound pacing and timers ----
 
     fn flush(&mut self, cx: &mut Context<'_>) {
-        let interval = self.adapter.pacing().min_interval_ns;
+        let pacing = self.adapter.pacing();
+        let interval = pacing.min_interval_ns;
         while let Some(frame) = self.outbox.front() {
-            if cx.now() < self.next_send_at {
+            let now = cx.now();
+            if now < self.next_send_at {
                 break;
+            }
+            if let Some(budget) = pacing.budget {
+                let window = budget.window_ns;
+                while self
+                    .sent_at
+                    .front()
+                    .is_some_and(|&t| now >= t.saturating_add(window))
+                {
+                    self.sent_at.pop_front();
+                }
+                if self.sent_at.len() >= budget.requests.max(1) as usize {
+                    // Spent: the next request waits until the oldest leaves the window.
+                    let free_at = self
+                        .sent_at
+                        .front()
+                        .map_or(now, |&t| t.saturating_add(window));
+                    if self.next_send_at != free_at {
+                        self.stats.budget_waits += 1;
+                        self.next_send_at = free_at;
+                    }
+                    break;
+                }
             }
             match cx.send_text(frame) {
                 Ok(()) => {
                     self.outbox.pop_front();
-                    self.next_send_at = cx.now().saturating_add(interval);
+                    self.next_send_at = now.saturating_add(interval);
+                    if pacing.budget.is_some() {
+                        self.sent_at.push_back(now);
+                    }
                 }
                 Err(SendError::Full | SendError::NotLive) => {
                     self.stats.send_retries += 1;
@@ -662,11 +783,17 @@ impl<A: FeedAdapter> FeedHandler<A> {
         if self.adapter.heartbeat().app_ping.is_some() && self.next_ping_at != 0 {
             next = next.min(self.next_ping_at);
         }
+        if self.pong_deadline != 0 {
+            next = next.min(self.pong_deadline);
+        }
+        let inband_only = self.adapter.snapshot_start() == SnapshotStart::InBand;
         let mut in_flight = false;
         for b in &mut self.books {
             in_flight |= b.requested;
             if b.state == SyncState::Buffering {
-                if !b.requested && b.pending.is_none() {
+                // An in-band snapshot needs no timer of its own: the sync deadline bounds it.
+                let waits_inband = inband_only && b.inband_expected;
+                if !b.requested && b.pending.is_none() && !waits_inband {
                     next = next.min(b.retry_at);
                     b.deferred = true; // the timer covers its retry
                 }
@@ -696,35 +823,79 @@ impl<A: FeedAdapter> FeedHandler<A> {
 
     // ---- book sync ----
 
+    /// Gets `slot`'s book a snapshot, the venue's way ([`FeedAdapter::snapshot_start`],
+    /// [`FeedAdapter::resync_policy`]): a REST request, or a resubscribe that brings one
+    /// in-band, each through the book's backoff; or waits, when an in-band snapshot is on
+    /// its way; or recycles the connection.
     fn request_snapshot(&mut self, slot: usize, cx: &mut Context<'_>) {
-        match self.adapter.resync_policy() {
-            ResyncPolicy::Snapshot => {
-                let (now, cap) = (cx.now(), self.config.snapshot_retry_max_ns);
-                let b = &mut self.books[slot];
-                if b.requested {
-                    return;
-                }
-                if now < b.retry_at {
-                    // Backing off: the timer asks later (armed once per wait).
-                    if !b.deferred {
-                        b.deferred = true;
-                        self.arm_timer(cx);
-                    }
-                    return;
-                }
-                let delay = b.retry_delay;
-                b.retry_at = now.saturating_add(b.jittered(delay));
-                b.retry_delay = delay.saturating_mul(2).min(cap).max(1);
-                b.last_request_at = now;
-                b.requested = true;
-                b.deferred = false;
-                self.stats.snapshots_requested += 1;
-                self.snapshots.request(b.instrument);
-                // A source may answer at once (a queue, a capture): look next turn, then on
-                // the poll timer.
-                cx.request_poll();
+        let policy = self.adapter.resync_policy();
+        let start = self.adapter.snapshot_start();
+        if policy == ResyncPolicy::Reconnect {
+            cx.recycle(Reason::Adapter);
+            return;
+        }
+        let (now, cap) = (cx.now(), self.config.snapshot_retry_max_ns);
+        let b = &mut self.books[slot];
+        if b.requested {
+            return;
+        }
+        if b.inband_expected && start == SnapshotStart::InBand {
+            return; // the sync deadline bounds the wait
+        }
+        // A book synced in-band resyncs by resubscribing; REST is the start's fallback.
+        let resubscribe = policy == ResyncPolicy::Resubscribe
+            && start != SnapshotStart::Rest
+            && !b.inband_expected;
+        if now < b.retry_at {
+            // Backing off (or an in-band snapshot's grace): the timer asks later (armed once
+            // per wait).
+            if !b.deferred {
+                b.deferred = true;
+                self.arm_timer(cx);
             }
-            ResyncPolicy::Resubscribe | ResyncPolicy::Reconnect => cx.recycle(Reason::Adapter),
+            return;
+        }
+        let delay = b.retry_delay;
+        b.retry_at = now.saturating_add(b.jittered(delay));
+        b.retry_delay = delay.saturating_mul(2).min(cap).max(1);
+        b.last_request_at = now;
+        b.deferred = false;
+        if resubscribe {
+            let instrument = b.instrument;
+            let mut frames = Vec::new(); // resync path, not steady state
+            self.adapter.resubscribe(instrument, &mut frames);
+            if frames.is_empty() {
+                cx.recycle(Reason::Adapter);
+                return;
+            }
+            self.expect_inband(slot, now);
+            self.stats.resubscribes += 1;
+            self.outbox.extend(frames);
+            self.flush(cx);
+            self.arm_timer(cx);
+            return;
+        }
+        b.requested = true;
+        self.stats.snapshots_requested += 1;
+        self.snapshots.request(b.instrument);
+        // A source may answer at once (a queue, a capture): look next turn, then on the poll
+        // timer.
+        cx.request_poll();
+    }
+
+    /// `slot`'s book was (re)subscribed at `now`: its snapshot comes in-band. With a REST
+    /// fallback, REST is asked only after the grace.
+    fn expect_inband(&mut self, slot: usize, now: u64) {
+        let start = self.adapter.snapshot_start();
+        let b = &mut self.books[slot];
+        match start {
+            SnapshotStart::Rest => {}
+            SnapshotStart::InBand => b.inband_expected = true,
+            SnapshotStart::InBandElseRest { grace_ns } => {
+                b.inband_expected = true;
+                b.retry_at = b.retry_at.max(now.saturating_add(grace_ns));
+                b.deferred = false;
+            }
         }
     }
 
@@ -865,12 +1036,19 @@ impl<A: FeedAdapter> FeedHandler<A> {
         self.snapshot_run = run;
     }
 
-    fn on_diff(&mut self, slot: usize, ids: DiffIds, events: &[Event], cx: &mut Context<'_>) {
+    fn on_diff(
+        &mut self,
+        slot: usize,
+        ids: DiffIds,
+        checksum: Option<u32>,
+        events: &[Event],
+        cx: &mut Context<'_>,
+    ) {
         match self.books[slot].state {
             SyncState::Idle | SyncState::Buffering => {
                 let timeout = self.config.snapshot_sync_timeout_ns;
                 self.books[slot].start_buffering(cx.now(), timeout);
-                self.buffer(slot, ids, events);
+                self.buffer(slot, ids, checksum, events);
                 if self.books[slot].pending.is_some() {
                     self.try_sync(slot, cx);
                 } else {
@@ -887,22 +1065,107 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 match check {
                     SeqCheck::Apply => {
                         self.books[slot].state = SyncState::Live;
-                        if !self.apply_diff(slot, ids, events, cx) {
+                        if !self.apply_diff(slot, ids, checksum, events, cx) {
                             self.request_snapshot(slot, cx);
                         }
                     }
                     SeqCheck::Stale => self.stats.stale_diffs += 1,
                     SeqCheck::Gap => {
                         self.resync(slot, true, Reason::None, cx);
-                        self.buffer(slot, ids, events);
+                        self.buffer(slot, ids, checksum, events);
                         self.request_snapshot(slot, cx);
+                    }
+                    SeqCheck::Reset => {
+                        self.stats.resets += 1;
+                        self.on_book_snapshot(slot, ids, checksum, events, cx);
                     }
                 }
             }
         }
     }
 
-    fn buffer(&mut self, slot: usize, ids: DiffIds, events: &[Event]) {
+    /// A whole book in-band (or a diff that resets the sequence): it replaces the book
+    /// whatever state it was in. Diffs buffered before it are older in stream order and are
+    /// dropped. While joining another connection's book, a snapshot not newer than that
+    /// book is skipped (the old connection already published past it).
+    fn on_book_snapshot(
+        &mut self,
+        slot: usize,
+        ids: DiffIds,
+        checksum: Option<u32>,
+        events: &[Event],
+        cx: &mut Context<'_>,
+    ) {
+        let b = &mut self.books[slot];
+        if b.state == SyncState::Joining && ids.last <= b.last.last {
+            self.stats.stale_diffs += 1;
+            return;
+        }
+        b.diffs.clear();
+        b.events.clear();
+        b.pending = None;
+        b.inband_expected = false;
+        match self.install_levels(slot, ids, checksum, events, cx) {
+            Ok(()) => self.synced(slot),
+            Err(reason) => {
+                let timeout = self.config.snapshot_sync_timeout_ns;
+                let b = &mut self.books[slot];
+                b.book.invalidate();
+                b.start_buffering(cx.now(), timeout);
+                if reason == Reason::Checksum {
+                    self.resync(slot, false, Reason::Checksum, cx);
+                } else {
+                    self.snapshot_failed(slot, reason, ids.last, cx);
+                }
+                self.request_snapshot(slot, cx);
+            }
+        }
+    }
+
+    /// A book has synced: its backoff starts again (still no two requests closer than the
+    /// first step) and its sync bound stops.
+    fn synced(&mut self, slot: usize) {
+        let base = self.config.snapshot_retry_ns;
+        let b = &mut self.books[slot];
+        b.retry_delay = base;
+        b.retry_at = b.retry_at.min(b.last_request_at.saturating_add(base));
+        b.sync_deadline = 0;
+        b.inband_expected = false;
+    }
+
+    /// Compares the venue's checksum with the validating book's (when the venue sent one
+    /// and books are validated): on a mismatch publishes `Checksum` and returns false.
+    fn checksum_ok(&mut self, slot: usize, expected: Option<u32>, cx: &mut Context<'_>) -> bool {
+        let Some(expected) = expected else {
+            return true;
+        };
+        if !self.config.validate_books {
+            return true;
+        }
+        let b = &self.books[slot];
+        let Some(actual) = self.adapter.book_checksum(b.instrument, &b.book) else {
+            return true;
+        };
+        self.stats.checksums_checked += 1;
+        if actual == expected {
+            return true;
+        }
+        self.stats.checksum_failures += 1;
+        let instrument = b.instrument;
+        if self.mode == Mode::Active {
+            let value = u64::from(expected);
+            self.status(
+                instrument,
+                StatusKind::Checksum,
+                Reason::Checksum,
+                value,
+                cx,
+            );
+        }
+        false
+    }
+
+    fn buffer(&mut self, slot: usize, ids: DiffIds, checksum: Option<u32>, events: &[Event]) {
         let max = self.config.max_buffered_events;
         let b = &mut self.books[slot];
         if b.events.len() + events.len() > max {
@@ -912,6 +1175,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
         }
         b.diffs.push(Buffered {
             ids,
+            checksum,
             start: b.events.len() as u32,
             len: events.len() as u32,
         });
@@ -924,6 +1188,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
         &mut self,
         slot: usize,
         ids: DiffIds,
+        checksum: Option<u32>,
         events: &[Event],
         cx: &mut Context<'_>,
     ) -> bool {
@@ -947,6 +1212,10 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 return false;
             }
         }
+        if !self.checksum_ok(slot, checksum, cx) {
+            self.resync(slot, false, Reason::Checksum, cx);
+            return false;
+        }
         self.books[slot].last = ids;
         self.publish_all(events, cx);
         true
@@ -959,11 +1228,13 @@ impl<A: FeedAdapter> FeedHandler<A> {
             return;
         };
         let mut first = None;
+        let mut first_check = SeqCheck::Apply;
         for (i, d) in self.books[slot].diffs.iter().enumerate() {
             match self.adapter.first_diff(snap_id, &d.ids) {
                 SeqCheck::Stale => {}
-                SeqCheck::Apply => {
+                check @ (SeqCheck::Apply | SeqCheck::Reset) => {
                     first = Some(i);
+                    first_check = check;
                     break;
                 }
                 SeqCheck::Gap => {
@@ -997,13 +1268,24 @@ impl<A: FeedAdapter> FeedHandler<A> {
         for (i, d) in diffs.iter().enumerate().skip(first) {
             let evs = &events[d.start as usize..(d.start + d.len) as usize];
             let check = if i == first {
-                SeqCheck::Apply
+                first_check
             } else {
                 self.adapter.next_diff(&self.books[slot].last, &d.ids)
             };
             match check {
                 SeqCheck::Apply => {
-                    if !self.apply_diff(slot, d.ids, evs, cx) {
+                    if !self.apply_diff(slot, d.ids, d.checksum, evs, cx) {
+                        rest_from = Some(i + 1);
+                        break;
+                    }
+                }
+                SeqCheck::Reset => {
+                    self.stats.resets += 1;
+                    if self
+                        .install_levels(slot, d.ids, d.checksum, evs, cx)
+                        .is_err()
+                    {
+                        self.resync(slot, false, Reason::SequenceReset, cx);
                         rest_from = Some(i + 1);
                         break;
                     }
@@ -1023,12 +1305,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
             None => {
                 b.diffs.clear();
                 b.events.clear();
-                // Synced: the backoff starts again (still no two requests closer than its
-                // first step).
-                let base = self.config.snapshot_retry_ns;
-                b.retry_delay = base;
-                b.retry_at = b.retry_at.min(b.last_request_at.saturating_add(base));
-                b.sync_deadline = 0;
+                self.synced(slot);
             }
             Some(from) => {
                 // Keep the diffs after the gap for the next snapshot.
@@ -1105,6 +1382,70 @@ impl<A: FeedAdapter> FeedHandler<A> {
         Ok(())
     }
 
+    /// Installs a book sent in-band (its levels as decoded events, any order, zero
+    /// quantities skipped) as a SNAPSHOT run, after the same checks as a REST snapshot
+    /// ([`FeedHandler::install_snapshot`]) and the venue's checksum. Publishes nothing on
+    /// failure: [`Reason::Number`], [`Reason::Crossed`] or [`Reason::Checksum`] (after a
+    /// `Checksum` status).
+    fn install_levels(
+        &mut self,
+        slot: usize,
+        ids: DiffIds,
+        checksum: Option<u32>,
+        events: &[Event],
+        cx: &mut Context<'_>,
+    ) -> Result<(), Reason> {
+        let levels = || {
+            events
+                .iter()
+                .filter_map(Event::as_level)
+                .filter(|l| !l.qty.is_zero())
+        };
+        if levels().any(|l| l.qty.is_negative()) {
+            return Err(Reason::Number);
+        }
+        let best_bid = levels()
+            .filter(|l| l.side == Side::Buy)
+            .map(|l| l.price)
+            .max();
+        let best_ask = levels()
+            .filter(|l| l.side == Side::Sell)
+            .map(|l| l.price)
+            .min();
+        if let (Some(bid), Some(ask)) = (best_bid, best_ask) {
+            if bid >= ask {
+                return Err(Reason::Crossed);
+            }
+        }
+        let instrument = self.books[slot].instrument;
+        if self.config.validate_books {
+            let book = &mut self.books[slot].book;
+            book.invalidate();
+            for l in levels() {
+                if book.apply(l.side, l.price, l.qty).is_err() {
+                    book.invalidate();
+                    return Err(Reason::Number);
+                }
+            }
+            book.set_valid(ids.last);
+            if !self.checksum_ok(slot, checksum, cx) {
+                self.books[slot].book.invalidate();
+                return Err(Reason::Checksum);
+            }
+        }
+        let exchange_ts = events.first().map_or(0, |e| e.exchange_ts);
+        let mut run = std::mem::take(&mut self.snapshot_run);
+        let sides = levels().map(|l| (l.side, (l.price, l.qty)));
+        snapshot_run(&mut run, instrument, ids.last, exchange_ts, cx.now(), sides);
+        self.publish_all(&run, cx);
+        self.snapshot_run = run;
+        let b = &mut self.books[slot];
+        b.last = ids;
+        b.state = SyncState::Live;
+        self.stats.snapshots_applied += 1;
+        Ok(())
+    }
+
     /// A snapshot could not be had or used: counted, and reported in-band for `slot`'s
     /// instrument (the book stays invalid; the next request waits for the backoff).
     fn snapshot_failed(&mut self, slot: usize, reason: Reason, value: u64, cx: &mut Context<'_>) {
@@ -1133,6 +1474,8 @@ impl<A: FeedAdapter> FeedHandler<A> {
             }
             let held = b.pending.take().map_or(0, |s| s.last_id);
             b.sync_deadline = now.saturating_add(timeout).max(1);
+            // The in-band snapshot did not come: the next try resubscribes.
+            b.inband_expected = false;
             self.stats.sync_timeouts += 1;
             self.snapshot_failed(slot, Reason::SyncTimeout, held, cx);
         }
@@ -1182,10 +1525,16 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 return true;
             };
             let first = self.log.iter().find_map(|item| match item {
-                LogItem::Diff { slot: s, ids, .. } if *s as usize == slot => Some(ids),
+                LogItem::Diff { slot: s, ids, .. } if *s as usize == slot => Some(Some(ids)),
+                LogItem::Snapshot { slot: s, .. } if *s as usize == slot => Some(None),
                 _ => None,
             });
-            first.is_some_and(|ids| self.adapter.join_diff(last, ids) != SeqCheck::Gap)
+            match first {
+                // A whole book: it joins whatever the old connection had.
+                Some(None) => true,
+                Some(Some(ids)) => self.adapter.join_diff(last, ids) != SeqCheck::Gap,
+                None => false,
+            }
         })
     }
 
@@ -1194,7 +1543,8 @@ impl<A: FeedAdapter> FeedHandler<A> {
     /// what `old` already published skipped (trades and BBOs by id, book diffs by the
     /// adapter's join rule), and `old` is retired (its connection should then be closed).
     pub fn take_over(&mut self, old: &mut FeedHandler<A>, cx: &mut Context<'_>) -> HandoverReport {
-        let marks = old.watermarks();
+        let mut marks = old.watermarks();
+        marks.seal();
         let mut report = HandoverReport {
             overflowed: self.log_overflow,
             ..HandoverReport::default()
@@ -1256,12 +1606,24 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 LogItem::Diff {
                     slot,
                     ids,
+                    checksum,
+                    start,
+                    len,
+                }
+                | LogItem::Snapshot {
+                    slot,
+                    ids,
+                    checksum,
                     start,
                     len,
                 } => {
                     let evs = &log_events[start as usize..(start + len) as usize];
                     let was_joining = self.books[slot as usize].state == SyncState::Joining;
-                    self.on_diff(slot as usize, ids, evs, cx);
+                    if matches!(item, LogItem::Snapshot { .. }) {
+                        self.on_book_snapshot(slot as usize, ids, checksum, evs, cx);
+                    } else {
+                        self.on_diff(slot as usize, ids, checksum, evs, cx);
+                    }
                     let b = &self.books[slot as usize];
                     if was_joining && b.state == SyncState::Live {
                         report.joined += 1;
@@ -1335,7 +1697,11 @@ impl<A: FeedAdapter> FeedHandler<A> {
                     self.publish(*e, cx);
                 }
             }
-            Frame::BookDiff { instrument, ids } => {
+            Frame::BookDiff {
+                instrument,
+                ids,
+                checksum,
+            } => {
                 let Some(slot) = self.slot(instrument) else {
                     self.stats.untracked_diffs += 1;
                     return;
@@ -1345,13 +1711,41 @@ impl<A: FeedAdapter> FeedHandler<A> {
                     let item = LogItem::Diff {
                         slot: slot as u32,
                         ids,
+                        checksum,
                         start,
                         len: events.len() as u32,
                     };
                     self.log_item(item, events);
                     return;
                 }
-                self.on_diff(slot, ids, events, cx);
+                self.on_diff(slot, ids, checksum, events, cx);
+            }
+            Frame::BookSnapshot {
+                instrument,
+                ids,
+                checksum,
+            } => {
+                let Some(slot) = self.slot(instrument) else {
+                    self.stats.untracked_diffs += 1;
+                    return;
+                };
+                if self.mode == Mode::Standby {
+                    let start = self.log_events.len() as u32;
+                    let item = LogItem::Snapshot {
+                        slot: slot as u32,
+                        ids,
+                        checksum,
+                        start,
+                        len: events.len() as u32,
+                    };
+                    self.log_item(item, events);
+                    return;
+                }
+                self.on_book_snapshot(slot, ids, checksum, events, cx);
+            }
+            Frame::Pong => {
+                self.stats.pongs += 1;
+                self.pong_deadline = 0;
             }
             Frame::Ack { .. } => self.stats.acks += 1,
             Frame::SubscriptionError { id, .. } => {
@@ -1415,6 +1809,7 @@ impl BookSync {
             last_request_at: 0,
             deferred: false,
             sync_deadline: 0,
+            inband_expected: false,
             rng: (instrument.index() as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             pending: None,
             // Grown by the first diffs buffered while syncing (off the steady-state path):
@@ -1484,9 +1879,15 @@ impl<A: FeedAdapter> WsHandler for FeedHandler<A> {
             Some(p) => cx.now().saturating_add(p.interval_ns),
             None => 0,
         };
-        for b in &mut self.books {
+        self.sent_at.clear();
+        self.pong_deadline = 0;
+        for slot in 0..self.books.len() {
+            let b = &mut self.books[slot];
             b.state = SyncState::Idle;
             b.retry_at = 0;
+            b.inband_expected = false;
+            // Every book is in the connect frames: its snapshot comes in-band.
+            self.expect_inband(slot, cx.now());
         }
         self.stale.on_connect(cx.now());
         self.flush(cx);
@@ -1555,10 +1956,20 @@ impl<A: FeedAdapter> WsHandler for FeedHandler<A> {
         if self.republish {
             self.recover_from_drops(cx);
         }
-        if let Some(p) = self.adapter.heartbeat().app_ping {
+        let heartbeat = self.adapter.heartbeat();
+        if self.pong_deadline != 0 && cx.now() >= self.pong_deadline {
+            // The venue stopped answering: the connection is dead even if bytes trickle.
+            self.pong_deadline = 0;
+            self.stats.pong_timeouts += 1;
+            cx.recycle(Reason::PongTimeout);
+            return;
+        }
+        if let Some(p) = heartbeat.app_ping {
             if self.next_ping_at != 0 && cx.now() >= self.next_ping_at {
                 if cx.send_text(p.payload).is_err() {
                     self.stats.send_retries += 1;
+                } else if self.pong_deadline == 0 {
+                    self.pong_deadline = cx.now().saturating_add(heartbeat.pong_timeout_ns);
                 }
                 self.next_ping_at = cx.now().saturating_add(p.interval_ns);
             }
@@ -1609,7 +2020,9 @@ impl<A: FeedAdapter> FeedHandler<A> {
             return;
         }
         let (instrument, kind) = match frame {
-            Frame::BookDiff { instrument, .. } => (instrument, StreamKind::Book),
+            Frame::BookDiff { instrument, .. } | Frame::BookSnapshot { instrument, .. } => {
+                (instrument, StreamKind::Book)
+            }
             Frame::Market => match events.first() {
                 Some(e) => match e.kind() {
                     EventKind::Trade => (e.instrument, StreamKind::Trade),

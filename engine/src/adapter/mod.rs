@@ -31,7 +31,7 @@ mod snapshot;
 mod stale;
 
 pub use connect::{AddFeedError, add_feed, connection_config};
-pub use feed::{FeedConfig, FeedHandler, FeedStats, HandoverReport, Watermarks};
+pub use feed::{FeedConfig, FeedHandler, FeedStats, HandoverReport, RECENT_TRADE_IDS, Watermarks};
 pub use rotation::{
     FeedFactory, RotatingFeed, RotationConfig, RotationError, RotationMonitor, RotationStats,
     add_rotating_feed,
@@ -46,6 +46,21 @@ use crate::book::BookConfig;
 use crate::event::Event;
 use crate::instrument::InstrumentId;
 use crate::reason::Reason;
+
+/// Flags `events` (the levels of one in-band snapshot) as a SNAPSHOT run, as consumers get
+/// it: every level `SNAPSHOT`, the first also `RUN_START`, the last also `LAST_IN_BATCH`.
+/// For tools that print decoded frames without a [`FeedHandler`].
+pub fn mark_snapshot_run(events: &mut [Event]) {
+    for e in events.iter_mut() {
+        e.flags = e.flags.with(crate::event::Flags::SNAPSHOT);
+    }
+    if let Some(first) = events.first_mut() {
+        first.flags = first.flags.with(crate::event::Flags::RUN_START);
+    }
+    if let Some(last) = events.last_mut() {
+        last.flags = last.flags.with(crate::event::Flags::LAST_IN_BATCH);
+    }
+}
 
 /// Where and how to connect.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,10 +97,42 @@ pub struct Heartbeat {
 }
 
 /// How fast the handler may send frames (venues count them and close offenders).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pacing {
     /// Minimum gap between two frames the handler sends, ns.
     pub min_interval_ns: u64,
+    /// Most request frames (subscribe, unsubscribe, per-instrument resubscribes) one
+    /// connection may send in a window, e.g. OKX's 480 an hour. `None`: no budget beyond
+    /// `min_interval_ns`. Application pings are not counted.
+    pub budget: Option<RequestBudget>,
+}
+
+/// A venue's request budget per connection: a token bucket that starts full on every
+/// connection and refills `requests` per `window_ns`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestBudget {
+    /// Requests allowed per window (also the burst).
+    pub requests: u32,
+    /// The window, ns.
+    pub window_ns: u64,
+}
+
+/// Where a book's snapshot comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnapshotStart {
+    /// From the [`SnapshotSource`] (REST): diffs are buffered until a snapshot they line up
+    /// with arrives (Binance).
+    Rest,
+    /// In-band: the venue sends a [`Frame::BookSnapshot`] after each subscribe (Bybit, OKX
+    /// while it still does, Kraken, Coinbase). A snapshot replaces the book at any time; diffs
+    /// before the first are dropped as stale.
+    InBand,
+    /// In-band when one comes; when `grace_ns` passes after a (re)subscribe with diffs and no
+    /// snapshot, from the [`SnapshotSource`] (OKX's documented REST start, venues.md §12).
+    InBandElseRest {
+        /// How long to wait for an in-band snapshot, ns.
+        grace_ns: u64,
+    },
 }
 
 /// How a book is rebuilt after a gap.
@@ -93,15 +140,16 @@ pub struct Pacing {
 pub enum ResyncPolicy {
     /// Fetch a snapshot from the [`SnapshotSource`] and replay buffered diffs on top (Binance).
     Snapshot,
-    /// Unsubscribe and subscribe the instrument again: the venue sends a fresh snapshot.
-    /// (The generic [`FeedHandler`] does not resubscribe per instrument yet: it recycles the
-    /// connection, as for [`ResyncPolicy::Reconnect`].)
+    /// Unsubscribe and subscribe the instrument again ([`FeedAdapter::resubscribe`]): the
+    /// venue sends a fresh snapshot in-band. Paced, within the connection's
+    /// [`Pacing::budget`], and through the book's backoff like a REST request.
     Resubscribe,
     /// Recycle the whole connection.
     Reconnect,
 }
 
-/// Update ids a book diff carries (Binance: `U`, `u`, and `pu` on futures).
+/// Update ids a book diff carries (Binance: `U`, `u`, and `pu` on futures; Bybit `u` as
+/// `first` and `last`; OKX `seqId` as `first` and `last` and `prevSeqId` as `prev`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct DiffIds {
     /// First update id in the message.
@@ -121,6 +169,9 @@ pub enum SeqCheck {
     Stale,
     /// Updates are missing between the book and this diff.
     Gap,
+    /// The venue restarted the sequence (Bybit `u == 1`): the diff's levels are the whole new
+    /// book. It is installed as a snapshot (a SNAPSHOT run), not applied.
+    Reset,
 }
 
 /// What one decoded frame was. Its events, if any, are in the output vector.
@@ -135,7 +186,23 @@ pub enum Frame {
         instrument: InstrumentId,
         /// Its update ids.
         ids: DiffIds,
+        /// The venue's checksum of the book after this diff, when it sent one (checked with
+        /// [`FeedAdapter::book_checksum`]).
+        checksum: Option<u32>,
     },
+    /// A whole book for `instrument`, sent in-band: it replaces the book whatever came
+    /// before. The events are its levels (any flags: the handler publishes them as a
+    /// SNAPSHOT run).
+    BookSnapshot {
+        /// The instrument.
+        instrument: InstrumentId,
+        /// The snapshot's update ids (`last`: the id the next diff chains onto).
+        ids: DiffIds,
+        /// The venue's checksum of this book, when it sent one.
+        checksum: Option<u32>,
+    },
+    /// The answer to the handler's application-level ping ([`Heartbeat::app_ping`]).
+    Pong,
     /// A subscription request was acknowledged.
     Ack {
         /// The request id.
@@ -264,6 +331,27 @@ pub trait FeedAdapter: Send + 'static {
     /// Removes subscriptions; pushes the text frames that cancel them.
     fn unsubscribe(&mut self, subs: &[Self::Subscription], out: &mut Vec<Vec<u8>>);
 
+    /// Pushes the frames that unsubscribe and subscribe again `instrument`'s book channel
+    /// alone, so the venue sends a fresh in-band snapshot ([`ResyncPolicy::Resubscribe`]).
+    /// Each frame counts against [`Pacing::budget`]. The default pushes nothing (the handler
+    /// then recycles the connection).
+    fn resubscribe(&mut self, instrument: InstrumentId, out: &mut Vec<Vec<u8>>) {
+        let _ = (instrument, out);
+    }
+
+    /// Where book snapshots come from. Default: REST ([`SnapshotStart::Rest`]).
+    fn snapshot_start(&self) -> SnapshotStart {
+        SnapshotStart::Rest
+    }
+
+    /// The venue's checksum of `book` (`instrument`'s validating book, just updated), for a
+    /// frame that carried one. `None`: this venue has no checksum (the default). Runs on the
+    /// I/O thread after every checksummed message: must not allocate.
+    fn book_checksum(&self, instrument: InstrumentId, book: &crate::book::Book) -> Option<u32> {
+        let _ = (instrument, book);
+        None
+    }
+
     /// Reads a subscription from its text form (the topics of `EngineHandle::subscribe`, e.g.
     /// Binance stream names like `btcusdt@trade`). `None`: not a topic of this venue (the
     /// default, for adapters that take no run-time subscriptions).
@@ -293,8 +381,9 @@ pub trait FeedAdapter: Send + 'static {
     /// Decode counters.
     fn decode_stats(&self) -> DecodeStats;
 
-    /// Rule for the first diff applied on top of a snapshot whose last update id is
-    /// `snapshot_id`.
+    /// Rule for the first diff applied on top of a REST snapshot whose last update id is
+    /// `snapshot_id` (in-band snapshots are in stream order: the next diff is checked with
+    /// [`FeedAdapter::next_diff`]).
     fn first_diff(&self, snapshot_id: u64, diff: &DiffIds) -> SeqCheck;
 
     /// Rule for each later diff, given the last one applied.

@@ -685,7 +685,7 @@ mod tests {
             }
         }
         fn pacing(&self) -> Pacing {
-            Pacing { min_interval_ns: 0 }
+            Pacing::default()
         }
         fn books(&self) -> Vec<BookSpec> {
             Vec::new()

@@ -318,6 +318,7 @@ impl FeedAdapter for BinanceAdapter {
     fn pacing(&self) -> Pacing {
         Pacing {
             min_interval_ns: self.config.send_interval_ns,
+            budget: None,
         }
     }
 

@@ -601,6 +601,7 @@ impl Decoder {
         Ok(Frame::BookDiff {
             instrument,
             ids: DiffIds { first, last, prev },
+            checksum: None,
         })
     }
 }

@@ -65,7 +65,8 @@ fn spot_depth_diff_decodes_exactly() {
                 first: 50093239203,
                 last: 50093239207,
                 prev: None
-            }
+            },
+            checksum: None,
         }
     );
     assert_eq!(ev.len(), 3);

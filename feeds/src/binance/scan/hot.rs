@@ -839,6 +839,7 @@ pub(super) fn scan(
                     last: m.u,
                     prev,
                 },
+                checksum: None,
             })
         }
         Kind::Trade | Kind::AggTrade => {

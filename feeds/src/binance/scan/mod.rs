@@ -622,6 +622,7 @@ fn scan_inner(
             Frame::BookDiff {
                 instrument,
                 ids: DiffIds { first, last, prev },
+                checksum: None,
             }
         }
         b"trade" | b"aggTrade" => {
