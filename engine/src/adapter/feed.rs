@@ -1517,13 +1517,27 @@ impl<A: FeedAdapter> FeedHandler<A> {
     /// passes through the join point. It may still be behind `old`: until it catches up, its
     /// diffs are skipped as stale and its trades and BBOs as duplicates.
     pub fn ready_to_take_over(&self, old: &Watermarks) -> bool {
+        self.ready_for(|i| old.books.get(i.index()).copied().flatten())
+    }
+
+    /// [`FeedHandler::ready_to_take_over`] from `old` itself (no copy of its watermarks:
+    /// called for every message of a standby connection).
+    pub fn ready_to_replace(&self, old: &FeedHandler<A>) -> bool {
+        self.ready_for(|i| {
+            let b = &old.books[old.slot(i)?];
+            matches!(b.state, SyncState::Live | SyncState::Joining).then_some(b.last)
+        })
+    }
+
+    fn ready_for(&self, old_last: impl Fn(InstrumentId) -> Option<DiffIds>) -> bool {
         if self.mode != Mode::Standby || self.adapter.pending_acks() != 0 || self.log_overflow {
             return false;
         }
         self.books.iter().enumerate().all(|(slot, b)| {
-            let Some(Some(last)) = old.books.get(b.instrument.index()) else {
+            let Some(last) = old_last(b.instrument) else {
                 return true;
             };
+            let last = &last;
             let first = self.log.iter().find_map(|item| match item {
                 LogItem::Diff { slot: s, ids, .. } if *s as usize == slot => Some(Some(ids)),
                 LogItem::Snapshot { slot: s, .. } if *s as usize == slot => Some(None),

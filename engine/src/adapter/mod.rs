@@ -25,6 +25,8 @@
 //! `tools/examples/custom_adapter.rs` (`cargo run --example custom_adapter`).
 
 mod connect;
+#[cfg(test)]
+mod contract_tests;
 mod feed;
 mod rotation;
 mod snapshot;

@@ -521,10 +521,7 @@ impl<A: FeedAdapter> WsHandler for RotatingFeed<A> {
                 self.standby = Some(s);
                 self.abandon(cx);
                 self.begin(Reason::ServerShutdown, cx);
-            } else if s
-                .handler
-                .ready_to_take_over(&self.active.handler.watermarks())
-            {
+            } else if s.handler.ready_to_replace(&self.active.handler) {
                 self.switch(s, true, cx);
             } else {
                 self.standby = Some(s);
