@@ -24,6 +24,9 @@ use crate::instrument::{InstrumentId, Registry};
 use crate::reason::Reason;
 use crate::ring::{Consumer, channel};
 
+/// Bids best first, asks best first.
+type Sides = (Vec<(Decimal, Decimal)>, Vec<(Decimal, Decimal)>);
+
 const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;
 
@@ -375,7 +378,7 @@ impl Rig {
         self.statuses.iter().filter(|s| s.0 == kind).count()
     }
 
-    fn levels(&self) -> (Vec<(Decimal, Decimal)>, Vec<(Decimal, Decimal)>) {
+    fn levels(&self) -> Sides {
         (self.book.bids(100).collect(), self.book.asks(100).collect())
     }
 }
@@ -407,7 +410,7 @@ impl Model {
         }
     }
 
-    fn levels(&self) -> (Vec<(Decimal, Decimal)>, Vec<(Decimal, Decimal)>) {
+    fn levels(&self) -> Sides {
         (
             self.bids.iter().rev().map(|(p, q)| (*p, *q)).collect(),
             self.asks.iter().map(|(p, q)| (*p, *q)).collect(),
