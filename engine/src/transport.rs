@@ -79,12 +79,19 @@ pub enum ReadOutcome {
 pub struct Transport {
     stream: mio::net::TcpStream,
     tls: Option<Box<ClientConnection>>,
+    /// A TLS failure found while plaintext decrypted before it was still to be read: that
+    /// plaintext goes out first, then this.
+    failed: Option<TransportError>,
 }
 
 impl Transport {
     /// A plain `ws://` transport.
     pub fn plain(stream: mio::net::TcpStream) -> Transport {
-        Transport { stream, tls: None }
+        Transport {
+            stream,
+            tls: None,
+            failed: None,
+        }
     }
 
     /// A `wss://` transport; the handshake runs in [`Transport::handshake`].
@@ -98,6 +105,7 @@ impl Transport {
         Ok(Transport {
             stream,
             tls: Some(Box::new(conn)),
+            failed: None,
         })
     }
 
@@ -163,7 +171,19 @@ impl Transport {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => self.read(buf),
                 Err(e) => Err(e.into()),
             },
-            Some(tls) => tls_read(tls, &mut self.stream, buf),
+            Some(tls) => {
+                if let Some(e) = self.failed.take() {
+                    // What was decrypted before the failure, then the failure.
+                    return match tls.reader().read(buf) {
+                        Ok(n @ 1..) => {
+                            self.failed = Some(e);
+                            Ok(ReadOutcome::Data(n))
+                        }
+                        _ => Err(e),
+                    };
+                }
+                tls_read(tls, &mut self.stream, buf, &mut self.failed)
+            }
         }
     }
 
@@ -229,6 +249,7 @@ fn tls_read(
     tls: &mut ClientConnection,
     stream: &mut mio::net::TcpStream,
     buf: &mut [u8],
+    failed: &mut Option<TransportError>,
 ) -> Result<ReadOutcome, TransportError> {
     loop {
         // Plaintext already decrypted goes first.
@@ -253,7 +274,13 @@ fn tls_read(
             Ok(_) => {
                 if let Err(e) = tls.process_new_packets() {
                     let _ = tls.write_tls(stream);
-                    return Err(tls_failure(&e, tls.is_handshaking()));
+                    let e = tls_failure(&e, tls.is_handshaking());
+                    // Records before the bad one were decrypted: deliver them, then fail.
+                    if let Ok(n @ 1..) = tls.reader().read(buf) {
+                        *failed = Some(e);
+                        return Ok(ReadOutcome::Data(n));
+                    }
+                    return Err(e);
                 }
                 if tls.wants_write() {
                     // Key updates and the like: answer them now, best effort.

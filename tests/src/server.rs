@@ -366,6 +366,28 @@ impl Peer {
         tcp.flush()
     }
 
+    /// Sends a text frame and `trailing` raw bytes in one TCP write: under TLS the frame's
+    /// records are encrypted first, then `trailing` follows them unencrypted (a good record
+    /// and a bad one that arrive in the same read).
+    pub fn send_text_then_raw_tcp(&mut self, text: &str, trailing: &[u8]) -> io::Result<()> {
+        let mut frame = Vec::new();
+        frame_into(&mut frame, 0x1, true, text.as_bytes());
+        let mut bytes = Vec::new();
+        match &mut self.stream {
+            Stream::Plain(_) => bytes.extend_from_slice(&frame),
+            Stream::Tls(s) => {
+                s.conn.writer().write_all(&frame)?;
+                while s.conn.wants_write() {
+                    s.conn.write_tls(&mut bytes)?;
+                }
+            }
+        }
+        bytes.extend_from_slice(trailing);
+        let mut tcp = self.stream.tcp();
+        tcp.write_all(&bytes)?;
+        tcp.flush()
+    }
+
     /// Half-closes the TCP connection: sends the FIN (no WebSocket close, no TLS
     /// close_notify) and keeps reading.
     pub fn shutdown_write(&mut self) -> io::Result<()> {

@@ -244,3 +244,50 @@ fn a_bad_record_mid_stream_is_named_a_tls_record_failure() {
         .unwrap();
     assert_eq!(down.reason, Reason::TlsRecord.code(), "{s:?}");
 }
+
+#[test]
+fn good_data_read_with_a_bad_record_is_delivered_before_the_failure() {
+    let cert = TestCert::generate();
+    let server = TestServer::tls(&cert, |peer| {
+        if peer.index() == 0 {
+            let sub = peer.read_frame(Duration::from_secs(10)).expect("subscribe");
+            assert_eq!(sub.text(), "SUB t");
+            peer.send_text("1").unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            // Message 2 and a record the client cannot decrypt, in one TCP segment: the
+            // client decrypts 2 and fails on the next record in the same processing step.
+            let mut record = vec![0x17, 0x03, 0x03, 0x00, 0x20];
+            record.extend_from_slice(&[0xA5; 32]);
+            peer.send_text_then_raw_tcp("2", &record).unwrap();
+        }
+        peer.serve(true, Duration::from_secs(10));
+    });
+    let mut b = Engine::builder(EngineConfig::default());
+    let (cid, mut consumer) = b.consumer(64);
+    let engine = b.start().unwrap();
+    let (handler, _) = SeqHandler::new(&["t"]);
+    let cfg = ConnectionConfig::new(&server.wss_url("/"))
+        .unwrap()
+        .trust_root_der(&cert.cert_der)
+        .options(test_options());
+    engine
+        .handle()
+        .add_connection(cfg, Box::new(handler), &[cid])
+        .unwrap();
+    let mut events = Vec::new();
+    collect_until(&mut consumer, &mut events, T, "session lost", |e| {
+        count_status(e, StatusKind::Disconnected) >= 1
+    });
+    engine.join().unwrap();
+    assert_eq!(
+        trade_ids(&events),
+        [1, 2],
+        "message 2 was decrypted: it must be delivered"
+    );
+    let s = statuses(&events);
+    let down = s
+        .iter()
+        .find(|s| s.kind == StatusKind::Disconnected)
+        .unwrap();
+    assert_eq!(down.reason, Reason::TlsRecord.code(), "{s:?}");
+}
