@@ -39,13 +39,22 @@ pub enum UnknownVenue {
     Config(#[from] VenueError),
 }
 
+/// The registered names, comma-separated (for error messages).
+pub fn known_names() -> String {
+    SIM_VENUES
+        .iter()
+        .map(|e| e.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn entry(name: &str) -> Result<&'static SimVenueEntry, UnknownVenue> {
     SIM_VENUES
         .iter()
         .find(|e| e.name.eq_ignore_ascii_case(name) || e.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
         .ok_or_else(|| UnknownVenue::Name {
             name: name.to_string(),
-            known: SIM_VENUES.iter().map(|e| e.name).collect::<Vec<_>>().join(", "),
+            known: known_names(),
         })
 }
 

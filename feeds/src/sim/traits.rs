@@ -197,4 +197,8 @@ pub trait SimVenue: Send + Sync + fmt::Debug {
     fn book_at(&self, sym: usize, event: u64) -> Book {
         self.model().book_at(sym, event)
     }
+    /// The symbol's last update id once every event before `event` has happened.
+    fn update_id_at(&self, sym: usize, event: u64) -> u64 {
+        self.model().update_id_at(sym, event)
+    }
 }
