@@ -21,3 +21,4 @@ pub mod capture;
 pub mod fuzzing;
 pub mod jsonl;
 pub mod sim;
+pub mod venues;

@@ -30,7 +30,7 @@ mod traits;
 
 pub use book::{Book, BookSide, Level};
 pub use fixed::{pow10, push_fixed, push_u64};
-pub use registry::{SIM_VENUES, SimVenueEntry, UnknownVenue, known_names, sim_entry, venue};
+pub use registry::{SimVenueEntry, UnknownVenue, known_names, sim_entry, sim_venues, venue};
 pub use rng::Rng;
 pub use traits::{
     ControlOutcome, FaultCounts, FeedRequest, HttpAnswer, SessionDefaults, SimFault, SimFeed,

@@ -1,4 +1,5 @@
-//! The simulated venues by name. Adding a venue is one line in [`SIM_VENUES`].
+//! The simulated venues by name: every venue of [`crate::venues::VENUES`] whose
+//! [`crate::venues::VenueKind::sim`] gives an entry (so adding a venue there is enough).
 
 use std::sync::Arc;
 
@@ -17,11 +18,10 @@ pub struct SimVenueEntry {
     pub build: fn(&SimVenueConfig) -> Result<Arc<dyn SimVenue>, VenueError>,
 }
 
-/// Every simulated venue.
-pub const SIM_VENUES: &[SimVenueEntry] = &[
-    crate::binance::sim::SPOT_SIM,
-    crate::binance::sim::USDM_SIM,
-];
+/// Every simulated venue, in registry order.
+pub fn sim_venues() -> impl Iterator<Item = &'static SimVenueEntry> {
+    crate::venues::VENUES.iter().filter_map(|v| v.sim())
+}
 
 /// Why [`venue`] failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -41,16 +41,11 @@ pub enum UnknownVenue {
 
 /// The registered names, comma-separated (for error messages).
 pub fn known_names() -> String {
-    SIM_VENUES
-        .iter()
-        .map(|e| e.name)
-        .collect::<Vec<_>>()
-        .join(", ")
+    sim_venues().map(|e| e.name).collect::<Vec<_>>().join(", ")
 }
 
 fn entry(name: &str) -> Result<&'static SimVenueEntry, UnknownVenue> {
-    SIM_VENUES
-        .iter()
+    sim_venues()
         .find(|e| e.name.eq_ignore_ascii_case(name) || e.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
         .ok_or_else(|| UnknownVenue::Name {
             name: name.to_string(),
@@ -76,7 +71,7 @@ mod tests {
     fn unknown_names_list_the_known_ones() {
         let e = venue("nasdaq", &SimVenueConfig::default()).unwrap_err();
         let text = e.to_string();
-        for v in SIM_VENUES {
+        for v in sim_venues() {
             assert!(text.contains(v.name), "{text}");
         }
         assert!(text.contains("binance-usdm"), "{text}");

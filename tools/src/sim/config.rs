@@ -13,7 +13,7 @@ use super::fault::ScheduledFault;
 /// deadline, inbound limit) at 1000 events/s on BTCUSDT.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimConfig {
-    /// The simulated venue's registry name (`tickwire_feeds::sim::SIM_VENUES`): decides
+    /// The simulated venue's registry name (`tickwire_feeds::sim::sim_venues`): decides
     /// paths, message shapes, chains and the control protocol.
     pub venue: String,
     /// Listen address (loopback by default).

@@ -15,7 +15,7 @@
 //!   Server pings with a pong deadline (pongs must echo the payload), an inbound message
 //!   limit, an optional lifetime and `serverShutdown`.
 //!
-//! Any venue of the simulator registry (`tickwire_feeds::sim::SIM_VENUES`) is served by
+//! Any venue of the simulator registry (`tickwire_feeds::sim::sim_venues`) is served by
 //! `--venue NAME`: the venue model, rendering and control protocol come from its
 //! `tickwire_feeds::sim::SimVenue`; this module adds sockets, TLS, pacing and faults.
 //!
