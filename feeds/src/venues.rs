@@ -68,7 +68,11 @@ pub struct UnknownVenueName {
 
 /// The known venue names, comma-separated.
 pub fn known_names() -> String {
-    VENUES.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
+    VENUES
+        .iter()
+        .map(|v| v.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The venue named `name` (exactly, or one of its aliases).
@@ -143,7 +147,10 @@ mod tests {
     #[test]
     fn names_resolve_and_unknown_names_list_the_known() {
         assert_eq!(find("binance").map(|v| v.name()), Ok("binance"));
-        assert_eq!(find("binance-futures").map(|v| v.name()), Ok("binance-usdm"));
+        assert_eq!(
+            find("binance-futures").map(|v| v.name()),
+            Ok("binance-usdm")
+        );
         assert_eq!(
             find("binance-usdm").map(|v| v.binance_market()),
             Ok(Some(Market::UsdM))
@@ -169,10 +176,15 @@ mod tests {
             panic!("binance is a venue")
         };
         let mut d = venue.decoder(&registry, DecodeOptions::default());
-        let mut msg = br#"{"e":"trade","E":1,"s":"OPUSDT","t":7,"p":"1.5","q":"2","T":1,"m":true,"M":true}"#.to_vec();
+        let mut msg =
+            br#"{"e":"trade","E":1,"s":"OPUSDT","t":7,"p":"1.5","q":"2","T":1,"m":true,"M":true}"#
+                .to_vec();
         let mut out = Vec::new();
         assert!(matches!(d.decode(&mut msg, 5, &mut out), Ok(Frame::Market)));
         assert_eq!(out.len(), 1);
-        assert_eq!(Some(out[0].instrument), registry.lookup("binance", "OPUSDT"));
+        assert_eq!(
+            Some(out[0].instrument),
+            registry.lookup("binance", "OPUSDT")
+        );
     }
 }

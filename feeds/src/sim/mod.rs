@@ -23,6 +23,7 @@
 
 mod book;
 mod fixed;
+mod kit;
 mod registry;
 mod rng;
 pub mod tape;
@@ -30,6 +31,7 @@ mod traits;
 
 pub use book::{Book, BookSide, Level};
 pub use fixed::{pow10, push_fixed, push_u64};
+pub use kit::{ContentFaults, SnapshotQueue};
 pub use registry::{SimVenueEntry, UnknownVenue, known_names, sim_entry, sim_venues, venue};
 pub use rng::Rng;
 pub use traits::{

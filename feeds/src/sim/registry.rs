@@ -46,7 +46,10 @@ pub fn known_names() -> String {
 
 fn entry(name: &str) -> Result<&'static SimVenueEntry, UnknownVenue> {
     sim_venues()
-        .find(|e| e.name.eq_ignore_ascii_case(name) || e.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
+        .find(|e| {
+            e.name.eq_ignore_ascii_case(name)
+                || e.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+        })
         .ok_or_else(|| UnknownVenue::Name {
             name: name.to_string(),
             known: known_names(),

@@ -221,7 +221,13 @@ impl Tape {
                 let price = if step.maker { bid.0 } else { ask.0 };
                 let lots = rng.range(1, (walk.max_lots / 20).max(2));
                 step.trade = (price, lots * self.spec.lot);
-                text.trade(&mut self.text, &self.spec, price, lots * self.spec.lot, step.maker);
+                text.trade(
+                    &mut self.text,
+                    &self.spec,
+                    price,
+                    lots * self.spec.lot,
+                    step.maker,
+                );
                 self.trades_per_cycle += 1;
             }
             StepKind::Ticker => {

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use super::Venue;
 use super::control::handle_control;
-use crate::sim::{ControlOutcome, FaultCounts, SimFault, SimFeed};
 use super::render;
 use super::stream::{Route, StreamError, StreamKind};
 use super::subscriptions::Subscriptions;
 use super::tape::StepKind;
+use crate::sim::{ControlOutcome, FaultCounts, SimFault, SimFeed};
 
 const DEPTH_BITS: u8 = (1 << StreamKind::Depth as u8)
     | (1 << StreamKind::Depth100ms as u8)

@@ -1,8 +1,9 @@
-//! What a simulator knows about Binance spot and USD-M market data: a deterministic venue
-//! model (per symbol an L2 book that walks randomly, with the venue's update-id chains, trades
-//! and top-of-book), the exact wire shapes of its messages and REST snapshot, the client's
+//! What a simulator knows about Binance spot and USD-M market data, on the venue-neutral
+//! core of [`crate::sim`] (tapes, book model, event clock): the venue's formats and
+//! update-id chains, the exact wire shapes of its messages and REST snapshot, the client's
 //! control protocol (`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, properties) and the
-//! faults that live in message content (a gap in the update ids, malformed JSON).
+//! faults that live in message content (a gap in the update ids, malformed JSON). [`Feed`]
+//! is its [`crate::sim::SimFeed`], [`BinanceSim`] its [`crate::sim::SimVenue`].
 //!
 //! Nothing here touches a socket or reads a clock: the server (`tickwire sim`, in the tools
 //! crate) passes the time in and frames the bytes. Given the same seed the venue is the same.
@@ -30,8 +31,7 @@ use std::sync::Arc;
 
 pub use crate::sim::tape;
 pub use crate::sim::{
-    Book, BookSide, ControlOutcome, Level, Mix, Rng, SymbolSpec, VenueError, push_fixed,
-    push_u64,
+    Book, BookSide, ControlOutcome, Level, Mix, Rng, SymbolSpec, VenueError, push_fixed, push_u64,
 };
 pub use control::handle_control;
 pub use feed::{Feed, FeedOptions, TimeUnit};
