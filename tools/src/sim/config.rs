@@ -100,3 +100,45 @@ impl SimConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn venues_come_from_the_registry_with_their_documented_defaults() {
+        assert_eq!(
+            SimConfig::for_venue("usdm"),
+            Ok(SimConfig::new(Market::UsdM))
+        );
+        assert_eq!(
+            SimConfig::for_venue("binance"),
+            Ok(SimConfig::new(Market::Spot))
+        );
+        // Binance's documented session rules (venues.md §1-2).
+        let spot = SimConfig::new(Market::Spot);
+        assert_eq!(
+            (spot.ping_interval, spot.pong_timeout, spot.inbound_limit),
+            (Duration::from_secs(20), Duration::from_secs(60), Some(5))
+        );
+        let usdm = SimConfig::new(Market::UsdM);
+        assert_eq!(usdm.venue, "binance-usdm");
+        assert_eq!(
+            (usdm.ping_interval, usdm.pong_timeout, usdm.inbound_limit),
+            (Duration::from_secs(180), Duration::from_secs(600), Some(10))
+        );
+        let e = SimConfig::for_venue("nasdaq").unwrap_err().to_string();
+        assert!(
+            e.contains("'nasdaq'") && e.contains("binance, binance-usdm"),
+            "{e}"
+        );
+        let mut c = SimConfig::new(Market::Spot);
+        c.venue = "nasdaq".into();
+        let e = super::super::SimServer::start(c).err();
+        assert_eq!(e, Some(super::super::SimError::UnknownVenue));
+        assert!(
+            e.is_some_and(|e| e.to_string().contains("binance, binance-usdm")),
+            "the error lists the known venues"
+        );
+    }
+}
