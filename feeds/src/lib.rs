@@ -20,3 +20,5 @@ pub mod capture;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod jsonl;
+pub mod sim;
+pub mod venues;
