@@ -158,6 +158,8 @@ pub struct EgressStats {
     pub buffered_bytes: u64,
     /// Publish or ack failures.
     pub errors: u64,
+    /// Times the connection to the broker was found lost.
+    pub disconnects: u64,
 }
 
 #[derive(Default)]
@@ -173,6 +175,7 @@ struct Shared {
     snapshots: AtomicU64,
     buffered_bytes: AtomicU64,
     errors: AtomicU64,
+    disconnects: AtomicU64,
 }
 
 impl Shared {
@@ -189,6 +192,7 @@ impl Shared {
             snapshots: l(&self.snapshots),
             buffered_bytes: l(&self.buffered_bytes),
             errors: l(&self.errors),
+            disconnects: l(&self.disconnects),
         }
     }
 }
@@ -351,6 +355,8 @@ struct Worker {
     shared: Arc<Shared>,
     js: jetstream::Context,
     client: async_nats::Client,
+    /// Whether the client was connected at the last look.
+    connected: bool,
     publisher: u64,
     /// Instruments by index; `None` until seen.
     insts: Vec<Option<Inst>>,
@@ -402,6 +408,7 @@ impl Worker {
             shared,
             js,
             client,
+            connected: true,
             publisher,
             insts: Vec::new(),
             venue: config_venue,
@@ -717,8 +724,13 @@ impl Worker {
         let mut sent = false;
         if self.client.connection_state() != async_nats::connection::State::Connected {
             // While the client reconnects its queue would only fill with stale publishes.
+            if self.connected {
+                self.connected = false;
+                self.shared.disconnects.fetch_add(1, Ordering::Relaxed);
+            }
             return false;
         }
+        self.connected = true;
         while self.cursor < self.queue.len() && self.in_flight.len() < self.config.max_in_flight {
             let s = &mut self.queue[self.cursor];
             if s.in_flight || s.acked {
