@@ -52,6 +52,12 @@ pub enum From {
     LatestSnapshot,
 }
 
+/// Reads an RFC 3339 time (`2026-12-02T21:00:00Z`) as ns since the UNIX epoch.
+pub fn parse_time(text: &str) -> Option<u64> {
+    let t = async_nats::datetime::parse_rfc3339(text).ok()?;
+    u64::try_from(t.unix_timestamp_nanos()).ok()
+}
+
 /// Remote consumer settings.
 #[derive(Clone, Debug)]
 pub struct RemoteConfig {
@@ -639,6 +645,15 @@ async fn latest_snapshots(
 #[cfg(test)]
 mod tests {
     use super::snapshot_filter;
+
+    #[test]
+    fn times_parse_as_rfc3339() {
+        assert_eq!(
+            super::parse_time("2024-08-09T00:00:01.5Z"),
+            Some(1_723_161_601_500_000_000)
+        );
+        assert_eq!(super::parse_time("yesterday"), None);
+    }
 
     #[test]
     fn snapshot_filters_follow_the_event_filter() {
