@@ -848,3 +848,28 @@ pub(crate) async fn ensure_stream(
         .map(|_| ())
         .map_err(|e| EgressError::Stream(config.stream.clone(), e.to_string()))
 }
+
+/// Deletes stream `name` at `url` (benchmarks clean up after themselves). Returns whether it
+/// existed.
+pub fn delete_stream(url: &str, name: &str) -> Result<bool, EgressError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| EgressError::Thread(e.to_string()))?;
+    rt.block_on(async {
+        let addrs = server_addrs(url).map_err(|e| EgressError::Url(url.to_owned(), e))?;
+        let client = tokio::time::timeout(
+            Duration::from_secs(10),
+            async_nats::connect_with_options(addrs, connect_options()),
+        )
+        .await
+        .map_err(|_| EgressError::Connect(url.to_owned(), "timed out".into()))?
+        .map_err(|e| EgressError::Connect(url.to_owned(), e.to_string()))?;
+        let js = jetstream::new(client);
+        match js.delete_stream(name).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.to_string().contains("not found") => Ok(false),
+            Err(e) => Err(EgressError::Stream(name.to_owned(), e.to_string())),
+        }
+    })
+}
