@@ -357,6 +357,11 @@ struct Worker {
     client: async_nats::Client,
     /// Whether the client was connected at the last look.
     connected: bool,
+    /// After a failed publish or ack, nothing is sent before this time (ns)...
+    resend_after: u64,
+    /// ... and the pause doubles with each failure in a row (an election of the stream's
+    /// leader answers every publish at once with an error: no hot loop meanwhile).
+    backoff: u64,
     publisher: u64,
     /// Instruments by index; `None` until seen.
     insts: Vec<Option<Inst>>,
@@ -409,6 +414,8 @@ impl Worker {
             js,
             client,
             connected: true,
+            resend_after: 0,
+            backoff: 0,
             publisher,
             insts: Vec::new(),
             venue: config_venue,
@@ -731,6 +738,9 @@ impl Worker {
             return false;
         }
         self.connected = true;
+        if clock::now_ns() < self.resend_after {
+            return false;
+        }
         while self.cursor < self.queue.len() && self.in_flight.len() < self.config.max_in_flight {
             let s = &mut self.queue[self.cursor];
             if s.in_flight || s.acked {
@@ -752,13 +762,20 @@ impl Worker {
                     sent = true;
                 }
                 Err(_) => {
-                    // Disconnected, or the client's queue is full: try again next round.
+                    // Disconnected, or the client's queue is full: try again later.
                     self.shared.errors.fetch_add(1, Ordering::Relaxed);
+                    self.pause();
                     break;
                 }
             }
         }
         sent
+    }
+
+    /// Holds back sending for a while after a failure: 10 ms, doubling to 500 ms.
+    fn pause(&mut self) {
+        self.backoff = (self.backoff * 2).clamp(10_000_000, 500_000_000);
+        self.resend_after = clock::now_ns().saturating_add(self.backoff);
     }
 
     /// Takes acks: those ready now, or (with a non-zero `wait`) the first within `wait`.
@@ -788,6 +805,7 @@ impl Worker {
             match result {
                 Ok(ack) => {
                     s.acked = true;
+                    self.backoff = 0;
                     if ack.duplicate {
                         self.shared.duplicates.fetch_add(1, Ordering::Relaxed);
                     }
@@ -797,6 +815,7 @@ impl Worker {
                     self.shared.errors.fetch_add(1, Ordering::Relaxed);
                     self.shared.retries.fetch_add(1, Ordering::Relaxed);
                     self.cursor = self.cursor.min(idx);
+                    self.pause();
                 }
             }
         }

@@ -95,6 +95,10 @@ pub struct Args {
     /// `tickwire subscribe`. An egress thread of its own drains a ring of its own.
     #[arg(long, value_name = "URL")]
     publish: Option<String>,
+    /// Replicas of the stream when `--publish` creates it (3 on a 3-node JetStream cluster;
+    /// an existing stream is used as it is).
+    #[arg(long, default_value_t = 1, requires = "publish")]
+    publish_replicas: usize,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -285,7 +289,7 @@ pub fn run(args: Args) -> ExitCode {
         summary_on_stdout: false,
         footer: String::from("Ctrl-C to stop"),
         cert: args.cert.is_some(),
-        publish: args.publish.clone(),
+        publish: args.publish.clone().map(|url| (url, args.publish_replicas)),
     };
     drive(session, &mut |_| None, &Vec::new)
 }
@@ -316,8 +320,9 @@ pub(crate) struct Session {
     pub footer: String,
     /// Extra trust roots were given (`--cert`): hints do not suggest it again.
     pub cert: bool,
-    /// Publish every event to NATS JetStream at this URL (`--publish`).
-    pub publish: Option<String>,
+    /// Publish every event to NATS JetStream at this URL, creating the stream with this many
+    /// replicas if missing (`--publish`, `--publish-replicas`).
+    pub publish: Option<(String, usize)>,
 }
 
 #[cfg(feature = "nats")]
@@ -330,12 +335,14 @@ type EgressThread = std::convert::Infallible;
 fn start_egress(
     builder: &mut tickwire_engine::EngineBuilder,
     url: &str,
+    replicas: usize,
     venue: &str,
     registry: &Registry,
 ) -> Result<(tickwire_engine::ConsumerId, EgressThread), String> {
     let (id, ring) = builder.consumer(RING);
     let mut config = tickwire_bus::EgressConfig::new(url);
     config.venue = Some(venue.to_owned());
+    config.replicas = replicas;
     let egress =
         tickwire_bus::Egress::spawn(ring, registry.clone(), config).map_err(|e| e.to_string())?;
     Ok((id, egress))
@@ -345,6 +352,7 @@ fn start_egress(
 fn start_egress(
     _: &mut tickwire_engine::EngineBuilder,
     _: &str,
+    _: usize,
     _: &str,
     _: &Registry,
 ) -> Result<(tickwire_engine::ConsumerId, EgressThread), String> {
@@ -436,7 +444,13 @@ pub(crate) fn drive(
     let (consumer_id, consumer) = builder.consumer(RING);
     let mut consumers = vec![consumer_id];
     let egress = match &session.publish {
-        Some(url) => match start_egress(&mut builder, url, session.feed.venue(), &registry) {
+        Some((url, replicas)) => match start_egress(
+            &mut builder,
+            url,
+            *replicas,
+            session.feed.venue(),
+            &registry,
+        ) {
             Ok((id, egress)) => {
                 consumers.push(id);
                 Some(egress)

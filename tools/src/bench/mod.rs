@@ -165,11 +165,7 @@ type Hop = std::convert::Infallible;
 
 /// `--publish`: the egress on its own ring, and a remote consumer timing the hop.
 #[cfg(feature = "nats")]
-fn start_hop(
-    a: &Args,
-    ring: Option<Consumer>,
-    registry: &Registry,
-) -> Result<Option<Hop>, String> {
+fn start_hop(a: &Args, ring: Option<Consumer>, registry: &Registry) -> Result<Option<Hop>, String> {
     match (&a.publish, ring) {
         (Some(url), Some(ring)) => publish::Hop::start(url, ring, registry).map(Some),
         _ => Ok(None),

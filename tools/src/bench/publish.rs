@@ -234,7 +234,10 @@ fn flood(url: &str, n: u64) -> Result<(), String> {
         pushed_in.as_secs_f64()
     );
     if stats.events_acked != n {
-        return Err(format!("the flood lost events: {} of {n} acknowledged", stats.events_acked));
+        return Err(format!(
+            "the flood lost events: {} of {n} acknowledged",
+            stats.events_acked
+        ));
     }
     Ok(())
 }
