@@ -20,6 +20,9 @@ use tickwire_tests::nats::NatsServer;
 const VENUE: &str = "binance";
 const SYMBOLS: [&str; 3] = ["BTCUSDT", "ETHUSDT", "A.B*C"];
 
+/// (price, qty) pairs, best first.
+type Levels = Vec<(Decimal, Decimal)>;
+
 /// Books of the model: price mantissa (scale 2) -> qty mantissa (scale 3), per side.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct ModelBook {
@@ -42,7 +45,7 @@ impl ModelBook {
     }
 
     /// Levels best first, as `Book::bids` / `Book::asks` give them.
-    fn levels(&self) -> (Vec<(Decimal, Decimal)>, Vec<(Decimal, Decimal)>) {
+    fn levels(&self) -> (Levels, Levels) {
         let d = |(p, q): (&i64, &i64)| (Decimal::from_parts(*p, 2), Decimal::from_parts(*q, 3));
         (
             self.bids.iter().rev().map(d).collect(),

@@ -38,12 +38,15 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant histogram bounds")
 }
 
+/// What the remote consumer read: hop latencies (µs), events, events without a stamp.
+type Read = (Histogram<u64>, u64, u64);
+
 /// The egress of the benchmark run and the remote consumer timing it.
 pub struct Hop {
     url: String,
     egress: Egress,
     stop: Arc<AtomicBool>,
-    reader: JoinHandle<Result<(Histogram<u64>, u64, u64), String>>,
+    reader: JoinHandle<Result<Read, String>>,
 }
 
 impl Hop {
