@@ -204,6 +204,9 @@ pub struct Egress {
     thread: Option<JoinHandle<Result<(), EgressError>>>,
 }
 
+/// Longest a batch stays open while the ring keeps the egress busy.
+const LINGER_NS: u64 = 1_000_000;
+
 /// A random 64-bit id (time, pid and a std hasher's random keys; no extra crate).
 fn random_id() -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -377,6 +380,8 @@ struct Worker {
     in_flight: FuturesUnordered<AckFuture>,
     /// Events dropped since the last gap status.
     dropping: u64,
+    /// When the oldest open batch got its first event (ns; 0: none open).
+    first_open: u64,
     next_snapshot: u64,
 }
 
@@ -426,6 +431,7 @@ impl Worker {
             buffered: 0,
             in_flight: FuturesUnordered::new(),
             dropping: 0,
+            first_open: 0,
         })
     }
 
@@ -442,7 +448,10 @@ impl Worker {
                 self.on_event(&e, max_batch);
             }
             let now = clock::now_ns();
-            if got == 0 || self.buffered >= self.config.max_buffer_bytes / 2 {
+            // Seal when the ring is empty; under a flood, still within 1 ms of a batch's
+            // first event (a quiet instrument's batch must not wait for a busy one's).
+            let stale = self.first_open != 0 && now.saturating_sub(self.first_open) >= LINGER_NS;
+            if got == 0 || stale || self.buffered >= self.config.max_buffer_bytes / 2 {
                 self.seal_all();
             }
             if self.dropping > 0 && self.buffered < self.config.max_buffer_bytes / 2 {
@@ -580,6 +589,9 @@ impl Worker {
             return;
         }
         let (publisher, now) = (self.publisher, clock::now_ns());
+        if self.first_open == 0 {
+            self.first_open = now;
+        }
         let Some(i) = self.inst(e.instrument) else {
             return;
         };
@@ -638,6 +650,7 @@ impl Worker {
     }
 
     fn seal_all(&mut self) {
+        self.first_open = 0;
         for idx in 0..self.insts.len() {
             self.seal(idx);
         }
