@@ -91,7 +91,7 @@ pub struct Args {
     #[arg(long, default_value = "standard")]
     profile: String,
     /// Also publish every event to NATS JetStream (nats://HOST:PORT, comma-separated for a
-    /// cluster): stream TICKWIRE, subjects tickwire.<venue>.<symbol>, read back with
+    /// cluster): stream TICKWIRE, subjects tickwire.VENUE.SYMBOL, read back with
     /// `tickwire subscribe`. An egress thread of its own drains a ring of its own.
     #[arg(long, value_name = "URL")]
     publish: Option<String>,

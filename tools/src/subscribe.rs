@@ -25,8 +25,8 @@ tickwire subscribe nats://127.0.0.1:4222 --subject 'tickwire.binance.*' --from s
 pub struct Args {
     /// NATS server(s): nats://HOST:PORT, comma-separated for a cluster.
     url: String,
-    /// NATS subject filter: tickwire.> (everything), tickwire.<venue>.> (one venue),
-    /// tickwire.<venue>.<SYMBOL> (one instrument; see README for escaping).
+    /// NATS subject filter: tickwire.> (everything), tickwire.VENUE.> (one venue),
+    /// tickwire.VENUE.SYMBOL (one instrument; see README for escaping).
     #[arg(long)]
     subject: Option<String>,
     /// Where to start: start (all the stream holds), now (new events only), snapshot (the
