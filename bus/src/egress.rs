@@ -488,18 +488,21 @@ impl Worker {
                 }
             }
             if got == 0 && !sent && !acked {
-                // Nothing to do: wait for an ack or a short while (the producer never wakes
-                // this thread; the sleep bounds the delay of the next event).
+                // Nothing to do. The producer never wakes this thread, so the wait bounds the
+                // delay of the next event: with acks due, wait for one (an ack wakes it at
+                // once; tokio's timer counts in milliseconds); else let the NATS connection's
+                // task run, then a short thread sleep.
                 idle = idle.saturating_add(1);
-                let wait = if idle < 64 {
+                let wait = if idle < 256 {
                     Duration::from_micros(20)
                 } else {
                     Duration::from_micros(200)
                 };
                 if self.in_flight.is_empty() {
-                    tokio::time::sleep(wait).await;
+                    tokio::task::yield_now().await;
+                    std::thread::sleep(wait);
                 } else {
-                    self.take_acks(wait).await;
+                    self.take_acks(Duration::from_millis(1)).await;
                 }
             } else {
                 idle = 0;
