@@ -71,8 +71,16 @@ wait "$run_pid" || { echo "FAIL: tickwire run failed"; tail -20 "$dir/run.log"; 
 grep -a "published" "$dir/run.log" || true
 
 # Read it all back through the two live nodes.
-"$bin" subscribe "nats://127.0.0.1:${cport[1]},nats://127.0.0.1:${cport[3]}" --from start \
-  --idle-exit 3s --print >"$dir/sub.jsonl" 2>"$dir/sub.log" || { echo "FAIL: subscribe"; cat "$dir/sub.log"; exit 1; }
+# The JetStream API can be slow to answer while the cluster settles after the kill (seen on
+# a loaded 2-core machine): a subscriber that could not start is tried again.
+ok=0
+for attempt in 1 2 3; do
+  if "$bin" subscribe "nats://127.0.0.1:${cport[1]},nats://127.0.0.1:${cport[3]}" --from start \
+    --idle-exit 3s --print >"$dir/sub.jsonl" 2>"$dir/sub.log"; then ok=1; break; fi
+  echo "subscribe attempt $attempt failed: $(tail -1 "$dir/sub.log")"
+  sleep 2
+done
+[ "$ok" -eq 1 ] || { echo "FAIL: subscribe"; cat "$dir/sub.log"; exit 1; }
 cat "$dir/sub.log"
 
 published=$(wc -l <"$dir/run.jsonl")
