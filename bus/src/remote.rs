@@ -267,6 +267,10 @@ impl Inner {
             .clone()
             .unwrap_or_else(|| format!("{}.>", config.prefix));
         let snap_filter = snapshot_filter(&config.prefix, &filter);
+        // From the latest snapshot: those runs, each delivered first for its instrument (the
+        // batches they cover are then dropped as already seen), whatever order the two
+        // consumers below deliver in.
+        let mut first_runs = Vec::new();
         let deliver = match config.from {
             From::Start => consumer::DeliverPolicy::All,
             From::Now => consumer::DeliverPolicy::New,
@@ -275,7 +279,10 @@ impl Inner {
                     .map_err(|e| js_err(&e))?,
             },
             From::LatestSnapshot => {
-                match latest_snapshots(&stream, &snap_filter, info.state.last_sequence).await? {
+                let (oldest, runs) =
+                    latest_snapshots(&stream, &snap_filter, info.state.last_sequence).await?;
+                first_runs = runs;
+                match oldest {
                     Some(seq) => consumer::DeliverPolicy::ByStartSequence {
                         start_sequence: seq,
                     },
@@ -303,7 +310,7 @@ impl Inner {
             let m: Messages = Box::pin(m.map(|r| r.map_err(|e| e.to_string())));
             messages.push(m);
         }
-        Ok(Inner {
+        let mut inner = Inner {
             whole: info.state.first_sequence <= 1,
             config,
             messages,
@@ -312,7 +319,11 @@ impl Inner {
             books: Vec::new(),
             ready: VecDeque::new(),
             stats: RemoteStats::default(),
-        })
+        };
+        for (subject, payload) in first_runs {
+            inner.on_payload(&subject, &payload);
+        }
+        Ok(inner)
     }
 
     async fn next(&mut self, timeout: Duration) -> Result<Option<Delivery>, RemoteError> {
@@ -340,12 +351,16 @@ impl Inner {
     }
 
     fn on_message(&mut self, m: &jetstream::Message) {
+        self.on_payload(m.subject.as_str(), &m.payload);
+    }
+
+    fn on_payload(&mut self, subject_name: &str, payload: &Bytes) {
         self.stats.messages += 1;
-        let Some(parsed) = subject::parse(&self.config.prefix, m.subject.as_str()) else {
+        let Some(parsed) = subject::parse(&self.config.prefix, subject_name) else {
             self.stats.bad_messages += 1;
             return;
         };
-        let header = match codec::header(&m.payload) {
+        let header = match codec::header(payload) {
             Ok(h) => h,
             Err(_) => {
                 self.stats.bad_messages += 1;
@@ -375,7 +390,7 @@ impl Inner {
             ),
         };
         let batch = Batch {
-            payload: m.payload.clone(),
+            payload: payload.clone(),
             header,
             snapshot: snapshot || header.flags & codec::BATCH_SNAPSHOT != 0,
         };
@@ -614,9 +629,10 @@ async fn latest_snapshots(
     stream: &stream::Stream,
     filter: &str,
     last: u64,
-) -> Result<Option<u64>, RemoteError> {
+) -> Result<(Option<u64>, Vec<(String, Bytes)>), RemoteError> {
+    let mut runs = Vec::new();
     if last == 0 {
-        return Ok(None);
+        return Ok((None, runs));
     }
     let js_err = |e: &dyn std::fmt::Display| RemoteError::JetStream(e.to_string());
     let c = stream
@@ -635,11 +651,13 @@ async fn latest_snapshots(
         let Ok(Some(Ok(msg))) = next else { break };
         let Ok(info) = msg.info() else { break };
         oldest = Some(oldest.map_or(info.stream_sequence, |o| o.min(info.stream_sequence)));
-        if info.pending == 0 {
+        let pending = info.pending;
+        runs.push((msg.subject.to_string(), msg.payload.clone()));
+        if pending == 0 {
             break;
         }
     }
-    Ok(oldest)
+    Ok((oldest, runs))
 }
 
 #[cfg(test)]
