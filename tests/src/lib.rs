@@ -5,6 +5,7 @@ pub mod alloc;
 pub mod consume;
 pub mod handlers;
 pub mod model;
+pub mod nats;
 pub mod rest;
 pub mod server;
 pub mod tls;

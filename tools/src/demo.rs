@@ -93,6 +93,7 @@ pub fn run() -> ExitCode {
         summary_on_stdout: true,
         footer: String::from("tickwire demo · Ctrl-C to stop"),
         cert: false,
+        publish: None,
     };
     let mut tick = |elapsed: Duration| {
         if injected.get() || elapsed < fault_at {

@@ -1,5 +1,5 @@
 //! `tickwire`: the demo (no arguments), and the `run`, `sim`, `bench`, `decode`, `record`,
-//! `replay` and `autobahn` commands. Each command lives in its own module.
+//! `replay`, `subscribe` (feature `nats`) and `autobahn` commands. Each command lives in its own module.
 
 use std::process::ExitCode;
 
@@ -12,6 +12,8 @@ mod demo;
 mod record;
 mod replay;
 mod run;
+#[cfg(feature = "nats")]
+mod subscribe;
 use tickwire_tools::sim;
 
 /// Market-data WebSocket engine: demo, venue simulator, feeds, benchmarks, record/replay.
@@ -36,6 +38,9 @@ enum Command {
     Record(record::Args),
     /// Replay a journal or a capture through the same adapters and books.
     Replay(replay::Args),
+    /// Read events that `run --publish` put on NATS JetStream, from any host.
+    #[cfg(feature = "nats")]
+    Subscribe(subscribe::Args),
     /// Run the Autobahn client conformance protocol through the engine.
     Autobahn(autobahn::Args),
 }
@@ -50,6 +55,8 @@ fn main() -> ExitCode {
         Some(Command::Decode(a)) => decode::run(a),
         Some(Command::Record(a)) => record::run(a),
         Some(Command::Replay(a)) => replay::run(a),
+        #[cfg(feature = "nats")]
+        Some(Command::Subscribe(a)) => subscribe::run(a),
         Some(Command::Autobahn(a)) => autobahn::run(a),
     }
 }

@@ -90,6 +90,15 @@ pub struct Args {
     /// Engine profile: standard (blocking poll), low-latency (busy poll), lightweight.
     #[arg(long, default_value = "standard")]
     profile: String,
+    /// Also publish every event to NATS JetStream (nats://HOST:PORT, comma-separated for a
+    /// cluster): stream TICKWIRE, subjects tickwire.VENUE.SYMBOL, read back with
+    /// `tickwire subscribe`. An egress thread of its own drains a ring of its own.
+    #[arg(long, value_name = "URL")]
+    publish: Option<String>,
+    /// Replicas of the stream when `--publish` creates it (3 on a 3-node JetStream cluster;
+    /// an existing stream is used as it is).
+    #[arg(long, default_value_t = 1, requires = "publish")]
+    publish_replicas: usize,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -286,6 +295,7 @@ pub fn run(args: Args) -> ExitCode {
         summary_on_stdout: false,
         footer: String::from("Ctrl-C to stop"),
         cert: args.cert.is_some(),
+        publish: args.publish.clone().map(|url| (url, args.publish_replicas)),
     };
     drive(session, &mut |_| None, &Vec::new)
 }
@@ -316,6 +326,68 @@ pub(crate) struct Session {
     pub footer: String,
     /// Extra trust roots were given (`--cert`): hints do not suggest it again.
     pub cert: bool,
+    /// Publish every event to NATS JetStream at this URL, creating the stream with this many
+    /// replicas if missing (`--publish`, `--publish-replicas`).
+    pub publish: Option<(String, usize)>,
+}
+
+#[cfg(feature = "nats")]
+type EgressThread = tickwire_bus::Egress;
+#[cfg(not(feature = "nats"))]
+type EgressThread = std::convert::Infallible;
+
+/// Adds the egress's ring to `builder` and starts the egress on it.
+#[cfg(feature = "nats")]
+fn start_egress(
+    builder: &mut tickwire_engine::EngineBuilder,
+    url: &str,
+    replicas: usize,
+    venue: &str,
+    registry: &Registry,
+) -> Result<(tickwire_engine::ConsumerId, EgressThread), String> {
+    let (id, ring) = builder.consumer(RING);
+    let mut config = tickwire_bus::EgressConfig::new(url);
+    config.venue = Some(venue.to_owned());
+    config.replicas = replicas;
+    let egress =
+        tickwire_bus::Egress::spawn(ring, registry.clone(), config).map_err(|e| e.to_string())?;
+    Ok((id, egress))
+}
+
+#[cfg(not(feature = "nats"))]
+fn start_egress(
+    _: &mut tickwire_engine::EngineBuilder,
+    _: &str,
+    _: usize,
+    _: &str,
+    _: &Registry,
+) -> Result<(tickwire_engine::ConsumerId, EgressThread), String> {
+    Err("this tickwire was built without the `nats` feature".into())
+}
+
+/// Waits for the egress and says what it published.
+#[cfg(feature = "nats")]
+fn join_egress(egress: EgressThread) -> String {
+    let publisher = egress.publisher();
+    match egress.join() {
+        Ok(s) => format!(
+            "published {} events in {} batches to NATS (publisher {publisher:016x}; {} retries, \
+             {} duplicates, {} dropped in {} gaps, {} snapshot runs)",
+            s.events_acked,
+            s.batches_acked,
+            s.retries,
+            s.duplicates,
+            s.dropped,
+            s.gaps,
+            s.snapshots
+        ),
+        Err(e) => format!("NATS egress: {e}"),
+    }
+}
+
+#[cfg(not(feature = "nats"))]
+fn join_egress(egress: EgressThread) -> String {
+    match egress {}
 }
 
 /// Why a session ended.
@@ -376,6 +448,26 @@ pub(crate) fn drive(
     let mut builder = Engine::builder(session.engine);
     builder.telemetry(tx);
     let (consumer_id, consumer) = builder.consumer(RING);
+    let mut consumers = vec![consumer_id];
+    let egress = match &session.publish {
+        Some((url, replicas)) => match start_egress(
+            &mut builder,
+            url,
+            *replicas,
+            session.feed.venue(),
+            &registry,
+        ) {
+            Ok((id, egress)) => {
+                consumers.push(id);
+                Some(egress)
+            }
+            Err(e) => {
+                eprintln!("{label}: --publish: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     let engine = match builder.start() {
         Ok(e) => e,
         Err(e) => {
@@ -418,7 +510,7 @@ pub(crate) fn drive(
     let starting = {
         let (handle, registry) = (engine.handle(), registry.clone());
         interruptible(started, session.duration, move || {
-            feed.start(&handle, &registry, &[consumer_id])
+            feed.start(&handle, &registry, &consumers)
         })
     };
     // A signal or the duration during start-up: no loop, straight to the shutdown and the
@@ -536,6 +628,10 @@ pub(crate) fn drive(
     let watch = tap.join();
     if session.print {
         print_notes(label, &watch, &mut progress);
+    }
+    if let Some(egress) = egress {
+        // The engine has stopped: the egress publishes what it still holds, then ends.
+        eprintln!("{label}: {}", join_egress(egress));
     }
     let metrics = match Arc::try_unwrap(collector) {
         Ok(c) => {

@@ -16,6 +16,8 @@
 mod consume;
 mod hgrm;
 mod plot;
+#[cfg(feature = "nats")]
+mod publish;
 mod report;
 
 use std::io::{IsTerminal, Write};
@@ -123,6 +125,14 @@ pub struct Args {
     /// The "peer" name in the JSON line.
     #[arg(long, default_value = "tickwire")]
     pub peer_name: String,
+    /// Also publish to NATS JetStream at this URL (an egress on a second ring, stream
+    /// TICKWIRE_BENCH, deleted at the end): reports the hop latency engine → remote
+    /// consumer, then floods the egress alone with --flood events for its events/s.
+    #[arg(long, value_name = "URL")]
+    pub publish: Option<String>,
+    /// Events of the egress flood phase (with --publish).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub flood: u64,
 }
 
 /// Runs `tickwire bench`.
@@ -144,6 +154,30 @@ struct Pipeline {
     sim: Option<SimServer>,
     /// What it is connected to, for messages.
     target: String,
+    /// `--publish`: the egress and its remote reader.
+    hop: Option<Hop>,
+}
+
+#[cfg(feature = "nats")]
+type Hop = publish::Hop;
+#[cfg(not(feature = "nats"))]
+type Hop = std::convert::Infallible;
+
+/// `--publish`: the egress on its own ring, and a remote consumer timing the hop.
+#[cfg(feature = "nats")]
+fn start_hop(a: &Args, ring: Option<Consumer>, registry: &Registry) -> Result<Option<Hop>, String> {
+    match (&a.publish, ring) {
+        (Some(url), Some(ring)) => publish::Hop::start(url, ring, registry).map(Some),
+        _ => Ok(None),
+    }
+}
+
+#[cfg(not(feature = "nats"))]
+fn start_hop(a: &Args, _: Option<Consumer>, _: &Registry) -> Result<Option<Hop>, String> {
+    match &a.publish {
+        Some(_) => Err("--publish: this tickwire was built without the `nats` feature".into()),
+        None => Ok(None),
+    }
 }
 
 fn engine_config(a: &Args) -> EngineConfig {
@@ -170,6 +204,8 @@ fn start_engine(
         tickwire_engine::ConsumerId,
         Consumer,
         Option<CollectorThread<DefaultCollector>>,
+        Vec<tickwire_engine::ConsumerId>,
+        Option<Consumer>,
     ),
     String,
 > {
@@ -178,6 +214,15 @@ fn start_engine(
     let (id, ring) = builder
         .try_consumer(a.qcap.max(2))
         .map_err(|e| format!("bad --qcap: {e}"))?;
+    let mut ids = vec![id];
+    let mut egress_ring = None;
+    if a.publish.is_some() {
+        let (id, ring) = builder
+            .try_consumer(a.qcap.max(2))
+            .map_err(|e| format!("bad --qcap: {e}"))?;
+        ids.push(id);
+        egress_ring = Some(ring);
+    }
     let collector = if config.telemetry {
         let (tx, rx) = telemetry::channel(config.telemetry_capacity);
         builder.telemetry(tx);
@@ -190,7 +235,7 @@ fn start_engine(
     let engine = builder
         .start()
         .map_err(|e| format!("cannot start the engine: {e}"))?;
-    Ok((engine, id, ring, collector))
+    Ok((engine, id, ring, collector, ids, egress_ring))
 }
 
 /// `--url`: the adapter on a raw stream with the probe on and no book sync, no SUBSCRIBE, one
@@ -211,7 +256,8 @@ fn connect_url(a: &Args, url: &str) -> Result<Pipeline, String> {
     let subs = Subscription::product(&names, &[Channel::Depth(DepthSpeed::Ms0), Channel::Trade]);
     let adapter = BinanceAdapter::new(config, &subs, &registry).map_err(|e| e.to_string())?;
     let heartbeat = adapter.heartbeat();
-    let (engine, consumer_id, ring, collector) = start_engine(a)?;
+    let (engine, _, ring, collector, consumer_ids, egress_ring) = start_engine(a)?;
+    let hop = start_hop(a, egress_ring, &registry)?;
     let base = engine_config(a).connection_defaults;
     let options = ConnectionOptions {
         ping_interval: None,
@@ -231,7 +277,7 @@ fn connect_url(a: &Args, url: &str) -> Result<Pipeline, String> {
     );
     engine
         .handle()
-        .add_connection(conn.options(options), Box::new(handler), &[consumer_id])
+        .add_connection(conn.options(options), Box::new(handler), &consumer_ids)
         .map_err(|e| format!("cannot add the connection: {e}"))?;
     Ok(Pipeline {
         engine,
@@ -239,6 +285,7 @@ fn connect_url(a: &Args, url: &str) -> Result<Pipeline, String> {
         collector,
         sim: None,
         target: url.to_string(),
+        hop,
     })
 }
 
@@ -289,14 +336,15 @@ fn start_sim(a: &Args) -> Result<Pipeline, String> {
     let snapshots = RestSnapshots::spawn(&config, &registry, &["BTCUSDT"])
         .map_err(|e| format!("cannot start the snapshot thread: {e}"))?;
     let target = adapter.endpoint().url;
-    let (engine, consumer_id, ring, collector) = start_engine(a)?;
+    let (engine, _, ring, collector, consumer_ids, egress_ring) = start_engine(a)?;
+    let hop = start_hop(a, egress_ring, &registry)?;
     let handler = FeedHandler::new(adapter, Box::new(snapshots), FeedConfig::default());
     add_feed(
         &engine.handle(),
         handler,
         engine_config(a).connection_defaults,
         &[],
-        &[consumer_id],
+        &consumer_ids,
     )
     .map_err(|e| format!("cannot add the feed: {e}"))?;
     Ok(Pipeline {
@@ -305,6 +353,7 @@ fn start_sim(a: &Args) -> Result<Pipeline, String> {
         collector,
         sim: Some(sim),
         target,
+        hop,
     })
 }
 
@@ -335,6 +384,7 @@ fn bench(a: &Args) -> Result<(), String> {
         collector,
         sim,
         target,
+        hop,
     } = p;
 
     let shared = Arc::new(Shared::default());
@@ -343,7 +393,14 @@ fn bench(a: &Args) -> Result<(), String> {
     let tally = consumer
         .join()
         .map_err(|_| "the consumer thread panicked".to_string())?;
-    finish(a, engine, collector, sim, tally, &target, peer_mode)
+    finish(a, engine, collector, sim, tally, &target, peer_mode)?;
+    match hop {
+        #[cfg(feature = "nats")]
+        Some(hop) => publish::after(a, hop),
+        #[cfg(not(feature = "nats"))]
+        Some(hop) => match hop {},
+        None => Ok(()),
+    }
 }
 
 fn spawn_consumer(
