@@ -8,6 +8,7 @@
 //! it arrives (so a bad fragment fails before the message ends).
 
 use super::close::parse_close;
+use super::deflate::{DeflateParams, Inflater};
 use super::utf8::Utf8Validator;
 use super::{Limits, OpCode, Role, WsError, apply_mask};
 
@@ -77,6 +78,9 @@ impl Decoded<'_> {
 enum DataKind {
     Text,
     Binary,
+    /// A permessage-deflate message (RSV1 on its first frame), inflated as it arrives.
+    CompressedText,
+    CompressedBinary,
 }
 
 /// A parsed frame header.
@@ -87,6 +91,8 @@ struct Header {
     mask: Option<[u8; 4]>,
     header_len: usize,
     payload_len: usize,
+    /// RSV1 on the first frame of a message, with permessage-deflate negotiated.
+    compressed: bool,
 }
 
 /// Incremental RFC 6455 frame decoder for one connection.
@@ -106,6 +112,10 @@ pub struct Decoder {
     /// Payload bytes of the (incomplete) text frame at the front of the caller's buffer that
     /// were already unmasked and validated by an earlier call.
     front_done: usize,
+    /// permessage-deflate, when negotiated for this session (`deflate_on`); kept across
+    /// sessions for its memory.
+    inflater: Option<Inflater>,
+    deflate_on: bool,
 }
 
 impl Decoder {
@@ -118,15 +128,41 @@ impl Decoder {
             assembled: Vec::new(),
             utf8: Utf8Validator::default(),
             front_done: 0,
+            inflater: None,
+            deflate_on: false,
         }
     }
 
-    /// Forgets all per-connection state (keeps the reassembly buffer's memory).
+    /// Forgets all per-connection state (keeps the reassembly and inflate buffers' memory,
+    /// and whether permessage-deflate is on).
     pub fn reset(&mut self) {
         self.message = None;
         self.assembled.clear();
         self.utf8.reset();
         self.front_done = 0;
+        if let Some(inf) = self.inflater.as_mut() {
+            inf.reset();
+        }
+    }
+
+    /// Turns permessage-deflate on with the negotiated `params` (RSV1 then marks a
+    /// compressed message, inflated into a buffer this decoder owns, bounded by
+    /// `max_message`), or off with `None` (RSV1 is a protocol error again). Call once per
+    /// session, after the upgrade; the inflater's memory is kept for the next session.
+    pub fn set_deflate(&mut self, params: Option<DeflateParams>) {
+        self.deflate_on = params.is_some();
+        if let Some(p) = params {
+            let limit = self.limits.max_message;
+            match self.inflater.as_mut() {
+                Some(inf) => inf.configure(p, limit),
+                None => self.inflater = Some(Inflater::new(p, limit)),
+            }
+        }
+    }
+
+    /// Whether permessage-deflate is on.
+    pub fn deflate(&self) -> bool {
+        self.deflate_on
     }
 
     /// The role this decoder was made for.
@@ -157,7 +193,8 @@ impl Decoder {
         let Some(total) = h.header_len.checked_add(h.payload_len) else {
             return Err(WsError::FrameTooBig(h.payload_len as u64));
         };
-        let text = h.op == OpCode::Text
+        // Compressed text is checked once inflated, not as it arrives.
+        let text = (h.op == OpCode::Text && !h.compressed)
             || (h.op == OpCode::Continuation && self.message == Some(DataKind::Text));
         if buf.len() < total {
             if text {
@@ -172,7 +209,10 @@ impl Decoder {
         if let Some(key) = h.mask {
             apply_mask(&mut payload[done..], key, done);
         }
-        let frame = match h.op {
+        let frame = if h.compressed {
+            self.inflate_first(h, payload)?
+        } else {
+            match h.op {
             OpCode::Ping => Some(Frame::Ping(payload)),
             OpCode::Pong => Some(Frame::Pong(payload)),
             OpCode::Close => {
@@ -210,6 +250,9 @@ impl Decoder {
                 let Some(kind) = self.message else {
                     return Err(WsError::UnexpectedContinuation);
                 };
+                if matches!(kind, DataKind::CompressedText | DataKind::CompressedBinary) {
+                    return self.inflate_continuation(h, kind, total, payload);
+                }
                 if kind == DataKind::Text {
                     self.utf8.feed(&payload[done..])?;
                     if h.fin {
@@ -221,12 +264,13 @@ impl Decoder {
                     self.message = None;
                     let message = &mut self.assembled[..];
                     Some(match kind {
-                        DataKind::Text => Frame::Text(message),
-                        DataKind::Binary => Frame::Binary(message),
+                        DataKind::Text | DataKind::CompressedText => Frame::Text(message),
+                        DataKind::Binary | DataKind::CompressedBinary => Frame::Binary(message),
                     })
                 } else {
                     None
                 }
+            }
             }
         };
         Ok(Decoded {
@@ -242,9 +286,8 @@ impl Decoder {
         let Some(&b0) = buf.first() else {
             return Ok(Err(2));
         };
-        if b0 & 0x70 != 0 {
-            return Err(WsError::ReservedBits);
-        }
+        // One test for the plain path; RSV1 with permessage-deflate is sorted out apart.
+        let compressed = b0 & 0x70 != 0 && self.rsv1(b0)?;
         let Some(op) = OpCode::from_u8(b0 & 0x0F) else {
             return Err(WsError::ReservedOpcode(b0 & 0x0F));
         };
@@ -301,7 +344,11 @@ impl Decoder {
             return Err(WsError::FrameTooBig(declared));
         }
         if !op.is_control() {
-            let so_far = if op == OpCode::Continuation {
+            // A compressed message is inflated as it arrives, not reassembled: its output is
+            // bounded by the inflater.
+            let so_far = if op == OpCode::Continuation
+                && matches!(self.message, Some(DataKind::Text | DataKind::Binary))
+            {
                 self.assembled.len() as u64
             } else {
                 0
@@ -326,7 +373,74 @@ impl Decoder {
             header_len,
             // Fits: declared <= max_frame, a usize.
             payload_len: declared as usize,
+            compressed,
         }))
+    }
+
+    /// Reserved bits are set in `b0`: true for RSV1 on a message's first frame with
+    /// permessage-deflate on, else the protocol error (RFC 7692 section 6.1).
+    #[cold]
+    fn rsv1(&self, b0: u8) -> Result<bool, WsError> {
+        if b0 & 0x70 != 0x40 || !self.deflate_on {
+            return Err(WsError::ReservedBits);
+        }
+        match b0 & 0x0F {
+            0x0 => Err(WsError::CompressedContinuation),
+            0x8..=0xA => Err(WsError::CompressedControl),
+            // Text, binary; a reserved opcode fails on the opcode check that follows.
+            _ => Ok(true),
+        }
+    }
+
+    /// The first frame of a compressed message: inflate it; yield the message if it is
+    /// the only frame.
+    #[cold]
+    fn inflate_first<'a>(
+        &'a mut self,
+        h: Header,
+        payload: &[u8],
+    ) -> Result<Option<Frame<'a>>, WsError> {
+        let Some(inf) = self.inflater.as_mut() else {
+            return Err(WsError::ReservedBits);
+        };
+        inf.begin();
+        inf.feed(payload)?;
+        let text = h.op == OpCode::Text;
+        if !h.fin {
+            self.message = Some(if text {
+                DataKind::CompressedText
+            } else {
+                DataKind::CompressedBinary
+            });
+            return Ok(None);
+        }
+        finish_inflated(inf, text).map(Some)
+    }
+
+    /// A continuation frame of a compressed message.
+    #[cold]
+    fn inflate_continuation<'a>(
+        &'a mut self,
+        h: Header,
+        kind: DataKind,
+        total: usize,
+        payload: &[u8],
+    ) -> Result<Decoded<'a>, WsError> {
+        let Some(inf) = self.inflater.as_mut() else {
+            return Err(WsError::ReservedBits);
+        };
+        inf.feed(payload)?;
+        let frame = if h.fin {
+            self.message = None;
+            Some(finish_inflated(inf, kind == DataKind::CompressedText)?)
+        } else {
+            None
+        };
+        Ok(Decoded {
+            consumed: total,
+            frame,
+            need: 0,
+        })
     }
 
     /// Unmasks and validates the newly arrived part of an incomplete text frame's payload,
@@ -348,6 +462,7 @@ impl Decoder {
     }
 
     /// Appends a fragment, growing the reassembly buffer no further than `max_message`.
+    /// (Compressed messages are inflated as they arrive and never reassembled here.)
     fn append(&mut self, data: &[u8]) {
         let len = self.assembled.len() + data.len();
         if len > self.assembled.capacity() {
@@ -357,6 +472,19 @@ impl Decoder {
             self.assembled.reserve_exact(target - self.assembled.len());
         }
         self.assembled.extend_from_slice(data);
+    }
+}
+
+/// Ends an inflated message; a text one must be UTF-8 once inflated.
+fn finish_inflated(inf: &mut Inflater, text: bool) -> Result<Frame<'_>, WsError> {
+    let message = inf.finish()?;
+    if text {
+        if simdutf8::basic::from_utf8(message).is_err() {
+            return Err(WsError::InvalidUtf8);
+        }
+        Ok(Frame::Text(message))
+    } else {
+        Ok(Frame::Binary(message))
     }
 }
 

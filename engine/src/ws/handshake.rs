@@ -15,14 +15,15 @@ use tungstenite::handshake::{HandshakeError as TgHandshakeError, MidHandshake};
 use tungstenite::http::Uri;
 use tungstenite::protocol::WebSocketConfig;
 
+use super::deflate::{self, DeflateOffer, DeflateParams, ExtensionError};
 use crate::reason::Reason;
 
 /// Largest response header block accepted.
 pub const MAX_RESPONSE_HEADER: usize = 16 * 1024;
 
 /// Request headers the handshake writes itself; a custom header may not repeat them.
-/// `Sec-WebSocket-Extensions` is here because the decoder implements no extension: offering
-/// one (permessage-deflate) would make every compressed frame a protocol error.
+/// `Sec-WebSocket-Extensions` is written from [`HandshakeRequest::deflate`] only: the
+/// decoder implements permessage-deflate and nothing else.
 const MANAGED_HEADERS: [&str; 7] = [
     "Host",
     "Connection",
@@ -47,6 +48,9 @@ pub struct HandshakeRequest {
     pub headers: Vec<(String, String)>,
     /// Subprotocols to offer; when non-empty the server must pick one of them.
     pub subprotocols: Vec<String>,
+    /// Offer permessage-deflate (RFC 7692) with these parameters; `None`: offer no
+    /// extension (and fail on any the server names).
+    pub deflate: Option<DeflateOffer>,
 }
 
 /// The server's accepted upgrade.
@@ -58,6 +62,9 @@ pub struct UpgradeResponse {
     pub headers: Vec<(String, String)>,
     /// The subprotocol the server chose, if any.
     pub subprotocol: Option<String>,
+    /// The permessage-deflate parameters the server accepted; `None` when it declined or
+    /// none was offered.
+    pub deflate: Option<DeflateParams>,
 }
 
 /// Why an upgrade could not be made.
@@ -82,6 +89,11 @@ pub enum HandshakeError {
     /// offered (RFC 6455 section 4.1: the client must fail the connection).
     #[error("the server chose an extension the client never offered")]
     UnrequestedExtension,
+    /// The server's answer to a permessage-deflate offer breaks RFC 7692 (a parameter not
+    /// offered or unknown, an invalid or repeated value, another extension): the client
+    /// fails the connection (section 5.1).
+    #[error("invalid permessage-deflate answer: {0}")]
+    BadExtension(ExtensionError),
     /// The response lacks `Upgrade: websocket`.
     #[error("response lacks Upgrade: websocket")]
     MissingUpgrade,
@@ -113,7 +125,9 @@ impl HandshakeError {
             HandshakeError::Refused {
                 status: 429 | 503, ..
             } => Reason::UpgradeBusy,
-            HandshakeError::UnrequestedExtension => Reason::Protocol,
+            HandshakeError::UnrequestedExtension | HandshakeError::BadExtension(_) => {
+                Reason::Protocol
+            }
             _ => Reason::Handshake,
         }
     }
@@ -187,6 +201,8 @@ pub struct ClientHandshake {
     request: Vec<u8>,
     /// Response bytes received so far (the header block is not complete yet).
     header: Vec<u8>,
+    /// The permessage-deflate offer made, if any.
+    deflate: Option<DeflateOffer>,
 }
 
 impl ClientHandshake {
@@ -209,6 +225,12 @@ impl ClientHandshake {
         for protocol in &req.subprotocols {
             builder = builder.with_sub_protocol(protocol.as_str());
         }
+        if let Some(offer) = &req.deflate {
+            if !offer.is_valid() {
+                return Err(HandshakeError::InvalidHeader);
+            }
+            builder = builder.with_header("Sec-WebSocket-Extensions", offer.header_value());
+        }
         let request = builder
             .into_client_request()
             .map_err(|e| request_error(&e))?;
@@ -229,6 +251,7 @@ impl ClientHandshake {
             machine: Some(machine),
             request,
             header: Vec::new(),
+            deflate: req.deflate,
         })
     }
 
@@ -273,15 +296,21 @@ impl ClientHandshake {
             // It wanted more than a complete header block: not a valid response.
             Err(TgHandshakeError::Interrupted(_)) => return Err(HandshakeError::Malformed),
         };
-        // tungstenite does not check extensions; none is ever offered (see MANAGED_HEADERS).
-        if response
-            .headers()
-            .get_all("Sec-WebSocket-Extensions")
-            .iter()
-            .any(|v| !v.as_bytes().trim_ascii().is_empty())
-        {
-            return Err(HandshakeError::UnrequestedExtension);
-        }
+        // tungstenite does not check extensions: only what was offered may come back.
+        let extensions = response.headers().get_all("Sec-WebSocket-Extensions");
+        let deflate = match &self.deflate {
+            None => {
+                if extensions
+                    .iter()
+                    .any(|v| !v.as_bytes().trim_ascii().is_empty())
+                {
+                    return Err(HandshakeError::UnrequestedExtension);
+                }
+                None
+            }
+            Some(offer) => deflate::negotiate(offer, extensions.iter().map(|v| v.as_bytes()))
+                .map_err(HandshakeError::BadExtension)?,
+        };
         let headers = response
             .headers()
             .iter()
@@ -302,6 +331,7 @@ impl ClientHandshake {
                 status: response.status().as_u16(),
                 headers,
                 subprotocol,
+                deflate,
             },
         )))
     }
