@@ -198,7 +198,8 @@ fn unquote(v: &str) -> Result<&str, ExtensionError> {
 
 /// `%x38-39 / "1" %x30-35`: 8..=15 without leading zeros.
 fn window_bits(v: &str) -> Result<u8, ExtensionError> {
-    let ok = matches!(v.len(), 1 | 2) && v.bytes().all(|b| b.is_ascii_digit()) && !v.starts_with('0');
+    let ok =
+        matches!(v.len(), 1 | 2) && v.bytes().all(|b| b.is_ascii_digit()) && !v.starts_with('0');
     match v.parse::<u8>() {
         Ok(bits @ 8..=15) if ok => Ok(bits),
         _ => Err(ExtensionError::InvalidValue),
@@ -242,6 +243,12 @@ impl Inflater {
         self.out.clear();
     }
 
+    /// The inflate buffer's capacity (tests check it stays bounded and is reused).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.out.capacity()
+    }
+
     /// Starts a message.
     pub(crate) fn begin(&mut self) {
         self.out.clear();
@@ -267,7 +274,10 @@ impl Inflater {
             if self.out.len() == self.out.capacity() {
                 // Grow by doubling, to one byte past the limit at most.
                 let cap = self.out.capacity();
-                let target = cap.saturating_mul(2).max(4096).min(self.limit.saturating_add(1));
+                let target = cap
+                    .saturating_mul(2)
+                    .max(4096)
+                    .min(self.limit.saturating_add(1));
                 if target <= cap {
                     return Err(WsError::InflatedTooBig(self.limit as u64));
                 }
@@ -362,12 +372,19 @@ mod tests {
         .unwrap()
         .unwrap();
         assert!(p.server_no_context_takeover && p.client_no_context_takeover);
-        assert_eq!((p.server_max_window_bits, p.client_max_window_bits), (9, 12));
+        assert_eq!(
+            (p.server_max_window_bits, p.client_max_window_bits),
+            (9, 12)
+        );
         // Declined: no extension, or only empty values.
         assert_eq!(neg(&offer(), ""), Ok(None));
         assert_eq!(negotiate(&offer(), []), Ok(None));
         // Split over two header lines is one list.
-        assert!(negotiate(&offer(), [&b"permessage-deflate"[..], b" "]).unwrap().is_some());
+        assert!(
+            negotiate(&offer(), [&b"permessage-deflate"[..], b" "])
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]
@@ -403,15 +420,33 @@ mod tests {
             ("permessage-deflate, x-other", NotOffered),
             ("permessage-deflate; foo", UnknownParameter),
             ("permessage-deflate; foo=1", UnknownParameter),
-            ("permessage-deflate; server_no_context_takeover=1", InvalidValue),
-            ("permessage-deflate; client_no_context_takeover=x", InvalidValue),
+            (
+                "permessage-deflate; server_no_context_takeover=1",
+                InvalidValue,
+            ),
+            (
+                "permessage-deflate; client_no_context_takeover=x",
+                InvalidValue,
+            ),
             ("permessage-deflate; server_max_window_bits", InvalidValue),
             ("permessage-deflate; client_max_window_bits", InvalidValue),
             ("permessage-deflate; server_max_window_bits=7", InvalidValue),
-            ("permessage-deflate; server_max_window_bits=16", InvalidValue),
-            ("permessage-deflate; server_max_window_bits=010", InvalidValue),
-            ("permessage-deflate; server_max_window_bits=+9", InvalidValue),
-            ("permessage-deflate; client_max_window_bits=abc", InvalidValue),
+            (
+                "permessage-deflate; server_max_window_bits=16",
+                InvalidValue,
+            ),
+            (
+                "permessage-deflate; server_max_window_bits=010",
+                InvalidValue,
+            ),
+            (
+                "permessage-deflate; server_max_window_bits=+9",
+                InvalidValue,
+            ),
+            (
+                "permessage-deflate; client_max_window_bits=abc",
+                InvalidValue,
+            ),
             ("permessage-deflate; server_max_window_bits=\"9", Malformed),
             (
                 "permessage-deflate; server_no_context_takeover; server_no_context_takeover",

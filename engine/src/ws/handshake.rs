@@ -424,6 +424,7 @@ mod tests {
             url: "wss://127.0.0.1:9443/stream?streams=btcusdt@depth&x=1".into(),
             headers: vec![("X-Api-Key".into(), "secret".into())],
             subprotocols: vec!["json".into(), "v2".into()],
+            deflate: None,
         })
         .unwrap();
         let req = hs.request_bytes();
@@ -512,6 +513,7 @@ mod tests {
                 url: url.into(),
                 headers: vec![],
                 subprotocols: protocols.iter().map(|p| p.to_string()).collect(),
+                deflate: None,
             })
             .unwrap()
         };
@@ -610,6 +612,91 @@ mod tests {
         }
     }
 
+    fn deflate_request(offer: DeflateOffer) -> ClientHandshake {
+        ClientHandshake::new(&HandshakeRequest {
+            url: "ws://h/".into(),
+            deflate: Some(offer),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn permessage_deflate_offer_and_answer() {
+        let offer = DeflateOffer {
+            server_max_window_bits: Some(12),
+            server_no_context_takeover: false,
+            client_no_context_takeover: true,
+        };
+        let mut hs = deflate_request(offer);
+        assert_eq!(
+            header_value(hs.request_bytes(), "Sec-WebSocket-Extensions"),
+            Some(
+                "permessage-deflate; client_max_window_bits; server_max_window_bits=12; \
+                 client_no_context_takeover"
+            )
+        );
+        let resp = accept(
+            &hs,
+            "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10; \
+             client_max_window_bits=9; server_no_context_takeover; client_no_context_takeover\r\n",
+        );
+        let (_, r) = hs.feed(&resp).unwrap().unwrap();
+        assert_eq!(
+            r.deflate,
+            Some(DeflateParams {
+                server_max_window_bits: 10,
+                client_max_window_bits: 9,
+                server_no_context_takeover: true,
+                client_no_context_takeover: true,
+            })
+        );
+
+        // Declined: the session runs without it.
+        let mut hs = deflate_request(DeflateOffer::default());
+        let (_, r) = hs.feed(&accept(&hs, "")).unwrap().unwrap();
+        assert_eq!(r.deflate, None);
+
+        // An invalid answer fails the upgrade as a protocol error.
+        for (answer, want) in [
+            (
+                "permessage-deflate; server_max_window_bits=13",
+                ExtensionError::WindowAboveOffer,
+            ),
+            (
+                "permessage-deflate; mystery",
+                ExtensionError::UnknownParameter,
+            ),
+            ("x-webkit-deflate-frame", ExtensionError::NotOffered),
+        ] {
+            let mut hs = deflate_request(offer);
+            let resp = accept(&hs, &format!("Sec-WebSocket-Extensions: {answer}\r\n"));
+            assert_eq!(
+                hs.feed(&resp),
+                Err(HandshakeError::BadExtension(want)),
+                "{answer}"
+            );
+            assert_eq!(
+                HandshakeError::BadExtension(want).reason(),
+                Reason::Protocol
+            );
+        }
+
+        // An offer with an impossible window is refused before anything is sent.
+        let bad = HandshakeRequest {
+            url: "ws://h/".into(),
+            deflate: Some(DeflateOffer {
+                server_max_window_bits: Some(16),
+                ..DeflateOffer::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            ClientHandshake::new(&bad).err(),
+            Some(HandshakeError::InvalidHeader)
+        );
+    }
+
     #[test]
     fn retry_after_of_a_refusal_is_kept() {
         let refuse = |status: &str, extra: &str| {
@@ -706,6 +793,7 @@ mod tests {
                 url: "ws://h/".into(),
                 headers: vec![(name.into(), value.into())],
                 subprotocols: vec![],
+                deflate: None,
             };
             assert_eq!(
                 ClientHandshake::new(&req).err(),
