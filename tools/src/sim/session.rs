@@ -16,6 +16,7 @@ use tickwire_engine::clock::now_ns;
 use tickwire_engine::ws::{Decoder, Frame, Limits, OpCode, Role, encode_close, encode_frame};
 use tickwire_feeds::binance::sim::{ControlOutcome, Feed, render_server_shutdown};
 
+use super::deflate::{Deflater, text_frame};
 use super::fault::{Fault, ScheduledFault};
 use super::server::{Counters, SessionHandle, Shared};
 use super::sys;
@@ -34,7 +35,14 @@ type Flow = ControlFlow<()>;
 
 /// Runs a session until it ends. `out` already holds the `101` answer; `inbuf` any bytes
 /// the client sent after its request head.
-pub(crate) fn run(shared: &Shared, t: Transport, out: Vec<u8>, inbuf: Vec<u8>, feed: Feed) {
+pub(crate) fn run(
+    shared: &Shared,
+    t: Transport,
+    out: Vec<u8>,
+    inbuf: Vec<u8>,
+    feed: Feed,
+    deflater: Option<Deflater>,
+) {
     sys::precise_timers();
     let handle = shared.register();
     let c = &shared.counters;
@@ -74,6 +82,7 @@ pub(crate) fn run(shared: &Shared, t: Transport, out: Vec<u8>, inbuf: Vec<u8>, f
         schedule: cfg.faults.iter().map(|f| (*f, now + f.at)).collect(),
         window: (now, 0),
         gaps_seen: 0,
+        deflater,
     };
     while let ControlFlow::Continue(()) = s.turn(Instant::now()) {}
     if !s.dropped {
@@ -116,6 +125,9 @@ struct Session<'a> {
     /// Inbound rate window: start and frames counted.
     window: (Instant, u32),
     gaps_seen: u64,
+    /// permessage-deflate, when the client offered it and `--deflate` is on: text
+    /// messages go out compressed.
+    deflater: Option<Deflater>,
 }
 
 fn active(until: Option<Instant>, now: Instant) -> bool {
@@ -247,7 +259,7 @@ impl Session<'_> {
             if !self.feed.next_message(until, now_ns(), &mut self.scratch) {
                 break;
             }
-            encode_frame(&mut self.out, OpCode::Text, true, &self.scratch, None);
+            text_frame(&mut self.out, self.deflater.as_mut(), &self.scratch);
             n += 1;
         }
         let c = self.counters();
@@ -332,7 +344,7 @@ impl Session<'_> {
                     {
                         self.counters().control_errors.fetch_add(1, Relaxed);
                     }
-                    encode_frame(&mut self.out, OpCode::Text, true, &self.reply, None);
+                    text_frame(&mut self.out, self.deflater.as_mut(), &self.reply);
                 }
                 Msg::Binary => {}
                 Msg::Ping(p) => {
@@ -418,7 +430,7 @@ impl Session<'_> {
                 payload.extend_from_slice(b"{\"e\":\"oversized\",\"x\":\"");
                 payload.resize(n.saturating_sub(2).max(payload.len()), b'x');
                 payload.extend_from_slice(b"\"}");
-                encode_frame(&mut self.out, OpCode::Text, true, &payload, None);
+                text_frame(&mut self.out, self.deflater.as_mut(), &payload);
             }
             Fault::InvalidUtf8 => {
                 encode_frame(
@@ -433,7 +445,7 @@ impl Session<'_> {
                 self.scratch.clear();
                 let ts = self.shared.config.probe_ts.then(now_ns);
                 render_server_shutdown(&mut self.scratch, ts, now_ns() / 1_000_000);
-                encode_frame(&mut self.out, OpCode::Text, true, &self.scratch, None);
+                text_frame(&mut self.out, self.deflater.as_mut(), &self.scratch);
                 self.shutdown_close_at = Some(now + self.shared.config.shutdown_grace);
             }
             Fault::Close(code) => {
