@@ -209,67 +209,71 @@ impl Decoder {
         if let Some(key) = h.mask {
             apply_mask(&mut payload[done..], key, done);
         }
-        let frame = if h.compressed {
-            self.inflate_first(h, payload)?
-        } else {
-            match h.op {
-                OpCode::Ping => Some(Frame::Ping(payload)),
-                OpCode::Pong => Some(Frame::Pong(payload)),
-                OpCode::Close => {
-                    let (code, reason) = parse_close(payload)?;
-                    Some(Frame::Close { code, reason })
+        if h.compressed {
+            let frame = self.inflate_first(h, payload)?;
+            return Ok(Decoded {
+                consumed: total,
+                frame,
+                need: 0,
+            });
+        }
+        let frame = match h.op {
+            OpCode::Ping => Some(Frame::Ping(payload)),
+            OpCode::Pong => Some(Frame::Pong(payload)),
+            OpCode::Close => {
+                let (code, reason) = parse_close(payload)?;
+                Some(Frame::Close { code, reason })
+            }
+            OpCode::Text if h.fin => {
+                if done == 0 {
+                    if simdutf8::basic::from_utf8(payload).is_err() {
+                        return Err(WsError::InvalidUtf8);
+                    }
+                } else {
+                    self.utf8.feed(&payload[done..])?;
+                    self.utf8.finish()?;
                 }
-                OpCode::Text if h.fin => {
+                Some(Frame::Text(payload))
+            }
+            OpCode::Binary if h.fin => Some(Frame::Binary(payload)),
+            OpCode::Text | OpCode::Binary => {
+                let kind = if h.op == OpCode::Text {
                     if done == 0 {
-                        if simdutf8::basic::from_utf8(payload).is_err() {
-                            return Err(WsError::InvalidUtf8);
-                        }
-                    } else {
-                        self.utf8.feed(&payload[done..])?;
+                        self.utf8.reset();
+                    }
+                    self.utf8.feed(&payload[done..])?;
+                    DataKind::Text
+                } else {
+                    DataKind::Binary
+                };
+                self.message = Some(kind);
+                self.assembled.clear();
+                self.append(payload);
+                None
+            }
+            OpCode::Continuation => {
+                let Some(kind) = self.message else {
+                    return Err(WsError::UnexpectedContinuation);
+                };
+                if matches!(kind, DataKind::CompressedText | DataKind::CompressedBinary) {
+                    return self.inflate_continuation(h, kind, total, payload);
+                }
+                if kind == DataKind::Text {
+                    self.utf8.feed(&payload[done..])?;
+                    if h.fin {
                         self.utf8.finish()?;
                     }
-                    Some(Frame::Text(payload))
                 }
-                OpCode::Binary if h.fin => Some(Frame::Binary(payload)),
-                OpCode::Text | OpCode::Binary => {
-                    let kind = if h.op == OpCode::Text {
-                        if done == 0 {
-                            self.utf8.reset();
-                        }
-                        self.utf8.feed(&payload[done..])?;
-                        DataKind::Text
-                    } else {
-                        DataKind::Binary
-                    };
-                    self.message = Some(kind);
-                    self.assembled.clear();
-                    self.append(payload);
+                self.append(payload);
+                if h.fin {
+                    self.message = None;
+                    let message = &mut self.assembled[..];
+                    Some(match kind {
+                        DataKind::Text | DataKind::CompressedText => Frame::Text(message),
+                        DataKind::Binary | DataKind::CompressedBinary => Frame::Binary(message),
+                    })
+                } else {
                     None
-                }
-                OpCode::Continuation => {
-                    let Some(kind) = self.message else {
-                        return Err(WsError::UnexpectedContinuation);
-                    };
-                    if matches!(kind, DataKind::CompressedText | DataKind::CompressedBinary) {
-                        return self.inflate_continuation(h, kind, total, payload);
-                    }
-                    if kind == DataKind::Text {
-                        self.utf8.feed(&payload[done..])?;
-                        if h.fin {
-                            self.utf8.finish()?;
-                        }
-                    }
-                    self.append(payload);
-                    if h.fin {
-                        self.message = None;
-                        let message = &mut self.assembled[..];
-                        Some(match kind {
-                            DataKind::Text | DataKind::CompressedText => Frame::Text(message),
-                            DataKind::Binary | DataKind::CompressedBinary => Frame::Binary(message),
-                        })
-                    } else {
-                        None
-                    }
                 }
             }
         };
