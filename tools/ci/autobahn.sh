@@ -16,8 +16,11 @@ dir=${AUTOBAHN_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/autobahn-testsuite}
 # runner's exit status) and 0 non-strict (checked on its summary line). A case may take the
 # server a while (1,000 messages of 128 KiB, compressed in Python): the client waits up to the
 # suite's own 480 s a case rather than its default 60 s (moving on early would overlap cases).
+# The run is bound by the Python server's CPU (37 min on the shared 2-vCPU VM under load);
+# AUTOBAHN_DEFLATE_CASES narrows it (e.g. "12.1.*,13.1.*") where that is too long.
 log=$(mktemp)
-../shared/tools/autobahn/run-client-suite.sh -d "$dir" -a tickwire-deflate -c "12.*,13.*" -x "" -t 1800 \
+../shared/tools/autobahn/run-client-suite.sh -d "$dir" -a tickwire-deflate \
+  -c "${AUTOBAHN_DEFLATE_CASES:-12.*,13.*}" -x "" -t 3600 \
   -- "$target_dir/debug/tickwire" autobahn --deflate --case-timeout 600 2>&1 | tee "$log"
 summary=$(grep '^autobahn: ' "$log" | tail -1)
 rm -f "$log"
