@@ -96,6 +96,11 @@ pub struct ConnectionOptions {
     pub close_timeout: Duration,
     /// Reconnect policy.
     pub backoff: BackoffConfig,
+    /// Offer permessage-deflate (RFC 7692) in the upgrade. When the server accepts,
+    /// compressed messages are inflated into a buffer the connection owns (bounded by
+    /// `max_message`: a bigger inflated message closes with 1009). Our own frames are sent
+    /// uncompressed, which the RFC allows. `None` (the default): no extension is offered.
+    pub deflate: Option<crate::ws::DeflateOffer>,
 }
 
 impl Default for ConnectionOptions {
@@ -113,6 +118,7 @@ impl Default for ConnectionOptions {
             connect_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(2),
             backoff: BackoffConfig::default(),
+            deflate: None,
         }
     }
 }

@@ -630,6 +630,7 @@ impl Connection {
             url: self.config.url.clone(),
             headers: self.config.headers.clone(),
             subprotocols: self.config.subprotocols.clone(),
+            deflate: self.opts.deflate,
         };
         match ClientHandshake::new(&req) {
             Ok(hs) => {
@@ -668,6 +669,7 @@ impl Connection {
                         Ok(Some((consumed, response))) => {
                             self.rx.start += consumed;
                             self.handshake = None;
+                            self.decoder.set_deflate(response.deflate);
                             core.telemetry.emit(TelemetryEvent::Upgraded {
                                 conn: self.id,
                                 duration_ns: now.saturating_sub(self.attempt_started),

@@ -6,8 +6,13 @@
 //! frames, read and record what the client sent, answer pings, stop answering or go silent.
 //! [`TestServer::kill`] drops every connection at once; [`TestServer::start_on`] restarts on
 //! the same port.
+//!
+//! [`TestServer::plain_with_extensions`] answers the client's `Sec-WebSocket-Extensions`
+//! offer as the test decides; when that answer accepts permessage-deflate, the peer
+//! compresses its text messages (RFC 7692: raw deflate, sync flush, tail stripped, RSV1 on
+//! the first frame) with the window and context takeover it answered.
 
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -60,6 +65,8 @@ pub struct Record {
 }
 
 type Script = dyn Fn(&mut Peer) + Send + Sync;
+/// Given the client's `Sec-WebSocket-Extensions` offer (if any), the answer to send (if any).
+type Extensions = dyn Fn(Option<&str>) -> Option<String> + Send + Sync;
 
 struct Shared {
     stop: AtomicBool,
@@ -68,6 +75,7 @@ struct Shared {
     sockets: Mutex<Vec<TcpStream>>,
     script: Box<Script>,
     tls: Option<Arc<rustls::ServerConfig>>,
+    extensions: Option<Box<Extensions>>,
 }
 
 /// A running loopback server.
@@ -88,10 +96,29 @@ impl TestServer {
         TestServer::start_on(0, Some(cert), script)
     }
 
+    /// A plain server that answers the extension offer with `answer(offer)` (the
+    /// `Sec-WebSocket-Extensions` response value; `None` sends none). An answer naming
+    /// permessage-deflate makes the peer compress its text messages accordingly.
+    pub fn plain_with_extensions(
+        answer: impl Fn(Option<&str>) -> Option<String> + Send + Sync + 'static,
+        script: impl Fn(&mut Peer) + Send + Sync + 'static,
+    ) -> TestServer {
+        TestServer::start(0, None, Some(Box::new(answer)), script)
+    }
+
     /// A server on `port` (0: ephemeral), TLS when `cert` is given.
     pub fn start_on(
         port: u16,
         cert: Option<&TestCert>,
+        script: impl Fn(&mut Peer) + Send + Sync + 'static,
+    ) -> TestServer {
+        TestServer::start(port, cert, None, script)
+    }
+
+    fn start(
+        port: u16,
+        cert: Option<&TestCert>,
+        extensions: Option<Box<Extensions>>,
         script: impl Fn(&mut Peer) + Send + Sync + 'static,
     ) -> TestServer {
         // The port may linger briefly after a kill; retry the bind for a while.
@@ -115,6 +142,7 @@ impl TestServer {
             sockets: Mutex::new(Vec::new()),
             script: Box::new(script),
             tls: cert.map(|c| c.server_config()),
+            extensions,
         });
         let s = shared.clone();
         let accept = std::thread::spawn(move || accept_loop(listener, s));
@@ -270,6 +298,7 @@ fn serve(tcp: TcpStream, index: usize, shared: Arc<Shared>) {
         shared: shared.clone(),
         pending: Vec::new(),
         path: String::new(),
+        deflater: None,
     };
     if peer.upgrade().is_err() {
         return;
@@ -288,6 +317,8 @@ pub struct Peer {
     pending: Vec<u8>,
     /// The upgrade request's path and query.
     path: String,
+    /// permessage-deflate as answered in the upgrade: text messages are compressed.
+    deflater: Option<Deflater>,
 }
 
 impl Peer {
@@ -334,6 +365,10 @@ impl Peer {
             .find(|(k, _)| k == "sec-websocket-key")
             .map(|(_, v)| v.clone())
             .ok_or(io::ErrorKind::InvalidData)?;
+        let offer = headers
+            .iter()
+            .find(|(k, _)| k == "sec-websocket-extensions")
+            .map(|(_, v)| v.clone());
         let protocol = headers
             .iter()
             .find(|(k, _)| k == "sec-websocket-protocol")
@@ -352,6 +387,15 @@ impl Peer {
         );
         if let Some(p) = protocol {
             resp.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+        }
+        if let Some(answer) = self
+            .shared
+            .extensions
+            .as_ref()
+            .and_then(|f| f(offer.as_deref()))
+        {
+            self.deflater = Deflater::from_answer(&answer);
+            resp.push_str(&format!("Sec-WebSocket-Extensions: {answer}\r\n"));
         }
         resp.push_str("\r\n");
         self.stream.write_all(resp.as_bytes())?;
@@ -407,22 +451,81 @@ impl Peer {
         self.send_raw(&out)
     }
 
-    /// Sends a text frame.
+    /// Sends a text frame (compressed when permessage-deflate was answered).
     pub fn send_text(&mut self, text: &str) -> io::Result<()> {
-        self.send_frame(1, true, text.as_bytes())
+        let mut out = Vec::with_capacity(text.len() + 10);
+        self.text_frame_into(&mut out, text.as_bytes());
+        self.send_raw(&out)
     }
 
-    /// Sends text frames `"0"`, `"1"`, ... (`first..first+n`) as fast as the socket takes them.
-    pub fn send_numbered(&mut self, first: u64, n: u64) -> io::Result<()> {
-        let mut w = BufWriter::with_capacity(64 * 1024, &mut self.stream);
-        let mut frame = Vec::with_capacity(32);
-        for i in first..first + n {
-            frame.clear();
-            frame_into(&mut frame, 1, true, i.to_string().as_bytes());
-            w.write_all(&frame)?;
+    /// Appends one text message frame, compressed (RSV1) when permessage-deflate is on.
+    fn text_frame_into(&mut self, out: &mut Vec<u8>, text: &[u8]) {
+        match self.deflater.as_mut() {
+            Some(d) => {
+                let c = d.message(text);
+                frame_into(out, 1, true, &c);
+                let first = out.len() - c.len() - header_len(c.len());
+                out[first] |= 0x40;
+            }
+            None => frame_into(out, 1, true, text),
         }
-        w.flush()?;
-        drop(w);
+    }
+
+    /// Whether permessage-deflate was answered (text messages are compressed).
+    pub fn deflating(&self) -> bool {
+        self.deflater.is_some()
+    }
+
+    /// Compresses `data` as the next message of the negotiated permessage-deflate stream
+    /// (panics if none was answered): the payload of a frame with RSV1.
+    pub fn compress(&mut self, data: &[u8]) -> Vec<u8> {
+        self.deflater
+            .as_mut()
+            .expect("permessage-deflate was not answered")
+            .message(data)
+    }
+
+    /// Sends `data` as one compressed message cut into frames after the compressed bytes
+    /// at `cuts` (RSV1 on the first frame only; `opcode` 1 text or 2 binary).
+    pub fn send_compressed(&mut self, opcode: u8, data: &[u8], cuts: &[usize]) -> io::Result<()> {
+        let c = self.compress(data);
+        let mut out = Vec::new();
+        let mut start = 0;
+        let ends: Vec<usize> = cuts
+            .iter()
+            .map(|&e| e.min(c.len()))
+            .chain([c.len()])
+            .collect();
+        for (i, &end) in ends.iter().enumerate() {
+            let end = end.max(start);
+            let first = out.len();
+            frame_into(
+                &mut out,
+                if i == 0 { opcode } else { 0 },
+                i + 1 == ends.len(),
+                &c[start..end],
+            );
+            if i == 0 {
+                out[first] |= 0x40;
+            }
+            start = end;
+        }
+        self.send_raw(&out)
+    }
+
+    /// Sends text frames `"0"`, `"1"`, ... (`first..first+n`) as fast as the socket takes
+    /// them (compressed when permessage-deflate was answered).
+    pub fn send_numbered(&mut self, first: u64, n: u64) -> io::Result<()> {
+        // Written in 64 KiB batches.
+        let mut batch = Vec::with_capacity(64 * 1024 + 64);
+        for i in first..first + n {
+            self.text_frame_into(&mut batch, i.to_string().as_bytes());
+            if batch.len() >= 64 * 1024 {
+                self.stream.write_all(&batch)?;
+                batch.clear();
+            }
+        }
+        self.stream.write_all(&batch)?;
         self.stream.flush()
     }
 
@@ -568,6 +671,80 @@ impl Peer {
         while Instant::now() < deadline && !self.shared.stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+}
+
+/// Header bytes [`frame_into`] writes for a payload of `n` bytes.
+fn header_len(n: usize) -> usize {
+    match n {
+        0..126 => 2,
+        126..=65535 => 4,
+        _ => 10,
+    }
+}
+
+/// A permessage-deflate sender (RFC 7692 section 7.2.1): raw deflate with a 2^bits window,
+/// one stream across messages (context takeover) or a fresh one per message, each message
+/// sync-flushed with its `00 00 ff ff` tail stripped.
+pub struct Deflater {
+    z: flate2::Compress,
+    takeover: bool,
+}
+
+impl Deflater {
+    /// A compressor with a 2^`window_bits` window (8 is compressed with 9: zlib has no raw
+    /// 8-bit window; the client's inflater takes any).
+    pub fn new(window_bits: u8, takeover: bool) -> Deflater {
+        Deflater {
+            z: flate2::Compress::new_with_window_bits(
+                flate2::Compression::default(),
+                false,
+                window_bits.clamp(9, 15),
+            ),
+            takeover,
+        }
+    }
+
+    /// The compressor a `Sec-WebSocket-Extensions` answer asks for, if it names
+    /// permessage-deflate (`server_max_window_bits`, `server_no_context_takeover`).
+    pub fn from_answer(answer: &str) -> Option<Deflater> {
+        let mut parts = answer.split(';').map(str::trim);
+        if parts.next() != Some("permessage-deflate") {
+            return None;
+        }
+        let (mut bits, mut takeover) = (15, true);
+        for p in parts {
+            if p == "server_no_context_takeover" {
+                takeover = false;
+            } else if let Some(v) = p.strip_prefix("server_max_window_bits=") {
+                bits = v.trim_matches('"').parse().unwrap_or(15);
+            }
+        }
+        Some(Deflater::new(bits, takeover))
+    }
+
+    /// The compressed payload of the next message.
+    pub fn message(&mut self, data: &[u8]) -> Vec<u8> {
+        if !self.takeover {
+            self.z.reset();
+        }
+        let mut out = Vec::with_capacity(data.len() / 2 + 64);
+        let start = self.z.total_in();
+        loop {
+            let done = (self.z.total_in() - start) as usize;
+            if out.len() == out.capacity() {
+                out.reserve(4096);
+            }
+            self.z
+                .compress_vec(&data[done..], &mut out, flate2::FlushCompress::Sync)
+                .expect("deflate");
+            if (self.z.total_in() - start) as usize == data.len() && out.len() < out.capacity() {
+                break;
+            }
+        }
+        debug_assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+        out.truncate(out.len().saturating_sub(4));
+        out
     }
 }
 

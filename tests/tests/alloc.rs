@@ -1,6 +1,7 @@
 //! The hot path allocates nothing: after warm-up, 100,000 messages through the fixed-event
 //! path (one `Event` published per message, telemetry on) cause zero allocations on the I/O
-//! thread.
+//! thread. Also with permessage-deflate: every message compressed (context takeover), each
+//! inflated into the connection's own buffer.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 use tickwire_engine::config::{ConnectionConfig, EngineConfig, Profile};
 use tickwire_engine::engine::Engine;
 use tickwire_engine::telemetry::{self, CollectorThread, DefaultCollector};
+use tickwire_engine::ws::DeflateOffer;
 use tickwire_tests::alloc::{CountingAlloc, allocations};
 use tickwire_tests::handlers::SeqHandler;
 use tickwire_tests::server::TestServer;
@@ -32,10 +34,19 @@ fn wait_messages(observed: &tickwire_tests::handlers::Observed, n: u64) {
     }
 }
 
-fn run(profile: Profile) {
+/// `deflate`: the answer the server gives a permessage-deflate offer (and the client offers
+/// it); `None`: plain frames.
+fn run(profile: Profile, deflate: Option<&'static str>) {
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let go_rx = Arc::new(Mutex::new(go_rx));
-    let server = TestServer::plain(move |peer| {
+    let answer = move |offer: Option<&str>| {
+        offer
+            .filter(|o| o.starts_with("permessage-deflate"))
+            .and(deflate)
+            .map(str::to_string)
+    };
+    let server = TestServer::plain_with_extensions(answer, move |peer| {
+        assert_eq!(peer.deflating(), deflate.is_some());
         peer.send_numbered(0, WARMUP).unwrap();
         go_rx.lock().unwrap().recv().unwrap();
         peer.send_numbered(WARMUP, MEASURED).unwrap();
@@ -55,6 +66,7 @@ fn run(profile: Profile) {
     // Client pings and the stale check run during the measured window too.
     opts.ping_interval = Some(Duration::from_millis(20));
     opts.stale_after = Some(Duration::from_secs(30));
+    opts.deflate = deflate.map(|_| DeflateOffer::default());
     let cfg = ConnectionConfig::new(&server.ws_url("/"))
         .unwrap()
         .options(opts);
@@ -115,6 +127,12 @@ fn run(profile: Profile) {
 #[test]
 fn no_allocations_on_the_io_thread_in_steady_state() {
     // One test per binary: the allocation counter is global to the process.
-    run(Profile::Standard);
-    run(Profile::LowLatency);
+    run(Profile::Standard, None);
+    run(Profile::LowLatency, None);
+    // Context takeover (one inflate stream), then a fresh stream per message.
+    run(Profile::Standard, Some("permessage-deflate"));
+    run(
+        Profile::Standard,
+        Some("permessage-deflate; server_no_context_takeover"),
+    );
 }

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
+use tickwire_engine::ws::DeflateOffer;
 use tickwire_engine::{
     ConnectionConfig, ConnectionOptions, Context, Engine, EngineConfig, EngineHandle, Message,
     Profile, Reason, Reconnect, WsHandler,
@@ -27,6 +28,10 @@ pub struct Args {
     /// Seconds to wait for one case to finish.
     #[arg(long, default_value_t = 60)]
     case_timeout: u64,
+    /// Offer permessage-deflate (RFC 7692) on every connection, for the suite's 12.* and
+    /// 13.* cases (the runner's `-x ""` schedules them). Echoes go back uncompressed.
+    #[arg(long)]
+    deflate: bool,
 }
 
 enum Outcome {
@@ -63,8 +68,9 @@ impl WsHandler for Echo {
     }
 }
 
-fn options() -> ConnectionOptions {
+fn options(deflate: bool) -> ConnectionOptions {
     ConnectionOptions {
+        deflate: deflate.then(DeflateOffer::default),
         // Case 9.* sends 16 MiB messages and expects them echoed.
         max_frame: 20 << 20,
         max_message: 20 << 20,
@@ -77,14 +83,15 @@ fn options() -> ConnectionOptions {
 
 fn open(
     engine: &EngineHandle,
-    base: &str,
+    args: &Args,
     path: &str,
     echo: bool,
 ) -> Result<Receiver<Outcome>, String> {
+    let base = &args.url;
     let url = format!("{}{}", base.trim_end_matches('/'), path);
     let config = ConnectionConfig::new(&url)
         .map_err(|e| format!("bad URL {url}: {e}"))?
-        .options(options());
+        .options(options(args.deflate));
     let (tx, rx) = mpsc::channel();
     engine
         .add_connection(config, Box::new(Echo { echo, tx }), &[])
@@ -121,7 +128,7 @@ fn drive(args: &Args) -> Result<(), String> {
         .map_err(|e| format!("cannot start the engine: {e}"))?;
     let handle = engine.handle();
     let timeout = Duration::from_secs(args.case_timeout);
-    let rx = open(&handle, &args.url, "/getCaseCount", false)?;
+    let rx = open(&handle, args, "/getCaseCount", false)?;
     let count: u32 = wait_closed(&rx, timeout)
         .and_then(|t| t.trim().parse().ok())
         .ok_or_else(|| {
@@ -138,7 +145,7 @@ fn drive(args: &Args) -> Result<(), String> {
     for case in 1..=count {
         let rx = open(
             &handle,
-            &args.url,
+            args,
             &format!("/runCase?case={case}&agent={}", args.agent),
             true,
         )?;
@@ -150,7 +157,7 @@ fn drive(args: &Args) -> Result<(), String> {
     }
     let rx = open(
         &handle,
-        &args.url,
+        args,
         &format!("/updateReports?agent={}", args.agent),
         false,
     )?;

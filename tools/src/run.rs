@@ -99,6 +99,11 @@ pub struct Args {
     /// an existing stream is used as it is).
     #[arg(long, default_value_t = 1, requires = "publish")]
     publish_replicas: usize,
+    /// Offer permessage-deflate (RFC 7692): if the server accepts, its messages arrive
+    /// compressed (several times fewer bytes on depth streams) and are inflated on the I/O
+    /// thread; subscribe requests go out uncompressed.
+    #[arg(long)]
+    deflate: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -235,6 +240,12 @@ pub fn run(args: Args) -> ExitCode {
     }
     if let Some(url) = &args.url {
         feed = feed.url(url);
+    }
+    if args.deflate {
+        feed = feed.options(tickwire_engine::ConnectionOptions {
+            deflate: Some(tickwire_engine::ws::DeflateOffer::default()),
+            ..tickwire_engine::ConnectionOptions::default()
+        });
     }
     let rest = args
         .rest_url

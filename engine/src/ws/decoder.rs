@@ -8,6 +8,7 @@
 //! it arrives (so a bad fragment fails before the message ends).
 
 use super::close::parse_close;
+use super::deflate::{DeflateParams, Inflater};
 use super::utf8::Utf8Validator;
 use super::{Limits, OpCode, Role, WsError, apply_mask};
 
@@ -77,6 +78,9 @@ impl Decoded<'_> {
 enum DataKind {
     Text,
     Binary,
+    /// A permessage-deflate message (RSV1 on its first frame), inflated as it arrives.
+    CompressedText,
+    CompressedBinary,
 }
 
 /// A parsed frame header.
@@ -87,6 +91,8 @@ struct Header {
     mask: Option<[u8; 4]>,
     header_len: usize,
     payload_len: usize,
+    /// RSV1 on the first frame of a message, with permessage-deflate negotiated.
+    compressed: bool,
 }
 
 /// Incremental RFC 6455 frame decoder for one connection.
@@ -106,6 +112,10 @@ pub struct Decoder {
     /// Payload bytes of the (incomplete) text frame at the front of the caller's buffer that
     /// were already unmasked and validated by an earlier call.
     front_done: usize,
+    /// permessage-deflate, when negotiated for this session (`deflate_on`); kept across
+    /// sessions for its memory.
+    inflater: Option<Inflater>,
+    deflate_on: bool,
 }
 
 impl Decoder {
@@ -118,15 +128,41 @@ impl Decoder {
             assembled: Vec::new(),
             utf8: Utf8Validator::default(),
             front_done: 0,
+            inflater: None,
+            deflate_on: false,
         }
     }
 
-    /// Forgets all per-connection state (keeps the reassembly buffer's memory).
+    /// Forgets all per-connection state (keeps the reassembly and inflate buffers' memory,
+    /// and whether permessage-deflate is on).
     pub fn reset(&mut self) {
         self.message = None;
         self.assembled.clear();
         self.utf8.reset();
         self.front_done = 0;
+        if let Some(inf) = self.inflater.as_mut() {
+            inf.reset();
+        }
+    }
+
+    /// Turns permessage-deflate on with the negotiated `params` (RSV1 then marks a
+    /// compressed message, inflated into a buffer this decoder owns, bounded by
+    /// `max_message`), or off with `None` (RSV1 is a protocol error again). Call once per
+    /// session, after the upgrade; the inflater's memory is kept for the next session.
+    pub fn set_deflate(&mut self, params: Option<DeflateParams>) {
+        self.deflate_on = params.is_some();
+        if let Some(p) = params {
+            let limit = self.limits.max_message;
+            match self.inflater.as_mut() {
+                Some(inf) => inf.configure(p, limit),
+                None => self.inflater = Some(Inflater::new(p, limit)),
+            }
+        }
+    }
+
+    /// Whether permessage-deflate is on.
+    pub fn deflate(&self) -> bool {
+        self.deflate_on
     }
 
     /// The role this decoder was made for.
@@ -157,7 +193,8 @@ impl Decoder {
         let Some(total) = h.header_len.checked_add(h.payload_len) else {
             return Err(WsError::FrameTooBig(h.payload_len as u64));
         };
-        let text = h.op == OpCode::Text
+        // Compressed text is checked once inflated, not as it arrives.
+        let text = (h.op == OpCode::Text && !h.compressed)
             || (h.op == OpCode::Continuation && self.message == Some(DataKind::Text));
         if buf.len() < total {
             if text {
@@ -171,6 +208,14 @@ impl Decoder {
         let done = std::mem::take(&mut self.front_done).min(payload.len());
         if let Some(key) = h.mask {
             apply_mask(&mut payload[done..], key, done);
+        }
+        if h.compressed {
+            let frame = self.inflate_first(h, payload)?;
+            return Ok(Decoded {
+                consumed: total,
+                frame,
+                need: 0,
+            });
         }
         let frame = match h.op {
             OpCode::Ping => Some(Frame::Ping(payload)),
@@ -210,6 +255,9 @@ impl Decoder {
                 let Some(kind) = self.message else {
                     return Err(WsError::UnexpectedContinuation);
                 };
+                if matches!(kind, DataKind::CompressedText | DataKind::CompressedBinary) {
+                    return self.inflate_continuation(h, kind, total, payload);
+                }
                 if kind == DataKind::Text {
                     self.utf8.feed(&payload[done..])?;
                     if h.fin {
@@ -221,8 +269,8 @@ impl Decoder {
                     self.message = None;
                     let message = &mut self.assembled[..];
                     Some(match kind {
-                        DataKind::Text => Frame::Text(message),
-                        DataKind::Binary => Frame::Binary(message),
+                        DataKind::Text | DataKind::CompressedText => Frame::Text(message),
+                        DataKind::Binary | DataKind::CompressedBinary => Frame::Binary(message),
                     })
                 } else {
                     None
@@ -242,9 +290,8 @@ impl Decoder {
         let Some(&b0) = buf.first() else {
             return Ok(Err(2));
         };
-        if b0 & 0x70 != 0 {
-            return Err(WsError::ReservedBits);
-        }
+        // One test for the plain path; RSV1 with permessage-deflate is sorted out apart.
+        let compressed = b0 & 0x70 != 0 && self.rsv1(b0)?;
         let Some(op) = OpCode::from_u8(b0 & 0x0F) else {
             return Err(WsError::ReservedOpcode(b0 & 0x0F));
         };
@@ -301,7 +348,11 @@ impl Decoder {
             return Err(WsError::FrameTooBig(declared));
         }
         if !op.is_control() {
-            let so_far = if op == OpCode::Continuation {
+            // A compressed message is inflated as it arrives, not reassembled: its output is
+            // bounded by the inflater.
+            let so_far = if op == OpCode::Continuation
+                && matches!(self.message, Some(DataKind::Text | DataKind::Binary))
+            {
                 self.assembled.len() as u64
             } else {
                 0
@@ -326,7 +377,74 @@ impl Decoder {
             header_len,
             // Fits: declared <= max_frame, a usize.
             payload_len: declared as usize,
+            compressed,
         }))
+    }
+
+    /// Reserved bits are set in `b0`: true for RSV1 on a message's first frame with
+    /// permessage-deflate on, else the protocol error (RFC 7692 section 6.1).
+    #[cold]
+    fn rsv1(&self, b0: u8) -> Result<bool, WsError> {
+        if b0 & 0x70 != 0x40 || !self.deflate_on {
+            return Err(WsError::ReservedBits);
+        }
+        match b0 & 0x0F {
+            0x0 => Err(WsError::CompressedContinuation),
+            0x8..=0xA => Err(WsError::CompressedControl),
+            // Text, binary; a reserved opcode fails on the opcode check that follows.
+            _ => Ok(true),
+        }
+    }
+
+    /// The first frame of a compressed message: inflate it; yield the message if it is
+    /// the only frame.
+    #[cold]
+    fn inflate_first<'a>(
+        &'a mut self,
+        h: Header,
+        payload: &[u8],
+    ) -> Result<Option<Frame<'a>>, WsError> {
+        let Some(inf) = self.inflater.as_mut() else {
+            return Err(WsError::ReservedBits);
+        };
+        inf.begin();
+        inf.feed(payload)?;
+        let text = h.op == OpCode::Text;
+        if !h.fin {
+            self.message = Some(if text {
+                DataKind::CompressedText
+            } else {
+                DataKind::CompressedBinary
+            });
+            return Ok(None);
+        }
+        finish_inflated(inf, text).map(Some)
+    }
+
+    /// A continuation frame of a compressed message.
+    #[cold]
+    fn inflate_continuation<'a>(
+        &'a mut self,
+        h: Header,
+        kind: DataKind,
+        total: usize,
+        payload: &[u8],
+    ) -> Result<Decoded<'a>, WsError> {
+        let Some(inf) = self.inflater.as_mut() else {
+            return Err(WsError::ReservedBits);
+        };
+        inf.feed(payload)?;
+        let frame = if h.fin {
+            self.message = None;
+            Some(finish_inflated(inf, kind == DataKind::CompressedText)?)
+        } else {
+            None
+        };
+        Ok(Decoded {
+            consumed: total,
+            frame,
+            need: 0,
+        })
     }
 
     /// Unmasks and validates the newly arrived part of an incomplete text frame's payload,
@@ -348,6 +466,7 @@ impl Decoder {
     }
 
     /// Appends a fragment, growing the reassembly buffer no further than `max_message`.
+    /// (Compressed messages are inflated as they arrive and never reassembled here.)
     fn append(&mut self, data: &[u8]) {
         let len = self.assembled.len() + data.len();
         if len > self.assembled.capacity() {
@@ -357,6 +476,19 @@ impl Decoder {
             self.assembled.reserve_exact(target - self.assembled.len());
         }
         self.assembled.extend_from_slice(data);
+    }
+}
+
+/// Ends an inflated message; a text one must be UTF-8 once inflated.
+fn finish_inflated(inf: &mut Inflater, text: bool) -> Result<Frame<'_>, WsError> {
+    let message = inf.finish()?;
+    if text {
+        if simdutf8::basic::from_utf8(message).is_err() {
+            return Err(WsError::InvalidUtf8);
+        }
+        Ok(Frame::Text(message))
+    } else {
+        Ok(Frame::Binary(message))
     }
 }
 
@@ -849,6 +981,287 @@ mod tests {
             feed(&mut dec, &text, &[]),
             Ok((vec![Owned::Text(b"fresh".to_vec())], 0))
         );
+    }
+
+    /// A permessage-deflate sender: one raw-deflate stream (context takeover) or a fresh one
+    /// per message, each message sync-flushed with the `00 00 ff ff` tail stripped
+    /// (RFC 7692 section 7.2.1), as a server's compressor does.
+    struct Deflater {
+        z: flate2::Compress,
+        takeover: bool,
+    }
+
+    impl Deflater {
+        fn new(window_bits: u8, takeover: bool) -> Deflater {
+            Deflater {
+                z: flate2::Compress::new_with_window_bits(
+                    flate2::Compression::default(),
+                    false,
+                    window_bits,
+                ),
+                takeover,
+            }
+        }
+
+        fn message(&mut self, data: &[u8]) -> Vec<u8> {
+            if !self.takeover {
+                self.z.reset();
+            }
+            let mut out = Vec::with_capacity(data.len() + 64);
+            let start = self.z.total_in();
+            loop {
+                let done = (self.z.total_in() - start) as usize;
+                if out.len() == out.capacity() {
+                    out.reserve(4096);
+                }
+                self.z
+                    .compress_vec(&data[done..], &mut out, flate2::FlushCompress::Sync)
+                    .unwrap();
+                if (self.z.total_in() - start) as usize == data.len() && out.len() < out.capacity()
+                {
+                    break;
+                }
+            }
+            assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+            out.truncate(out.len() - 4);
+            out
+        }
+    }
+
+    fn params(server_no_context_takeover: bool) -> DeflateParams {
+        DeflateParams {
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+            server_no_context_takeover,
+            client_no_context_takeover: false,
+        }
+    }
+
+    fn deflate_decoder(lim: Limits, server_no_context_takeover: bool) -> Decoder {
+        let mut dec = Decoder::new(Role::Client, lim);
+        dec.set_deflate(Some(params(server_no_context_takeover)));
+        dec
+    }
+
+    /// A server frame with RSV1 set when `rsv1`.
+    fn frame_rsv1(op: OpCode, fin: bool, rsv1: bool, payload: &[u8]) -> Vec<u8> {
+        let mut out = frame(Role::Client, op, fin, payload);
+        if rsv1 {
+            out[0] |= 0x40;
+        }
+        out
+    }
+
+    fn depth_like(i: usize) -> Vec<u8> {
+        format!(
+            "{{\"e\":\"depthUpdate\",\"u\":{},\"b\":[[\"61837.{:02}000000\",\"0.{:08}\"]]}}",
+            50_093_239_203u64 + i as u64,
+            i % 100,
+            i * 7919
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn compressed_messages_round_trip_with_and_without_context_takeover() {
+        for takeover in [true, false] {
+            for window in [9u8, 12, 15] {
+                let mut z = Deflater::new(window, takeover);
+                let mut bytes = Vec::new();
+                let mut want = Vec::new();
+                for i in 0..50 {
+                    let msg = depth_like(i);
+                    let op = if i % 2 == 0 {
+                        OpCode::Text
+                    } else {
+                        OpCode::Binary
+                    };
+                    bytes.extend(frame_rsv1(op, true, true, &z.message(&msg)));
+                    // Uncompressed messages may be mixed in (RSV1 is per message).
+                    bytes.extend(frame(Role::Client, OpCode::Text, true, b"plain"));
+                    bytes.extend(frame(Role::Client, OpCode::Ping, true, b"p"));
+                    want.push(if i % 2 == 0 {
+                        Owned::Text(msg)
+                    } else {
+                        Owned::Binary(msg)
+                    });
+                    want.push(Owned::Text(b"plain".to_vec()));
+                    want.push(Owned::Ping(b"p".to_vec()));
+                }
+                let cuts: Vec<usize> = (0..bytes.len()).step_by(97).collect();
+                let mut dec = deflate_decoder(limits(), !takeover);
+                assert_eq!(
+                    feed(&mut dec, &bytes, &cuts),
+                    Ok((want, 0)),
+                    "takeover {takeover} window {window}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn context_takeover_data_needs_the_shared_stream() {
+        // The second message refers back into the first: inflated with a fresh stream per
+        // message (as `server_no_context_takeover` asks) it cannot decode to the original.
+        let mut z = Deflater::new(15, true);
+        let msg = depth_like(1);
+        let mut bytes = frame_rsv1(OpCode::Text, true, true, &z.message(&msg));
+        bytes.extend(frame_rsv1(OpCode::Text, true, true, &z.message(&msg)));
+        let mut fresh = deflate_decoder(limits(), true);
+        let got = feed(&mut fresh, &bytes, &[]);
+        assert_ne!(
+            got,
+            Ok((vec![Owned::Text(msg.clone()), Owned::Text(msg.clone())], 0))
+        );
+        let mut kept = deflate_decoder(limits(), false);
+        assert_eq!(
+            feed(&mut kept, &bytes, &[]),
+            Ok((vec![Owned::Text(msg.clone()), Owned::Text(msg)], 0))
+        );
+    }
+
+    #[test]
+    fn fragmented_compressed_message() {
+        let text: Vec<u8> = (0..40).flat_map(depth_like).collect();
+        let mut z = Deflater::new(15, true);
+        let c = z.message(&text);
+        let third = c.len() / 3;
+        let mut bytes = frame_rsv1(OpCode::Text, false, true, &c[..third]);
+        bytes.extend(frame(Role::Client, OpCode::Ping, true, b"between"));
+        bytes.extend(frame(
+            Role::Client,
+            OpCode::Continuation,
+            false,
+            &c[third..2 * third],
+        ));
+        bytes.extend(frame(
+            Role::Client,
+            OpCode::Continuation,
+            true,
+            &c[2 * third..],
+        ));
+        // Then a second compressed message on the same stream.
+        let c2 = z.message(&text);
+        bytes.extend(frame_rsv1(OpCode::Binary, false, true, &c2[..1]));
+        bytes.extend(frame(Role::Client, OpCode::Continuation, true, &c2[1..]));
+        let mut dec = deflate_decoder(limits(), false);
+        assert_eq!(
+            feed(&mut dec, &bytes, &[5, 50, 51]),
+            Ok((
+                vec![
+                    Owned::Ping(b"between".to_vec()),
+                    Owned::Text(text.clone()),
+                    Owned::Binary(text)
+                ],
+                0
+            ))
+        );
+    }
+
+    #[test]
+    fn rsv1_rules() {
+        use WsError::*;
+        let lim = limits();
+        // Without negotiation RSV1 is a reserved bit, as before.
+        assert_fails(Role::Client, lim, &[0xC1, 0x00], ReservedBits);
+        let fails = |bytes: &[u8], want: WsError| {
+            let mut dec = deflate_decoder(lim, false);
+            assert_eq!(feed(&mut dec, bytes, &[]), Err(want), "{bytes:02x?}");
+        };
+        // RSV2, RSV3 stay reserved with permessage-deflate.
+        fails(&[0xA1, 0x00], ReservedBits);
+        fails(&[0x91, 0x00], ReservedBits);
+        fails(&[0xE1, 0x00], ReservedBits);
+        // Control frames are never compressed.
+        for op in [0x89, 0x8A, 0x88] {
+            fails(&[op | 0x40, 0x00], CompressedControl);
+        }
+        // Only the first frame of a message carries RSV1.
+        let mut bytes = frame_rsv1(OpCode::Text, false, true, &[0x02]);
+        bytes.extend(frame_rsv1(OpCode::Continuation, true, true, &[0x00]));
+        fails(&bytes, CompressedContinuation);
+        // Garbage that is not deflate data.
+        fails(
+            &frame_rsv1(OpCode::Binary, true, true, &[0xff; 8]),
+            InvalidDeflate,
+        );
+        // Inflated text is checked for UTF-8.
+        let mut z = Deflater::new(15, true);
+        fails(
+            &frame_rsv1(OpCode::Text, true, true, &z.message(b"ok\xff")),
+            InvalidUtf8,
+        );
+        // Turning deflate off again makes RSV1 an error again.
+        let mut dec = deflate_decoder(lim, false);
+        dec.set_deflate(None);
+        assert_eq!(feed(&mut dec, &[0xC1, 0x00], &[]), Err(ReservedBits));
+        assert!(!dec.deflate());
+    }
+
+    #[test]
+    fn decompression_bomb_stops_at_the_limit() {
+        let lim = Limits {
+            max_frame: 1 << 20,
+            max_message: 64 << 10,
+        };
+        // 16 MiB of zeros compresses to about 16 KiB.
+        let bomb = vec![0u8; 16 << 20];
+        let mut z = Deflater::new(15, true);
+        let c = z.message(&bomb);
+        assert!(c.len() < 64 << 10, "{}", c.len());
+        let mut dec = deflate_decoder(lim, false);
+        let got = feed(&mut dec, &frame_rsv1(OpCode::Binary, true, true, &c), &[]);
+        assert_eq!(got, Err(WsError::InflatedTooBig(64 << 10)));
+        assert_eq!(WsError::InflatedTooBig(1).close_code(), 1009);
+        // The buffer never held more than the limit and one byte.
+        let cap = dec.inflater.as_ref().map(|i| i.capacity()).unwrap_or(0);
+        assert!(cap <= (64 << 10) + 1, "{cap}");
+
+        // Fragmented, the bomb fails on the fragment that crosses the limit.
+        let mut dec = deflate_decoder(lim, false);
+        let mut z = Deflater::new(15, true);
+        let c = z.message(&bomb);
+        let mut bytes = frame_rsv1(OpCode::Text, false, true, &c[..c.len() / 2]);
+        bytes.extend(frame(
+            Role::Client,
+            OpCode::Continuation,
+            true,
+            &c[c.len() / 2..],
+        ));
+        assert_eq!(
+            feed(&mut dec, &bytes, &[]),
+            Err(WsError::InflatedTooBig(64 << 10))
+        );
+
+        // Exactly at the limit is fine.
+        let mut dec = deflate_decoder(lim, false);
+        let mut z = Deflater::new(15, true);
+        let exact = vec![b'a'; 64 << 10];
+        let bytes = frame_rsv1(OpCode::Text, true, true, &z.message(&exact));
+        assert_eq!(
+            feed(&mut dec, &bytes, &[]),
+            Ok((vec![Owned::Text(exact)], 0))
+        );
+    }
+
+    #[test]
+    fn inflate_buffer_is_reused() {
+        let mut z = Deflater::new(15, true);
+        let mut dec = deflate_decoder(limits(), false);
+        let (mut first, mut rest) = (Vec::new(), Vec::new());
+        for i in 0..200 {
+            let part = if i < 20 { &mut first } else { &mut rest };
+            part.extend(frame_rsv1(
+                OpCode::Text,
+                true,
+                true,
+                &z.message(&depth_like(i)),
+            ));
+        }
+        assert_eq!(feed(&mut dec, &first, &[]).map(|r| r.0.len()), Ok(20));
+        let cap = dec.inflater.as_ref().map(|i| i.capacity());
+        assert_eq!(feed(&mut dec, &rest, &[]).map(|r| r.0.len()), Ok(180));
+        assert_eq!(dec.inflater.as_ref().map(|i| i.capacity()), cap);
     }
 
     /// One generated item of a message stream.

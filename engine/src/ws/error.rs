@@ -6,7 +6,8 @@ use crate::reason::Reason;
 /// connection must be failed: send a close frame with [`WsError::close_code`], then drop it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WsError {
-    /// RSV1..3 set although no extension was negotiated.
+    /// RSV1..3 set although no extension was negotiated (or RSV2/RSV3 with
+    /// permessage-deflate, which defines only RSV1).
     #[error("reserved bits set without a negotiated extension")]
     ReservedBits,
     /// An opcode RFC 6455 reserves (0x3..=0x7, 0xB..=0xF).
@@ -50,6 +51,21 @@ pub enum WsError {
     /// have reached).
     #[error("message of {0} bytes exceeds the message limit")]
     MessageTooBig(u64),
+    /// A compressed (permessage-deflate) message that inflates to more than
+    /// [`super::Limits::max_message`] bytes (the limit): a decompression bomb is stopped at
+    /// the limit, never buffered further.
+    #[error("compressed message inflates past the message limit of {0} bytes")]
+    InflatedTooBig(u64),
+    /// RSV1 (the permessage-deflate "compressed" bit) on a continuation frame: only a
+    /// message's first frame may carry it (RFC 7692 section 6.1).
+    #[error("RSV1 set on a continuation frame")]
+    CompressedContinuation,
+    /// RSV1 on a control frame: control frames are never compressed (RFC 7692 section 6.1).
+    #[error("RSV1 set on a control frame")]
+    CompressedControl,
+    /// A compressed message's payload is not valid raw deflate data.
+    #[error("compressed message is not valid deflate data")]
+    InvalidDeflate,
 }
 
 impl WsError {
@@ -58,7 +74,9 @@ impl WsError {
     pub const fn close_code(&self) -> u16 {
         match self {
             WsError::InvalidUtf8 => 1007,
-            WsError::FrameTooBig(_) | WsError::MessageTooBig(_) => 1009,
+            WsError::FrameTooBig(_) | WsError::MessageTooBig(_) | WsError::InflatedTooBig(_) => {
+                1009
+            }
             _ => 1002,
         }
     }
@@ -67,7 +85,9 @@ impl WsError {
     pub const fn reason(&self) -> Reason {
         match self {
             WsError::InvalidUtf8 => Reason::InvalidUtf8,
-            WsError::FrameTooBig(_) | WsError::MessageTooBig(_) => Reason::TooBig,
+            WsError::FrameTooBig(_) | WsError::MessageTooBig(_) | WsError::InflatedTooBig(_) => {
+                Reason::TooBig
+            }
             _ => Reason::Protocol,
         }
     }
@@ -86,5 +106,14 @@ mod tests {
         assert_eq!(WsError::InvalidUtf8.reason(), Reason::InvalidUtf8);
         assert_eq!(WsError::FrameTooBig(1).close_code(), 1009);
         assert_eq!(WsError::MessageTooBig(1).reason(), Reason::TooBig);
+        assert_eq!(WsError::InflatedTooBig(1).close_code(), 1009);
+        assert_eq!(WsError::InflatedTooBig(1).reason(), Reason::TooBig);
+        for e in [
+            WsError::CompressedContinuation,
+            WsError::CompressedControl,
+            WsError::InvalidDeflate,
+        ] {
+            assert_eq!((e.close_code(), e.reason()), (1002, Reason::Protocol));
+        }
     }
 }

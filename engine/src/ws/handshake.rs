@@ -15,14 +15,15 @@ use tungstenite::handshake::{HandshakeError as TgHandshakeError, MidHandshake};
 use tungstenite::http::Uri;
 use tungstenite::protocol::WebSocketConfig;
 
+use super::deflate::{self, DeflateOffer, DeflateParams, ExtensionError};
 use crate::reason::Reason;
 
 /// Largest response header block accepted.
 pub const MAX_RESPONSE_HEADER: usize = 16 * 1024;
 
 /// Request headers the handshake writes itself; a custom header may not repeat them.
-/// `Sec-WebSocket-Extensions` is here because the decoder implements no extension: offering
-/// one (permessage-deflate) would make every compressed frame a protocol error.
+/// `Sec-WebSocket-Extensions` is written from [`HandshakeRequest::deflate`] only: the
+/// decoder implements permessage-deflate and nothing else.
 const MANAGED_HEADERS: [&str; 7] = [
     "Host",
     "Connection",
@@ -47,6 +48,9 @@ pub struct HandshakeRequest {
     pub headers: Vec<(String, String)>,
     /// Subprotocols to offer; when non-empty the server must pick one of them.
     pub subprotocols: Vec<String>,
+    /// Offer permessage-deflate (RFC 7692) with these parameters; `None`: offer no
+    /// extension (and fail on any the server names).
+    pub deflate: Option<DeflateOffer>,
 }
 
 /// The server's accepted upgrade.
@@ -58,6 +62,9 @@ pub struct UpgradeResponse {
     pub headers: Vec<(String, String)>,
     /// The subprotocol the server chose, if any.
     pub subprotocol: Option<String>,
+    /// The permessage-deflate parameters the server accepted; `None` when it declined or
+    /// none was offered.
+    pub deflate: Option<DeflateParams>,
 }
 
 /// Why an upgrade could not be made.
@@ -82,6 +89,11 @@ pub enum HandshakeError {
     /// offered (RFC 6455 section 4.1: the client must fail the connection).
     #[error("the server chose an extension the client never offered")]
     UnrequestedExtension,
+    /// The server's answer to a permessage-deflate offer breaks RFC 7692 (a parameter not
+    /// offered or unknown, an invalid or repeated value, another extension): the client
+    /// fails the connection (section 5.1).
+    #[error("invalid permessage-deflate answer: {0}")]
+    BadExtension(ExtensionError),
     /// The response lacks `Upgrade: websocket`.
     #[error("response lacks Upgrade: websocket")]
     MissingUpgrade,
@@ -113,7 +125,9 @@ impl HandshakeError {
             HandshakeError::Refused {
                 status: 429 | 503, ..
             } => Reason::UpgradeBusy,
-            HandshakeError::UnrequestedExtension => Reason::Protocol,
+            HandshakeError::UnrequestedExtension | HandshakeError::BadExtension(_) => {
+                Reason::Protocol
+            }
             _ => Reason::Handshake,
         }
     }
@@ -187,6 +201,8 @@ pub struct ClientHandshake {
     request: Vec<u8>,
     /// Response bytes received so far (the header block is not complete yet).
     header: Vec<u8>,
+    /// The permessage-deflate offer made, if any.
+    deflate: Option<DeflateOffer>,
 }
 
 impl ClientHandshake {
@@ -209,6 +225,12 @@ impl ClientHandshake {
         for protocol in &req.subprotocols {
             builder = builder.with_sub_protocol(protocol.as_str());
         }
+        if let Some(offer) = &req.deflate {
+            if !offer.is_valid() {
+                return Err(HandshakeError::InvalidHeader);
+            }
+            builder = builder.with_header("Sec-WebSocket-Extensions", offer.header_value());
+        }
         let request = builder
             .into_client_request()
             .map_err(|e| request_error(&e))?;
@@ -229,6 +251,7 @@ impl ClientHandshake {
             machine: Some(machine),
             request,
             header: Vec::new(),
+            deflate: req.deflate,
         })
     }
 
@@ -273,15 +296,21 @@ impl ClientHandshake {
             // It wanted more than a complete header block: not a valid response.
             Err(TgHandshakeError::Interrupted(_)) => return Err(HandshakeError::Malformed),
         };
-        // tungstenite does not check extensions; none is ever offered (see MANAGED_HEADERS).
-        if response
-            .headers()
-            .get_all("Sec-WebSocket-Extensions")
-            .iter()
-            .any(|v| !v.as_bytes().trim_ascii().is_empty())
-        {
-            return Err(HandshakeError::UnrequestedExtension);
-        }
+        // tungstenite does not check extensions: only what was offered may come back.
+        let extensions = response.headers().get_all("Sec-WebSocket-Extensions");
+        let deflate = match &self.deflate {
+            None => {
+                if extensions
+                    .iter()
+                    .any(|v| !v.as_bytes().trim_ascii().is_empty())
+                {
+                    return Err(HandshakeError::UnrequestedExtension);
+                }
+                None
+            }
+            Some(offer) => deflate::negotiate(offer, extensions.iter().map(|v| v.as_bytes()))
+                .map_err(HandshakeError::BadExtension)?,
+        };
         let headers = response
             .headers()
             .iter()
@@ -302,6 +331,7 @@ impl ClientHandshake {
                 status: response.status().as_u16(),
                 headers,
                 subprotocol,
+                deflate,
             },
         )))
     }
@@ -394,6 +424,7 @@ mod tests {
             url: "wss://127.0.0.1:9443/stream?streams=btcusdt@depth&x=1".into(),
             headers: vec![("X-Api-Key".into(), "secret".into())],
             subprotocols: vec!["json".into(), "v2".into()],
+            deflate: None,
         })
         .unwrap();
         let req = hs.request_bytes();
@@ -482,6 +513,7 @@ mod tests {
                 url: url.into(),
                 headers: vec![],
                 subprotocols: protocols.iter().map(|p| p.to_string()).collect(),
+                deflate: None,
             })
             .unwrap()
         };
@@ -580,6 +612,91 @@ mod tests {
         }
     }
 
+    fn deflate_request(offer: DeflateOffer) -> ClientHandshake {
+        ClientHandshake::new(&HandshakeRequest {
+            url: "ws://h/".into(),
+            deflate: Some(offer),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn permessage_deflate_offer_and_answer() {
+        let offer = DeflateOffer {
+            server_max_window_bits: Some(12),
+            server_no_context_takeover: false,
+            client_no_context_takeover: true,
+        };
+        let mut hs = deflate_request(offer);
+        assert_eq!(
+            header_value(hs.request_bytes(), "Sec-WebSocket-Extensions"),
+            Some(
+                "permessage-deflate; client_max_window_bits; server_max_window_bits=12; \
+                 client_no_context_takeover"
+            )
+        );
+        let resp = accept(
+            &hs,
+            "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10; \
+             client_max_window_bits=9; server_no_context_takeover; client_no_context_takeover\r\n",
+        );
+        let (_, r) = hs.feed(&resp).unwrap().unwrap();
+        assert_eq!(
+            r.deflate,
+            Some(DeflateParams {
+                server_max_window_bits: 10,
+                client_max_window_bits: 9,
+                server_no_context_takeover: true,
+                client_no_context_takeover: true,
+            })
+        );
+
+        // Declined: the session runs without it.
+        let mut hs = deflate_request(DeflateOffer::default());
+        let (_, r) = hs.feed(&accept(&hs, "")).unwrap().unwrap();
+        assert_eq!(r.deflate, None);
+
+        // An invalid answer fails the upgrade as a protocol error.
+        for (answer, want) in [
+            (
+                "permessage-deflate; server_max_window_bits=13",
+                ExtensionError::WindowAboveOffer,
+            ),
+            (
+                "permessage-deflate; mystery",
+                ExtensionError::UnknownParameter,
+            ),
+            ("x-webkit-deflate-frame", ExtensionError::NotOffered),
+        ] {
+            let mut hs = deflate_request(offer);
+            let resp = accept(&hs, &format!("Sec-WebSocket-Extensions: {answer}\r\n"));
+            assert_eq!(
+                hs.feed(&resp),
+                Err(HandshakeError::BadExtension(want)),
+                "{answer}"
+            );
+            assert_eq!(
+                HandshakeError::BadExtension(want).reason(),
+                Reason::Protocol
+            );
+        }
+
+        // An offer with an impossible window is refused before anything is sent.
+        let bad = HandshakeRequest {
+            url: "ws://h/".into(),
+            deflate: Some(DeflateOffer {
+                server_max_window_bits: Some(16),
+                ..DeflateOffer::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            ClientHandshake::new(&bad).err(),
+            Some(HandshakeError::InvalidHeader)
+        );
+    }
+
     #[test]
     fn retry_after_of_a_refusal_is_kept() {
         let refuse = |status: &str, extra: &str| {
@@ -676,6 +793,7 @@ mod tests {
                 url: "ws://h/".into(),
                 headers: vec![(name.into(), value.into())],
                 subprotocols: vec![],
+                deflate: None,
             };
             assert_eq!(
                 ClientHandshake::new(&req).err(),

@@ -10,11 +10,13 @@
 //! - `mask`: RFC 6455 masking, eight bytes at a time.
 //! - `utf8`: incremental UTF-8 validation across fragments (fails on the first bad fragment).
 //! - `close`: close-frame payload rules.
+//! - `deflate`: permessage-deflate (RFC 7692): the offer, the answer's check, the inflater.
 //! - `error`: [`WsError`], each with its close code and [`crate::reason::Reason`].
 //! - `handshake`: the HTTP upgrade, driven through tungstenite.
 
 mod close;
 mod decoder;
+mod deflate;
 mod encoder;
 mod error;
 mod handshake;
@@ -23,6 +25,7 @@ mod utf8;
 
 pub use close::is_valid_close_code;
 pub use decoder::{Decoded, Decoder, Frame, MAX_HEADER_LEN};
+pub use deflate::{DeflateOffer, DeflateParams, ExtensionError, negotiate};
 pub use encoder::{encode_close, encode_frame};
 pub use error::WsError;
 pub use handshake::{

@@ -55,6 +55,8 @@ pub struct SimConfig {
     pub batch_bytes: usize,
     /// Largest client message accepted.
     pub max_client_message: usize,
+    /// Accept a client's permessage-deflate offer and compress outgoing text messages.
+    pub deflate: bool,
 }
 
 impl SimConfig {
@@ -97,6 +99,7 @@ impl SimConfig {
             shutdown_grace: Duration::from_secs(1),
             batch_bytes: 64 * 1024,
             max_client_message: 64 * 1024,
+            deflate: false,
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tickwire_engine::clock::now_ns;
 use tickwire_feeds::sim::{FeedRequest, HttpAnswer, SimFeed};
 
+use super::deflate::Deflater;
 use super::http::{self, Head};
 use super::server::Shared;
 use super::session;
@@ -60,8 +61,14 @@ pub(crate) fn serve(shared: &Shared, sock: TcpStream) {
     if head.upgrade {
         match open_feed(shared, &head) {
             Ok(feed) => {
-                http::switching_protocols(&mut out, head.ws_key.as_deref().unwrap_or(""));
-                session::run(shared, t, out, inbuf, feed);
+                let deflate = match head.extensions.as_deref() {
+                    Some(offer) if shared.config.deflate => Deflater::accept(offer),
+                    _ => None,
+                };
+                let (answer, deflater) = deflate.unzip();
+                let key = head.ws_key.as_deref().unwrap_or("");
+                http::switching_protocols(&mut out, key, answer.as_deref());
+                session::run(shared, t, out, inbuf, feed, deflater);
             }
             Err((status, body)) => {
                 shared.counters.protocol_errors.fetch_add(1, Relaxed);

@@ -14,6 +14,8 @@ pub struct Head {
     pub upgrade: bool,
     /// `Sec-WebSocket-Key`.
     pub ws_key: Option<String>,
+    /// `Sec-WebSocket-Extensions` (the client's offer), all lines joined with commas.
+    pub extensions: Option<String>,
     /// Bytes of the head (what follows belongs to the next protocol).
     pub len: usize,
 }
@@ -57,6 +59,11 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, HeadError> {
             version = value == "13";
         } else if h.name.eq_ignore_ascii_case("sec-websocket-key") {
             head.ws_key = Some(value.to_string());
+        } else if h.name.eq_ignore_ascii_case("sec-websocket-extensions") {
+            head.extensions = Some(match head.extensions.take() {
+                Some(before) => format!("{before}, {value}"),
+                None => value.to_string(),
+            });
         }
     }
     head.upgrade = upgrade && connection && version && head.ws_key.is_some();
@@ -76,12 +83,17 @@ pub fn response(out: &mut Vec<u8>, status: &str, body: &[u8]) {
     out.extend_from_slice(body);
 }
 
-/// Appends the `101 Switching Protocols` answer to a WebSocket upgrade.
-pub fn switching_protocols(out: &mut Vec<u8>, key: &str) {
+/// Appends the `101 Switching Protocols` answer to a WebSocket upgrade, with the
+/// `Sec-WebSocket-Extensions` answer when there is one.
+pub fn switching_protocols(out: &mut Vec<u8>, key: &str, extensions: Option<&str>) {
     out.extend_from_slice(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
     );
     out.extend_from_slice(tungstenite::handshake::derive_accept_key(key.as_bytes()).as_bytes());
+    if let Some(ext) = extensions {
+        out.extend_from_slice(b"\r\nSec-WebSocket-Extensions: ");
+        out.extend_from_slice(ext.as_bytes());
+    }
     out.extend_from_slice(b"\r\n\r\n");
 }
 
@@ -104,7 +116,7 @@ mod tests {
         assert!(parse_head(b"GET / HTTP/1.1\r\nHost").unwrap().is_none());
         assert!(parse_head(b"\x01\x02 nonsense\r\n\r\n").is_err());
         let mut out = Vec::new();
-        switching_protocols(&mut out, "dGhlIHNhbXBsZSBub25jZQ==");
+        switching_protocols(&mut out, "dGhlIHNhbXBsZSBub25jZQ==", None);
         // RFC 6455's example key and answer.
         assert!(
             String::from_utf8(out)

@@ -32,6 +32,7 @@
 
 mod config;
 mod conn;
+mod deflate;
 mod fault;
 mod http;
 mod server;
@@ -127,6 +128,10 @@ pub struct Options {
     /// Bytes per socket write at most when catching up.
     #[arg(long, default_value_t = 64 * 1024)]
     pub batch_bytes: usize,
+    /// Accept permessage-deflate when a client offers it (RFC 7692) and compress outgoing
+    /// data messages.
+    #[arg(long)]
+    pub deflate: bool,
 }
 
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
@@ -209,6 +214,7 @@ pub fn config_from_args(a: &Options) -> Result<SimConfig, String> {
     c.shutdown_grace = a.shutdown_grace;
     c.tape_len = a.tape_len;
     c.batch_bytes = a.batch_bytes;
+    c.deflate = a.deflate;
     if a.cert_out.is_some() && !a.tls {
         return Err("--cert-out needs --tls".into());
     }

@@ -16,6 +16,7 @@ use tickwire_engine::clock::now_ns;
 use tickwire_engine::ws::{Decoder, Frame, Limits, OpCode, Role, encode_close, encode_frame};
 use tickwire_feeds::sim::{ControlOutcome, FaultCounts, SimFault, SimFeed};
 
+use super::deflate::{Deflater, text_frame};
 use super::fault::{Fault, ScheduledFault};
 use super::server::{Counters, SessionHandle, Shared};
 use super::sys;
@@ -40,6 +41,7 @@ pub(crate) fn run(
     out: Vec<u8>,
     inbuf: Vec<u8>,
     feed: Box<dyn SimFeed>,
+    deflater: Option<Deflater>,
 ) {
     sys::precise_timers();
     let handle = shared.register();
@@ -80,6 +82,7 @@ pub(crate) fn run(
         schedule: cfg.faults.iter().map(|f| (*f, now + f.at)).collect(),
         window: (now, 0),
         faults_seen: FaultCounts::default(),
+        deflater,
     };
     while let ControlFlow::Continue(()) = s.turn(Instant::now()) {}
     if !s.dropped {
@@ -123,6 +126,9 @@ struct Session<'a> {
     window: (Instant, u32),
     /// The feed's content fault counts already added to the server's counters.
     faults_seen: FaultCounts,
+    /// permessage-deflate, when the client offered it and `--deflate` is on: text
+    /// messages go out compressed.
+    deflater: Option<Deflater>,
 }
 
 fn active(until: Option<Instant>, now: Instant) -> bool {
@@ -254,7 +260,7 @@ impl Session<'_> {
             if !self.feed.next_message(until, now_ns(), &mut self.scratch) {
                 break;
             }
-            encode_frame(&mut self.out, OpCode::Text, true, &self.scratch, None);
+            text_frame(&mut self.out, self.deflater.as_mut(), &self.scratch);
             n += 1;
         }
         let c = self.counters();
@@ -345,7 +351,7 @@ impl Session<'_> {
                         self.counters().control_errors.fetch_add(1, Relaxed);
                     }
                     if !self.reply.is_empty() {
-                        encode_frame(&mut self.out, OpCode::Text, true, &self.reply, None);
+                        text_frame(&mut self.out, self.deflater.as_mut(), &self.reply);
                     }
                 }
                 Msg::Binary => {}
@@ -442,7 +448,7 @@ impl Session<'_> {
                 payload.extend_from_slice(b"{\"e\":\"oversized\",\"x\":\"");
                 payload.resize(n.saturating_sub(2).max(payload.len()), b'x');
                 payload.extend_from_slice(b"\"}");
-                encode_frame(&mut self.out, OpCode::Text, true, &payload, None);
+                text_frame(&mut self.out, self.deflater.as_mut(), &payload);
             }
             Fault::InvalidUtf8 => {
                 encode_frame(
@@ -456,7 +462,7 @@ impl Session<'_> {
             Fault::ServerShutdown => {
                 self.scratch.clear();
                 if self.feed.render_shutdown(now_ns(), &mut self.scratch) {
-                    encode_frame(&mut self.out, OpCode::Text, true, &self.scratch, None);
+                    text_frame(&mut self.out, self.deflater.as_mut(), &self.scratch);
                 }
                 self.shutdown_close_at = Some(now + self.shared.config.shutdown_grace);
             }
