@@ -78,7 +78,10 @@ impl Venue {
         for _ in 0..20 {
             let b = 99_960 + (self.next() % 40) as i64;
             let a = 100_000 + (self.next() % 40) as i64;
-            let (qb, qa) = (1 + (self.next() % 5000) as i64, 1 + (self.next() % 5000) as i64);
+            let (qb, qa) = (
+                1 + (self.next() % 5000) as i64,
+                1 + (self.next() % 5000) as i64,
+            );
             self.bids.insert(b, qb);
             self.asks.insert(a, qa);
         }
@@ -161,8 +164,15 @@ impl Venue {
     fn model(&self) -> (Vec<(Decimal, Decimal)>, Vec<(Decimal, Decimal)>) {
         let d = |p: i64, s: u8| Decimal::from_parts(p, s);
         (
-            self.bids.iter().rev().map(|(p, q)| (d(*p, 2), d(*q, 3))).collect(),
-            self.asks.iter().map(|(p, q)| (d(*p, 2), d(*q, 3))).collect(),
+            self.bids
+                .iter()
+                .rev()
+                .map(|(p, q)| (d(*p, 2), d(*q, 3)))
+                .collect(),
+            self.asks
+                .iter()
+                .map(|(p, q)| (d(*p, 2), d(*q, 3)))
+                .collect(),
         )
     }
 }
@@ -183,10 +193,8 @@ struct Replay {
 impl Replay {
     fn new() -> Replay {
         let registry = Registry::new();
-        let subs = Subscription::product(
-            &["BTCUSDT"],
-            &[Channel::Book(Depth::L50), Channel::Trade],
-        );
+        let subs =
+            Subscription::product(&["BTCUSDT"], &[Channel::Book(Depth::L50), Channel::Trade]);
         let adapter =
             BybitAdapter::new(BybitConfig::for_market(Market::Linear), &subs, &registry).unwrap();
         let btc = registry.lookup("bybit-linear", "BTCUSDT").unwrap();
@@ -456,6 +464,9 @@ fn a_pong_that_never_comes_recycles_the_connection() {
     assert_eq!(r.actions.recycles(), Some(Reason::PongTimeout));
     assert_eq!(r.handler.stats().pong_timeouts, 1);
     // The ping is the documented text frame.
-    assert_eq!(tickwire_feeds::bybit::PING, br#"{"req_id":"ping","op":"ping"}"#);
+    assert_eq!(
+        tickwire_feeds::bybit::PING,
+        br#"{"req_id":"ping","op":"ping"}"#
+    );
     assert!(r.handler.adapter().heartbeat().app_ping.is_some());
 }

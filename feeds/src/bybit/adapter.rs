@@ -317,9 +317,7 @@ impl FeedAdapter for BybitAdapter {
     /// Adds the new, valid subscriptions (invalid symbols are skipped and never interned; a
     /// second book depth of a symbol is skipped) and requests the topics not already on.
     fn subscribe(&mut self, subs: &[Subscription], out: &mut Vec<Vec<u8>>) {
-        let before: HashSet<String> = topics(self.config.market, &self.subs)
-            .into_iter()
-            .collect();
+        let before: HashSet<String> = topics(self.config.market, &self.subs).into_iter().collect();
         let mut new: Vec<Subscription> = Vec::with_capacity(subs.len());
         for s in subs {
             if !s.is_valid() || self.subs.contains(s) || new.contains(s) {
@@ -349,9 +347,7 @@ impl FeedAdapter for BybitAdapter {
     fn unsubscribe(&mut self, subs: &[Subscription], out: &mut Vec<Vec<u8>>) {
         let before = topics(self.config.market, &self.subs);
         self.subs.retain(|s| !subs.contains(s));
-        let after: HashSet<String> = topics(self.config.market, &self.subs)
-            .into_iter()
-            .collect();
+        let after: HashSet<String> = topics(self.config.market, &self.subs).into_iter().collect();
         self.refresh_bbo_flags();
         let gone: Vec<String> = before.into_iter().filter(|t| !after.contains(t)).collect();
         if !gone.is_empty() {

@@ -851,12 +851,14 @@ impl Decoder {
         if let Some(e) = event {
             out.push(e);
         }
-        Ok(if t.present == 0 && snapshot && self.market == Market::Spot {
-            // Spot tickers carry no BBO (24 h statistics only).
-            Frame::Control
-        } else {
-            Frame::Market
-        })
+        Ok(
+            if t.present == 0 && snapshot && self.market == Market::Spot {
+                // Spot tickers carry no BBO (24 h statistics only).
+                Frame::Control
+            } else {
+                Frame::Market
+            },
+        )
     }
 }
 

@@ -237,7 +237,10 @@ pub fn plan_connections(
             .copied()
             .collect();
         i += unit.len();
-        let unit_topics = topics(market, &unit.iter().map(|s| (*s).clone()).collect::<Vec<_>>());
+        let unit_topics = topics(
+            market,
+            &unit.iter().map(|s| (*s).clone()).collect::<Vec<_>>(),
+        );
         let chars: usize = unit_topics.iter().map(String::len).sum();
         let fits = |g: &(Vec<Subscription>, HashSet<String>, usize)| {
             g.1.len() + unit_topics.len() <= max_topics && g.2 + chars <= max_chars

@@ -79,7 +79,10 @@ fn documented_book_snapshot_and_delta() {
             (Side::Sell, d("16612.00"), d("0.213"), 18521288),
         ]
     );
-    assert!(ev.iter().all(|e| e.exchange_ts == 1_672_304_484_978_000_000));
+    assert!(
+        ev.iter()
+            .all(|e| e.exchange_ts == 1_672_304_484_978_000_000)
+    );
     assert!(ev.iter().all(|e| e.recv_ts == 7 && e.instrument == btc));
 
     let (f, ev) = decode(&mut a, BOOK_DELTA).unwrap();
@@ -116,7 +119,10 @@ fn trades_carry_the_taker_side_and_their_ids() {
     assert_eq!(f, Frame::Market);
     assert_eq!(ev.len(), 1);
     let t = ev[0].as_trade().unwrap();
-    assert_eq!((t.side, t.price, t.qty), (Side::Buy, d("27451.00"), d("0.010")));
+    assert_eq!(
+        (t.side, t.price, t.qty),
+        (Side::Buy, d("27451.00"), d("0.010"))
+    );
     assert_eq!(
         ev[0].trade_id(),
         Some(TradeId::Uuid(0x9dc75fca_4bdd_4773_9f78_6f5d7ab2a110))
@@ -139,10 +145,7 @@ fn trades_carry_the_taker_side_and_their_ids() {
         (t1.side, t1.price, t1.qty, t1.id),
         (Side::Buy, d("16578.60"), d("0.5"), 2290000000007764264)
     );
-    assert_eq!(
-        ev[1].trade_id(),
-        Some(TradeId::Number(2290000000007764264))
-    );
+    assert_eq!(ev[1].trade_id(), Some(TradeId::Number(2290000000007764264)));
     assert_eq!(ev[0].exchange_ts, 1_672_304_486_865_000_000);
     // An empty trade array is a message with no events.
     let empty = r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1,"data":[]}"#;
@@ -305,7 +308,10 @@ fn spot_bbo_comes_from_orderbook_1() {
         Subscription::new("BTCUSDT", Channel::Bbo).topic(Market::Spot),
         "orderbook.1.BTCUSDT"
     );
-    assert_eq!(Subscription::from_topic(Market::Spot, "tickers.BTCUSDT"), None);
+    assert_eq!(
+        Subscription::from_topic(Market::Spot, "tickers.BTCUSDT"),
+        None
+    );
 }
 
 #[test]
@@ -402,7 +408,11 @@ fn malformed_messages_are_typed_errors_and_count() {
     // Exponents and huge-but-exact numbers are numbers JSON allows: exact values.
     let (_, ev) = decode(&mut a, &BOOK_DELTA.replace("\"0.031\"", "\"31e-3\"")).unwrap();
     assert_eq!(ev[1].as_level().unwrap().qty, d("0.031"));
-    let (_, ev) = decode(&mut a, &BOOK_DELTA.replace("\"0.031\"", "\"922337203685477580\"")).unwrap();
+    let (_, ev) = decode(
+        &mut a,
+        &BOOK_DELTA.replace("\"0.031\"", "\"922337203685477580\""),
+    )
+    .unwrap();
     assert_eq!(ev[1].as_level().unwrap().qty, d("922337203685477580"));
     // Unknown topics are counted, not errors; unknown fields too.
     let before = a.decode_stats();
@@ -464,14 +474,23 @@ fn requests_respect_the_per_request_limit_and_share_topics() {
     // Spot BBO and level-1 book share orderbook.1: one subscribe, unsubscribed with the last.
     let mut out = Vec::new();
     spot.subscribe(&[Subscription::new("S0USDT", Channel::Bbo)], &mut out);
-    spot.subscribe(&[Subscription::new("S0USDT", Channel::Book(Depth::L1))], &mut out);
+    spot.subscribe(
+        &[Subscription::new("S0USDT", Channel::Book(Depth::L1))],
+        &mut out,
+    );
     assert_eq!(out.len(), 1);
     assert!(String::from_utf8_lossy(&out[0]).contains(r#""args":["orderbook.1.S0USDT"]"#));
     out.clear();
     spot.unsubscribe(&[Subscription::new("S0USDT", Channel::Bbo)], &mut out);
     assert!(out.is_empty());
-    spot.unsubscribe(&[Subscription::new("S0USDT", Channel::Book(Depth::L1))], &mut out);
-    assert!(String::from_utf8_lossy(&out[0]).contains(r#""op":"unsubscribe","args":["orderbook.1.S0USDT"]"#));
+    spot.unsubscribe(
+        &[Subscription::new("S0USDT", Channel::Book(Depth::L1))],
+        &mut out,
+    );
+    assert!(
+        String::from_utf8_lossy(&out[0])
+            .contains(r#""op":"unsubscribe","args":["orderbook.1.S0USDT"]"#)
+    );
     // A second depth of one symbol is refused; an invalid symbol is never interned.
     out.clear();
     spot.subscribe(
