@@ -895,6 +895,9 @@ fn levels(c: &mut Cur<'_>, side: Side, recv_ts: u64, out: &mut Vec<Event>) -> R<
             c.i += 1;
             continue;
         }
+        if c.try_eat(b',') {
+            continue;
+        }
         return c.eat(b']');
     }
 }

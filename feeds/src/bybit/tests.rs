@@ -217,14 +217,23 @@ fn key_order_does_not_matter() {
         y.sort_by_key(key);
         assert_eq!(x, y, "{r}");
     }
-    // Whitespace anywhere JSON allows it.
-    let spaced = BOOK_DELTA
-        .replace(':', " : ")
-        .replace(',', " ,\n ")
-        .replace('[', "[ ");
-    let (mut a, _) = linear();
-    let (mut b, _) = linear();
-    assert_eq!(decode(&mut a, BOOK_DELTA), decode(&mut b, &spaced));
+    // Whitespace anywhere JSON allows it (the fuzz driver found a space before the comma
+    // between two levels refused).
+    for msg in [BOOK_DELTA, BOOK_SNAPSHOT, TRADE_SPOT] {
+        let spaced = msg
+            .replace(':', " : ")
+            .replace(',', " ,\n ")
+            .replace('[', "[ ")
+            .replace(']', " ]\t")
+            .replace('{', "\r{ ");
+        let (mut a, _) = linear();
+        let (mut b, _) = linear();
+        let (mut c, _) = linear();
+        assert!(decode(&mut a, msg).is_ok());
+        assert_eq!(decode(&mut a, msg), decode(&mut b, &spaced), "{spaced}");
+        let one = BOOK_SNAPSHOT.replace("] ,[", "],[").replace("],[", "] ,[");
+        assert_eq!(decode(&mut a, BOOK_SNAPSHOT), decode(&mut c, &one), "{one}");
+    }
 }
 
 #[test]
