@@ -70,8 +70,9 @@ pub fn binance_decode(data: &[u8]) {
 /// frame's `u` (a diff's last one alone flagged LAST_IN_BATCH); a market frame carries trades
 /// and BBOs only; and for a valid JSON document without duplicate keys or escapes, reversing
 /// the key order of every object (through simd-json, an independent parser) gives the same
-/// answer: the same frame and the same events.
-pub fn bybit_decode(data: &[u8]) {
+/// answer: the same frame and the same events. Returns (decodes that succeeded, key-order
+/// comparisons made), over the two markets, for drivers to report coverage.
+pub fn bybit_decode(data: &[u8]) -> (u32, u32) {
     use crate::bybit::{Decoder as BybitDecoder, Market};
     use tickwire_engine::Event;
     use tickwire_engine::adapter::Frame;
@@ -88,9 +89,11 @@ pub fn bybit_decode(data: &[u8]) {
         (r, out)
     }
 
+    let (mut ok, mut compared) = (0, 0);
     for market in [Market::Spot, Market::Linear] {
         let registry = Registry::new();
         let (r, out) = decode(market, &registry, data);
+        ok += u32::from(r.is_ok());
         match r {
             Err(_) => assert!(out.is_empty()),
             Ok(Frame::BookDiff { instrument, ids, .. } | Frame::BookSnapshot { instrument, ids, .. }) => {
@@ -115,6 +118,7 @@ pub fn bybit_decode(data: &[u8]) {
             lines.write(e, &mut text);
         }
         if let Some(rev) = reversed_keys(data) {
+            compared += 1;
             let (r2, out2) = decode(market, &registry, &rev);
             assert_eq!(r.is_ok(), r2.is_ok(), "{:?} / {:?}", String::from_utf8_lossy(data), String::from_utf8_lossy(&rev));
             if let (Ok(f), Ok(f2)) = (r, r2) {
@@ -135,6 +139,7 @@ pub fn bybit_decode(data: &[u8]) {
             }
         }
     }
+    (ok, compared)
 }
 
 /// `data` re-written by simd-json with every object's keys in reverse order, when it is one

@@ -3,5 +3,5 @@
 //! carry consistent events, and reversing every object's key order changes nothing (body
 //! shared with the unit tests and the in-repo driver: `tickwire_feeds::fuzzing::bybit_decode`).
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    tickwire_feeds::fuzzing::bybit_decode(data);
+    let _ = tickwire_feeds::fuzzing::bybit_decode(data);
 });
