@@ -21,3 +21,5 @@ pub mod capture;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod jsonl;
+pub mod sim;
+pub mod venues;
