@@ -78,7 +78,10 @@ fn bench(c: &mut Criterion) {
         BybitAdapter::new(BybitConfig::for_market(Market::Spot), &subs, &registry).unwrap();
     let bsubs = binance::Subscription::product(
         &["BTCUSDT"],
-        &[binance::Channel::Trade, binance::Channel::Depth(DepthSpeed::Ms100)],
+        &[
+            binance::Channel::Trade,
+            binance::Channel::Depth(DepthSpeed::Ms100),
+        ],
     );
     let make = |fast: bool| {
         let mut config = BinanceConfig::spot();
@@ -116,7 +119,11 @@ fn bench(c: &mut Criterion) {
         ("trade", bybit::trade(), 1),
         ("trade-spot", bybit::trade_spot(), 1),
     ] {
-        let adapter = if name == "trade-spot" { &mut spot } else { &mut linear };
+        let adapter = if name == "trade-spot" {
+            &mut spot
+        } else {
+            &mut linear
+        };
         let mut in_place = msg.clone();
         out.clear();
         adapter.decode(&mut in_place, 1, &mut out).unwrap();
@@ -128,7 +135,10 @@ fn bench(c: &mut Criterion) {
                 black_box((f.is_ok(), out.len()));
             })
         });
-        assert_eq!(in_place, msg, "{name}: the decoder left the frame as it was");
+        assert_eq!(
+            in_place, msg,
+            "{name}: the decoder left the frame as it was"
+        );
         let trade = name.starts_with("trade");
         g.bench_function(format!("serde_json/{name}"), |b| {
             b.iter(|| {

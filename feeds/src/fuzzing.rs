@@ -82,7 +82,10 @@ pub fn bybit_decode(data: &[u8]) -> (u32, u32) {
         market: Market,
         registry: &Registry,
         data: &[u8],
-    ) -> (Result<Frame, tickwire_engine::adapter::DecodeError>, Vec<Event>) {
+    ) -> (
+        Result<Frame, tickwire_engine::adapter::DecodeError>,
+        Vec<Event>,
+    ) {
         let mut d = BybitDecoder::new(Symbols::interning(market.venue(), registry.clone()), market);
         let mut out = Vec::new();
         let r = d.decode(data, 1, &mut out);
@@ -96,7 +99,14 @@ pub fn bybit_decode(data: &[u8]) -> (u32, u32) {
         ok += u32::from(r.is_ok());
         match r {
             Err(_) => assert!(out.is_empty()),
-            Ok(Frame::BookDiff { instrument, ids, .. } | Frame::BookSnapshot { instrument, ids, .. }) => {
+            Ok(
+                Frame::BookDiff {
+                    instrument, ids, ..
+                }
+                | Frame::BookSnapshot {
+                    instrument, ids, ..
+                },
+            ) => {
                 let diff = matches!(r, Ok(Frame::BookDiff { .. }));
                 for (i, e) in out.iter().enumerate() {
                     assert_eq!(e.kind(), EventKind::BookLevel);
@@ -108,7 +118,10 @@ pub fn bybit_decode(data: &[u8]) -> (u32, u32) {
                 }
             }
             Ok(Frame::Market) => {
-                assert!(out.iter().all(|e| matches!(e.kind(), EventKind::Trade | EventKind::Bbo)));
+                assert!(
+                    out.iter()
+                        .all(|e| matches!(e.kind(), EventKind::Trade | EventKind::Bbo))
+                );
             }
             Ok(_) => assert!(out.is_empty()),
         }
@@ -120,7 +133,13 @@ pub fn bybit_decode(data: &[u8]) -> (u32, u32) {
         if let Some(rev) = reversed_keys(data) {
             compared += 1;
             let (r2, out2) = decode(market, &registry, &rev);
-            assert_eq!(r.is_ok(), r2.is_ok(), "{:?} / {:?}", String::from_utf8_lossy(data), String::from_utf8_lossy(&rev));
+            assert_eq!(
+                r.is_ok(),
+                r2.is_ok(),
+                "{:?} / {:?}",
+                String::from_utf8_lossy(data),
+                String::from_utf8_lossy(&rev)
+            );
             if let (Ok(f), Ok(f2)) = (r, r2) {
                 assert_eq!(f, f2);
                 let norm = |v: &[Event]| {
@@ -135,7 +154,12 @@ pub fn bybit_decode(data: &[u8]) -> (u32, u32) {
                     s.sort();
                     s
                 };
-                assert_eq!(norm(&out), norm(&out2), "{:?}", String::from_utf8_lossy(data));
+                assert_eq!(
+                    norm(&out),
+                    norm(&out2),
+                    "{:?}",
+                    String::from_utf8_lossy(data)
+                );
             }
         }
     }
@@ -196,9 +220,30 @@ fn reversed_keys(data: &[u8]) -> Option<Vec<u8>> {
 /// `other`, `rounds` times, driven by the xorshift state `rng`.
 pub fn mutate(input: &[u8], other: &[u8], rng: &mut u64, rounds: u32) -> Vec<u8> {
     const TOKENS: [&[u8]; 24] = [
-        b"\"", b",", b":", b"{", b"}", b"[", b"]", b"0", b"1", b"-", b".", b"e", b"null",
-        b"true", b"\"delta\"", b"\"snapshot\"", b"\"u\":1", b"\"\"", b"99999999999999999999",
-        b"\"BTCUSDT\"", b"\"orderbook.1.BTCUSDT\"", b"\"tickers.BTCUSDT\"", b" ", b"\\",
+        b"\"",
+        b",",
+        b":",
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b"0",
+        b"1",
+        b"-",
+        b".",
+        b"e",
+        b"null",
+        b"true",
+        b"\"delta\"",
+        b"\"snapshot\"",
+        b"\"u\":1",
+        b"\"\"",
+        b"99999999999999999999",
+        b"\"BTCUSDT\"",
+        b"\"orderbook.1.BTCUSDT\"",
+        b"\"tickers.BTCUSDT\"",
+        b" ",
+        b"\\",
     ];
     let mut next = || {
         let mut x = *rng;
@@ -241,7 +286,10 @@ pub fn mutate(input: &[u8], other: &[u8], rng: &mut u64, rounds: u32) -> Vec<u8>
             }
             _ => {
                 // A digit replaced by another, or a byte by a random one.
-                if let Some(i) = (0..v.len()).map(|k| (at + k) % v.len()).find(|&i| v[i].is_ascii_digit()) {
+                if let Some(i) = (0..v.len())
+                    .map(|k| (at + k) % v.len())
+                    .find(|&i| v[i].is_ascii_digit())
+                {
                     v[i] = b'0' + (next() % 10) as u8;
                 } else if !v.is_empty() {
                     let i = at % v.len();

@@ -181,6 +181,13 @@ impl VenueKind for BybitVenue {
             self.0,
         ))
     }
+
+    fn sim(&self) -> Option<&'static SimVenueEntry> {
+        Some(match self.0 {
+            bybit::Market::Spot => &bybit::sim::SPOT_SIM,
+            bybit::Market::Linear => &bybit::sim::LINEAR_SIM,
+        })
+    }
 }
 
 #[cfg(test)]

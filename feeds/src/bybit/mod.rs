@@ -16,6 +16,7 @@
 pub mod adapter;
 pub mod decode;
 pub mod feed;
+pub mod sim;
 pub mod subscription;
 
 pub use adapter::{BybitAdapter, BybitConfig, PING, PlanError, WS_BASE};
