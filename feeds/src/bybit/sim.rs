@@ -620,3 +620,185 @@ fn format_hex12(v: u64) -> [u8; 12] {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use tickwire_engine::adapter::Frame;
+    use tickwire_engine::{Decimal, Event, Registry};
+
+    use super::*;
+    use crate::binance::Symbols;
+    use crate::bybit::Decoder;
+
+    fn venue(market: Market) -> Arc<dyn SimVenue> {
+        let c = SimVenueConfig {
+            symbols: vec!["BTCUSDT".into(), "ETHUSDT".into()],
+            ..SimVenueConfig::default()
+        };
+        build(market, &c).unwrap()
+    }
+
+    fn feed(v: &Arc<dyn SimVenue>, market: Market) -> Box<dyn SimFeed> {
+        let req = FeedRequest {
+            path: market.path(),
+            query: "",
+            probe: false,
+        };
+        v.new_feed(&req, 0).unwrap()
+    }
+
+    fn control(f: &mut dyn SimFeed, text: &str) -> (ControlOutcome, String) {
+        let mut t = text.as_bytes().to_vec();
+        let mut out = Vec::new();
+        let o = f.handle_control(&mut t, &mut out);
+        (o, String::from_utf8(out).unwrap())
+    }
+
+    fn decoder(market: Market) -> Decoder {
+        Decoder::new(Symbols::interning(market.venue(), Registry::new()), market)
+    }
+
+    #[test]
+    fn control_replies_as_bybit_documents() {
+        let v = venue(Market::Spot);
+        let mut f = feed(&v, Market::Spot);
+        let mut d = decoder(Market::Spot);
+        let (o, r) = control(
+            &mut *f,
+            r#"{"req_id":"7","op":"subscribe","args":["orderbook.50.BTCUSDT","publicTrade.BTCUSDT"]}"#,
+        );
+        assert_eq!(o, ControlOutcome::Subscribed);
+        let mut buf = r.into_bytes();
+        assert_eq!(
+            d.decode(&mut buf, 0, &mut Vec::new()),
+            Ok(Frame::Ack { id: 7 })
+        );
+        let eleven: Vec<String> = (0..11).map(|_| "\"publicTrade.BTCUSDT\"".into()).collect();
+        let (o, r) = control(
+            &mut *f,
+            &format!(
+                r#"{{"req_id":"8","op":"subscribe","args":[{}]}}"#,
+                eleven.join(",")
+            ),
+        );
+        assert_eq!(o, ControlOutcome::Rejected);
+        assert!(r.contains(r#""success":false"#), "{r}");
+        let (o, r) = control(
+            &mut *f,
+            r#"{"req_id":"9","op":"subscribe","args":["tickers.BTCUSDT"]}"#,
+        );
+        assert_eq!(
+            o,
+            ControlOutcome::Rejected,
+            "spot tickers carry no BBO here"
+        );
+        let mut buf = r.into_bytes();
+        assert_eq!(
+            d.decode(&mut buf, 0, &mut Vec::new()),
+            Ok(Frame::SubscriptionError {
+                id: Some(9),
+                code: 0
+            })
+        );
+        let (o, r) = control(&mut *f, r#"{"req_id":"ping","op":"ping"}"#);
+        assert_eq!(o, ControlOutcome::Pong);
+        let mut buf = r.into_bytes();
+        assert_eq!(d.decode(&mut buf, 0, &mut Vec::new()), Ok(Frame::Pong));
+        assert!(!f.inject(SimFault::Checksum));
+    }
+
+    /// The stream a subscribe starts: a snapshot, then deltas chained `u = prev + 1`; a
+    /// gap skips one id, a reset restarts at 1 with the whole book; the book rebuilt from
+    /// the messages equals the model's at the end.
+    #[test]
+    fn the_stream_chains_and_matches_the_model() {
+        for market in [Market::Spot, Market::Linear] {
+            let v = venue(market);
+            let mut f = feed(&v, market);
+            let mut d = decoder(market);
+            let (o, _) = control(
+                &mut *f,
+                r#"{"req_id":"1","op":"subscribe","args":["orderbook.200.ETHUSDT","publicTrade.ETHUSDT"]}"#,
+            );
+            assert_eq!(o, ControlOutcome::Subscribed);
+            let mut book: BTreeMap<(bool, Decimal), Decimal> = BTreeMap::new();
+            let mut last_u = None::<u64>;
+            let (mut gaps, mut resets, mut trades) = (0, 0, 0);
+            let mut out = Vec::new();
+            let mut n = 0;
+            while f.next_message(3000, 1_700_000_000_000_000_000, &mut out) {
+                n += 1;
+                if n == 100 {
+                    assert!(f.inject(SimFault::Gap));
+                }
+                if n == 200 {
+                    assert!(f.inject(SimFault::Reset));
+                }
+                let mut events: Vec<Event> = Vec::new();
+                let frame = d.decode(&mut out, 0, &mut events).unwrap();
+                out.clear();
+                let whole = |book: &mut BTreeMap<_, _>, events: &[Event]| {
+                    book.clear();
+                    for e in events {
+                        let l = e.as_level().unwrap();
+                        book.insert((l.side == tickwire_engine::Side::Buy, l.price), l.qty);
+                    }
+                };
+                match frame {
+                    Frame::BookSnapshot { ids, .. } => {
+                        assert!(last_u.is_none(), "one snapshot, first");
+                        whole(&mut book, &events);
+                        last_u = Some(ids.last);
+                    }
+                    Frame::BookDiff { ids, .. } => {
+                        let prev = last_u.expect("a snapshot came first");
+                        if ids.last == 1 {
+                            resets += 1;
+                            whole(&mut book, &events);
+                        } else {
+                            if ids.last == prev + 2 {
+                                gaps += 1; // the skipped delta is lost: stop comparing
+                                book.clear();
+                            } else {
+                                assert_eq!(ids.last, prev + 1);
+                            }
+                            for e in &events {
+                                let l = e.as_level().unwrap();
+                                let k = (l.side == tickwire_engine::Side::Buy, l.price);
+                                if l.qty.is_zero() {
+                                    book.remove(&k);
+                                } else {
+                                    book.insert(k, l.qty);
+                                }
+                            }
+                        }
+                        last_u = Some(ids.last);
+                    }
+                    Frame::Market => trades += events.len(),
+                    other => panic!("{other:?}"),
+                }
+            }
+            assert_eq!((gaps, resets), (1, 1), "{market:?}");
+            assert!(trades > 10);
+            assert_eq!(f.faults_made().gaps, 1);
+            assert_eq!(f.faults_made().resets, 1);
+            // After the reset the book is whole again: compare with the model.
+            let sym = v.symbol_index("ETHUSDT").unwrap();
+            let model = v.book_at(sym, f.cursor());
+            let spec = v.spec(sym);
+            let dec = |x: u64, s: u8| Decimal::from_parts(x as i64, s);
+            let mut want = BTreeMap::new();
+            for (bid, side) in [(true, BookSide::Bid), (false, BookSide::Ask)] {
+                for (p, q) in model.levels(side) {
+                    want.insert(
+                        (bid, dec(p, spec.price_decimals)),
+                        dec(q, spec.qty_decimals),
+                    );
+                }
+            }
+            assert_eq!(book, want, "{market:?}");
+        }
+    }
+}
