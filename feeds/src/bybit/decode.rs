@@ -108,6 +108,63 @@ impl<'a> Cur<'a> {
         Err(Reason::Json)
     }
 
+    /// A price or size string (`"16493.50"`), read in one pass where it lies: digits and
+    /// at most one point, at most 18 digits, the usual shape. Anything else (an exponent,
+    /// escapes, a leading zero, a sign, too many digits) goes to [`bybit_decimal`], which
+    /// gives the same answer for every input (checked by a test over generated texts).
+    #[inline(always)]
+    fn decimal(&mut self) -> R<Decimal> {
+        let b = self.b;
+        if b.get(self.i) != Some(&b'"') {
+            self.ws();
+            if b.get(self.i) != Some(&b'"') {
+                return Err(Reason::Schema);
+            }
+        }
+        let start = self.i + 1;
+        let mut j = start;
+        let mut m: u64 = 0;
+        let mut dot = usize::MAX;
+        loop {
+            match b.get(j) {
+                Some(&c @ b'0'..=b'9') => {
+                    m = m.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+                    j += 1;
+                }
+                Some(b'.') if dot == usize::MAX => {
+                    dot = j;
+                    j += 1;
+                }
+                Some(b'"') => break,
+                _ => return self.decimal_slow(),
+            }
+        }
+        let len = j - start;
+        let digits = len - usize::from(dot != usize::MAX);
+        let leading_zero = b[start] == b'0' && len > 1 && dot != start + 1;
+        let scale = if dot == usize::MAX { 0 } else { j - dot - 1 };
+        if len == 0
+            || digits > 18
+            || dot == start
+            || scale == 0 && dot != usize::MAX
+            || leading_zero
+        {
+            return self.decimal_slow();
+        }
+        self.i = j + 1;
+        let d = Decimal::from_parts(m as i64, scale as u8);
+        if scale > MAX_EVENT_SCALE as usize {
+            return d.fit_scale(MAX_EVENT_SCALE).map_err(|_| Reason::Number);
+        }
+        Ok(d)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn decimal_slow(&mut self) -> R<Decimal> {
+        bybit_decimal(self.string()?)
+    }
+
     /// A JSON number's text (grammar checked).
     fn number(&mut self) -> R<&'a [u8]> {
         self.ws();
@@ -740,8 +797,8 @@ impl Decoder {
                         _ => return Err(Reason::Schema),
                     })
                 }
-                b"v" => v = Some(c.string()?),
-                b"p" => p = Some(c.string()?),
+                b"v" => v = Some(c.decimal()?),
+                b"p" => p = Some(c.decimal()?),
                 b"i" => i = Some(c.string()?),
                 // Tick direction, block trade, RPI, cross sequence, option marks.
                 b"L" | b"BT" | b"RPI" | b"seq" | b"mP" | b"iP" | b"mIv" | b"iv" => c.skip(0)?,
@@ -753,8 +810,8 @@ impl Decoder {
             Ok(())
         })?;
         let instrument = self.instrument(s)?;
-        let price = bybit_decimal(p.ok_or(Reason::Schema)?)?;
-        let qty = bybit_decimal(v.ok_or(Reason::Schema)?)?;
+        let price = p.ok_or(Reason::Schema)?;
+        let qty = v.ok_or(Reason::Schema)?;
         let id = TradeId::parse(i.ok_or(Reason::Schema)?).ok_or(Reason::Schema)?;
         let ts = t
             .ok_or(Reason::Schema)?
@@ -883,13 +940,11 @@ fn levels(c: &mut Cur<'_>, side: Side, recv_ts: u64, out: &mut Vec<Event>) -> R<
         .map_err(|_| Reason::Number)?;
     loop {
         c.eat(b'[')?;
-        let p = c.string()?;
+        let p = c.decimal()?;
         c.eat(b',')?;
-        let q = c.string()?;
+        let q = c.decimal()?;
         c.eat(b']')?;
-        let e = template
-            .with_level(bybit_decimal(p)?, bybit_decimal(q)?)
-            .map_err(|_| Reason::Number)?;
+        let e = template.with_level(p, q).map_err(|_| Reason::Number)?;
         out.push(e);
         if c.b.get(c.i) == Some(&b',') {
             c.i += 1;
@@ -899,5 +954,86 @@ fn levels(c: &mut Cur<'_>, side: Side, recv_ts: u64, out: &mut Vec<Event>) -> R<
             continue;
         }
         return c.eat(b']');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-pass reader and the general one agree on every text (a generated set:
+    /// digits, points, signs, exponents, escapes, lengths around 18 digits and scale 15).
+    #[test]
+    fn the_one_pass_decimal_agrees_with_the_general_reader() {
+        let alphabet = b"0123456789.0123456789.-+eE\\x";
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut texts: Vec<Vec<u8>> = [
+            "",
+            "0",
+            "0.0",
+            "00",
+            "01",
+            "0.",
+            ".5",
+            "1.",
+            "1..2",
+            "16493.50",
+            "0.006",
+            "61837.63000000",
+            "1.0000000000000000",
+            "0.0000000000000001",
+            "999999999999999999",
+            "9999999999999999999",
+            "1e5",
+            "1.5e-3",
+            "-1",
+            "+1",
+        ]
+        .iter()
+        .map(|t| t.as_bytes().to_vec())
+        .collect();
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 22) as usize;
+            let mut t = Vec::with_capacity(len);
+            let mut y = x;
+            for _ in 0..len {
+                y = y
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                // Mostly digits and points, sometimes anything of the alphabet.
+                let k = (y >> 33) as usize;
+                t.push(if k % 8 == 0 {
+                    alphabet[k % alphabet.len()]
+                } else {
+                    b'0' + (k % 10) as u8
+                });
+            }
+            if x % 5 == 0 && len > 2 {
+                t[(x >> 20) as usize % len] = b'.';
+            }
+            texts.push(t);
+        }
+        for t in texts {
+            let mut json = b"\"".to_vec();
+            json.extend_from_slice(&t);
+            json.push(b'"');
+            let mut a = Cur { b: &json, i: 0 };
+            let mut b = Cur { b: &json, i: 0 };
+            let fast = a.decimal();
+            let slow = b.string().and_then(bybit_decimal);
+            let parts = |d: Decimal| (d.mantissa(), d.scale());
+            assert_eq!(
+                fast.map(parts),
+                slow.map(parts),
+                "{:?}",
+                String::from_utf8_lossy(&t)
+            );
+            if fast.is_ok() {
+                assert_eq!(a.i, json.len());
+            }
+        }
     }
 }
