@@ -161,7 +161,7 @@ impl Venue {
         self.message("delta", &bids, &asks)
     }
 
-    fn model(&self) -> (Vec<(Decimal, Decimal)>, Vec<(Decimal, Decimal)>) {
+    fn model(&self) -> (Levels, Levels) {
         let d = |p: i64, s: u8| Decimal::from_parts(p, s);
         (
             self.bids
@@ -176,6 +176,9 @@ impl Venue {
         )
     }
 }
+
+/// A side of a book, best first.
+type Levels = Vec<(Decimal, Decimal)>;
 
 struct Replay {
     handler: FeedHandler<BybitAdapter>,

@@ -670,11 +670,8 @@ mod tests {
             r#"{"req_id":"7","op":"subscribe","args":["orderbook.50.BTCUSDT","publicTrade.BTCUSDT"]}"#,
         );
         assert_eq!(o, ControlOutcome::Subscribed);
-        let mut buf = r.into_bytes();
-        assert_eq!(
-            d.decode(&mut buf, 0, &mut Vec::new()),
-            Ok(Frame::Ack { id: 7 })
-        );
+        let buf = r.into_bytes();
+        assert_eq!(d.decode(&buf, 0, &mut Vec::new()), Ok(Frame::Ack { id: 7 }));
         let eleven: Vec<String> = (0..11).map(|_| "\"publicTrade.BTCUSDT\"".into()).collect();
         let (o, r) = control(
             &mut *f,
@@ -694,9 +691,9 @@ mod tests {
             ControlOutcome::Rejected,
             "spot tickers carry no BBO here"
         );
-        let mut buf = r.into_bytes();
+        let buf = r.into_bytes();
         assert_eq!(
-            d.decode(&mut buf, 0, &mut Vec::new()),
+            d.decode(&buf, 0, &mut Vec::new()),
             Ok(Frame::SubscriptionError {
                 id: Some(9),
                 code: 0
@@ -704,8 +701,8 @@ mod tests {
         );
         let (o, r) = control(&mut *f, r#"{"req_id":"ping","op":"ping"}"#);
         assert_eq!(o, ControlOutcome::Pong);
-        let mut buf = r.into_bytes();
-        assert_eq!(d.decode(&mut buf, 0, &mut Vec::new()), Ok(Frame::Pong));
+        let buf = r.into_bytes();
+        assert_eq!(d.decode(&buf, 0, &mut Vec::new()), Ok(Frame::Pong));
         assert!(!f.inject(SimFault::Checksum));
     }
 
@@ -737,7 +734,7 @@ mod tests {
                     assert!(f.inject(SimFault::Reset));
                 }
                 let mut events: Vec<Event> = Vec::new();
-                let frame = d.decode(&mut out, 0, &mut events).unwrap();
+                let frame = d.decode(&out, 0, &mut events).unwrap();
                 out.clear();
                 let whole = |book: &mut BTreeMap<_, _>, events: &[Event]| {
                     book.clear();

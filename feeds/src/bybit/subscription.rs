@@ -263,7 +263,7 @@ pub fn plan_connections(
                         && !g.0.is_empty()
                         && (g.1.len() + 1 > max_topics || g.2 + t.len() > max_chars)
                     {
-                        groups.push(std::mem::replace(&mut g, (Vec::new(), HashSet::new(), 0)));
+                        groups.push(std::mem::take(&mut g));
                     }
                     g.2 += t.len() * usize::from(new);
                     g.1.insert(t);
