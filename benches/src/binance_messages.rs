@@ -66,3 +66,51 @@ pub fn depth_mdload() -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// Bybit messages for the `decode_bybit` bench, with the very level strings of
+/// [`depth10`] so per-level costs compare.
+pub mod bybit {
+    /// An `orderbook.50` delta with [`super::depth10`]'s 10 levels a side (linear key order).
+    pub fn depth10() -> Vec<u8> {
+        levels_message("delta", 10)
+    }
+
+    /// An `orderbook.50` snapshot, 50 levels a side, the same value shapes.
+    pub fn snapshot50() -> Vec<u8> {
+        levels_message("snapshot", 50)
+    }
+
+    fn levels_message(typ: &str, n: u64) -> Vec<u8> {
+        let level = |p: u64, q: u64| {
+            format!(
+                "[\"{}.{:02}000000\",\"{}.{:08}\"]",
+                p / 100,
+                p % 100,
+                q / 100_000_000,
+                q % 100_000_000
+            )
+        };
+        let bids: Vec<String> = (0..n)
+            .map(|i| level(6_183_763 - i * 7, 378_826_000 + i * 1_234_567))
+            .collect();
+        let asks: Vec<String> = (0..n)
+            .map(|i| level(6_183_764 + i * 5, 154_698_000 + i * 7_654_321))
+            .collect();
+        format!(
+            r#"{{"topic":"orderbook.50.BTCUSDT","type":"{typ}","ts":1723161255308,"data":{{"s":"BTCUSDT","b":[{}],"a":[{}],"u":50093239207,"seq":7961638726}},"cts":1723161255306}}"#,
+            bids.join(","),
+            asks.join(",")
+        )
+        .into_bytes()
+    }
+
+    /// A linear trade (UUID id), as documented (venues.md §5).
+    pub fn trade() -> Vec<u8> {
+        br#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1709891679005,"data":[{"T":1709891679000,"s":"BTCUSDT","S":"Buy","v":"0.010","p":"27451.00","L":"PlusTick","i":"9dc75fca-4bdd-4773-9f78-6f5d7ab2a110","BT":false,"seq":987654322}]}"#.to_vec()
+    }
+
+    /// A spot trade (numeric id, `ts` before `type`).
+    pub fn trade_spot() -> Vec<u8> {
+        br#"{"topic":"publicTrade.BTCUSDT","ts":1672304486868,"type":"snapshot","data":[{"i":"2290000000007764263","T":1672304486865,"p":"16578.50","v":"0.001","S":"Sell","s":"BTCUSDT","BT":false}]}"#.to_vec()
+    }
+}

@@ -65,6 +65,242 @@ pub fn binance_decode(data: &[u8]) {
     let _ = parse_depth_snapshot(&mut buf, InstrumentId(0), TimeUnit::Millisecond);
 }
 
+/// `bybit_decode`: on spot and linear decoders that intern every symbol, nothing panics;
+/// an error leaves no events; a book frame's events are that instrument's levels at the
+/// frame's `u` (a diff's last one alone flagged LAST_IN_BATCH); a market frame carries trades
+/// and BBOs only; and for a valid JSON document without duplicate keys or escapes, reversing
+/// the key order of every object (through simd-json, an independent parser) gives the same
+/// answer: the same frame and the same events. Returns (decodes that succeeded, key-order
+/// comparisons made), over the two markets, for drivers to report coverage.
+pub fn bybit_decode(data: &[u8]) -> (u32, u32) {
+    use crate::bybit::{Decoder as BybitDecoder, Market};
+    use tickwire_engine::Event;
+    use tickwire_engine::adapter::Frame;
+    use tickwire_engine::event::{EventKind, Flags};
+
+    fn decode(
+        market: Market,
+        registry: &Registry,
+        data: &[u8],
+    ) -> (
+        Result<Frame, tickwire_engine::adapter::DecodeError>,
+        Vec<Event>,
+    ) {
+        let mut d = BybitDecoder::new(Symbols::interning(market.venue(), registry.clone()), market);
+        let mut out = Vec::new();
+        let r = d.decode(data, 1, &mut out);
+        (r, out)
+    }
+
+    let (mut ok, mut compared) = (0, 0);
+    for market in [Market::Spot, Market::Linear] {
+        let registry = Registry::new();
+        let (r, out) = decode(market, &registry, data);
+        ok += u32::from(r.is_ok());
+        match r {
+            Err(_) => assert!(out.is_empty()),
+            Ok(
+                Frame::BookDiff {
+                    instrument, ids, ..
+                }
+                | Frame::BookSnapshot {
+                    instrument, ids, ..
+                },
+            ) => {
+                let diff = matches!(r, Ok(Frame::BookDiff { .. }));
+                for (i, e) in out.iter().enumerate() {
+                    assert_eq!(e.kind(), EventKind::BookLevel);
+                    assert_eq!((e.instrument, e.seq), (instrument, ids.last));
+                    if diff {
+                        let last = i + 1 == out.len();
+                        assert_eq!(e.flags.contains(Flags::LAST_IN_BATCH), last);
+                    }
+                }
+            }
+            Ok(Frame::Market) => {
+                assert!(
+                    out.iter()
+                        .all(|e| matches!(e.kind(), EventKind::Trade | EventKind::Bbo))
+                );
+            }
+            Ok(_) => assert!(out.is_empty()),
+        }
+        let mut lines = JsonLines::new(registry.clone(), market.venue());
+        let mut text = Vec::new();
+        for e in &out {
+            lines.write(e, &mut text);
+        }
+        if let Some(rev) = reversed_keys(data) {
+            compared += 1;
+            let (r2, out2) = decode(market, &registry, &rev);
+            assert_eq!(
+                r.is_ok(),
+                r2.is_ok(),
+                "{:?} / {:?}",
+                String::from_utf8_lossy(data),
+                String::from_utf8_lossy(&rev)
+            );
+            if let (Ok(f), Ok(f2)) = (r, r2) {
+                assert_eq!(f, f2);
+                let norm = |v: &[Event]| {
+                    let mut s: Vec<String> = v
+                        .iter()
+                        .map(|e| {
+                            let mut e = *e;
+                            e.flags = Flags::EMPTY;
+                            format!("{e:?}")
+                        })
+                        .collect();
+                    s.sort();
+                    s
+                };
+                assert_eq!(
+                    norm(&out),
+                    norm(&out2),
+                    "{:?}",
+                    String::from_utf8_lossy(data)
+                );
+            }
+        }
+    }
+    (ok, compared)
+}
+
+/// `data` re-written by simd-json with every object's keys in reverse order, when it is one
+/// valid JSON document with no escapes and no duplicate keys (which re-writing would change).
+fn reversed_keys(data: &[u8]) -> Option<Vec<u8>> {
+    use simd_json::OwnedValue;
+    if data.contains(&b'\\') {
+        return None;
+    }
+    let mut buf = data.to_vec();
+    let v: OwnedValue = simd_json::to_owned_value(&mut buf).ok()?;
+    fn write(v: &OwnedValue, out: &mut String) -> Option<()> {
+        match v {
+            OwnedValue::Object(o) => {
+                let kv: Vec<(&String, &OwnedValue)> = o.iter().collect();
+                let mut seen = std::collections::HashSet::new();
+                if !kv.iter().all(|(k, _)| seen.insert(*k)) {
+                    return None; // which duplicate wins depends on the order
+                }
+                out.push('{');
+                for (i, (k, v)) in kv.into_iter().rev().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&simd_json::to_string(k).ok()?);
+                    out.push(':');
+                    write(v, out)?;
+                }
+                out.push('}');
+            }
+            OwnedValue::Array(a) => {
+                out.push('[');
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(v, out)?;
+                }
+                out.push(']');
+            }
+            // Only integers keep their text through a re-write; other numbers are left out.
+            OwnedValue::Static(simd_json::StaticNode::F64(_)) => return None,
+            other => out.push_str(&simd_json::to_string(other).ok()?),
+        }
+        Some(())
+    }
+    let mut out = String::new();
+    write(&v, &mut out)?;
+    Some(out.into_bytes())
+}
+
+/// One mutation step of the in-repo fuzz driver (`tests/tests/bybit_fuzz.rs`; cargo-fuzz
+/// mutates by itself): flips, inserts JSON tokens, deletes, duplicates or splices from
+/// `other`, `rounds` times, driven by the xorshift state `rng`.
+pub fn mutate(input: &[u8], other: &[u8], rng: &mut u64, rounds: u32) -> Vec<u8> {
+    const TOKENS: [&[u8]; 24] = [
+        b"\"",
+        b",",
+        b":",
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b"0",
+        b"1",
+        b"-",
+        b".",
+        b"e",
+        b"null",
+        b"true",
+        b"\"delta\"",
+        b"\"snapshot\"",
+        b"\"u\":1",
+        b"\"\"",
+        b"99999999999999999999",
+        b"\"BTCUSDT\"",
+        b"\"orderbook.1.BTCUSDT\"",
+        b"\"tickers.BTCUSDT\"",
+        b" ",
+        b"\\",
+    ];
+    let mut next = || {
+        let mut x = *rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *rng = x;
+        x as usize
+    };
+    let mut v = input.to_vec();
+    for _ in 0..rounds {
+        let len = v.len().max(1);
+        let at = next() % len;
+        match next() % 6 {
+            0 if !v.is_empty() => {
+                let i = at % v.len();
+                v[i] ^= 1 << (next() % 8);
+            }
+            1 => {
+                let t = TOKENS[next() % TOKENS.len()];
+                let at = at.min(v.len());
+                v.splice(at..at, t.iter().copied());
+            }
+            2 if !v.is_empty() => {
+                let end = (at + 1 + next() % 8).min(v.len());
+                v.drain(at.min(v.len())..end);
+            }
+            3 if !v.is_empty() => {
+                let end = (at + 1 + next() % 32).min(v.len());
+                let piece = v[at.min(v.len())..end].to_vec();
+                let to = next() % (v.len() + 1);
+                v.splice(to..to, piece);
+            }
+            4 if !other.is_empty() => {
+                let from = next() % other.len();
+                let end = (from + 1 + next() % 64).min(other.len());
+                let to = at.min(v.len());
+                let cut = (to + next() % 16).min(v.len());
+                v.splice(to..cut, other[from..end].iter().copied());
+            }
+            _ => {
+                // A digit replaced by another, or a byte by a random one.
+                if let Some(i) = (0..v.len())
+                    .map(|k| (at + k) % v.len())
+                    .find(|&i| v[i].is_ascii_digit())
+                {
+                    v[i] = b'0' + (next() % 10) as u8;
+                } else if !v.is_empty() {
+                    let i = at % v.len();
+                    v[i] = next() as u8;
+                }
+            }
+        }
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -85,6 +321,16 @@ mod tests {
         #[test]
         fn binance_decode_body(data in proptest::collection::vec(any::<u8>(), 0..200)) {
             super::binance_decode(&data);
+        }
+
+        #[test]
+        fn bybit_decode_body(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            super::bybit_decode(&data);
+        }
+
+        #[test]
+        fn bybit_decode_body_on_json_like(s in r#"\{("(topic|type|ts|data|s|b|a|u|T|S|p|v|i|symbol|bid1Price|op|success|req_id)":("orderbook\.(1|50)\.BTCUSDT"|"publicTrade\.BTCUSDT"|"tickers\.BTCUSDT"|"(snapshot|delta|Buy|Sell|BTCUSDT|subscribe|ping)"|"[0-9.]{0,12}"|[0-9]{1,14}|\[(\["[0-9.]{1,9}","[0-9.]{1,9}"\],?){0,3}\]|\{"s":"BTCUSDT","b":\[\],"a":\[\],"u":[0-9]{1,3}\}|true|null),?){0,8}\}"#) {
+            super::bybit_decode(s.as_bytes());
         }
 
         #[test]

@@ -9,6 +9,7 @@ use tickwire_engine::adapter::{DecodeError, Frame};
 use tickwire_engine::{Event, Registry};
 
 use crate::binance::{self, Market};
+use crate::bybit;
 use crate::sim::SimVenueEntry;
 
 /// Decodes one venue message, as `FeedAdapter::decode`: events appended to `out` with
@@ -54,7 +55,12 @@ pub trait VenueKind: Sync {
 }
 
 /// Every venue. Adding a venue is one line here.
-pub static VENUES: &[&dyn VenueKind] = &[&BinanceVenue(Market::Spot), &BinanceVenue(Market::UsdM)];
+pub static VENUES: &[&dyn VenueKind] = &[
+    &BinanceVenue(Market::Spot),
+    &BinanceVenue(Market::UsdM),
+    &BybitVenue(bybit::Market::Spot),
+    &BybitVenue(bybit::Market::Linear),
+];
 
 /// No venue has the name asked for.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -137,6 +143,50 @@ impl VenueKind for BinanceVenue {
 
     fn binance_market(&self) -> Option<Market> {
         Some(self.0)
+    }
+}
+
+/// Bybit v5 public spot (`bybit`) or linear (`bybit-linear`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BybitVenue(pub bybit::Market);
+
+impl VenueDecoder for bybit::Decoder {
+    #[inline]
+    fn decode(
+        &mut self,
+        payload: &mut [u8],
+        recv_ts: u64,
+        out: &mut Vec<Event>,
+    ) -> Result<Frame, DecodeError> {
+        bybit::Decoder::decode(self, payload, recv_ts, out)
+    }
+}
+
+impl VenueKind for BybitVenue {
+    fn name(&self) -> &'static str {
+        self.0.venue()
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        match self.0 {
+            bybit::Market::Spot => &["bybit-spot"],
+            bybit::Market::Linear => &[],
+        }
+    }
+
+    /// Bybit times are milliseconds (`micros` does not apply); no latency probe.
+    fn decoder(&self, registry: &Registry, _options: DecodeOptions) -> Box<dyn VenueDecoder> {
+        Box::new(bybit::Decoder::new(
+            binance::Symbols::interning(self.0.venue(), registry.clone()),
+            self.0,
+        ))
+    }
+
+    fn sim(&self) -> Option<&'static SimVenueEntry> {
+        Some(match self.0 {
+            bybit::Market::Spot => &bybit::sim::SPOT_SIM,
+            bybit::Market::Linear => &bybit::sim::LINEAR_SIM,
+        })
     }
 }
 

@@ -187,3 +187,66 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod bybit_tests {
+    use super::*;
+
+    fn decode(venue: &str, input: &str) -> Vec<String> {
+        let args = Args {
+            venue: venue.into(),
+            micros: false,
+            probe: false,
+        };
+        let v = venues::find(venue).unwrap();
+        let mut out = Vec::new();
+        decode_lines(v, &args, input.as_bytes(), &mut out).unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    /// `tickwire decode --venue bybit-linear`: venues.md §5's messages, a pong, an ack and a
+    /// broken line. Expected lines written by hand from the documented messages.
+    #[test]
+    fn bybit_frames_to_lines() {
+        let input = concat!(
+            r#"1 {"topic":"orderbook.50.BTCUSDT","type":"snapshot","ts":1672304484978,"data":{"s":"BTCUSDT","b":[["16493.50","0.006"]],"a":[["16611.00","0.029"],["16612.00","0.213"]],"u":18521288,"seq":7961638724},"cts":1672304484976}"#,
+            "\n",
+            r#"{"topic":"orderbook.50.BTCUSDT","type":"delta","ts":1672304484988,"data":{"s":"BTCUSDT","b":[["16493.50","0"]],"a":[["16611.00","0.031"]],"u":18521289,"seq":7961638726},"cts":1672304484985}"#,
+            "\n",
+            r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1709891679005,"data":[{"T":1709891679000,"s":"BTCUSDT","S":"Sell","v":"0.010","p":"27451.00","L":"PlusTick","i":"9dc75fca-4bdd-4773-9f78-6f5d7ab2a110","BT":false,"seq":987654322}]}"#,
+            "\n",
+            r#"{"success":true,"ret_msg":"pong","conn_id":"c","op":"ping"}"#,
+            "\n",
+            r#"{"success":true,"ret_msg":"","conn_id":"c","req_id":"1","op":"subscribe"}"#,
+            "\n{\"topic\":\n",
+        );
+        let lines = decode("bybit-linear", input);
+        assert_eq!(
+            lines,
+            [
+                r#"{"kind":"book","venue":"bybit-linear","symbol":"BTCUSDT","side":"bid","price":"16493.50","qty":"0.006","seq":18521288,"exchange_ts":1672304484978000000,"flags":["snapshot"]}"#,
+                r#"{"kind":"book","venue":"bybit-linear","symbol":"BTCUSDT","side":"ask","price":"16611.00","qty":"0.029","seq":18521288,"exchange_ts":1672304484978000000,"flags":["snapshot"]}"#,
+                r#"{"kind":"book","venue":"bybit-linear","symbol":"BTCUSDT","side":"ask","price":"16612.00","qty":"0.213","seq":18521288,"exchange_ts":1672304484978000000,"flags":["snapshot","last"]}"#,
+                r#"{"kind":"book","venue":"bybit-linear","symbol":"BTCUSDT","side":"bid","price":"16493.50","qty":"0","seq":18521289,"exchange_ts":1672304484988000000,"flags":[]}"#,
+                r#"{"kind":"book","venue":"bybit-linear","symbol":"BTCUSDT","side":"ask","price":"16611.00","qty":"0.031","seq":18521289,"exchange_ts":1672304484988000000,"flags":["last"]}"#,
+                r#"{"kind":"trade","venue":"bybit-linear","symbol":"BTCUSDT","side":"sell","price":"27451.00","qty":"0.010","id":"9dc75fca-4bdd-4773-9f78-6f5d7ab2a110","exchange_ts":1709891679000000000,"flags":[]}"#,
+                r#"{"kind":"status","venue":"bybit-linear","symbol":null,"status":"decode_error","detail":"json"}"#,
+            ]
+        );
+        // Spot: numeric trade ids print as integers; `bybit-spot` is an alias.
+        let spot = decode(
+            "bybit-spot",
+            r#"{"topic":"publicTrade.OPUSDT","ts":1672304486868,"type":"snapshot","data":[{"i":"2290000000007764263","T":1672304486865,"p":"1.5","v":"10","S":"Buy","s":"OPUSDT","BT":false}]}"#,
+        );
+        assert_eq!(
+            spot,
+            [
+                r#"{"kind":"trade","venue":"bybit","symbol":"OPUSDT","side":"buy","price":"1.5","qty":"10","id":2290000000007764263,"exchange_ts":1672304486865000000,"flags":[]}"#
+            ]
+        );
+    }
+}

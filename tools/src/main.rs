@@ -11,6 +11,7 @@ mod decode;
 mod demo;
 mod record;
 mod replay;
+mod replay_bybit;
 mod run;
 #[cfg(feature = "nats")]
 mod subscribe;

@@ -26,7 +26,8 @@ use tickwire_tools::journal::{Format, Replay, ReplayOptions, Summary};
 pub struct Args {
     /// Journal or capture file (gzip or plain).
     file: PathBuf,
-    /// Venue of a capture (binance, binance-usdm); a journal names its own.
+    /// Venue of a capture (binance, binance-usdm, bybit, bybit-linear); a journal names
+    /// its own.
     #[arg(long)]
     venue: Option<String>,
     /// Pace: 1 = as recorded, 10 = ten times faster, max = as fast as possible.
@@ -75,6 +76,18 @@ pub fn run(args: Args) -> ExitCode {
     let path = &args.file;
     if !path.exists() {
         return fail(&format!("{}: no such file", path.display()));
+    }
+    // Bybit captures go through the Bybit adapter (journals are Binance's for now).
+    if let Some(m) = args
+        .venue
+        .as_deref()
+        .and_then(|v| tickwire_feeds::venues::find(v).ok())
+        .and_then(|v| tickwire_feeds::bybit::Market::from_venue(v.name()))
+    {
+        if !args.symbols.is_empty() || !args.channels.is_empty() {
+            return fail("--symbols/--channels: a Bybit capture names its topics");
+        }
+        return crate::replay_bybit::run(m, path, args.print);
     }
     let mut streams = Vec::new();
     if !args.symbols.is_empty() || !args.channels.is_empty() {

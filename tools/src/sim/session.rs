@@ -345,10 +345,13 @@ impl Session<'_> {
                 Msg::Text(mut text) => {
                     self.counters().control_requests.fetch_add(1, Relaxed);
                     self.reply.clear();
-                    if self.feed.handle_control(&mut text, &mut self.reply)
-                        == ControlOutcome::Rejected
-                    {
+                    let outcome = self.feed.handle_control(&mut text, &mut self.reply);
+                    if outcome == ControlOutcome::Rejected {
                         self.counters().control_errors.fetch_add(1, Relaxed);
+                    }
+                    // `no-pongs` silences application pongs (Bybit, OKX) as well.
+                    if outcome == ControlOutcome::Pong && active(self.no_pongs_until, now) {
+                        self.reply.clear();
                     }
                     if !self.reply.is_empty() {
                         text_frame(&mut self.out, self.deflater.as_mut(), &self.reply);
