@@ -20,3 +20,4 @@ pub mod capture;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod jsonl;
+pub mod rest;
