@@ -16,6 +16,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod binance;
+pub mod okx;
 pub mod capture;
 #[doc(hidden)]
 pub mod fuzzing;
