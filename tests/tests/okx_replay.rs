@@ -23,7 +23,7 @@ use tickwire_engine::handler::{
     Actions, ConnectionId, Context, Message, Outbox, Publisher, WsHandler,
 };
 use tickwire_engine::ring::{Consumer, channel};
-use tickwire_engine::{Decimal, Event, InstrumentId, Reason, Registry};
+use tickwire_engine::{Decimal, InstrumentId, Reason, Registry};
 use tickwire_feeds::capture::CaptureReader;
 use tickwire_feeds::okx::{Channel, OkxAdapter, OkxConfig, Subscription, VENUE};
 use tickwire_tests::alloc::{CountingAlloc, allocations, count_this_thread};
@@ -436,7 +436,7 @@ fn steady_state_allocates_nothing_per_message() {
     let mut r = Replay::new();
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
     let warm = 1_500;
-    let mut step = |r: &mut Replay, recv: u64, frame: &[u8], buf: &mut Vec<u8>| {
+    let step = |r: &mut Replay, recv: u64, frame: &[u8], buf: &mut Vec<u8>| {
         buf.clear();
         buf.extend_from_slice(frame);
         let mut cx = Context::new(
