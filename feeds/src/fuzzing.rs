@@ -93,6 +93,11 @@ pub fn okx_decode(data: &[u8]) {
         lines.write(e, &mut text);
     }
     let _ = parse_books_snapshot(data, InstrumentId(0));
+    // The one-pass decimal reader agrees with the general parser wherever it accepts.
+    if let Some(d) = crate::okx::okx_decimal(data) {
+        let parts = |d: Decimal| (d.mantissa(), d.scale());
+        assert_eq!(Decimal::parse(data).map(parts), Ok(parts(d)), "{data:?}");
+    }
 }
 
 #[cfg(test)]
@@ -119,6 +124,11 @@ mod tests {
 
         #[test]
         fn okx_decode_body_on_json_like(s in r#"\{("(arg|data|action|event|code|asks|bids|seqId|prevSeqId|checksum|ts|channel|instId|px|sz|side|tradeId)":("[a-z0-9.\-]{0,8}"|-?[0-9]{1,12}|\{"channel":"(books|trades|bbo-tbt)","instId":"[A-Z-]{1,8}"\}|\[(\{|\[("[0-9.]{1,6}",?){0,4}\],?|\},?){0,4}\]),?){0,8}\}"#) {
+            super::okx_decode(s.as_bytes());
+        }
+
+        #[test]
+        fn okx_decimal_agrees_with_the_general_parser(s in "[0-9]{0,21}[.]?[0-9]{0,21}") {
             super::okx_decode(s.as_bytes());
         }
 

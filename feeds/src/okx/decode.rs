@@ -201,20 +201,32 @@ impl<'a> Cur<'a> {
 }
 
 /// A strict OKX decimal: digits, at most one `.` with digits on both sides, no sign, no
-/// exponent (what OKX sends; anything else is a number error).
+/// exponent (what OKX sends; anything else is a number error). Read in one pass; values of
+/// more than 18 digits go through [`Decimal::parse`] (which drops trailing zeros past its
+/// scale limit).
 #[inline(always)]
-pub(crate) fn okx_decimal(text: &[u8]) -> Option<Decimal> {
-    let (mut digits_before, mut point, mut digits_after) = (0usize, false, 0usize);
+pub fn okx_decimal(text: &[u8]) -> Option<Decimal> {
+    let (mut m, mut digits, mut point, mut after) = (0u64, 0u32, false, 0u32);
     for &c in text {
         match c {
-            b'0'..=b'9' if point => digits_after += 1,
-            b'0'..=b'9' => digits_before += 1,
+            b'0'..=b'9' => {
+                m = m.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+                digits += 1;
+                after += u32::from(point);
+            }
             b'.' if !point => point = true,
             _ => return None,
         }
     }
-    if digits_before == 0 || (point && digits_after == 0) {
-        return None;
+    if digits == after || (point && after == 0) {
+        return None; // no digit before the point, or none after it
+    }
+    if text.len() > 1 && text[0] == b'0' && text[1] != b'.' {
+        return None; // a leading zero (`01`, `00.5`)
+    }
+    if digits <= 18 {
+        // 18 digits always fit an i64 mantissa; the scale is at most 17 here.
+        return Decimal::new(m as i64, after as u8).ok();
     }
     Decimal::parse(text).ok()
 }

@@ -32,7 +32,7 @@ pub mod feed;
 pub mod snapshot;
 
 pub use adapter::{Channel, OkxAdapter, OkxConfig, PlanError, Subscription, VENUE};
-pub use decode::{Decoder, parse_books_snapshot};
+pub use decode::{Decoder, okx_decimal, parse_books_snapshot};
 pub use feed::{FeedError, OkxFeed, plan_connections};
 pub use snapshot::{OkxRestSnapshots, okx_limits};
 

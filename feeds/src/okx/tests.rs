@@ -257,6 +257,8 @@ fn malformed_messages_are_typed_errors_and_leave_no_events() {
         (good.replace("\"2\",\"1\"", "\"2\",\"-1\""), Reason::Number),
         (good.replace("\"2\",\"1\"", "\"2.\",\"1\""), Reason::Number),
         (good.replace("\"2\",\"1\"", "\".5\",\"1\""), Reason::Number),
+        (good.replace("\"2\",\"1\"", "\"02\",\"1\""), Reason::Number),
+        (good.replace("\"2\",\"1\"", "\"2\",\"00.5\""), Reason::Number),
         (
             good.replace("\"2\",\"1\"", "\"99999999999999999999999\",\"1\""),
             Reason::Number,
