@@ -97,14 +97,8 @@ fn books10() -> Vec<u8> {
         }
         s
     };
-    let level = |p: u64, q: u64, n: u64| {
-        format!(
-            r#"["{}.{}","{}","0","{n}"]"#,
-            p / 10,
-            p % 10,
-            size(q)
-        )
-    };
+    let level =
+        |p: u64, q: u64, n: u64| format!(r#"["{}.{}","{}","0","{n}"]"#, p / 10, p % 10, size(q));
     let bids: Vec<String> = (0..10)
         .map(|i| level(618_376 - i * 7, 378_826 + i * 1_234, 1 + i))
         .collect();

@@ -72,7 +72,15 @@ fn mutate(rng: &mut Rng, buf: &mut Vec<u8>) {
         }
         5 => {
             let at = rng.below(len + 1);
-            let digits = ["99999999999999999999999", "-1", "0", "1e5", "0.000000000000000001", "4294967296", "-2147483648"];
+            let digits = [
+                "99999999999999999999999",
+                "-1",
+                "0",
+                "1e5",
+                "0.000000000000000001",
+                "4294967296",
+                "-2147483648",
+            ];
             let d = digits[rng.below(digits.len())].as_bytes();
             buf.splice(at..at, d.iter().copied());
         }
@@ -85,7 +93,10 @@ fn mutate(rng: &mut Rng, buf: &mut Vec<u8>) {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let n: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let seed: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(0x5eed);
     let mut rng = Rng(seed | 1);
     let mut buf = Vec::with_capacity(4096);

@@ -78,7 +78,8 @@ pub fn okx_decode(data: &[u8]) {
         (r, out, d.stats())
     };
     let (r, out, stats) = run();
-    let errors = stats.json_errors + stats.number_errors + stats.schema_errors + stats.unknown_symbols;
+    let errors =
+        stats.json_errors + stats.number_errors + stats.schema_errors + stats.unknown_symbols;
     match r {
         Ok(_) => assert_eq!(errors, 0, "{:?}", String::from_utf8_lossy(data)),
         Err(_) => {

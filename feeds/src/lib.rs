@@ -16,9 +16,9 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod binance;
-pub mod okx;
 pub mod capture;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod jsonl;
+pub mod okx;
 pub mod rest;

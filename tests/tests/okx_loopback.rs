@@ -32,7 +32,9 @@ fn okx_script(peer: &mut Peer, snapshot: bool, n: u64, pongs: bool) {
     };
     assert!(sub.text().contains(r#""op":"subscribe""#), "{}", sub.text());
     if peer
-        .send_text(r#"{"event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT"},"connId":"x"}"#)
+        .send_text(
+            r#"{"event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT"},"connId":"x"}"#,
+        )
         .is_err()
     {
         return;
@@ -65,7 +67,12 @@ fn dec(s: &str) -> Decimal {
 }
 
 /// The consumer's book once update `last` (seqId 100 + last) was applied.
-fn run(config: OkxConfig, ws: &TestServer, rest: &RestServer, last: u64) -> (Book, Vec<tickwire_engine::Event>) {
+fn run(
+    config: OkxConfig,
+    ws: &TestServer,
+    rest: &RestServer,
+    last: u64,
+) -> (Book, Vec<tickwire_engine::Event>) {
     let mut b = Engine::builder(EngineConfig::profile(Profile::Standard));
     let (cid, mut consumer) = b.consumer(1 << 12);
     let engine = b.start().unwrap();
@@ -141,7 +148,10 @@ fn without_a_snapshot_the_rest_start_syncs_the_book() {
     let ws = TestServer::plain(|peer| okx_script(peer, false, 150, true));
     let rest = RestServer::start(|_, _| {
         // seqId 105: updates up to 105 are dropped, 106 (prevSeqId 105) applies first.
-        let bids: Vec<String> = (0..=5).rev().map(|k| format!(r#"["{}","1","0","1"]"#, 1000 + k)).collect();
+        let bids: Vec<String> = (0..=5)
+            .rev()
+            .map(|k| format!(r#"["{}","1","0","1"]"#, 1000 + k))
+            .collect();
         RestReply::ok(format!(
             r#"{{"code":"0","msg":"","data":[{{"asks":[["5000","1","0","1"]],"bids":[{}],"ts":"1","seqId":105}}]}}"#,
             bids.join(",")
@@ -190,9 +200,9 @@ fn a_pong_that_never_comes_recycles_the_connection() {
         Duration::from_secs(10),
         "a pong timeout",
         |ev| {
-            ev.iter()
-                .filter_map(|e| e.as_status())
-                .any(|s| s.kind == StatusKind::Disconnected && s.reason == Reason::PongTimeout as u16)
+            ev.iter().filter_map(|e| e.as_status()).any(|s| {
+                s.kind == StatusKind::Disconnected && s.reason == Reason::PongTimeout as u16
+            })
         },
     );
     // The feed reconnects and subscribes again.

@@ -148,7 +148,15 @@ impl Venue {
             .join(",")
     }
 
-    fn book_msg(&self, action: &str, prev: i64, seq: u64, bids: &[(u64, u64)], asks: &[(u64, u64)], checksum: i32) -> String {
+    fn book_msg(
+        &self,
+        action: &str,
+        prev: i64,
+        seq: u64,
+        bids: &[(u64, u64)],
+        asks: &[(u64, u64)],
+        checksum: i32,
+    ) -> String {
         let ms = self.now / 1_000_000;
         // Key order varies, as nothing promises it.
         if seq % 2 == 0 {
@@ -178,7 +186,14 @@ impl Venue {
     /// One update (1–4 level changes), possibly faulty.
     fn update(&mut self, fault: Fault) {
         if fault == Fault::KeepAlive {
-            let msg = self.book_msg("update", self.seq as i64, self.seq, &[], &[], if self.checksums { self.checksum() } else { 0 });
+            let msg = self.book_msg(
+                "update",
+                self.seq as i64,
+                self.seq,
+                &[],
+                &[],
+                if self.checksums { self.checksum() } else { 0 },
+            );
             self.line(&msg);
             return;
         }
@@ -228,7 +243,11 @@ impl Venue {
 
     fn trade(&mut self) {
         self.trade_id += 1;
-        let side = if self.rng.below(2) == 0 { "buy" } else { "sell" };
+        let side = if self.rng.below(2) == 0 {
+            "buy"
+        } else {
+            "sell"
+        };
         let ms = self.now / 1_000_000;
         let msg = format!(
             r#"{{"arg":{{"channel":"trades","instId":"BTC-USDT"}},"data":[{{"instId":"BTC-USDT","tradeId":"{}","px":"30000.1","sz":"0.01","side":"{side}","ts":"{ms}","count":"1"}}]}}"#,
@@ -318,8 +337,10 @@ fn dec(s: &str) -> Decimal {
     Decimal::parse(s.as_bytes()).unwrap()
 }
 
+type Levels = Vec<(Decimal, Decimal)>;
+
 /// The generator's book as the consumer should hold it.
-fn truth(v: &Venue) -> (Vec<(Decimal, Decimal)>, Vec<(Decimal, Decimal)>) {
+fn truth(v: &Venue) -> (Levels, Levels) {
     (
         v.bids
             .iter()
@@ -426,7 +447,12 @@ fn without_checksums_a_gap_is_still_found_by_the_sequence() {
 
 #[test]
 fn steady_state_allocates_nothing_per_message() {
-    let v = generate(17, true, 6_000, &[(2_000, Fault::KeepAlive), (2_500, Fault::Reset)]);
+    let v = generate(
+        17,
+        true,
+        6_000,
+        &[(2_000, Fault::KeepAlive), (2_500, Fault::Reset)],
+    );
     let mut lines = Vec::new();
     let mut reader = CaptureReader::new(Cursor::new(&v.lines[..]));
     while let Some(line) = reader.next() {

@@ -24,8 +24,8 @@ use std::time::Duration;
 use tickwire_engine::adapter::{BookSnapshot, SnapshotError, SnapshotSource};
 use tickwire_engine::{InstrumentId, Registry};
 
-pub use crate::rest::{RestLimits, scheduler_threads};
 use crate::rest::{RestClient, RestVenue};
+pub use crate::rest::{RestLimits, scheduler_threads};
 
 use super::config::{BinanceConfig, Market, TimeUnit};
 use super::decode::parse_depth_snapshot;

@@ -85,8 +85,7 @@ impl Subscription {
         let b = self.inst_id.as_bytes();
         !b.is_empty()
             && b.len() <= 40
-            && b
-                .iter()
+            && b.iter()
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'-')
     }
 
@@ -245,8 +244,7 @@ impl OkxAdapter {
 
     /// The instrument of `inst_id`.
     pub fn instrument(&self, inst_id: &str) -> Option<InstrumentId> {
-        self.registry
-            .lookup(VENUE, &inst_id.to_ascii_uppercase())
+        self.registry.lookup(VENUE, &inst_id.to_ascii_uppercase())
     }
 
     /// Pushes `op` frames for `subs`, [`OkxConfig::args_per_frame`] args each, tracking
@@ -284,7 +282,11 @@ impl OkxAdapter {
             .pending
             .iter()
             .position(|p| p.arg == arg && (p.subscribe == subscribe || any))
-            .or_else(|| (any && arg == 0).then_some(0).filter(|_| !self.pending.is_empty()))?;
+            .or_else(|| {
+                (any && arg == 0)
+                    .then_some(0)
+                    .filter(|_| !self.pending.is_empty())
+            })?;
         Some(self.pending.remove(i).id)
     }
 }

@@ -75,7 +75,11 @@ impl<'a> Cur<'a> {
 
     #[inline(always)]
     fn expect(&mut self, c: u8) -> R<()> {
-        if self.eat(c) { Ok(()) } else { Err(Reason::Json) }
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(Reason::Json)
+        }
     }
 
     /// A string; the cursor must be at its opening quote (after whitespace).
@@ -373,8 +377,13 @@ impl Decoder {
             return Err(Reason::Json);
         }
         // Envelope: where the fields are.
-        let (mut arg, mut action, mut data, mut event, mut code) =
-            (Span::default(), Span::default(), Span::default(), Span::default(), Span::default());
+        let (mut arg, mut action, mut data, mut event, mut code) = (
+            Span::default(),
+            Span::default(),
+            Span::default(),
+            Span::default(),
+            Span::default(),
+        );
         c.i += 1;
         if !c.eat(b'}') {
             loop {

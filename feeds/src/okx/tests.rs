@@ -32,7 +32,9 @@ fn decoder(registry: &Registry, symbols: &[&str]) -> Decoder {
 
 fn decode(dec: &mut Decoder, text: &str) -> (Result<Frame, Reason>, Vec<Event>) {
     let mut out = Vec::new();
-    let r = dec.decode(text.as_bytes(), 7, &mut out).map_err(|e| e.reason);
+    let r = dec
+        .decode(text.as_bytes(), 7, &mut out)
+        .map_err(|e| e.reason);
     (r, out)
 }
 
@@ -77,7 +79,10 @@ fn a_books_snapshot_decodes_to_its_levels_in_wire_order() {
             (Side::Buy, d("8476.97"), d("256"), 123456, LAST),
         ]
     );
-    assert!(ev.iter().all(|e| e.exchange_ts == 1_597_026_383_085_000_000));
+    assert!(
+        ev.iter()
+            .all(|e| e.exchange_ts == 1_597_026_383_085_000_000)
+    );
     assert!(ev.iter().all(|e| e.recv_ts == 7 && e.instrument == btc));
 }
 
@@ -155,7 +160,13 @@ fn a_keep_alive_is_an_empty_diff_and_prev_zero_is_not_a_snapshot() {
     );
     let zero = keep.replace("\"prevSeqId\":5,\"seqId\":5", "\"prevSeqId\":0,\"seqId\":1");
     let (r, _) = decode(&mut dec, &zero);
-    assert!(matches!(r, Ok(Frame::BookDiff { ids: DiffIds { prev: Some(0), .. }, .. })));
+    assert!(matches!(
+        r,
+        Ok(Frame::BookDiff {
+            ids: DiffIds { prev: Some(0), .. },
+            ..
+        })
+    ));
     // -1 belongs to snapshots: an update with it is malformed.
     let minus = keep.replace("\"prevSeqId\":5", "\"prevSeqId\":-1");
     assert_eq!(decode(&mut dec, &minus).0, Err(Reason::Schema));
@@ -346,10 +357,7 @@ fn checksum_matches_the_documented_vectors() {
     // venues.md §6 (OKEx docs, recomputed there).
     let bids = side(&[("3366.1", "7"), ("3366", "6")]);
     let asks = side(&[("3366.8", "9"), ("3368", "8")]);
-    assert_eq!(
-        checksum_of(bids.into_iter(), asks.into_iter()),
-        -1881014294
-    );
+    assert_eq!(checksum_of(bids.into_iter(), asks.into_iter()), -1881014294);
     let bids = side(&[("3366.1", "7")]);
     let asks = side(&[("3366.8", "9"), ("3368", "8"), ("3372", "8")]);
     assert_eq!(checksum_of(bids.into_iter(), asks.into_iter()), 831078360);
@@ -444,7 +452,10 @@ fn sequence_rules_follow_the_documented_procedure() {
         assert_eq!(a.next_diff(&last, &d), want, "{d:?}");
     }
     // After a snapshot with seqId 0, prevSeqId 0 chains on (-1 is not 0).
-    assert_eq!(a.next_diff(&ids(None, 0), &ids(Some(0), 1)), SeqCheck::Apply);
+    assert_eq!(
+        a.next_diff(&ids(None, 0), &ids(Some(0), 1)),
+        SeqCheck::Apply
+    );
     // A capture without seqIds chains on its checksums alone.
     assert_eq!(
         a.next_diff(&DiffIds::default(), &DiffIds::default()),
@@ -460,7 +471,10 @@ fn sequence_rules_follow_the_documented_procedure() {
 
 #[test]
 fn subscribe_frames_and_acks_matched_by_arg() {
-    let subs = Subscription::product(&["BTC-USDT", "ETH-USDT"], &[Channel::Books, Channel::Trades]);
+    let subs = Subscription::product(
+        &["BTC-USDT", "ETH-USDT"],
+        &[Channel::Books, Channel::Trades],
+    );
     let (mut a, _) = adapter(&subs);
     let mut out = Vec::new();
     a.connect_frames(&mut out);
@@ -471,11 +485,14 @@ fn subscribe_frames_and_acks_matched_by_arg() {
     );
     assert_eq!(a.pending_acks(), 4);
     let mut ev = Vec::new();
-    let mut ack = br#"{"event":"subscribe","arg":{"channel":"trades","instId":"ETH-USDT"},"connId":"1"}"#.to_vec();
+    let mut ack =
+        br#"{"event":"subscribe","arg":{"channel":"trades","instId":"ETH-USDT"},"connId":"1"}"#
+            .to_vec();
     assert_eq!(a.decode(&mut ack, 1, &mut ev), Ok(Frame::Ack { id: 1 }));
     assert_eq!(a.pending_acks(), 3);
     // The same ack again answers nothing.
-    let mut ack = br#"{"event":"subscribe","arg":{"channel":"trades","instId":"ETH-USDT"}}"#.to_vec();
+    let mut ack =
+        br#"{"event":"subscribe","arg":{"channel":"trades","instId":"ETH-USDT"}}"#.to_vec();
     assert_eq!(a.decode(&mut ack, 1, &mut ev), Ok(Frame::Control));
     // An error without arg answers the oldest request.
     let mut err = br#"{"event":"error","code":"60012","msg":"Invalid request"}"#.to_vec();
@@ -503,7 +520,8 @@ fn subscribe_frames_and_acks_matched_by_arg() {
         ]
     );
     assert_eq!(a.pending_acks(), 4);
-    let mut unsub = br#"{"event":"unsubscribe","arg":{"channel":"books","instId":"BTC-USDT"}}"#.to_vec();
+    let mut unsub =
+        br#"{"event":"unsubscribe","arg":{"channel":"books","instId":"BTC-USDT"}}"#.to_vec();
     assert_eq!(a.decode(&mut unsub, 1, &mut ev), Ok(Frame::Ack { id: 2 }));
     assert!(ev.is_empty());
     // Topics.
@@ -515,7 +533,10 @@ fn subscribe_frames_and_acks_matched_by_arg() {
     assert_eq!(a.parse_topic("books:BTC\"USDT"), None);
     // Pacing: OKX's 480 requests an hour per connection.
     let budget = a.pacing().budget.unwrap();
-    assert_eq!((budget.requests, budget.window_ns), (480, 3_600_000_000_000));
+    assert_eq!(
+        (budget.requests, budget.window_ns),
+        (480, 3_600_000_000_000)
+    );
 }
 
 #[test]
@@ -633,7 +654,14 @@ impl Rig {
     }
 }
 
-fn book_msg(action: &str, prev: i64, seq: u64, bids: &[(&str, &str)], asks: &[(&str, &str)], checksum: i32) -> String {
+fn book_msg(
+    action: &str,
+    prev: i64,
+    seq: u64,
+    bids: &[(&str, &str)],
+    asks: &[(&str, &str)],
+    checksum: i32,
+) -> String {
     let side = |l: &[(&str, &str)]| {
         l.iter()
             .map(|(p, q)| format!(r#"["{p}","{q}","0","1"]"#))
@@ -660,9 +688,14 @@ fn in_band_start_keep_alive_reset_and_a_snapshot_mid_stream() {
     let sent = r.take_sent();
     assert_eq!(
         sent,
-        vec![r#"{"op":"subscribe","args":[{"channel":"books","instId":"BTC-USDT"},{"channel":"trades","instId":"BTC-USDT"}]}"#]
+        vec![
+            r#"{"op":"subscribe","args":[{"channel":"books","instId":"BTC-USDT"},{"channel":"trades","instId":"BTC-USDT"}]}"#
+        ]
     );
-    let ev = r.message(1, &book_msg("snapshot", -1, 10, &[("99", "1")], &[("101", "2")], 0));
+    let ev = r.message(
+        1,
+        &book_msg("snapshot", -1, 10, &[("99", "1")], &[("101", "2")], 0),
+    );
     assert_eq!(ev.len(), 2);
     assert!(ev.iter().all(|e| e.flags.contains(Flags::SNAPSHOT)));
     assert!(ev[0].flags.contains(Flags::RUN_START));
@@ -680,7 +713,10 @@ fn in_band_start_keep_alive_reset_and_a_snapshot_mid_stream() {
     let ev = r.message(5, &book_msg("update", 2, 3, &[], &[("102", "1")], 0));
     assert_eq!(ev.len(), 1);
     // A snapshot mid-stream replaces the book.
-    let ev = r.message(6, &book_msg("snapshot", -1, 50, &[("90", "1")], &[("110", "1")], 0));
+    let ev = r.message(
+        6,
+        &book_msg("snapshot", -1, 50, &[("90", "1")], &[("110", "1")], 0),
+    );
     assert_eq!(ev.len(), 2);
     assert!(ev.iter().all(|e| e.flags.contains(Flags::SNAPSHOT)));
     let book = r.handler.book(r.btc).unwrap();
@@ -698,10 +734,16 @@ fn in_band_start_keep_alive_reset_and_a_snapshot_mid_stream() {
 fn a_gap_resubscribes_that_book_once_and_the_new_snapshot_recovers_it() {
     let mut r = Rig::new();
     r.take_sent();
-    r.message(1_000, &book_msg("snapshot", -1, 10, &[("99", "1")], &[("101", "2")], 0));
+    r.message(
+        1_000,
+        &book_msg("snapshot", -1, 10, &[("99", "1")], &[("101", "2")], 0),
+    );
     let ev = r.message(2_000, &book_msg("update", 12, 13, &[("99", "3")], &[], 0));
     let kinds = status_kinds(&ev);
-    assert!(kinds.contains(&(StatusKind::Gap, Some(Reason::None))), "{kinds:?}");
+    assert!(
+        kinds.contains(&(StatusKind::Gap, Some(Reason::None))),
+        "{kinds:?}"
+    );
     assert!(kinds.iter().any(|k| k.0 == StatusKind::Resync));
     // The subscribe follows the unsubscribe after the pacing gap.
     r.timer(2_150);
@@ -717,8 +759,16 @@ fn a_gap_resubscribes_that_book_once_and_the_new_snapshot_recovers_it() {
     r.message(2_200, &book_msg("update", 13, 14, &[("98", "3")], &[], 0));
     r.timer(2_250);
     assert!(r.take_sent().is_empty());
-    let ev = r.message(2_300, &book_msg("snapshot", -1, 20, &[("97", "1")], &[("103", "2")], 0));
-    assert_eq!(ev.iter().filter(|e| e.flags.contains(Flags::SNAPSHOT)).count(), 2);
+    let ev = r.message(
+        2_300,
+        &book_msg("snapshot", -1, 20, &[("97", "1")], &[("103", "2")], 0),
+    );
+    assert_eq!(
+        ev.iter()
+            .filter(|e| e.flags.contains(Flags::SNAPSHOT))
+            .count(),
+        2
+    );
     assert!(r.handler.in_sync(r.btc));
     let stats = r.handler.stats();
     assert_eq!((stats.gaps, stats.resyncs, stats.resubscribes), (1, 1, 1));
@@ -731,17 +781,32 @@ fn a_checksum_mismatch_reports_checksum_and_resyncs() {
     // Checksums computed from OKX's strings (independent of the book's rendering).
     let crc = |parts: &[&str]| crc32fast::hash(parts.join(":").as_bytes()) as i32;
     let c0 = crc(&["99", "1", "101", "2"]);
-    let ev = r.message(1_000, &book_msg("snapshot", -1, 10, &[("99", "1")], &[("101", "2")], c0));
+    let ev = r.message(
+        1_000,
+        &book_msg("snapshot", -1, 10, &[("99", "1")], &[("101", "2")], c0),
+    );
     assert_eq!(ev.len(), 2);
     let c1 = crc(&["99.5", "1", "101", "2", "99", "1"]);
-    let ev = r.message(1_100, &book_msg("update", 10, 11, &[("99.5", "1")], &[], c1));
+    let ev = r.message(
+        1_100,
+        &book_msg("update", 10, 11, &[("99.5", "1")], &[], c1),
+    );
     assert_eq!(ev.len(), 1);
     assert_eq!(r.handler.stats().checksums_checked, 2);
     // A wrong checksum on the next update.
-    let ev = r.message(2_000, &book_msg("update", 11, 12, &[("99.5", "2")], &[], c1));
+    let ev = r.message(
+        2_000,
+        &book_msg("update", 11, 12, &[("99.5", "2")], &[], c1),
+    );
     let kinds = status_kinds(&ev);
-    assert!(kinds.contains(&(StatusKind::Checksum, Some(Reason::Checksum))), "{kinds:?}");
-    assert!(kinds.contains(&(StatusKind::Resync, Some(Reason::Checksum))), "{kinds:?}");
+    assert!(
+        kinds.contains(&(StatusKind::Checksum, Some(Reason::Checksum))),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(StatusKind::Resync, Some(Reason::Checksum))),
+        "{kinds:?}"
+    );
     assert!(!ev.iter().any(|e| e.kind() == EventKind::BookLevel));
     assert!(!r.handler.in_sync(r.btc));
     assert_eq!(r.handler.stats().checksum_failures, 1);
@@ -809,7 +874,9 @@ fn without_an_in_band_snapshot_the_rest_start_syncs_the_book() {
 }
 
 fn book_levels(ev: &[Event]) -> usize {
-    ev.iter().filter(|e| e.kind() == EventKind::BookLevel).count()
+    ev.iter()
+        .filter(|e| e.kind() == EventKind::BookLevel)
+        .count()
 }
 
 #[test]
