@@ -22,3 +22,5 @@ pub mod fuzzing;
 pub mod jsonl;
 pub mod okx;
 pub mod rest;
+pub mod sim;
+pub mod venues;

@@ -55,8 +55,8 @@ impl Rig {
         let tls = sim.tls;
         let sim = SimServer::start(sim).unwrap();
         let market = match sim.market() {
-            sim::Market::Spot => Market::Spot,
-            sim::Market::UsdM => Market::UsdM,
+            Some(sim::Market::UsdM) => Market::UsdM,
+            _ => Market::Spot,
         };
         let registry = Registry::new();
         let mut config = BinanceConfig::for_market(market);
@@ -120,7 +120,7 @@ impl Rig {
             .add_connection(cc, Box::new(handler), &[cid])
             .unwrap();
         let check = ModelCheck::new(
-            sim.venue().clone(),
+            sim.binance_venue().unwrap().clone(),
             registry,
             market.venue(),
             config.book_depth,

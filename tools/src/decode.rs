@@ -11,13 +11,14 @@ use std::process::ExitCode;
 use tickwire_engine::adapter::Frame;
 use tickwire_engine::event::{Status, StatusKind};
 use tickwire_engine::{Event, Registry};
-use tickwire_feeds::binance::{Decoder, Market, Symbols, TimeUnit};
 use tickwire_feeds::jsonl::JsonLines;
+use tickwire_feeds::venues::{self, DecodeOptions, VenueKind};
 
 /// Arguments of `tickwire decode`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Venue whose frames are on stdin: binance or binance-usdm.
+    /// Venue whose frames are on stdin (a name of `tickwire_feeds::venues`, e.g. binance
+    /// or binance-usdm).
     #[arg(long)]
     venue: String,
     /// Timestamps in the frames are microseconds (URL option timeUnit=MICROSECOND).
@@ -44,16 +45,16 @@ fn split_recv_ts(line: &mut [u8]) -> (u64, &mut [u8]) {
 
 /// Runs `tickwire decode`.
 pub fn run(args: Args) -> ExitCode {
-    let Some(market) = Market::from_venue(&args.venue) else {
-        eprintln!(
-            "tickwire decode: unknown venue {:?} (binance, binance-usdm)",
-            args.venue
-        );
-        return ExitCode::from(2);
+    let venue = match venues::find(&args.venue) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("tickwire decode: {e}");
+            return ExitCode::from(2);
+        }
     };
     let stdin = std::io::stdin();
     let mut out = BufWriter::new(std::io::stdout().lock());
-    let result = decode_lines(market, &args, stdin.lock(), &mut out);
+    let result = decode_lines(venue, &args, stdin.lock(), &mut out);
     let _ = out.flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,23 +68,20 @@ pub fn run(args: Args) -> ExitCode {
 /// Decodes every line of `input` to JSON lines on `out`. Fails only when reading fails; a
 /// closed output ends quietly.
 fn decode_lines(
-    market: Market,
+    venue: &dyn VenueKind,
     args: &Args,
     mut input: impl BufRead,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
     let registry = Registry::new();
-    let unit = if args.micros {
-        TimeUnit::Microsecond
-    } else {
-        TimeUnit::Millisecond
-    };
-    let mut decoder = Decoder::new(
-        Symbols::interning(market.venue(), registry.clone()),
-        unit,
-        args.probe,
+    let mut decoder = venue.decoder(
+        &registry,
+        DecodeOptions {
+            micros: args.micros,
+            probe: args.probe,
+        },
     );
-    let mut lines = JsonLines::new(registry, market.venue());
+    let mut lines = JsonLines::new(registry, venue.name());
     let mut line = Vec::with_capacity(64 * 1024);
     let mut events: Vec<Event> = Vec::with_capacity(4096);
     let mut text = Vec::with_capacity(64 * 1024);
@@ -148,13 +146,15 @@ fn decode_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tickwire_feeds::binance::Market;
 
-    fn decode(venue: Market, input: &str) -> Vec<String> {
+    fn decode(market: Market, input: &str) -> Vec<String> {
         let args = Args {
-            venue: venue.venue().into(),
+            venue: market.venue().into(),
             micros: false,
             probe: false,
         };
+        let venue = venues::find(market.venue()).unwrap();
         let mut out = Vec::new();
         decode_lines(venue, &args, input.as_bytes(), &mut out).unwrap();
         String::from_utf8(out)

@@ -129,11 +129,17 @@ fn fail(msg: &str) -> ExitCode {
 
 /// Runs `tickwire record`.
 pub fn run(args: Args) -> ExitCode {
-    let Some(market) = Market::from_venue(&args.venue) else {
-        return fail(&format!(
-            "unknown venue {:?} (binance, binance-usdm)",
-            args.venue
-        ));
+    let market = match tickwire_feeds::venues::find(&args.venue) {
+        Ok(v) => match v.binance_market() {
+            Some(m) => m,
+            None => {
+                return fail(&format!(
+                    "venue '{}' cannot be recorded yet (record plans Binance connections only)",
+                    v.name()
+                ));
+            }
+        },
+        Err(e) => return fail(&e.to_string()),
     };
     let Some(speed) = parse_speed(&args.depth_speed, market) else {
         return fail(&format!(

@@ -162,11 +162,17 @@ fn usage(msg: &str) -> ExitCode {
 
 /// Runs `tickwire run`.
 pub fn run(args: Args) -> ExitCode {
-    let Some(market) = Market::from_venue(&args.venue) else {
-        return usage(&format!(
-            "unknown venue '{}': use binance (spot) or binance-usdm (USD-M futures)",
-            args.venue
-        ));
+    let market = match tickwire_feeds::venues::find(&args.venue) {
+        Ok(v) => match v.binance_market() {
+            Some(m) => m,
+            None => {
+                return usage(&format!(
+                    "venue '{}' cannot be run yet (run plans Binance connections only)",
+                    v.name()
+                ));
+            }
+        },
+        Err(e) => return usage(&e.to_string()),
     };
     let speed = match parse_speed(&args.depth_speed, market) {
         Ok(s) => s,

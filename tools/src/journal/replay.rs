@@ -294,6 +294,15 @@ fn open_input(path: &Path, read: &Arc<AtomicU64>) -> Result<(Vec<u8>, Input), Re
     Ok((first, Box::new(Cursor::new(again).chain(input))))
 }
 
+/// The Binance market of a venue name, found in the venue registry (replay builds Binance
+/// feeds only so far).
+fn binance_market(name: &str) -> Result<Market, ReplayError> {
+    tickwire_feeds::venues::find(name)
+        .ok()
+        .and_then(|v| v.binance_market())
+        .ok_or(ReplayError::UnknownVenue)
+}
+
 fn is_capture_line(line: &[u8]) -> bool {
     let digits = line.iter().take_while(|b| b.is_ascii_digit()).count();
     digits > 0 && line.get(digits) == Some(&b' ')
@@ -419,7 +428,7 @@ impl Replay {
         let read = Arc::new(AtomicU64::new(0));
         let total = std::fs::metadata(path)?.len();
         let given = match &options.venue {
-            Some(v) => Some(Market::from_venue(v).ok_or(ReplayError::UnknownVenue)?),
+            Some(v) => Some(binance_market(v)?),
             None => None,
         };
         let (first, input) = open_input(path, &read)?;
@@ -434,7 +443,7 @@ impl Replay {
                 JournalReader::open(Box::new(raw) as Input)?
             };
             let h = reader.header();
-            let market = Market::from_venue(&h.venue).ok_or(ReplayError::UnknownVenue)?;
+            let market = binance_market(&h.venue)?;
             if given.is_some_and(|g| g != market) {
                 return Err(ReplayError::VenueMismatch);
             }

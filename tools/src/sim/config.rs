@@ -4,15 +4,18 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use tickwire_feeds::binance::sim::{Market, Mix};
+use tickwire_feeds::sim::{SessionDefaults, UnknownVenue, sim_entry};
 
 use super::fault::ScheduledFault;
 
-/// How to run a [`super::SimServer`]. `SimConfig::new(market)` gives the venue's documented
-/// behaviour (ping cadence, pong deadline, inbound limit) at 1000 events/s on BTCUSDT.
+/// How to run a [`super::SimServer`]. `SimConfig::for_venue(name)` (or, for Binance,
+/// `SimConfig::new(market)`) gives the venue's documented behaviour (ping cadence, pong
+/// deadline, inbound limit) at 1000 events/s on BTCUSDT.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimConfig {
-    /// Spot or USD-M: decides paths, message shapes and chains.
-    pub market: Market,
+    /// The simulated venue's registry name (`tickwire_feeds::sim::sim_venues`): decides
+    /// paths, message shapes, chains and the control protocol.
+    pub venue: String,
     /// Listen address (loopback by default).
     pub bind: IpAddr,
     /// TCP port; 0 picks a free one (see [`super::SimServer::local_addr`]).
@@ -30,7 +33,7 @@ pub struct SimConfig {
     pub mix: Mix,
     /// Seed of the venue model.
     pub seed: u64,
-    /// Steps per symbol tape (see `tickwire_feeds::binance::sim::tape`).
+    /// Steps per symbol tape (see `tickwire_feeds::sim::tape`).
     pub tape_len: usize,
     /// Serve `wss://` and `https://` with a fresh self-signed certificate.
     pub tls: bool,
@@ -55,15 +58,27 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// The venue's documented defaults: spot pings every 20 s and drops after 60 s without
-    /// a pong, 5 inbound messages/s; USD-M pings every 3 min, drops after 10 min, 10/s.
+    /// Binance spot or USD-M with the venue's documented defaults: spot pings every 20 s
+    /// and drops after 60 s without a pong, 5 inbound messages/s; USD-M pings every 3 min,
+    /// drops after 10 min, 10/s.
     pub fn new(market: Market) -> Self {
-        let (ping, pong, limit) = match market {
-            Market::Spot => (20, 60, 5),
-            Market::UsdM => (180, 600, 10),
+        let entry = match market {
+            Market::Spot => tickwire_feeds::binance::sim::SPOT_SIM,
+            Market::UsdM => tickwire_feeds::binance::sim::USDM_SIM,
         };
+        Self::with_defaults(entry.name, entry.defaults)
+    }
+
+    /// The registered venue `name` (or an alias) with its documented defaults; an unknown
+    /// name's error lists the known ones.
+    pub fn for_venue(name: &str) -> Result<Self, UnknownVenue> {
+        let entry = sim_entry(name)?;
+        Ok(Self::with_defaults(entry.name, entry.defaults))
+    }
+
+    fn with_defaults(venue: &str, d: SessionDefaults) -> Self {
         SimConfig {
-            market,
+            venue: venue.to_string(),
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             symbols: vec!["BTCUSDT".to_string()],
@@ -74,10 +89,10 @@ impl SimConfig {
             tape_len: 4096,
             tls: false,
             probe_ts: false,
-            ping_interval: Duration::from_secs(ping),
-            pong_timeout: Duration::from_secs(pong),
+            ping_interval: d.ping_interval,
+            pong_timeout: d.pong_timeout,
             lifetime: None,
-            inbound_limit: Some(limit),
+            inbound_limit: d.inbound_limit,
             faults: Vec::new(),
             shutdown_grace: Duration::from_secs(1),
             batch_bytes: 64 * 1024,

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use tickwire_engine::clock::now_ns;
-use tickwire_feeds::binance::sim::{Feed, FeedOptions, Market, Route, TimeUnit, render_error};
+use tickwire_feeds::sim::{FeedRequest, HttpAnswer, SimFeed};
 
 use super::http::{self, Head};
 use super::server::Shared;
@@ -105,146 +105,34 @@ fn write_all(t: &mut Transport, mut data: &[u8], deadline: Instant) -> io::Resul
     Ok(())
 }
 
-fn error_body(code: i64, msg: &str) -> Vec<u8> {
-    format!("{{\"code\":{code},\"msg\":\"{msg}\"}}").into_bytes()
-}
-
-/// Answers a REST request: the depth snapshot (plus `ping` and `time`).
-fn rest(shared: &Shared, head: &Head) -> (&'static str, Vec<u8>) {
-    let market = shared.config.market;
-    let prefix = match market {
-        Market::Spot => "/api/v3/",
-        Market::UsdM => "/fapi/v1/",
-    };
-    let Some(endpoint) = head.path.strip_prefix(prefix) else {
-        return (
-            "404 Not Found",
-            error_body(-1, "Not found: this simulator serves depth, ping and time"),
-        );
-    };
-    if head.method != "GET" {
-        return (
-            "405 Method Not Allowed",
-            error_body(-1, "Only GET is served"),
-        );
-    }
-    let now_ms = now_ns() / 1_000_000;
-    match endpoint {
-        "ping" => ("200 OK", b"{}".to_vec()),
-        "time" => (
-            "200 OK",
-            format!("{{\"serverTime\":{now_ms}}}").into_bytes(),
-        ),
-        "depth" => {
-            let venue = &shared.venue;
-            let Some(symbol) = http::query_param(&head.query, "symbol").filter(|s| !s.is_empty())
-            else {
-                return (
-                    "400 Bad Request",
-                    error_body(
-                        -1102,
-                        "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
-                    ),
-                );
-            };
-            let Some(sym) = venue.symbol_index(&symbol) else {
-                return ("400 Bad Request", error_body(-1121, "Invalid symbol."));
-            };
-            let limit = match http::query_param(&head.query, "limit") {
-                None => match market {
-                    Market::Spot => 100,
-                    Market::UsdM => 500,
-                },
-                Some(l) => match l.parse::<usize>() {
-                    Ok(n) if n > 0 => n,
-                    _ => {
-                        return (
-                            "400 Bad Request",
-                            error_body(
-                                -1100,
-                                "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'.",
-                            ),
-                        );
-                    }
-                },
-            };
-            let limit = match market {
-                Market::Spot => limit.min(5000),
-                // USD-M serves 5, 10, 20, 50, 100, 500 or 1000 levels: round up.
-                Market::UsdM => [5, 10, 20, 50, 100, 500, 1000]
-                    .into_iter()
-                    .find(|&v| v >= limit)
-                    .unwrap_or(1000),
-            };
-            let mut body = Vec::with_capacity(64 + limit * 60);
-            venue.render_snapshot(
-                sym,
-                shared.event_now(Instant::now()),
-                limit,
-                now_ms,
-                &mut body,
-            );
-            ("200 OK", body)
-        }
-        _ => (
-            "404 Not Found",
-            error_body(-1, "Not found: this simulator serves depth, ping and time"),
-        ),
-    }
+/// Answers a REST request from the venue's routes (404 for any other path).
+fn rest(shared: &Shared, head: &Head) -> HttpAnswer {
+    let now = now_ns();
+    shared
+        .venue
+        .rest(
+            &head.method,
+            &head.path,
+            &head.query,
+            shared.event_now(Instant::now()),
+            now,
+        )
+        .unwrap_or_else(|| {
+            (
+                "404 Not Found",
+                b"{\"code\":-1,\"msg\":\"Not found\"}".to_vec(),
+            )
+        })
 }
 
 /// Builds the session's feed from the upgrade URL, or the HTTP error to answer.
-fn open_feed(shared: &Shared, head: &Head) -> Result<Feed, (&'static str, Vec<u8>)> {
-    let market = shared.config.market;
-    let (route, rest) = match market {
-        Market::UsdM if head.path.starts_with("/public/") => (Route::Public, &head.path[7..]),
-        Market::UsdM if head.path.starts_with("/market/") => (Route::Market, &head.path[7..]),
-        _ => (Route::Any, head.path.as_str()),
-    };
-    let streams_param;
-    let (combined, streams): (bool, Vec<&str>) = if rest == "/stream" {
-        streams_param = http::query_param(&head.query, "streams").unwrap_or_default();
-        (
-            true,
-            streams_param.split('/').filter(|s| !s.is_empty()).collect(),
-        )
-    } else if rest == "/ws" || rest == "/ws/" {
-        (false, Vec::new())
-    } else if let Some(list) = rest.strip_prefix("/ws/") {
-        (false, list.split('/').filter(|s| !s.is_empty()).collect())
-    } else {
-        let mut body = Vec::new();
-        render_error(
-            &mut body,
-            2,
-            "Invalid request: no such stream path: ",
-            head.path.as_bytes(),
-            b"null",
-        );
-        return Err(("404 Not Found", body));
-    };
-    let time_unit = match http::query_param(&head.query, "timeUnit") {
-        Some(u) if u.eq_ignore_ascii_case("microsecond") => TimeUnit::Microsecond,
-        _ => TimeUnit::Millisecond,
-    };
-    let opts = FeedOptions {
-        route,
-        combined,
+fn open_feed(shared: &Shared, head: &Head) -> Result<Box<dyn SimFeed>, HttpAnswer> {
+    let req = FeedRequest {
+        path: &head.path,
+        query: &head.query,
         probe: shared.config.probe_ts,
-        time_unit,
     };
-    let mut feed = Feed::new(shared.venue.clone(), opts, shared.event_now(Instant::now()));
-    if let Err((e, name)) = feed.subscribe_names(&streams) {
-        let mut body = Vec::new();
-        let detail = format!("{e}: {name}");
-        render_error(
-            &mut body,
-            2,
-            "Invalid request: ",
-            detail.as_bytes(),
-            b"null",
-        );
-        return Err(("400 Bad Request", body));
-    }
-    Ok(feed)
+    shared
+        .venue
+        .new_feed(&req, shared.event_now(Instant::now()))
 }

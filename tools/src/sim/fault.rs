@@ -23,6 +23,11 @@ pub enum Fault {
     Gap,
     /// Cut the next data message in half (invalid JSON).
     Malformed,
+    /// Send one wrong checksum (venues whose diffs carry one; others ignore it).
+    Checksum,
+    /// Reset a book's sequence as the venue documents it (venues that do; others ignore
+    /// it).
+    Reset,
     /// Send one text frame of this many bytes (to trip the client's frame-size limit).
     Oversized(usize),
     /// Send one text frame that is not valid UTF-8.
@@ -55,7 +60,7 @@ pub enum FaultParseError {
     Syntax,
     /// Unknown fault kind.
     #[error(
-        "unknown fault; kinds: drop, silent, no-pongs, no-pings, gap, malformed, oversized, bad-utf8, read-slow, shutdown, close"
+        "unknown fault; kinds: drop, silent, no-pongs, no-pings, gap, malformed, checksum, reset, oversized, bad-utf8, read-slow, shutdown, close"
     )]
     Kind,
     /// A duration that is not `<n>ms`, `<n>s`, `<n>m` or `<n>h`.
@@ -127,6 +132,8 @@ fn parse_item(item: &str) -> Result<ScheduledFault, FaultParseError> {
         "no-pings" => Fault::NoPings(dur()?),
         "gap" => Fault::Gap,
         "malformed" => Fault::Malformed,
+        "checksum" => Fault::Checksum,
+        "reset" => Fault::Reset,
         "oversized" => Fault::Oversized(
             arg.map_or(Ok(4 << 20), str::parse)
                 .map_err(|_| FaultParseError::Number)?,
@@ -152,6 +159,8 @@ impl fmt::Display for Fault {
             Fault::NoPings(d) => write!(f, "no-pings={d:?}"),
             Fault::Gap => write!(f, "gap"),
             Fault::Malformed => write!(f, "malformed"),
+            Fault::Checksum => write!(f, "checksum"),
+            Fault::Reset => write!(f, "reset"),
             Fault::Oversized(n) => write!(f, "oversized={n}"),
             Fault::InvalidUtf8 => write!(f, "bad-utf8"),
             Fault::ReadSlowly(d) => write!(f, "read-slow={d:?}"),

@@ -1,4 +1,4 @@
-//! `tickwire sim`: a Binance spot or USD-M venue on loopback, faithful enough for the real
+//! `tickwire sim`: a simulated venue (Binance spot or USD-M today) on loopback, faithful enough for the real
 //! adapter — and the Rust API ([`SimServer`]) the demo, `tickwire bench` and the
 //! integration tests use.
 //!
@@ -15,8 +15,9 @@
 //!   Server pings with a pong deadline (pongs must echo the payload), an inbound message
 //!   limit, an optional lifetime and `serverShutdown`.
 //!
-//! The venue model (books, chains, rendering, control protocol) is
-//! `tickwire_feeds::binance::sim`; this module adds sockets, TLS, pacing and faults.
+//! Any venue of the simulator registry (`tickwire_feeds::sim::sim_venues`) is served by
+//! `--venue NAME`: the venue model, rendering and control protocol come from its
+//! `tickwire_feeds::sim::SimVenue`; this module adds sockets, TLS, pacing and faults.
 //!
 //! ```no_run
 //! use tickwire_tools::sim::{Fault, SimConfig, SimServer};
@@ -177,12 +178,7 @@ pub fn symbol_names(n: usize) -> Vec<String> {
 
 /// Builds a [`SimConfig`] from command-line arguments.
 pub fn config_from_args(a: &Options) -> Result<SimConfig, String> {
-    let market = match a.venue.as_str() {
-        "binance" | "binance-spot" | "spot" => Market::Spot,
-        "binance-usdm" | "usdm" => Market::UsdM,
-        v => return Err(format!("unknown venue '{v}': use binance or binance-usdm")),
-    };
-    let mut c = SimConfig::new(market);
+    let mut c = SimConfig::for_venue(&a.venue).map_err(|e| e.to_string())?;
     c.bind = a.bind;
     c.port = a.port;
     c.rate = a.rate;
@@ -246,10 +242,7 @@ pub fn run(args: Args) -> ExitCode {
         }
         eprintln!("tickwire sim: certificate written to {}", path.display());
     }
-    let venue = match config.market {
-        Market::Spot => "binance spot",
-        Market::UsdM => "binance usd-m",
-    };
+    let venue = sim.venue_name();
     let sym = sim.venue().lower_names()[0].clone();
     eprintln!(
         "tickwire sim: {venue} on {} ({} symbols, {} events/s{})",
@@ -258,12 +251,16 @@ pub fn run(args: Args) -> ExitCode {
         config.rate,
         if config.rate == 0 { " = unpaced" } else { "" }
     );
-    println!("ws   {}/ws/{sym}@trade", sim.ws_url());
-    println!(
-        "ws   {}",
-        sim.stream_url(&[&format!("{sym}@depth@100ms"), &format!("{sym}@bookTicker")])
-    );
-    if config.market == Market::UsdM {
+    if sim.market().is_some() {
+        println!("ws   {}/ws/{sym}@trade", sim.ws_url());
+        println!(
+            "ws   {}",
+            sim.stream_url(&[&format!("{sym}@depth@100ms"), &format!("{sym}@bookTicker")])
+        );
+    } else {
+        println!("ws   {}", sim.ws_url());
+    }
+    if sim.market() == Some(Market::UsdM) {
         println!(
             "ws   {}/public/stream?streams={sym}@depth@100ms",
             sim.ws_url()

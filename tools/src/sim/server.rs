@@ -8,7 +8,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rustls::ServerConfig;
-use tickwire_feeds::binance::sim::{Market, Venue, VenueConfig, VenueError};
+use tickwire_feeds::binance::sim::{BinanceSim, Market, Venue};
+use tickwire_feeds::sim::{SimVenue, SimVenueConfig, UnknownVenue, VenueError};
 
 use super::config::SimConfig;
 use super::conn;
@@ -29,6 +30,9 @@ pub enum SimError {
     /// The venue model refused the configuration (symbols, tape length).
     #[error("bad venue configuration: {0}")]
     Venue(#[from] VenueError),
+    /// No simulated venue has the configured name.
+    #[error("unknown venue; known: {}", tickwire_feeds::sim::known_names())]
+    UnknownVenue,
     /// A configuration value is out of range.
     #[error("bad configuration: {0}")]
     Config(&'static str),
@@ -72,6 +76,10 @@ pub struct SimStats {
     pub faults: u64,
     /// Depth events skipped by gap faults.
     pub gaps: u64,
+    /// Wrong checksums sent by checksum faults.
+    pub checksums: u64,
+    /// Sequence resets made by reset faults.
+    pub resets: u64,
     /// Client protocol violations (bad frames, bad handshakes, invalid UTF-8).
     pub protocol_errors: u64,
     /// Sessions closed for exceeding the inbound message limit.
@@ -104,6 +112,8 @@ counters!(
     control_errors,
     faults,
     gaps,
+    checksums,
+    resets,
     protocol_errors,
     rate_limited
 );
@@ -137,7 +147,7 @@ impl SessionHandle {
 /// State shared by the listener and every connection thread.
 pub(crate) struct Shared {
     pub config: SimConfig,
-    pub venue: Arc<Venue>,
+    pub venue: Arc<dyn SimVenue>,
     pub start: Instant,
     /// The furthest event any session has reached (the venue clock at rate 0).
     pub head: AtomicU64,
@@ -206,12 +216,18 @@ impl SimServer {
         if config.batch_bytes < 1024 {
             return Err(SimError::Config("batch size must be at least 1024 bytes"));
         }
-        let venue = Venue::new(&VenueConfig {
-            market: config.market,
-            symbols: config.symbols.clone(),
-            mix: config.mix,
-            seed: config.seed,
-            tape_len: config.tape_len,
+        let venue = tickwire_feeds::sim::venue(
+            &config.venue,
+            &SimVenueConfig {
+                symbols: config.symbols.clone(),
+                mix: config.mix,
+                seed: config.seed,
+                tape_len: config.tape_len,
+            },
+        )
+        .map_err(|e| match e {
+            UnknownVenue::Config(e) => SimError::Venue(e),
+            UnknownVenue::Name { .. } => SimError::UnknownVenue,
         })?;
         let (tls, cert_pem) = if config.tls {
             let (cfg, pem) = tls::identity()?;
@@ -257,14 +273,28 @@ impl SimServer {
         self.addr
     }
 
-    /// Spot or USD-M.
-    pub fn market(&self) -> Market {
-        self.shared.config.market
+    /// The simulated venue's registry name.
+    pub fn venue_name(&self) -> &'static str {
+        self.shared.venue.name()
     }
 
-    /// The venue model (symbols, tapes, snapshots at any event).
-    pub fn venue(&self) -> &Arc<Venue> {
+    /// Binance spot or USD-M; `None` for other venues.
+    pub fn market(&self) -> Option<Market> {
+        self.binance_venue().map(|v| v.market())
+    }
+
+    /// The venue (symbols, tapes, books at any event).
+    pub fn venue(&self) -> &Arc<dyn SimVenue> {
         &self.shared.venue
+    }
+
+    /// The Binance venue model (update ids, REST snapshots); `None` for other venues.
+    pub fn binance_venue(&self) -> Option<&Arc<Venue>> {
+        self.shared
+            .venue
+            .as_any()
+            .downcast_ref::<BinanceSim>()
+            .map(BinanceSim::venue)
     }
 
     fn host(&self) -> String {
@@ -283,7 +313,8 @@ impl SimServer {
     }
 
     /// REST base URL, e.g. `http://127.0.0.1:9100` (`https://` with TLS). Append
-    /// `/api/v3/depth?symbol=BTCUSDT&limit=100` (spot) or `/fapi/v1/depth?...` (USD-M).
+    /// `/api/v3/depth?symbol=BTCUSDT&limit=100` (Binance spot) or `/fapi/v1/depth?...`
+    /// (USD-M).
     pub fn rest_url(&self) -> String {
         let scheme = if self.cert_pem.is_some() {
             "https"
@@ -298,17 +329,15 @@ impl SimServer {
         format!("{}/stream?streams={}", self.ws_url(), streams.join("/"))
     }
 
-    /// The REST depth snapshot URL for a symbol.
+    /// The REST book snapshot URL for a symbol (the REST base URL alone when the venue
+    /// serves no snapshot by REST).
     pub fn depth_url(&self, symbol: &str, limit: u32) -> String {
-        let path = match self.market() {
-            Market::Spot => "/api/v3/depth",
-            Market::UsdM => "/fapi/v1/depth",
-        };
-        format!(
-            "{}{path}?symbol={}&limit={limit}",
-            self.rest_url(),
-            symbol.to_ascii_uppercase()
-        )
+        let path = self
+            .shared
+            .venue
+            .snapshot_path(symbol, limit)
+            .unwrap_or_default();
+        format!("{}{path}", self.rest_url())
     }
 
     /// The certificate to trust (PEM) when serving TLS.

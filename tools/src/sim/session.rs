@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tickwire_engine::clock::now_ns;
 use tickwire_engine::ws::{Decoder, Frame, Limits, OpCode, Role, encode_close, encode_frame};
-use tickwire_feeds::binance::sim::{ControlOutcome, Feed, render_server_shutdown};
+use tickwire_feeds::sim::{ControlOutcome, FaultCounts, SimFault, SimFeed};
 
 use super::fault::{Fault, ScheduledFault};
 use super::server::{Counters, SessionHandle, Shared};
@@ -34,7 +34,13 @@ type Flow = ControlFlow<()>;
 
 /// Runs a session until it ends. `out` already holds the `101` answer; `inbuf` any bytes
 /// the client sent after its request head.
-pub(crate) fn run(shared: &Shared, t: Transport, out: Vec<u8>, inbuf: Vec<u8>, feed: Feed) {
+pub(crate) fn run(
+    shared: &Shared,
+    t: Transport,
+    out: Vec<u8>,
+    inbuf: Vec<u8>,
+    feed: Box<dyn SimFeed>,
+) {
     sys::precise_timers();
     let handle = shared.register();
     let c = &shared.counters;
@@ -73,7 +79,7 @@ pub(crate) fn run(shared: &Shared, t: Transport, out: Vec<u8>, inbuf: Vec<u8>, f
         lifetime_end: cfg.lifetime.map(|l| now + l),
         schedule: cfg.faults.iter().map(|f| (*f, now + f.at)).collect(),
         window: (now, 0),
-        gaps_seen: 0,
+        faults_seen: FaultCounts::default(),
     };
     while let ControlFlow::Continue(()) = s.turn(Instant::now()) {}
     if !s.dropped {
@@ -87,7 +93,7 @@ struct Session<'a> {
     shared: &'a Shared,
     handle: &'a SessionHandle,
     t: Transport,
-    feed: Feed,
+    feed: Box<dyn SimFeed>,
     inbuf: Vec<u8>,
     decoder: Decoder,
     /// Bytes to write; `sent` of them are written.
@@ -115,7 +121,8 @@ struct Session<'a> {
     schedule: Vec<(ScheduledFault, Instant)>,
     /// Inbound rate window: start and frames counted.
     window: (Instant, u32),
-    gaps_seen: u64,
+    /// The feed's content fault counts already added to the server's counters.
+    faults_seen: FaultCounts,
 }
 
 fn active(until: Option<Instant>, now: Instant) -> bool {
@@ -136,7 +143,7 @@ impl Session<'_> {
             // Do not hold up `stop()` for clients that never answer.
             self.closing = self.closing.map(|c| c.min(now + STOP_WAIT));
         }
-        if self.feed.subscriptions().is_empty() {
+        if !self.feed.has_subscriptions() {
             // Data starts at subscription time, as on the venue, not at connection time.
             self.feed.skip_to(self.shared.event_now(now));
         }
@@ -189,7 +196,7 @@ impl Session<'_> {
             if self.peer_closed {
                 return ControlFlow::Break(());
             }
-            if self.closing.is_none() && !self.feed.subscriptions().is_empty() {
+            if self.closing.is_none() && self.feed.has_subscriptions() {
                 let until = if self.shared.config.rate == 0 {
                     self.feed.cursor() + UNPACED_WINDOW
                 } else {
@@ -228,7 +235,7 @@ impl Session<'_> {
             consider(self.silent_until);
         } else {
             consider(Some(self.next_ping));
-            if cfg.rate > 0 && self.closing.is_none() && !self.feed.subscriptions().is_empty() {
+            if cfg.rate > 0 && self.closing.is_none() && self.feed.has_subscriptions() {
                 consider(Some(self.shared.due_time(self.feed.cursor())));
             }
         }
@@ -252,8 +259,13 @@ impl Session<'_> {
         }
         let c = self.counters();
         Counters::add(&c.messages, n);
-        Counters::add(&c.gaps, self.feed.gaps_made() - self.gaps_seen);
-        self.gaps_seen = self.feed.gaps_made();
+        let made = self.feed.faults_made();
+        if made != self.faults_seen {
+            Counters::add(&c.gaps, made.gaps - self.faults_seen.gaps);
+            Counters::add(&c.checksums, made.checksums - self.faults_seen.checksums);
+            Counters::add(&c.resets, made.resets - self.faults_seen.resets);
+            self.faults_seen = made;
+        }
         self.shared.head.fetch_max(self.feed.cursor(), Relaxed);
         n
     }
@@ -332,7 +344,9 @@ impl Session<'_> {
                     {
                         self.counters().control_errors.fetch_add(1, Relaxed);
                     }
-                    encode_frame(&mut self.out, OpCode::Text, true, &self.reply, None);
+                    if !self.reply.is_empty() {
+                        encode_frame(&mut self.out, OpCode::Text, true, &self.reply, None);
+                    }
                 }
                 Msg::Binary => {}
                 Msg::Ping(p) => {
@@ -411,8 +425,18 @@ impl Session<'_> {
             Fault::NoPongs(d) => self.no_pongs_until = until(d),
             Fault::NoPings(d) => self.no_pings_until = until(d),
             Fault::ReadSlowly(d) => self.read_paused_until = until(d),
-            Fault::Gap => self.feed.inject_gap(),
-            Fault::Malformed => self.feed.inject_malformed(),
+            Fault::Gap => {
+                self.feed.inject(SimFault::Gap);
+            }
+            Fault::Malformed => {
+                self.feed.inject(SimFault::Malformed);
+            }
+            Fault::Checksum => {
+                self.feed.inject(SimFault::Checksum);
+            }
+            Fault::Reset => {
+                self.feed.inject(SimFault::Reset);
+            }
             Fault::Oversized(n) => {
                 let mut payload = Vec::with_capacity(n);
                 payload.extend_from_slice(b"{\"e\":\"oversized\",\"x\":\"");
@@ -431,9 +455,9 @@ impl Session<'_> {
             }
             Fault::ServerShutdown => {
                 self.scratch.clear();
-                let ts = self.shared.config.probe_ts.then(now_ns);
-                render_server_shutdown(&mut self.scratch, ts, now_ns() / 1_000_000);
-                encode_frame(&mut self.out, OpCode::Text, true, &self.scratch, None);
+                if self.feed.render_shutdown(now_ns(), &mut self.scratch) {
+                    encode_frame(&mut self.out, OpCode::Text, true, &self.scratch, None);
+                }
                 self.shutdown_close_at = Some(now + self.shared.config.shutdown_grace);
             }
             Fault::Close(code) => {

@@ -13,25 +13,12 @@
 
 use simd_json::prelude::*;
 
+use crate::sim::ControlOutcome;
+
 use super::Venue;
 use super::render::{push_json_str, render_error};
 use super::stream::Route;
 use super::subscriptions::Subscriptions;
-
-/// What a control request did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ControlOutcome {
-    /// `SUBSCRIBE` accepted.
-    Subscribed,
-    /// `UNSUBSCRIBE` accepted.
-    Unsubscribed,
-    /// `LIST_SUBSCRIPTIONS` answered.
-    Listed,
-    /// `SET_PROPERTY` or `GET_PROPERTY` answered.
-    Property,
-    /// Refused with an error reply (bad JSON, method, id, params or stream name).
-    Rejected,
-}
 
 /// Handles one control request (`text` is the frame payload; simd-json parses it in place)
 /// and appends the reply to `out`. `combined` is the connection's envelope property.

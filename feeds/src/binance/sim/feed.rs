@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use super::Venue;
-use super::control::{ControlOutcome, handle_control};
+use super::control::handle_control;
 use super::render;
 use super::stream::{Route, StreamError, StreamKind};
 use super::subscriptions::Subscriptions;
 use super::tape::StepKind;
+use crate::sim::{ControlOutcome, FaultCounts, SimFault, SimFeed};
 
 const DEPTH_BITS: u8 = (1 << StreamKind::Depth as u8)
     | (1 << StreamKind::Depth100ms as u8)
@@ -210,6 +211,54 @@ impl Feed {
             self.malformed_made += 1;
             out.truncate(start + (out.len() - start) / 2);
         }
+        true
+    }
+}
+
+impl SimFeed for Feed {
+    fn has_subscriptions(&self) -> bool {
+        !self.subs.is_empty()
+    }
+
+    fn cursor(&self) -> u64 {
+        self.cursor
+    }
+
+    fn skip_to(&mut self, event: u64) {
+        Feed::skip_to(self, event);
+    }
+
+    #[inline]
+    fn next_message(&mut self, until: u64, now_ns: u64, out: &mut Vec<u8>) -> bool {
+        Feed::next_message(self, until, now_ns, out)
+    }
+
+    fn handle_control(&mut self, text: &mut [u8], reply: &mut Vec<u8>) -> ControlOutcome {
+        Feed::handle_control(self, text, reply)
+    }
+
+    /// Binance has gaps and malformed messages; no checksums, and its ids never reset.
+    fn inject(&mut self, fault: SimFault) -> bool {
+        match fault {
+            SimFault::Gap => self.inject_gap(),
+            SimFault::Malformed => self.inject_malformed(),
+            SimFault::Checksum | SimFault::Reset => return false,
+        }
+        true
+    }
+
+    fn faults_made(&self) -> FaultCounts {
+        FaultCounts {
+            gaps: self.gaps_made,
+            malformed: self.malformed_made,
+            ..FaultCounts::default()
+        }
+    }
+
+    /// `{"e":"serverShutdown","E":<ms>}`, with the probe first when the feed has it.
+    fn render_shutdown(&self, now_ns: u64, out: &mut Vec<u8>) -> bool {
+        let ts = self.opts.probe.then_some(now_ns);
+        render::render_server_shutdown(out, ts, now_ns / 1_000_000);
         true
     }
 }

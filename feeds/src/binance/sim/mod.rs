@@ -1,8 +1,9 @@
-//! What a simulator knows about Binance spot and USD-M market data: a deterministic venue
-//! model (per symbol an L2 book that walks randomly, with the venue's update-id chains, trades
-//! and top-of-book), the exact wire shapes of its messages and REST snapshot, the client's
+//! What a simulator knows about Binance spot and USD-M market data, on the venue-neutral
+//! core of [`crate::sim`] (tapes, book model, event clock): the venue's formats and
+//! update-id chains, the exact wire shapes of its messages and REST snapshot, the client's
 //! control protocol (`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, properties) and the
-//! faults that live in message content (a gap in the update ids, malformed JSON).
+//! faults that live in message content (a gap in the update ids, malformed JSON). [`Feed`]
+//! is its [`crate::sim::SimFeed`], [`BinanceSim`] its [`crate::sim::SimVenue`].
 //!
 //! Nothing here touches a socket or reads a clock: the server (`tickwire sim`, in the tools
 //! crate) passes the time in and frames the bytes. Given the same seed the venue is the same.
@@ -19,27 +20,28 @@
 //! Each symbol's steps come from a [`tape::Tape`], a palindromic cycle rendered once at
 //! start-up, so sending costs a copy and a few integer formats (see `tape`).
 
-mod book;
 mod control;
 mod feed;
-mod fixed;
 mod render;
-mod rng;
 mod stream;
 mod subscriptions;
-pub mod tape;
+mod venue;
 
 use std::sync::Arc;
 
-pub use book::{Book, BookSide, Level};
-pub use control::{ControlOutcome, handle_control};
+pub use crate::sim::tape;
+pub use crate::sim::{
+    Book, BookSide, ControlOutcome, Level, Mix, Rng, SymbolSpec, VenueError, push_fixed, push_u64,
+};
+pub use control::handle_control;
 pub use feed::{Feed, FeedOptions, TimeUnit};
-pub use fixed::{push_fixed, push_u64};
 pub use render::{render_error, render_server_shutdown};
-pub use rng::Rng;
 pub use stream::{Route, StreamError, StreamKind, parse_stream};
 pub use subscriptions::Subscriptions;
-use tape::{StepKind, Tape};
+pub use venue::{BinanceSim, SPOT_SIM, USDM_SIM};
+
+use crate::sim::tape::{IdRule, Tape};
+use crate::sim::{Model, SimVenueConfig, pow10};
 
 /// Which Binance market is simulated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -48,63 +50,6 @@ pub enum Market {
     Spot,
     /// USD-M futures (`fstream.binance.com`, `fapi.binance.com`): `pu == prev u` chains.
     UsdM,
-}
-
-/// The relative frequencies of the three kinds of venue event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Mix {
-    /// Book diffs (`depthUpdate`).
-    pub depth: u32,
-    /// Trades (`trade`, `aggTrade`).
-    pub trade: u32,
-    /// Top-of-book publications (`bookTicker`).
-    pub ticker: u32,
-}
-
-impl Default for Mix {
-    fn default() -> Self {
-        Mix {
-            depth: 50,
-            trade: 20,
-            ticker: 30,
-        }
-    }
-}
-
-impl Mix {
-    /// Draws a kind with these weights (all-zero weights mean depth only).
-    fn pick(&self, rng: &mut Rng) -> StepKind {
-        let total = u64::from(self.depth) + u64::from(self.trade) + u64::from(self.ticker);
-        if total == 0 {
-            return StepKind::Depth;
-        }
-        let r = rng.below(total);
-        if r < u64::from(self.depth) {
-            StepKind::Depth
-        } else if r < u64::from(self.depth) + u64::from(self.trade) {
-            StepKind::Trade
-        } else {
-            StepKind::Ticker
-        }
-    }
-}
-
-/// A symbol's number formats and starting price. Prices and quantities are integers in
-/// units of `10^-price_decimals` and `10^-qty_decimals`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SymbolSpec {
-    /// Upper-case name as in the `s` field, e.g. `BTCUSDT`.
-    pub name: String,
-    /// Fraction digits of rendered prices (spot renders 8, USD-M the tick's precision).
-    pub price_decimals: u8,
-    /// Price tick in price units.
-    pub tick: u64,
-    /// Fraction digits of rendered quantities.
-    pub qty_decimals: u8,
-    /// Quantity step in quantity units.
-    pub lot: u64,
-    /// Mid price at the start, in price units.
-    pub start_price: u64,
 }
 
 impl SymbolSpec {
@@ -152,7 +97,7 @@ impl SymbolSpec {
                 tick: fut_tick,
                 qty_decimals: 3,
                 lot: 1,
-                start_price: start_e8 / fixed::pow10(8 - fut_dec),
+                start_price: start_e8 / pow10(8 - fut_dec),
             },
         })
     }
@@ -186,63 +131,57 @@ impl VenueConfig {
     }
 }
 
-/// Why a venue could not be built.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum VenueError {
-    /// No symbols were given.
-    #[error("no symbols: give at least one, e.g. BTCUSDT")]
-    NoSymbols,
-    /// A symbol name is not 2 to 20 ASCII letters or digits.
-    #[error("bad symbol name: use 2 to 20 ASCII letters or digits, e.g. BTCUSDT")]
-    BadSymbol,
-    /// The same symbol was given twice.
-    #[error("a symbol was given twice")]
-    DuplicateSymbol,
-    /// The tape is shorter than 64 steps.
-    #[error("tape length must be at least 64 steps")]
-    TapeTooShort,
+/// How a market numbers its book updates: spot's `U == prev u + 1` chains consume one to
+/// eight ids a diff; USD-M shares an id space across symbols, so ids are skipped (`pu`).
+fn id_rule(market: Market) -> IdRule {
+    match market {
+        Market::Spot => IdRule {
+            base: 50_000_000_000,
+            base_spread: 1_000_000_000,
+            skip: None,
+            span: (1, 8),
+        },
+        Market::UsdM => IdRule {
+            base: 5_000_000_000_000,
+            base_spread: 100_000_000_000,
+            skip: Some((0, 120)),
+            span: (1, 40),
+        },
+    }
 }
 
-/// The simulated venue: one tape per symbol. Immutable once built; share it with `Arc`.
+/// The simulated venue: the venue-neutral [`Model`] (one tape per symbol) with Binance's
+/// formats and ids. Immutable once built; share it with `Arc`.
 #[derive(Debug)]
 pub struct Venue {
     market: Market,
-    tapes: Vec<Tape>,
-    lower: Vec<String>,
+    model: Model,
 }
 
 impl Venue {
     /// Builds every symbol's tape (a few ms per symbol).
     pub fn new(config: &VenueConfig) -> Result<Arc<Venue>, VenueError> {
-        if config.symbols.is_empty() {
-            return Err(VenueError::NoSymbols);
-        }
-        if config.tape_len < 64 {
-            return Err(VenueError::TapeTooShort);
-        }
-        let mut tapes = Vec::with_capacity(config.symbols.len());
-        let mut lower: Vec<String> = Vec::with_capacity(config.symbols.len());
-        for (i, name) in config.symbols.iter().enumerate() {
-            let spec = SymbolSpec::for_market(config.market, name)?;
-            let l = spec.name.to_ascii_lowercase();
-            if lower.contains(&l) {
-                return Err(VenueError::DuplicateSymbol);
-            }
-            lower.push(l);
-            let seed = config.seed ^ (i as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F);
-            tapes.push(Tape::build(
-                config.market,
-                spec,
-                config.mix,
-                config.tape_len,
-                seed,
-            ));
-        }
+        let common = SimVenueConfig {
+            symbols: config.symbols.clone(),
+            mix: config.mix,
+            seed: config.seed,
+            tape_len: config.tape_len,
+        };
+        let model = Model::build(
+            &common,
+            |name| SymbolSpec::for_market(config.market, name),
+            id_rule(config.market),
+            &render::BinanceText,
+        )?;
         Ok(Arc::new(Venue {
             market: config.market,
-            tapes,
-            lower,
+            model,
         }))
+    }
+
+    /// The venue-neutral model.
+    pub fn model(&self) -> &Model {
+        &self.model
     }
 
     /// Spot or USD-M.
@@ -252,49 +191,47 @@ impl Venue {
 
     /// Number of symbols.
     pub fn symbol_count(&self) -> usize {
-        self.tapes.len()
+        self.model.symbol_count()
     }
 
     /// A symbol's formats.
     pub fn spec(&self, sym: usize) -> &SymbolSpec {
-        &self.tapes[sym].spec
+        self.model.spec(sym)
     }
 
     /// A symbol's tape.
     pub fn tape(&self, sym: usize) -> &Tape {
-        &self.tapes[sym]
+        self.model.tape(sym)
     }
 
     /// Lower-case symbol names, as in stream names.
     pub fn lower_names(&self) -> &[String] {
-        &self.lower
+        self.model.lower_names()
     }
 
     /// The index of a symbol by name, in any case.
     pub fn symbol_index(&self, name: &str) -> Option<usize> {
-        self.lower.iter().position(|l| l.eq_ignore_ascii_case(name))
+        self.model.symbol_index(name)
     }
 
     /// The symbol and step of global event `event`.
     pub fn locate(&self, event: u64) -> (usize, u64) {
-        let n = self.tapes.len() as u64;
-        ((event % n) as usize, event / n)
+        self.model.locate(event)
     }
 
     /// Steps of `sym` among the events before `event`.
     pub fn steps_before(&self, sym: usize, event: u64) -> u64 {
-        let n = self.tapes.len() as u64;
-        (event + n - 1 - sym as u64) / n
+        self.model.steps_before(sym, event)
     }
 
     /// The symbol's book once every event before `event` has happened.
     pub fn book_at(&self, sym: usize, event: u64) -> Book {
-        self.tapes[sym].book_after(self.steps_before(sym, event))
+        self.model.book_at(sym, event)
     }
 
     /// The symbol's last update id once every event before `event` has happened.
     pub fn update_id_at(&self, sym: usize, event: u64) -> u64 {
-        self.tapes[sym].update_id_after(self.steps_before(sym, event))
+        self.model.update_id_at(sym, event)
     }
 
     /// Appends the REST depth snapshot (`/api/v3/depth` or `/fapi/v1/depth` body) of `sym`
@@ -327,7 +264,7 @@ impl Venue {
                 if i > 0 {
                     out.push(b',');
                 }
-                tape::push_level(out, spec, level);
+                render::push_level(out, spec, level);
             }
         }
         out.extend_from_slice(b"]}");

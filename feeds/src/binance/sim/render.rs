@@ -5,10 +5,66 @@
 //! probe of the load server contract); in a combined stream it comes before `"stream"`, so it
 //! is always the first member of the frame.
 
-use super::Market;
-use super::fixed::push_u64;
 use super::stream::StreamKind;
-use super::tape::{Step, Tape};
+use super::tape::{Change, Step, Tape, TapeText};
+use super::{Book, BookSide, Level, Market, SymbolSpec, push_fixed, push_u64};
+
+/// Binance's step bodies, rendered once per step when the tape is built: `"b":[..],"a":[..]`
+/// (depth), `"p":"..","q":".."` (trade) or `"b":"..","B":"..","a":"..","A":".."` (ticker).
+/// Prices and quantities print with the symbol's fixed decimals, as the venue does.
+#[derive(Clone, Copy, Debug)]
+pub struct BinanceText;
+
+impl TapeText for BinanceText {
+    fn depth(&self, out: &mut Vec<u8>, spec: &SymbolSpec, changes: &[Change], _book: &Book) {
+        for (side, key) in [
+            (BookSide::Bid, &b"\"b\":["[..]),
+            (BookSide::Ask, b",\"a\":["),
+        ] {
+            out.extend_from_slice(key);
+            let mut first = true;
+            for c in changes.iter().filter(|c| c.side == side) {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                push_level(out, spec, (c.price, c.qty));
+            }
+            out.push(b']');
+        }
+    }
+
+    fn trade(&self, out: &mut Vec<u8>, spec: &SymbolSpec, price: u64, qty: u64, _maker: bool) {
+        out.extend_from_slice(b"\"p\":\"");
+        push_fixed(out, price, spec.price_decimals);
+        out.extend_from_slice(b"\",\"q\":\"");
+        push_fixed(out, qty, spec.qty_decimals);
+        out.push(b'"');
+    }
+
+    fn ticker(&self, out: &mut Vec<u8>, spec: &SymbolSpec, bid: Level, ask: Level) {
+        let d = (spec.price_decimals, spec.qty_decimals);
+        for (key, v, dec) in [
+            (&b"\"b\":\""[..], bid.0, d.0),
+            (b",\"B\":\"", bid.1, d.1),
+            (b",\"a\":\"", ask.0, d.0),
+            (b",\"A\":\"", ask.1, d.1),
+        ] {
+            out.extend_from_slice(key);
+            push_fixed(out, v, dec);
+            out.push(b'"');
+        }
+    }
+}
+
+/// Appends `["p","q"]`.
+pub fn push_level(out: &mut Vec<u8>, spec: &SymbolSpec, (price, qty): Level) {
+    out.extend_from_slice(b"[\"");
+    push_fixed(out, price, spec.price_decimals);
+    out.extend_from_slice(b"\",\"");
+    push_fixed(out, qty, spec.qty_decimals);
+    out.extend_from_slice(b"\"]");
+}
 
 /// Opens a message: `{`, the optional probe, and the combined-stream envelope
 /// `"stream":"<sym>@<kind>","data":{` when `envelope` is given.

@@ -8,9 +8,8 @@
 //! computed from the step's position, never stored per message.
 
 use super::book::{Book, BookSide, Level};
-use super::fixed::push_fixed;
 use super::rng::Rng;
-use super::{Market, Mix, SymbolSpec};
+use super::{Mix, SymbolSpec};
 
 /// Steps between stored copies of the book (snapshots replay at most this many diffs).
 const CHECKPOINT: usize = 64;
@@ -24,11 +23,11 @@ const MAX_LEVELS: usize = 300;
 /// What happens at one step of a symbol's tape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StepKind {
-    /// The book changes: a `depthUpdate`.
+    /// The book changes (Binance `depthUpdate`).
     Depth,
-    /// A trade at the best bid or ask: `trade` and `aggTrade`.
+    /// A trade at the best bid or ask.
     Trade,
-    /// The top of the book is published: `bookTicker`.
+    /// The top of the book is published (Binance `bookTicker`).
     Ticker,
 }
 
@@ -48,8 +47,7 @@ pub struct Change {
 pub struct Step {
     /// What the step is.
     pub kind: StepKind,
-    /// Pre-rendered JSON members in [`Tape::text`]: `"b":[..],"a":[..]` (depth),
-    /// `"p":"..","q":".."` (trade) or `"b":"..","B":"..","a":"..","A":".."` (ticker).
+    /// The body rendered by the venue's [`TapeText`], in [`Tape::text`].
     pub text: (u32, u32),
     /// Depth: its changes in [`Tape::changes`].
     pub changes: (u32, u32),
@@ -63,6 +61,37 @@ pub struct Step {
     pub trades_before: u64,
     /// Trade: the buyer is the maker (the trade hit the bid).
     pub maker: bool,
+    /// Trade: price and quantity in integer units.
+    pub trade: Level,
+    /// Ticker: the best bid and ask published (also filled for trades: the top they hit).
+    pub top: (Level, Level),
+}
+
+/// How a venue numbers a symbol's book updates: the first id, and per depth step the ids
+/// skipped (other symbols sharing the id space) and the ids the step consumes. Drawn from
+/// the tape's generator, so a venue's ids are as reproducible as its book.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdRule {
+    /// The smallest update id before the first step...
+    pub base: u64,
+    /// ...plus a random amount below this.
+    pub base_spread: u64,
+    /// Ids skipped before a diff's first id, uniform in `lo..=hi` (`None`: none, no draw).
+    pub skip: Option<(u64, u64)>,
+    /// Ids a diff consumes, uniform in `lo..=hi` (`(1, 1)`: one id per diff).
+    pub span: (u64, u64),
+}
+
+/// The venue's rendering of a step's body, done once per step when the tape is built (the
+/// send path then copies it). Every method appends to `out`.
+pub trait TapeText {
+    /// A book diff: `changes` sorted bids best first, then asks best first; `book` is the
+    /// book with the diff applied (for venues whose diffs carry a checksum).
+    fn depth(&self, out: &mut Vec<u8>, spec: &SymbolSpec, changes: &[Change], book: &Book);
+    /// A trade of `qty` at `price`; `maker`: the buyer is the maker (the seller aggressed).
+    fn trade(&self, out: &mut Vec<u8>, spec: &SymbolSpec, price: u64, qty: u64, maker: bool);
+    /// A top-of-book publication.
+    fn ticker(&self, out: &mut Vec<u8>, spec: &SymbolSpec, bid: Level, ask: Level);
 }
 
 /// A symbol's cycle of steps with everything needed to render messages and snapshots.
@@ -86,12 +115,20 @@ pub struct Tape {
 }
 
 impl Tape {
-    /// Builds a tape of `len` steps (even, at least 2). Deterministic in `seed`.
-    pub fn build(market: Market, spec: SymbolSpec, mix: Mix, len: usize, seed: u64) -> Tape {
+    /// Builds a tape of `len` steps (even, at least 2), numbering updates by `ids` and
+    /// rendering step bodies with `text`. Deterministic in `seed`.
+    pub fn build(
+        spec: SymbolSpec,
+        mix: Mix,
+        len: usize,
+        seed: u64,
+        ids: IdRule,
+        text: &dyn TapeText,
+    ) -> Tape {
         let len = len.max(2) & !1;
         let half = len / 2;
         let mut rng = Rng::new(seed);
-        let mut walk = Generator::new(&spec, market, &mut rng);
+        let mut walk = Generator::new(&spec, ids, &mut rng);
         let mut tape = Tape {
             steps: Vec::with_capacity(len),
             text: Vec::with_capacity(len * 160),
@@ -99,10 +136,7 @@ impl Tape {
             checkpoints: Vec::with_capacity(len / CHECKPOINT + 1),
             ids_per_cycle: 0,
             trades_per_cycle: 0,
-            base_update_id: match market {
-                Market::Spot => 50_000_000_000 + rng.below(1_000_000_000),
-                Market::UsdM => 5_000_000_000_000 + rng.below(100_000_000_000),
-            },
+            base_update_id: ids.base + rng.below(ids.base_spread.max(1)),
             base_trade_id: 3_000_000_000 + rng.below(1_000_000_000),
             base_agg_id: 1_000_000_000 + rng.below(1_000_000_000),
             spec,
@@ -118,11 +152,11 @@ impl Tape {
             } else {
                 Vec::new()
             };
-            undo.push(tape.push_step(&mut walk, &mut rng, kind, &diff));
+            undo.push(tape.push_step(&mut walk, &mut rng, text, kind, &diff));
         }
         for i in (0..half).rev() {
             let redo = std::mem::take(&mut undo[i]);
-            tape.push_step(&mut walk, &mut rng, kinds[i], &redo);
+            tape.push_step(&mut walk, &mut rng, text, kinds[i], &redo);
         }
         debug_assert_eq!(
             walk.book, tape.checkpoints[0],
@@ -137,6 +171,7 @@ impl Tape {
         &mut self,
         walk: &mut Generator,
         rng: &mut Rng,
+        text: &dyn TapeText,
         kind: StepKind,
         diff: &[Change],
     ) -> Vec<Change> {
@@ -154,6 +189,8 @@ impl Tape {
             span: 0,
             trades_before: self.trades_per_cycle,
             maker: false,
+            trade: (0, 0),
+            top: walk.top(),
         };
         let mut undo = Vec::new();
         match kind {
@@ -171,11 +208,11 @@ impl Tape {
                     undo.push(Change { qty: old, ..*c });
                 }
                 self.changes.extend_from_slice(&sorted);
-                render_levels(&mut self.text, &self.spec, &sorted);
-                (step.skip, step.span) = match walk.market {
-                    Market::Spot => (0, rng.range(1, 8)),
-                    Market::UsdM => (rng.range(0, 120), rng.range(1, 40)),
-                };
+                text.depth(&mut self.text, &self.spec, &sorted, &walk.book);
+                step.top = walk.top();
+                let ids = walk.ids;
+                step.skip = ids.skip.map_or(0, |(lo, hi)| rng.range(lo, hi));
+                step.span = rng.range(ids.span.0, ids.span.1);
                 self.ids_per_cycle += step.skip + step.span;
             }
             StepKind::Trade => {
@@ -183,26 +220,19 @@ impl Tape {
                 step.maker = rng.percent(50);
                 let price = if step.maker { bid.0 } else { ask.0 };
                 let lots = rng.range(1, (walk.max_lots / 20).max(2));
-                self.text.extend_from_slice(b"\"p\":\"");
-                push_fixed(&mut self.text, price, self.spec.price_decimals);
-                self.text.extend_from_slice(b"\",\"q\":\"");
-                push_fixed(&mut self.text, lots * self.spec.lot, self.spec.qty_decimals);
-                self.text.push(b'"');
+                step.trade = (price, lots * self.spec.lot);
+                text.trade(
+                    &mut self.text,
+                    &self.spec,
+                    price,
+                    lots * self.spec.lot,
+                    step.maker,
+                );
                 self.trades_per_cycle += 1;
             }
             StepKind::Ticker => {
                 let (bid, ask) = walk.top();
-                let d = (self.spec.price_decimals, self.spec.qty_decimals);
-                for (key, v, dec) in [
-                    (&b"\"b\":\""[..], bid.0, d.0),
-                    (b",\"B\":\"", bid.1, d.1),
-                    (b",\"a\":\"", ask.0, d.0),
-                    (b",\"A\":\"", ask.1, d.1),
-                ] {
-                    self.text.extend_from_slice(key);
-                    push_fixed(&mut self.text, v, dec);
-                    self.text.push(b'"');
-                }
+                text.ticker(&mut self.text, &self.spec, bid, ask);
             }
         }
         step.text.1 = self.text.len() as u32;
@@ -267,38 +297,10 @@ impl Tape {
     }
 }
 
-/// Appends `"b":[["p","q"],..],"a":[..]` for changes sorted bids first.
-fn render_levels(out: &mut Vec<u8>, spec: &SymbolSpec, changes: &[Change]) {
-    for (side, key) in [
-        (BookSide::Bid, &b"\"b\":["[..]),
-        (BookSide::Ask, b",\"a\":["),
-    ] {
-        out.extend_from_slice(key);
-        let mut first = true;
-        for c in changes.iter().filter(|c| c.side == side) {
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            push_level(out, spec, (c.price, c.qty));
-        }
-        out.push(b']');
-    }
-}
-
-/// Appends `["p","q"]`.
-pub fn push_level(out: &mut Vec<u8>, spec: &SymbolSpec, (price, qty): Level) {
-    out.extend_from_slice(b"[\"");
-    push_fixed(out, price, spec.price_decimals);
-    out.extend_from_slice(b"\",\"");
-    push_fixed(out, qty, spec.qty_decimals);
-    out.extend_from_slice(b"\"]");
-}
-
 /// The random walk that produces the forward half of a tape.
 struct Generator {
     book: Book,
-    market: Market,
+    ids: IdRule,
     tick: u64,
     lot: u64,
     max_lots: u64,
@@ -307,7 +309,7 @@ struct Generator {
 }
 
 impl Generator {
-    fn new(spec: &SymbolSpec, market: Market, rng: &mut Rng) -> Generator {
+    fn new(spec: &SymbolSpec, ids: IdRule, rng: &mut Rng) -> Generator {
         // A level holds up to about 300k of the quote currency.
         let notional = 300_000 * super::fixed::pow10(spec.price_decimals) as u128;
         let units = notional * super::fixed::pow10(spec.qty_decimals) as u128
@@ -315,7 +317,7 @@ impl Generator {
         let max_lots = (units / u128::from(spec.lot.max(1))).clamp(10, 1 << 40) as u64;
         let mut g = Generator {
             book: Book::default(),
-            market,
+            ids,
             tick: spec.tick.max(1),
             lot: spec.lot.max(1),
             max_lots,

@@ -1,0 +1,190 @@
+//! Every venue tickwire knows, by name: the one registry the tools (`decode`, `replay`,
+//! `run`, `record`, `bench`, `demo`, `sim`) look venues up in.
+//!
+//! A venue is a [`VenueKind`]: its names, a stateless decoder for `tickwire decode` and
+//! replays, and its simulator entry. Adding a venue is one module implementing
+//! [`VenueKind`] and one line in [`VENUES`] (see the repository's `docs/venue-plumbing.md`).
+
+use tickwire_engine::adapter::{DecodeError, Frame};
+use tickwire_engine::{Event, Registry};
+
+use crate::binance::{self, Market};
+use crate::sim::SimVenueEntry;
+
+/// Decodes one venue message, as `FeedAdapter::decode`: events appended to `out` with
+/// `recv_ts` as their receive time; on error `out` is left as it was.
+pub trait VenueDecoder: Send {
+    /// Decodes one message (parsed in place).
+    fn decode(
+        &mut self,
+        payload: &mut [u8],
+        recv_ts: u64,
+        out: &mut Vec<Event>,
+    ) -> Result<Frame, DecodeError>;
+}
+
+/// How a stateless decoder reads messages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// Timestamps are microseconds (Binance's `timeUnit=MICROSECOND`).
+    pub micros: bool,
+    /// Take `exchange_ts` from a leading `"ts"` field in ns (the load server's probe).
+    pub probe: bool,
+}
+
+/// A venue: its names, its decoder, its simulator.
+pub trait VenueKind: Sync {
+    /// The name events carry and `--venue` takes, e.g. `binance-usdm`.
+    fn name(&self) -> &'static str;
+    /// Other names `--venue` accepts.
+    fn aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// A decoder that interns every symbol it meets in `registry` (under [`Self::name`]).
+    fn decoder(&self, registry: &Registry, options: DecodeOptions) -> Box<dyn VenueDecoder>;
+    /// The venue's simulator entry, if `tickwire sim` serves it.
+    fn sim(&self) -> Option<&'static SimVenueEntry> {
+        None
+    }
+    /// The Binance market, for the commands whose connection planning and replay are
+    /// still Binance's own (`run`, `record`, `replay`, `bench`, `demo`); `None` elsewhere.
+    fn binance_market(&self) -> Option<Market> {
+        None
+    }
+}
+
+/// Every venue. Adding a venue is one line here.
+pub static VENUES: &[&dyn VenueKind] = &[&BinanceVenue(Market::Spot), &BinanceVenue(Market::UsdM)];
+
+/// No venue has the name asked for.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown venue '{name}' (known: {known})")]
+pub struct UnknownVenueName {
+    /// The name asked for.
+    pub name: String,
+    /// The known names, comma-separated.
+    pub known: String,
+}
+
+/// The known venue names, comma-separated.
+pub fn known_names() -> String {
+    VENUES
+        .iter()
+        .map(|v| v.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The venue named `name` (exactly, or one of its aliases).
+pub fn find(name: &str) -> Result<&'static dyn VenueKind, UnknownVenueName> {
+    VENUES
+        .iter()
+        .copied()
+        .find(|v| v.name() == name || v.aliases().contains(&name))
+        .ok_or_else(|| UnknownVenueName {
+            name: name.to_string(),
+            known: known_names(),
+        })
+}
+
+/// Binance spot or USD-M futures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BinanceVenue(pub Market);
+
+impl VenueDecoder for binance::Decoder {
+    #[inline]
+    fn decode(
+        &mut self,
+        payload: &mut [u8],
+        recv_ts: u64,
+        out: &mut Vec<Event>,
+    ) -> Result<Frame, DecodeError> {
+        binance::Decoder::decode(self, payload, recv_ts, out)
+    }
+}
+
+impl VenueKind for BinanceVenue {
+    fn name(&self) -> &'static str {
+        self.0.venue()
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        match self.0 {
+            Market::Spot => &["binance-spot"],
+            Market::UsdM => &["binance-futures"],
+        }
+    }
+
+    fn decoder(&self, registry: &Registry, options: DecodeOptions) -> Box<dyn VenueDecoder> {
+        let unit = if options.micros {
+            binance::TimeUnit::Microsecond
+        } else {
+            binance::TimeUnit::Millisecond
+        };
+        Box::new(binance::Decoder::new(
+            binance::Symbols::interning(self.0.venue(), registry.clone()),
+            unit,
+            options.probe,
+        ))
+    }
+
+    fn sim(&self) -> Option<&'static SimVenueEntry> {
+        Some(match self.0 {
+            Market::Spot => &binance::sim::SPOT_SIM,
+            Market::UsdM => &binance::sim::USDM_SIM,
+        })
+    }
+
+    fn binance_market(&self) -> Option<Market> {
+        Some(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve_and_unknown_names_list_the_known() {
+        assert_eq!(find("binance").map(|v| v.name()), Ok("binance"));
+        assert_eq!(
+            find("binance-futures").map(|v| v.name()),
+            Ok("binance-usdm")
+        );
+        assert_eq!(
+            find("binance-usdm").map(|v| v.binance_market()),
+            Ok(Some(Market::UsdM))
+        );
+        let Err(e) = find("kraken") else {
+            panic!("kraken is not a venue")
+        };
+        let e = e.to_string();
+        assert!(e.contains("unknown venue 'kraken'"), "{e}");
+        assert!(e.contains("binance, binance-usdm"), "{e}");
+        // Every venue with a simulator is reachable from the simulator registry too.
+        for v in VENUES {
+            if let Some(s) = v.sim() {
+                assert!(crate::sim::sim_entry(s.name).is_ok(), "{}", s.name);
+            }
+        }
+    }
+
+    #[test]
+    fn the_boxed_decoder_interns_unknown_symbols() {
+        let registry = Registry::new();
+        let Ok(venue) = find("binance") else {
+            panic!("binance is a venue")
+        };
+        let mut d = venue.decoder(&registry, DecodeOptions::default());
+        let mut msg =
+            br#"{"e":"trade","E":1,"s":"OPUSDT","t":7,"p":"1.5","q":"2","T":1,"m":true,"M":true}"#
+                .to_vec();
+        let mut out = Vec::new();
+        assert!(matches!(d.decode(&mut msg, 5, &mut out), Ok(Frame::Market)));
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            Some(out[0].instrument),
+            registry.lookup("binance", "OPUSDT")
+        );
+    }
+}
