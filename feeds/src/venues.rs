@@ -9,6 +9,7 @@ use tickwire_engine::adapter::{DecodeError, Frame};
 use tickwire_engine::{Event, Registry};
 
 use crate::binance::{self, Market};
+use crate::okx;
 use crate::sim::SimVenueEntry;
 
 /// Decodes one venue message, as `FeedAdapter::decode`: events appended to `out` with
@@ -54,7 +55,11 @@ pub trait VenueKind: Sync {
 }
 
 /// Every venue. Adding a venue is one line here.
-pub static VENUES: &[&dyn VenueKind] = &[&BinanceVenue(Market::Spot), &BinanceVenue(Market::UsdM)];
+pub static VENUES: &[&dyn VenueKind] = &[
+    &BinanceVenue(Market::Spot),
+    &BinanceVenue(Market::UsdM),
+    &OkxVenue,
+];
 
 /// No venue has the name asked for.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -137,6 +142,35 @@ impl VenueKind for BinanceVenue {
 
     fn binance_market(&self) -> Option<Market> {
         Some(self.0)
+    }
+}
+
+/// OKX v5 public.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OkxVenue;
+
+impl VenueDecoder for okx::Decoder {
+    #[inline]
+    fn decode(
+        &mut self,
+        payload: &mut [u8],
+        recv_ts: u64,
+        out: &mut Vec<Event>,
+    ) -> Result<Frame, DecodeError> {
+        okx::Decoder::decode(self, payload, recv_ts, out)
+    }
+}
+
+impl VenueKind for OkxVenue {
+    fn name(&self) -> &'static str {
+        okx::VENUE
+    }
+
+    fn decoder(&self, registry: &Registry, _options: DecodeOptions) -> Box<dyn VenueDecoder> {
+        Box::new(okx::Decoder::new(binance::Symbols::interning(
+            okx::VENUE,
+            registry.clone(),
+        )))
     }
 }
 
