@@ -172,6 +172,10 @@ impl VenueKind for OkxVenue {
             registry.clone(),
         )))
     }
+
+    fn sim(&self) -> Option<&'static SimVenueEntry> {
+        Some(&okx::sim::OKX_SIM)
+    }
 }
 
 #[cfg(test)]

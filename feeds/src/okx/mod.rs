@@ -29,6 +29,7 @@ pub mod adapter;
 pub mod checksum;
 pub mod decode;
 pub mod feed;
+pub mod sim;
 pub mod snapshot;
 
 pub use adapter::{Channel, OkxAdapter, OkxConfig, PlanError, Subscription, VENUE};

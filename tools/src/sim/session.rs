@@ -339,10 +339,13 @@ impl Session<'_> {
                 Msg::Text(mut text) => {
                     self.counters().control_requests.fetch_add(1, Relaxed);
                     self.reply.clear();
-                    if self.feed.handle_control(&mut text, &mut self.reply)
-                        == ControlOutcome::Rejected
-                    {
+                    let outcome = self.feed.handle_control(&mut text, &mut self.reply);
+                    if outcome == ControlOutcome::Rejected {
                         self.counters().control_errors.fetch_add(1, Relaxed);
+                    }
+                    // `no-pongs` silences application pongs (OKX `pong`) like WebSocket ones.
+                    if outcome == ControlOutcome::Pong && active(self.no_pongs_until, now) {
+                        self.reply.clear();
                     }
                     if !self.reply.is_empty() {
                         encode_frame(&mut self.out, OpCode::Text, true, &self.reply, None);
