@@ -11,6 +11,7 @@ mod decode;
 mod demo;
 mod record;
 mod replay;
+mod replay_okx;
 mod run;
 use tickwire_tools::sim;
 

@@ -26,7 +26,7 @@ use tickwire_tools::journal::{Format, Replay, ReplayOptions, Summary};
 pub struct Args {
     /// Journal or capture file (gzip or plain).
     file: PathBuf,
-    /// Venue of a capture (binance, binance-usdm); a journal names its own.
+    /// Venue of a capture (binance, binance-usdm, okx); a journal names its own.
     #[arg(long)]
     venue: Option<String>,
     /// Pace: 1 = as recorded, 10 = ten times faster, max = as fast as possible.
@@ -75,6 +75,11 @@ pub fn run(args: Args) -> ExitCode {
     let path = &args.file;
     if !path.exists() {
         return fail(&format!("{}: no such file", path.display()));
+    }
+    if let Some(v) = args.venue.as_deref() {
+        if tickwire_feeds::venues::find(v).map(|v| v.name()) == Ok(tickwire_feeds::okx::VENUE) {
+            return crate::replay_okx::run(path, &args.symbols, args.print);
+        }
     }
     let mut streams = Vec::new();
     if !args.symbols.is_empty() || !args.channels.is_empty() {
