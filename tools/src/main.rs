@@ -13,6 +13,7 @@ mod record;
 mod replay;
 mod replay_okx;
 mod run;
+mod run_okx;
 use tickwire_tools::sim;
 
 /// Market-data WebSocket engine: demo, venue simulator, feeds, benchmarks, record/replay.

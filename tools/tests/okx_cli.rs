@@ -69,3 +69,44 @@ fn replay_of_an_okx_capture_prints_the_contract() {
     assert!(stderr.contains("gaps 1"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn run_against_the_okx_simulator_prints_a_synced_book_and_trades() {
+    use tickwire_tools::sim::{SimConfig, SimServer};
+    let mut sc = SimConfig::for_venue("okx").unwrap();
+    sc.symbols = vec!["BTC-USDT".into()];
+    sc.rate = 500;
+    let sim = SimServer::start(sc).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tickwire"))
+        .args(["run", "--venue", "okx", "--symbols", "btc-usdt"])
+        .args(["--channels", "book,trade,bbo", "--duration", "2s"])
+        .args(["--url", &format!("{}/ws/v5/public", sim.ws_url())])
+        .args(["--rest-url", &sim.rest_url()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let snapshot_runs = stdout
+        .lines()
+        .filter(|l| l.contains(r#""kind":"book""#) && l.contains(r#"["snapshot","last"]"#))
+        .count();
+    assert_eq!(snapshot_runs, 1, "{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(r#"{"kind":"trade","venue":"okx","symbol":"BTC-USDT""#))
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(r#"{"kind":"bbo","venue":"okx""#))
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains(r#""kind":"book""#) && l.ends_with(r#""flags":["last"]}"#))
+    );
+    assert!(!stdout.contains(r#""status":"resync""#), "{stdout}");
+    assert!(stderr.contains("0 resyncs"), "{stderr}");
+}
