@@ -202,6 +202,50 @@ impl<'a> Cur<'a> {
     fn text(&self, s: Span) -> &'a [u8] {
         &self.b[s.start as usize..s.end as usize]
     }
+
+    /// A decimal in a string, read in the same pass as the string (the usual case); any
+    /// other shape goes through [`Cur::decimal_slow`], which classifies it as before.
+    #[inline(always)]
+    fn decimal_string(&mut self) -> R<Decimal> {
+        let save = self.i;
+        if self.peek() == Some(b'"') {
+            let b = self.b;
+            let start = self.i + 1;
+            let mut i = start;
+            let (mut m, mut digits, mut after, mut point) = (0u64, 0u32, 0u32, false);
+            loop {
+                match b.get(i) {
+                    Some(&c @ b'0'..=b'9') => {
+                        m = m.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+                        digits += 1;
+                        after += u32::from(point);
+                    }
+                    Some(b'.') if !point => point = true,
+                    Some(b'"') => break,
+                    _ => {
+                        self.i = save;
+                        return self.decimal_slow();
+                    }
+                }
+                i += 1;
+            }
+            let lead_zero = i - start > 1 && b[start] == b'0' && b[start + 1] != b'.';
+            if digits == after || (point && after == 0) || digits > 18 || lead_zero {
+                self.i = save;
+                return self.decimal_slow();
+            }
+            self.i = i + 1;
+            return Decimal::new(m as i64, after as u8).map_err(|_| Reason::Number);
+        }
+        self.decimal_slow()
+    }
+
+    /// A string (else a schema error) holding an [`okx_decimal`] (else a number error).
+    #[cold]
+    fn decimal_slow(&mut self) -> R<Decimal> {
+        let s = self.string().map_err(|_| Reason::Schema)?;
+        okx_decimal(self.text(s)).ok_or(Reason::Number)
+    }
 }
 
 /// A strict OKX decimal: digits, at most one `.` with digits on both sides, no sign, no
@@ -306,6 +350,8 @@ pub struct Decoder {
     symbols: Symbols,
     stats: DecodeStats,
     last_reply: Reply,
+    /// Where the `data` value just read ends (its handler sets it).
+    data_end: usize,
 }
 
 impl Decoder {
@@ -315,6 +361,7 @@ impl Decoder {
             symbols,
             stats: DecodeStats::default(),
             last_reply: Reply::default(),
+            data_end: 0,
         }
     }
 
@@ -376,7 +423,10 @@ impl Decoder {
             }
             return Err(Reason::Json);
         }
-        // Envelope: where the fields are.
+        // Envelope: where the fields are. `data` is read where it stands when `arg` (and for
+        // books `action`) came before it, as OKX sends them; else it is skipped and read
+        // after the envelope.
+        let start = out.len();
         let (mut arg, mut action, mut data, mut event, mut code) = (
             Span::default(),
             Span::default(),
@@ -384,6 +434,8 @@ impl Decoder {
             Span::default(),
             Span::default(),
         );
+        let mut arg_read: Option<(Chan, Span)> = None;
+        let mut early: Option<R<Frame>> = None;
         c.i += 1;
         if !c.eat(b'}') {
             loop {
@@ -391,19 +443,51 @@ impl Decoder {
                 c.expect(b':')?;
                 // Objects and arrays are read again from here (after their key is known).
                 let at = c.i;
-                let v = c.value(1)?;
-                let v_from = Span {
-                    start: at as u32,
-                    ..v
+                let key = c.text(k);
+                let ready = match arg_read {
+                    Some((Chan::Other, _)) | None => false,
+                    Some((Chan::Books, _)) => action.present,
+                    Some(_) => true,
                 };
-                match c.text(k) {
-                    b"arg" => arg = v_from,
-                    b"action" => action = v,
-                    b"data" => data = v_from,
-                    b"event" => event = v,
-                    b"code" => code = v,
-                    b"msg" | b"connId" | b"op" | b"id" => {}
-                    _ => self.stats.unknown_fields += 1,
+                if key == b"data" && ready && early.is_none() && !event.present {
+                    let (chan, inst) = arg_read.unwrap_or((Chan::Other, Span::default()));
+                    data = Span {
+                        start: at as u32,
+                        end: at as u32,
+                        quoted: false,
+                        present: true,
+                    };
+                    match self.dispatch(&c, chan, inst, action, data, recv_ts, out, instrument) {
+                        Ok(f) => {
+                            c.i = self.data_end;
+                            early = Some(Ok(f));
+                        }
+                        Err(e) => {
+                            // Reported once the whole message is known to be JSON.
+                            out.truncate(start);
+                            c.i = at;
+                            c.value(1)?;
+                            early = Some(Err(e));
+                        }
+                    }
+                } else {
+                    let v = c.value(1)?;
+                    let v_from = Span {
+                        start: at as u32,
+                        ..v
+                    };
+                    match key {
+                        b"arg" => {
+                            arg = v_from;
+                            arg_read = self.arg(payload, v_from).ok();
+                        }
+                        b"action" => action = v,
+                        b"data" => data = v_from,
+                        b"event" => event = v,
+                        b"code" => code = v,
+                        b"msg" | b"connId" | b"op" | b"id" => {}
+                        _ => self.stats.unknown_fields += 1,
+                    }
                 }
                 if c.eat(b',') {
                     continue;
@@ -416,7 +500,11 @@ impl Decoder {
             return Err(Reason::Json);
         }
         if event.present {
+            out.truncate(start);
             return self.event(&c, event, arg, code);
+        }
+        if let Some(r) = early {
+            return r;
         }
         if !arg.present {
             self.stats.unknown_messages += 1;
@@ -430,6 +518,23 @@ impl Decoder {
         if !data.present {
             return Err(Reason::Schema);
         }
+        self.dispatch(&c, chan, inst, action, data, recv_ts, out, instrument)
+    }
+
+    /// Reads `data` (at `data.start`) for a known channel.
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch(
+        &mut self,
+        c: &Cur<'_>,
+        chan: Chan,
+        inst: Span,
+        action: Span,
+        data: Span,
+        recv_ts: u64,
+        out: &mut Vec<Event>,
+        instrument: &mut InstrumentId,
+    ) -> R<Frame> {
+        let payload = c.b;
         let inst_text = &payload[inst.start as usize..inst.end as usize];
         match chan {
             Chan::Trades => self.trades(payload, data, inst_text, recv_ts, out, instrument),
@@ -573,15 +678,13 @@ impl Decoder {
             .map_err(|_| Reason::Number)?;
         loop {
             c.expect(b'[').map_err(|_| Reason::Schema)?;
-            let p = c.string().map_err(|_| Reason::Schema)?;
+            let price = c.decimal_string()?;
             c.expect(b',').map_err(|_| Reason::Schema)?;
-            let q = c.string().map_err(|_| Reason::Schema)?;
+            let qty = c.decimal_string()?;
             while c.eat(b',') {
                 c.value(4)?;
             }
             c.expect(b']')?;
-            let price = okx_decimal(c.text(p)).ok_or(Reason::Number)?;
-            let qty = okx_decimal(c.text(q)).ok_or(Reason::Number)?;
             out.push(blank.with_level(price, qty).map_err(|_| Reason::Number)?);
             if c.eat(b',') {
                 continue;
@@ -644,6 +747,7 @@ impl Decoder {
         if !c.eat(b']') {
             return Err(Reason::Schema);
         }
+        self.data_end = c.i;
         Ok(f)
     }
 
@@ -784,6 +888,7 @@ impl Decoder {
         };
         c.expect(b'[').map_err(|_| Reason::Schema)?;
         if c.eat(b']') {
+            self.data_end = c.i;
             return Ok(Frame::Market);
         }
         loop {
@@ -858,6 +963,7 @@ impl Decoder {
                 continue;
             }
             c.expect(b']')?;
+            self.data_end = c.i;
             return Ok(Frame::Market);
         }
     }
