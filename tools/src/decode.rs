@@ -18,7 +18,7 @@ use tickwire_feeds::venues::{self, DecodeOptions, VenueKind};
 #[derive(clap::Args)]
 pub struct Args {
     /// Venue whose frames are on stdin (a name of `tickwire_feeds::venues`, e.g. binance
-    /// or binance-usdm).
+    /// binance-usdm or okx).
     #[arg(long)]
     venue: String,
     /// Timestamps in the frames are microseconds (URL option timeUnit=MICROSECOND).
