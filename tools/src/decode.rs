@@ -17,7 +17,7 @@ use tickwire_feeds::venues::{self, DecodeOptions, VenueKind};
 /// Arguments of `tickwire decode`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Venue whose frames are on stdin (a name of `tickwire_feeds::venues`, e.g. binance
+    /// Venue whose frames are on stdin (a name of `tickwire_feeds::venues`, e.g. binance,
     /// binance-usdm or okx).
     #[arg(long)]
     venue: String,
