@@ -240,6 +240,43 @@ impl<'a> Cur<'a> {
         self.decimal_slow()
     }
 
+    /// The rest of a level after its size: `,"0","13"]` read without the general value
+    /// walk when it is plain strings without escapes (OKX's shape); anything else through
+    /// it.
+    #[inline(always)]
+    fn skip_level_rest(&mut self) -> R<()> {
+        let b = self.b;
+        let mut i = self.i;
+        loop {
+            match (b.get(i), b.get(i + 1)) {
+                (Some(b']'), _) => {
+                    self.i = i + 1;
+                    return Ok(());
+                }
+                (Some(b','), Some(b'"')) => {
+                    i += 2;
+                    loop {
+                        match b.get(i) {
+                            Some(b'"') => break,
+                            Some(&c) if c >= 0x20 && c != b'\\' => i += 1,
+                            _ => return self.skip_level_rest_slow(),
+                        }
+                    }
+                    i += 1;
+                }
+                _ => return self.skip_level_rest_slow(),
+            }
+        }
+    }
+
+    #[cold]
+    fn skip_level_rest_slow(&mut self) -> R<()> {
+        while self.eat(b',') {
+            self.value(4)?;
+        }
+        self.expect(b']')
+    }
+
     /// A string (else a schema error) holding an [`okx_decimal`] (else a number error).
     #[cold]
     fn decimal_slow(&mut self) -> R<Decimal> {
@@ -681,10 +718,7 @@ impl Decoder {
             let price = c.decimal_string()?;
             c.expect(b',').map_err(|_| Reason::Schema)?;
             let qty = c.decimal_string()?;
-            while c.eat(b',') {
-                c.value(4)?;
-            }
-            c.expect(b']')?;
+            c.skip_level_rest()?;
             out.push(blank.with_level(price, qty).map_err(|_| Reason::Number)?);
             if c.eat(b',') {
                 continue;
