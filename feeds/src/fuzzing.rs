@@ -301,6 +301,42 @@ pub fn mutate(input: &[u8], other: &[u8], rng: &mut u64, rounds: u32) -> Vec<u8>
     v
 }
 
+/// `okx_decode`: the OKX decoder never panics; a rejected frame leaves no events behind and
+/// moves exactly one error counter; decoding is deterministic; the events format as JSON
+/// lines; the input read as a REST `market/books` answer never panics either.
+pub fn okx_decode(data: &[u8]) {
+    use crate::okx::{Decoder, parse_books_snapshot};
+    let registry = Registry::new();
+    let run = || {
+        let mut d = Decoder::new(Symbols::interning("okx", registry.clone()));
+        let mut out = Vec::new();
+        let r = d.decode(data, 1, &mut out);
+        (r, out, d.stats())
+    };
+    let (r, out, stats) = run();
+    let errors =
+        stats.json_errors + stats.number_errors + stats.schema_errors + stats.unknown_symbols;
+    match r {
+        Ok(_) => assert_eq!(errors, 0, "{:?}", String::from_utf8_lossy(data)),
+        Err(_) => {
+            assert!(out.is_empty(), "{:?}", String::from_utf8_lossy(data));
+            assert_eq!(errors, 1);
+        }
+    }
+    assert_eq!(run(), (r, out.clone(), stats));
+    let mut lines = JsonLines::new(registry, "okx");
+    let mut text = Vec::new();
+    for e in &out {
+        lines.write(e, &mut text);
+    }
+    let _ = parse_books_snapshot(data, InstrumentId(0));
+    // The one-pass decimal reader agrees with the general parser wherever it accepts.
+    if let Some(d) = crate::okx::okx_decimal(data) {
+        let parts = |d: Decimal| (d.mantissa(), d.scale());
+        assert_eq!(Decimal::parse(data).map(parts), Ok(parts(d)), "{data:?}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -316,6 +352,21 @@ mod tests {
         #[test]
         fn decimal_parse_body_on_numeric_text(s in "[-+]?[0-9]{0,20}[.]?[0-9]{0,20}([eE][-+]?[0-9]{1,4})?") {
             super::decimal_parse(s.as_bytes());
+        }
+
+        #[test]
+        fn okx_decode_body(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            super::okx_decode(&data);
+        }
+
+        #[test]
+        fn okx_decode_body_on_json_like(s in r#"\{("(arg|data|action|event|code|asks|bids|seqId|prevSeqId|checksum|ts|channel|instId|px|sz|side|tradeId)":("[a-z0-9.\-]{0,8}"|-?[0-9]{1,12}|\{"channel":"(books|trades|bbo-tbt)","instId":"[A-Z-]{1,8}"\}|\[(\{|\[("[0-9.]{1,6}",?){0,4}\],?|\},?){0,4}\]),?){0,8}\}"#) {
+            super::okx_decode(s.as_bytes());
+        }
+
+        #[test]
+        fn okx_decimal_agrees_with_the_general_parser(s in "[0-9]{0,21}[.]?[0-9]{0,21}") {
+            super::okx_decode(s.as_bytes());
         }
 
         #[test]

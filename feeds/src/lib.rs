@@ -21,5 +21,7 @@ pub mod capture;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod jsonl;
+pub mod okx;
+pub mod rest;
 pub mod sim;
 pub mod venues;

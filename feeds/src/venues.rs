@@ -10,6 +10,7 @@ use tickwire_engine::{Event, Registry};
 
 use crate::binance::{self, Market};
 use crate::bybit;
+use crate::okx;
 use crate::sim::SimVenueEntry;
 
 /// Decodes one venue message, as `FeedAdapter::decode`: events appended to `out` with
@@ -60,6 +61,7 @@ pub static VENUES: &[&dyn VenueKind] = &[
     &BinanceVenue(Market::UsdM),
     &BybitVenue(bybit::Market::Spot),
     &BybitVenue(bybit::Market::Linear),
+    &OkxVenue,
 ];
 
 /// No venue has the name asked for.
@@ -187,6 +189,39 @@ impl VenueKind for BybitVenue {
             bybit::Market::Spot => &bybit::sim::SPOT_SIM,
             bybit::Market::Linear => &bybit::sim::LINEAR_SIM,
         })
+    }
+}
+
+/// OKX v5 public.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OkxVenue;
+
+impl VenueDecoder for okx::Decoder {
+    #[inline]
+    fn decode(
+        &mut self,
+        payload: &mut [u8],
+        recv_ts: u64,
+        out: &mut Vec<Event>,
+    ) -> Result<Frame, DecodeError> {
+        okx::Decoder::decode(self, payload, recv_ts, out)
+    }
+}
+
+impl VenueKind for OkxVenue {
+    fn name(&self) -> &'static str {
+        okx::VENUE
+    }
+
+    fn decoder(&self, registry: &Registry, _options: DecodeOptions) -> Box<dyn VenueDecoder> {
+        Box::new(okx::Decoder::new(binance::Symbols::interning(
+            okx::VENUE,
+            registry.clone(),
+        )))
+    }
+
+    fn sim(&self) -> Option<&'static SimVenueEntry> {
+        Some(&okx::sim::OKX_SIM)
     }
 }
 

@@ -17,8 +17,8 @@ use tickwire_feeds::venues::{self, DecodeOptions, VenueKind};
 /// Arguments of `tickwire decode`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Venue whose frames are on stdin (a name of `tickwire_feeds::venues`, e.g. binance
-    /// or binance-usdm).
+    /// Venue whose frames are on stdin (a name of `tickwire_feeds::venues`, e.g. binance,
+    /// binance-usdm or okx).
     #[arg(long)]
     venue: String,
     /// Timestamps in the frames are microseconds (URL option timeUnit=MICROSECOND).
@@ -183,6 +183,48 @@ mod tests {
                 r#"{"kind":"status","venue":"binance-usdm","symbol":null,"status":"decode_error","detail":"json"}"#,
                 r#"{"kind":"book","venue":"binance-usdm","symbol":"ETHUSDT","side":"bid","price":"43249.99","qty":"0.51234","seq":1000123460,"exchange_ts":1723161255123000000,"flags":["last"]}"#,
                 r#"{"kind":"status","venue":"binance-usdm","symbol":null,"status":"rotating","detail":"server_shutdown"}"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn okx_frames_to_lines() {
+        // venues.md §6: a books snapshot (one run, every level "snapshot", the last also
+        // "last"), an update (no snapshot flag), a keep-alive, a pong, an ack, a trade, and a
+        // malformed line (a decode_error status, then the stream goes on).
+        let input = concat!(
+            r#"1 {"arg":{"channel":"books","instId":"AVAX-USDT"},"action":"snapshot","data":[{"asks":[["8476.98","415","0","13"]],"bids":[["8476.97","256","0","12"]],"ts":"1597026383085","checksum":0,"prevSeqId":-1,"seqId":123456}]}"#,
+            "\n",
+            r#"2 {"arg":{"channel":"books","instId":"AVAX-USDT"},"action":"update","data":[{"asks":[],"bids":[["8476.9","0","0","0"]],"ts":"1597026383185","checksum":0,"prevSeqId":123456,"seqId":123457}]}"#,
+            "\n",
+            r#"{"arg":{"channel":"books","instId":"AVAX-USDT"},"action":"update","data":[{"asks":[],"bids":[],"ts":"1597026383285","checksum":0,"prevSeqId":123457,"seqId":123457}]}"#,
+            "\npong\n",
+            r#"{"event":"subscribe","arg":{"channel":"trades","instId":"BTC-USDT"}}"#,
+            "\n",
+            r#"{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"130639474","px":"42219.9","sz":"0.12060306","side":"sell","ts":"1630048897897","count":"1"}]}"#,
+            "\n{\"arg\":\n",
+        );
+        let args = Args {
+            venue: "okx".into(),
+            micros: false,
+            probe: false,
+        };
+        let venue = venues::find("okx").unwrap();
+        let mut out = Vec::new();
+        decode_lines(venue, &args, input.as_bytes(), &mut out).unwrap();
+        let lines: Vec<String> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                r#"{"kind":"book","venue":"okx","symbol":"AVAX-USDT","side":"ask","price":"8476.98","qty":"415","seq":123456,"exchange_ts":1597026383085000000,"flags":["snapshot"]}"#,
+                r#"{"kind":"book","venue":"okx","symbol":"AVAX-USDT","side":"bid","price":"8476.97","qty":"256","seq":123456,"exchange_ts":1597026383085000000,"flags":["snapshot","last"]}"#,
+                r#"{"kind":"book","venue":"okx","symbol":"AVAX-USDT","side":"bid","price":"8476.9","qty":"0","seq":123457,"exchange_ts":1597026383185000000,"flags":["last"]}"#,
+                r#"{"kind":"trade","venue":"okx","symbol":"BTC-USDT","side":"sell","price":"42219.9","qty":"0.12060306","id":130639474,"exchange_ts":1630048897897000000,"flags":[]}"#,
+                r#"{"kind":"status","venue":"okx","symbol":null,"status":"decode_error","detail":"json"}"#,
             ]
         );
     }

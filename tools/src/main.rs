@@ -12,7 +12,9 @@ mod demo;
 mod record;
 mod replay;
 mod replay_bybit;
+mod replay_okx;
 mod run;
+mod run_okx;
 #[cfg(feature = "nats")]
 mod subscribe;
 use tickwire_tools::sim;

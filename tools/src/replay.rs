@@ -26,7 +26,7 @@ use tickwire_tools::journal::{Format, Replay, ReplayOptions, Summary};
 pub struct Args {
     /// Journal or capture file (gzip or plain).
     file: PathBuf,
-    /// Venue of a capture (binance, binance-usdm, bybit, bybit-linear); a journal names
+    /// Venue of a capture (binance, binance-usdm, bybit, bybit-linear, okx); a journal names
     /// its own.
     #[arg(long)]
     venue: Option<String>,
@@ -76,6 +76,11 @@ pub fn run(args: Args) -> ExitCode {
     let path = &args.file;
     if !path.exists() {
         return fail(&format!("{}: no such file", path.display()));
+    }
+    if let Some(v) = args.venue.as_deref() {
+        if tickwire_feeds::venues::find(v).map(|v| v.name()) == Ok(tickwire_feeds::okx::VENUE) {
+            return crate::replay_okx::run(path, &args.symbols, args.print);
+        }
     }
     // Bybit captures go through the Bybit adapter (journals are Binance's for now).
     if let Some(m) = args

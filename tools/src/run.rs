@@ -42,7 +42,8 @@ tickwire run --symbols BTCUSDT,ETHUSDT --channels trade,book,bbo --stats\n  \
 tickwire run --venue binance-usdm --symbols BTCUSDT --channels aggtrade --print | head\n  \
 tickwire sim --port 9100 &  tickwire run --url ws://127.0.0.1:9100 --symbols BTCUSDT")]
 pub struct Args {
-    /// Venue: binance (spot) or binance-usdm (USD-M futures).
+    /// Venue: binance (spot), binance-usdm (USD-M futures) or okx (instIds like BTC-USDT;
+    /// channels trade, bbo, book; events printed as JSON lines).
     #[arg(long, default_value = "binance")]
     venue: String,
     /// Symbols, comma-separated (BTCUSDT,ETHUSDT; any case).
@@ -176,6 +177,16 @@ fn usage(msg: &str) -> ExitCode {
 
 /// Runs `tickwire run`.
 pub fn run(args: Args) -> ExitCode {
+    if tickwire_feeds::venues::find(&args.venue).map(|v| v.name()) == Ok(tickwire_feeds::okx::VENUE)
+    {
+        return crate::run_okx::run(
+            &args.symbols,
+            &args.channels,
+            args.url.as_deref(),
+            args.rest_url.as_deref(),
+            args.duration,
+        );
+    }
     let market = match tickwire_feeds::venues::find(&args.venue) {
         Ok(v) => match v.binance_market() {
             Some(m) => m,

@@ -70,7 +70,8 @@ pub struct Args {
 /// Options of `tickwire sim`.
 #[derive(clap::Args, Debug)]
 pub struct Options {
-    /// Venue: binance (spot) or binance-usdm (USD-M futures).
+    /// Venue: binance (spot), binance-usdm (USD-M futures) or okx (instIds like BTC-USDT;
+    /// serves /ws/v5/public and /api/v5/market/books).
     #[arg(long, default_value = "binance")]
     pub venue: String,
     /// TCP port (0 = any free port).

@@ -1,0 +1,272 @@
+//! End to end on loopback: `tickwire sim --venue okx` (the simulator server), the engine,
+//! `OkxFeed` (adapter, FeedHandler, REST start source) and a consumer rebuilding its books
+//! from the events; the books are compared with the simulator's own model. Then the faults:
+//! gap, wrong checksum, seqId reset, malformed, drop, silent, pong timeout.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tickwire_engine::book::{Book, BookConfig};
+use tickwire_engine::event::{EventKind, Flags, StatusKind};
+use tickwire_engine::{
+    Consumer, Decimal, Engine, EngineConfig, InstrumentId, Profile, Reason, Registry,
+};
+use tickwire_feeds::okx::{Channel, OkxConfig, OkxFeed, VENUE};
+use tickwire_feeds::sim::SimVenue;
+use tickwire_tools::sim::{Fault, SimConfig, SimServer};
+
+#[derive(Default)]
+struct Seen {
+    books: HashMap<InstrumentId, Book>,
+    statuses: Vec<(StatusKind, u16, InstrumentId)>,
+    trades: u64,
+    bbos: u64,
+    snapshots: u64,
+    crossed: u64,
+}
+
+impl Seen {
+    fn drain(&mut self, c: &mut Consumer) {
+        while let Some(e) = c.pop() {
+            match e.kind() {
+                EventKind::Trade => self.trades += 1,
+                EventKind::Bbo => self.bbos += 1,
+                EventKind::Status => {
+                    let s = e.as_status().unwrap();
+                    self.statuses.push((s.kind, s.reason, e.instrument));
+                    if e.instrument == InstrumentId::NONE {
+                        for b in self.books.values_mut() {
+                            b.apply_event(&e).unwrap();
+                        }
+                    } else if let Some(b) = self.books.get_mut(&e.instrument) {
+                        b.apply_event(&e).unwrap();
+                    }
+                }
+                EventKind::BookLevel => {
+                    let book = self
+                        .books
+                        .entry(e.instrument)
+                        .or_insert_with(|| Book::new(BookConfig::with_depth(400)));
+                    book.apply_event(&e).unwrap();
+                    if e.flags.contains(Flags::SNAPSHOT.with(Flags::LAST_IN_BATCH)) {
+                        self.snapshots += 1;
+                    }
+                    if e.flags.contains(Flags::LAST_IN_BATCH)
+                        && book.is_valid()
+                        && book.is_crossed()
+                    {
+                        self.crossed += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn valid_books(&self) -> usize {
+        self.books.values().filter(|b| b.is_valid()).count()
+    }
+
+    fn count(&self, kind: StatusKind) -> usize {
+        self.statuses.iter().filter(|s| s.0 == kind).count()
+    }
+}
+
+fn until(seen: &mut Seen, c: &mut Consumer, what: &str, mut done: impl FnMut(&Seen) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        seen.drain(c);
+        if done(seen) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; statuses {:?}",
+            seen.statuses
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The consumer's book of `inst` equals the simulator model's book at the update the
+/// consumer's book last applied (found by its seqId: the model numbers updates, and no
+/// reset happened yet).
+fn matches_model(venue: &dyn SimVenue, name: &str, book: &Book) {
+    let sym = venue.symbol_index(name).unwrap();
+    let spec = venue.spec(sym).clone();
+    let seq = book.seq();
+    // The first event after which the model's last update id is `seq`.
+    let (mut lo, mut hi) = (0u64, 1u64 << 40);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if venue.update_id_at(sym, mid) >= seq {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    assert_eq!(
+        venue.update_id_at(sym, lo),
+        seq,
+        "seqId {seq} is one of the model's"
+    );
+    let model = venue.book_at(sym, lo);
+    let d = |v: u64, s: u8| Decimal::from_parts(v as i64, s);
+    let bids: Vec<_> = model
+        .bids()
+        .map(|(p, q)| (d(p, spec.price_decimals), d(q, spec.qty_decimals)))
+        .collect();
+    let asks: Vec<_> = model
+        .asks()
+        .map(|(p, q)| (d(p, spec.price_decimals), d(q, spec.qty_decimals)))
+        .collect();
+    assert_eq!(
+        book.bids(usize::MAX).collect::<Vec<_>>(),
+        bids,
+        "{name} bids"
+    );
+    assert_eq!(
+        book.asks(usize::MAX).collect::<Vec<_>>(),
+        asks,
+        "{name} asks"
+    );
+}
+
+#[test]
+fn okx_feed_syncs_against_the_simulator_and_recovers_from_every_fault() {
+    let mut sc = SimConfig::for_venue("okx").unwrap();
+    sc.symbols = vec!["BTC-USDT".into(), "ETH-USDT".into()];
+    sc.rate = 2_000;
+    let sim = SimServer::start(sc).unwrap();
+    let mut b = Engine::builder(EngineConfig::profile(Profile::Standard));
+    let (cid, mut consumer) = b.consumer(1 << 17);
+    let engine = b.start().unwrap();
+    let registry = Registry::new();
+    let config = OkxConfig {
+        ping_interval_ns: 300_000_000,
+        pong_timeout_ns: 1_000_000_000,
+        ..OkxConfig::default()
+    };
+    let ids = OkxFeed::with_config(config)
+        .symbols(&["BTC-USDT", "ETH-USDT"])
+        .channels(&[Channel::Books, Channel::Trades, Channel::BboTbt])
+        .url(&format!("{}/ws/v5/public", sim.ws_url()))
+        .rest_url(&sim.rest_url())
+        .start(&engine.handle(), &registry, &[cid])
+        .unwrap();
+    assert_eq!(ids.len(), 1);
+    let btc = registry.lookup(VENUE, "BTC-USDT").unwrap();
+    let mut seen = Seen::default();
+    until(
+        &mut seen,
+        &mut consumer,
+        "both books in sync, data flowing",
+        |s| s.valid_books() == 2 && s.trades > 10 && s.bbos > 10,
+    );
+    assert_eq!(seen.count(StatusKind::Gap), 0);
+    assert_eq!(seen.count(StatusKind::DecodeError), 0);
+    assert_eq!(seen.count(StatusKind::SubscriptionError), 0);
+    matches_model(sim.venue().as_ref(), "BTC-USDT", &seen.books[&btc]);
+
+    // Gap: Gap + Resync for that book, a resubscribe, a fresh in-band snapshot.
+    let snapshots = seen.snapshots;
+    assert_eq!(sim.inject(Fault::Gap), 1);
+    until(&mut seen, &mut consumer, "gap, resync, new snapshot", |s| {
+        s.count(StatusKind::Gap) == 1
+            && s.count(StatusKind::Resync) == 1
+            && s.snapshots > snapshots
+            && s.valid_books() == 2
+    });
+
+    // A wrong checksum: Checksum + Resync, then a fresh snapshot.
+    let snapshots = seen.snapshots;
+    assert_eq!(sim.inject(Fault::Checksum), 1);
+    until(
+        &mut seen,
+        &mut consumer,
+        "checksum, resync, new snapshot",
+        |s| {
+            s.count(StatusKind::Checksum) == 1
+                && s.count(StatusKind::Resync) == 2
+                && s.snapshots > snapshots
+                && s.valid_books() == 2
+        },
+    );
+    let trades = seen.trades;
+    until(&mut seen, &mut consumer, "more data", |s| {
+        s.trades > trades + 20
+    });
+    matches_model(sim.venue().as_ref(), "BTC-USDT", &seen.books[&btc]);
+
+    // A reset after maintenance (seqId below prevSeqId): applied, no resync.
+    let snapshots = seen.snapshots;
+    assert_eq!(sim.inject(Fault::Reset), 1);
+    let trades = seen.trades;
+    until(&mut seen, &mut consumer, "data after the reset", |s| {
+        s.trades > trades + 50
+    });
+    assert_eq!(seen.count(StatusKind::Resync), 2, "{:?}", seen.statuses);
+    assert_eq!(seen.snapshots, snapshots);
+    assert_eq!(seen.valid_books(), 2);
+
+    // Malformed: a decode_error status; the stream goes on (a cut book update also breaks
+    // the chain: at most one more resync).
+    assert_eq!(sim.inject(Fault::Malformed), 1);
+    until(
+        &mut seen,
+        &mut consumer,
+        "decode error and books valid",
+        |s| s.count(StatusKind::DecodeError) == 1 && s.valid_books() == 2,
+    );
+    assert!(seen.count(StatusKind::Resync) <= 3);
+
+    // Drop: reconnect, resubscribe, books synced again.
+    let connected = seen.count(StatusKind::Connected);
+    assert_eq!(sim.inject(Fault::Drop), 1);
+    until(&mut seen, &mut consumer, "reconnected and synced", |s| {
+        s.count(StatusKind::Connected) > connected && s.valid_books() == 2
+    });
+
+    // The server stops answering `ping`: the pong deadline recycles the connection.
+    let connected = seen.count(StatusKind::Connected);
+    assert_eq!(sim.inject(Fault::NoPongs(Duration::from_secs(3))), 1);
+    until(
+        &mut seen,
+        &mut consumer,
+        "pong timeout, reconnect, sync",
+        |s| {
+            s.statuses
+                .iter()
+                .any(|x| x.0 == StatusKind::Disconnected && x.1 == Reason::PongTimeout as u16)
+                && s.count(StatusKind::Connected) > connected
+                && s.valid_books() == 2
+        },
+    );
+
+    // Silent: the streams go stale; the connection is recycled and the books resync.
+    let connected = seen.count(StatusKind::Connected);
+    assert_eq!(sim.inject(Fault::Silent(Duration::from_secs(4))), 1);
+    until(&mut seen, &mut consumer, "stale, recycled, synced", |s| {
+        s.count(StatusKind::Stale) >= 1
+            && s.count(StatusKind::Connected) > connected
+            && s.valid_books() == 2
+    });
+    let trades = seen.trades;
+    until(&mut seen, &mut consumer, "data at the end", |s| {
+        s.trades > trades + 20
+    });
+    assert_eq!(
+        seen.crossed, 0,
+        "no valid book was crossed at a message boundary"
+    );
+    assert_eq!(
+        seen.count(StatusKind::SubscriptionError),
+        0,
+        "{:?}",
+        seen.statuses
+    );
+    eprintln!(
+        "trades {} bbos {} snapshots {} statuses {:?}",
+        seen.trades, seen.bbos, seen.snapshots, seen.statuses
+    );
+    engine.join().unwrap();
+}
