@@ -10,6 +10,9 @@
 mod binance_book;
 #[path = "../examples/custom_adapter.rs"]
 mod custom_adapter;
+#[cfg(feature = "nats")]
+#[path = "../examples/nats_remote.rs"]
+mod nats_remote;
 #[path = "../examples/raw_forward.rs"]
 mod raw_forward;
 #[path = "../examples/ws_handler.rs"]
@@ -33,4 +36,13 @@ fn raw_forward_delivers_messages_to_another_thread() {
 #[test]
 fn custom_adapter_resyncs_its_book_after_a_gap() {
     custom_adapter::main().expect("the custom_adapter example");
+}
+
+#[cfg(feature = "nats")]
+#[test]
+fn nats_remote_rebuilds_the_books_from_the_bus() {
+    let Some(nats) = tickwire_tests::nats::NatsServer::start() else {
+        return; // says why; a failure under TICKWIRE_REQUIRE_NATS=1 (CI)
+    };
+    nats_remote::run(&nats.url()).expect("the nats_remote example");
 }
