@@ -259,6 +259,20 @@ pub fn loopback_rest(url: &str) -> Option<String> {
     Some(format!("{scheme}://{host}:{}", endpoint.port))
 }
 
+/// Root certificates (DER) from a PEM file's bytes (every certificate in it) or one DER
+/// certificate; `None` for a PEM file without a valid certificate.
+pub fn parse_roots(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    if !bytes.starts_with(b"-----BEGIN") {
+        return Some(vec![bytes.to_vec()]);
+    }
+    match CertificateDer::pem_slice_iter(bytes).collect::<Result<Vec<_>, _>>() {
+        Ok(certs) if !certs.is_empty() => Some(certs.iter().map(|c| c.as_ref().to_vec()).collect()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -273,3 +273,33 @@ impl Launch for BinanceLaunch {
             .map_err(|e| error(&self.feed, e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_and_speeds_parse() {
+        assert_eq!(
+            parse_channel("trade", DepthSpeed::Ms100),
+            Some(Channel::Trade)
+        );
+        assert_eq!(
+            parse_channel("aggTrade", DepthSpeed::Ms100),
+            Some(Channel::AggTrade)
+        );
+        assert_eq!(
+            parse_channel("BBO", DepthSpeed::Ms100),
+            Some(Channel::BookTicker)
+        );
+        assert_eq!(
+            parse_channel("book", DepthSpeed::Default),
+            Some(Channel::Depth(DepthSpeed::Default))
+        );
+        assert_eq!(parse_channel("kline", DepthSpeed::Ms100), None);
+        assert_eq!(parse_speed("100ms", Market::Spot), Ok(DepthSpeed::Ms100));
+        assert!(parse_speed("0ms", Market::Spot).is_err());
+        assert_eq!(parse_speed("0ms", Market::UsdM), Ok(DepthSpeed::Ms0));
+        assert!(parse_speed("fast", Market::UsdM).is_err());
+    }
+}
