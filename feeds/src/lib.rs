@@ -21,6 +21,7 @@ pub mod capture;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod jsonl;
+pub mod launch;
 pub mod okx;
 pub mod rest;
 pub mod sim;
