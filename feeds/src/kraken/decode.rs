@@ -341,6 +341,11 @@ pub fn kraken_decimal(text: &[u8]) -> Result<Decimal, Reason> {
         [b'0'..=b'9', ..] => {}
         _ => return Err(Reason::Number),
     }
+    if let Some(dot) = text.iter().position(|&c| c == b'.') {
+        if !text.get(dot + 1).is_some_and(u8::is_ascii_digit) {
+            return Err(Reason::Number);
+        }
+    }
     Decimal::parse(text)
         .and_then(|d| d.fit_scale(MAX_EVENT_SCALE))
         .map_err(|_| Reason::Number)
