@@ -1003,3 +1003,73 @@ fn deletes_first(levels: &mut [Event]) {
         }
     }
 }
+
+/// A client request as the simulator reads it: `{"method":..,"params":{"channel":..,
+/// "symbol":[..],"depth":..,"snapshot":..},"req_id":..}`, keys in any order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Request {
+    /// `method`.
+    pub method: String,
+    /// `params.channel`.
+    pub channel: Option<String>,
+    /// `params.symbol`.
+    pub symbols: Vec<String>,
+    /// `params.depth`.
+    pub depth: Option<u64>,
+    /// `params.snapshot`.
+    pub snapshot: Option<bool>,
+    /// `req_id`.
+    pub req_id: Option<u64>,
+}
+
+/// Reads a client request (control path: allocates); `None` when it is not one.
+pub fn parse_request(text: &[u8]) -> Option<Request> {
+    fn utf8(b: &[u8]) -> R<String> {
+        std::str::from_utf8(b)
+            .map(str::to_owned)
+            .map_err(|_| Reason::Json)
+    }
+    let mut c = Cur { b: text, i: 0 };
+    let mut r = Request::default();
+    let mut method = None;
+    c.object(|c, key| {
+        match key {
+            b"method" => method = Some(utf8(c.string()?)?),
+            b"req_id" => r.req_id = Some(c.u64()?),
+            b"params" => c.object(|c, key| {
+                match key {
+                    b"channel" => r.channel = Some(utf8(c.string()?)?),
+                    b"depth" => r.depth = Some(c.u64()?),
+                    b"snapshot" => r.snapshot = Some(c.bool()?),
+                    b"symbol" => {
+                        match c.peek() {
+                            Some(b'[') => c.i += 1,
+                            _ => return Err(Reason::Schema),
+                        }
+                        if !c.try_eat(b']') {
+                            loop {
+                                r.symbols.push(utf8(c.string()?)?);
+                                if c.try_eat(b',') {
+                                    continue;
+                                }
+                                c.eat(b']')?;
+                                break;
+                            }
+                        }
+                    }
+                    _ => c.skip(0)?,
+                }
+                Ok(())
+            })?,
+            _ => c.skip(0)?,
+        }
+        Ok(())
+    })
+    .ok()?;
+    c.ws();
+    if c.i != text.len() {
+        return None;
+    }
+    r.method = method?;
+    Some(r)
+}
