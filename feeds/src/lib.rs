@@ -23,6 +23,7 @@ pub mod fuzzing;
 pub mod jsonl;
 // kraken (h8)
 pub mod kraken;
+pub mod launch;
 pub mod okx;
 pub mod rest;
 pub mod sim;
