@@ -306,6 +306,14 @@ impl VenueKind for KrakenVenue {
     fn sim(&self) -> Option<&'static SimVenueEntry> {
         Some(&kraken::sim::KRAKEN_SIM)
     }
+
+    fn launch(
+        &self,
+        spec: &LaunchSpec,
+        registry: &Registry,
+    ) -> Result<Box<dyn Launch>, LaunchError> {
+        Ok(Box::new(kraken::launch::KrakenLaunch::plan(spec, registry)?))
+    }
 }
 
 // ---- end kraken (h8) ----

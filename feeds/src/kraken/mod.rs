@@ -30,6 +30,7 @@ pub mod adapter;
 pub mod checksum;
 pub mod decode;
 pub mod feed;
+pub mod launch;
 pub mod sim;
 
 pub use adapter::{
