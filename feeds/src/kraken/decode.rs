@@ -309,12 +309,22 @@ impl<'a> Cur<'a> {
     /// other digits past that scale are [`Reason::Number`].
     #[inline(always)]
     fn decimal(&mut self) -> R<Decimal> {
-        let text = match self.peek() {
-            Some(b'"') => self.string()?,
-            Some(b'-' | b'0'..=b'9') => self.number()?,
-            _ => return Err(Reason::Schema),
-        };
-        kraken_decimal(text)
+        match self.peek() {
+            Some(b'0'..=b'9') => self.number_decimal(),
+            Some(b'"') => kraken_decimal(self.string()?),
+            Some(b'-') => Err(Reason::Number),
+            _ => Err(Reason::Schema),
+        }
+    }
+
+    /// A non-negative JSON number at the cursor as an exact decimal: the grammar is checked
+    /// by [`Cur::number`], so the text goes straight to [`Decimal::parse`].
+    #[inline(always)]
+    fn number_decimal(&mut self) -> R<Decimal> {
+        let text = self.number()?;
+        Decimal::parse(text)
+            .and_then(|d| d.fit_scale(MAX_EVENT_SCALE))
+            .map_err(|_| Reason::Number)
     }
 
     /// A u32 (the checksum).
@@ -944,6 +954,24 @@ fn levels(c: &mut Cur<'_>, side: Side, recv_ts: u64, out: &mut Vec<Event>) -> R<
         return Ok(());
     }
     loop {
+        // Fast path: `{"price":N,"qty":N}` as Kraken writes it; anything else (other key
+        // order, spaces, strings, extra keys) takes the general object reader below.
+        if let Some((price, qty)) = level_fast(c) {
+            let level = Level {
+                side,
+                price,
+                qty,
+                seq: 0,
+            };
+            out.push(
+                Event::level(InstrumentId::NONE, level, Flags::EMPTY, 0, recv_ts)
+                    .map_err(|_| Reason::Number)?,
+            );
+            if c.try_eat(b',') {
+                continue;
+            }
+            return c.eat(b']');
+        }
         let (mut price, mut qty) = (None, None);
         c.object(|c, key| {
             match key {
@@ -968,6 +996,29 @@ fn levels(c: &mut Cur<'_>, side: Side, recv_ts: u64, out: &mut Vec<Event>) -> R<
         }
         return c.eat(b']');
     }
+}
+
+/// `{"price":N,"qty":N}` at the cursor, both non-negative JSON numbers, read in one go;
+/// `None` (cursor unmoved) for any other shape or value.
+#[inline(always)]
+fn level_fast(c: &mut Cur<'_>) -> Option<(Decimal, Decimal)> {
+    let b = c.b;
+    let rest = b.get(c.i..)?;
+    if !rest.starts_with(br#"{"price":"#) || !rest.get(9).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut d = Cur { b, i: c.i + 9 };
+    let price = d.number_decimal().ok()?;
+    if !b.get(d.i..)?.starts_with(br#","qty":"#) || !b.get(d.i + 7).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    d.i += 7;
+    let qty = d.number_decimal().ok()?;
+    if b.get(d.i) != Some(&b'}') {
+        return None;
+    }
+    c.i = d.i + 1;
+    Some((price, qty))
 }
 
 /// Keeps, of several changes to one level (side and price) in `levels`, only the last, in
