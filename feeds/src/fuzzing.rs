@@ -337,6 +337,101 @@ pub fn okx_decode(data: &[u8]) {
     }
 }
 
+// ---- kraken (h8) ----
+
+/// `kraken_decode`: on a decoder that interns every symbol, nothing panics; a rejected frame
+/// leaves no events and moves exactly one error counter; a book frame's events are that
+/// instrument's levels with no sequence (`seq` 0, ids all zero), the last alone flagged
+/// LAST_IN_BATCH, and an update holds one change per level with the deletes first; a market
+/// frame carries trades and BBOs only; decoding is deterministic; the events format as JSON
+/// lines and, applied to a depth-10 book, give a checksum; the input read as a client
+/// request or a decimal never panics, and the decimal reader agrees with the general parser.
+/// Returns whether the frame decoded.
+pub fn kraken_decode(data: &[u8]) -> bool {
+    use crate::kraken::{Decoder, checksum::book_checksum, decode::parse_request, kraken_decimal};
+    use tickwire_engine::adapter::{DiffIds, Frame};
+    use tickwire_engine::book::{Book, BookConfig};
+    use tickwire_engine::event::{EventKind, Flags};
+    let registry = Registry::new();
+    let run = || {
+        let mut d = Decoder::new(Symbols::interning("kraken", registry.clone()));
+        let mut out = Vec::new();
+        let r = d.decode(data, 1, &mut out);
+        (r, out, d.stats())
+    };
+    let (r, out, stats) = run();
+    let errors =
+        stats.json_errors + stats.number_errors + stats.schema_errors + stats.unknown_symbols;
+    match r {
+        Ok(_) => assert_eq!(errors, 0, "{:?}", String::from_utf8_lossy(data)),
+        Err(_) => {
+            assert!(out.is_empty(), "{:?}", String::from_utf8_lossy(data));
+            assert_eq!(errors, 1);
+        }
+    }
+    match r {
+        Ok(
+            Frame::BookDiff {
+                instrument, ids, ..
+            }
+            | Frame::BookSnapshot {
+                instrument, ids, ..
+            },
+        ) => {
+            assert_eq!(ids, DiffIds::default());
+            let diff = matches!(r, Ok(Frame::BookDiff { .. }));
+            let mut seen_set = false;
+            for (i, e) in out.iter().enumerate() {
+                assert_eq!(e.kind(), EventKind::BookLevel);
+                assert_eq!((e.instrument, e.seq), (instrument, 0));
+                assert_eq!(e.flags.contains(Flags::LAST_IN_BATCH), i + 1 == out.len());
+                if diff {
+                    let l = e.as_level().unwrap_or_else(|| unreachable!());
+                    if l.qty.is_zero() {
+                        assert!(!seen_set, "deletes first");
+                    } else {
+                        seen_set = true;
+                    }
+                    assert!(!out[i + 1..].iter().any(|o| o
+                        .as_level()
+                        .is_some_and(|m| m.side == l.side && m.price == l.price)));
+                }
+            }
+            let mut book = Book::new(BookConfig::with_depth(10));
+            for e in &out {
+                let _ = book.apply_event(e);
+            }
+            let _ = book_checksum(&book, None);
+            let _ = book_checksum(&book, Some((10, 10)));
+        }
+        Ok(Frame::Market) => assert!(
+            out.iter()
+                .all(|e| matches!(e.kind(), EventKind::Trade | EventKind::Bbo))
+        ),
+        _ => assert!(out.is_empty()),
+    }
+    assert_eq!(run(), (r, out.clone(), stats));
+    let mut lines = JsonLines::new(registry, "kraken");
+    let mut text = Vec::new();
+    for e in &out {
+        lines.write(e, &mut text);
+    }
+    let _ = parse_request(data);
+    if let Ok(d) = kraken_decimal(data) {
+        let parts = |d: Decimal| (d.mantissa(), d.scale());
+        assert_eq!(
+            Decimal::parse(data)
+                .and_then(|v| v.fit_scale(tickwire_engine::event::MAX_EVENT_SCALE))
+                .map(parts),
+            Ok(parts(d)),
+            "{data:?}"
+        );
+    }
+    r.is_ok()
+}
+
+// ---- end kraken (h8) ----
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -382,6 +477,18 @@ mod tests {
         #[test]
         fn bybit_decode_body_on_json_like(s in r#"\{("(topic|type|ts|data|s|b|a|u|T|S|p|v|i|symbol|bid1Price|op|success|req_id)":("orderbook\.(1|50)\.BTCUSDT"|"publicTrade\.BTCUSDT"|"tickers\.BTCUSDT"|"(snapshot|delta|Buy|Sell|BTCUSDT|subscribe|ping)"|"[0-9.]{0,12}"|[0-9]{1,14}|\[(\["[0-9.]{1,9}","[0-9.]{1,9}"\],?){0,3}\]|\{"s":"BTCUSDT","b":\[\],"a":\[\],"u":[0-9]{1,3}\}|true|null),?){0,8}\}"#) {
             super::bybit_decode(s.as_bytes());
+        }
+
+        // kraken (h8)
+        #[test]
+        fn kraken_decode_body(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            super::kraken_decode(&data);
+        }
+
+        // kraken (h8)
+        #[test]
+        fn kraken_decode_body_on_json_like(s in r#"\{("(channel|type|data|symbol|bids|asks|price|qty|checksum|timestamp|method|success|req_id|side|trade_id)":("(book|trade|ticker|heartbeat|snapshot|update|BTC/USD|buy|sell|pong|subscribe)"|[0-9]{1,6}(\.[0-9]{1,8})?(e-?[0-9])?|\[(\{"symbol":"BTC/USD","(bids|asks)":\[(\{"price":[0-9.]{1,6},"qty":[0-9.]{1,4}\},?){0,3}\]\},?){0,2}\]|true|null),?){0,8}\}"#) {
+            super::kraken_decode(s.as_bytes());
         }
 
         #[test]

@@ -10,12 +10,26 @@
 //! A trade's `side` is the aggressor's; its `id` is a number when the venue's id is one, else
 //! a string (a UUID as the venue wrote it, other text as `#` and a 16-hex-digit hash); book
 //! sides are `bid`/`ask`; flags are `snapshot` and `last`. Prices and quantities are exact decimal strings.
+//! `seq` is `null` for a venue without sequences (Kraken).
 
 use std::io::Write;
 use std::sync::Arc;
 
 use tickwire_engine::event::{EventKind, Flags, Side, StatusKind};
 use tickwire_engine::{Decimal, Event, InstrumentId, Reason, Registry, TradeId};
+
+// kraken (h8): venues without any sequence print `"seq":null` (issue 10's contract).
+/// Venues whose book and BBO events carry no sequence at all.
+const UNSEQUENCED: &[&str] = &["kraken"];
+
+/// `,"seq":N`, or `,"seq":null` for a venue without sequences.
+fn push_seq(out: &mut Vec<u8>, name: &Option<(Arc<str>, Arc<str>)>, seq: u64) {
+    if name.as_ref().is_some_and(|(v, _)| UNSEQUENCED.contains(&&**v)) {
+        out.extend_from_slice(b",\"seq\":null");
+    } else {
+        let _ = write!(out, ",\"seq\":{seq}");
+    }
+}
 
 /// Formats events as JSON lines, caching instrument names.
 pub struct JsonLines {
@@ -138,7 +152,8 @@ impl JsonLines {
             push_decimal(out, l.price);
             out.extend_from_slice(b",\"qty\":");
             push_decimal(out, l.qty);
-            let _ = write!(out, ",\"seq\":{},\"exchange_ts\":{},", l.seq, e.exchange_ts);
+            push_seq(out, &name, l.seq);
+            let _ = write!(out, ",\"exchange_ts\":{},", e.exchange_ts);
             push_flags(out, e.flags);
         } else if let Some(b) = e.as_bbo() {
             for (key, d) in [
@@ -152,7 +167,8 @@ impl JsonLines {
                 out.push(b':');
                 push_decimal(out, d);
             }
-            let _ = write!(out, ",\"seq\":{},\"exchange_ts\":{},", b.seq, e.exchange_ts);
+            push_seq(out, &name, b.seq);
+            let _ = write!(out, ",\"exchange_ts\":{},", e.exchange_ts);
             push_flags(out, e.flags);
         } else {
             let s = e.as_status();

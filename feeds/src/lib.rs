@@ -21,6 +21,8 @@ pub mod capture;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod jsonl;
+// kraken (h8)
+pub mod kraken;
 pub mod launch;
 pub mod okx;
 pub mod rest;

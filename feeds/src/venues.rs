@@ -13,6 +13,7 @@ use crate::launch::{Launch, LaunchError, LaunchSpec};
 
 use crate::binance::{self, Market};
 use crate::bybit;
+use crate::kraken; // kraken (h8)
 use crate::okx;
 use crate::sim::SimVenueEntry;
 
@@ -77,6 +78,7 @@ pub static VENUES: &[&dyn VenueKind] = &[
     &BybitVenue(bybit::Market::Spot),
     &BybitVenue(bybit::Market::Linear),
     &OkxVenue,
+    &KrakenVenue, // kraken (h8)
 ];
 
 /// No venue has the name asked for.
@@ -270,6 +272,52 @@ impl VenueKind for OkxVenue {
     }
 }
 
+// ---- kraken (h8) ----
+
+/// Kraken spot WebSocket v2 public.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KrakenVenue;
+
+impl VenueDecoder for kraken::Decoder {
+    #[inline]
+    fn decode(
+        &mut self,
+        payload: &mut [u8],
+        recv_ts: u64,
+        out: &mut Vec<Event>,
+    ) -> Result<Frame, DecodeError> {
+        kraken::Decoder::decode(self, payload, recv_ts, out)
+    }
+}
+
+impl VenueKind for KrakenVenue {
+    fn name(&self) -> &'static str {
+        kraken::VENUE
+    }
+
+    /// Kraken times are RFC 3339 strings (`micros` does not apply); no latency probe.
+    fn decoder(&self, registry: &Registry, _options: DecodeOptions) -> Box<dyn VenueDecoder> {
+        Box::new(kraken::Decoder::new(binance::Symbols::interning(
+            kraken::VENUE,
+            registry.clone(),
+        )))
+    }
+
+    fn sim(&self) -> Option<&'static SimVenueEntry> {
+        Some(&kraken::sim::KRAKEN_SIM)
+    }
+
+    fn launch(
+        &self,
+        spec: &LaunchSpec,
+        registry: &Registry,
+    ) -> Result<Box<dyn Launch>, LaunchError> {
+        Ok(Box::new(kraken::launch::KrakenLaunch::plan(spec, registry)?))
+    }
+}
+
+// ---- end kraken (h8) ----
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,11 +333,12 @@ mod tests {
             find("binance-usdm").map(|v| v.binance_market()),
             Ok(Some(Market::UsdM))
         );
-        let Err(e) = find("kraken") else {
-            panic!("kraken is not a venue")
+        assert_eq!(find("kraken").map(|v| v.name()), Ok("kraken"));
+        let Err(e) = find("kraken-futures") else {
+            panic!("kraken-futures is not a venue")
         };
         let e = e.to_string();
-        assert!(e.contains("unknown venue 'kraken'"), "{e}");
+        assert!(e.contains("unknown venue 'kraken-futures'"), "{e}");
         assert!(e.contains("binance, binance-usdm"), "{e}");
         // Every venue with a simulator is reachable from the simulator registry too.
         for v in VENUES {

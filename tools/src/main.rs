@@ -12,6 +12,7 @@ mod demo;
 mod record;
 mod replay;
 mod replay_bybit;
+mod replay_kraken; // kraken (h8)
 mod replay_okx;
 mod run;
 #[cfg(feature = "nats")]

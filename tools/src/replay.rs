@@ -26,7 +26,7 @@ use tickwire_tools::journal::{Format, Replay, ReplayOptions, Summary};
 pub struct Args {
     /// Journal or capture file (gzip or plain).
     file: PathBuf,
-    /// Venue of a capture (binance, binance-usdm, bybit, bybit-linear, okx); a journal names
+    /// Venue of a capture (binance, binance-usdm, bybit, bybit-linear, okx, kraken); a journal names
     /// its own.
     #[arg(long)]
     venue: Option<String>,
@@ -80,6 +80,11 @@ pub fn run(args: Args) -> ExitCode {
     if let Some(v) = args.venue.as_deref() {
         if tickwire_feeds::venues::find(v).map(|v| v.name()) == Ok(tickwire_feeds::okx::VENUE) {
             return crate::replay_okx::run(path, &args.symbols, args.print);
+        }
+        // kraken (h8)
+        if tickwire_feeds::venues::find(v).map(|v| v.name()) == Ok(tickwire_feeds::kraken::VENUE)
+        {
+            return crate::replay_kraken::run(path, &args.symbols, None, args.print);
         }
     }
     // Bybit captures go through the Bybit adapter (journals are Binance's for now).

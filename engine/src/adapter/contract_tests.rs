@@ -35,6 +35,8 @@ struct Toy {
     instrument: InstrumentId,
     start: SnapshotStart,
     budget: Option<RequestBudget>,
+    /// No sequence at all (Kraken): every diff applies, the checksum is the only check.
+    unsequenced: bool,
     /// Frames the adapter produced, in order (shared with the test).
     produced: Arc<Mutex<Vec<String>>>,
 }
@@ -45,6 +47,7 @@ impl Toy {
             instrument,
             start,
             budget: None,
+            unsequenced: false,
             produced: Arc::default(),
         }
     }
@@ -239,7 +242,9 @@ impl FeedAdapter for Toy {
     }
 
     fn first_diff(&self, snapshot_id: u64, diff: &DiffIds) -> SeqCheck {
-        if diff.last <= snapshot_id {
+        if self.unsequenced {
+            SeqCheck::Apply
+        } else if diff.last <= snapshot_id {
             SeqCheck::Stale
         } else if diff.first <= snapshot_id + 1 {
             SeqCheck::Apply
@@ -249,7 +254,9 @@ impl FeedAdapter for Toy {
     }
 
     fn next_diff(&self, last: &DiffIds, diff: &DiffIds) -> SeqCheck {
-        if diff.first == 1 {
+        if self.unsequenced {
+            SeqCheck::Apply
+        } else if diff.first == 1 {
             SeqCheck::Reset
         } else if diff.first == last.last + 1 {
             SeqCheck::Apply
@@ -620,6 +627,45 @@ fn a_checksum_mismatch_withholds_the_message_reports_it_and_resyncs() {
     let mut model = Model::default();
     model.apply("b100x1 a101x1");
     rig.msg(&format!("snap 31 ck={} b100x1 a101x1", model.checksum()));
+    assert!(rig.book.is_valid());
+    assert_eq!(rig.levels(), model.levels());
+}
+
+/// The "no sequence" mode (Kraken v2, venues.md §4, §12): ids all zero, every diff applies,
+/// the checksum after each is the integrity check; a crossed book the checksum vouches for
+/// is the venue's own and stays; a lost update shows as a checksum mismatch, which
+/// resubscribes once, and the next snapshot heals.
+#[test]
+fn without_a_sequence_every_diff_applies_and_the_checksum_is_the_integrity_check() {
+    let (mut t, _r) = toy(SnapshotStart::InBand);
+    t.unsequenced = true;
+    let mut rig = Rig::new(t);
+    let mut model = Model::default();
+    model.apply("b100x1 a101x3");
+    rig.msg(&format!("snap 0 ck={} b100x1 a101x3", model.checksum()));
+    for levels in ["b99x2", "a101x0 a102x1", "b100x5 b100x6"] {
+        model.apply(levels);
+        rig.msg(&format!("diff 0 0 ck={} {levels}", model.checksum()));
+    }
+    assert_eq!(rig.levels(), model.levels());
+    // Crossed, and the checksum agrees: applied, no resync.
+    model.apply("b103x1");
+    rig.msg(&format!("diff 0 0 ck={} b103x1", model.checksum()));
+    assert_eq!(rig.levels(), model.levels());
+    assert_eq!(rig.handler.stats().crossed, 0);
+    assert_eq!(rig.count(StatusKind::Resync), 0);
+    assert_eq!(rig.handler.stats().checksums_checked, 5);
+    // An update is lost on the way: the next message's checksum disagrees.
+    model.apply("b103x0");
+    model.apply("b98x1");
+    rig.msg(&format!("diff 0 0 ck={} b98x1", model.checksum()));
+    assert_eq!(rig.count(StatusKind::Checksum), 1);
+    assert_eq!(rig.count(StatusKind::Gap), 0);
+    assert_eq!(rig.count(StatusKind::Resync), 1);
+    assert_eq!(rig.handler.stats().resubscribes, 1);
+    let mut model = Model::default();
+    model.apply("b100x6 b98x1 a102x1");
+    rig.msg(&format!("snap 0 ck={} b100x6 b98x1 a102x1", model.checksum()));
     assert!(rig.book.is_valid());
     assert_eq!(rig.levels(), model.levels());
 }

@@ -377,8 +377,10 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 }
             }
             book.set_seq(ids.last);
-            if book.is_crossed() {
-                // A diff message is applied whole, so a crossed book means lost updates.
+            // A diff message is applied whole, so a crossed book means lost updates, unless
+            // the venue's checksum vouches for the book: then the venue's own book is
+            // crossed (Kraken, venues.md §12) and the checksum below decides.
+            if book.is_crossed() && checksum.is_none() {
                 self.stats.crossed += 1;
                 self.resync(slot, false, Reason::Crossed, cx);
                 return false;
@@ -585,7 +587,8 @@ impl<A: FeedAdapter> FeedHandler<A> {
             .map(|l| l.price)
             .min();
         if let (Some(bid), Some(ask)) = (best_bid, best_ask) {
-            if bid >= ask {
+            // As for diffs: a crossed book the venue's checksum vouches for is its own.
+            if bid >= ask && checksum.is_none() {
                 return Err(Reason::Crossed);
             }
         }
