@@ -362,7 +362,9 @@ impl FeedAdapter for CoinbaseAdapter {
         let sub = self
             .subs
             .iter()
-            .find(|s| s.channel == Channel::Level2 && self.instrument(&s.product) == Some(instrument))
+            .find(|s| {
+                s.channel == Channel::Level2 && self.instrument(&s.product) == Some(instrument)
+            })
             .cloned();
         if let Some(s) = sub {
             let one = [s];

@@ -385,7 +385,20 @@ pub fn rfc3339_ns(t: &[u8]) -> R<u64> {
         return Err(Reason::Number);
     }
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if day < 1 || day > month_days[(month - 1) as usize] {
         return Err(Reason::Number);
     }
@@ -898,8 +911,14 @@ impl Decoder {
                 b"best_bid_quantity" => 1,
                 b"best_ask" => 2,
                 b"best_ask_quantity" => 3,
-                b"type" | b"price" | b"volume_24_h" | b"low_24_h" | b"high_24_h" | b"low_52_w"
-                | b"high_52_w" | b"price_percent_chg_24_h" => return c.skip(0),
+                b"type"
+                | b"price"
+                | b"volume_24_h"
+                | b"low_24_h"
+                | b"high_24_h"
+                | b"low_52_w"
+                | b"high_52_w"
+                | b"price_percent_chg_24_h" => return c.skip(0),
                 _ => {
                     *unknown += 1;
                     return c.skip(0);
