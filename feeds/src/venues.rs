@@ -10,6 +10,7 @@ use tickwire_engine::{Event, Registry};
 
 use crate::binance::{self, Market};
 use crate::bybit;
+use crate::coinbase;
 use crate::okx;
 use crate::sim::SimVenueEntry;
 
@@ -62,6 +63,7 @@ pub static VENUES: &[&dyn VenueKind] = &[
     &BybitVenue(bybit::Market::Spot),
     &BybitVenue(bybit::Market::Linear),
     &OkxVenue,
+    &CoinbaseVenue,
 ];
 
 /// No venue has the name asked for.
@@ -222,6 +224,47 @@ impl VenueKind for OkxVenue {
 
     fn sim(&self) -> Option<&'static SimVenueEntry> {
         Some(&okx::sim::OKX_SIM)
+    }
+}
+
+// ---- Coinbase Advanced Trade (h9) ----
+
+/// Coinbase Advanced Trade public market data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoinbaseVenue;
+
+impl VenueDecoder for coinbase::Decoder {
+    #[inline]
+    fn decode(
+        &mut self,
+        payload: &mut [u8],
+        recv_ts: u64,
+        out: &mut Vec<Event>,
+    ) -> Result<Frame, DecodeError> {
+        coinbase::Decoder::decode(self, payload, recv_ts, out)
+    }
+}
+
+impl VenueKind for CoinbaseVenue {
+    fn name(&self) -> &'static str {
+        coinbase::VENUE
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        &["coinbase-advanced"]
+    }
+
+    /// Coinbase times are RFC 3339 texts (`micros` does not apply); no latency probe.
+    /// Trade sides are read as the maker's (see [`coinbase::TradeSide`]).
+    fn decoder(&self, registry: &Registry, _options: DecodeOptions) -> Box<dyn VenueDecoder> {
+        Box::new(coinbase::Decoder::new(
+            binance::Symbols::interning(coinbase::VENUE, registry.clone()),
+            coinbase::TradeSide::Maker,
+        ))
+    }
+
+    fn sim(&self) -> Option<&'static SimVenueEntry> {
+        Some(&coinbase::sim::COINBASE_SIM)
     }
 }
 
