@@ -12,6 +12,8 @@ mod demo;
 mod record;
 mod replay;
 mod replay_bybit;
+// Coinbase Advanced Trade captures (h9).
+mod replay_coinbase;
 mod replay_okx;
 mod run;
 mod run_okx;

@@ -26,7 +26,7 @@ use tickwire_tools::journal::{Format, Replay, ReplayOptions, Summary};
 pub struct Args {
     /// Journal or capture file (gzip or plain).
     file: PathBuf,
-    /// Venue of a capture (binance, binance-usdm, bybit, bybit-linear, okx); a journal names
+    /// Venue of a capture (binance, binance-usdm, bybit, bybit-linear, okx, coinbase); a journal names
     /// its own.
     #[arg(long)]
     venue: Option<String>,
@@ -81,6 +81,19 @@ pub fn run(args: Args) -> ExitCode {
         if tickwire_feeds::venues::find(v).map(|v| v.name()) == Ok(tickwire_feeds::okx::VENUE) {
             return crate::replay_okx::run(path, &args.symbols, args.print);
         }
+    }
+    // Coinbase captures go through the Coinbase adapter (h9).
+    if args
+        .venue
+        .as_deref()
+        .and_then(|v| tickwire_feeds::venues::find(v).ok())
+        .map(|v| v.name())
+        == Some(tickwire_feeds::coinbase::VENUE)
+    {
+        if !args.symbols.is_empty() || !args.channels.is_empty() {
+            return fail("--symbols/--channels: a Coinbase capture names its products");
+        }
+        return crate::replay_coinbase::run(path, args.print);
     }
     // Bybit captures go through the Bybit adapter (journals are Binance's for now).
     if let Some(m) = args
