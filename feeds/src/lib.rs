@@ -23,6 +23,7 @@ pub mod coinbase;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod jsonl;
+pub mod launch;
 pub mod okx;
 pub mod rest;
 pub mod sim;

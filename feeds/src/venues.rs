@@ -2,11 +2,14 @@
 //! `run`, `record`, `bench`, `demo`, `sim`) look venues up in.
 //!
 //! A venue is a [`VenueKind`]: its names, a stateless decoder for `tickwire decode` and
-//! replays, and its simulator entry. Adding a venue is one module implementing
+//! replays, its simulator entry, and its launch hook ([`VenueKind::launch`], see
+//! [`crate::launch`]) for `run`, `record`, `bench` and the demo. Adding a venue is one module implementing
 //! [`VenueKind`] and one line in [`VENUES`] (see the repository's `docs/venue-plumbing.md`).
 
 use tickwire_engine::adapter::{DecodeError, Frame};
 use tickwire_engine::{Event, Registry};
+
+use crate::launch::{Launch, LaunchError, LaunchSpec};
 
 use crate::binance::{self, Market};
 use crate::bybit;
@@ -49,8 +52,20 @@ pub trait VenueKind: Sync {
     fn sim(&self) -> Option<&'static SimVenueEntry> {
         None
     }
-    /// The Binance market, for the commands whose connection planning and replay are
-    /// still Binance's own (`run`, `record`, `replay`, `bench`, `demo`); `None` elsewhere.
+    /// The launch hook: checks `spec`, plans the venue's connections (symbols interned in
+    /// `registry`, no I/O) and answers the plan that `run`, `record`, `bench` and the demo
+    /// start. A venue implements it by returning its own [`Launch`] (see [`crate::launch`]
+    /// for the steps); the default answers [`LaunchError::Unsupported`].
+    fn launch(
+        &self,
+        spec: &LaunchSpec,
+        registry: &Registry,
+    ) -> Result<Box<dyn Launch>, LaunchError> {
+        let _ = (spec, registry);
+        Err(LaunchError::Unsupported(self.name()))
+    }
+    /// The Binance market, for the Binance-only parts (the journal replay's REST snapshots);
+    /// `None` elsewhere.
     fn binance_market(&self) -> Option<Market> {
         None
     }
@@ -148,6 +163,16 @@ impl VenueKind for BinanceVenue {
     fn binance_market(&self) -> Option<Market> {
         Some(self.0)
     }
+
+    fn launch(
+        &self,
+        spec: &LaunchSpec,
+        registry: &Registry,
+    ) -> Result<Box<dyn Launch>, LaunchError> {
+        Ok(Box::new(crate::launch::binance::BinanceLaunch::plan(
+            self.0, spec, registry,
+        )?))
+    }
 }
 
 /// Bybit v5 public spot (`bybit`) or linear (`bybit-linear`).
@@ -192,6 +217,16 @@ impl VenueKind for BybitVenue {
             bybit::Market::Linear => &bybit::sim::LINEAR_SIM,
         })
     }
+
+    fn launch(
+        &self,
+        spec: &LaunchSpec,
+        registry: &Registry,
+    ) -> Result<Box<dyn Launch>, LaunchError> {
+        Ok(Box::new(crate::launch::bybit::BybitLaunch::plan(
+            self.0, spec, registry,
+        )?))
+    }
 }
 
 /// OKX v5 public.
@@ -224,6 +259,16 @@ impl VenueKind for OkxVenue {
 
     fn sim(&self) -> Option<&'static SimVenueEntry> {
         Some(&okx::sim::OKX_SIM)
+    }
+
+    fn launch(
+        &self,
+        spec: &LaunchSpec,
+        registry: &Registry,
+    ) -> Result<Box<dyn Launch>, LaunchError> {
+        Ok(Box::new(crate::launch::okx::OkxLaunch::plan(
+            spec, registry,
+        )?))
     }
 }
 

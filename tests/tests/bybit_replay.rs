@@ -473,3 +473,42 @@ fn a_pong_that_never_comes_recycles_the_connection() {
     );
     assert!(r.handler.adapter().heartbeat().app_ping.is_some());
 }
+
+/// A reset (`u == 1`) that comes before the subscription's first snapshot, while the deltas
+/// are buffered: it is the whole new book (venues.md §5), installed at once as one
+/// SNAPSHOT run; the deltas after it chain on it and the book matches the model.
+#[test]
+fn a_sequence_reset_before_the_first_snapshot_installs_the_book() {
+    let mut venue = Venue::new(7);
+    let mut r = Replay::new();
+    let mut recv = r.now;
+    let mut feed = |r: &mut Replay, msg: String| {
+        recv += 10_000_000;
+        let mut line = format!("{recv} {msg}\n").into_bytes();
+        let mut reader = CaptureReader::new(Cursor::new(std::mem::take(&mut line)));
+        while let Some(line) = reader.next() {
+            let line = line.unwrap();
+            r.feed(line.recv_ns, line.frame);
+        }
+    };
+    // Deltas whose snapshot never came: buffered, nothing published.
+    for _ in 0..3 {
+        let d = venue.delta();
+        feed(&mut r, d);
+    }
+    assert!(!r.handler.in_sync(r.btc));
+    assert_eq!(r.snapshot_runs, 0);
+    let reset = venue.reset();
+    feed(&mut r, reset);
+    assert!(r.handler.in_sync(r.btc));
+    r.assert_matches(&venue);
+    for _ in 0..50 {
+        let d = venue.delta();
+        feed(&mut r, d);
+    }
+    r.assert_matches(&venue);
+    let s = r.handler.stats();
+    assert_eq!((s.gaps, s.resets, s.resyncs), (0, 1, 0), "{s:?}");
+    assert_eq!(r.snapshot_runs, 1);
+    assert_eq!(r.book.seq(), venue.u);
+}

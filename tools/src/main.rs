@@ -16,7 +16,6 @@ mod replay_bybit;
 mod replay_coinbase;
 mod replay_okx;
 mod run;
-mod run_okx;
 #[cfg(feature = "nats")]
 mod subscribe;
 use tickwire_tools::sim;
@@ -31,6 +30,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The demo on any venue with a simulator (`tickwire` alone runs it on binance).
+    Demo(demo::Args),
     /// Run a venue feed and print or summarize its events.
     Run(run::Args),
     /// Serve a venue simulator on loopback.
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         None => demo::run(),
+        Some(Command::Demo(a)) => demo::run_venue(a),
         Some(Command::Run(a)) => run::run(a),
         Some(Command::Sim(a)) => sim::run(a),
         Some(Command::Bench(a)) => bench::run(a),

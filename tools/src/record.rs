@@ -1,4 +1,4 @@
-//! `tickwire record`: a live feed (Binance spot or USD-M) to a gzip journal (format in
+//! `tickwire record`: a live feed of any venue of the registry to a gzip journal (format in
 //! `tickwire_tools::journal`): every raw message with its receive time and connection, the
 //! REST snapshots where the feed handler received them, and session starts and ends. The
 //! I/O thread copies into a ring; a writer thread compresses and writes. SIGINT or SIGTERM
@@ -14,35 +14,36 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use flate2::Compression;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
-use tickwire_engine::adapter::{FeedConfig, FeedHandler, connection_config};
+use tickwire_engine::adapter::SnapshotSource;
 use tickwire_engine::event::{EventKind, StatusKind};
 use tickwire_engine::raw::raw_channel;
-use tickwire_engine::{EngineConfig, FeedAdapter, Registry};
-use tickwire_feeds::binance::{
-    BinanceAdapter, BinanceFeed, Channel, DepthSpeed, Market, RestSnapshots, Subscription,
+use tickwire_engine::{EngineConfig, Registry};
+use tickwire_feeds::launch::{LaunchSpec, parse_roots};
+use tickwire_feeds::venues;
+use tickwire_tools::journal::{
+    BoxedHandler, BoxedSnapshots, Header, JournalWriter, Recorder, TeeSnapshots, spawn_writer,
 };
-use tickwire_tools::journal::{Header, JournalWriter, Recorder, TeeSnapshots, spawn_writer};
 use tickwire_tools::signal;
 use tickwire_tools::sim::parse_duration;
 
 /// Arguments of `tickwire record`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Venue: binance (spot) or binance-usdm (USD-M futures).
+    /// Venue, by name: binance (spot), binance-usdm, bybit, bybit-linear, okx, or any other
+    /// of the registry.
     #[arg(long, default_value = "binance")]
     venue: String,
     /// Symbols, comma-separated (BTCUSDT,ETHUSDT; any case).
     #[arg(long, value_delimiter = ',', required = true)]
     symbols: Vec<String>,
-    /// Channels, comma-separated: trade, aggtrade, bbo, book (as `tickwire run`), or stream
-    /// suffixes (bookTicker, depth@100ms, depth@0ms, ...).
+    /// Channels, comma-separated: trade, bbo, book (as `tickwire run`); Binance also
+    /// aggtrade and stream suffixes (bookTicker, depth@100ms, depth@0ms, ...).
     #[arg(long, value_delimiter = ',', default_value = "trade,bbo,book")]
     channels: Vec<String>,
-    /// Update speed of the book channel: 100ms or default (USD-M also 500ms, 0ms).
-    #[arg(long, default_value = "100ms")]
-    depth_speed: String,
+    /// The book channel's speed or depth, as `tickwire run`: Binance 100ms (the default) or
+    /// default (USD-M also 500ms, 0ms); Bybit levels 1, 50 (the default) or 200.
+    #[arg(long, alias = "depth")]
+    depth_speed: Option<String>,
     /// WebSocket endpoint instead of the venue's (ws://127.0.0.1:9100 for `tickwire sim`).
     #[arg(long)]
     url: Option<String>,
@@ -69,57 +70,11 @@ fn parse_duration_arg(s: &str) -> Result<Duration, String> {
     parse_duration(s).map_err(|e| e.to_string())
 }
 
-fn parse_speed(s: &str, market: Market) -> Option<DepthSpeed> {
-    let speed = match s.trim().to_ascii_lowercase().as_str() {
-        "100ms" | "100" => DepthSpeed::Ms100,
-        "default" | "1000ms" | "250ms" => DepthSpeed::Default,
-        "500ms" | "500" if market == Market::UsdM => DepthSpeed::Ms500,
-        "0ms" | "0" if market == Market::UsdM => DepthSpeed::Ms0,
-        _ => return None,
-    };
-    Some(speed)
-}
-
-/// A channel by `tickwire run`'s name or by its stream suffix.
-fn parse_channel(name: &str, speed: DepthSpeed) -> Option<Channel> {
-    let name = name.trim();
-    Channel::from_suffix(name).or(match name.to_ascii_lowercase().as_str() {
-        "trade" | "trades" => Some(Channel::Trade),
-        "aggtrade" | "aggtrades" => Some(Channel::AggTrade),
-        "bbo" | "bookticker" => Some(Channel::BookTicker),
-        "book" | "depth" => Some(Channel::Depth(speed)),
-        _ => None,
-    })
-}
-
-/// `ws://127.0.0.1:9100/stream` → `http://127.0.0.1:9100` when the host is loopback (where
-/// `tickwire sim` serves both).
-fn loopback_rest(url: &str) -> Option<String> {
-    let e = tickwire_engine::config::Endpoint::parse(url).ok()?;
-    let loopback = e.host == "localhost"
-        || e.host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    let host = if e.host.contains(':') {
-        format!("[{}]", e.host)
-    } else {
-        e.host.clone()
-    };
-    let scheme = if e.tls { "https" } else { "http" };
-    loopback.then(|| format!("{scheme}://{host}:{}", e.port))
-}
-
 /// Root certificates (DER) from a PEM or DER file.
 fn read_roots(path: &std::path::Path) -> Result<Vec<Vec<u8>>, String> {
     let bytes =
         std::fs::read(path).map_err(|e| format!("cannot read --cert {}: {e}", path.display()))?;
-    if !bytes.starts_with(b"-----BEGIN") {
-        return Ok(vec![bytes]);
-    }
-    match CertificateDer::pem_slice_iter(&bytes).collect::<Result<Vec<_>, _>>() {
-        Ok(certs) if !certs.is_empty() => Ok(certs.iter().map(|c| c.as_ref().to_vec()).collect()),
-        _ => Err(format!("--cert {}: no valid certificate", path.display())),
-    }
+    parse_roots(&bytes).ok_or_else(|| format!("--cert {}: no valid certificate", path.display()))
 }
 
 fn fail(msg: &str) -> ExitCode {
@@ -129,76 +84,39 @@ fn fail(msg: &str) -> ExitCode {
 
 /// Runs `tickwire record`.
 pub fn run(args: Args) -> ExitCode {
-    let market = match tickwire_feeds::venues::find(&args.venue) {
-        Ok(v) => match v.binance_market() {
-            Some(m) => m,
-            None => {
-                return fail(&format!(
-                    "venue '{}' cannot be recorded yet (record plans Binance connections only)",
-                    v.name()
-                ));
-            }
-        },
+    let venue = match venues::find(&args.venue) {
+        Ok(v) => v,
         Err(e) => return fail(&e.to_string()),
-    };
-    let Some(speed) = parse_speed(&args.depth_speed, market) else {
-        return fail(&format!(
-            "unknown --depth-speed {:?} for {}: 100ms or default (USD-M also 500ms, 0ms)",
-            args.depth_speed,
-            market.venue()
-        ));
-    };
-    let mut channels = Vec::new();
-    for c in args.channels.iter().filter(|c| !c.trim().is_empty()) {
-        match parse_channel(c, speed) {
-            Some(ch) if !channels.contains(&ch) => channels.push(ch),
-            Some(_) => {}
-            None => {
-                return fail(&format!(
-                    "unknown channel {c:?} (trade, aggtrade, bbo, book, or a stream suffix such as depth@100ms)"
-                ));
-            }
-        }
-    }
-    let symbols: Vec<String> = args
-        .symbols
-        .iter()
-        .map(|s| s.trim().to_ascii_uppercase())
-        .filter(|s| !s.is_empty())
-        .collect();
-    if symbols.is_empty() || channels.is_empty() {
-        return fail("give at least one symbol (--symbols) and one channel (--channels)");
-    }
-    // The launcher checks and normalizes the endpoints and plans the connections as for
-    // `tickwire run`; the connections are built here, each with a recorder.
-    let mut feed = BinanceFeed::new(market)
-        .symbols(&symbols)
-        .channels(&channels);
-    if let Some(url) = &args.url {
-        feed = feed.url(url);
-    }
-    if let Some(rest) = args
-        .rest_url
-        .clone()
-        .or_else(|| args.url.as_deref().and_then(loopback_rest))
-    {
-        feed = feed.rest_url(&rest);
-    }
-    let (config, plan) = match (feed.resolved_config(), feed.plan()) {
-        (Ok(c), Ok(p)) => (c, p),
-        (Err(e), _) | (_, Err(e)) => return fail(&e.to_string()),
     };
     let roots = match args.cert.as_deref().map(read_roots).transpose() {
         Ok(r) => r.unwrap_or_default(),
         Err(e) => return fail(&e),
     };
-    let streams: Vec<String> = plan.subscriptions().map(Subscription::stream).collect();
+    let engine_config = EngineConfig::default();
+    // The venue's launch hook checks and normalizes the endpoints and plans the connections
+    // as for `tickwire run`; the connections are built here, each with a recorder.
+    let mut spec = LaunchSpec::new(&args.symbols, &args.channels);
+    spec.depth = args.depth_speed.clone();
+    spec.url = args.url.clone();
+    spec.rest_url = args.rest_url.clone();
+    spec.roots = roots;
+    spec.options = engine_config.connection_defaults;
+    let registry = Registry::new();
+    let launch = match venue.launch(&spec, &registry) {
+        Ok(l) => l,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let streams: Vec<String> = launch
+        .connections()
+        .iter()
+        .flat_map(|c| c.streams.iter().cloned())
+        .collect();
 
     let file = match File::create(&args.out) {
         Ok(f) => f,
         Err(e) => return fail(&format!("cannot create {}: {e}", args.out.display())),
     };
-    let header = Header::new(market.venue(), &streams, tickwire_engine::clock::now_ns());
+    let header = Header::new(launch.venue(), &streams, tickwire_engine::clock::now_ns());
     // Each block its own gzip member with its own checksum: damage costs one block.
     let out = BufWriter::with_capacity(1 << 20, file);
     let writer = match JournalWriter::gzip(out, &header, Compression::default()) {
@@ -206,53 +124,38 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => return fail(&format!("cannot write {}: {e}", args.out.display())),
     };
 
-    let engine_config = EngineConfig::default();
     let mut builder = tickwire_engine::Engine::builder(engine_config);
     let (consumer_id, mut consumer) = builder.consumer(1 << 16);
     let engine = match builder.start() {
         Ok(e) => e,
         Err(e) => return fail(&format!("engine: {e}")),
     };
-    let registry = Registry::new();
     let mut rings = Vec::new();
-    for group in plan.groups() {
-        let adapter = match BinanceAdapter::new(config.clone(), group, &registry) {
-            Ok(a) => a,
-            Err(e) => return fail(&format!("subscriptions: {e}")),
-        };
-        let mut book_symbols: Vec<&str> = Vec::new();
-        for s in group {
-            if matches!(s.channel, Channel::Depth(_)) && !book_symbols.contains(&s.symbol.as_str())
-            {
-                book_symbols.push(&s.symbol);
-            }
+    let begun = Instant::now();
+    for (i, planned) in launch.connections().iter().enumerate() {
+        // The venue's connect pacing (OKX: 3 a second).
+        if let Some(wait) = planned.start_after.checked_sub(begun.elapsed()) {
+            std::thread::sleep(wait);
         }
-        let names = book_symbols
-            .iter()
-            .filter_map(|s| adapter.instrument(s).map(|i| (i, (*s).to_owned())))
-            .collect();
-        let rest = match RestSnapshots::spawn_with_roots(&config, &registry, &book_symbols, &roots)
-        {
-            Ok(r) => r,
-            Err(e) => return fail(&format!("snapshot thread: {e}")),
+        let mut tap = None;
+        let built = launch.build(i, &registry, &mut |source, names| {
+            let (tee, t) = TeeSnapshots::new(BoxedSnapshots(source), names);
+            tap = Some(t);
+            Box::new(tee) as Box<dyn SnapshotSource>
+        });
+        let built = match built {
+            Ok(b) => b,
+            Err(e) => return fail(&e.to_string()),
         };
-        let (tee, tap) = TeeSnapshots::new(rest, names);
-        let handler = FeedHandler::new(adapter, Box::new(tee), FeedConfig::default());
-        let mut conn_config =
-            match connection_config(handler.adapter(), engine_config.connection_defaults) {
-                Ok(c) => c,
-                Err(e) => return fail(&format!("{}: {e}", handler.adapter().endpoint().url)),
-            };
-        for der in &roots {
-            conn_config = conn_config.trust_root_der(der);
-        }
         let (producer, ring) = raw_channel(args.buffer_mb.max(1) << 20);
-        let group_streams: Vec<String> = group.iter().map(Subscription::stream).collect();
-        let recorder = Recorder::new(handler, producer, &group_streams).with_snapshots(tap);
+        let mut recorder = Recorder::new(BoxedHandler(built.handler), producer, &planned.streams);
+        if let Some(tap) = tap {
+            recorder = recorder.with_snapshots(tap);
+        }
         if let Err(e) =
             engine
                 .handle()
-                .add_connection(conn_config, Box::new(recorder), &[consumer_id])
+                .add_connection(built.config, Box::new(recorder), &[consumer_id])
         {
             return fail(&format!("engine: {e}"));
         }

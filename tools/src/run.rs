@@ -1,4 +1,4 @@
-//! `tickwire run`: a Binance feed on the engine, every event printed as a JSON line
+//! `tickwire run`: any venue of the registry (`tickwire_feeds::venues`) on the engine, every event printed as a JSON line
 //! (`--print`, the `tickwire decode` format) or watched in the live view (`--stats`), until
 //! Ctrl-C, `--duration`, or an error that needs the user (every subscription refused, no
 //! connection possible). A summary goes to stderr at the end.
@@ -13,15 +13,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tickwire_engine::FeedAdapter;
 use tickwire_engine::telemetry::{self, CollectorThread, DefaultCollector};
 use tickwire_engine::{
     ConnectionId, Engine, EngineConfig, EngineStats, IdleStrategy, Profile, Reason, Registry,
 };
-use tickwire_feeds::binance::{
-    BinanceAdapter, BinanceFeed, Channel, DepthSpeed, FeedError, FeedPlan, Market, SubscribeVia,
-    Subscription,
-};
+use tickwire_feeds::launch::{Launch, LaunchError, LaunchSpec, parse_roots};
+use tickwire_feeds::venues::{self, DecodeOptions, VenueKind};
 use tickwire_tools::consumer::{Idle, Note, NoteLevel, Tap, TapConfig, Watch};
 use tickwire_tools::signal;
 use tickwire_tools::view::{self, LiveView, Screen, Summary};
@@ -42,21 +39,22 @@ tickwire run --symbols BTCUSDT,ETHUSDT --channels trade,book,bbo --stats\n  \
 tickwire run --venue binance-usdm --symbols BTCUSDT --channels aggtrade --print | head\n  \
 tickwire sim --port 9100 &  tickwire run --url ws://127.0.0.1:9100 --symbols BTCUSDT")]
 pub struct Args {
-    /// Venue: binance (spot), binance-usdm (USD-M futures) or okx (instIds like BTC-USDT;
-    /// channels trade, bbo, book; events printed as JSON lines).
+    /// Venue, by name: binance (spot), binance-usdm (USD-M futures), bybit (spot),
+    /// bybit-linear, okx (instIds like BTC-USDT), or any other of the registry.
     #[arg(long, default_value = "binance")]
     venue: String,
     /// Symbols, comma-separated (BTCUSDT,ETHUSDT; any case).
     #[arg(long, value_delimiter = ',', required = true)]
     symbols: Vec<String>,
-    /// Channels, comma-separated: trade, aggtrade, bbo (bookTicker), book (diff depth kept in
-    /// sync with REST snapshots).
+    /// Channels, comma-separated: trade, bbo, book (kept in sync: REST or in-band snapshots,
+    /// as the venue does it); Binance also aggtrade.
     #[arg(long, value_delimiter = ',', default_value = "trade,bbo,book")]
     channels: Vec<String>,
-    /// Update speed of the book channel: 100ms, default (1000 ms spot, 250 ms USD-M); USD-M
-    /// also 500ms and 0ms.
-    #[arg(long, default_value = "100ms")]
-    depth_speed: String,
+    /// The book channel's speed or depth. Binance: 100ms (the default), default (1000 ms
+    /// spot, 250 ms USD-M), USD-M also 500ms and 0ms. Bybit: levels, 1, 50 (the default) or
+    /// 200.
+    #[arg(long, alias = "depth")]
+    depth_speed: Option<String>,
     /// WebSocket endpoint instead of the venue's: testnet, a proxy, `tickwire sim`
     /// (ws://127.0.0.1:9100 or ws://127.0.0.1:9100/stream).
     #[arg(long)]
@@ -84,8 +82,8 @@ pub struct Args {
     /// Take exchange_ts from a leading "ts" field in ns (`tickwire sim --probe`).
     #[arg(long)]
     probe: bool,
-    /// How streams are requested: frames (SUBSCRIBE after connecting; each refusal is
-    /// reported) or url (named in the URL; live at once).
+    /// How Binance streams are requested: frames (SUBSCRIBE after connecting; each refusal is
+    /// reported) or url (named in the URL; live at once). Other venues subscribe by frames.
     #[arg(long, default_value = "frames")]
     subscribe: String,
     /// Engine profile: standard (blocking poll), low-latency (busy poll), lightweight.
@@ -111,36 +109,6 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     tickwire_tools::sim::parse_duration(s).map_err(|e| e.to_string())
 }
 
-fn parse_channel(name: &str, speed: DepthSpeed) -> Option<Channel> {
-    Some(match name.trim().to_ascii_lowercase().as_str() {
-        "trade" | "trades" => Channel::Trade,
-        "aggtrade" | "aggtrades" | "agg" => Channel::AggTrade,
-        "bbo" | "bookticker" | "ticker" => Channel::BookTicker,
-        "book" | "depth" => Channel::Depth(speed),
-        _ => return None,
-    })
-}
-
-fn parse_speed(s: &str, market: Market) -> Result<DepthSpeed, String> {
-    let speed = match s.trim().to_ascii_lowercase().as_str() {
-        "100ms" | "100" => DepthSpeed::Ms100,
-        "default" | "1000ms" | "250ms" => DepthSpeed::Default,
-        "500ms" | "500" => DepthSpeed::Ms500,
-        "0ms" | "0" => DepthSpeed::Ms0,
-        _ => {
-            return Err(format!(
-                "unknown --depth-speed '{s}': use 100ms or default (USD-M also 500ms, 0ms)"
-            ));
-        }
-    };
-    if market == Market::Spot && matches!(speed, DepthSpeed::Ms500 | DepthSpeed::Ms0) {
-        return Err(format!(
-            "--depth-speed {s} is USD-M only; spot offers 100ms and default (1000 ms)"
-        ));
-    }
-    Ok(speed)
-}
-
 fn parse_profile(s: &str) -> Option<Profile> {
     match s.trim().to_ascii_lowercase().as_str() {
         "standard" => Some(Profile::Standard),
@@ -150,26 +118,6 @@ fn parse_profile(s: &str) -> Option<Profile> {
     }
 }
 
-/// `ws://127.0.0.1:9100/stream` → `http://127.0.0.1:9100` when the host is loopback.
-fn loopback_rest(url: &str) -> Option<String> {
-    let endpoint = tickwire_engine::config::Endpoint::parse(url).ok()?;
-    let host = endpoint.host.as_str();
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if !loopback {
-        return None;
-    }
-    let scheme = if endpoint.tls { "https" } else { "http" };
-    let host = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
-    };
-    Some(format!("{scheme}://{host}:{}", endpoint.port))
-}
-
 fn usage(msg: &str) -> ExitCode {
     eprintln!("tickwire run: {msg}");
     ExitCode::from(USAGE)
@@ -177,57 +125,9 @@ fn usage(msg: &str) -> ExitCode {
 
 /// Runs `tickwire run`.
 pub fn run(args: Args) -> ExitCode {
-    if tickwire_feeds::venues::find(&args.venue).map(|v| v.name()) == Ok(tickwire_feeds::okx::VENUE)
-    {
-        return crate::run_okx::run(
-            &args.symbols,
-            &args.channels,
-            args.url.as_deref(),
-            args.rest_url.as_deref(),
-            args.duration,
-        );
-    }
-    let market = match tickwire_feeds::venues::find(&args.venue) {
-        Ok(v) => match v.binance_market() {
-            Some(m) => m,
-            None => {
-                return usage(&format!(
-                    "venue '{}' cannot be run yet (run plans Binance connections only)",
-                    v.name()
-                ));
-            }
-        },
+    let venue = match venues::find(&args.venue) {
+        Ok(v) => v,
         Err(e) => return usage(&e.to_string()),
-    };
-    let speed = match parse_speed(&args.depth_speed, market) {
-        Ok(s) => s,
-        Err(e) => return usage(&e),
-    };
-    let mut channels: Vec<Channel> = Vec::new();
-    for name in args.channels.iter().filter(|c| !c.trim().is_empty()) {
-        match parse_channel(name, speed) {
-            Some(c) if !channels.contains(&c) => channels.push(c),
-            Some(_) => {}
-            None => {
-                return usage(&format!(
-                    "unknown channel '{name}': use trade, aggtrade, bbo or book"
-                ));
-            }
-        }
-    }
-    let symbols: Vec<String> = args
-        .symbols
-        .iter()
-        .map(|s| s.trim().to_ascii_uppercase())
-        .filter(|s| !s.is_empty())
-        .collect();
-    if symbols.is_empty() || channels.is_empty() {
-        return usage("give at least one symbol (--symbols) and one channel (--channels)");
-    }
-    let via = match args.subscribe.as_str() {
-        "frames" => SubscribeVia::Frames,
-        "url" => SubscribeVia::Url,
-        other => return usage(&format!("unknown --subscribe '{other}': use frames or url")),
     };
     let Some(profile) = parse_profile(&args.profile) else {
         return usage(&format!(
@@ -235,44 +135,39 @@ pub fn run(args: Args) -> ExitCode {
             args.profile
         ));
     };
-
-    let mut feed = BinanceFeed::new(market)
-        .symbols(&symbols)
-        .channels(&channels)
-        .subscribe_via(via)
-        .microseconds(args.micros)
-        .latency_probe(args.probe);
-    if via == SubscribeVia::Frames {
-        // Small requests, aligned on symbols, so a refusal names the symbol at fault; at
-        // most about 8 frames a connection (the venue paces them at 4-10 a second).
-        let n = channels.len();
-        let per = (symbols.len() * n).div_ceil(8).div_ceil(n) * n;
-        feed.config_mut().streams_per_frame = per.clamp(n, 200);
-    }
-    if let Some(url) = &args.url {
-        feed = feed.url(url);
-    }
+    let mut spec = LaunchSpec::new(&args.symbols, &args.channels);
+    spec.depth = args.depth_speed.clone();
+    spec.subscribe = Some(args.subscribe.clone());
+    spec.decode = DecodeOptions {
+        micros: args.micros,
+        probe: args.probe,
+    };
+    spec.url = args.url.clone();
+    spec.rest_url = args.rest_url.clone();
     if args.deflate {
-        feed = feed.options(tickwire_engine::ConnectionOptions {
+        spec.options = tickwire_engine::ConnectionOptions {
             deflate: Some(tickwire_engine::ws::DeflateOffer::default()),
             ..tickwire_engine::ConnectionOptions::default()
-        });
-    }
-    let rest = args
-        .rest_url
-        .clone()
-        .or_else(|| args.url.as_deref().and_then(loopback_rest));
-    if let Some(rest) = &rest {
-        feed = feed.rest_url(rest);
+        };
     }
     if let Some(path) = &args.cert {
         match std::fs::read(path) {
-            Ok(bytes) if bytes.starts_with(b"-----BEGIN") => {
-                feed = feed.trust_root_pem(&String::from_utf8_lossy(&bytes));
-            }
-            Ok(bytes) => feed = feed.trust_root_der(&bytes),
+            Ok(bytes) => match parse_roots(&bytes) {
+                Some(roots) => spec.roots = roots,
+                None => {
+                    return usage(&format!(
+                        "bad --cert: {}: not a valid certificate (PEM or DER)",
+                        path.display()
+                    ));
+                }
+            },
             Err(e) => return usage(&format!("cannot read --cert {}: {e}", path.display())),
         }
+    }
+    // Checked here, before anything starts (the plan is made again, off this thread, by
+    // `drive`): a bad command line is answered at once.
+    if let Err(e) = venue.launch(&spec, &Registry::new()) {
+        return launch_error("tickwire run", &e);
     }
 
     let mut engine = EngineConfig::profile(profile);
@@ -281,30 +176,12 @@ pub fn run(args: Args) -> ExitCode {
         engine.idle = IdleStrategy::SpinThenYield { spins: 0 };
     }
     let print = args.print || (!args.stats && !std::io::stdout().is_terminal());
-    let market_name = match market {
-        Market::Spot => "binance spot",
-        Market::UsdM => "binance usd-m",
-    };
-    let ws = feed
-        .resolved_config()
-        .map(|c| c.ws_base().to_owned())
-        .unwrap_or_default();
-    let rest_base = feed
-        .resolved_config()
-        .map(|c| c.rest_base().to_owned())
-        .unwrap_or_default();
-    if print && channels.iter().any(|c| matches!(c, Channel::Depth(_))) {
-        eprintln!("tickwire run: book snapshots from {rest_base} (--rest-url to change)");
-    }
     let session = Session {
         label: "tickwire run",
-        title: format!(
-            "tickwire run · {market_name} · {ws} · {} symbols × {} channels",
-            symbols.len(),
-            channels.len()
-        ),
-        target: format!("{market_name} at {ws}"),
-        feed,
+        title: None,
+        target: None,
+        venue,
+        spec,
         engine,
         print,
         live: !print,
@@ -326,12 +203,14 @@ pub fn run(args: Args) -> ExitCode {
 pub(crate) struct Session {
     /// Prefix of messages (`tickwire run`).
     pub label: &'static str,
-    /// Title line of the live view.
-    pub title: String,
-    /// What the summary says it ran against.
-    pub target: String,
-    /// The feed to start.
-    pub feed: BinanceFeed,
+    /// Title line of the live view; `None`: venue, endpoint, symbols and channels.
+    pub title: Option<String>,
+    /// What the summary says it ran against; `None`: the market at its endpoint.
+    pub target: Option<String>,
+    /// The venue to launch.
+    pub venue: &'static dyn VenueKind,
+    /// What to launch on it.
+    pub spec: LaunchSpec,
     /// The engine's configuration.
     pub engine: EngineConfig,
     /// Print every event as a JSON line.
@@ -454,40 +333,57 @@ pub(crate) fn drive(
     // Planning thousands of symbols takes a while: off this thread, so Ctrl-C and
     // `--duration` still end the run.
     let planned = {
-        let feed = session.feed.clone();
+        let (venue, spec, registry) = (session.venue, session.spec.clone(), registry.clone());
         interruptible(started, session.duration, move || {
-            let plan = feed.plan()?;
-            Ok::<_, FeedError>((plan, feed))
+            venue.launch(&spec, &registry)
         })
     };
-    let (plan, feed) = match planned {
+    let launch: Box<dyn Launch> = match planned {
         Ok(Ok(p)) => p,
-        Ok(Err(e)) => return feed_error(label, &session.feed, e),
+        Ok(Err(e)) => return launch_error(label, &e),
         Err(end) => return stopped_during_start_up(label, &end),
     };
-    let urls = urls_of(&feed, &plan, &registry);
+    let urls: Vec<String> = launch.connections().iter().map(|c| c.url.clone()).collect();
+    let target = session
+        .target
+        .clone()
+        .unwrap_or_else(|| format!("{} at {}", launch.market_name(), launch.ws_base()));
+    let title = session.title.clone().unwrap_or_else(|| {
+        format!(
+            "tickwire run · {} · {} · {} symbols × {} channels",
+            launch.market_name(),
+            launch.ws_base(),
+            launch.symbols().len(),
+            session.spec.channel_names().len()
+        )
+    });
+    if session.print
+        && session.spec.channel_names().iter().any(|c| {
+            let c = c.to_ascii_lowercase();
+            c.starts_with("book") || c.starts_with("depth")
+        })
+        && let Some(rest) = launch.rest_base()
+    {
+        eprintln!("{label}: book snapshots from {rest} (--rest-url to change)");
+    }
     let (tx, rx) = telemetry::channel(session.engine.telemetry_capacity);
     let mut builder = Engine::builder(session.engine);
     builder.telemetry(tx);
     let (consumer_id, consumer) = builder.consumer(RING);
     let mut consumers = vec![consumer_id];
     let egress = match &session.publish {
-        Some((url, replicas)) => match start_egress(
-            &mut builder,
-            url,
-            *replicas,
-            session.feed.venue(),
-            &registry,
-        ) {
-            Ok((id, egress)) => {
-                consumers.push(id);
-                Some(egress)
+        Some((url, replicas)) => {
+            match start_egress(&mut builder, url, *replicas, launch.venue(), &registry) {
+                Ok((id, egress)) => {
+                    consumers.push(id);
+                    Some(egress)
+                }
+                Err(e) => {
+                    eprintln!("{label}: --publish: {e}");
+                    return ExitCode::FAILURE;
+                }
             }
-            Err(e) => {
-                eprintln!("{label}: --publish: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
+        }
         None => None,
     };
     let engine = match builder.start() {
@@ -510,11 +406,8 @@ pub(crate) fn drive(
         print: session.print,
         idle: session.idle,
         epoch,
-        book_depth: session
-            .feed
-            .resolved_config()
-            .map_or(5000, |c| c.book_depth),
-        ..TapConfig::new(session.feed.venue())
+        book_depth: launch.book_depth(),
+        ..TapConfig::new(launch.venue())
     };
     let sink_collector = collector.clone();
     let tap = match Tap::spawn(
@@ -531,21 +424,24 @@ pub(crate) fn drive(
     };
     let starting = {
         let (handle, registry) = (engine.handle(), registry.clone());
+        // The plan goes to the start-up thread and comes back with its result (it explains
+        // refusals later); a run that ends during start-up no longer needs it.
         interruptible(started, session.duration, move || {
-            feed.start(&handle, &registry, &consumers)
+            let started = launch.start(&handle, &registry, &consumers);
+            (started, launch)
         })
     };
     // A signal or the duration during start-up: no loop, straight to the shutdown and the
     // summary (connections the start-up thread still adds are refused by the stopping
     // engine).
-    let (conns, early_end) = match starting {
-        Ok(Ok(c)) => (c, None),
-        Ok(Err(e)) => {
+    let (conns, early_end, launch) = match starting {
+        Ok((Ok(c), launch)) => (c, None, Some(launch)),
+        Ok((Err(e), _)) => {
             let _ = engine.join();
             let _ = tap.join();
-            return feed_error(label, &session.feed, e);
+            return launch_error(label, &e);
         }
-        Err(end) => (Vec::new(), Some(end)),
+        Err(end) => (Vec::new(), Some(end), None),
     };
     if session.print {
         for (i, url) in urls.iter().enumerate() {
@@ -595,15 +491,17 @@ pub(crate) fn drive(
         if watch.finished {
             break End::Fatal(String::from("the engine stopped unexpectedly"));
         }
-        if let Some(fatal) = check(
-            &watch,
-            &plan,
-            &conns,
-            &urls,
-            &mut progress,
-            elapsed,
-            session.cert,
-        ) {
+        if let Some(fatal) = launch.as_deref().and_then(|launch| {
+            check(
+                &watch,
+                launch,
+                &conns,
+                &urls,
+                &mut progress,
+                elapsed,
+                session.cert,
+            )
+        }) {
             break End::Fatal(fatal);
         }
         if session.print {
@@ -622,7 +520,7 @@ pub(crate) fn drive(
             };
             let frame = view::render(
                 &Screen {
-                    title: &session.title,
+                    title: &title,
                     uptime: elapsed,
                     metrics: &metrics,
                     watch: &watch,
@@ -666,7 +564,7 @@ pub(crate) fn drive(
     let text = view::summary(
         &Summary {
             label,
-            target: &session.target,
+            target: &target,
             elapsed,
             engine: &stats,
             metrics: &metrics,
@@ -744,61 +642,15 @@ fn stopped_during_start_up(label: &str, end: &End) -> ExitCode {
     }
 }
 
-/// The WebSocket URL of each connection of `plan` ([`BinanceFeed::urls`] without planning
-/// again: planning is the slow part of a start-up with thousands of symbols).
-fn urls_of(feed: &BinanceFeed, plan: &FeedPlan, registry: &Registry) -> Vec<String> {
-    let Ok(config) = feed.resolved_config() else {
-        return Vec::new();
-    };
-    plan.groups()
-        .iter()
-        .map(|g| {
-            BinanceAdapter::new(config.clone(), g, registry)
-                .ok()
-                .map(|a| FeedAdapter::endpoint(&a).url)
-        })
-        .collect::<Option<Vec<_>>>()
-        .unwrap_or_default()
+/// Explains a launch that could not plan or start; the exit code says whose fault it is.
+fn launch_error(label: &str, e: &LaunchError) -> ExitCode {
+    eprintln!("{label}: {e}");
+    ExitCode::from(e.exit_code())
 }
-
-/// Explains a feed that could not start; the exit code says whose fault it is.
-fn feed_error(label: &str, feed: &BinanceFeed, e: FeedError) -> ExitCode {
-    let (msg, code) = match e {
-        FeedError::InvalidSymbol { index } => {
-            let subs = feed.subscriptions();
-            let sym = subs.get(index).map_or("", |s| s.symbol.as_str());
-            (
-                format!("'{sym}' is not a Binance symbol: letters and digits only, like BTCUSDT"),
-                USAGE,
-            )
-        }
-        FeedError::Url(_) | FeedError::UrlQuery => (
-            format!("bad --url: {e} (e.g. wss://stream.binance.com:9443 or ws://127.0.0.1:9100)"),
-            USAGE,
-        ),
-        FeedError::RestUrl => (
-            format!("bad --rest-url: {e} (e.g. https://api.binance.com or http://127.0.0.1:9100)"),
-            USAGE,
-        ),
-        FeedError::Certificate => (format!("bad --cert: {e}"), USAGE),
-        FeedError::NoSubscriptions => (e.to_string(), USAGE),
-        _ => (e.to_string(), 1),
-    };
-    eprintln!("{label}: {msg}");
-    ExitCode::from(code)
-}
-
-fn stream_list(subs: &[Subscription]) -> String {
-    subs.iter()
-        .map(Subscription::stream)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Reacts to refusals and connections that never came up; returns a fatal message.
 fn check(
     watch: &Watch,
-    plan: &FeedPlan,
+    launch: &dyn Launch,
     conns: &[ConnectionId],
     urls: &[String],
     progress: &mut Progress,
@@ -810,17 +662,14 @@ fn check(
     // subscription, thousands with a large universe) are not rebuilt every turn.
     let new_refusals = watch.refused.len() > progress.refusals_seen;
     for r in &watch.refused[progress.refusals_seen..] {
-        let streams = group_of(r.connection).and_then(|g| plan.request(g, r.request));
+        let streams = group_of(r.connection).and_then(|g| launch.request(g, r.request));
         let text = match streams {
             Some(subs) => {
-                for s in subs {
-                    progress.refused.insert(s.stream());
-                }
+                let list = subs.join(", ");
+                progress.refused.extend(subs);
                 format!(
-                    "the venue refused {} (request {} on connection {})",
-                    stream_list(subs),
-                    r.request,
-                    r.connection
+                    "the venue refused {list} (request {} on connection {})",
+                    r.request, r.connection
                 )
             }
             None => format!(
@@ -837,17 +686,25 @@ fn check(
     }
     progress.refusals_seen = watch.refused.len();
     let all_refused = new_refusals && {
-        let mut all = plan.subscriptions().map(Subscription::stream).peekable();
-        all.peek().is_some() && all.all(|s| progress.refused.contains(&s))
+        let mut all = launch
+            .connections()
+            .iter()
+            .flat_map(|c| c.streams.iter())
+            .peekable();
+        all.peek().is_some() && all.all(|s| progress.refused.contains(s))
     };
     if all_refused {
-        let mut symbols: Vec<&str> = plan.subscriptions().map(|s| s.symbol.as_str()).collect();
-        symbols.dedup();
+        let streams: Vec<&str> = launch
+            .connections()
+            .iter()
+            .flat_map(|c| c.streams.iter().map(String::as_str))
+            .collect();
         return Some(format!(
             "the venue refused every subscription ({}). Check the symbols ({}) and channels: \
-             the venue lists its symbols at /api/v3/exchangeInfo",
-            stream_list(&plan.subscriptions().cloned().collect::<Vec<_>>()),
-            symbols.join(", ")
+             {}",
+            streams.join(", "),
+            launch.symbols().join(", "),
+            launch.symbols_hint()
         ));
     }
     for (g, id) in conns.iter().enumerate() {
@@ -956,46 +813,8 @@ mod tests {
     }
 
     #[test]
-    fn channels_and_speeds_parse() {
-        assert_eq!(
-            parse_channel("trade", DepthSpeed::Ms100),
-            Some(Channel::Trade)
-        );
-        assert_eq!(
-            parse_channel("aggTrade", DepthSpeed::Ms100),
-            Some(Channel::AggTrade)
-        );
-        assert_eq!(
-            parse_channel("BBO", DepthSpeed::Ms100),
-            Some(Channel::BookTicker)
-        );
-        assert_eq!(
-            parse_channel("book", DepthSpeed::Default),
-            Some(Channel::Depth(DepthSpeed::Default))
-        );
-        assert_eq!(parse_channel("kline", DepthSpeed::Ms100), None);
-        assert_eq!(parse_speed("100ms", Market::Spot), Ok(DepthSpeed::Ms100));
-        assert!(parse_speed("0ms", Market::Spot).is_err());
-        assert_eq!(parse_speed("0ms", Market::UsdM), Ok(DepthSpeed::Ms0));
-        assert!(parse_speed("fast", Market::UsdM).is_err());
+    fn profiles_parse() {
         assert_eq!(parse_profile("low-latency"), Some(Profile::LowLatency));
         assert_eq!(parse_profile("turbo"), None);
-    }
-
-    #[test]
-    fn rest_defaults_to_a_loopback_ws_host() {
-        assert_eq!(
-            loopback_rest("ws://127.0.0.1:9100/stream").as_deref(),
-            Some("http://127.0.0.1:9100")
-        );
-        assert_eq!(
-            loopback_rest("wss://localhost:1/").as_deref(),
-            Some("https://localhost:1")
-        );
-        assert_eq!(
-            loopback_rest("ws://[::1]:7").as_deref(),
-            Some("http://[::1]:7")
-        );
-        assert_eq!(loopback_rest("wss://stream.binance.com:9443"), None);
     }
 }

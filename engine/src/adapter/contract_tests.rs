@@ -487,6 +487,71 @@ fn a_sequence_reset_replaces_the_book_without_a_gap() {
     assert_eq!(rig.produced.lock().unwrap().len(), 1, "no resubscribe");
 }
 
+/// A reset (`u == 1`) before the book's first snapshot, while diffs are buffered: it is the
+/// whole new book, installed at once (it was buffered and never installed, waiting for a
+/// snapshot the venue never sends).
+#[test]
+fn a_sequence_reset_while_buffering_installs_the_book() {
+    let (t, _r) = toy(SnapshotStart::InBand);
+    let mut rig = Rig::new(t);
+    // Diffs before any snapshot: buffered.
+    rig.msg("diff 7 7 b99x5");
+    rig.msg("diff 8 8 a103x1");
+    assert!(rig.book.best_bid().is_none());
+    rig.msg("diff 1 1 b50x1 b49x2 a51x1");
+    let mut model = Model::default();
+    model.apply("b50x1 b49x2 a51x1");
+    assert_eq!(rig.levels(), model.levels());
+    assert!(rig.handler.in_sync(rig.handler.adapter().instrument));
+    // The chain goes on from the reset; the diffs buffered before it are gone.
+    rig.msg("diff 2 2 b50x0 a52x7");
+    model.apply("b50x0 a52x7");
+    assert_eq!(rig.levels(), model.levels());
+    assert_eq!(rig.handler.stats().resets, 1);
+    assert_eq!(rig.handler.stats().snapshots_applied, 1);
+    assert_eq!(rig.count(StatusKind::Gap), 0);
+    assert_eq!(rig.count(StatusKind::Resync), 0);
+    // It went out as one SNAPSHOT run of the three levels.
+    let run: Vec<_> = rig
+        .published
+        .iter()
+        .filter(|e| e.flags.contains(Flags::SNAPSHOT))
+        .collect();
+    assert_eq!(run.len(), 3);
+    assert!(run[0].flags.contains(Flags::RUN_START));
+    assert!(run[2].flags.contains(Flags::LAST_IN_BATCH));
+}
+
+/// The same with a REST start: a reset arriving while the book waits for its REST snapshot
+/// installs at once, and the snapshot that comes later (older than the reset) is not used.
+#[test]
+fn a_sequence_reset_while_waiting_for_a_rest_snapshot_installs_the_book() {
+    let (t, _r) = toy(SnapshotStart::Rest);
+    let x = t.instrument;
+    let mut rig = Rig::new(t);
+    rig.msg("diff 7 7 b99x5");
+    assert_eq!(rig.feeder.requests(), 1);
+    rig.msg("diff 1 1 b50x1 a51x1");
+    let mut model = Model::default();
+    model.apply("b50x1 a51x1");
+    assert_eq!(rig.levels(), model.levels());
+    // The snapshot asked for before the reset answers now: the book is in sync already.
+    rig.feeder.push(BookSnapshot {
+        instrument: x,
+        last_id: 6,
+        exchange_ts: 0,
+        bids: vec![(dec("99"), dec("1"))],
+        asks: vec![(dec("103"), dec("1"))],
+    });
+    rig.at(SEC + MS);
+    assert_eq!(rig.levels(), model.levels());
+    rig.msg("diff 2 2 a52x7");
+    model.apply("a52x7");
+    assert_eq!(rig.levels(), model.levels());
+    assert_eq!(rig.count(StatusKind::Gap), 0);
+    assert_eq!(rig.handler.stats().resets, 1);
+}
+
 #[test]
 fn a_gap_resubscribes_that_instrument_once_and_the_next_snapshot_heals() {
     let (t, _r) = toy(SnapshotStart::InBand);

@@ -58,5 +58,8 @@ pub mod record;
 pub mod replay;
 
 pub use format::{Header, JournalError, JournalReader, JournalWriter, Kind, Record};
-pub use record::{JournalSink, Recorder, SnapshotTap, TeeSnapshots, WriterStats, spawn_writer};
+pub use record::{
+    BoxedHandler, BoxedSnapshots, JournalSink, Recorder, SnapshotTap, TeeSnapshots, WriterStats,
+    spawn_writer,
+};
 pub use replay::{Format, Replay, ReplayError, ReplayOptions, Step, Summary};

@@ -23,7 +23,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tickwire_engine::adapter::{BookSnapshot, SnapshotError, SnapshotSource};
-use tickwire_engine::handler::{ConnectionId, Context, Message, Reconnect, WsHandler};
+use tickwire_engine::handler::{ConnectionId, Context, Leg, Message, Reconnect, WsHandler};
 use tickwire_engine::raw::{RawConsumer, RawItem, RawProducer};
 use tickwire_engine::{InstrumentId, Reason};
 
@@ -80,6 +80,10 @@ impl<S: SnapshotSource> SnapshotSource for TeeSnapshots<S> {
         self.inner.request(instrument);
     }
 
+    fn track(&mut self, instrument: InstrumentId) {
+        self.inner.track(instrument);
+    }
+
     fn poll(&mut self) -> Option<(InstrumentId, Result<BookSnapshot, SnapshotError>)> {
         let (instrument, result) = self.inner.poll()?;
         // A snapshot result is rare (a resync), so serializing here is off the hot path.
@@ -97,6 +101,71 @@ impl<S: SnapshotSource> SnapshotSource for TeeSnapshots<S> {
         // The recorder may be gone (engine shutting down): the result still goes on.
         let _ = self.tx.send((kind, payload));
         Some((instrument, result))
+    }
+}
+
+/// A boxed snapshot source (what a venue's launch hands its tee) as a [`SnapshotSource`],
+/// for [`TeeSnapshots`].
+pub struct BoxedSnapshots(pub Box<dyn SnapshotSource>);
+
+impl SnapshotSource for BoxedSnapshots {
+    fn request(&mut self, instrument: InstrumentId) {
+        self.0.request(instrument);
+    }
+
+    fn track(&mut self, instrument: InstrumentId) {
+        self.0.track(instrument);
+    }
+
+    fn poll(&mut self) -> Option<(InstrumentId, Result<BookSnapshot, SnapshotError>)> {
+        self.0.poll()
+    }
+}
+
+/// A boxed handler (what a venue's launch builds) as a [`WsHandler`], for [`Recorder`]:
+/// every callback forwarded.
+pub struct BoxedHandler(pub Box<dyn WsHandler>);
+
+impl WsHandler for BoxedHandler {
+    fn on_connect(&mut self, cx: &mut Context<'_>) {
+        self.0.on_connect(cx);
+    }
+
+    #[inline]
+    fn on_message(&mut self, msg: Message<'_>, cx: &mut Context<'_>) {
+        self.0.on_message(msg, cx);
+    }
+
+    fn on_disconnect(&mut self, reason: Reason, cx: &mut Context<'_>) -> Reconnect {
+        self.0.on_disconnect(reason, cx)
+    }
+
+    fn on_error(&mut self, reason: Reason, cx: &mut Context<'_>) {
+        self.0.on_error(reason, cx);
+    }
+
+    fn on_timer(&mut self, cx: &mut Context<'_>) {
+        self.0.on_timer(cx);
+    }
+
+    fn on_poll(&mut self, cx: &mut Context<'_>) {
+        self.0.on_poll(cx);
+    }
+
+    fn on_subscribe(&mut self, topics: &[String], cx: &mut Context<'_>) {
+        self.0.on_subscribe(topics, cx);
+    }
+
+    fn on_unsubscribe(&mut self, topics: &[String], cx: &mut Context<'_>) {
+        self.0.on_unsubscribe(topics, cx);
+    }
+
+    fn on_leg_closed(&mut self, leg: Leg, reason: Reason, cx: &mut Context<'_>) {
+        self.0.on_leg_closed(leg, reason, cx);
+    }
+
+    fn min_ring_capacity(&self) -> usize {
+        self.0.min_ring_capacity()
     }
 }
 

@@ -197,6 +197,16 @@ impl<A: FeedAdapter> FeedHandler<A> {
     ) {
         match self.books[slot].state {
             SyncState::Idle | SyncState::Buffering => {
+                // A reset is the whole new book whatever came before (Bybit `u == 1`): it
+                // installs as a snapshot here too, or a book that has none yet would buffer
+                // it and wait for a snapshot the venue never sends. A Reset verdict does not
+                // depend on `last` (here the last diff applied before the book was lost, or
+                // none).
+                if self.adapter.next_diff(&self.books[slot].last, &ids) == SeqCheck::Reset {
+                    self.stats.resets += 1;
+                    self.on_book_snapshot(slot, ids, checksum, events, cx);
+                    return;
+                }
                 let timeout = self.config.snapshot_sync_timeout_ns;
                 self.books[slot].start_buffering(cx.now(), timeout);
                 self.buffer(slot, ids, checksum, events);
