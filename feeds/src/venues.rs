@@ -311,6 +311,16 @@ impl VenueKind for CoinbaseVenue {
     fn sim(&self) -> Option<&'static SimVenueEntry> {
         Some(&coinbase::sim::COINBASE_SIM)
     }
+
+    fn launch(
+        &self,
+        spec: &LaunchSpec,
+        registry: &Registry,
+    ) -> Result<Box<dyn Launch>, LaunchError> {
+        Ok(Box::new(crate::launch::coinbase::CoinbaseLaunch::plan(
+            spec, registry,
+        )?))
+    }
 }
 
 #[cfg(test)]
