@@ -312,20 +312,18 @@ impl Replay {
     }
 
     fn assert_matches(&self, venue: &Venue) {
-        for k in 0..2 {
-            assert!(self.books[k].is_valid(), "{}", PRODUCTS[k]);
+        for (k, product) in PRODUCTS.iter().enumerate() {
+            assert!(self.books[k].is_valid(), "{product}");
             let (bids, asks) = venue.model(k);
             assert_eq!(
                 self.books[k].bids(usize::MAX).collect::<Vec<_>>(),
                 bids,
-                "{}",
-                PRODUCTS[k]
+                "{product}"
             );
             assert_eq!(
                 self.books[k].asks(usize::MAX).collect::<Vec<_>>(),
                 asks,
-                "{}",
-                PRODUCTS[k]
+                "{product}"
             );
         }
     }
