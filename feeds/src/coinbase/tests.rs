@@ -592,3 +592,43 @@ fn the_launcher_admits_multi_megabyte_snapshots_and_plans_by_the_limit() {
         Some(FeedError::InvalidProduct { index: 0 })
     );
 }
+
+/// The literal-compare reader of updates in the documented shape and the general reader
+/// (taken when the shape differs: spaces, another key order) give the same events, on
+/// generated texts (prices and sizes of every shape, exponents and bad numbers included).
+#[test]
+fn the_fast_update_reader_agrees_with_the_general_one() {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let alphabet = b"0123456789.0123456789e-";
+    let mut num = |x: &mut u64| -> String {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        let len = 1 + (*x % 14) as usize;
+        (0..len)
+            .map(|k| alphabet[((*x >> (4 * k)) % alphabet.len() as u64) as usize] as char)
+            .collect()
+    };
+    for _ in 0..2000 {
+        let (p, q) = (num(&mut x), num(&mut x));
+        let side = if x % 2 == 0 { "bid" } else { "offer" };
+        let fast = format!(
+            r#"{{"side":"{side}","event_time":"2026-04-07T14:30:00Z","price_level":"{p}","new_quantity":"{q}"}}"#
+        );
+        let general = format!(
+            r#"{{"new_quantity": "{q}", "price_level": "{p}", "event_time": "2026-04-07T14:30:00Z", "side": "{side}"}}"#
+        );
+        let msg = |u: &str| {
+            format!(
+                r#"{{"channel":"l2_data","client_id":"","timestamp":"2026-04-07T14:30:00Z","sequence_num":3,"events":[{{"type":"update","product_id":"BTC-USD","updates":[{u},{u}]}}]}}"#
+            )
+        };
+        let (mut a, _r) = both();
+        let (mut b, _r2) = both();
+        assert_eq!(
+            decode(&mut a, &msg(&fast)),
+            decode(&mut b, &msg(&general)),
+            "{fast}"
+        );
+    }
+}
