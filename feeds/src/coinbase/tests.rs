@@ -612,11 +612,17 @@ fn the_fast_update_reader_agrees_with_the_general_one() {
     for _ in 0..2000 {
         let (p, q) = (num(&mut x), num(&mut x));
         let side = if x % 2 == 0 { "bid" } else { "offer" };
+        // The usual 27-byte time, a shorter one, one with an escape (general path).
+        let time = [
+            "2026-04-07T14:30:00.123456Z",
+            "2026-04-07T14:30:00Z",
+            r"2026-04-07T14:30:00.123456Z",
+        ][(x % 3) as usize];
         let fast = format!(
-            r#"{{"side":"{side}","event_time":"2026-04-07T14:30:00Z","price_level":"{p}","new_quantity":"{q}"}}"#
+            r#"{{"side":"{side}","event_time":"{time}","price_level":"{p}","new_quantity":"{q}"}}"#
         );
         let general = format!(
-            r#"{{"new_quantity": "{q}", "price_level": "{p}", "event_time": "2026-04-07T14:30:00Z", "side": "{side}"}}"#
+            r#"{{"new_quantity": "{q}", "price_level": "{p}", "event_time": "{time}", "side": "{side}"}}"#
         );
         let msg = |u: &str| {
             format!(
