@@ -432,6 +432,104 @@ pub fn kraken_decode(data: &[u8]) -> bool {
 
 // ---- end kraken (h8) ----
 
+// ---- Coinbase Advanced Trade (h9) ----
+
+/// `coinbase_decode`: on a decoder that interns every product, nothing panics; an error
+/// leaves no events and no sequence number; a book frame's events are that product's levels
+/// at the message's `sequence_num` (the last one alone flagged LAST_IN_BATCH); a market frame
+/// carries trades and BBOs only, other frames nothing; and for a valid JSON document without
+/// duplicate keys or escapes, reversing every object's key order (through simd-json, an
+/// independent parser) gives the same frame, events and sequence number. Returns (decoded
+/// without error, key-order comparisons made) for drivers to report coverage.
+pub fn coinbase_decode(data: &[u8]) -> (u32, u32) {
+    use crate::coinbase::{Decoder as CoinbaseDecoder, TradeSide, VENUE};
+    use tickwire_engine::Event;
+    use tickwire_engine::adapter::Frame;
+    use tickwire_engine::event::{EventKind, Flags};
+
+    type Decoded = (
+        Result<Frame, tickwire_engine::adapter::DecodeError>,
+        Vec<Event>,
+        Option<u64>,
+    );
+    fn decode(registry: &Registry, data: &[u8]) -> Decoded {
+        let mut d = CoinbaseDecoder::new(
+            Symbols::interning(VENUE, registry.clone()),
+            TradeSide::Maker,
+        );
+        let mut out = Vec::new();
+        let r = d.decode(data, 1, &mut out);
+        (r, out, d.take_sequence())
+    }
+
+    let registry = Registry::new();
+    let (r, out, seq) = decode(&registry, data);
+    match r {
+        Err(_) => assert!(out.is_empty() && seq.is_none()),
+        Ok(
+            Frame::BookDiff {
+                instrument, ids, ..
+            }
+            | Frame::BookSnapshot {
+                instrument, ids, ..
+            },
+        ) => {
+            assert_eq!(seq, Some(ids.last));
+            for (i, e) in out.iter().enumerate() {
+                assert_eq!(e.kind(), EventKind::BookLevel);
+                assert_eq!((e.instrument, e.seq), (instrument, ids.last));
+                assert_eq!(e.flags.contains(Flags::LAST_IN_BATCH), i + 1 == out.len());
+            }
+        }
+        Ok(Frame::Market) => {
+            assert!(
+                out.iter()
+                    .all(|e| matches!(e.kind(), EventKind::Trade | EventKind::Bbo))
+            );
+        }
+        Ok(_) => assert!(out.is_empty()),
+    }
+    let mut lines = JsonLines::new(registry.clone(), VENUE);
+    let mut text = Vec::new();
+    for e in &out {
+        lines.write(e, &mut text);
+    }
+    let mut compared = 0;
+    if let Some(rev) = reversed_keys(data) {
+        compared += 1;
+        let (r2, out2, seq2) = decode(&registry, &rev);
+        assert_eq!(
+            r.is_ok(),
+            r2.is_ok(),
+            "{:?} / {:?}",
+            String::from_utf8_lossy(data),
+            String::from_utf8_lossy(&rev)
+        );
+        if let (Ok(f), Ok(f2)) = (r, r2) {
+            assert_eq!((f, seq), (f2, seq2));
+            let norm = |v: &[Event]| {
+                let mut s: Vec<String> = v
+                    .iter()
+                    .map(|e| {
+                        let mut e = *e;
+                        e.flags = Flags::EMPTY;
+                        format!("{e:?}")
+                    })
+                    .collect();
+                s.sort();
+                s
+            };
+            assert_eq!(
+                norm(&out),
+                norm(&out2),
+                "{:?}",
+                String::from_utf8_lossy(data)
+            );
+        }
+    }
+    (u32::from(r.is_ok()), compared)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -494,6 +592,17 @@ mod tests {
         #[test]
         fn binance_decode_body_on_json_like(s in r#"\{("[a-zA-Z]{1,2}":("[0-9.]{0,12}"|[0-9]{1,14}|\[(\["[0-9.]{1,9}","[0-9.]{1,9}"\],?){0,3}\]|true|null),?){0,8}\}"#) {
             super::binance_decode(s.as_bytes());
+        }
+
+        // Coinbase Advanced Trade (h9).
+        #[test]
+        fn coinbase_decode_body(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            super::coinbase_decode(&data);
+        }
+
+        #[test]
+        fn coinbase_decode_body_on_json_like(s in r#"\{("(channel|sequence_num|timestamp|events|type|product_id|updates|trades|tickers|side|price_level|new_quantity|price|size|trade_id|time|best_bid|best_ask)":("(l2_data|market_trades|ticker|heartbeats|subscriptions|snapshot|update|bid|offer|BUY|SELL|BTC-USD|2026-04-07T14:30:00Z)"|"[0-9.]{0,12}"|[0-9]{1,14}|\[(\{"side":"(bid|offer)","price_level":"[0-9.]{1,6}","new_quantity":"[0-9.]{1,6}"\},?){0,3}\]|\[\{"type":"(snapshot|update)","product_id":"BTC-USD","updates":\[\]\}\]|null),?){0,8}\}"#) {
+            super::coinbase_decode(s.as_bytes());
         }
     }
 }

@@ -42,6 +42,8 @@ use crate::venues::DecodeOptions;
 
 pub mod binance;
 pub mod bybit;
+// Coinbase Advanced Trade (h9).
+pub mod coinbase;
 pub mod okx;
 
 /// What a command asks a venue to run. Built with [`LaunchSpec::new`], then fields set;

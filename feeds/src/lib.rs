@@ -18,6 +18,8 @@
 pub mod binance;
 pub mod bybit;
 pub mod capture;
+// Coinbase Advanced Trade (h9).
+pub mod coinbase;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod jsonl;

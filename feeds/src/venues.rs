@@ -13,6 +13,7 @@ use crate::launch::{Launch, LaunchError, LaunchSpec};
 
 use crate::binance::{self, Market};
 use crate::bybit;
+use crate::coinbase;
 use crate::kraken; // kraken (h8)
 use crate::okx;
 use crate::sim::SimVenueEntry;
@@ -79,6 +80,7 @@ pub static VENUES: &[&dyn VenueKind] = &[
     &BybitVenue(bybit::Market::Linear),
     &OkxVenue,
     &KrakenVenue, // kraken (h8)
+    &CoinbaseVenue,
 ];
 
 /// No venue has the name asked for.
@@ -317,6 +319,57 @@ impl VenueKind for KrakenVenue {
 }
 
 // ---- end kraken (h8) ----
+
+// ---- Coinbase Advanced Trade (h9) ----
+
+/// Coinbase Advanced Trade public market data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoinbaseVenue;
+
+impl VenueDecoder for coinbase::Decoder {
+    #[inline]
+    fn decode(
+        &mut self,
+        payload: &mut [u8],
+        recv_ts: u64,
+        out: &mut Vec<Event>,
+    ) -> Result<Frame, DecodeError> {
+        coinbase::Decoder::decode(self, payload, recv_ts, out)
+    }
+}
+
+impl VenueKind for CoinbaseVenue {
+    fn name(&self) -> &'static str {
+        coinbase::VENUE
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        &["coinbase-advanced"]
+    }
+
+    /// Coinbase times are RFC 3339 texts (`micros` does not apply); no latency probe.
+    /// Trade sides are read as the maker's (see [`coinbase::TradeSide`]).
+    fn decoder(&self, registry: &Registry, _options: DecodeOptions) -> Box<dyn VenueDecoder> {
+        Box::new(coinbase::Decoder::new(
+            binance::Symbols::interning(coinbase::VENUE, registry.clone()),
+            coinbase::TradeSide::Maker,
+        ))
+    }
+
+    fn sim(&self) -> Option<&'static SimVenueEntry> {
+        Some(&coinbase::sim::COINBASE_SIM)
+    }
+
+    fn launch(
+        &self,
+        spec: &LaunchSpec,
+        registry: &Registry,
+    ) -> Result<Box<dyn Launch>, LaunchError> {
+        Ok(Box::new(crate::launch::coinbase::CoinbaseLaunch::plan(
+            spec, registry,
+        )?))
+    }
+}
 
 #[cfg(test)]
 mod tests {

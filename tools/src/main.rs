@@ -13,6 +13,8 @@ mod record;
 mod replay;
 mod replay_bybit;
 mod replay_kraken; // kraken (h8)
+// Coinbase Advanced Trade captures (h9).
+mod replay_coinbase;
 mod replay_okx;
 mod run;
 #[cfg(feature = "nats")]

@@ -26,8 +26,8 @@ use tickwire_tools::journal::{Format, Replay, ReplayOptions, Summary};
 pub struct Args {
     /// Journal or capture file (gzip or plain).
     file: PathBuf,
-    /// Venue of a capture (binance, binance-usdm, bybit, bybit-linear, okx, kraken); a journal names
-    /// its own.
+    /// Venue of a capture (binance, binance-usdm, bybit, bybit-linear, okx, kraken, coinbase);
+    /// a journal names its own.
     #[arg(long)]
     venue: Option<String>,
     /// Pace: 1 = as recorded, 10 = ten times faster, max = as fast as possible.
@@ -86,6 +86,19 @@ pub fn run(args: Args) -> ExitCode {
         {
             return crate::replay_kraken::run(path, &args.symbols, None, args.print);
         }
+    }
+    // Coinbase captures go through the Coinbase adapter (h9).
+    if args
+        .venue
+        .as_deref()
+        .and_then(|v| tickwire_feeds::venues::find(v).ok())
+        .map(|v| v.name())
+        == Some(tickwire_feeds::coinbase::VENUE)
+    {
+        if !args.symbols.is_empty() || !args.channels.is_empty() {
+            return fail("--symbols/--channels: a Coinbase capture names its products");
+        }
+        return crate::replay_coinbase::run(path, args.print);
     }
     // Bybit captures go through the Bybit adapter (journals are Binance's for now).
     if let Some(m) = args

@@ -807,3 +807,327 @@ fn unordered_trade_ids_are_published_once_across_a_hand_over() {
     new.msg(&format!("trade {b} 101"));
     assert_eq!(new.handler.stats().duplicates, 1);
 }
+
+// ---- Connection-wide sequences (Coinbase Advanced Trade's `sequence_num`) ----
+
+/// A toy venue that numbers every message of the connection once, across books and
+/// channels: `SEQ snap SYM b100x1 ..`, `SEQ diff SYM ..`, `SEQ hb`. Book ids are the
+/// connection sequence, so a book's own diffs skip numbers and only the connection can tell
+/// a loss.
+struct ConnToy {
+    x: InstrumentId,
+    y: InstrumentId,
+    /// The sequence number the next message must carry (`None`: the session's first).
+    expected: Option<u64>,
+    gap: Option<u64>,
+    produced: Arc<Mutex<Vec<String>>>,
+}
+
+impl FeedAdapter for ConnToy {
+    type Subscription = ();
+
+    fn venue(&self) -> &str {
+        "conntoy"
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            url: "ws://127.0.0.1:1/".into(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn heartbeat(&self) -> Heartbeat {
+        Heartbeat {
+            server_ping_interval_ns: None,
+            client_ping_interval_ns: None,
+            app_ping: None,
+            pong_timeout_ns: SEC,
+            stale_after_ns: None,
+        }
+    }
+
+    fn pacing(&self) -> Pacing {
+        Pacing::default()
+    }
+
+    fn resync_policy(&self) -> ResyncPolicy {
+        ResyncPolicy::Resubscribe
+    }
+
+    fn snapshot_start(&self) -> SnapshotStart {
+        SnapshotStart::InBand
+    }
+
+    fn books(&self) -> Vec<BookSpec> {
+        [self.x, self.y]
+            .into_iter()
+            .map(|instrument| BookSpec {
+                instrument,
+                config: BookConfig::with_depth(100),
+            })
+            .collect()
+    }
+
+    fn instruments(&self) -> Vec<InstrumentId> {
+        vec![self.x, self.y]
+    }
+
+    fn connect_frames(&mut self, out: &mut Vec<Vec<u8>>) {
+        self.expected = None;
+        self.gap = None;
+        self.produced.lock().unwrap().push("sub X Y".into());
+        out.push(b"sub X Y".to_vec());
+    }
+
+    fn subscribe(&mut self, _: &[()], _: &mut Vec<Vec<u8>>) {}
+
+    fn unsubscribe(&mut self, _: &[()], _: &mut Vec<Vec<u8>>) {}
+
+    fn resubscribe(&mut self, instrument: InstrumentId, out: &mut Vec<Vec<u8>>) {
+        let name = if instrument == self.x { "X" } else { "Y" };
+        for f in [format!("unsub {name}"), format!("sub {name}")] {
+            self.produced.lock().unwrap().push(f.clone());
+            out.push(f.into_bytes());
+        }
+    }
+
+    fn pending_acks(&self) -> usize {
+        0
+    }
+
+    fn decode(
+        &mut self,
+        payload: &mut [u8],
+        recv_ts: u64,
+        out: &mut Vec<Event>,
+    ) -> Result<Frame, DecodeError> {
+        let bad = || DecodeError::new(Reason::Schema);
+        let text = std::str::from_utf8(payload).map_err(|_| bad())?;
+        let mut words = text.split(' ');
+        let seq: u64 = words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?;
+        if let Some(e) = self.expected {
+            if seq > e {
+                self.gap = Some(e);
+            }
+        }
+        self.expected = Some(seq + 1);
+        let kind = words.next().ok_or_else(bad)?;
+        if kind == "hb" {
+            return Ok(Frame::Control);
+        }
+        let instrument = match words.next() {
+            Some("X") => self.x,
+            Some("Y") => self.y,
+            _ => return Err(bad()),
+        };
+        for w in words {
+            let side = if w.starts_with('b') {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
+            let (p, q) = w[1..].split_once('x').ok_or_else(bad)?;
+            let level = Level {
+                side,
+                price: dec(p),
+                qty: dec(q),
+                seq,
+            };
+            out.push(Event::level(instrument, level, Flags::EMPTY, 0, recv_ts).map_err(|_| bad())?);
+        }
+        if let Some(last) = out.last_mut() {
+            last.flags = Flags::LAST_IN_BATCH;
+        }
+        let ids = DiffIds {
+            first: seq,
+            last: seq,
+            prev: None,
+        };
+        Ok(match kind {
+            "snap" => Frame::BookSnapshot {
+                instrument,
+                ids,
+                checksum: None,
+            },
+            _ => Frame::BookDiff {
+                instrument,
+                ids,
+                checksum: None,
+            },
+        })
+    }
+
+    fn take_connection_gap(&mut self) -> Option<u64> {
+        self.gap.take()
+    }
+
+    fn decode_stats(&self) -> DecodeStats {
+        DecodeStats::default()
+    }
+
+    fn first_diff(&self, snapshot_id: u64, diff: &DiffIds) -> SeqCheck {
+        if diff.last <= snapshot_id {
+            SeqCheck::Stale
+        } else {
+            SeqCheck::Apply
+        }
+    }
+
+    /// A book's diffs only have to move forward: the connection checks continuity.
+    fn next_diff(&self, last: &DiffIds, diff: &DiffIds) -> SeqCheck {
+        self.first_diff(last.last, diff)
+    }
+}
+
+/// The connection toy on a handler; consumers' books per instrument, rebuilt from events.
+struct ConnRig {
+    handler: FeedHandler<ConnToy>,
+    outbox: Outbox,
+    publisher: Publisher,
+    actions: Actions,
+    consumer: Consumer,
+    now: u64,
+    produced: Arc<Mutex<Vec<String>>>,
+    books: [Book; 2],
+    x: InstrumentId,
+    statuses: Vec<(InstrumentId, StatusKind, u64)>,
+}
+
+impl ConnRig {
+    fn new() -> ConnRig {
+        let registry = Registry::new();
+        let (x, y) = (
+            registry.intern("conntoy", "X"),
+            registry.intern("conntoy", "Y"),
+        );
+        let produced: Arc<Mutex<Vec<String>>> = Arc::default();
+        let toy = ConnToy {
+            x,
+            y,
+            expected: None,
+            gap: None,
+            produced: produced.clone(),
+        };
+        let handler =
+            FeedHandler::new(toy, Box::new(QueuedSnapshots::new()), FeedConfig::default());
+        let (p, consumer) = channel(1 << 12);
+        let mut rig = ConnRig {
+            handler,
+            outbox: Outbox::new(1 << 20),
+            publisher: Publisher::new(vec![p]),
+            actions: Actions::default(),
+            consumer,
+            now: SEC,
+            produced,
+            books: [
+                Book::new(BookConfig::with_depth(100)),
+                Book::new(BookConfig::with_depth(100)),
+            ],
+            x,
+            statuses: Vec::new(),
+        };
+        rig.call(|h, cx| h.on_connect(cx));
+        rig
+    }
+
+    fn call(&mut self, f: impl FnOnce(&mut FeedHandler<ConnToy>, &mut Context<'_>)) {
+        self.actions = Actions::default();
+        let mut cx = Context::new(
+            self.now,
+            ConnectionId(1),
+            &mut self.outbox,
+            &mut self.publisher,
+            &mut self.actions,
+        );
+        f(&mut self.handler, &mut cx);
+        while let Some(e) = self.consumer.pop() {
+            if let Some(s) = e.as_status() {
+                self.statuses.push((e.instrument, s.kind, s.value));
+            }
+            let book = &mut self.books[usize::from(e.instrument != self.x)];
+            if matches!(e.kind(), EventKind::BookLevel | EventKind::Status) {
+                book.apply_event(&e).unwrap();
+            }
+        }
+    }
+
+    fn msg(&mut self, text: &str) {
+        let mut buf = text.as_bytes().to_vec();
+        self.call(|h, cx| h.on_message(Message::Text(&mut buf), cx));
+    }
+}
+
+#[test]
+fn a_connection_sequence_gap_invalidates_every_book_of_the_connection_and_resubscribes_each() {
+    let mut rig = ConnRig::new();
+    rig.msg("1 snap X b100x1 a101x1");
+    rig.msg("2 snap Y b10x1 a11x1");
+    rig.msg("3 hb");
+    rig.msg("4 diff X b99x1");
+    assert!(rig.books.iter().all(Book::is_valid));
+    // 5 is lost (it could have been either book's): the next message is Y's and looks fine
+    // to Y's own chain (6 > 2), yet both books must be declared invalid.
+    rig.msg("6 diff Y b9x1");
+    let gaps: Vec<_> = rig
+        .statuses
+        .iter()
+        .filter(|s| s.1 == StatusKind::Gap)
+        .map(|s| s.2)
+        .collect();
+    assert_eq!(
+        gaps,
+        [5, 5],
+        "one Gap per book, valued with the lost number"
+    );
+    assert_eq!(
+        rig.statuses
+            .iter()
+            .filter(|s| s.1 == StatusKind::Resync)
+            .count(),
+        2
+    );
+    assert!(rig.books.iter().all(|b| !b.is_valid()));
+    assert_eq!(rig.handler.stats().connection_gaps, 1);
+    assert_eq!(
+        *rig.produced.lock().unwrap(),
+        ["sub X Y", "unsub X", "sub X", "unsub Y", "sub Y"]
+    );
+    // Fresh snapshots heal each book; the diff that revealed the gap was not applied.
+    rig.msg("7 snap X b100x2 a101x1");
+    rig.msg("8 snap Y b10x3 a11x1");
+    rig.msg("9 diff Y b9x4");
+    assert!(rig.books.iter().all(Book::is_valid));
+    let y: (Vec<_>, Vec<_>) = (
+        rig.books[1].bids(10).collect(),
+        rig.books[1].asks(10).collect(),
+    );
+    assert_eq!(
+        y,
+        (
+            vec![(dec("10"), dec("3")), (dec("9"), dec("4"))],
+            vec![(dec("11"), dec("1"))]
+        )
+    );
+}
+
+#[test]
+fn a_new_connection_numbers_afresh_and_an_unbroken_sequence_resyncs_nothing() {
+    let mut rig = ConnRig::new();
+    rig.msg("10 snap X b100x1 a101x1");
+    rig.msg("11 snap Y b10x1 a11x1");
+    rig.msg("12 diff X b99x1");
+    rig.msg("13 hb");
+    rig.call(|h, cx| {
+        h.on_disconnect(Reason::PeerClosed, cx);
+        h.on_connect(cx);
+    });
+    let resyncs = rig.statuses.len();
+    // The venue starts counting again on the new connection: not a gap.
+    rig.msg("0 snap X b100x1 a101x1");
+    rig.msg("1 snap Y b10x1 a11x1");
+    rig.msg("2 diff Y b9x1");
+    assert_eq!(rig.statuses.len(), resyncs, "no status after the reconnect");
+    assert_eq!(rig.handler.stats().connection_gaps, 0);
+    assert!(rig.books.iter().all(Book::is_valid));
+}

@@ -398,6 +398,19 @@ pub trait FeedAdapter: Send + 'static {
         self.next_diff(last, diff)
     }
 
+    /// A break in a sequence the venue numbers per **connection**, across instruments and
+    /// channels (Coinbase Advanced Trade's `sequence_num`), seen by the last
+    /// [`FeedAdapter::decode`] (good or bad): `Some(expected)`, the number that should have
+    /// come. The lost message may have belonged to any book, so the handler treats every book
+    /// of the connection as hit before it handles the frame itself: each gets `Gap` (value:
+    /// `expected`) and `Resync` statuses and is rebuilt as [`FeedAdapter::resync_policy`]
+    /// says. Called after every decode: keep it a field read. Reset the expectation in
+    /// [`FeedAdapter::connect_frames`] (a new connection numbers afresh). `None` (the
+    /// default): no such sequence, or no break.
+    fn take_connection_gap(&mut self) -> Option<u64> {
+        None
+    }
+
     /// The documented cadence of `instrument`'s `kind` stream, `None` when it is not
     /// subscribed (read on setup and after each run-time (un)subscribe; control path). The
     /// default treats every stream as event-driven ([`Cadence::EVENT_DRIVEN`]): only its own

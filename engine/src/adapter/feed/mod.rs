@@ -25,6 +25,7 @@ use crate::handler::{Context, Message, Reconnect, RingKey, SendError, WsHandler}
 use crate::instrument::InstrumentId;
 use crate::reason::Reason;
 
+mod connection_seq;
 mod handover;
 mod liveness;
 mod outbound;
@@ -113,6 +114,9 @@ pub struct FeedStats {
     pub control_messages: u64,
     /// Sequence gaps detected.
     pub gaps: u64,
+    /// Breaks of a connection-wide sequence ([`FeedAdapter::take_connection_gap`]); each
+    /// also counts a gap per book of the connection.
+    pub connection_gaps: u64,
     /// Resync statuses published (gaps, book errors, disconnects).
     pub resyncs: u64,
     /// Diffs skipped as already covered.
@@ -680,6 +684,9 @@ impl<A: FeedAdapter> WsHandler for FeedHandler<A> {
         let decoded = self.adapter.decode(payload, cx.now(), &mut events);
         // Ends the recv→decoded stage; book sync and publishing are decoded→published.
         cx.mark_decoded();
+        if let Some(expected) = self.adapter.take_connection_gap() {
+            self.on_connection_gap(expected, cx);
+        }
         match decoded {
             Ok(frame) => {
                 self.handle_frame(frame, &events, cx);
