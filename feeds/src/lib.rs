@@ -23,5 +23,6 @@ pub mod fuzzing;
 pub mod jsonl;
 pub mod okx;
 pub mod rest;
+mod scan_levels;
 pub mod sim;
 pub mod venues;

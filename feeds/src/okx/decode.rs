@@ -28,6 +28,7 @@ use tickwire_engine::event::{Bbo, Event, Flags, Level, Side, Trade};
 use tickwire_engine::{Decimal, InstrumentId, Reason, TradeId};
 
 use crate::binance::Symbols;
+use crate::scan_levels::{self, Shapes};
 
 /// Nesting allowed inside skipped values.
 const MAX_DEPTH: u32 = 32;
@@ -713,19 +714,49 @@ impl Decoder {
         };
         let blank = Event::level(instrument, template, Flags::EMPTY, 0, recv_ts)
             .map_err(|_| Reason::Number)?;
+        let mut shapes = Shapes::new();
         loop {
-            c.expect(b'[').map_err(|_| Reason::Schema)?;
-            let price = c.decimal_string()?;
-            c.expect(b',').map_err(|_| Reason::Schema)?;
-            let qty = c.decimal_string()?;
-            c.skip_level_rest()?;
+            // OKX's shape `["p","q","0","n"]` in one read (`scan_levels`); anything else
+            // (whitespace, escapes, long numbers, other arities, errors) through the general
+            // reader, which answers alike wherever the fast one does (tested).
+            let (price, qty, sep) = match scan_levels::quad(c.b, c.i, &mut shapes) {
+                Some((price, qty, end, sep)) => {
+                    c.i = end;
+                    (price, qty, sep)
+                }
+                None => {
+                    let (price, qty) = Self::level_general(c)?;
+                    (price, qty, c.b.get(c.i).copied().unwrap_or(0))
+                }
+            };
             out.push(blank.with_level(price, qty).map_err(|_| Reason::Number)?);
-            if c.eat(b',') {
-                continue;
+            match sep {
+                b',' => c.i += 1,
+                b']' => {
+                    c.i += 1;
+                    return Ok(());
+                }
+                _ => {
+                    if c.eat(b',') {
+                        continue;
+                    }
+                    c.expect(b']')?;
+                    return Ok(());
+                }
             }
-            c.expect(b']')?;
-            return Ok(());
         }
+    }
+
+    /// One level `[px, sz, ..]` at the cursor by the general reader.
+    #[cold]
+    #[inline(never)]
+    fn level_general(c: &mut Cur<'_>) -> R<(Decimal, Decimal)> {
+        c.expect(b'[').map_err(|_| Reason::Schema)?;
+        let price = c.decimal_string()?;
+        c.expect(b',').map_err(|_| Reason::Schema)?;
+        let qty = c.decimal_string()?;
+        c.skip_level_rest()?;
+        Ok((price, qty))
     }
 
     /// The one object of `data` for `books` and `bbo-tbt`: levels appended (asks and bids in
@@ -1096,4 +1127,81 @@ pub fn parse_books_snapshot(
         }
     }
     Ok(snap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan_levels::generate::{self, Rng};
+
+    /// The level-array reader as it was before the fast path (the general reader alone):
+    /// the model the fast path is checked against.
+    fn levels_general(
+        c: &mut Cur<'_>,
+        instrument: InstrumentId,
+        side: Side,
+        recv_ts: u64,
+        out: &mut Vec<Event>,
+    ) -> R<()> {
+        c.expect(b'[').map_err(|_| Reason::Schema)?;
+        if c.eat(b']') {
+            return Ok(());
+        }
+        let template = Level {
+            side,
+            price: Decimal::ZERO,
+            qty: Decimal::ZERO,
+            seq: 0,
+        };
+        let blank = Event::level(instrument, template, Flags::EMPTY, 0, recv_ts)
+            .map_err(|_| Reason::Number)?;
+        loop {
+            c.expect(b'[').map_err(|_| Reason::Schema)?;
+            let price = c.decimal_string()?;
+            c.expect(b',').map_err(|_| Reason::Schema)?;
+            let qty = c.decimal_string()?;
+            c.skip_level_rest()?;
+            out.push(blank.with_level(price, qty).map_err(|_| Reason::Number)?);
+            if c.eat(b',') {
+                continue;
+            }
+            c.expect(b']')?;
+            return Ok(());
+        }
+    }
+
+    /// The level reader with its fast path answers exactly as the general reader alone on
+    /// generated level arrays: the same levels and end on success, the same error
+    /// otherwise (plain arrays, and arrays with whitespace, escapes, other number shapes,
+    /// other arities and damaged bytes, which must fall back).
+    #[test]
+    fn fast_levels_agree_with_the_general_reader() {
+        let mut r = Rng(0xBB67_AE85_84CA_A73B);
+        let id = InstrumentId::NONE;
+        let (mut ok, mut levels_read, mut errors) = (0u32, 0usize, 0u32);
+        let (mut fast_out, mut general_out) = (Vec::new(), Vec::new());
+        for n in 0..200_000 {
+            let b = generate::levels(&mut r, 4, n % 2 == 0);
+            fast_out.clear();
+            general_out.clear();
+            let (mut f, mut g) = (Cur { b: &b, i: 0 }, Cur { b: &b, i: 0 });
+            let fast = Decoder::levels(&mut f, id, Side::Buy, 7, &mut fast_out);
+            let general = levels_general(&mut g, id, Side::Buy, 7, &mut general_out);
+            let text = String::from_utf8_lossy(&b);
+            assert_eq!(fast, general, "{text}");
+            if fast.is_ok() {
+                assert_eq!(f.i, g.i, "{text}");
+                assert_eq!(fast_out, general_out, "{text}");
+                ok += 1;
+                levels_read += fast_out.len();
+            } else {
+                errors += 1;
+            }
+        }
+        // Both outcomes were exercised, and many levels read.
+        assert!(
+            ok > 100_000 && errors > 10_000 && levels_read > 300_000,
+            "{ok} {errors} {levels_read}"
+        );
+    }
 }
