@@ -422,4 +422,26 @@ mod tests {
         }
         assert!(answered[0] > 5_000 && answered[1] > 5_000, "{answered:?}");
     }
+
+    /// Levels as the venues send them are read by the fast path (values from the text).
+    #[test]
+    fn venue_levels_are_read() {
+        let mut shapes = Shapes::new();
+        let okx = br#"[["61837.6","0.378826","0","1"],["61837","12","0","13"]],"ts":"1"}"#;
+        let first = parts(quad(okx, 1, &mut shapes));
+        assert_eq!(first, Some((618_376, 1, 378_826, 6, 31, b',')));
+        assert_eq!(
+            parts(quad(okx, 32, &mut shapes)),
+            Some((61_837, 0, 12, 0, 55, b']'))
+        );
+        let bybit = br#"[["16493.50","0.006"],["16493.00","0.100"]]}"#;
+        assert_eq!(
+            parts(pair(bybit, 1, &mut shapes)),
+            Some((1_649_350, 2, 6, 3, 21, b','))
+        );
+        assert_eq!(
+            parts(pair(bybit, 22, &mut shapes)),
+            Some((1_649_300, 2, 100, 3, 42, b']'))
+        );
+    }
 }
