@@ -17,29 +17,37 @@ use crate::binance::scan::simd::{Shape, decimal_of_len};
 /// read wherever it starts in them.
 const WINDOW: usize = 80;
 
-/// The quotes and the bytes an unescaped string may not hold (backslash, control
-/// characters) among 64 bytes (bit `i`: byte `i`).
+/// The quotes among 64 bytes (bit `i`: byte `i`).
 #[inline(always)]
 // MSRV 1.85 needs the intrinsics in `unsafe`; newer compilers call them safe here.
 #[allow(unused_unsafe)]
-fn masks(a: &[u64; 8]) -> (u64, u64) {
-    let (mut quotes, mut bad) = (0u64, 0u64);
+fn quote_bits(a: &[u64; 8]) -> u64 {
+    let mut quotes = 0u64;
     for k in 0..4 {
         // SAFETY: SSE2 is enabled for the whole build (the module's `cfg`); no memory is
         // touched.
-        let (q, s) = unsafe {
+        let q = unsafe {
             let v = _mm_set_epi64x(a[2 * k + 1] as i64, a[2 * k] as i64);
-            let q = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8))) as u32;
-            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-            // Unsigned `v <= 0x1F`: `min(v, 0x1F) == v`.
-            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v);
-            let s = _mm_movemask_epi8(_mm_or_si128(backslash, control)) as u32;
-            (q, s)
+            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8))) as u32
         };
         quotes |= u64::from(q & 0xFFFF) << (16 * k);
-        bad |= u64::from(s & 0xFFFF) << (16 * k);
     }
-    (quotes, bad)
+    quotes
+}
+
+/// The bytes an unescaped string may not hold (backslash, control characters) among the 16
+/// bytes `lo`, `hi` (bit `i`: byte `i`).
+#[inline(always)]
+#[allow(unused_unsafe)]
+fn special_bits(lo: u64, hi: u64) -> u32 {
+    // SAFETY: SSE2 is enabled for the whole build (the module's `cfg`); no memory is touched.
+    unsafe {
+        let v = _mm_set_epi64x(hi as i64, lo as i64);
+        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        // Unsigned `v <= 0x1F`: `min(v, 0x1F) == v`.
+        let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v);
+        _mm_movemask_epi8(_mm_or_si128(backslash, control)) as u32 & 0xFFFF
+    }
 }
 
 /// See [`super::quad`].
@@ -78,7 +86,7 @@ fn quad_in(w: &[u8; WINDOW], shapes: &mut [Shape; 2]) -> Option<Read> {
     for (k, x) in a.iter_mut().enumerate() {
         *x = u64::from_le_bytes(w[8 * k..8 * k + 8].try_into().ok()?);
     }
-    let (q, bad) = masks(&a);
+    let q = quote_bits(&a);
     if w[0] != b'[' || q & 3 != 2 {
         return None;
     }
@@ -90,10 +98,11 @@ fn quad_in(w: &[u8; WINDOW], shapes: &mut [Shape; 2]) -> Option<Read> {
     let c5 = pop(&mut r);
     let o6 = pop(&mut r);
     let c7 = pop(&mut r);
-    // `c7 < 64`: every quote before it is in the window too (the indices increase). No
-    // backslash or control byte up to the last quote: the quotes are the strings' own, and
-    // the last two strings are plain (the decimals are checked digit by digit anyway).
-    if c7 >= 64
+    // `c7 < 64`: every quote before it is in the window too (the indices increase). The
+    // last two strings within 16 bytes (`"0","13"`), with no backslash or control byte: the
+    // quotes are the strings' own and the strings plain (the decimals are checked digit by
+    // digit, the brackets and commas one by one).
+    if c7 >= 64 || c7 - o4 >= 16
         || o2 != c1 + 2
         || o4 != c3 + 2
         || o6 != c5 + 2
@@ -101,8 +110,13 @@ fn quad_in(w: &[u8; WINDOW], shapes: &mut [Shape; 2]) -> Option<Read> {
         || w[c3 + 1] != b','
         || w[c5 + 1] != b','
         || w[c7 + 1] != b']'
-        || bad & ((1u64 << c7) - 1) != 0
     {
+        return None;
+    }
+    let o4 = o4 & 63;
+    let lo = u64::from_le_bytes(w[o4..o4 + 8].try_into().ok()?);
+    let hi = u64::from_le_bytes(w[o4 + 8..o4 + 16].try_into().ok()?);
+    if special_bits(lo, hi) & ((1 << (c7 - o4)) - 1) != 0 {
         return None;
     }
     let [price_shape, qty_shape] = shapes;
