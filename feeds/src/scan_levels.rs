@@ -417,7 +417,10 @@ mod tests {
                     Decimal::parse(&f[1..f.len() - 1]).unwrap()
                 };
                 let (p, q) = (dec(), dec());
-                assert_eq!((p.mantissa(), p.scale(), q.mantissa(), q.scale()), (pm, ps, qm, qs));
+                assert_eq!(
+                    (p.mantissa(), p.scale(), q.mantissa(), q.scale()),
+                    (pm, ps, qm, qs)
+                );
             }
         }
         assert!(answered[0] > 5_000 && answered[1] > 5_000, "{answered:?}");

@@ -1044,7 +1044,10 @@ mod tests {
             }
         }
         // Both outcomes were exercised, and many levels read.
-        assert!(ok > 100_000 && errors > 10_000 && levels_read > 300_000, "{ok} {errors} {levels_read}");
+        assert!(
+            ok > 100_000 && errors > 10_000 && levels_read > 300_000,
+            "{ok} {errors} {levels_read}"
+        );
     }
 
     /// The one-pass reader and the general one agree on every text (a generated set:

@@ -24,8 +24,8 @@
 //! one category (JSON, number, schema, unknown symbol) and leaves no events.
 
 use tickwire_engine::adapter::{DecodeError, DecodeStats, DiffIds, Frame};
-use tickwire_engine::event::{Bbo, Event, Flags, Level, Side, Trade};
 use tickwire_engine::decimal::eight_digits;
+use tickwire_engine::event::{Bbo, Event, Flags, Level, Side, Trade};
 use tickwire_engine::{Decimal, InstrumentId, Reason, TradeId};
 
 use crate::binance::Symbols;
@@ -370,16 +370,7 @@ fn int(text: &[u8]) -> Option<i64> {
     }
 }
 
-const POW10: [u64; 8] = [
-    1,
-    10,
-    100,
-    1_000,
-    10_000,
-    100_000,
-    1_000_000,
-    10_000_000,
-];
+const POW10: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
 
 /// Milliseconds text to ns.
 #[inline(always)]
@@ -656,7 +647,8 @@ impl Decoder {
 
     /// Reads `{"channel":..,"instId":..}`: the channel and the instId's span.
     fn arg(&mut self, b: &[u8], at: Span) -> R<(Chan, Span)> {
-        self.arg_at(b, at.start as usize).map(|(chan, inst, _)| (chan, inst))
+        self.arg_at(b, at.start as usize)
+            .map(|(chan, inst, _)| (chan, inst))
     }
 
     /// [`Decoder::arg`] of the value at `b[at..]`, and the index just past it.

@@ -102,7 +102,8 @@ fn quad_in(w: &[u8; WINDOW], shapes: &mut [Shape; 2]) -> Option<Read> {
     // last two strings within 16 bytes (`"0","13"`), with no backslash or control byte: the
     // quotes are the strings' own and the strings plain (the decimals are checked digit by
     // digit, the brackets and commas one by one).
-    if c7 >= 64 || c7 - o4 >= 16
+    if c7 >= 64
+        || c7 - o4 >= 16
         || o2 != c1 + 2
         || o4 != c3 + 2
         || o6 != c5 + 2
