@@ -28,5 +28,6 @@ pub mod kraken;
 pub mod launch;
 pub mod okx;
 pub mod rest;
+mod scan_levels;
 pub mod sim;
 pub mod venues;

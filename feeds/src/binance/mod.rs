@@ -42,7 +42,7 @@ pub mod config;
 pub mod decode;
 pub mod feed;
 pub mod rotation;
-mod scan;
+pub(crate) mod scan;
 pub mod sim;
 pub mod snapshot;
 pub mod subscription;

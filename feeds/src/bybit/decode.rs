@@ -27,6 +27,7 @@ use tickwire_engine::{Decimal, InstrumentId, Reason, TradeId};
 
 use super::subscription::Market;
 use crate::binance::Symbols;
+use crate::scan_levels::{self, Shapes};
 
 type R<T> = Result<T, Reason>;
 
@@ -927,28 +928,127 @@ fn levels(c: &mut Cur<'_>, side: Side, recv_ts: u64, out: &mut Vec<Event>) -> R<
     };
     let template = Event::level(InstrumentId::NONE, zero, Flags::EMPTY, 0, recv_ts)
         .map_err(|_| Reason::Number)?;
+    let mut shapes = Shapes::new();
     loop {
-        c.eat(b'[')?;
-        let p = c.decimal()?;
-        c.eat(b',')?;
-        let q = c.decimal()?;
-        c.eat(b']')?;
+        // The usual shape in one read (`scan_levels`); anything else (whitespace, escapes,
+        // exponents, long numbers, errors) through the general reader, which answers alike
+        // wherever the fast one does (tested).
+        let (p, q, sep) = match scan_levels::pair(c.b, c.i, &mut shapes) {
+            Some((p, q, end, sep)) => {
+                c.i = end;
+                (p, q, sep)
+            }
+            None => {
+                let (p, q) = level_general(c)?;
+                (p, q, c.b.get(c.i).copied().unwrap_or(0))
+            }
+        };
         let e = template.with_level(p, q).map_err(|_| Reason::Number)?;
         out.push(e);
-        if c.b.get(c.i) == Some(&b',') {
-            c.i += 1;
-            continue;
+        match sep {
+            b',' => c.i += 1,
+            b']' => {
+                c.i += 1;
+                return Ok(());
+            }
+            _ => {
+                if c.try_eat(b',') {
+                    continue;
+                }
+                return c.eat(b']');
+            }
         }
-        if c.try_eat(b',') {
-            continue;
-        }
-        return c.eat(b']');
     }
+}
+
+/// One level `["p","q"]` at the cursor read by the general reader (whitespace, escapes,
+/// exponents, errors).
+#[cold]
+#[inline(never)]
+fn level_general(c: &mut Cur<'_>) -> R<(Decimal, Decimal)> {
+    c.eat(b'[')?;
+    let p = c.decimal()?;
+    c.eat(b',')?;
+    let q = c.decimal()?;
+    c.eat(b']')?;
+    Ok((p, q))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scan_levels::generate::{self, Rng};
+
+    /// The level-array reader as it was before the fast path (the general reader alone):
+    /// the model the fast path is checked against.
+    fn levels_general(c: &mut Cur<'_>, side: Side, recv_ts: u64, out: &mut Vec<Event>) -> R<()> {
+        match c.peek() {
+            Some(b'[') => c.i += 1,
+            _ => return Err(Reason::Schema),
+        }
+        if c.try_eat(b']') {
+            return Ok(());
+        }
+        let zero = Level {
+            side,
+            price: Decimal::ZERO,
+            qty: Decimal::ZERO,
+            seq: 0,
+        };
+        let template = Event::level(InstrumentId::NONE, zero, Flags::EMPTY, 0, recv_ts)
+            .map_err(|_| Reason::Number)?;
+        loop {
+            c.eat(b'[')?;
+            let p = c.decimal()?;
+            c.eat(b',')?;
+            let q = c.decimal()?;
+            c.eat(b']')?;
+            let e = template.with_level(p, q).map_err(|_| Reason::Number)?;
+            out.push(e);
+            if c.b.get(c.i) == Some(&b',') {
+                c.i += 1;
+                continue;
+            }
+            if c.try_eat(b',') {
+                continue;
+            }
+            return c.eat(b']');
+        }
+    }
+
+    /// The level reader with its fast path answers exactly as the general reader alone on
+    /// generated level arrays: the same levels and end on success, the same error
+    /// otherwise (plain arrays, and arrays with whitespace, escapes, exponents, other
+    /// number shapes, other arities and damaged bytes, which must fall back).
+    #[test]
+    fn fast_levels_agree_with_the_general_reader() {
+        let mut r = Rng(0x6A09_E667_F3BC_C908);
+        let (mut ok, mut levels_read, mut errors) = (0u32, 0usize, 0u32);
+        let (mut fast_out, mut general_out) = (Vec::new(), Vec::new());
+        for n in 0..200_000 {
+            let b = generate::levels(&mut r, 2, n % 2 == 0);
+            fast_out.clear();
+            general_out.clear();
+            let (mut f, mut g) = (Cur { b: &b, i: 0 }, Cur { b: &b, i: 0 });
+            let fast = levels(&mut f, Side::Sell, 7, &mut fast_out);
+            let general = levels_general(&mut g, Side::Sell, 7, &mut general_out);
+            let text = String::from_utf8_lossy(&b);
+            assert_eq!(fast, general, "{text}");
+            if fast.is_ok() {
+                assert_eq!(f.i, g.i, "{text}");
+                assert_eq!(fast_out, general_out, "{text}");
+                ok += 1;
+                levels_read += fast_out.len();
+            } else {
+                errors += 1;
+            }
+        }
+        // Both outcomes were exercised, and many levels read.
+        assert!(
+            ok > 100_000 && errors > 10_000 && levels_read > 300_000,
+            "{ok} {errors} {levels_read}"
+        );
+    }
 
     /// The one-pass reader and the general one agree on every text (a generated set:
     /// digits, points, signs, exponents, escapes, lengths around 18 digits and scale 15).

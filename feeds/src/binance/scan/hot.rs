@@ -185,7 +185,7 @@ pub(super) fn window_uint_swar(w: &[u8; 17]) -> Option<(usize, u64)> {
 /// each part checked by a non-digit mask and converted in one step.
 #[cfg_attr(sse_scan, allow(dead_code))]
 #[inline(always)]
-pub(super) fn window_decimal_swar(w: &[u8; 18]) -> Option<(usize, Decimal)> {
+pub(crate) fn window_decimal_swar(w: &[u8; 18]) -> Option<(usize, Decimal)> {
     if w[0] != b'"' {
         return None;
     }

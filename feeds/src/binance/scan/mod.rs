@@ -22,11 +22,11 @@ use tickwire_engine::{Decimal, InstrumentId};
 use super::config::TimeUnit;
 use super::decode::{Symbols, binance_decimal};
 
-mod hot;
+pub(crate) mod hot;
 // `sse_scan`: the build targets x86-64 with SSSE3 and SSE4.1 (set by `build.rs`).
 #[cfg(sse_scan)]
 #[allow(unsafe_code)]
-mod simd;
+pub(crate) mod simd;
 
 /// Nesting allowed inside skipped values.
 const MAX_DEPTH: u32 = 16;

@@ -108,7 +108,7 @@ fn right_align(len: usize) -> __m128i {
 /// shape is still being found (it is the same in most levels), so the conversion does not
 /// wait on the point's position; a different shape converts again.
 #[derive(Clone, Copy)]
-pub(super) struct Shape {
+pub(crate) struct Shape {
     key: usize,
     ctrl: __m128i,
 }
@@ -117,7 +117,7 @@ impl Shape {
     /// No shape yet (the first decimal converts once its own is known).
     #[inline(always)]
     #[allow(unused_unsafe)]
-    pub(super) fn new() -> Shape {
+    pub(crate) fn new() -> Shape {
         Shape {
             key: usize::MAX,
             // SAFETY: SSE2 is enabled for the whole build (the module's `cfg`).
@@ -146,7 +146,7 @@ pub(super) fn window_decimal(w: &[u8; 18]) -> Option<(usize, Decimal)> {
 /// [`window_decimal`] where the closing quote is known to be the first one, at `w[len + 1]`
 /// (from [`quotes32`]).
 #[inline(always)]
-fn decimal_of_len(w: &[u8], len: usize, shape: &mut Shape) -> Option<Decimal> {
+pub(crate) fn decimal_of_len(w: &[u8], len: usize, shape: &mut Shape) -> Option<Decimal> {
     if len == 0 || len > 16 {
         return None;
     }
@@ -246,7 +246,7 @@ fn quote_bits(a: [u64; 4]) -> u32 {
 /// row. `None` where the level is longer or odd: the caller reads it field by field, which
 /// answers alike wherever this one does (each decimal is [`window_decimal`]'s).
 #[inline(always)]
-pub(super) fn level(
+pub(crate) fn level(
     b: &[u8],
     i: usize,
     shapes: &mut [Shape; 2],
