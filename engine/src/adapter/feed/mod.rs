@@ -8,7 +8,8 @@
 //! * `outbound`: paced frames, the per-connection request budget, the timer, acks;
 //! * `recovery`: republishing books to a consumer ring that dropped events;
 //! * `liveness`: per-stream stale detection;
-//! * `handover`: make-before-break: watermarks, the standby log, the take-over.
+//! * `handover`: make-before-break: watermarks, the standby log, the take-over;
+//! * `lines`: A/B line arbitration: line handlers and the arbiter.
 
 use std::collections::VecDeque;
 
@@ -26,6 +27,7 @@ use crate::instrument::InstrumentId;
 use crate::reason::Reason;
 
 mod handover;
+mod lines;
 mod liveness;
 mod outbound;
 mod recovery;
@@ -33,6 +35,8 @@ mod sync;
 
 use handover::*;
 pub use handover::{HandoverReport, RECENT_TRADE_IDS, Watermarks};
+pub use lines::MAX_LINES;
+pub(crate) use lines::Arbiter;
 use recovery::*;
 use sync::*;
 

@@ -1,0 +1,430 @@
+//! Line arbitration (A/B), the handler side: a *line* handler ([`FeedHandler::line`])
+//! decodes one line and keeps its session (acks, pings, pacing, stale streams) without
+//! publishing; the *arbiter* (an active handler that owns no socket) takes every line's
+//! data and publishes each update once, the first copy, reusing the hand-over's watermarks
+//! (trades and BBOs by the venue's id) and the sync state machine (diffs by the adapter's
+//! sequence rule). See [`crate::adapter::ArbitratedFeed`].
+
+use hdrhistogram::Histogram;
+
+use super::*;
+use crate::adapter::QueuedSnapshots;
+
+/// Most lines of one arbitrated feed (the engine's legs per connection).
+pub const MAX_LINES: usize = crate::engine::MAX_LEGS;
+
+/// A book whose chain is held because the leading line skipped ids the other lines may
+/// still bring (`since` 0: not held).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Hold {
+    pub(crate) since: u64,
+    /// Lines that delivered a diff past the hole.
+    pub(crate) past: u32,
+}
+
+/// Arrival times of recently published updates, for the latency difference of the later
+/// copies: 4-way set-associative, fixed size, the oldest way replaced (no allocation).
+pub(crate) struct Arrivals {
+    keys: Box<[u64]>,
+    at: Box<[u64]>,
+    line: Box<[u8]>,
+    mask: usize,
+}
+
+const WAYS: usize = 4;
+
+impl Arrivals {
+    fn new(sets: usize) -> Arrivals {
+        let sets = sets.next_power_of_two();
+        Arrivals {
+            keys: vec![0; sets * WAYS].into_boxed_slice(),
+            at: vec![0; sets * WAYS].into_boxed_slice(),
+            line: vec![0; sets * WAYS].into_boxed_slice(),
+            mask: sets - 1,
+        }
+    }
+
+    #[inline]
+    fn set(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & self.mask
+    }
+
+    #[inline]
+    pub(crate) fn insert(&mut self, key: u64, at: u64, line: usize) {
+        let base = self.set(key) * WAYS;
+        let mut way = base;
+        for w in base..base + WAYS {
+            if self.keys[w] == key {
+                way = w;
+                break;
+            }
+            if self.at[w] < self.at[way] {
+                way = w;
+            }
+        }
+        self.keys[way] = key;
+        self.at[way] = at;
+        self.line[way] = line as u8;
+    }
+
+    /// When and on which line the first copy of `key` arrived, if still remembered.
+    #[inline]
+    pub(crate) fn get(&self, key: u64) -> Option<(u64, usize)> {
+        let base = self.set(key) * WAYS;
+        (base..base + WAYS)
+            .find(|&w| self.keys[w] == key && self.at[w] != 0)
+            .map(|w| (self.at[w], usize::from(self.line[w])))
+    }
+}
+
+/// A key per update for [`Arrivals`] (never 0).
+#[inline]
+fn key(tag: u64, instrument: InstrumentId, id: u64) -> u64 {
+    let k = id
+        .wrapping_mul(0x100_0000_01B3)
+        .rotate_left(17)
+        ^ (u64::from(instrument.0) << 8)
+        ^ tag;
+    k.max(1)
+}
+
+#[inline]
+fn event_key(e: &Event) -> Option<u64> {
+    match e.kind() {
+        EventKind::Trade => {
+            let id = e.trade_id().map_or(e.seq, TradeId::key);
+            let tag = if e.flags.contains(Flags::AGGREGATED) { 2 } else { 1 };
+            Some(key(tag, e.instrument, id))
+        }
+        EventKind::Bbo => Some(key(3, e.instrument, e.seq)),
+        _ => None,
+    }
+}
+
+/// Arbitration state shared by the lines of one feed (held by the arbitrated feed, passed
+/// to the arbiter with each copy).
+pub(crate) struct Arbiter {
+    /// Lines in session now (bit per line).
+    pub(crate) live: u32,
+    /// How long a book's chain is held for the other lines to fill a hole, ns.
+    pub(crate) hold_ns: u64,
+    pub(crate) holds: Vec<Hold>,
+    pub(crate) arrivals: Arrivals,
+    /// Per line: updates it delivered first, copies it delivered later, diffs it delivered
+    /// past a hole (held), data messages, and when its last data arrived.
+    pub(crate) won: [u64; MAX_LINES],
+    pub(crate) lost: [u64; MAX_LINES],
+    pub(crate) held: [u64; MAX_LINES],
+    pub(crate) last_data: [u64; MAX_LINES],
+    /// The last later copy's delay behind the first, per line (ns).
+    pub(crate) behind: [u64; MAX_LINES],
+    /// Holes every line missed (each a gap, then a resync).
+    pub(crate) gaps: u64,
+    /// Holes another line filled.
+    pub(crate) filled: u64,
+    /// Per (first line, later line): how far the later copy came behind, ns.
+    pub(crate) delays: Vec<Histogram<u64>>,
+}
+
+impl Arbiter {
+    pub(crate) fn new(books: usize, hold_ns: u64) -> Arbiter {
+        let delays = (0..MAX_LINES * MAX_LINES)
+            .map(|_| crate::telemetry::stages::new_histogram())
+            .collect();
+        Arbiter {
+            live: 0,
+            hold_ns,
+            holds: vec![Hold::default(); books],
+            arrivals: Arrivals::new(1 << 14),
+            won: [0; MAX_LINES],
+            lost: [0; MAX_LINES],
+            held: [0; MAX_LINES],
+            last_data: [0; MAX_LINES],
+            behind: [0; MAX_LINES],
+            gaps: 0,
+            filled: 0,
+            delays,
+        }
+    }
+
+    /// The histogram of how far `later`'s copies came behind `first`'s.
+    pub(crate) fn delays(&self, first: usize, later: usize) -> &Histogram<u64> {
+        &self.delays[first * MAX_LINES + later]
+    }
+
+    #[inline]
+    fn won(&mut self, line: usize, key: Option<u64>, now: u64) {
+        self.won[line] += 1;
+        if let Some(k) = key {
+            self.arrivals.insert(k, now, line);
+        }
+    }
+
+    #[inline]
+    fn lost(&mut self, line: usize, key: Option<u64>, now: u64) {
+        self.lost[line] += 1;
+        let Some((at, first)) = key.and_then(|k| self.arrivals.get(k)) else {
+            return;
+        };
+        if first == line || first >= MAX_LINES {
+            return;
+        }
+        let d = now.saturating_sub(at);
+        self.behind[line] = d;
+        self.delays[first * MAX_LINES + line].saturating_record(d.max(1));
+    }
+
+    /// The earliest hold deadline (u64::MAX: none).
+    pub(crate) fn hold_deadline(&self) -> u64 {
+        self.holds
+            .iter()
+            .filter(|h| h.since != 0)
+            .map(|h| h.since.saturating_add(self.hold_ns))
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+}
+
+impl<A: FeedAdapter> FeedHandler<A> {
+    /// A handler for one line of an arbitrated feed: it subscribes, keeps its session and
+    /// decodes, and hands data to the arbiter instead of publishing.
+    pub fn line(adapter: A, config: FeedConfig) -> Self {
+        let mut h = FeedHandler::new(adapter, Box::new(QueuedSnapshots::new()), config);
+        h.mode = Mode::Line;
+        h
+    }
+
+    /// The arbiter's side of a run-time (un)subscription: the adapter's set and the tracked
+    /// books change (an unsubscribed book is declared invalid in-band), no frame is sent
+    /// (each line sends its own). Control path.
+    pub(crate) fn arbiter_subscription(
+        &mut self,
+        topics: &[String],
+        subscribe: bool,
+        cx: &mut Context<'_>,
+    ) {
+        let subs: Vec<A::Subscription> = topics
+            .iter()
+            .filter_map(|t| self.adapter.parse_topic(t))
+            .collect();
+        if subs.is_empty() {
+            return;
+        }
+        let mut frames = Vec::new();
+        if subscribe {
+            self.adapter.subscribe(&subs, &mut frames);
+            self.track_books(cx.now());
+            let n = self
+                .adapter
+                .instruments()
+                .iter()
+                .chain(self.books.iter().map(|b| &b.instrument))
+                .filter(|i| **i != InstrumentId::NONE)
+                .map(|i| i.index() + 1)
+                .max()
+                .unwrap_or(0);
+            if n > self.marks.trades.len() {
+                let m = &mut self.marks;
+                m.trades.resize(n, 0);
+                m.agg_trades.resize(n, 0);
+                m.bbos.resize(n, 0);
+                m.books.resize(n, None);
+            }
+        } else {
+            self.adapter.unsubscribe(&subs, &mut frames);
+            self.untrack_books(cx);
+        }
+        self.track_streams();
+    }
+
+    /// Book slots (for the arbiter's holds).
+    pub(crate) fn book_count(&self) -> usize {
+        self.books.len()
+    }
+
+    /// A line handler's message: session frames are handled here, data frames go to
+    /// `data` (the arbiter). Hot path: no allocation.
+    #[inline]
+    pub(crate) fn line_message(
+        &mut self,
+        msg: Message<'_>,
+        cx: &mut Context<'_>,
+        data: impl FnOnce(Frame, &[Event], &mut Context<'_>),
+    ) {
+        self.stats.messages += 1;
+        let payload = match msg {
+            Message::Text(p) | Message::Binary(p) => p,
+        };
+        let mut events = std::mem::take(&mut self.scratch);
+        events.clear();
+        let decoded = self.adapter.decode(payload, cx.now(), &mut events);
+        cx.mark_decoded();
+        match decoded {
+            Ok(frame @ (Frame::Market | Frame::BookDiff { .. } | Frame::BookSnapshot { .. })) => {
+                data(frame, &events, cx);
+                self.observe(frame, &events, cx);
+            }
+            Ok(frame) => self.handle_frame(frame, &events, cx),
+            // Counted per line; the other lines carry the update.
+            Err(_) => self.stats.decode_errors += 1,
+        }
+        self.scratch = events;
+        if self.seen_pending != 0 || self.ack_deadline != 0 {
+            self.track_acks(cx);
+        }
+    }
+
+    /// The arbiter's view of a line coming up: books not yet synced expect their snapshot
+    /// the venue's way (the line subscribed them).
+    pub(crate) fn arbiter_line_up(&mut self, cx: &mut Context<'_>) {
+        self.connection = cx.connection().0;
+        for slot in 0..self.books.len() {
+            if self.books[slot].state == SyncState::Idle {
+                self.expect_inband(slot, cx.now());
+            }
+        }
+        self.arm_timer(cx);
+    }
+
+    /// The arbiter: one copy of an update from `line`. The first copy is published (book
+    /// diffs through the sync state machine), later copies are counted; a diff past a hole
+    /// is held until every line in session has passed the hole or the hold expires.
+    #[inline]
+    pub(crate) fn arbitrate(
+        &mut self,
+        line: usize,
+        frame: Frame,
+        events: &[Event],
+        arb: &mut Arbiter,
+        cx: &mut Context<'_>,
+    ) {
+        let now = cx.now();
+        if let Some(t) = arb.last_data.get_mut(line) {
+            *t = now;
+        }
+        match frame {
+            Frame::Market => {
+                for e in events {
+                    let k = event_key(e);
+                    if self.marks.covers(e) {
+                        self.stats.duplicates += 1;
+                        arb.lost(line, k, now);
+                    } else {
+                        self.marks.record(e);
+                        self.publish(*e, cx);
+                        arb.won(line, k, now);
+                    }
+                }
+            }
+            Frame::BookDiff {
+                instrument,
+                ids,
+                checksum,
+            } => {
+                let Some(slot) = self.slot(instrument) else {
+                    self.stats.untracked_diffs += 1;
+                    return;
+                };
+                let k = Some(key(4, instrument, ids.last));
+                let b = &self.books[slot];
+                let reference = match b.state {
+                    SyncState::Live | SyncState::Joining => Some(b.last),
+                    SyncState::Idle | SyncState::Buffering => b.diffs.last().map(|d| d.ids),
+                };
+                let check = reference.map_or(SeqCheck::Apply, |r| self.adapter.next_diff(&r, &ids));
+                match check {
+                    SeqCheck::Stale => {
+                        self.stats.stale_diffs += 1;
+                        arb.lost(line, k, now);
+                        return;
+                    }
+                    SeqCheck::Gap => {
+                        let Some(h) = arb.holds.get_mut(slot) else {
+                            return;
+                        };
+                        if h.since == 0 {
+                            h.since = now;
+                            h.past = 0;
+                        }
+                        h.past |= 1 << line;
+                        let waiting = h.past & arb.live != arb.live
+                            && now < h.since.saturating_add(arb.hold_ns);
+                        if waiting {
+                            // The feed arms the hold's deadline (`Arbiter::hold_deadline`).
+                            arb.held[line] += 1;
+                            return;
+                        }
+                        // Every line in session passed the hole (or the wait is over).
+                        *h = Hold::default();
+                        arb.gaps += 1;
+                    }
+                    SeqCheck::Apply | SeqCheck::Reset => {
+                        if let Some(h) = arb.holds.get_mut(slot) {
+                            if h.since != 0 {
+                                arb.filled += 1;
+                                *h = Hold::default();
+                            }
+                        }
+                    }
+                }
+                arb.won(line, k, now);
+                self.on_diff(slot, ids, checksum, events, cx);
+            }
+            Frame::BookSnapshot {
+                instrument,
+                ids,
+                checksum,
+            } => {
+                let Some(slot) = self.slot(instrument) else {
+                    self.stats.untracked_diffs += 1;
+                    return;
+                };
+                let b = &self.books[slot];
+                if b.state == SyncState::Live && ids.last <= b.last.last {
+                    // Another line's book is already past this one.
+                    self.stats.stale_diffs += 1;
+                    arb.lost[line] += 1;
+                    return;
+                }
+                if let Some(h) = arb.holds.get_mut(slot) {
+                    *h = Hold::default();
+                }
+                arb.won[line] += 1;
+                self.on_book_snapshot(slot, ids, checksum, events, cx);
+            }
+            _ => {}
+        }
+        if cx.lost() != self.seen_lost || self.republish {
+            self.recover_from_drops(cx);
+            self.arm_timer(cx);
+        }
+    }
+
+    /// The arbiter's timer: holds past their bound become gaps (`Gap`, `Resync`, a fresh
+    /// snapshot), then the handler's own timer work.
+    pub(crate) fn arbiter_timer(&mut self, arb: &mut Arbiter, cx: &mut Context<'_>) {
+        let now = cx.now();
+        for slot in 0..self.books.len().min(arb.holds.len()) {
+            let h = arb.holds[slot];
+            if h.since == 0 || now < h.since.saturating_add(arb.hold_ns) {
+                continue;
+            }
+            arb.holds[slot] = Hold::default();
+            arb.gaps += 1;
+            match self.books[slot].state {
+                SyncState::Live | SyncState::Joining => {
+                    self.resync(slot, true, Reason::None, cx);
+                    self.request_snapshot(slot, cx);
+                }
+                SyncState::Buffering => {
+                    // The buffered chain has a hole: start it again from the next diff.
+                    let b = &mut self.books[slot];
+                    b.diffs.clear();
+                    b.events.clear();
+                }
+                SyncState::Idle => {}
+            }
+        }
+        self.on_timer(cx);
+    }
+}
