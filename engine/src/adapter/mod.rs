@@ -29,6 +29,8 @@ mod connect;
 mod contract_tests;
 mod feed;
 mod lines;
+#[cfg(test)]
+mod lines_tests;
 mod rotation;
 mod snapshot;
 mod stale;
