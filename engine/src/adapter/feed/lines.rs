@@ -350,8 +350,13 @@ impl<A: FeedAdapter> FeedHandler<A> {
                         let waiting = h.past & arb.live != arb.live
                             && now < h.since.saturating_add(arb.hold_ns);
                         if waiting {
-                            // The feed arms the hold's deadline (`Arbiter::hold_deadline`).
+                            // Kept in the book's buffer (empty while live) so that it is
+                            // applied the moment another line fills the hole. The feed arms
+                            // the hold's deadline (`Arbiter::hold_deadline`).
                             arb.held[line] += 1;
+                            if self.books[slot].state == SyncState::Live {
+                                self.buffer(slot, ids, checksum, events);
+                            }
                             return;
                         }
                         // Every line in session passed the hole (or the wait is over).
@@ -369,6 +374,9 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 }
                 arb.won(line, k, now);
                 self.on_diff(slot, ids, checksum, events, cx);
+                if check == SeqCheck::Apply && !self.books[slot].diffs.is_empty() {
+                    self.apply_held(slot, arb, now, cx);
+                }
             }
             Frame::BookSnapshot {
                 instrument,
@@ -397,6 +405,55 @@ impl<A: FeedAdapter> FeedHandler<A> {
         if cx.lost() != self.seen_lost || self.republish {
             self.recover_from_drops(cx);
             self.arm_timer(cx);
+        }
+    }
+
+    /// A hole was filled: the diffs held past it that now chain on are applied and
+    /// published, in order; those already covered are dropped; any past a further hole stay
+    /// held (a new hold starts).
+    fn apply_held(&mut self, slot: usize, arb: &mut Arbiter, now: u64, cx: &mut Context<'_>) {
+        let mut done = 0;
+        while self.books[slot].state == SyncState::Live {
+            let b = &self.books[slot];
+            let Some(d) = b.diffs.get(done).copied() else {
+                break;
+            };
+            match self.adapter.next_diff(&b.last, &d.ids) {
+                SeqCheck::Apply => {
+                    let evs = std::mem::take(&mut self.books[slot].events);
+                    let range = d.start as usize..(d.start + d.len) as usize;
+                    let ok = self.apply_diff(slot, d.ids, d.checksum, &evs[range], cx);
+                    self.books[slot].events = evs;
+                    if !ok {
+                        return self.request_snapshot(slot, cx);
+                    }
+                    done += 1;
+                }
+                SeqCheck::Stale => done += 1,
+                SeqCheck::Gap | SeqCheck::Reset => {
+                    if let Some(h) = arb.holds.get_mut(slot) {
+                        h.since = now;
+                    }
+                    break;
+                }
+            }
+        }
+        let b = &mut self.books[slot];
+        if b.state != SyncState::Live {
+            return;
+        }
+        match b.diffs.get(done).map(|d| d.start) {
+            None => {
+                b.diffs.clear();
+                b.events.clear();
+            }
+            Some(off) => {
+                b.events.drain(..off as usize);
+                b.diffs.drain(..done);
+                for d in &mut b.diffs {
+                    d.start -= off;
+                }
+            }
         }
     }
 
