@@ -167,7 +167,8 @@ pub struct ArbitrationReport {
     pub pairs: Vec<PairReport>,
     /// Holes another line filled (no gap published).
     pub filled: u64,
-    /// Holes every line missed (each published as `Gap` and `Resync`).
+    /// Holes every line missed: in a book (each published as `Gap` and `Resync`) or in a
+    /// trade stream (the trades after it went out when the hold ended).
     pub gaps: u64,
 }
 
@@ -301,7 +302,8 @@ impl<A: FeedAdapter> ArbitratedFeed<A> {
             let (adapter, _) = factory(n).ok_or(ArbitrationError::Factory(n))?;
             sides.push(Side::new(FeedHandler::line(adapter, feed), Leg(n as u32)));
         }
-        let arb = Arbiter::new(arbiter.book_count(), ns(config.hold));
+        let mut arb = Arbiter::new(arbiter.book_count(), ns(config.hold));
+        arb.track_trades(arbiter.instrument_slots());
         let shared = Arc::new(Shared {
             lines: (0..lines).map(|_| LineCounters::default()).collect(),
             pairs: (0..MAX_LINES * MAX_LINES)
@@ -445,6 +447,8 @@ impl<A: FeedAdapter> ArbitratedFeed<A> {
             if self.arb.holds.len() < books {
                 self.arb.holds.resize(books, Default::default());
             }
+            self.arb
+                .track_trades(self.arbiter.handler.instrument_slots());
         }
         self.arm(line, cx);
     }
@@ -511,6 +515,7 @@ impl<A: FeedAdapter> WsHandler for ArbitratedFeed<A> {
         self.lines[line].connected_at = now;
         self.lines[line].call(cx, |h, cx| h.on_connect(cx));
         self.arb.live |= 1 << line;
+        self.arb.line_up(line);
         self.arb.last_data[line] = now;
         self.slow[line] = 0;
         if !self.up {

@@ -160,7 +160,11 @@ fn a_hole_on_one_line_is_filled_by_the_other() {
     let ev = l.drain();
     assert_eq!(diffs(&ev), vec![11, 12, 13, 14]);
     assert_eq!(trades(&ev), vec![1, 2, 3]);
-    for kind in [StatusKind::Gap, StatusKind::Resync, StatusKind::Disconnected] {
+    for kind in [
+        StatusKind::Gap,
+        StatusKind::Resync,
+        StatusKind::Disconnected,
+    ] {
         assert_eq!(count(&ev, kind), 0, "{kind:?}");
     }
     let book = l.feed.arbiter().book(INST).unwrap();
@@ -172,7 +176,11 @@ fn a_hole_on_one_line_is_filled_by_the_other() {
     // was held and applied right after line 1's 12 (line 1's 13 then came too late).
     assert_eq!((r.lines[0].won, r.lines[1].won), (5, 2));
     assert_eq!(r.lines[0].held, 1);
-    let p = r.pairs.iter().find(|p| p.first == 0 && p.later == 1).unwrap();
+    let p = r
+        .pairs
+        .iter()
+        .find(|p| p.first == 0 && p.later == 1)
+        .unwrap();
     // Line 1's copies of 11, trade 1, 14 came 1 ms behind; trade 2 2 ms.
     assert_eq!(p.count, 4);
     assert!((MS - MS / 100..=MS + MS / 100).contains(&p.p50_ns), "{p:?}");
@@ -221,10 +229,12 @@ fn a_hole_no_line_fills_becomes_a_gap_when_the_hold_ends() {
     assert_eq!(count(&ev, StatusKind::Gap), 1);
     assert_eq!(count(&ev, StatusKind::Resync), 1);
     // A line silent past the lag bound while the other delivered is reported lagging.
-    assert!(line_states(&ev).contains(&(1, LineState::Lagging)) || {
-        l.send(0, 106 * MS, "trade 5 100");
-        line_states(&l.drain()).contains(&(1, LineState::Lagging))
-    });
+    assert!(
+        line_states(&ev).contains(&(1, LineState::Lagging)) || {
+            l.send(0, 106 * MS, "trade 5 100");
+            line_states(&l.drain()).contains(&(1, LineState::Lagging))
+        }
+    );
 }
 
 #[test]

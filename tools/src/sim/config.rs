@@ -57,6 +57,10 @@ pub struct SimConfig {
     pub max_client_message: usize,
     /// Accept a client's permessage-deflate offer and compress outgoing text messages.
     pub deflate: bool,
+    /// The stream clock's origin on the wall clock (UNIX time, ns): event `n` is due at
+    /// `origin + n / rate`. `None`: the server's start. Two simulators with the same seed,
+    /// symbols, rate and origin serve the same ids at the same time (an A/B pair).
+    pub clock_origin_ns: Option<u64>,
 }
 
 impl SimConfig {
@@ -100,6 +104,7 @@ impl SimConfig {
             batch_bytes: 64 * 1024,
             max_client_message: 64 * 1024,
             deflate: false,
+            clock_origin_ns: None,
         }
     }
 }

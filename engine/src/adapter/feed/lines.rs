@@ -22,6 +22,31 @@ pub(crate) struct Hold {
     pub(crate) past: u32,
 }
 
+/// Trades of one instrument and kind (plain or aggregated) held because the line that
+/// brought them may be ahead of a hole another line is still filling: each with the id of
+/// the trade before it on its line (0: unknown), published once the published stream
+/// reaches that id. Fixed capacity (a full hold drops the newest: another line brings it).
+pub(crate) struct HeldTrades {
+    events: Vec<Event>,
+    prevs: Vec<u64>,
+    lines: Vec<u8>,
+    since: u64,
+}
+
+/// Most trades held per instrument and kind.
+pub const HELD_TRADES: usize = 256;
+
+impl HeldTrades {
+    fn new() -> HeldTrades {
+        HeldTrades {
+            events: Vec::with_capacity(HELD_TRADES),
+            prevs: Vec::with_capacity(HELD_TRADES),
+            lines: Vec::with_capacity(HELD_TRADES),
+            since: 0,
+        }
+    }
+}
+
 /// Arrival times of recently published updates, for the latency difference of the later
 /// copies: 4-way set-associative, fixed size, the oldest way replaced (no allocation).
 pub(crate) struct Arrivals {
@@ -80,11 +105,7 @@ impl Arrivals {
 /// A key per update for [`Arrivals`] (never 0).
 #[inline]
 fn key(tag: u64, instrument: InstrumentId, id: u64) -> u64 {
-    let k = id
-        .wrapping_mul(0x100_0000_01B3)
-        .rotate_left(17)
-        ^ (u64::from(instrument.0) << 8)
-        ^ tag;
+    let k = id.wrapping_mul(0x100_0000_01B3).rotate_left(17) ^ (u64::from(instrument.0) << 8) ^ tag;
     k.max(1)
 }
 
@@ -93,7 +114,11 @@ fn event_key(e: &Event) -> Option<u64> {
     match e.kind() {
         EventKind::Trade => {
             let id = e.trade_id().map_or(e.seq, TradeId::key);
-            let tag = if e.flags.contains(Flags::AGGREGATED) { 2 } else { 1 };
+            let tag = if e.flags.contains(Flags::AGGREGATED) {
+                2
+            } else {
+                1
+            };
             Some(key(tag, e.instrument, id))
         }
         EventKind::Bbo => Some(key(3, e.instrument, e.seq)),
@@ -118,12 +143,18 @@ pub(crate) struct Arbiter {
     pub(crate) last_data: [u64; MAX_LINES],
     /// The last later copy's delay behind the first, per line (ns).
     pub(crate) behind: [u64; MAX_LINES],
-    /// Holes every line missed (each a gap, then a resync).
+    /// Holes every line missed: in a book (each published as `Gap` and `Resync`), or in a
+    /// trade stream (the held trades went out when the hold ended).
     pub(crate) gaps: u64,
     /// Holes another line filled.
     pub(crate) filled: u64,
     /// Per (first line, later line): how far the later copy came behind, ns.
     pub(crate) delays: Vec<Histogram<u64>>,
+    /// Per line, per trade stream (instrument index × 2 + aggregated): the id of the last
+    /// trade the line delivered in this session (0: none yet).
+    pub(crate) prev_trade: [Vec<u64>; MAX_LINES],
+    /// Per trade stream: trades held for the chain to reach them.
+    pub(crate) held_trades: Vec<HeldTrades>,
 }
 
 impl Arbiter {
@@ -144,6 +175,28 @@ impl Arbiter {
             gaps: 0,
             filled: 0,
             delays,
+            prev_trade: Default::default(),
+            held_trades: Vec::new(),
+        }
+    }
+
+    /// Trade streams for instruments below `instruments` (control path: allocates).
+    pub(crate) fn track_trades(&mut self, instruments: usize) {
+        let n = instruments * 2;
+        for p in &mut self.prev_trade {
+            if p.len() < n {
+                p.resize(n, 0);
+            }
+        }
+        while self.held_trades.len() < n {
+            self.held_trades.push(HeldTrades::new());
+        }
+    }
+
+    /// Line `line` (re)connected: its trade streams start afresh.
+    pub(crate) fn line_up(&mut self, line: usize) {
+        if let Some(p) = self.prev_trade.get_mut(line) {
+            p.iter_mut().for_each(|x| *x = 0);
         }
     }
 
@@ -178,8 +231,10 @@ impl Arbiter {
     pub(crate) fn hold_deadline(&self) -> u64 {
         self.holds
             .iter()
-            .filter(|h| h.since != 0)
-            .map(|h| h.since.saturating_add(self.hold_ns))
+            .map(|h| h.since)
+            .chain(self.held_trades.iter().map(|h| h.since))
+            .filter(|&since| since != 0)
+            .map(|since| since.saturating_add(self.hold_ns))
             .min()
             .unwrap_or(u64::MAX)
     }
@@ -235,6 +290,11 @@ impl<A: FeedAdapter> FeedHandler<A> {
             self.untrack_books(cx);
         }
         self.track_streams();
+    }
+
+    /// Instruments with watermarks (for the arbiter's trade streams).
+    pub(crate) fn instrument_slots(&self) -> usize {
+        self.marks.trades.len()
     }
 
     /// Book slots (for the arbiter's holds).
@@ -305,6 +365,10 @@ impl<A: FeedAdapter> FeedHandler<A> {
         match frame {
             Frame::Market => {
                 for e in events {
+                    if e.kind() == EventKind::Trade && !unordered_id(e) {
+                        self.arbitrate_trade(line, e, arb, now, cx);
+                        continue;
+                    }
                     let k = event_key(e);
                     if self.marks.covers(e) {
                         self.stats.duplicates += 1;
@@ -408,6 +472,138 @@ impl<A: FeedAdapter> FeedHandler<A> {
         }
     }
 
+    /// One ordered trade from `line`: published when it is new and chains on what was
+    /// published (the line's previous trade is published, or nothing was yet, or no other
+    /// line is in session); held when new but the line may be ahead of a hole (it just
+    /// (re)connected, or skipped a trade another line is still bringing); skipped when
+    /// already published.
+    #[inline]
+    fn arbitrate_trade(
+        &mut self,
+        line: usize,
+        e: &Event,
+        arb: &mut Arbiter,
+        now: u64,
+        cx: &mut Context<'_>,
+    ) {
+        let k = event_key(e);
+        let agg = e.flags.contains(Flags::AGGREGATED);
+        let i = e.instrument.index();
+        let stream = i * 2 + usize::from(agg);
+        let marks = if agg {
+            &self.marks.agg_trades
+        } else {
+            &self.marks.trades
+        };
+        let (Some(&mark), Some(prev)) = (
+            marks.get(i),
+            arb.prev_trade.get_mut(line).and_then(|p| p.get_mut(stream)),
+        ) else {
+            // Not a tracked instrument: first copy by id.
+            if self.marks.covers(e) {
+                arb.lost(line, k, now);
+            } else {
+                self.marks.record(e);
+                self.publish(*e, cx);
+                arb.won(line, k, now);
+            }
+            return;
+        };
+        let before = std::mem::replace(prev, e.seq);
+        if mark != 0 && e.seq <= mark {
+            self.stats.duplicates += 1;
+            arb.lost(line, k, now);
+            return;
+        }
+        let alone = arb.live & !(1 << line) == 0;
+        if mark == 0 || (before != 0 && before <= mark) || alone {
+            self.marks.record(e);
+            self.publish(*e, cx);
+            arb.won(line, k, now);
+            self.release_trades(stream, arb, now, false, cx);
+            return;
+        }
+        let Some(h) = arb.held_trades.get_mut(stream) else {
+            return;
+        };
+        if h.events.len() < HELD_TRADES && !h.events.iter().any(|x| x.seq == e.seq) {
+            if h.since == 0 {
+                h.since = now;
+            }
+            h.events.push(*e);
+            h.prevs.push(before);
+            h.lines.push(line as u8);
+            arb.held[line] += 1;
+        }
+    }
+
+    /// Publishes the held trades of `stream` that now chain on the published ones (all of
+    /// them, in id order, when `expired`), drops those already published.
+    fn release_trades(
+        &mut self,
+        stream: usize,
+        arb: &mut Arbiter,
+        now: u64,
+        expired: bool,
+        cx: &mut Context<'_>,
+    ) {
+        let Some(h) = arb.held_trades.get_mut(stream) else {
+            return;
+        };
+        if h.events.is_empty() {
+            return;
+        }
+        let (i, agg) = (stream / 2, stream % 2 == 1);
+        let mut progress = true;
+        while progress && !h.events.is_empty() {
+            progress = false;
+            let mark = if agg {
+                self.marks.agg_trades[i]
+            } else {
+                self.marks.trades[i]
+            };
+            // The lowest held id that is new: published if it chains (or the hold expired).
+            let mut best: Option<usize> = None;
+            let mut n = 0;
+            while n < h.events.len() {
+                if h.events[n].seq <= mark {
+                    h.events.swap_remove(n);
+                    h.prevs.swap_remove(n);
+                    h.lines.swap_remove(n);
+                    progress = true;
+                    continue;
+                }
+                if best.is_none_or(|b| h.events[n].seq < h.events[b].seq) {
+                    best = Some(n);
+                }
+                n += 1;
+            }
+            let Some(b) = best else {
+                break;
+            };
+            let prev = h.prevs[b];
+            if expired || (prev != 0 && prev <= mark) {
+                let e = h.events.swap_remove(b);
+                h.prevs.swap_remove(b);
+                let line = usize::from(h.lines.swap_remove(b));
+                self.marks.record(&e);
+                self.stats.published += 1;
+                cx.publish(e);
+                let k = event_key(&e);
+                arb.won[line.min(MAX_LINES - 1)] += 1;
+                if let Some(k) = k {
+                    arb.arrivals.insert(k, e.recv_ts.max(1), line);
+                }
+                progress = true;
+            }
+        }
+        h.since = if h.events.is_empty() {
+            0
+        } else {
+            h.since.max(1).min(now)
+        };
+    }
+
     /// A hole was filled: the diffs held past it that now chain on are applied and
     /// published, in order; those already covered are dropped; any past a further hole stay
     /// held (a new hold starts).
@@ -480,6 +676,14 @@ impl<A: FeedAdapter> FeedHandler<A> {
                     b.events.clear();
                 }
                 SyncState::Idle => {}
+            }
+        }
+        for stream in 0..arb.held_trades.len() {
+            let since = arb.held_trades[stream].since;
+            if since != 0 && now >= since.saturating_add(arb.hold_ns) {
+                // No line brought what the held trades follow: they go out in id order.
+                arb.gaps += 1;
+                self.release_trades(stream, arb, now, true, cx);
             }
         }
         self.on_timer(cx);

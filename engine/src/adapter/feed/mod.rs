@@ -35,8 +35,8 @@ mod sync;
 
 use handover::*;
 pub use handover::{HandoverReport, RECENT_TRADE_IDS, Watermarks};
-pub use lines::MAX_LINES;
 pub(crate) use lines::Arbiter;
+pub use lines::MAX_LINES;
 use recovery::*;
 use sync::*;
 
