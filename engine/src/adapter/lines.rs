@@ -417,10 +417,11 @@ impl<A: FeedAdapter> ArbitratedFeed<A> {
             _ => {}
         }
         for other in 0..self.lines.len() {
+            let owed = self.arb.owed_since[other];
             if other != line
                 && self.state[other] == LineState::Up
-                && now.saturating_sub(self.arb.last_data[other].max(self.lines[other].connected_at))
-                    >= lag
+                && owed != 0
+                && now.saturating_sub(owed) >= lag
             {
                 self.set_state(other, LineState::Lagging, Reason::Stale, cx);
             }
@@ -549,11 +550,16 @@ impl<A: FeedAdapter> WsHandler for ArbitratedFeed<A> {
             return;
         };
         let (arbiter, arb) = (&mut self.arbiter, &mut self.arb);
+        let errors = self.lines[line].handler.decode_errors();
         self.lines[line].call(cx, |h, cx| {
             h.line_message(msg, cx, |frame, events, cx| {
                 arbiter.call(cx, |a, cx| a.arbitrate(line, frame, events, arb, cx));
             })
         });
+        if self.lines[line].handler.decode_errors() != errors {
+            // A message of this line was lost: its next trades must chain afresh.
+            self.arb.line_up(line);
+        }
         self.judge(line, cx);
         self.arm(line, cx);
     }

@@ -143,6 +143,9 @@ pub(crate) struct Arbiter {
     pub(crate) last_data: [u64; MAX_LINES],
     /// The last later copy's delay behind the first, per line (ns).
     pub(crate) behind: [u64; MAX_LINES],
+    /// Per line: since when another line has delivered updates this one has not matched
+    /// with any data since (0: it is keeping up).
+    pub(crate) owed_since: [u64; MAX_LINES],
     /// Holes every line missed: in a book (each published as `Gap` and `Resync`), or in a
     /// trade stream (the held trades went out when the hold ended).
     pub(crate) gaps: u64,
@@ -172,6 +175,7 @@ impl Arbiter {
             held: [0; MAX_LINES],
             last_data: [0; MAX_LINES],
             behind: [0; MAX_LINES],
+            owed_since: [0; MAX_LINES],
             gaps: 0,
             filled: 0,
             delays,
@@ -208,6 +212,13 @@ impl Arbiter {
     #[inline]
     fn won(&mut self, line: usize, key: Option<u64>, now: u64) {
         self.won[line] += 1;
+        for (other, owed) in self.owed_since.iter_mut().enumerate() {
+            if other == line {
+                *owed = 0;
+            } else if *owed == 0 && self.live & (1 << other) != 0 {
+                *owed = now;
+            }
+        }
         if let Some(k) = key {
             self.arrivals.insert(k, now, line);
         }
@@ -216,6 +227,7 @@ impl Arbiter {
     #[inline]
     fn lost(&mut self, line: usize, key: Option<u64>, now: u64) {
         self.lost[line] += 1;
+        self.owed_since[line] = 0;
         let Some((at, first)) = key.and_then(|k| self.arrivals.get(k)) else {
             return;
         };
@@ -290,6 +302,12 @@ impl<A: FeedAdapter> FeedHandler<A> {
             self.untrack_books(cx);
         }
         self.track_streams();
+    }
+
+    /// Frames that failed to decode (a line that lost one cannot vouch for its trade chain).
+    #[inline]
+    pub(crate) fn decode_errors(&self) -> u64 {
+        self.stats.decode_errors
     }
 
     /// Instruments with watermarks (for the arbiter's trade streams).
