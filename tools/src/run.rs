@@ -58,9 +58,12 @@ pub struct Args {
     #[arg(long, default_value = "100ms")]
     depth_speed: String,
     /// WebSocket endpoint instead of the venue's: testnet, a proxy, `tickwire sim`
-    /// (ws://127.0.0.1:9100 or ws://127.0.0.1:9100/stream).
+    /// (ws://127.0.0.1:9100 or ws://127.0.0.1:9100/stream). Repeat it for redundant lines
+    /// (A/B): every line stays live, each update is delivered once (the first copy), a
+    /// book resyncs only when every line missed an update; per-line statistics in the
+    /// live view and the summary.
     #[arg(long)]
-    url: Option<String>,
+    url: Vec<String>,
     /// REST endpoint for book snapshots instead of the venue's (default: the --url host when
     /// it is loopback, else the venue's).
     #[arg(long)]
@@ -182,7 +185,7 @@ pub fn run(args: Args) -> ExitCode {
         return crate::run_okx::run(
             &args.symbols,
             &args.channels,
-            args.url.as_deref(),
+            args.url.first().map(String::as_str),
             args.rest_url.as_deref(),
             args.duration,
         );
@@ -249,8 +252,11 @@ pub fn run(args: Args) -> ExitCode {
         let per = (symbols.len() * n).div_ceil(8).div_ceil(n) * n;
         feed.config_mut().streams_per_frame = per.clamp(n, 200);
     }
-    if let Some(url) = &args.url {
+    if let Some(url) = args.url.first() {
         feed = feed.url(url);
+    }
+    for line in args.url.iter().skip(1) {
+        feed = feed.line(line);
     }
     if args.deflate {
         feed = feed.options(tickwire_engine::ConnectionOptions {
@@ -261,7 +267,7 @@ pub fn run(args: Args) -> ExitCode {
     let rest = args
         .rest_url
         .clone()
-        .or_else(|| args.url.as_deref().and_then(loopback_rest));
+        .or_else(|| args.url.first().and_then(|u| loopback_rest(u)));
     if let Some(rest) = &rest {
         feed = feed.rest_url(rest);
     }
@@ -319,7 +325,46 @@ pub fn run(args: Args) -> ExitCode {
         cert: args.cert.is_some(),
         publish: args.publish.clone().map(|url| (url, args.publish_replicas)),
     };
-    drive(session, &mut |_| None, &Vec::new)
+    let lines = session.feed.clone();
+    drive(session, &mut |_| None, &|| line_summary(&lines))
+}
+
+/// The summary lines of an A/B feed: per connection and line, its state and how often its
+/// copy came first; per pair of lines, how far the later copy came behind.
+fn line_summary(feed: &BinanceFeed) -> Vec<String> {
+    let mut out = Vec::new();
+    for (n, m) in feed.line_monitors().iter().enumerate() {
+        let r = m.report();
+        let total: u64 = r.lines.iter().map(|l| l.won).sum::<u64>().max(1);
+        for (i, l) in r.lines.iter().enumerate() {
+            out.push(format!(
+                "connection #{n} line {i}: {}, first {} ({:.1}%), later {}, held {}, down {}×, lagging {}×",
+                l.state.map_or("?", |s| s.name()),
+                l.won,
+                l.won as f64 * 100.0 / total as f64,
+                l.lost,
+                l.held,
+                l.downs,
+                l.lagging
+            ));
+        }
+        for p in &r.pairs {
+            out.push(format!(
+                "connection #{n} line {} behind line {}: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} copies)",
+                p.later,
+                p.first,
+                p.p50_ns as f64 / 1e6,
+                p.p99_ns as f64 / 1e6,
+                p.max_ns as f64 / 1e6,
+                p.count
+            ));
+        }
+        out.push(format!(
+            "connection #{n}: holes filled by another line {}, missed by every line {}",
+            r.filled, r.gaps
+        ));
+    }
+    out
 }
 
 /// One run of a feed on a fresh engine (see [`drive`]).

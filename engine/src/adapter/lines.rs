@@ -201,6 +201,12 @@ struct Shared {
 #[derive(Clone)]
 pub struct LineMonitor(Arc<Shared>);
 
+impl std::fmt::Debug for LineMonitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LineMonitor").field(&self.report()).finish()
+    }
+}
+
 impl LineMonitor {
     /// The statistics as last published (every [`ArbitrationConfig::report`]; line states
     /// at once).

@@ -61,6 +61,9 @@ pub struct SimConfig {
     /// `origin + n / rate`. `None`: the server's start. Two simulators with the same seed,
     /// symbols, rate and origin serve the same ids at the same time (an A/B pair).
     pub clock_origin_ns: Option<u64>,
+    /// Every message leaves this much later than the venue time it carries (event and
+    /// probe timestamps): a slower network path, e.g. the slow line of an A/B pair.
+    pub path_delay: Duration,
 }
 
 impl SimConfig {
@@ -105,6 +108,7 @@ impl SimConfig {
             max_client_message: 64 * 1024,
             deflate: false,
             clock_origin_ns: None,
+            path_delay: Duration::ZERO,
         }
     }
 }

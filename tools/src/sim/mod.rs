@@ -139,6 +139,10 @@ pub struct Options {
     /// --faults). Default: the clock starts with the server.
     #[arg(long, value_parser = parse_duration_arg)]
     pub clock_align: Option<Duration>,
+    /// Send every message this much later than the venue time it carries (a slower network
+    /// path: the slow line of an A/B pair).
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub delay: Option<Duration>,
 }
 
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
@@ -223,6 +227,7 @@ pub fn config_from_args(a: &Options) -> Result<SimConfig, String> {
     c.batch_bytes = a.batch_bytes;
     c.deflate = a.deflate;
     c.clock_origin_ns = a.clock_align.map(server::aligned_origin);
+    c.path_delay = a.delay.unwrap_or_default();
     if a.cert_out.is_some() && !a.tls {
         return Err("--cert-out needs --tls".into());
     }

@@ -269,11 +269,11 @@ impl SimServer {
             addr: want,
             kind: e.kind(),
         })?;
-        let config_origin = config.clock_origin_ns;
+        let (config_origin, config_delay) = (config.clock_origin_ns, config.path_delay);
         let shared = Arc::new(Shared {
             config,
             venue,
-            start: stream_start(config_origin),
+            start: stream_start(config_origin) + config_delay,
             head: AtomicU64::new(0),
             counters: Counters::default(),
             stop: AtomicBool::new(false),
