@@ -264,3 +264,52 @@ fn a_line_going_down_is_reported_and_only_the_last_one_down_disconnects() {
     let r = l.feed.report();
     assert_eq!((r.lines[0].downs, r.lines[1].downs), (1, 2));
 }
+
+#[test]
+fn a_line_that_reconnects_ahead_does_not_skip_the_trades_between() {
+    let mut l = Lines::new(2);
+    l.up();
+    l.drain();
+    for line in 0..2 {
+        l.send(line, 3 * MS, "trade 1 100");
+        l.send(line, 3 * MS, "trade 2 100");
+    }
+    assert_eq!(trades(&l.drain()), vec![1, 2]);
+    l.call(1, 4 * MS, |f, cx| f.on_disconnect(Reason::Io, cx));
+    l.call(1, 5 * MS, |f, cx| f.on_connect(cx));
+    // Line 0 is behind: trade 3 so far. Line 1's new session starts at 5 (it never saw 4):
+    // its 5 and 6 wait for the published stream to reach them.
+    l.send(0, 6 * MS, "trade 3 100");
+    l.send(1, 6 * MS, "trade 5 100");
+    l.send(1, 6 * MS, "trade 6 100");
+    assert_eq!(trades(&l.drain()), vec![3]);
+    l.send(0, 7 * MS, "trade 4 100");
+    // 4 published; 5 has no known predecessor on line 1, so it waits for line 0's copy...
+    assert_eq!(trades(&l.drain()), vec![4]);
+    l.send(0, 8 * MS, "trade 5 100");
+    // ...after which line 1's held 6 chains on (before line 0's copy of it).
+    assert_eq!(trades(&l.drain()), vec![5, 6]);
+    l.send(0, 9 * MS, "trade 6 100");
+    l.send(1, 9 * MS, "trade 7 100");
+    l.send(0, 9 * MS, "trade 7 100");
+    assert_eq!(trades(&l.drain()), vec![7]);
+}
+
+#[test]
+fn held_trades_go_out_in_order_when_no_line_brings_the_hole() {
+    let mut l = Lines::new(2);
+    l.up();
+    l.drain();
+    l.send(0, 3 * MS, "trade 1 100");
+    l.send(1, 3 * MS, "trade 1 100");
+    assert_eq!(trades(&l.drain()), vec![1]);
+    l.call(1, 4 * MS, |f, cx| f.on_disconnect(Reason::Io, cx));
+    l.call(1, 5 * MS, |f, cx| f.on_connect(cx));
+    // Line 1 comes back at 3 (2 lost to it); line 0 then goes silent.
+    l.send(1, 6 * MS, "trade 3 100");
+    l.send(1, 6 * MS, "trade 4 100");
+    assert!(trades(&l.drain()).is_empty());
+    l.call(1, 106 * MS, |f, cx| f.on_timer(cx));
+    assert_eq!(trades(&l.drain()), vec![3, 4]);
+    assert_eq!(l.feed.report().gaps, 1);
+}

@@ -158,6 +158,8 @@ pub(crate) struct Arbiter {
     pub(crate) prev_trade: [Vec<u64>; MAX_LINES],
     /// Per trade stream: trades held for the chain to reach them.
     pub(crate) held_trades: Vec<HeldTrades>,
+    /// See [`Arbiter::hold_deadline`].
+    pub(crate) next_hold: u64,
 }
 
 impl Arbiter {
@@ -181,6 +183,7 @@ impl Arbiter {
             delays,
             prev_trade: Default::default(),
             held_trades: Vec::new(),
+            next_hold: u64::MAX,
         }
     }
 
@@ -239,16 +242,24 @@ impl Arbiter {
         self.delays[first * MAX_LINES + line].saturating_record(d.max(1));
     }
 
-    /// The earliest hold deadline (u64::MAX: none).
+    /// When the earliest hold may end (u64::MAX: none); may be early (a hold that ended
+    /// since), never late. Read for every message: a field, recomputed on the timer.
+    #[inline]
     pub(crate) fn hold_deadline(&self) -> u64 {
-        self.holds
+        self.next_hold
+    }
+
+    /// Recomputes [`Arbiter::hold_deadline`] from the holds (timer path).
+    pub(crate) fn recompute_hold_deadline(&mut self) {
+        self.next_hold = self
+            .holds
             .iter()
             .map(|h| h.since)
             .chain(self.held_trades.iter().map(|h| h.since))
             .filter(|&since| since != 0)
             .map(|since| since.saturating_add(self.hold_ns))
             .min()
-            .unwrap_or(u64::MAX)
+            .unwrap_or(u64::MAX);
     }
 }
 
@@ -427,6 +438,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
                         if h.since == 0 {
                             h.since = now;
                             h.past = 0;
+                            arb.next_hold = arb.next_hold.min(now.saturating_add(arb.hold_ns));
                         }
                         h.past |= 1 << line;
                         let waiting = h.past & arb.live != arb.live
@@ -547,6 +559,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
         if h.events.len() < HELD_TRADES && !h.events.iter().any(|x| x.seq == e.seq) {
             if h.since == 0 {
                 h.since = now;
+                arb.next_hold = arb.next_hold.min(now.saturating_add(arb.hold_ns));
             }
             h.events.push(*e);
             h.prevs.push(before);
@@ -647,6 +660,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 SeqCheck::Gap | SeqCheck::Reset => {
                     if let Some(h) = arb.holds.get_mut(slot) {
                         h.since = now;
+                        arb.next_hold = arb.next_hold.min(now.saturating_add(arb.hold_ns));
                     }
                     break;
                 }
@@ -704,6 +718,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 self.release_trades(stream, arb, now, true, cx);
             }
         }
+        arb.recompute_hold_deadline();
         self.on_timer(cx);
     }
 }
