@@ -20,7 +20,7 @@
 //!
 //! Statuses, in-band: `Connected` (value: connection id) when the first line comes up,
 //! `Disconnected` when the last one goes down (the books are resynced as after any
-//! disconnect); per line, `Line` with [`LineState::value`]: up, down (reason: why), or
+//! disconnect; with a single line these are the engine's own, as for any connection); per line, `Line` with [`LineState::value`]: up, down (reason: why), or
 //! lagging (its copies come [`ArbitrationConfig::lag`] or more behind, or it went silent
 //! that long while another line delivered). The engine's own lifecycle statuses are not
 //! published for a connection with several lines.
@@ -527,12 +527,15 @@ impl<A: FeedAdapter> WsHandler for ArbitratedFeed<A> {
         self.slow[line] = 0;
         if !self.up {
             self.up = true;
-            Self::status(
-                StatusKind::Connected,
-                Reason::None,
-                u64::from(cx.connection().0),
-                cx,
-            );
+            // With one line the engine publishes the lifecycle statuses itself.
+            if self.lines.len() > 1 {
+                Self::status(
+                    StatusKind::Connected,
+                    Reason::None,
+                    u64::from(cx.connection().0),
+                    cx,
+                );
+            }
         }
         self.arbiter.call(cx, |h, cx| h.arbiter_line_up(cx));
         if self.report_at == 0 || self.report_at == NEVER {
@@ -581,7 +584,9 @@ impl<A: FeedAdapter> WsHandler for ArbitratedFeed<A> {
         if self.arb.live == 0 && self.up {
             // Every line is down: the feed is, and its books are invalid until they resync.
             self.up = false;
-            Self::status(StatusKind::Disconnected, reason, 0, cx);
+            if self.lines.len() > 1 {
+                Self::status(StatusKind::Disconnected, reason, 0, cx);
+            }
             self.arbiter.call(cx, |h, cx| h.on_disconnect(reason, cx));
         }
         self.arm(line, cx);
