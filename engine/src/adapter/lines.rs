@@ -65,6 +65,13 @@ pub struct ArbitrationConfig {
     pub lag: Duration,
     /// How often the statistics are published to the [`LineMonitor`].
     pub report: Duration,
+    /// How long the venue keeps a connection (Binance: 24 h), if it limits it. Lines that
+    /// connected together would be closed together and miss the same updates: instead line
+    /// `n` reconnects on its own `(n + 1) × margin` before the limit, one at a time, while
+    /// the others carry the feed.
+    pub lifetime: Option<Duration>,
+    /// See `lifetime`.
+    pub margin: Duration,
 }
 
 impl Default for ArbitrationConfig {
@@ -73,6 +80,8 @@ impl Default for ArbitrationConfig {
             hold: Duration::from_millis(250),
             lag: Duration::from_millis(50),
             report: Duration::from_secs(1),
+            lifetime: None,
+            margin: Duration::from_secs(600),
         }
     }
 }
@@ -273,6 +282,8 @@ pub struct ArbitratedFeed<A: FeedAdapter> {
     slow: [u32; MAX_LINES],
     /// Later copies per line when last judged.
     seen_lost: [u64; MAX_LINES],
+    /// Per line: when it reconnects ahead of the venue's lifetime (NEVER: not planned).
+    renew_at: [u64; MAX_LINES],
     arb: Arbiter,
     config: ArbitrationConfig,
     report_at: u64,
@@ -324,6 +335,7 @@ impl<A: FeedAdapter> ArbitratedFeed<A> {
             state: [LineState::Connecting; MAX_LINES],
             slow: [0; MAX_LINES],
             seen_lost: [0; MAX_LINES],
+            renew_at: [NEVER; MAX_LINES],
             arb,
             config,
             report_at: 0,
@@ -496,7 +508,10 @@ impl<A: FeedAdapter> ArbitratedFeed<A> {
     /// (every leg carries the arbiter's, so it fires whichever lines are up).
     #[inline]
     fn arm(&mut self, line: usize, cx: &mut Context<'_>) {
-        let want = self.lines[line].inner_at.min(self.arbiter_at());
+        let want = self.lines[line]
+            .inner_at
+            .min(self.arbiter_at())
+            .min(self.renew_at[line]);
         let side = &mut self.lines[line];
         if want != side.armed_at {
             side.armed_at = want;
@@ -542,6 +557,13 @@ impl<A: FeedAdapter> WsHandler for ArbitratedFeed<A> {
             self.report_at = now.saturating_add(ns(self.config.report));
         }
         self.set_state(line, LineState::Up, Reason::None, cx);
+        self.renew_at[line] = match self.config.lifetime {
+            Some(l) => now
+                .saturating_add(ns(l))
+                .saturating_sub(ns(self.config.margin).saturating_mul(line as u64 + 1))
+                .max(now.saturating_add(1)),
+            None => NEVER,
+        };
         self.arm(line, cx);
     }
 
@@ -578,6 +600,7 @@ impl<A: FeedAdapter> WsHandler for ArbitratedFeed<A> {
             return Reconnect::No;
         };
         self.lines[line].connected_at = 0;
+        self.renew_at[line] = NEVER;
         self.lines[line].call(cx, |h, cx| h.on_disconnect(reason, cx));
         self.arb.live &= !(1 << line);
         self.set_state(line, LineState::Down, reason, cx);
@@ -615,6 +638,11 @@ impl<A: FeedAdapter> WsHandler for ArbitratedFeed<A> {
             self.arbiter.inner_at = NEVER;
             let arb = &mut self.arb;
             self.arbiter.call(cx, |h, cx| h.arbiter_timer(arb, cx));
+        }
+        if now >= self.renew_at[line] {
+            // Ahead of the venue's limit, this line alone: the others carry the feed.
+            self.renew_at[line] = NEVER;
+            cx.recycle(Reason::Rotation);
         }
         if now >= self.report_at {
             self.report_at = now.saturating_add(ns(self.config.report));

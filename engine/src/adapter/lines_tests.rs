@@ -38,6 +38,8 @@ impl Lines {
             hold: Duration::from_millis(100),
             lag: Duration::from_millis(50),
             report: Duration::from_secs(1),
+            lifetime: Some(Duration::from_secs(10)),
+            margin: Duration::from_secs(2),
         };
         let feed = ArbitratedFeed::new(factory, lines, FeedConfig::default(), config).unwrap();
         let (p, consumer) = channel(4096);
@@ -312,4 +314,20 @@ fn held_trades_go_out_in_order_when_no_line_brings_the_hole() {
     l.call(1, 106 * MS, |f, cx| f.on_timer(cx));
     assert_eq!(trades(&l.drain()), vec![3, 4]);
     assert_eq!(l.feed.report().gaps, 1);
+}
+
+#[test]
+fn lines_reconnect_one_at_a_time_ahead_of_the_venues_lifetime() {
+    // Lifetime 10 s, margin 2 s: line 0 at 8 s into its session, line 1 at 6 s.
+    let mut l = Lines::new(2);
+    l.up();
+    l.drain();
+    let (_, a) = l.call(1, 5_000 * MS, |f, cx| f.on_timer(cx));
+    assert_eq!(a.recycles(), None);
+    let (_, a) = l.call(1, MS + 6_000 * MS, |f, cx| f.on_timer(cx));
+    assert_eq!(a.recycles(), Some(Reason::Rotation));
+    let (_, a) = l.call(0, MS + 6_000 * MS, |f, cx| f.on_timer(cx));
+    assert_eq!(a.recycles(), None);
+    let (_, a) = l.call(0, MS + 8_000 * MS, |f, cx| f.on_timer(cx));
+    assert_eq!(a.recycles(), Some(Reason::Rotation));
 }

@@ -196,7 +196,7 @@ impl BinanceFeed {
             handler: FeedConfig::default(),
             rotation: Some(rotation_config()),
             lines: Vec::new(),
-            arbitration: ArbitrationConfig::default(),
+            arbitration: super::lines::arbitration_config(),
             monitors: Arc::default(),
         }
     }

@@ -10,8 +10,20 @@ use tickwire_engine::adapter::{
 
 use super::adapter::{BinanceAdapter, PlanError};
 use super::config::BinanceConfig;
+use super::rotation::{CONNECTION_LIFETIME, ROTATION_MARGIN};
 use super::snapshot::RestSnapshots;
 use super::subscription::{Channel, Subscription};
+
+/// Binance's arbitration settings: the defaults, with each line reconnecting on its own
+/// ahead of the venue's 24 h connection limit (line `n` at 24 h − `(n + 1)` × 10 min), so
+/// lines that connected together are never closed together.
+pub fn arbitration_config() -> ArbitrationConfig {
+    ArbitrationConfig {
+        lifetime: Some(CONNECTION_LIFETIME),
+        margin: ROTATION_MARGIN,
+        ..ArbitrationConfig::default()
+    }
+}
 
 /// Why an arbitrated Binance feed could not be built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
