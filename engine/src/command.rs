@@ -90,12 +90,38 @@ pub enum OutFrame {
 
 /// Everything the TLS layer needs for one connection, prepared on the caller's thread so the
 /// I/O thread does not parse certificates.
+#[derive(Clone)]
 pub(crate) struct Prepared {
     pub(crate) config: ConnectionConfig,
     pub(crate) tls: Option<(
         Arc<rustls::ClientConfig>,
         rustls::pki_types::ServerName<'static>,
     )>,
+    /// The further lines of [`ConnectionConfig::lines`], line 1 first (each with no lines).
+    pub(crate) lines: Vec<Prepared>,
+}
+
+impl Prepared {
+    /// TLS settings for `config` and each of its lines.
+    pub(crate) fn new(config: ConnectionConfig) -> Result<Prepared, CommandError> {
+        let mut lines = Vec::with_capacity(config.lines.len());
+        for url in &config.lines {
+            let mut line = config.clone();
+            line.lines = Vec::new();
+            line.endpoint = crate::config::Endpoint::parse(url)?;
+            line.url = url.clone();
+            lines.push(Prepared::new(line)?);
+        }
+        let tls = if config.endpoint.tls {
+            Some((
+                crate::transport::client_config(&config.extra_roots)?,
+                crate::transport::server_name(&config.endpoint.host)?,
+            ))
+        } else {
+            None
+        };
+        Ok(Prepared { config, tls, lines })
+    }
 }
 
 /// One control request to the I/O thread.
@@ -223,14 +249,7 @@ impl EngineHandle {
         handler: Box<dyn WsHandler>,
         consumers: &[ConsumerId],
     ) -> Result<ConnectionId, CommandError> {
-        let tls = if config.endpoint.tls {
-            Some((
-                crate::transport::client_config(&config.extra_roots)?,
-                crate::transport::server_name(&config.endpoint.host)?,
-            ))
-        } else {
-            None
-        };
+        let prepared = Prepared::new(config)?;
         let needed = handler.min_ring_capacity();
         let mut ids = self.ids()?;
         ids.check_consumers(consumers, needed)?;
@@ -239,7 +258,7 @@ impl EngineHandle {
             .ok_or(CommandError::TooManyConnections)?;
         self.push(Command::Add {
             id,
-            prepared: Box::new(Prepared { config, tls }),
+            prepared: Box::new(prepared),
             handler,
             consumers: consumers.to_vec(),
         })?;

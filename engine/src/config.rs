@@ -307,6 +307,12 @@ pub struct ConnectionConfig {
     pub extra_roots: Vec<Arc<[u8]>>,
     /// Tunables; `None` takes [`EngineConfig::connection_defaults`].
     pub options: Option<ConnectionOptions>,
+    /// Further lines (A/B redundancy): URLs serving the same data as `url`, each opened as
+    /// its own leg (leg `n` is line `n`; `url` is line 0) when the connection starts, with
+    /// the same headers, options and roots. All stay live; the handler arbitrates
+    /// (see `adapter::ArbitratedFeed`). Lifecycle statuses of a connection with several
+    /// lines are the handler's to publish (one line going down is not the feed going down).
+    pub lines: Vec<String>,
 }
 
 impl ConnectionConfig {
@@ -319,6 +325,7 @@ impl ConnectionConfig {
             subprotocols: Vec::new(),
             extra_roots: Vec::new(),
             options: None,
+            lines: Vec::new(),
         })
     }
 
@@ -341,6 +348,14 @@ impl ConnectionConfig {
     pub fn trust_root_der(mut self, der: &[u8]) -> ConnectionConfig {
         self.extra_roots.push(der.into());
         self
+    }
+
+    /// Adds a further line: `url` serves the same data (A/B redundancy; see
+    /// [`ConnectionConfig::lines`]). Fails on a malformed URL.
+    pub fn line(mut self, url: &str) -> Result<ConnectionConfig, ConfigError> {
+        Endpoint::parse(url)?;
+        self.lines.push(url.to_owned());
+        Ok(self)
     }
 
     /// Overrides the engine's default options for this connection.

@@ -228,6 +228,11 @@ pub(crate) struct Connection {
     pub(crate) has_leg_requests: bool,
     /// Why the last session or attempt ended (for `on_leg_closed`).
     pub(crate) ended: Reason,
+    /// The further lines to open as legs when the connection starts (A/B; taken by the
+    /// loop), and whether this connection has several lines (its handler then publishes
+    /// the lifecycle statuses).
+    pub(crate) lines: Vec<Prepared>,
+    multi_line: bool,
     slot: usize,
     state: State,
     config: ConnectionConfig,
@@ -305,6 +310,8 @@ impl Connection {
             leg_requests: LegRequests::default(),
             has_leg_requests: false,
             ended: Reason::None,
+            multi_line: !prepared.lines.is_empty(),
+            lines: prepared.lines,
             slot,
             state: State::Closed,
             tls: prepared.tls,
@@ -356,7 +363,13 @@ impl Connection {
         let prepared = Prepared {
             config: self.config.clone(),
             tls: self.tls.clone(),
+            lines: Vec::new(),
         };
+        self.new_line(slot, leg, prepared)
+    }
+
+    /// [`Connection::new_leg`] to another line's endpoint (`prepared`: its URL and TLS).
+    pub(crate) fn new_line(&self, slot: usize, leg: Leg, prepared: Prepared) -> Connection {
         let mut c = Connection::new(
             self.id,
             slot,
@@ -368,6 +381,7 @@ impl Connection {
         );
         c.leg = leg;
         c.next_leg = self.next_leg;
+        c.multi_line = self.multi_line;
         c.primary = false;
         c.grouped = true;
         // A leg that is not the primary is forgotten once closed.
@@ -1363,8 +1377,9 @@ impl Connection {
         core: &mut Core,
     ) {
         // Only the primary leg speaks for the connection in-band: a standby leg connecting,
-        // or an old one closing after a rotation, says nothing to consumers.
-        if !self.primary {
+        // or an old one closing after a rotation, says nothing to consumers. With several
+        // lines, one line's lifecycle is not the feed's: the handler reports lines in-band.
+        if !self.primary || self.multi_line {
             return;
         }
         let ev = Event::status(

@@ -44,7 +44,7 @@ use std::time::Duration;
 use crossbeam_queue::ArrayQueue;
 
 use crate::clock;
-use crate::command::{Command, ConsumerId, EngineHandle, Ids, Shared, next_consumer_id};
+use crate::command::{Command, ConsumerId, EngineHandle, Ids, Prepared, Shared, next_consumer_id};
 use crate::config::{EngineConfig, IdleStrategy};
 use crate::connection::{Connection, Core, Ready, State};
 use crate::handler::{ConnectionId, Leg};
@@ -530,6 +530,11 @@ impl IoLoop {
 
     /// Opens a new leg of connection `id` (the handler asked with `Context::open_leg`).
     fn open_leg(&mut self, id: ConnectionId, now: u64) {
+        self.open_leg_to(id, None, now);
+    }
+
+    /// [`IoLoop::open_leg`], to another line's endpoint when `line` is given.
+    fn open_leg_to(&mut self, id: ConnectionId, line: Option<Prepared>, now: u64) {
         let legs = self.legs_of(id);
         let Some(&primary) = self.ids.get(&id) else {
             return;
@@ -561,7 +566,10 @@ impl IoLoop {
             self.free.push(slot);
             return;
         };
-        let conn = p.new_leg(slot, leg);
+        let conn = match line {
+            Some(prepared) => p.new_line(slot, leg, prepared),
+            None => p.new_leg(slot, leg),
+        };
         self.conns[slot] = Some(Box::new(conn));
         for &s in &legs {
             if let Some(c) = self.conn_mut(s) {
@@ -737,7 +745,15 @@ impl IoLoop {
                 self.polling.reserve(self.conns.len());
                 self.core.paused_reads.reserve(self.conns.len());
                 self.resuming.reserve(self.conns.len());
+                let lines = self
+                    .conn_mut(slot)
+                    .map(|c| std::mem::take(&mut c.lines))
+                    .unwrap_or_default();
                 self.with_conn(slot, |c, reg, core| c.start(now, reg, core));
+                // A/B: every further line is a leg of its own from the start (leg n: line n).
+                for line in lines {
+                    self.open_leg_to(id, Some(line), now);
+                }
             }
             Command::AddConsumer { id, producer } => {
                 let index = self.core.producers.len() as u16;

@@ -132,6 +132,10 @@ pub enum StatusKind {
     /// snapshot (`value`: the venue's checksum as an unsigned 32-bit number). The message was
     /// not published; a `Resync` (reason `checksum`) follows.
     Checksum = 12,
+    /// One line of a feed with several (A/B redundancy) changed state; the feed goes on on
+    /// the others. `value`: see [`crate::adapter::LineState::value`] (the line number and
+    /// its state: up, down, lagging); `reason`: why a line went down.
+    Line = 13,
 }
 
 impl StatusKind {
@@ -151,6 +155,7 @@ impl StatusKind {
             10 => SnapshotFailed,
             11 => Resumed,
             12 => Checksum,
+            13 => Line,
             _ => return None,
         })
     }
@@ -171,6 +176,7 @@ impl StatusKind {
             StatusKind::SnapshotFailed => "snapshot_failed",
             StatusKind::Resumed => "resumed",
             StatusKind::Checksum => "checksum",
+            StatusKind::Line => "line",
         }
     }
 }

@@ -183,6 +183,14 @@ impl JsonLines {
                         StatusKind::Gap => format!("expected {}", s.value),
                         StatusKind::Overflow => format!("dropped {}", s.value),
                         StatusKind::SubscriptionError => format!("request id {}", s.value),
+                        StatusKind::Line => {
+                            match tickwire_engine::adapter::LineState::from_value(s.value) {
+                                Some((line, state)) => {
+                                    format!("line {line} {}: {reason}", state.name())
+                                }
+                                None => format!("{reason} {}", s.value),
+                            }
+                        }
                         _ if s.value != 0 => format!("{reason} {}", s.value),
                         _ => reason.to_owned(),
                     }

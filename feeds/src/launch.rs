@@ -60,6 +60,10 @@ pub struct LaunchSpec {
     pub depth: Option<String>,
     /// WebSocket endpoint instead of the venue's.
     pub url: Option<String>,
+    /// Further endpoints serving the same stream: redundant lines (A/B), arbitrated so each
+    /// update is delivered once ([`tickwire_engine::adapter::ArbitratedFeed`]). Binance only
+    /// so far: other venues refuse a spec with lines.
+    pub lines: Vec<String>,
     /// REST endpoint (book snapshots) instead of the venue's.
     pub rest_url: Option<String>,
     /// Extra trusted root certificates (DER), for `wss://` and REST to a self-signed server.
@@ -187,6 +191,11 @@ pub trait Launch: Send {
     /// was refused.
     fn symbols_hint(&self) -> &'static str {
         "check the venue's symbol list"
+    }
+    /// The line statistics of each arbitrated connection started so far (empty without
+    /// [`LaunchSpec::lines`]).
+    fn line_monitors(&self) -> Vec<tickwire_engine::adapter::LineMonitor> {
+        Vec::new()
     }
     /// Builds connection `index` ([`Launch::connections`]), its snapshot source passed
     /// through `wrap`; symbols are interned in `registry`.

@@ -781,6 +781,29 @@ impl Worker {
                     );
                 }
             }
+            StatusKind::Line => {
+                // One line of an A/B feed: the feed goes on on the others.
+                if let Some((line, state)) =
+                    tickwire_engine::adapter::LineState::from_value(s.value)
+                {
+                    use tickwire_engine::adapter::LineState;
+                    let (level, text) = match state {
+                        LineState::Down => (
+                            NoteLevel::Warn,
+                            format!(
+                                "connection {c}: line {line} down: {} (the other lines carry the feed)",
+                                crate::view::reason_text(s.reason)
+                            ),
+                        ),
+                        LineState::Lagging => (
+                            NoteLevel::Warn,
+                            format!("connection {c}: line {line} lagging"),
+                        ),
+                        _ => (NoteLevel::Info, format!("connection {c}: line {line} up")),
+                    };
+                    self.note(level, text);
+                }
+            }
             StatusKind::Rotating => {
                 self.watch.rotations += 1;
                 self.note(

@@ -56,9 +56,12 @@ pub struct Args {
     #[arg(long, alias = "depth")]
     depth_speed: Option<String>,
     /// WebSocket endpoint instead of the venue's: testnet, a proxy, `tickwire sim`
-    /// (ws://127.0.0.1:9100 or ws://127.0.0.1:9100/stream).
+    /// (ws://127.0.0.1:9100 or ws://127.0.0.1:9100/stream). Repeat it for redundant lines
+    /// (A/B): every line stays live, each update is delivered once (the first copy), a
+    /// book resyncs only when every line missed an update; per-line statistics in the
+    /// live view and the summary.
     #[arg(long)]
-    url: Option<String>,
+    url: Vec<String>,
     /// REST endpoint for book snapshots instead of the venue's (default: the --url host when
     /// it is loopback, else the venue's).
     #[arg(long)]
@@ -142,7 +145,8 @@ pub fn run(args: Args) -> ExitCode {
         micros: args.micros,
         probe: args.probe,
     };
-    spec.url = args.url.clone();
+    spec.url = args.url.first().cloned();
+    spec.lines = args.url.iter().skip(1).cloned().collect();
     spec.rest_url = args.rest_url.clone();
     if args.deflate {
         spec.options = tickwire_engine::ConnectionOptions {
@@ -163,6 +167,13 @@ pub fn run(args: Args) -> ExitCode {
             },
             Err(e) => return usage(&format!("cannot read --cert {}: {e}", path.display())),
         }
+    }
+    if !spec.lines.is_empty() && venue.binance_market().is_none() {
+        return usage(&format!(
+            "--url given more than once (redundant A/B lines) works for binance and \
+             binance-usdm so far; {} takes one --url",
+            venue.name()
+        ));
     }
     // Checked here, before anything starts (the plan is made again, off this thread, by
     // `drive`): a bad command line is answered at once.
@@ -197,6 +208,44 @@ pub fn run(args: Args) -> ExitCode {
         publish: args.publish.clone().map(|url| (url, args.publish_replicas)),
     };
     drive(session, &mut |_| None, &Vec::new)
+}
+
+/// The summary lines of an A/B feed: per connection and line, its state and how often its
+/// copy came first; per pair of lines, how far the later copy came behind.
+fn line_summary(monitors: &[tickwire_engine::adapter::LineMonitor]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (n, m) in monitors.iter().enumerate() {
+        let r = m.report();
+        let total: u64 = r.lines.iter().map(|l| l.won).sum::<u64>().max(1);
+        for (i, l) in r.lines.iter().enumerate() {
+            out.push(format!(
+                "connection #{n} line {i}: {}, first {} ({:.1}%), later {}, held {}, down {}×, lagging {}×",
+                l.state.map_or("?", |s| s.name()),
+                l.won,
+                l.won as f64 * 100.0 / total as f64,
+                l.lost,
+                l.held,
+                l.downs,
+                l.lagging
+            ));
+        }
+        for p in &r.pairs {
+            out.push(format!(
+                "connection #{n} line {} behind line {}: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} copies)",
+                p.later,
+                p.first,
+                p.p50_ns as f64 / 1e6,
+                p.p99_ns as f64 / 1e6,
+                p.max_ns as f64 / 1e6,
+                p.count
+            ));
+        }
+        out.push(format!(
+            "connection #{n}: holes filled by another line {}, missed by every line {}",
+            r.filled, r.gaps
+        ));
+    }
+    out
 }
 
 /// One run of a feed on a fresh engine (see [`drive`]).
@@ -560,7 +609,10 @@ pub(crate) fn drive(
         }
         Err(c) => c.lock().snapshot(),
     };
-    let extra = extra();
+    let mut extra = extra();
+    if let Some(launch) = &launch {
+        extra.extend(line_summary(&launch.line_monitors()));
+    }
     let text = view::summary(
         &Summary {
             label,

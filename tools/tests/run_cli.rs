@@ -574,3 +574,71 @@ fn wss_with_a_self_signed_certificate_needs_and_takes_cert() {
     let _ = std::fs::remove_file(&path);
     sim.stop();
 }
+
+/// `--url` twice: one feed over two lines (two simulators serving the same stream). Line
+/// A's connection drops a second into each session: the lines say so in-band, the feed
+/// never disconnects nor resyncs, and the summary has the per-line table.
+#[test]
+fn two_urls_run_one_feed_over_two_lines() {
+    let origin = tickwire_engine::clock::now_ns();
+    let make = |drop: bool| {
+        let mut c = SimConfig::new(Market::Spot);
+        c.symbols = vec!["BTCUSDT".into()];
+        c.rate = 1000;
+        c.clock_origin_ns = Some(origin);
+        if drop {
+            c.faults = tickwire_tools::sim::parse_schedule("drop@1s").unwrap();
+        }
+        SimServer::start(c).unwrap()
+    };
+    let (a, b) = (make(true), make(false));
+    let mut child = tickwire(&[
+        "run",
+        "--url",
+        &a.ws_url(),
+        "--url",
+        &b.ws_url(),
+        "--symbols",
+        "BTCUSDT",
+        "--print",
+        "--duration",
+        "2500ms",
+    ])
+    .spawn()
+    .unwrap();
+    // Read stdout while it runs (a full pipe would stall it).
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        out.read_to_string(&mut s).unwrap();
+        s
+    });
+    let status = wait(&mut child, Duration::from_secs(25));
+    let stderr = stderr_of(&mut child);
+    let stdout = reader.join().unwrap();
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    assert!(
+        stdout.contains(r#""status":"line","detail":"line 0 down: io""#),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r#""status":"line","detail":"line 1 up: none""#));
+    // Before the shutdown: no gap, no resync, no disconnect of the feed.
+    let before_end: Vec<&str> = stdout
+        .lines()
+        .take_while(|l| !l.contains("shutdown"))
+        .collect();
+    for bad in [
+        r#""status":"gap""#,
+        r#""status":"resync""#,
+        r#""status":"disconnected""#,
+    ] {
+        assert!(
+            !before_end.iter().any(|l| l.contains(bad)),
+            "{bad} in {stdout}"
+        );
+    }
+    assert!(stderr.contains("line 1 behind line 0"), "{stderr}");
+    assert!(stderr.contains("connection #0 line 0:"), "{stderr}");
+    a.stop();
+    b.stop();
+}

@@ -756,3 +756,47 @@ fn client_protocol_errors_close_the_session() {
     }
     assert_eq!(sim.stats().protocol_errors, 3);
 }
+
+/// An A/B pair: two simulators with the same seed and the same stream-clock origin serve
+/// the same tape at the same position at the same time, whenever each was started; one
+/// with its own clock (the default) starts its stream when it starts.
+#[test]
+fn two_simulators_with_one_clock_origin_serve_the_same_ids_at_the_same_time() {
+    let origin = tickwire_engine::clock::now_ns();
+    let make = |origin: Option<u64>| {
+        let mut c = config(Market::Spot);
+        c.rate = 10_000;
+        c.seed = 9;
+        c.clock_origin_ns = origin;
+        start(c)
+    };
+    let a = make(Some(origin));
+    std::thread::sleep(Duration::from_millis(200));
+    let b = make(Some(origin));
+    let own = make(None);
+    // b's clock is a's (bracketed by two reads of a's; a few events of slack for the
+    // wall-to-monotonic mapping of each).
+    let x = a.current_event();
+    let y = b.current_event();
+    let z = own.current_event();
+    let x2 = a.current_event();
+    assert!(y + 5 >= x && y <= x2 + 5, "{x} ≤ {y} ≤ {x2}");
+    // The one with its own clock is at least the 200 ms sleep (2000 events) behind.
+    assert!(x2 >= z + 1900, "{z} vs {x2}");
+    // A path delay: the same stream, 100 ms (1000 events) later.
+    let mut c = config(Market::Spot);
+    (c.rate, c.seed, c.clock_origin_ns) = (10_000, 9, Some(origin));
+    c.path_delay = Duration::from_millis(100);
+    let slow = start(c);
+    let d = slow.current_event();
+    let x3 = a.current_event();
+    assert!(d + 1000 <= x3 + 5, "{d} + 1000 vs {x3}");
+    // The same tape: the same update ids everywhere.
+    for sym in 0..2 {
+        let (ta, tb) = (a.venue().tape(sym), b.venue().tape(sym));
+        for pos in 0..512 {
+            assert_eq!(ta.depth_ids(pos), tb.depth_ids(pos));
+            assert_eq!(ta.trades_before(pos), tb.trades_before(pos));
+        }
+    }
+}

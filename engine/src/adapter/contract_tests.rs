@@ -31,7 +31,7 @@ const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;
 
 #[derive(Clone)]
-struct Toy {
+pub(super) struct Toy {
     instrument: InstrumentId,
     start: SnapshotStart,
     budget: Option<RequestBudget>,
@@ -42,7 +42,7 @@ struct Toy {
 }
 
 impl Toy {
-    fn new(instrument: InstrumentId, start: SnapshotStart) -> Toy {
+    pub(super) fn new(instrument: InstrumentId, start: SnapshotStart) -> Toy {
         Toy {
             instrument,
             start,

@@ -28,12 +28,21 @@ mod connect;
 #[cfg(test)]
 mod contract_tests;
 mod feed;
+mod lines;
+#[cfg(test)]
+mod lines_tests;
 mod rotation;
 mod snapshot;
 mod stale;
 
 pub use connect::{AddFeedError, add_feed, connection_config};
-pub use feed::{FeedConfig, FeedHandler, FeedStats, HandoverReport, RECENT_TRADE_IDS, Watermarks};
+pub use feed::{
+    FeedConfig, FeedHandler, FeedStats, HandoverReport, MAX_LINES, RECENT_TRADE_IDS, Watermarks,
+};
+pub use lines::{
+    ArbitratedFeed, ArbitrationConfig, ArbitrationError, ArbitrationReport, LineFactory,
+    LineMonitor, LineReport, LineState, PairReport, add_arbitrated_feed,
+};
 pub use rotation::{
     FeedFactory, RotatingFeed, RotationConfig, RotationError, RotationMonitor, RotationStats,
     add_rotating_feed,

@@ -168,20 +168,20 @@ impl RotationMonitor {
     }
 }
 
-/// One leg's handler and its timer bookkeeping.
-struct Side<A: FeedAdapter> {
-    handler: FeedHandler<A>,
-    leg: Leg,
+/// One leg's handler and its timer bookkeeping (also one line of an `ArbitratedFeed`).
+pub(super) struct Side<A: FeedAdapter> {
+    pub(super) handler: FeedHandler<A>,
+    pub(super) leg: Leg,
     /// When its session came up (0: not in session).
-    connected_at: u64,
+    pub(super) connected_at: u64,
     /// The deadline the inner handler asked for (NEVER: none).
-    inner_at: u64,
+    pub(super) inner_at: u64,
     /// The deadline armed on the leg (NEVER: none).
-    armed_at: u64,
+    pub(super) armed_at: u64,
 }
 
 impl<A: FeedAdapter> Side<A> {
-    fn new(handler: FeedHandler<A>, leg: Leg) -> Side<A> {
+    pub(super) fn new(handler: FeedHandler<A>, leg: Leg) -> Side<A> {
         Side {
             handler,
             leg,
@@ -194,7 +194,7 @@ impl<A: FeedAdapter> Side<A> {
     /// Calls the inner handler, noting the timer it asks for (the leg's real timer is armed
     /// by [`RotatingFeed::arm`]).
     #[inline]
-    fn call<R>(
+    pub(super) fn call<R>(
         &mut self,
         cx: &mut Context<'_>,
         f: impl FnOnce(&mut FeedHandler<A>, &mut Context<'_>) -> R,

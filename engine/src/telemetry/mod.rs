@@ -10,7 +10,7 @@
 mod collector;
 #[cfg(feature = "metrics")]
 pub mod facade;
-mod stages;
+pub(crate) mod stages;
 
 pub use collector::{DefaultCollector, MetricsCollector, MetricsSnapshot, StageSummary};
 pub use stages::{Stage, StageRecorder};

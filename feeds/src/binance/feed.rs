@@ -31,8 +31,11 @@
 
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use std::sync::{Arc, Mutex};
+
 use tickwire_engine::adapter::{
-    AddFeedError, FeedConfig, FeedHandler, RotationConfig, RotationError, SnapshotSource, add_feed,
+    AddFeedError, ArbitrationConfig, ArbitrationError, FeedConfig, FeedHandler, LineMonitor,
+    RotationConfig, RotationError, SnapshotSource, add_arbitrated_feed, add_feed,
     add_rotating_feed,
 };
 use tickwire_engine::command::{CommandError, ConsumerId, EngineHandle};
@@ -41,6 +44,7 @@ use tickwire_engine::{ConnectionId, Registry};
 
 use super::adapter::{BinanceAdapter, PlanError};
 use super::config::{BinanceConfig, Market, SubscribeVia, TimeUnit};
+use super::lines::{ArbitratedFeedError, arbitrated_feed};
 use super::rotation::{RotatingFeedError, rotating_feed, rotation_config};
 use super::snapshot::RestSnapshots;
 use super::subscription::{Channel, Subscription, plan_connections};
@@ -86,6 +90,9 @@ pub enum FeedError {
     /// The rotation settings are invalid (see [`RotationConfig`]).
     #[error("rotation: {0}")]
     Rotation(RotationError),
+    /// Too many lines, or invalid arbitration settings (see [`ArbitrationConfig`]).
+    #[error("lines: {0}")]
+    Arbitration(ArbitrationError),
 }
 
 impl From<AddFeedError> for FeedError {
@@ -122,6 +129,11 @@ pub struct BinanceFeed {
     options: ConnectionOptions,
     handler: FeedConfig,
     rotation: Option<RotationConfig>,
+    /// Further lines (A/B): WebSocket URLs serving the same data as the first.
+    lines: Vec<String>,
+    arbitration: ArbitrationConfig,
+    /// The statistics of every arbitrated connection started (shared by clones).
+    monitors: Arc<Mutex<Vec<LineMonitor>>>,
 }
 
 /// How a started feed's subscriptions are spread: one group per connection, in the order of
@@ -183,7 +195,38 @@ impl BinanceFeed {
             options: ConnectionOptions::default(),
             handler: FeedConfig::default(),
             rotation: Some(rotation_config()),
+            lines: Vec::new(),
+            arbitration: super::lines::arbitration_config(),
+            monitors: Arc::default(),
         }
+    }
+
+    /// Adds a further line (A/B redundancy): `url` (given like [`BinanceFeed::url`]) serves
+    /// the same data as the first line (the venue's host, or [`BinanceFeed::url`]). Every
+    /// connection then runs over all lines at once, each update published once, from the
+    /// line whose copy came first (see [`tickwire_engine::adapter::ArbitratedFeed`]); the
+    /// lines replace make-before-break rotation (a line the venue closes reconnects while
+    /// the others carry the feed). Checked by [`BinanceFeed::start`].
+    #[must_use]
+    pub fn line(mut self, url: &str) -> BinanceFeed {
+        self.lines.push(url.to_owned());
+        self
+    }
+
+    /// How lines are arbitrated (with [`BinanceFeed::line`]).
+    #[must_use]
+    pub fn arbitration(mut self, config: ArbitrationConfig) -> BinanceFeed {
+        self.arbitration = config;
+        self
+    }
+
+    /// The line statistics of each arbitrated connection started so far (empty without
+    /// further lines).
+    pub fn line_monitors(&self) -> Vec<LineMonitor> {
+        self.monitors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Make-before-break rotation of every connection (on by default: Binance closes
@@ -403,6 +446,34 @@ impl BinanceFeed {
         registry: &Registry,
         consumers: &[ConsumerId],
     ) -> Result<ConnectionId, FeedError> {
+        if !self.lines.is_empty() {
+            let mut lines = vec![config.clone()];
+            for url in &self.lines {
+                let mut line = config.clone();
+                line.ws_base = Some(ws_base(url, config.market)?);
+                lines.push(line);
+            }
+            let feed = arbitrated_feed(
+                &lines,
+                group,
+                registry,
+                roots,
+                self.handler,
+                self.arbitration,
+            )
+            .map_err(|e| match e {
+                ArbitratedFeedError::Plan(p) => FeedError::Plan(p),
+                ArbitratedFeedError::Arbitration(a) => FeedError::Arbitration(a),
+                ArbitratedFeedError::Snapshots(k) => FeedError::SnapshotThread(k),
+            })?;
+            let monitor = feed.monitor();
+            let id = add_arbitrated_feed(engine, feed, self.options, roots, consumers)?;
+            self.monitors
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(monitor);
+            return Ok(id);
+        }
         if let Some(rotation) = self.rotation {
             let feed = rotating_feed(
                 config.clone(),

@@ -41,6 +41,7 @@ pub mod adapter;
 pub mod config;
 pub mod decode;
 pub mod feed;
+pub mod lines;
 pub mod rotation;
 pub(crate) mod scan;
 pub mod sim;

@@ -117,6 +117,9 @@ impl BinanceLaunch {
         if let Some(url) = &spec.url {
             feed = feed.url(url);
         }
+        for line in &spec.lines {
+            feed = feed.line(line);
+        }
         if let Some(rest) = spec
             .rest_url
             .clone()
@@ -259,6 +262,10 @@ impl Launch for BinanceLaunch {
             config,
             handler: Box::new(handler),
         })
+    }
+
+    fn line_monitors(&self) -> Vec<tickwire_engine::adapter::LineMonitor> {
+        self.feed.line_monitors()
     }
 
     /// With make-before-break rotation ([`BinanceFeed::start`]).

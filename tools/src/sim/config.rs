@@ -57,6 +57,13 @@ pub struct SimConfig {
     pub max_client_message: usize,
     /// Accept a client's permessage-deflate offer and compress outgoing text messages.
     pub deflate: bool,
+    /// The stream clock's origin on the wall clock (UNIX time, ns): event `n` is due at
+    /// `origin + n / rate`. `None`: the server's start. Two simulators with the same seed,
+    /// symbols, rate and origin serve the same ids at the same time (an A/B pair).
+    pub clock_origin_ns: Option<u64>,
+    /// Every message leaves this much later than the venue time it carries (event and
+    /// probe timestamps): a slower network path, e.g. the slow line of an A/B pair.
+    pub path_delay: Duration,
 }
 
 impl SimConfig {
@@ -100,6 +107,8 @@ impl SimConfig {
             batch_bytes: 64 * 1024,
             max_client_message: 64 * 1024,
             deflate: false,
+            clock_origin_ns: None,
+            path_delay: Duration::ZERO,
         }
     }
 }

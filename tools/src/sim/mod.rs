@@ -46,7 +46,7 @@ use std::time::Duration;
 
 pub use config::SimConfig;
 pub use fault::{FOREVER, Fault, FaultParseError, ScheduledFault, parse_duration, parse_schedule};
-pub use server::{SimError, SimServer, SimStats};
+pub use server::{SimError, SimServer, SimStats, aligned_origin};
 pub use tickwire_feeds::binance::sim::{Market, Mix};
 
 const FAULTS_HELP: &str = "Faults applied to every WebSocket session, comma-separated \
@@ -133,6 +133,16 @@ pub struct Options {
     /// data messages.
     #[arg(long)]
     pub deflate: bool,
+    /// Anchor the stream clock on the wall clock at the last whole multiple of this (e.g.
+    /// 1m): two simulators with the same --seed, --symbols and --rate started within the
+    /// same period serve the same ids at the same time (an A/B pair, each with its own
+    /// --faults). Default: the clock starts with the server.
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub clock_align: Option<Duration>,
+    /// Send every message this much later than the venue time it carries (a slower network
+    /// path: the slow line of an A/B pair).
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub delay: Option<Duration>,
 }
 
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
@@ -216,6 +226,8 @@ pub fn config_from_args(a: &Options) -> Result<SimConfig, String> {
     c.tape_len = a.tape_len;
     c.batch_bytes = a.batch_bytes;
     c.deflate = a.deflate;
+    c.clock_origin_ns = a.clock_align.map(server::aligned_origin);
+    c.path_delay = a.delay.unwrap_or_default();
     if a.cert_out.is_some() && !a.tls {
         return Err("--cert-out needs --tls".into());
     }

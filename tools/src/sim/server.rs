@@ -194,6 +194,31 @@ impl Shared {
     }
 }
 
+/// The `Instant` of the stream clock's origin: now, or the wall-clock `origin` (UNIX ns)
+/// mapped onto the monotonic clock (an origin further back than the monotonic clock
+/// reaches is taken as now).
+fn stream_start(origin: Option<u64>) -> Instant {
+    let now = Instant::now();
+    let Some(origin) = origin else {
+        return now;
+    };
+    let wall = tickwire_engine::clock::now_ns();
+    if origin <= wall {
+        now.checked_sub(Duration::from_nanos(wall - origin))
+            .unwrap_or(now)
+    } else {
+        now + Duration::from_nanos(origin - wall)
+    }
+}
+
+/// The last whole multiple of `align` on the wall clock (UNIX ns): a stream-clock origin
+/// two simulators started within the same period agree on.
+pub fn aligned_origin(align: Duration) -> u64 {
+    let wall = tickwire_engine::clock::now_ns();
+    let a = u64::try_from(align.as_nanos()).unwrap_or(u64::MAX).max(1);
+    wall / a * a
+}
+
 /// A running simulator. Dropping it stops it.
 pub struct SimServer {
     shared: Arc<Shared>,
@@ -244,10 +269,11 @@ impl SimServer {
             addr: want,
             kind: e.kind(),
         })?;
+        let (config_origin, config_delay) = (config.clock_origin_ns, config.path_delay);
         let shared = Arc::new(Shared {
             config,
             venue,
-            start: Instant::now(),
+            start: stream_start(config_origin) + config_delay,
             head: AtomicU64::new(0),
             counters: Counters::default(),
             stop: AtomicBool::new(false),

@@ -254,10 +254,13 @@ impl Session<'_> {
     /// Renders due messages (a batch at most); returns how many.
     fn render(&mut self, until: u64) -> u64 {
         let batch = self.shared.config.batch_bytes;
+        // Stamped with the venue's time: a path delay is the network's, not the venue's.
+        let delay = u64::try_from(self.shared.config.path_delay.as_nanos()).unwrap_or(0);
         let mut n = 0;
         while self.out.len() - self.sent < batch {
             self.scratch.clear();
-            if !self.feed.next_message(until, now_ns(), &mut self.scratch) {
+            let venue_now = now_ns().saturating_sub(delay);
+            if !self.feed.next_message(until, venue_now, &mut self.scratch) {
                 break;
             }
             text_frame(&mut self.out, self.deflater.as_mut(), &self.scratch);

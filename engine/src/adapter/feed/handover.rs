@@ -132,6 +132,9 @@ pub(super) enum Mode {
     Standby,
     /// Replaced by another connection: ignore everything.
     Retired,
+    /// One line of an arbitrated feed: decodes and keeps its session (acks, pings, pacing,
+    /// stale streams), hands its data to the arbiter, publishes nothing itself.
+    Line,
 }
 
 #[derive(Clone, Copy, Debug)]

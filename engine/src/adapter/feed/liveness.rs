@@ -62,9 +62,12 @@ impl<A: FeedAdapter> FeedHandler<A> {
             self.stream_stale(instrument, kind, silence, cx);
         });
         self.stale = det;
-        if verdict.all_stale && self.mode == Mode::Active {
+        if verdict.all_stale && matches!(self.mode, Mode::Active | Mode::Line) {
             self.stats.stale_recycles += 1;
-            self.status(InstrumentId::NONE, StatusKind::Stale, Reason::Stale, 0, cx);
+            if self.mode == Mode::Active {
+                self.status(InstrumentId::NONE, StatusKind::Stale, Reason::Stale, 0, cx);
+            }
+            // A line that went silent reconnects on its own; the others carry the feed.
             cx.recycle(Reason::Stale);
         }
     }

@@ -8,7 +8,8 @@
 //! * `outbound`: paced frames, the per-connection request budget, the timer, acks;
 //! * `recovery`: republishing books to a consumer ring that dropped events;
 //! * `liveness`: per-stream stale detection;
-//! * `handover`: make-before-break: watermarks, the standby log, the take-over.
+//! * `handover`: make-before-break: watermarks, the standby log, the take-over;
+//! * `lines`: A/B line arbitration: line handlers and the arbiter.
 
 use std::collections::VecDeque;
 
@@ -27,6 +28,7 @@ use crate::reason::Reason;
 
 mod connection_seq;
 mod handover;
+mod lines;
 mod liveness;
 mod outbound;
 mod recovery;
@@ -34,6 +36,8 @@ mod sync;
 
 use handover::*;
 pub use handover::{HandoverReport, RECENT_TRADE_IDS, Watermarks};
+pub(crate) use lines::Arbiter;
+pub use lines::MAX_LINES;
 use recovery::*;
 use sync::*;
 

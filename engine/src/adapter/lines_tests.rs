@@ -1,0 +1,333 @@
+//! [`ArbitratedFeed`] driven by hand over two lines of the toy venue of the contract tests
+//! (`snap LAST levels`, `diff FIRST LAST levels`, `trade ID PRICE`): a hole on one line
+//! filled by the other, the same update missed by both, a hold that expires, lines going
+//! down and up. The expected streams are written out from the toy messages sent.
+
+use std::time::Duration;
+
+use super::contract_tests::Toy;
+use super::{
+    ArbitratedFeed, ArbitrationConfig, FeedConfig, LineFactory, LineState, QueuedSnapshots,
+    SnapshotSource, SnapshotStart,
+};
+use crate::event::{Event, Flags, StatusKind};
+use crate::handler::{Actions, ConnectionId, Context, Leg, Message, Outbox, Publisher, WsHandler};
+use crate::instrument::InstrumentId;
+use crate::reason::Reason;
+use crate::ring::{Consumer, channel};
+
+const MS: u64 = 1_000_000;
+const INST: InstrumentId = InstrumentId(0);
+
+struct Lines {
+    feed: ArbitratedFeed<Toy>,
+    outbox: Outbox,
+    publisher: Publisher,
+    consumer: Consumer,
+}
+
+impl Lines {
+    fn new(lines: usize) -> Lines {
+        let factory: LineFactory<Toy> = Box::new(|_| {
+            Some((
+                Toy::new(INST, SnapshotStart::InBand),
+                Box::new(QueuedSnapshots::new()) as Box<dyn SnapshotSource>,
+            ))
+        });
+        let config = ArbitrationConfig {
+            hold: Duration::from_millis(100),
+            lag: Duration::from_millis(50),
+            report: Duration::from_secs(1),
+            lifetime: Some(Duration::from_secs(10)),
+            margin: Duration::from_secs(2),
+        };
+        let feed = ArbitratedFeed::new(factory, lines, FeedConfig::default(), config).unwrap();
+        let (p, consumer) = channel(4096);
+        Lines {
+            feed,
+            outbox: Outbox::new(1 << 16),
+            publisher: Publisher::new(vec![p]),
+            consumer,
+        }
+    }
+
+    fn call<R>(
+        &mut self,
+        line: u32,
+        now: u64,
+        f: impl FnOnce(&mut ArbitratedFeed<Toy>, &mut Context<'_>) -> R,
+    ) -> (R, Actions) {
+        let mut actions = Actions::default();
+        let mut cx = Context::new(
+            now,
+            ConnectionId(3),
+            &mut self.outbox,
+            &mut self.publisher,
+            &mut actions,
+        )
+        .for_leg(Leg(line), 4);
+        let r = f(&mut self.feed, &mut cx);
+        (r, actions)
+    }
+
+    fn send(&mut self, line: u32, now: u64, text: &str) {
+        let mut buf = text.as_bytes().to_vec();
+        self.call(line, now, |f, cx| f.on_message(Message::Text(&mut buf), cx));
+    }
+
+    fn drain(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.consumer.pop()).collect()
+    }
+
+    /// Both lines up, both sending the same snapshot (line 0's copy first).
+    fn up(&mut self) {
+        for line in 0..self.feed.line_count() as u32 {
+            self.call(line, MS, |f, cx| f.on_connect(cx));
+        }
+        for line in 0..self.feed.line_count() as u32 {
+            self.send(line, 2 * MS, "snap 10 b100x1 a101x1");
+        }
+    }
+}
+
+/// Final update ids of the diffs published (their LAST_IN_BATCH level).
+fn diffs(events: &[Event]) -> Vec<u64> {
+    events
+        .iter()
+        .filter(|e| !e.flags.contains(Flags::SNAPSHOT) && e.flags.contains(Flags::LAST_IN_BATCH))
+        .filter_map(Event::as_level)
+        .map(|l| l.seq)
+        .collect()
+}
+
+fn trades(events: &[Event]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|e| e.trade_id())
+        .map(|id| match id {
+            crate::event::TradeId::Number(n) => n,
+            other => other.key(),
+        })
+        .collect()
+}
+
+fn count(events: &[Event], kind: StatusKind) -> usize {
+    events
+        .iter()
+        .filter_map(Event::as_status)
+        .filter(|s| s.kind == kind)
+        .count()
+}
+
+fn line_states(events: &[Event]) -> Vec<(usize, LineState)> {
+    events
+        .iter()
+        .filter_map(Event::as_status)
+        .filter(|s| s.kind == StatusKind::Line)
+        .filter_map(|s| LineState::from_value(s.value))
+        .collect()
+}
+
+#[test]
+fn a_hole_on_one_line_is_filled_by_the_other() {
+    let mut l = Lines::new(2);
+    l.up();
+    let ev = l.drain();
+    assert_eq!(count(&ev, StatusKind::Connected), 1);
+    assert_eq!(
+        line_states(&ev),
+        vec![(0, LineState::Up), (1, LineState::Up)]
+    );
+    // One snapshot run (line 1's copy is older-or-equal: skipped).
+    let runs = ev
+        .iter()
+        .filter(|e| e.flags.contains(Flags::RUN_START))
+        .count();
+    assert_eq!(runs, 1);
+
+    l.send(0, 3 * MS, "diff 11 11 b100x2");
+    l.send(1, 4 * MS, "diff 11 11 b100x2");
+    l.send(0, 5 * MS, "trade 1 100");
+    l.send(1, 6 * MS, "trade 1 100");
+    // Line 0 skips 12: its 13 is held, not a gap.
+    l.send(0, 7 * MS, "diff 13 13 b100x4");
+    l.send(0, 7 * MS, "trade 2 100");
+    l.send(1, 8 * MS, "diff 12 12 b100x3");
+    l.send(1, 9 * MS, "diff 13 13 b100x4");
+    l.send(1, 9 * MS, "trade 2 100");
+    l.send(1, 9 * MS, "trade 3 100");
+    l.send(0, 10 * MS, "trade 3 100");
+    l.send(0, 11 * MS, "diff 14 14 b100x5");
+    l.send(1, 12 * MS, "diff 14 14 b100x5");
+    let ev = l.drain();
+    assert_eq!(diffs(&ev), vec![11, 12, 13, 14]);
+    assert_eq!(trades(&ev), vec![1, 2, 3]);
+    for kind in [
+        StatusKind::Gap,
+        StatusKind::Resync,
+        StatusKind::Disconnected,
+    ] {
+        assert_eq!(count(&ev, kind), 0, "{kind:?}");
+    }
+    let book = l.feed.arbiter().book(INST).unwrap();
+    assert_eq!(book.bids(1).next().map(|(_, q)| q.mantissa()), Some(5));
+    let r = l.feed.report();
+    assert_eq!(r.filled, 1);
+    assert_eq!(r.gaps, 0);
+    // Line 0 first: snapshot, 11, trade 1, trade 2, 14; line 1: 12, trade 3. Line 0's 13
+    // was held and applied right after line 1's 12 (line 1's 13 then came too late).
+    assert_eq!((r.lines[0].won, r.lines[1].won), (5, 2));
+    assert_eq!(r.lines[0].held, 1);
+    let p = r
+        .pairs
+        .iter()
+        .find(|p| p.first == 0 && p.later == 1)
+        .unwrap();
+    // Line 1's copies of 11, trade 1, 14 came 1 ms behind; trade 2 2 ms.
+    assert_eq!(p.count, 4);
+    assert!((MS - MS / 100..=MS + MS / 100).contains(&p.p50_ns), "{p:?}");
+}
+
+#[test]
+fn an_update_every_line_missed_resyncs_once() {
+    let mut l = Lines::new(2);
+    l.up();
+    l.drain();
+    l.send(0, 3 * MS, "diff 11 11 b100x2");
+    l.send(1, 4 * MS, "diff 11 11 b100x2");
+    l.send(0, 5 * MS, "diff 13 13 b100x4");
+    assert_eq!(count(&l.drain(), StatusKind::Gap), 0, "held, not yet a gap");
+    l.send(1, 6 * MS, "diff 13 13 b100x4");
+    l.send(0, 7 * MS, "diff 14 14 b100x4");
+    l.send(1, 8 * MS, "diff 14 14 b100x4");
+    let ev = l.drain();
+    assert_eq!(count(&ev, StatusKind::Gap), 1);
+    assert_eq!(count(&ev, StatusKind::Resync), 1);
+    assert_eq!(l.feed.report().gaps, 1);
+    // The book comes back from the next snapshot; one line's copy is enough.
+    l.send(1, 9 * MS, "snap 20 b100x9 a101x1");
+    l.send(0, 10 * MS, "snap 20 b100x9 a101x1");
+    l.send(0, 11 * MS, "diff 21 21 b100x8");
+    l.send(1, 11 * MS, "diff 21 21 b100x8");
+    let ev = l.drain();
+    assert!(l.feed.arbiter().in_sync(INST));
+    assert_eq!(diffs(&ev), vec![21]);
+    assert_eq!(count(&ev, StatusKind::Resync), 0);
+}
+
+#[test]
+fn a_hole_no_line_fills_becomes_a_gap_when_the_hold_ends() {
+    let mut l = Lines::new(2);
+    l.up();
+    l.drain();
+    l.send(0, 3 * MS, "diff 11 11 b100x2");
+    l.send(0, 5 * MS, "diff 13 13 b100x4");
+    // Line 1 is silent: the hold (100 ms) ends on the timer.
+    let (_, a) = l.call(0, 6 * MS, |f, cx| f.on_timer(cx));
+    assert_eq!(a.timer(), Some(105 * MS));
+    assert_eq!(count(&l.drain(), StatusKind::Gap), 0);
+    l.call(1, 105 * MS, |f, cx| f.on_timer(cx));
+    let ev = l.drain();
+    assert_eq!(count(&ev, StatusKind::Gap), 1);
+    assert_eq!(count(&ev, StatusKind::Resync), 1);
+    // A line silent past the lag bound while the other delivered is reported lagging.
+    assert!(
+        line_states(&ev).contains(&(1, LineState::Lagging)) || {
+            l.send(0, 106 * MS, "trade 5 100");
+            line_states(&l.drain()).contains(&(1, LineState::Lagging))
+        }
+    );
+}
+
+#[test]
+fn a_line_going_down_is_reported_and_only_the_last_one_down_disconnects() {
+    let mut l = Lines::new(2);
+    l.up();
+    l.drain();
+    let (again, _) = l.call(1, 3 * MS, |f, cx| f.on_disconnect(Reason::Io, cx));
+    assert_eq!(again, crate::handler::Reconnect::Yes);
+    let ev = l.drain();
+    assert_eq!(line_states(&ev), vec![(1, LineState::Down)]);
+    assert_eq!(count(&ev, StatusKind::Disconnected), 0);
+    assert_eq!(count(&ev, StatusKind::Resync), 0);
+    // With line 1 down, a hole on line 0 is a gap at once (no line can fill it).
+    l.send(0, 4 * MS, "diff 12 12 b100x2");
+    assert_eq!(count(&l.drain(), StatusKind::Gap), 1);
+    l.call(1, 5 * MS, |f, cx| f.on_connect(cx));
+    assert_eq!(line_states(&l.drain()), vec![(1, LineState::Up)]);
+    l.call(0, 6 * MS, |f, cx| f.on_disconnect(Reason::Io, cx));
+    l.call(1, 6 * MS, |f, cx| f.on_disconnect(Reason::Stale, cx));
+    let ev = l.drain();
+    assert_eq!(
+        line_states(&ev),
+        vec![(0, LineState::Down), (1, LineState::Down)]
+    );
+    assert_eq!(count(&ev, StatusKind::Disconnected), 1);
+    let r = l.feed.report();
+    assert_eq!((r.lines[0].downs, r.lines[1].downs), (1, 2));
+}
+
+#[test]
+fn a_line_that_reconnects_ahead_does_not_skip_the_trades_between() {
+    let mut l = Lines::new(2);
+    l.up();
+    l.drain();
+    for line in 0..2 {
+        l.send(line, 3 * MS, "trade 1 100");
+        l.send(line, 3 * MS, "trade 2 100");
+    }
+    assert_eq!(trades(&l.drain()), vec![1, 2]);
+    l.call(1, 4 * MS, |f, cx| f.on_disconnect(Reason::Io, cx));
+    l.call(1, 5 * MS, |f, cx| f.on_connect(cx));
+    // Line 0 is behind: trade 3 so far. Line 1's new session starts at 5 (it never saw 4):
+    // its 5 and 6 wait for the published stream to reach them.
+    l.send(0, 6 * MS, "trade 3 100");
+    l.send(1, 6 * MS, "trade 5 100");
+    l.send(1, 6 * MS, "trade 6 100");
+    assert_eq!(trades(&l.drain()), vec![3]);
+    l.send(0, 7 * MS, "trade 4 100");
+    // 4 published; 5 has no known predecessor on line 1, so it waits for line 0's copy...
+    assert_eq!(trades(&l.drain()), vec![4]);
+    l.send(0, 8 * MS, "trade 5 100");
+    // ...after which line 1's held 6 chains on (before line 0's copy of it).
+    assert_eq!(trades(&l.drain()), vec![5, 6]);
+    l.send(0, 9 * MS, "trade 6 100");
+    l.send(1, 9 * MS, "trade 7 100");
+    l.send(0, 9 * MS, "trade 7 100");
+    assert_eq!(trades(&l.drain()), vec![7]);
+}
+
+#[test]
+fn held_trades_go_out_in_order_when_no_line_brings_the_hole() {
+    let mut l = Lines::new(2);
+    l.up();
+    l.drain();
+    l.send(0, 3 * MS, "trade 1 100");
+    l.send(1, 3 * MS, "trade 1 100");
+    assert_eq!(trades(&l.drain()), vec![1]);
+    l.call(1, 4 * MS, |f, cx| f.on_disconnect(Reason::Io, cx));
+    l.call(1, 5 * MS, |f, cx| f.on_connect(cx));
+    // Line 1 comes back at 3 (2 lost to it); line 0 then goes silent.
+    l.send(1, 6 * MS, "trade 3 100");
+    l.send(1, 6 * MS, "trade 4 100");
+    assert!(trades(&l.drain()).is_empty());
+    l.call(1, 106 * MS, |f, cx| f.on_timer(cx));
+    assert_eq!(trades(&l.drain()), vec![3, 4]);
+    assert_eq!(l.feed.report().gaps, 1);
+}
+
+#[test]
+fn lines_reconnect_one_at_a_time_ahead_of_the_venues_lifetime() {
+    // Lifetime 10 s, margin 2 s: line 0 at 8 s into its session, line 1 at 6 s.
+    let mut l = Lines::new(2);
+    l.up();
+    l.drain();
+    let (_, a) = l.call(1, 5_000 * MS, |f, cx| f.on_timer(cx));
+    assert_eq!(a.recycles(), None);
+    let (_, a) = l.call(1, MS + 6_000 * MS, |f, cx| f.on_timer(cx));
+    assert_eq!(a.recycles(), Some(Reason::Rotation));
+    let (_, a) = l.call(0, MS + 6_000 * MS, |f, cx| f.on_timer(cx));
+    assert_eq!(a.recycles(), None);
+    let (_, a) = l.call(0, MS + 8_000 * MS, |f, cx| f.on_timer(cx));
+    assert_eq!(a.recycles(), Some(Reason::Rotation));
+}
