@@ -354,7 +354,8 @@ mod hook_tests {
             );
         }
         spec.channels = vec!["trade".into()];
-        spec.symbols = vec!["BTC/USDT".into()];
+        // A quote would break every venue's request JSON: no venue spells a symbol so.
+        spec.symbols = vec!["BTC\"USDT".into()];
         for v in venues::VENUES {
             let e = v.launch(&spec, &Registry::new()).err();
             assert!(
