@@ -32,11 +32,11 @@
 
 use std::time::{Duration, Instant};
 
-use tickwire_engine::adapter::{FeedConfig, SnapshotSource};
+use tickwire_engine::adapter::{FeedConfig, FeedHandler, FeedStats, SnapshotSource};
 use tickwire_engine::command::{ConsumerId, EngineHandle};
 use tickwire_engine::config::{ConnectionConfig, ConnectionOptions};
 use tickwire_engine::handler::WsHandler;
-use tickwire_engine::{ConnectionId, InstrumentId, Registry};
+use tickwire_engine::{ConnectionId, FeedAdapter, InstrumentId, Registry};
 
 use crate::venues::DecodeOptions;
 
@@ -238,6 +238,35 @@ pub fn start_connections<L: Launch + ?Sized>(
         }
     }
     Ok(ids)
+}
+
+/// A venue's feed handler seen through what a replay asks of it (any `FeedHandler`):
+/// `tickwire replay` drives a journal through one per recorded connection.
+pub trait FeedHandle: WsHandler {
+    /// The handler's counters.
+    fn stats(&self) -> FeedStats;
+    /// Whether `instrument`'s book is in sync.
+    fn in_sync(&self, instrument: InstrumentId) -> bool;
+    /// The books the handler keeps.
+    fn book_instruments(&self) -> Vec<InstrumentId>;
+}
+
+impl<A: FeedAdapter> FeedHandle for FeedHandler<A> {
+    fn stats(&self) -> FeedStats {
+        FeedHandler::stats(self)
+    }
+
+    fn in_sync(&self, instrument: InstrumentId) -> bool {
+        FeedHandler::in_sync(self, instrument)
+    }
+
+    fn book_instruments(&self) -> Vec<InstrumentId> {
+        self.adapter()
+            .books()
+            .iter()
+            .map(|b| b.instrument)
+            .collect()
+    }
 }
 
 /// `ws://127.0.0.1:9100/stream` → `http://127.0.0.1:9100` when the host is loopback (where

@@ -6,10 +6,10 @@
 //! [`crate::launch`]) for `run`, `record`, `bench` and the demo. Adding a venue is one module implementing
 //! [`VenueKind`] and one line in [`VENUES`] (see the repository's `docs/venue-plumbing.md`).
 
-use tickwire_engine::adapter::{DecodeError, Frame};
+use tickwire_engine::adapter::{DecodeError, FeedConfig, FeedHandler, Frame, SnapshotSource};
 use tickwire_engine::{Event, Registry};
 
-use crate::launch::{Launch, LaunchError, LaunchSpec};
+use crate::launch::{FeedHandle, Launch, LaunchError, LaunchSpec};
 
 use crate::binance::{self, Market};
 use crate::bybit;
@@ -62,6 +62,21 @@ pub trait VenueKind: Sync {
         registry: &Registry,
     ) -> Result<Box<dyn Launch>, LaunchError> {
         let _ = (spec, registry);
+        Err(LaunchError::Unsupported(self.name()))
+    }
+    /// A feed handler for replaying a journal this venue recorded: `streams` as the journal
+    /// names them (each connection's
+    /// [`PlannedConnection::streams`](crate::launch::PlannedConnection)), book snapshots from
+    /// `snapshots` (what the journal recorded), symbols interned in `registry`. One handler
+    /// may carry what several live connections did. The default answers
+    /// [`LaunchError::Unsupported`].
+    fn replay_feed(
+        &self,
+        streams: &[String],
+        registry: &Registry,
+        snapshots: Box<dyn SnapshotSource>,
+    ) -> Result<Box<dyn FeedHandle>, LaunchError> {
+        let _ = (streams, registry, snapshots);
         Err(LaunchError::Unsupported(self.name()))
     }
     /// The Binance market, for the Binance-only parts (the journal replay's REST snapshots);
@@ -173,6 +188,32 @@ impl VenueKind for BinanceVenue {
             self.0, spec, registry,
         )?))
     }
+
+    fn replay_feed(
+        &self,
+        streams: &[String],
+        registry: &Registry,
+        snapshots: Box<dyn SnapshotSource>,
+    ) -> Result<Box<dyn FeedHandle>, LaunchError> {
+        let subs = streams
+            .iter()
+            .map(|s| {
+                binance::Subscription::from_stream(s)
+                    .ok_or_else(|| LaunchError::Usage(format!("unknown stream name '{s}'")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut config = binance::BinanceConfig::for_market(self.0);
+        // One replayed connection may carry what several live ones did.
+        config.usdm_routed = false;
+        config.max_streams = binance::MAX_STREAMS_PER_CONNECTION;
+        let adapter = binance::BinanceAdapter::new(config, &subs, registry)
+            .map_err(|e| LaunchError::Usage(format!("adapter: {e}")))?;
+        Ok(Box::new(FeedHandler::new(
+            adapter,
+            snapshots,
+            FeedConfig::default(),
+        )))
+    }
 }
 
 /// Bybit v5 public spot (`bybit`) or linear (`bybit-linear`).
@@ -227,6 +268,32 @@ impl VenueKind for BybitVenue {
             self.0, spec, registry,
         )?))
     }
+
+    fn replay_feed(
+        &self,
+        streams: &[String],
+        registry: &Registry,
+        snapshots: Box<dyn SnapshotSource>,
+    ) -> Result<Box<dyn FeedHandle>, LaunchError> {
+        let subs = streams
+            .iter()
+            .map(|s| {
+                bybit::Subscription::from_topic(self.0, s)
+                    .ok_or_else(|| LaunchError::Usage(format!("unknown topic '{s}'")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut config = bybit::BybitConfig::for_market(self.0);
+        // One replayed connection may carry what several live ones did.
+        config.max_topics = usize::MAX;
+        config.max_args_chars = usize::MAX;
+        let adapter = bybit::BybitAdapter::new(config, &subs, registry)
+            .map_err(|e| LaunchError::Usage(format!("adapter: {e}")))?;
+        Ok(Box::new(FeedHandler::new(
+            adapter,
+            snapshots,
+            FeedConfig::default(),
+        )))
+    }
 }
 
 /// OKX v5 public.
@@ -269,6 +336,28 @@ impl VenueKind for OkxVenue {
         Ok(Box::new(crate::launch::okx::OkxLaunch::plan(
             spec, registry,
         )?))
+    }
+
+    fn replay_feed(
+        &self,
+        streams: &[String],
+        registry: &Registry,
+        snapshots: Box<dyn SnapshotSource>,
+    ) -> Result<Box<dyn FeedHandle>, LaunchError> {
+        let subs = streams
+            .iter()
+            .map(|s| {
+                okx::Subscription::from_topic(s)
+                    .ok_or_else(|| LaunchError::Usage(format!("unknown topic '{s}'")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let adapter = okx::OkxAdapter::new(okx::OkxConfig::default(), &subs, registry)
+            .map_err(|e| LaunchError::Usage(format!("adapter: {e}")))?;
+        Ok(Box::new(FeedHandler::new(
+            adapter,
+            snapshots,
+            FeedConfig::default(),
+        )))
     }
 }
 

@@ -36,6 +36,9 @@ pub struct Args {
     /// bybit-linear, okx, ...).
     #[arg(long, default_value = "binance")]
     venue: String,
+    /// Venue events a second over all symbols.
+    #[arg(long, default_value_t = RATE)]
+    rate: u64,
 }
 
 /// Venue events a second over all symbols: lively, and well within a 2-core machine.
@@ -63,6 +66,7 @@ fn duration() -> Duration {
 pub fn run() -> ExitCode {
     run_venue(Args {
         venue: String::from("binance"),
+        rate: RATE,
     })
 }
 
@@ -94,7 +98,7 @@ pub fn run_venue(args: Args) -> ExitCode {
     // The latency probe (a leading "ts" in ns) is the Binance simulator's and decoder's.
     let probe = venue.binance_market().is_some();
     sim_config.symbols = symbols.iter().map(|s| (*s).to_owned()).collect();
-    sim_config.rate = RATE;
+    sim_config.rate = args.rate;
     sim_config.probe_ts = probe;
     let sim = match SimServer::start(sim_config) {
         Ok(s) => s,
@@ -124,7 +128,7 @@ pub fn run_venue(args: Args) -> ExitCode {
             "tickwire demo · {} simulator · {} · {} events/s",
             market_name(venue.name()),
             sim.ws_url(),
-            view_rate(RATE)
+            view_rate(args.rate)
         )),
         target: Some(format!(
             "the built-in {} simulator at {}",

@@ -19,14 +19,14 @@ use std::time::{Duration, Instant};
 use tickwire_engine::event::StatusKind;
 use tickwire_feeds::binance::{Channel, Subscription};
 use tickwire_feeds::jsonl::JsonLines;
-use tickwire_tools::journal::{Format, Replay, ReplayOptions, Summary};
+use tickwire_tools::journal::{Format, Replay, ReplayError, ReplayOptions, Summary};
 
 /// Arguments of `tickwire replay`.
 #[derive(clap::Args)]
 pub struct Args {
     /// Journal or capture file (gzip or plain).
     file: PathBuf,
-    /// Venue of a capture (binance, binance-usdm, bybit, bybit-linear, okx, coinbase); a journal names
+    /// Venue of a capture (binance, binance-usdm, bybit, bybit-linear, okx); a journal names
     /// its own.
     #[arg(long)]
     venue: Option<String>,
@@ -66,6 +66,37 @@ fn parse_speed(s: &str) -> Result<Speed, String> {
     }
 }
 
+/// A capture of a venue whose frames name topics (Bybit, OKX): its own reader.
+fn replay_capture(
+    venue: Option<&'static dyn tickwire_feeds::venues::VenueKind>,
+    args: &Args,
+) -> ExitCode {
+    let Some(venue) = venue else {
+        return fail("a capture does not name its venue: give --venue");
+    };
+    if venue.name() == tickwire_feeds::okx::VENUE {
+        return crate::replay_okx::run(&args.file, &args.symbols, args.print);
+    }
+    // Coinbase captures go through the Coinbase adapter (h9).
+    if venue.name() == tickwire_feeds::coinbase::VENUE {
+        if !args.symbols.is_empty() || !args.channels.is_empty() {
+            return fail("--symbols/--channels: a Coinbase capture names its products");
+        }
+        return crate::replay_coinbase::run(&args.file, args.print);
+    }
+    if let Some(m) = tickwire_feeds::bybit::Market::from_venue(venue.name()) {
+        if !args.symbols.is_empty() || !args.channels.is_empty() {
+            return fail("--symbols/--channels: a Bybit capture names its topics");
+        }
+        return crate::replay_bybit::run(m, &args.file, args.print);
+    }
+    fail(&format!(
+        "{}: captures of {} cannot be replayed yet (record a journal with `tickwire record`)",
+        args.file.display(),
+        venue.name()
+    ))
+}
+
 fn fail(msg: &str) -> ExitCode {
     eprintln!("tickwire replay: {msg}");
     ExitCode::FAILURE
@@ -77,38 +108,17 @@ pub fn run(args: Args) -> ExitCode {
     if !path.exists() {
         return fail(&format!("{}: no such file", path.display()));
     }
-    if let Some(v) = args.venue.as_deref() {
-        if tickwire_feeds::venues::find(v).map(|v| v.name()) == Ok(tickwire_feeds::okx::VENUE) {
-            return crate::replay_okx::run(path, &args.symbols, args.print);
-        }
-    }
-    // Coinbase captures go through the Coinbase adapter (h9).
-    if args
-        .venue
-        .as_deref()
-        .and_then(|v| tickwire_feeds::venues::find(v).ok())
-        .map(|v| v.name())
-        == Some(tickwire_feeds::coinbase::VENUE)
-    {
-        if !args.symbols.is_empty() || !args.channels.is_empty() {
-            return fail("--symbols/--channels: a Coinbase capture names its products");
-        }
-        return crate::replay_coinbase::run(path, args.print);
-    }
-    // Bybit captures go through the Bybit adapter (journals are Binance's for now).
-    if let Some(m) = args
-        .venue
-        .as_deref()
-        .and_then(|v| tickwire_feeds::venues::find(v).ok())
-        .and_then(|v| tickwire_feeds::bybit::Market::from_venue(v.name()))
-    {
-        if !args.symbols.is_empty() || !args.channels.is_empty() {
-            return fail("--symbols/--channels: a Bybit capture names its topics");
-        }
-        return crate::replay_bybit::run(m, path, args.print);
-    }
+    // Journals of every venue, and Binance captures, go through `Replay` (the venue builds
+    // the feed handler). Other venues' captures have their own readers (their frames name
+    // topics, not combined streams).
+    let venue = match args.venue.as_deref().map(tickwire_feeds::venues::find) {
+        Some(Ok(v)) => Some(v),
+        Some(Err(e)) => return fail(&e.to_string()),
+        None => None,
+    };
+    let capture_venue = venue.filter(|v| v.binance_market().is_none());
     let mut streams = Vec::new();
-    if !args.symbols.is_empty() || !args.channels.is_empty() {
+    if capture_venue.is_none() && (!args.symbols.is_empty() || !args.channels.is_empty()) {
         if args.symbols.is_empty() || args.channels.is_empty() {
             return fail("--symbols and --channels go together");
         }
@@ -131,6 +141,9 @@ pub fn run(args: Args) -> ExitCode {
     };
     let mut replay = match Replay::open(path, &options) {
         Ok(r) => r,
+        Err(ReplayError::Unsupported) if capture_venue.is_some() => {
+            return replay_capture(capture_venue, &args);
+        }
         Err(e) => return fail(&format!("{}: {e}", path.display())),
     };
     if replay.format() == Format::Journal && !options.streams.is_empty() {

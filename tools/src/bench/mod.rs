@@ -4,6 +4,9 @@
 //!
 //! * Default: against the built-in simulator (Binance spot, `"ts"` probe on, book sync from
 //!   its REST snapshots) at `--rate` for `--count` messages; prints a summary.
+//! * `--venue NAME`: the same against that venue's simulator, the feed planned and started
+//!   by the venue's launch hook (`tickwire_feeds::launch`). Without Binance's `"ts"` probe
+//!   the latency is measured from the venue's own timestamps (milliseconds).
 //! * `--url ws://HOST:PORT/`: against a load server that follows the peer contract of
 //!   `peers/README.md` (mdload: raw depth or trade messages, `"ts"` first, no SUBSCRIBE, no
 //!   snapshot endpoint, so depth diffs are published without book sync); prints exactly one
@@ -67,6 +70,10 @@ pub enum Kind {
 /// Arguments of `tickwire bench`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Simulator mode: the venue, by name (binance, binance-usdm, bybit, bybit-linear, okx,
+    /// or any other of the registry with a simulator).
+    #[arg(long, default_value = "binance")]
+    pub venue: String,
     /// Consume from this load server (ws://HOST:PORT/, raw messages with a leading "ts" in
     /// ns, e.g. the peers' mdload) instead of the built-in simulator, and print one JSON line
     /// on stdout (peer contract).
@@ -357,16 +364,89 @@ fn start_sim(a: &Args) -> Result<Pipeline, String> {
     })
 }
 
+/// `--venue`: the venue's simulator, the feed from the venue's launch hook (book sync as the
+/// venue does it: in-band snapshots, or REST from the simulator).
+fn start_venue_sim(
+    a: &Args,
+    venue: &'static dyn tickwire_feeds::venues::VenueKind,
+) -> Result<Pipeline, String> {
+    let (mix, channels): (Mix, &[&str]) = match a.kind {
+        Kind::Depth => (
+            Mix {
+                depth: 1,
+                trade: 0,
+                ticker: 0,
+            },
+            &["book"],
+        ),
+        Kind::Trade => (
+            Mix {
+                depth: 0,
+                trade: 1,
+                ticker: 0,
+            },
+            &["trade"],
+        ),
+        Kind::Mixed => (Mix::default(), &["book", "trade", "bbo"]),
+    };
+    let mut sc = SimConfig::for_venue(venue.name()).map_err(|e| e.to_string())?;
+    let symbols: Vec<String> = a.symbols.iter().map(|s| s.to_ascii_uppercase()).collect();
+    sc.symbols = symbols.clone();
+    sc.rate = a.rate;
+    sc.mix = mix;
+    // The `"ts"` probe is Binance's.
+    sc.probe_ts = venue.binance_market().is_some();
+    sc.inbound_limit = None;
+    let sim = SimServer::start(sc).map_err(|e| format!("cannot start the simulator: {e}"))?;
+    let mut spec = tickwire_feeds::launch::LaunchSpec::new(&symbols, channels);
+    spec.url = Some(sim.ws_url());
+    spec.rest_url = Some(sim.rest_url());
+    spec.decode.probe = venue.binance_market().is_some();
+    spec.options = engine_config(a).connection_defaults;
+    let registry = Registry::new();
+    let launch = venue.launch(&spec, &registry).map_err(|e| e.to_string())?;
+    let target = launch
+        .connections()
+        .first()
+        .map_or_else(String::new, |c| c.url.clone());
+    let (engine, _, ring, collector, consumer_ids, egress_ring) = start_engine(a)?;
+    let hop = start_hop(a, egress_ring, &registry)?;
+    launch
+        .start(&engine.handle(), &registry, &consumer_ids)
+        .map_err(|e| format!("cannot add the feed: {e}"))?;
+    Ok(Pipeline {
+        engine,
+        ring,
+        collector,
+        sim: Some(sim),
+        target,
+        hop,
+    })
+}
+
 fn bench(a: &Args) -> Result<(), String> {
     if a.count == 0 {
         return Err("--count must be at least 1".into());
     }
     let peer_mode = a.url.is_some();
+    let venue = tickwire_feeds::venues::find(&a.venue).map_err(|e| e.to_string())?;
     let p = match &a.url {
+        Some(_) if venue.name() != "binance" => {
+            return Err(
+                "--url (a load server of the peer contract) sends Binance-format messages: \
+                 leave --venue at binance"
+                    .into(),
+            );
+        }
         Some(url) => connect_url(a, url)?,
         None => {
             eprintln!(
-                "tickwire bench: simulator, {} messages of {:?} at {}",
+                "tickwire bench: {}simulator, {} messages of {:?} at {}",
+                if venue.name() == "binance" {
+                    String::new()
+                } else {
+                    format!("{} ", venue.name())
+                },
                 a.count,
                 a.kind,
                 if a.rate == 0 {
@@ -375,7 +455,11 @@ fn bench(a: &Args) -> Result<(), String> {
                     format!("{} msg/s", a.rate)
                 }
             );
-            start_sim(a)?
+            if venue.name() == "binance" {
+                start_sim(a)?
+            } else {
+                start_venue_sim(a, venue)?
+            }
         }
     };
     let Pipeline {

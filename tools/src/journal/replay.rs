@@ -1,7 +1,8 @@
 //! Replay: a journal or a capture through the same adapters, feed handlers and books as a
 //! live feed, deterministically (every callback gets the recorded time, never the clock).
 //!
-//! [`Replay`] drives one [`FeedHandler`] per recorded connection directly, through
+//! [`Replay`] drives one feed handler per recorded connection (the journal's venue builds
+//! it: [`VenueKind::replay_feed`]) directly, through
 //! [`Context`] (no sockets), in record order:
 //!
 //! * `connect`: the handler is built from the connection's streams on first sight, then
@@ -17,7 +18,7 @@
 //! Engine-timer statuses (`Reconnecting`, `Stale`) are not in a journal and are not
 //! replayed; everything a feed handler publishes is reproduced exactly.
 //!
-//! A capture (`<ns> <frame>` lines, see [`tickwire_feeds::capture`]) is one connection whose
+//! A Binance capture (`<ns> <frame>` lines, see [`tickwire_feeds::capture`]) is one connection whose
 //! streams are read from the frames' combined-stream envelopes (or given); its in-line REST
 //! snapshot (`{"lastUpdateId":..}`) is served to the book's first snapshot request, so the
 //! full book sync runs as it would live.
@@ -30,20 +31,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tickwire_engine::adapter::{
-    BookSnapshot, FeedConfig, FeedHandler, FeedStats, QueuedSnapshots, SnapshotError,
-    SnapshotSource,
+    BookSnapshot, FeedStats, QueuedSnapshots, SnapshotError, SnapshotSource,
 };
 use tickwire_engine::event::{EventKind, Status, StatusKind};
-use tickwire_engine::handler::{
-    Actions, ConnectionId, Context, Message, Outbox, Publisher, WsHandler,
-};
+use tickwire_engine::handler::{Actions, ConnectionId, Context, Message, Outbox, Publisher};
 use tickwire_engine::ring::{Consumer, channel};
-use tickwire_engine::{Event, FeedAdapter, InstrumentId, Reason, Registry};
-use tickwire_feeds::binance::{
-    BinanceAdapter, BinanceConfig, MAX_STREAMS_PER_CONNECTION, Market, PlanError, Subscription,
-    TimeUnit, parse_depth_snapshot,
-};
+use tickwire_engine::{Event, InstrumentId, Reason, Registry};
+use tickwire_feeds::binance::{Market, PlanError, TimeUnit, parse_depth_snapshot};
 use tickwire_feeds::capture::{CaptureError, CaptureReader};
+use tickwire_feeds::launch::{FeedHandle, LaunchError};
+use tickwire_feeds::venues::{self, VenueKind};
 
 use super::format::{
     self, JournalError, JournalReader, Kind, MAGIC, payload_snapshot_error, payload_symbol,
@@ -73,8 +70,11 @@ pub enum ReplayError {
     #[error("{0}")]
     Capture(#[from] CaptureError),
     /// The venue is not one replay knows.
-    #[error("unknown venue (known: binance, binance-usdm)")]
+    #[error("unknown venue (known: {})", venues::known_names())]
     UnknownVenue,
+    /// The venue cannot rebuild its feed from a journal (no replay hook yet).
+    #[error("this venue's journals cannot be replayed yet")]
+    Unsupported,
     /// A capture names no venue and none was given.
     #[error("a capture does not name its venue: give --venue binance or binance-usdm")]
     NoVenue,
@@ -224,7 +224,7 @@ enum Feeder {
 
 struct Conn {
     id: u32,
-    handler: FeedHandler<BinanceAdapter>,
+    handler: Box<dyn FeedHandle>,
     feeder: Feeder,
     outbox: Outbox,
 }
@@ -294,13 +294,9 @@ fn open_input(path: &Path, read: &Arc<AtomicU64>) -> Result<(Vec<u8>, Input), Re
     Ok((first, Box::new(Cursor::new(again).chain(input))))
 }
 
-/// The Binance market of a venue name, found in the venue registry (replay builds Binance
-/// feeds only so far).
-fn binance_market(name: &str) -> Result<Market, ReplayError> {
-    tickwire_feeds::venues::find(name)
-        .ok()
-        .and_then(|v| v.binance_market())
-        .ok_or(ReplayError::UnknownVenue)
+/// A venue of the registry by name.
+fn venue_of(name: &str) -> Result<&'static dyn VenueKind, ReplayError> {
+    venues::find(name).map_err(|_| ReplayError::UnknownVenue)
 }
 
 fn is_capture_line(line: &[u8]) -> bool {
@@ -380,7 +376,7 @@ enum Source {
 pub struct Replay {
     source: Source,
     format: Format,
-    market: Market,
+    venue: &'static dyn VenueKind,
     registry: Registry,
     streams: Vec<String>,
     conns: Vec<Conn>,
@@ -428,11 +424,11 @@ impl Replay {
         let read = Arc::new(AtomicU64::new(0));
         let total = std::fs::metadata(path)?.len();
         let given = match &options.venue {
-            Some(v) => Some(binance_market(v)?),
+            Some(v) => Some(venue_of(v)?),
             None => None,
         };
         let (first, input) = open_input(path, &read)?;
-        let (source, format, market, streams) = if first.starts_with(MAGIC.as_bytes()) {
+        let (source, format, venue, streams) = if first.starts_with(MAGIC.as_bytes()) {
             // Again from the start, member by member (version 2 resyncs after damage).
             drop(input);
             read.store(0, Ordering::Relaxed);
@@ -443,14 +439,19 @@ impl Replay {
                 JournalReader::open(Box::new(raw) as Input)?
             };
             let h = reader.header();
-            let market = binance_market(&h.venue)?;
-            if given.is_some_and(|g| g != market) {
+            let venue = venue_of(&h.venue)?;
+            if given.is_some_and(|g| g.name() != venue.name()) {
                 return Err(ReplayError::VenueMismatch);
             }
             let streams = h.streams.clone();
-            (Source::Journal(reader), Format::Journal, market, streams)
+            (Source::Journal(reader), Format::Journal, venue, streams)
         } else if is_capture_line(&first) {
-            let market = given.ok_or(ReplayError::NoVenue)?;
+            let venue = given.ok_or(ReplayError::NoVenue)?;
+            // Captures here are Binance's (combined-stream envelopes, REST snapshots in
+            // line); `tickwire replay` reads other venues' captures with their own readers.
+            if venue.binance_market().is_none() {
+                return Err(ReplayError::Unsupported);
+            }
             let streams = if options.streams.is_empty() {
                 scan_streams(path)?
             } else {
@@ -463,7 +464,7 @@ impl Replay {
                 reader: CaptureReader::new(input),
                 connected: false,
             };
-            (source, Format::Capture, market, streams)
+            (source, Format::Capture, venue, streams)
         } else {
             return Err(ReplayError::Unrecognized);
         };
@@ -471,7 +472,7 @@ impl Replay {
         let mut replay = Replay {
             source,
             format,
-            market,
+            venue,
             registry: Registry::new(),
             streams,
             conns: Vec::new(),
@@ -514,14 +515,14 @@ impl Replay {
         self.format
     }
 
-    /// The venue's market.
-    pub fn market(&self) -> Market {
-        self.market
+    /// The Binance market, when the venue is Binance's.
+    pub fn market(&self) -> Option<Market> {
+        self.venue.binance_market()
     }
 
     /// The venue's name.
     pub fn venue(&self) -> &'static str {
-        self.market.venue()
+        self.venue.name()
     }
 
     /// Every stream (journal header, or the capture's).
@@ -625,7 +626,7 @@ impl Replay {
             actions: &mut self.actions,
             summary: &mut self.summary,
             registry: &self.registry,
-            market: self.market,
+            venue: self.venue,
             format: self.format,
             streams: &self.streams,
         }
@@ -647,7 +648,7 @@ impl Replay {
                         let (kind, ts, conn) = (rec.kind, rec.recv_ns, rec.conn);
                         if matches!(kind, Kind::Text | Kind::Binary) {
                             depth =
-                                depth_instrument(rec.payload, &self.registry, self.market.venue());
+                                depth_instrument(rec.payload, &self.registry, self.venue.name());
                         }
                         Self::apply(
                             &mut Parts {
@@ -656,7 +657,7 @@ impl Replay {
                                 actions: &mut self.actions,
                                 summary: &mut self.summary,
                                 registry: &self.registry,
-                                market: self.market,
+                                venue: self.venue,
                                 format: self.format,
                                 streams: &self.streams,
                             },
@@ -702,7 +703,7 @@ impl Replay {
                     actions: &mut self.actions,
                     summary: &mut self.summary,
                     registry: &self.registry,
-                    market: self.market,
+                    venue: self.venue,
                     format: self.format,
                     streams: &self.streams,
                 };
@@ -721,7 +722,7 @@ impl Replay {
                 let kind = if is_rest_snapshot(line.frame) {
                     Kind::Snapshot
                 } else {
-                    depth = depth_instrument(line.frame, parts.registry, parts.market.venue());
+                    depth = depth_instrument(line.frame, parts.registry, parts.venue.name());
                     Kind::Text
                 };
                 Self::apply(&mut parts, kind, line.recv_ns, 1, line.frame, line.line)?;
@@ -843,11 +844,11 @@ impl Replay {
                 let c = &mut p.conns[i];
                 let instrument = match p.format {
                     Format::Journal => payload_symbol(payload)
-                        .and_then(|sym| p.registry.lookup(p.market.venue(), sym)),
+                        .and_then(|sym| p.registry.lookup(p.venue.name(), sym)),
                     // A capture's REST body does not name its symbol: it belongs to the
                     // capture's one book.
-                    Format::Capture => match c.handler.adapter().books().as_slice() {
-                        [one] => Some(one.instrument),
+                    Format::Capture => match c.handler.book_instruments().as_slice() {
+                        [one] => Some(*one),
                         _ => None,
                     },
                 };
@@ -928,7 +929,7 @@ struct Parts<'a> {
     actions: &'a mut Actions,
     summary: &'a mut Summary,
     registry: &'a Registry,
-    market: Market,
+    venue: &'static dyn VenueKind,
     format: Format,
     streams: &'a [String],
 }
@@ -938,16 +939,6 @@ impl Parts<'_> {
         if let Some(i) = self.conns.iter().position(|c| c.id == id) {
             return Ok(i);
         }
-        let subs = streams
-            .iter()
-            .map(|s| Subscription::from_stream(s))
-            .collect::<Option<Vec<_>>>()
-            .ok_or(ReplayError::BadStream(record))?;
-        let mut config = BinanceConfig::for_market(self.market);
-        // One replayed connection may carry what several live ones did.
-        config.usdm_routed = false;
-        config.max_streams = MAX_STREAMS_PER_CONNECTION;
-        let adapter = BinanceAdapter::new(config, &subs, self.registry)?;
         let (source, feeder): (Box<dyn SnapshotSource>, Feeder) = match self.format {
             Format::Journal => {
                 let s = Injected::default();
@@ -960,7 +951,13 @@ impl Parts<'_> {
         };
         self.conns.push(Conn {
             id,
-            handler: FeedHandler::new(adapter, source, FeedConfig::default()),
+            handler: self
+                .venue
+                .replay_feed(streams, self.registry, source)
+                .map_err(|e| match e {
+                    LaunchError::Usage(_) => ReplayError::BadStream(record),
+                    _ => ReplayError::Unsupported,
+                })?,
             feeder,
             outbox: Outbox::new(1 << 20),
         });
