@@ -1,6 +1,6 @@
-//! `tickwire replay --venue coinbase CAPTURE`: a Coinbase Advanced Trade capture (`<recv ns>
-//! <frame>` lines, plain or gzip, of ONE connection: `sequence_num` counts that connection's
-//! messages) through the Coinbase adapter and the engine's `FeedHandler`, as a live
+//! `tickwire replay --venue coinbase CAPTURE`: a Coinbase Advanced Trade capture
+//! (`<recv ns> <frame>` lines, plain or gzip, of ONE connection: `sequence_num` counts that
+//! connection's messages) through the Coinbase adapter and the engine's `FeedHandler`, as a live
 //! connection runs them (in-band snapshots installed as SNAPSHOT runs, the connection-wide
 //! `sequence_num` checked: a break resyncs every book), deterministically: times come from
 //! the file. The subscriptions are the products the frames name (`level2` for those with

@@ -600,7 +600,7 @@ fn the_launcher_admits_multi_megabyte_snapshots_and_plans_by_the_limit() {
 fn the_fast_update_reader_agrees_with_the_general_one() {
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     let alphabet = b"0123456789.0123456789e-";
-    let mut num = |x: &mut u64| -> String {
+    let num = |x: &mut u64| -> String {
         *x ^= *x << 13;
         *x ^= *x >> 7;
         *x ^= *x << 17;
