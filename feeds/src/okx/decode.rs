@@ -1,7 +1,9 @@
 //! OKX v5 public frames to events: a hand scanner over the payload, one pass for the
 //! envelope (recording where `arg`, `action`, `data`, `event`, `code` are, in any key order)
 //! and one over each value used. No allocation after warm-up, no floating point, no
-//! dependency on key order or whitespace.
+//! dependency on key order or whitespace. Level arrays go through the fast level reader of
+//! `crate::scan_levels` (Binance's SSE/SWAR level scanner, on OKX's four-string levels),
+//! with the general reader below as fallback for any other shape.
 //!
 //! Accepted (venues.md §6, §12):
 //! * `{"arg":{"channel":"books","instId":..},"action":"snapshot"|"update","data":[{asks,bids,
