@@ -1023,24 +1023,38 @@ fn level_fast(c: &mut Cur<'_>) -> Option<(Decimal, Decimal)> {
 
 /// Keeps, of several changes to one level (side and price) in `levels`, only the last, in
 /// place and in order; returns how many remain. Quadratic in the message's levels, which
-/// are few in an update.
+/// are few in an update; the keys are read once into a stack array (up to 64 levels).
 fn last_change_per_level(levels: &mut [Event]) -> usize {
+    const STACK: usize = 64;
     let n = levels.len();
+    let key = |e: &Event| e.as_level().map(|l| (l.side, l.price));
+    if n > STACK {
+        let mut w = 0;
+        for i in 0..n {
+            let k = key(&levels[i]);
+            let later = k.is_some() && levels[i + 1..].iter().any(|e| key(e) == k);
+            if !later {
+                levels.swap(w, i);
+                w += 1;
+            }
+        }
+        return w;
+    }
+    let mut keys = [None; STACK];
+    for (k, e) in keys.iter_mut().zip(levels.iter()) {
+        *k = key(e);
+    }
     let mut w = 0;
     for i in 0..n {
-        let li = levels[i].as_level();
-        let later = li.is_some_and(|a| {
-            levels[i + 1..].iter().any(|e| {
-                e.as_level()
-                    .is_some_and(|b| b.side == a.side && b.price == a.price)
-            })
-        });
+        let k = keys[i];
+        let later = k.is_some() && keys[i + 1..n].contains(&k);
         if !later {
             levels.swap(w, i);
+            keys.swap(w, i);
             w += 1;
         }
     }
-    n.min(w)
+    w
 }
 
 /// Moves the deletes (quantity zero) ahead of the other changes, keeping each group's order
