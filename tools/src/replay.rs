@@ -82,8 +82,7 @@ pub fn run(args: Args) -> ExitCode {
             return crate::replay_okx::run(path, &args.symbols, args.print);
         }
         // kraken (h8)
-        if tickwire_feeds::venues::find(v).map(|v| v.name()) == Ok(tickwire_feeds::kraken::VENUE)
-        {
+        if tickwire_feeds::venues::find(v).map(|v| v.name()) == Ok(tickwire_feeds::kraken::VENUE) {
             return crate::replay_kraken::run(path, &args.symbols, None, args.print);
         }
     }
