@@ -349,8 +349,8 @@ fn a_close_right_after_accept_is_named_not_called_a_refusal() {
 fn bad_command_lines_say_what_is_wrong() {
     for (args, needle) in [
         (
-            &["run", "--venue", "kraken", "--symbols", "BTCUSDT"][..],
-            "unknown venue 'kraken'",
+            &["run", "--venue", "kraken-futures", "--symbols", "BTCUSDT"][..],
+            "unknown venue 'kraken-futures'",
         ),
         (
             &["run", "--symbols", "BTCUSDT", "--channels", "kline"][..],
