@@ -151,7 +151,10 @@ fn bench(c: &mut Criterion) {
                 black_box((f.is_ok(), out.len()));
             })
         });
-        assert_eq!(in_place, msg, "{name}: the decoder left the frame as it was");
+        assert_eq!(
+            in_place, msg,
+            "{name}: the decoder left the frame as it was"
+        );
         let is_trade = name == "trade";
         g.bench_function(format!("serde_json/{name}"), |b| {
             b.iter(|| {

@@ -392,9 +392,10 @@ pub fn kraken_decode(data: &[u8]) -> bool {
                     } else {
                         seen_set = true;
                     }
-                    assert!(!out[i + 1..].iter().any(|o| o
-                        .as_level()
-                        .is_some_and(|m| m.side == l.side && m.price == l.price)));
+                    assert!(!out[i + 1..].iter().any(|o| {
+                        o.as_level()
+                            .is_some_and(|m| m.side == l.side && m.price == l.price)
+                    }));
                 }
             }
             let mut book = Book::new(BookConfig::with_depth(10));

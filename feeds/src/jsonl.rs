@@ -24,7 +24,10 @@ const UNSEQUENCED: &[&str] = &["kraken"];
 
 /// `,"seq":N`, or `,"seq":null` for a venue without sequences.
 fn push_seq(out: &mut Vec<u8>, name: &Option<(Arc<str>, Arc<str>)>, seq: u64) {
-    if name.as_ref().is_some_and(|(v, _)| UNSEQUENCED.contains(&&**v)) {
+    if name
+        .as_ref()
+        .is_some_and(|(v, _)| UNSEQUENCED.contains(&&**v))
+    {
         out.extend_from_slice(b",\"seq\":null");
     } else {
         let _ = write!(out, ",\"seq\":{seq}");

@@ -403,7 +403,9 @@ impl VenueKind for KrakenVenue {
         spec: &LaunchSpec,
         registry: &Registry,
     ) -> Result<Box<dyn Launch>, LaunchError> {
-        Ok(Box::new(kraken::launch::KrakenLaunch::plan(spec, registry)?))
+        Ok(Box::new(kraken::launch::KrakenLaunch::plan(
+            spec, registry,
+        )?))
     }
 }
 

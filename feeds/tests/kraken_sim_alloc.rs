@@ -161,7 +161,10 @@ fn kraken_sim_rendering_and_decoding_allocate_nothing_and_checksums_hold() {
         }
     }
     let allocs = ALLOCS.load(Ordering::Relaxed) - before;
-    assert_eq!(acks, 1, "the trade request's second symbol is answered as a message");
+    assert_eq!(
+        acks, 1,
+        "the trade request's second symbol is answered as a message"
+    );
     assert!(control >= 1);
     assert!(good > 3_000 && market > 3_000, "{good} {market}");
     assert!(snapshots >= 2);

@@ -126,22 +126,32 @@ fn kraken_feed_syncs_against_the_simulator_and_recovers_from_every_fault() {
     // A wrong checksum: Checksum + Resync, a resubscribe, a fresh snapshot.
     let snapshots = seen.snapshots;
     assert_eq!(sim.inject(Fault::Checksum), 1);
-    until(&mut seen, &mut consumer, "checksum, resync, new snapshot", |s| {
-        s.count(StatusKind::Checksum) == 1
-            && s.count(StatusKind::Resync) == 1
-            && s.snapshots > snapshots
-            && s.valid_books() == 2
-    });
+    until(
+        &mut seen,
+        &mut consumer,
+        "checksum, resync, new snapshot",
+        |s| {
+            s.count(StatusKind::Checksum) == 1
+                && s.count(StatusKind::Resync) == 1
+                && s.snapshots > snapshots
+                && s.valid_books() == 2
+        },
+    );
 
     // An update not sent: no sequence shows it, the next checksum does.
     let snapshots = seen.snapshots;
     assert_eq!(sim.inject(Fault::Gap), 1);
-    until(&mut seen, &mut consumer, "checksum after a lost update", |s| {
-        s.count(StatusKind::Checksum) == 2
-            && s.count(StatusKind::Resync) == 2
-            && s.snapshots > snapshots
-            && s.valid_books() == 2
-    });
+    until(
+        &mut seen,
+        &mut consumer,
+        "checksum after a lost update",
+        |s| {
+            s.count(StatusKind::Checksum) == 2
+                && s.count(StatusKind::Resync) == 2
+                && s.snapshots > snapshots
+                && s.valid_books() == 2
+        },
+    );
     assert_eq!(seen.count(StatusKind::Gap), 0);
 
     // A fresh snapshot mid-stream: it replaces the book, no resync.
@@ -151,15 +161,20 @@ fn kraken_feed_syncs_against_the_simulator_and_recovers_from_every_fault() {
         s.snapshots > snapshots
     });
     let trades = seen.trades;
-    until(&mut seen, &mut consumer, "data after it", |s| s.trades > trades + 50);
+    until(&mut seen, &mut consumer, "data after it", |s| {
+        s.trades > trades + 50
+    });
     assert_eq!(seen.count(StatusKind::Resync), 2, "{:?}", seen.statuses);
 
     // Malformed: a decode_error status; the stream goes on (a cut book update shows up as
     // the next checksum's mismatch: at most one more resync).
     assert_eq!(sim.inject(Fault::Malformed), 1);
-    until(&mut seen, &mut consumer, "decode error and books valid", |s| {
-        s.count(StatusKind::DecodeError) == 1 && s.valid_books() == 2
-    });
+    until(
+        &mut seen,
+        &mut consumer,
+        "decode error and books valid",
+        |s| s.count(StatusKind::DecodeError) == 1 && s.valid_books() == 2,
+    );
     assert!(seen.count(StatusKind::Resync) <= 3);
 
     // Drop: reconnect, resubscribe, books synced again.
@@ -172,13 +187,18 @@ fn kraken_feed_syncs_against_the_simulator_and_recovers_from_every_fault() {
     // The server stops answering `ping`: the pong deadline recycles the connection.
     let connected = seen.count(StatusKind::Connected);
     assert_eq!(sim.inject(Fault::NoPongs(Duration::from_secs(3))), 1);
-    until(&mut seen, &mut consumer, "pong timeout, reconnect, sync", |s| {
-        s.statuses
-            .iter()
-            .any(|x| x.0 == StatusKind::Disconnected && x.1 == Reason::PongTimeout as u16)
-            && s.count(StatusKind::Connected) > connected
-            && s.valid_books() == 2
-    });
+    until(
+        &mut seen,
+        &mut consumer,
+        "pong timeout, reconnect, sync",
+        |s| {
+            s.statuses
+                .iter()
+                .any(|x| x.0 == StatusKind::Disconnected && x.1 == Reason::PongTimeout as u16)
+                && s.count(StatusKind::Connected) > connected
+                && s.valid_books() == 2
+        },
+    );
 
     // Silent: no data, no heartbeat; the connection is recycled and the books resync.
     let connected = seen.count(StatusKind::Connected);
@@ -187,9 +207,16 @@ fn kraken_feed_syncs_against_the_simulator_and_recovers_from_every_fault() {
         s.count(StatusKind::Connected) > connected && s.valid_books() == 2
     });
     let trades = seen.trades;
-    until(&mut seen, &mut consumer, "data at the end", |s| s.trades > trades + 20);
+    until(&mut seen, &mut consumer, "data at the end", |s| {
+        s.trades > trades + 20
+    });
     assert_eq!(seen.diverged, 0);
-    assert_eq!(seen.count(StatusKind::SubscriptionError), 0, "{:?}", seen.statuses);
+    assert_eq!(
+        seen.count(StatusKind::SubscriptionError),
+        0,
+        "{:?}",
+        seen.statuses
+    );
     eprintln!(
         "trades {} bbos {} snapshots {} statuses {:?}",
         seen.trades, seen.bbos, seen.snapshots, seen.statuses

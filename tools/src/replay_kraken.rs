@@ -20,9 +20,7 @@ use tickwire_engine::handler::{
 use tickwire_engine::ring::channel;
 use tickwire_feeds::capture::CaptureReader;
 use tickwire_feeds::jsonl::JsonLines;
-use tickwire_feeds::kraken::{
-    Channel, DEPTHS, KrakenAdapter, KrakenConfig, Subscription, VENUE,
-};
+use tickwire_feeds::kraken::{Channel, DEPTHS, KrakenAdapter, KrakenConfig, Subscription, VENUE};
 
 fn open(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
     let mut f = std::fs::File::open(path)?;
@@ -96,7 +94,9 @@ pub fn run(path: &Path, symbols: &[String], depth: Option<&str>, print: bool) ->
         Some(d) => match d.trim().parse::<u16>().ok().filter(|d| DEPTHS.contains(d)) {
             Some(d) => d,
             None => {
-                eprintln!("tickwire replay: --depth {d}: Kraken books are 10, 25, 100, 500 or 1000");
+                eprintln!(
+                    "tickwire replay: --depth {d}: Kraken books are 10, 25, 100, 500 or 1000"
+                );
                 return ExitCode::FAILURE;
             }
         },

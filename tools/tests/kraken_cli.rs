@@ -24,7 +24,12 @@ fn replay_of_a_kraken_capture_prints_the_contract() {
     let text: String = lines
         .iter()
         .enumerate()
-        .map(|(i, l)| format!("{} {l}\n", 1_700_000_000_000_000_000u64 + i as u64 * 1_000_000))
+        .map(|(i, l)| {
+            format!(
+                "{} {l}\n",
+                1_700_000_000_000_000_000u64 + i as u64 * 1_000_000
+            )
+        })
         .collect();
     std::fs::write(&path, text).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_tickwire"))
@@ -90,7 +95,8 @@ fn run_against_the_kraken_simulator_prints_a_synced_book_and_trades() {
     assert!(
         stdout
             .lines()
-            .any(|l| l.starts_with(r#"{"kind":"bbo","venue":"kraken""#) && l.contains(r#""seq":null"#))
+            .any(|l| l.starts_with(r#"{"kind":"bbo","venue":"kraken""#)
+                && l.contains(r#""seq":null"#))
     );
     assert!(
         stdout

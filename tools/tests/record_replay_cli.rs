@@ -93,7 +93,7 @@ fn errors_say_what_is_wrong() {
             &[
                 "replay",
                 "--venue",
-                "kraken",
+                "kraken-futures",
                 "binance_spot_btcusdt_20240808.gz",
             ],
             "unknown venue",

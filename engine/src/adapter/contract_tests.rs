@@ -665,7 +665,10 @@ fn without_a_sequence_every_diff_applies_and_the_checksum_is_the_integrity_check
     assert_eq!(rig.handler.stats().resubscribes, 1);
     let mut model = Model::default();
     model.apply("b100x6 b98x1 a102x1");
-    rig.msg(&format!("snap 0 ck={} b100x6 b98x1 a102x1", model.checksum()));
+    rig.msg(&format!(
+        "snap 0 ck={} b100x6 b98x1 a102x1",
+        model.checksum()
+    ));
     assert!(rig.book.is_valid());
     assert_eq!(rig.levels(), model.levels());
 }

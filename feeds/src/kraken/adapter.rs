@@ -89,7 +89,9 @@ impl Subscription {
         !b.is_empty()
             && b.len() <= 32
             && b.iter().all(|c| {
-                c.is_ascii_uppercase() || c.is_ascii_digit() || matches!(c, b'/' | b'.' | b'_' | b'-')
+                c.is_ascii_uppercase()
+                    || c.is_ascii_digit()
+                    || matches!(c, b'/' | b'.' | b'_' | b'-')
             })
     }
 

@@ -38,7 +38,6 @@ type R<T> = Result<T, Reason>;
 /// Deepest nesting the scanner follows in values it skips.
 const MAX_DEPTH: u32 = 64;
 
-
 /// A position in the message.
 struct Cur<'a> {
     b: &'a [u8],
@@ -413,7 +412,10 @@ pub fn parse_timestamp(t: &[u8]) -> Option<u64> {
         return None;
     }
     let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s;
-    u64::try_from(secs).ok()?.checked_mul(1_000_000_000)?.checked_add(frac as u64)
+    u64::try_from(secs)
+        .ok()?
+        .checked_mul(1_000_000_000)?
+        .checked_add(frac as u64)
 }
 
 /// What a message's `channel` names.
@@ -892,7 +894,13 @@ impl Decoder {
         self.stats.unknown_fields += unknown;
         let inst = self.lookup(symbol)?;
         *instrument = inst;
-        let [Some(bid_price), Some(bid_qty), Some(ask_price), Some(ask_qty)] = v else {
+        let [
+            Some(bid_price),
+            Some(bid_qty),
+            Some(ask_price),
+            Some(ask_qty),
+        ] = v
+        else {
             return Err(Reason::Schema);
         };
         let exchange_ts = match ts {
@@ -1009,7 +1017,8 @@ fn level_fast(c: &mut Cur<'_>) -> Option<(Decimal, Decimal)> {
     }
     let mut d = Cur { b, i: c.i + 9 };
     let price = d.number_decimal().ok()?;
-    if !b.get(d.i..)?.starts_with(br#","qty":"#) || !b.get(d.i + 7).is_some_and(u8::is_ascii_digit) {
+    if !b.get(d.i..)?.starts_with(br#","qty":"#) || !b.get(d.i + 7).is_some_and(u8::is_ascii_digit)
+    {
         return None;
     }
     d.i += 7;
@@ -1023,24 +1032,38 @@ fn level_fast(c: &mut Cur<'_>) -> Option<(Decimal, Decimal)> {
 
 /// Keeps, of several changes to one level (side and price) in `levels`, only the last, in
 /// place and in order; returns how many remain. Quadratic in the message's levels, which
-/// are few in an update.
+/// are few in an update; the keys are read once into a stack array (up to 64 levels).
 fn last_change_per_level(levels: &mut [Event]) -> usize {
+    const STACK: usize = 64;
     let n = levels.len();
+    let key = |e: &Event| e.as_level().map(|l| (l.side, l.price));
+    if n > STACK {
+        let mut w = 0;
+        for i in 0..n {
+            let k = key(&levels[i]);
+            let later = k.is_some() && levels[i + 1..].iter().any(|e| key(e) == k);
+            if !later {
+                levels.swap(w, i);
+                w += 1;
+            }
+        }
+        return w;
+    }
+    let mut keys = [None; STACK];
+    for (k, e) in keys.iter_mut().zip(levels.iter()) {
+        *k = key(e);
+    }
     let mut w = 0;
     for i in 0..n {
-        let li = levels[i].as_level();
-        let later = li.is_some_and(|a| {
-            levels[i + 1..].iter().any(|e| {
-                e.as_level()
-                    .is_some_and(|b| b.side == a.side && b.price == a.price)
-            })
-        });
+        let k = keys[i];
+        let later = k.is_some() && keys[i + 1..n].contains(&k);
         if !later {
             levels.swap(w, i);
+            keys.swap(w, i);
             w += 1;
         }
     }
-    n.min(w)
+    w
 }
 
 /// Moves the deletes (quantity zero) ahead of the other changes, keeping each group's order

@@ -719,7 +719,8 @@ impl Feed {
                     Self::head(out, "book", "update");
                     out.extend_from_slice(spec.name.as_bytes());
                     out.extend_from_slice(b"\",\"bids\":[");
-                    for (name, side) in [(&b""[..], BookSide::Bid), (b"],\"asks\":[", BookSide::Ask)]
+                    for (name, side) in
+                        [(&b""[..], BookSide::Bid), (b"],\"asks\":[", BookSide::Ask)]
                     {
                         out.extend_from_slice(name);
                         let mut first = true;

@@ -109,7 +109,13 @@ fn run_example_a(normalise: bool, precision: Option<(u8, u8)>) -> (u32, u32) {
     let mut book = Book::new(BookConfig::with_depth(10));
     let (r, ev) = decode(&mut dec, &example_a_snapshot(normalise));
     assert!(
-        matches!(r, Ok(Frame::BookSnapshot { checksum: Some(2606672715), .. })),
+        matches!(
+            r,
+            Ok(Frame::BookSnapshot {
+                checksum: Some(2606672715),
+                ..
+            })
+        ),
         "{r:?}"
     );
     for e in &ev {
@@ -283,7 +289,10 @@ fn replies_heartbeats_and_unknown_messages() {
         ),
         (
             r#"{"error":"Currency pair not supported","method":"subscribe","req_id":7,"success":false,"symbol":"XBT/USDD","time_in":"x","time_out":"y"}"#,
-            Frame::SubscriptionError { id: Some(7), code: 0 },
+            Frame::SubscriptionError {
+                id: Some(7),
+                code: 0,
+            },
         ),
         (
             r#"{"Error":"Exceeded msg rate"}"#,
@@ -328,7 +337,13 @@ fn keys_in_any_order_and_data_before_channel() {
     let msg = r#"{"data":[{"checksum":3329440863,"asks":[{"qty":0.00000000,"price":1797.29},{"qty":1.56601318,"price":1797.52}],"bids":[],"timestamp":"2025-05-06T10:00:00.1Z","symbol":"ETH/USD"}],"type":"update","channel":"book"}"#;
     let (r, ev) = decode(&mut dec, msg);
     assert!(
-        matches!(r, Ok(Frame::BookDiff { checksum: Some(3329440863), .. })),
+        matches!(
+            r,
+            Ok(Frame::BookDiff {
+                checksum: Some(3329440863),
+                ..
+            })
+        ),
         "{r:?}"
     );
     assert_eq!(ev.len(), 2);
@@ -346,17 +361,41 @@ fn malformed_frames_are_typed_errors_and_leave_no_events() {
     let cases = [
         ("{", Reason::Json),
         ("", Reason::Json),
-        (r#"{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":1.0,"qty":1.0}]}]"#, Reason::Json),
-        (&book(r#""bids":[{"price":-1.0,"qty":1.0}]"#), Reason::Number),
-        (&book(r#""bids":[{"price":1.0,"qty":1e999}]"#), Reason::Number),
+        (
+            r#"{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":1.0,"qty":1.0}]}]"#,
+            Reason::Json,
+        ),
+        (
+            &book(r#""bids":[{"price":-1.0,"qty":1.0}]"#),
+            Reason::Number,
+        ),
+        (
+            &book(r#""bids":[{"price":1.0,"qty":1e999}]"#),
+            Reason::Number,
+        ),
         (&book(r#""bids":[{"price":1.0}]"#), Reason::Schema),
         (&book(r#""bids":[{"price":true,"qty":1}]"#), Reason::Schema),
         (&book(r#""bids":[],"checksum":4294967296"#), Reason::Number),
-        (&book(r#""bids":[],"timestamp":"yesterday""#), Reason::Schema),
-        (r#"{"channel":"book","type":"update","data":[{"symbol":"XBT/EUR","bids":[]}]}"#, Reason::UnknownSymbol),
-        (r#"{"channel":"book","type":"delta","data":[{"symbol":"BTC/USD","bids":[]}]}"#, Reason::Schema),
-        (r#"{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[]},{"symbol":"BTC/USD","bids":[]}]}"#, Reason::Schema),
-        (r#"{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","side":"up","price":1,"qty":1,"trade_id":1}]}"#, Reason::Schema),
+        (
+            &book(r#""bids":[],"timestamp":"yesterday""#),
+            Reason::Schema,
+        ),
+        (
+            r#"{"channel":"book","type":"update","data":[{"symbol":"XBT/EUR","bids":[]}]}"#,
+            Reason::UnknownSymbol,
+        ),
+        (
+            r#"{"channel":"book","type":"delta","data":[{"symbol":"BTC/USD","bids":[]}]}"#,
+            Reason::Schema,
+        ),
+        (
+            r#"{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[]},{"symbol":"BTC/USD","bids":[]}]}"#,
+            Reason::Schema,
+        ),
+        (
+            r#"{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","side":"up","price":1,"qty":1,"trade_id":1}]}"#,
+            Reason::Schema,
+        ),
         (r#"{"channel":"book","type":"update"}"#, Reason::Schema),
     ];
     for (msg, want) in cases {
@@ -447,7 +486,10 @@ fn connect_frames_request_each_channel_and_acks_count_one_answer_per_symbol() {
     let mut err = br#"{"error":"Currency pair not supported","method":"subscribe","req_id":3,"success":false,"symbol":"BTC/USD"}"#.to_vec();
     assert_eq!(
         a.decode(&mut err, 0, &mut ev),
-        Ok(Frame::SubscriptionError { id: Some(3), code: 0 })
+        Ok(Frame::SubscriptionError {
+            id: Some(3),
+            code: 0
+        })
     );
     assert_eq!(a.expire_acks(), 2);
     assert_eq!(a.pending_acks(), 0);
@@ -477,7 +519,9 @@ fn a_resubscribe_is_that_symbols_book_alone_and_topics_parse() {
     a.subscribe(&[Subscription::new("SOL/EUR", Channel::Ticker)], &mut out);
     assert_eq!(
         strings(&out),
-        [r#"{"method":"subscribe","params":{"channel":"ticker","symbol":["SOL/EUR"],"event_trigger":"bbo"},"req_id":3}"#]
+        [
+            r#"{"method":"subscribe","params":{"channel":"ticker","symbol":["SOL/EUR"],"event_trigger":"bbo"},"req_id":3}"#
+        ]
     );
     assert!(reg.lookup(VENUE, "SOL/EUR").is_some());
     // Depths Kraken does not offer are refused.
