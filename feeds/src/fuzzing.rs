@@ -337,7 +337,7 @@ pub fn okx_decode(data: &[u8]) {
     }
 }
 
-// ---- kraken (h8) ----
+// ---- Kraken v2 ----
 
 /// `kraken_decode`: on a decoder that interns every symbol, nothing panics; a rejected frame
 /// leaves no events and moves exactly one error counter; a book frame's events are that
@@ -431,9 +431,7 @@ pub fn kraken_decode(data: &[u8]) -> bool {
     r.is_ok()
 }
 
-// ---- end kraken (h8) ----
-
-// ---- Coinbase Advanced Trade (h9) ----
+// ---- Coinbase Advanced Trade ----
 
 /// `coinbase_decode`: on a decoder that interns every product, nothing panics; an error
 /// leaves no events and no sequence number; a book frame's events are that product's levels
@@ -578,13 +576,13 @@ mod tests {
             super::bybit_decode(s.as_bytes());
         }
 
-        // kraken (h8)
+
         #[test]
         fn kraken_decode_body(data in proptest::collection::vec(any::<u8>(), 0..200)) {
             super::kraken_decode(&data);
         }
 
-        // kraken (h8)
+
         #[test]
         fn kraken_decode_body_on_json_like(s in r#"\{("(channel|type|data|symbol|bids|asks|price|qty|checksum|timestamp|method|success|req_id|side|trade_id)":("(book|trade|ticker|heartbeat|snapshot|update|BTC/USD|buy|sell|pong|subscribe)"|[0-9]{1,6}(\.[0-9]{1,8})?(e-?[0-9])?|\[(\{"symbol":"BTC/USD","(bids|asks)":\[(\{"price":[0-9.]{1,6},"qty":[0-9.]{1,4}\},?){0,3}\]\},?){0,2}\]|true|null),?){0,8}\}"#) {
             super::kraken_decode(s.as_bytes());
@@ -595,7 +593,7 @@ mod tests {
             super::binance_decode(s.as_bytes());
         }
 
-        // Coinbase Advanced Trade (h9).
+        // Coinbase Advanced Trade
         #[test]
         fn coinbase_decode_body(data in proptest::collection::vec(any::<u8>(), 0..200)) {
             super::coinbase_decode(&data);

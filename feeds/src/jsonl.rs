@@ -18,7 +18,7 @@ use std::sync::Arc;
 use tickwire_engine::event::{EventKind, Flags, Side, StatusKind};
 use tickwire_engine::{Decimal, Event, InstrumentId, Reason, Registry, TradeId};
 
-// kraken (h8): venues without any sequence print `"seq":null` (issue 10's contract).
+// Kraken: venues without any sequence print `"seq":null` (issue 10's contract).
 /// Venues whose book and BBO events carry no sequence at all.
 const UNSEQUENCED: &[&str] = &["kraken"];
 

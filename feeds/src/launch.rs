@@ -42,7 +42,7 @@ use crate::venues::DecodeOptions;
 
 pub mod binance;
 pub mod bybit;
-// Coinbase Advanced Trade (h9).
+// Coinbase Advanced Trade
 pub mod coinbase;
 pub mod okx;
 

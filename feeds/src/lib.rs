@@ -18,12 +18,12 @@
 pub mod binance;
 pub mod bybit;
 pub mod capture;
-// Coinbase Advanced Trade (h9).
+// Coinbase Advanced Trade
 pub mod coinbase;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod jsonl;
-// kraken (h8)
+// Kraken v2
 pub mod kraken;
 pub mod launch;
 pub mod okx;

@@ -14,7 +14,7 @@ use crate::launch::{FeedHandle, Launch, LaunchError, LaunchSpec};
 use crate::binance::{self, Market};
 use crate::bybit;
 use crate::coinbase;
-use crate::kraken; // kraken (h8)
+use crate::kraken;
 use crate::okx;
 use crate::sim::SimVenueEntry;
 
@@ -94,7 +94,7 @@ pub static VENUES: &[&dyn VenueKind] = &[
     &BybitVenue(bybit::Market::Spot),
     &BybitVenue(bybit::Market::Linear),
     &OkxVenue,
-    &KrakenVenue, // kraken (h8)
+    &KrakenVenue,
     &CoinbaseVenue,
 ];
 
@@ -363,7 +363,7 @@ impl VenueKind for OkxVenue {
     }
 }
 
-// ---- kraken (h8) ----
+// ---- Kraken v2 ----
 
 /// Kraken spot WebSocket v2 public.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -409,9 +409,7 @@ impl VenueKind for KrakenVenue {
     }
 }
 
-// ---- end kraken (h8) ----
-
-// ---- Coinbase Advanced Trade (h9) ----
+// ---- Coinbase Advanced Trade ----
 
 /// Coinbase Advanced Trade public market data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

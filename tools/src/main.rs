@@ -12,8 +12,8 @@ mod demo;
 mod record;
 mod replay;
 mod replay_bybit;
-mod replay_kraken; // kraken (h8)
-// Coinbase Advanced Trade captures (h9).
+mod replay_kraken;
+// Coinbase Advanced Trade captures.
 mod replay_coinbase;
 mod replay_okx;
 mod run;
