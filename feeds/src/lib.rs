@@ -24,6 +24,7 @@ pub mod coinbase;
 pub mod fuzzing;
 pub mod jsonl;
 // Kraken v2
+mod json_scan;
 pub mod kraken;
 pub mod launch;
 pub mod okx;

@@ -33,273 +33,7 @@ use tickwire_engine::{Decimal, InstrumentId, Reason};
 
 use crate::binance::Symbols;
 
-type R<T> = Result<T, Reason>;
-
-/// Deepest nesting the scanner follows in values it skips.
-const MAX_DEPTH: u32 = 64;
-
-/// A position in the message.
-struct Cur<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl<'a> Cur<'a> {
-    #[inline(always)]
-    fn ws(&mut self) {
-        while let Some(&c) = self.b.get(self.i) {
-            if matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
-                self.i += 1;
-            } else {
-                break;
-            }
-        }
-    }
-
-    #[inline(always)]
-    fn peek(&mut self) -> Option<u8> {
-        self.ws();
-        self.b.get(self.i).copied()
-    }
-
-    #[inline(always)]
-    fn eat(&mut self, c: u8) -> R<()> {
-        if self.b.get(self.i) == Some(&c) {
-            self.i += 1;
-            return Ok(());
-        }
-        self.ws();
-        if self.b.get(self.i) == Some(&c) {
-            self.i += 1;
-            Ok(())
-        } else {
-            Err(Reason::Json)
-        }
-    }
-
-    #[inline(always)]
-    fn try_eat(&mut self, c: u8) -> bool {
-        if self.peek() == Some(c) {
-            self.i += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    /// A string value's raw bytes (escapes left as they are); [`Reason::Schema`] when the
-    /// value is not a string.
-    #[inline(always)]
-    fn string(&mut self) -> R<&'a [u8]> {
-        if self.b.get(self.i) != Some(&b'"') {
-            self.ws();
-            if self.b.get(self.i) != Some(&b'"') {
-                return Err(Reason::Schema);
-            }
-        }
-        let start = self.i + 1;
-        let mut j = start;
-        while let Some(&c) = self.b.get(j) {
-            match c {
-                b'"' => {
-                    self.i = j + 1;
-                    return Ok(&self.b[start..j]);
-                }
-                b'\\' => j += 2,
-                0..0x20 => return Err(Reason::Json),
-                _ => j += 1,
-            }
-        }
-        Err(Reason::Json)
-    }
-
-    /// A price or size string (`"16493.50"`) read where it lies: one scan to the closing
-    /// quote that only classifies bytes (digits and at most one point: the usual shape),
-    /// then the engine's SWAR conversion ([`Decimal::parse`], eight digits at a time, no
-    /// digit-by-digit multiply chain). Anything else (an exponent, escapes, a leading zero,
-    /// a sign) goes to [`bybit_decimal`], which gives the same answer for every input
-    /// (checked by a test over generated texts).
-    /// A JSON number's text (grammar checked).
-    fn number(&mut self) -> R<&'a [u8]> {
-        self.ws();
-        let start = self.i;
-        let b = self.b;
-        let mut j = start;
-        if b.get(j) == Some(&b'-') {
-            j += 1;
-        }
-        match b.get(j) {
-            Some(b'0') => j += 1,
-            Some(b'1'..=b'9') => {
-                while b.get(j).is_some_and(u8::is_ascii_digit) {
-                    j += 1;
-                }
-            }
-            _ => return Err(Reason::Json),
-        }
-        if b.get(j) == Some(&b'.') {
-            j += 1;
-            if !b.get(j).is_some_and(u8::is_ascii_digit) {
-                return Err(Reason::Json);
-            }
-            while b.get(j).is_some_and(u8::is_ascii_digit) {
-                j += 1;
-            }
-        }
-        if matches!(b.get(j), Some(b'e' | b'E')) {
-            j += 1;
-            if matches!(b.get(j), Some(b'+' | b'-')) {
-                j += 1;
-            }
-            if !b.get(j).is_some_and(u8::is_ascii_digit) {
-                return Err(Reason::Json);
-            }
-            while b.get(j).is_some_and(u8::is_ascii_digit) {
-                j += 1;
-            }
-        }
-        self.i = j;
-        Ok(&b[start..j])
-    }
-
-    /// A non-negative integer that fits u64: [`Reason::Schema`] for another value type,
-    /// [`Reason::Number`] for a number that is not one.
-    #[inline(always)]
-    fn u64(&mut self) -> R<u64> {
-        self.ws();
-        let b = self.b;
-        let mut j = self.i;
-        let mut v: u64 = 0;
-        match b.get(j) {
-            Some(b'1'..=b'9') => {}
-            Some(b'0') => {
-                self.i += 1;
-                return match b.get(self.i) {
-                    Some(b'.' | b'e' | b'E' | b'0'..=b'9') => Err(Reason::Number),
-                    _ => Ok(0),
-                };
-            }
-            Some(b'-') => return Err(Reason::Number),
-            _ => return Err(Reason::Schema),
-        }
-        while let Some(&c) = b.get(j) {
-            if !c.is_ascii_digit() {
-                break;
-            }
-            v = v
-                .checked_mul(10)
-                .and_then(|v| v.checked_add(u64::from(c - b'0')))
-                .ok_or(Reason::Number)?;
-            j += 1;
-        }
-        if matches!(b.get(j), Some(b'.' | b'e' | b'E')) {
-            return Err(Reason::Number);
-        }
-        self.i = j;
-        Ok(v)
-    }
-
-    fn bool(&mut self) -> R<bool> {
-        self.ws();
-        if self.b[self.i..].starts_with(b"true") {
-            self.i += 4;
-            Ok(true)
-        } else if self.b[self.i..].starts_with(b"false") {
-            self.i += 5;
-            Ok(false)
-        } else {
-            Err(Reason::Schema)
-        }
-    }
-
-    /// Skips any value, checking its grammar.
-    fn skip(&mut self, depth: u32) -> R<()> {
-        if depth > MAX_DEPTH {
-            return Err(Reason::Json);
-        }
-        match self.peek() {
-            Some(b'"') => self.string().map(|_| ()),
-            Some(b'{') => {
-                self.i += 1;
-                if self.try_eat(b'}') {
-                    return Ok(());
-                }
-                loop {
-                    self.ws();
-                    self.string().map_err(|_| Reason::Json)?;
-                    self.eat(b':')?;
-                    self.skip(depth + 1)?;
-                    if self.try_eat(b',') {
-                        continue;
-                    }
-                    return self.eat(b'}');
-                }
-            }
-            Some(b'[') => {
-                self.i += 1;
-                if self.try_eat(b']') {
-                    return Ok(());
-                }
-                loop {
-                    self.skip(depth + 1)?;
-                    if self.try_eat(b',') {
-                        continue;
-                    }
-                    return self.eat(b']');
-                }
-            }
-            Some(b't') if self.b[self.i..].starts_with(b"true") => {
-                self.i += 4;
-                Ok(())
-            }
-            Some(b'f') if self.b[self.i..].starts_with(b"false") => {
-                self.i += 5;
-                Ok(())
-            }
-            Some(b'n') if self.b[self.i..].starts_with(b"null") => {
-                self.i += 4;
-                Ok(())
-            }
-            _ => self.number().map(|_| ()),
-        }
-    }
-
-    /// Reads `{"key": value, ...}`, calling `f` with each key and the cursor at its value
-    /// (which `f` must consume).
-    #[inline(always)]
-    fn object(&mut self, mut f: impl FnMut(&mut Cur<'a>, &'a [u8]) -> R<()>) -> R<()> {
-        match self.peek() {
-            Some(b'{') => self.i += 1,
-            _ => return Err(Reason::Schema),
-        }
-        if self.try_eat(b'}') {
-            return Ok(());
-        }
-        loop {
-            let key = self.string().map_err(|_| Reason::Json)?;
-            self.eat(b':')?;
-            f(self, key)?;
-            if self.try_eat(b',') {
-                continue;
-            }
-            return self.eat(b'}');
-        }
-    }
-}
-
-/// Whether `payload` is one valid JSON document (UTF-8 included). Error path only.
-#[cold]
-fn valid_json(payload: &[u8]) -> bool {
-    if std::str::from_utf8(payload).is_err() {
-        return false;
-    }
-    let mut c = Cur { b: payload, i: 0 };
-    if c.skip(0).is_err() {
-        return false;
-    }
-    c.ws();
-    c.i == payload.len()
-}
+use crate::json_scan::{Cur, R, plain_decimal, valid_json};
 
 impl<'a> Cur<'a> {
     /// A price or quantity: a JSON number (Kraken v2) or, tolerated, a string holding one,
@@ -307,10 +41,10 @@ impl<'a> Cur<'a> {
     /// `0.00005325`); trailing zeros past [`MAX_EVENT_SCALE`] dropped. Negative values and
     /// other digits past that scale are [`Reason::Number`].
     #[inline(always)]
-    fn decimal(&mut self) -> R<Decimal> {
+    fn value_decimal(&mut self) -> R<Decimal> {
         match self.peek() {
             Some(b'0'..=b'9') => self.number_decimal(),
-            Some(b'"') => kraken_decimal(self.string()?),
+            Some(b'"') => plain_decimal(self.string()?),
             Some(b'-') => Err(Reason::Number),
             _ => Err(Reason::Schema),
         }
@@ -345,19 +79,7 @@ impl<'a> Cur<'a> {
 /// has scale 8). Anything else is [`Reason::Number`].
 #[inline(always)]
 pub fn kraken_decimal(text: &[u8]) -> Result<Decimal, Reason> {
-    match text {
-        [b'0', b'0'..=b'9', ..] => return Err(Reason::Number),
-        [b'0'..=b'9', ..] => {}
-        _ => return Err(Reason::Number),
-    }
-    if let Some(dot) = text.iter().position(|&c| c == b'.') {
-        if !text.get(dot + 1).is_some_and(u8::is_ascii_digit) {
-            return Err(Reason::Number);
-        }
-    }
-    Decimal::parse(text)
-        .and_then(|d| d.fit_scale(MAX_EVENT_SCALE))
-        .map_err(|_| Reason::Number)
+    plain_decimal(text)
 }
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian; Howard Hinnant's algorithm).
@@ -825,8 +547,8 @@ impl Decoder {
         c.object(|c, key| {
             match key {
                 b"symbol" => symbol = Some(c.string()?),
-                b"price" => price = Some(c.decimal()?),
-                b"qty" => qty = Some(c.decimal()?),
+                b"price" => price = Some(c.value_decimal()?),
+                b"qty" => qty = Some(c.value_decimal()?),
                 b"side" => {
                     side = Some(match c.string()? {
                         b"buy" => Side::Buy,
@@ -876,10 +598,10 @@ impl Decoder {
         c.object(|c, key| {
             match key {
                 b"symbol" => symbol = Some(c.string()?),
-                b"bid" => v[0] = Some(c.decimal()?),
-                b"bid_qty" => v[1] = Some(c.decimal()?),
-                b"ask" => v[2] = Some(c.decimal()?),
-                b"ask_qty" => v[3] = Some(c.decimal()?),
+                b"bid" => v[0] = Some(c.value_decimal()?),
+                b"bid_qty" => v[1] = Some(c.value_decimal()?),
+                b"ask" => v[2] = Some(c.value_decimal()?),
+                b"ask_qty" => v[3] = Some(c.value_decimal()?),
                 b"timestamp" => ts = Some(c.string()?),
                 b"last" | b"volume" | b"vwap" | b"low" | b"high" | b"change" | b"change_pct" => {
                     c.skip(0)?
@@ -983,8 +705,8 @@ fn levels(c: &mut Cur<'_>, side: Side, recv_ts: u64, out: &mut Vec<Event>) -> R<
         let (mut price, mut qty) = (None, None);
         c.object(|c, key| {
             match key {
-                b"price" => price = Some(c.decimal()?),
-                b"qty" => qty = Some(c.decimal()?),
+                b"price" => price = Some(c.value_decimal()?),
+                b"qty" => qty = Some(c.value_decimal()?),
                 _ => c.skip(0)?,
             }
             Ok(())
