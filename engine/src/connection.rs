@@ -80,6 +80,16 @@ enum CloseThen {
     Stop(Reason),
 }
 
+/// Socket reads one connection makes in one turn of the loop before the others (timers,
+/// commands, shutdown, other connections) get theirs. A read fills up to the receive buffer,
+/// so a busy connection still moves megabytes a turn.
+pub(crate) const READ_BUDGET: u32 = 64;
+
+/// Data messages one connection hands its handler in one turn of the loop: a read can
+/// hold thousands, and a slow handler would otherwise delay everything else by all of them.
+/// At a microsecond or two a message, the others wait well under a millisecond.
+pub(crate) const MESSAGE_BUDGET: u32 = 256;
+
 /// The loop-wide state every connection method needs: consumer rings, telemetry, counters,
 /// the resolver and the loop's deadline bound.
 pub(crate) struct Core {
@@ -88,8 +98,12 @@ pub(crate) struct Core {
     pub(crate) stats: EngineStats,
     pub(crate) resolver: Resolver,
     pub(crate) pollers: Vec<usize>,
-    /// Slots whose reading paused on a congested consumer ring, to resume after a yield.
+    /// Slots whose reading paused, to resume next turn: on a congested consumer ring
+    /// (after a yield) or at the end of a turn's read budget.
     pub(crate) paused_reads: Vec<usize>,
+    /// A read paused this turn on a congested ring: the loop yields the core before
+    /// resuming (a read paused only by its budget needs no yield).
+    pub(crate) congestion_paused: bool,
     /// Pause reading (and yield the core) while a consumer ring is congested: every idle
     /// strategy but busy-spin, whose consumers have cores of their own.
     pub(crate) yield_on_congestion: bool,
@@ -275,6 +289,8 @@ pub(crate) struct Connection {
     read_paused: bool,
     /// This slot is in `Core::paused_reads`.
     resume_queued: bool,
+    /// Data messages left to handle this turn (`MESSAGE_BUDGET` at each turn's start).
+    budget: u32,
     /// An event said the peer closed (or the socket failed): a short read no longer means
     /// the socket is drained, since no new edge announces the end that is already queued.
     read_closed: bool,
@@ -350,6 +366,7 @@ impl Connection {
             poll_queued: false,
             read_paused: false,
             resume_queued: false,
+            budget: MESSAGE_BUDGET,
             read_closed: false,
             remove_when_closed: false,
             poisoned: false,
@@ -757,6 +774,8 @@ impl Connection {
     fn read_frames(&mut self, now: u64, core: &mut Core) {
         let mut ts = now;
         let mut drained = false;
+        let mut reads = 0u32;
+        self.budget = MESSAGE_BUDGET;
         // Any read supersedes a pending resume.
         self.read_paused = false;
         loop {
@@ -767,6 +786,14 @@ impl Connection {
                 return;
             }
             if drained || self.read_paused {
+                break;
+            }
+            if reads == READ_BUDGET {
+                // A peer that sends faster than this connection decodes would otherwise
+                // keep the loop here for good: no timers, commands, shutdown or other
+                // connections. Go on next turn (the socket is not drained, so no new edge
+                // would come).
+                self.pause_read(core);
                 break;
             }
             if self.discard {
@@ -785,6 +812,7 @@ impl Connection {
             let room = self.rx.data.len() - self.rx.end;
             match t.read(&mut self.rx.data[self.rx.end..]) {
                 Ok(ReadOutcome::Data(n)) => {
+                    reads += 1;
                     ts = clock::now_ns();
                     self.rx.end += n;
                     core.stats.bytes_received += n as u64;
@@ -808,7 +836,18 @@ impl Connection {
         self.flush_or_lose(ts, core);
     }
 
-    /// Resumes reading paused on a congested ring (after the loop yielded).
+    /// Stops reading until the loop's next turn (`resume_read`).
+    fn pause_read(&mut self, core: &mut Core) {
+        self.read_paused = true;
+        // Once in the list at most: its capacity is the number of connections.
+        if !self.resume_queued {
+            self.resume_queued = true;
+            core.paused_reads.push(self.slot);
+        }
+    }
+
+    /// Resumes reading paused on a congested ring (after the loop yielded) or at the end
+    /// of a turn's read budget.
     pub(crate) fn resume_read(&mut self, now: u64, core: &mut Core) {
         self.resume_queued = false;
         if !std::mem::take(&mut self.read_paused) {
@@ -823,7 +862,8 @@ impl Connection {
     }
 
     /// Decodes and dispatches every complete frame in `rx`. Stops early when the session
-    /// ends (no transport), the decoder failed (`discard`), or a consumer ring is congested.
+    /// ends (no transport), the decoder failed (`discard`), a consumer ring is congested, or
+    /// the turn's message budget is spent.
     #[inline]
     fn process_frames(&mut self, ts: u64, core: &mut Core) {
         loop {
@@ -863,6 +903,7 @@ impl Connection {
                 Some(Frame::Pong(_)) => self.timers.cancel(TimerKind::Pong),
                 Some(Frame::Close { code, .. }) => close = Some(code),
             }
+            let data_message = data.is_some();
             if let Some(msg) = data {
                 self.last_data = ts;
                 core.stats.messages += 1;
@@ -905,17 +946,21 @@ impl Connection {
             if !self.actions.is_empty() {
                 self.apply_actions(ts, core);
             }
+            if data_message {
+                self.budget -= 1;
+                if self.budget == 0 {
+                    // The rest waits for the next turn (see `MESSAGE_BUDGET`).
+                    self.pause_read(core);
+                    return;
+                }
+            }
             if core.congested(&self.routes) {
                 // Let the consumer catch up before this connection's next message: on a
                 // shared core it runs only when this thread yields. The loop yields, then
                 // resumes here (the socket is not drained, so no new edge would come).
-                self.read_paused = true;
                 core.stats.congestion_pauses += 1;
-                // Once in the list at most: its capacity is the number of connections.
-                if !self.resume_queued {
-                    self.resume_queued = true;
-                    core.paused_reads.push(self.slot);
-                }
+                core.congestion_paused = true;
+                self.pause_read(core);
                 return;
             }
         }

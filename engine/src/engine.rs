@@ -184,6 +184,7 @@ impl EngineBuilder {
                 resolver: Resolver::new(waker),
                 pollers: Vec::new(),
                 paused_reads: Vec::new(),
+                congestion_paused: false,
                 drops_pending: false,
                 yield_on_congestion: config.idle != IdleStrategy::BusySpin,
                 deadline: LoopDeadline::default(),
@@ -375,8 +376,10 @@ impl IoLoop {
             }
             if !self.core.paused_reads.is_empty() {
                 busy = true;
-                // A consumer ring is congested: give its thread the core, then go on.
-                std::thread::yield_now();
+                if std::mem::take(&mut self.core.congestion_paused) {
+                    // A consumer ring is congested: give its thread the core, then go on.
+                    std::thread::yield_now();
+                }
                 let now = clock::now_ns();
                 std::mem::swap(&mut self.resuming, &mut self.core.paused_reads);
                 for i in 0..self.resuming.len() {
