@@ -6,7 +6,8 @@
 //! SIGINT/SIGTERM flag ([`signal`]) that `tickwire run`, the demo and `bench` share.
 //!
 //! The examples (`tools/examples/`, `cargo run --example <name>`) start [`sim::SimServer`]
-//! in-process: `binance_book`, `ws_handler`, `raw_forward`, `custom_adapter`, and
+//! in-process: `binance_book`, `ws_handler`, `raw_forward`, `custom_adapter`,
+//! `several_venues` (four venues on one engine), and
 //! `nats_remote` (an engine publishing to NATS JetStream and a remote consumer keeping its
 //! books; needs a `nats-server -js` and the default `nats` feature).
 

@@ -15,6 +15,8 @@ mod custom_adapter;
 mod nats_remote;
 #[path = "../examples/raw_forward.rs"]
 mod raw_forward;
+#[path = "../examples/several_venues.rs"]
+mod several_venues;
 #[path = "../examples/ws_handler.rs"]
 mod ws_handler;
 
@@ -36,6 +38,11 @@ fn raw_forward_delivers_messages_to_another_thread() {
 #[test]
 fn custom_adapter_resyncs_its_book_after_a_gap() {
     custom_adapter::main().expect("the custom_adapter example");
+}
+
+#[test]
+fn several_venues_show_valid_books_on_one_engine() {
+    several_venues::main().expect("the several_venues example");
 }
 
 #[cfg(feature = "nats")]
