@@ -31,7 +31,9 @@
 //! * `raw_forward`: whole raw messages to another thread ([`raw::RawForwarder`],
 //!   [`raw::raw_channel`]);
 //! * `custom_adapter`: a [`adapter::FeedAdapter`] of your own, with a book, a gap and a
-//!   resync (the guide: `docs/writing-an-adapter.md`).
+//!   resync (the guide: `docs/writing-an-adapter.md`);
+//! * `inline_consumer`: a strategy on the I/O thread itself ([`inline::InlineConsumer`]),
+//!   beside a ring consumer.
 //!
 //! ## Hot-path rules
 //!
@@ -54,6 +56,7 @@ pub mod decimal;
 pub mod engine;
 pub mod event;
 pub mod handler;
+pub mod inline;
 pub mod instrument;
 pub mod raw;
 pub mod reason;
@@ -75,6 +78,7 @@ pub use engine::{Engine, EngineBuilder, EngineError};
 pub use event::{Bbo, Event, EventKind, Flags, Level, Side, Status, StatusKind, Trade, TradeId};
 pub use handler::Leg;
 pub use handler::{ConnectionId, Context, Message, Reconnect, WsHandler};
+pub use inline::{InlineConsumer, InlineHandle};
 pub use instrument::{InstrumentId, Registry};
 pub use reason::Reason;
 pub use ring::{Consumer, EventProducer};
