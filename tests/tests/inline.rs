@@ -102,12 +102,18 @@ fn an_inline_and_a_ring_consumer_of_one_feed_see_the_same_events() {
     let before = snapshots(&calls.lock().unwrap());
     // A gap: Gap, Resync and a new snapshot run, on both.
     assert_eq!(sim.inject(Fault::Gap), 1);
-    until(&mut ring, &mut seen, &calls, "gap, resync, data after", |c| {
-        let f = c.concat();
-        status_count(&f, StatusKind::Resync) >= 1
-            && snapshots(c) > before
-            && f.iter().filter(|e| e.kind() == EventKind::Trade).count() > 50
-    });
+    until(
+        &mut ring,
+        &mut seen,
+        &calls,
+        "gap, resync, data after",
+        |c| {
+            let f = c.concat();
+            status_count(&f, StatusKind::Resync) >= 1
+                && snapshots(c) > before
+                && f.iter().filter(|e| e.kind() == EventKind::Trade).count() > 50
+        },
+    );
     let stats = engine.join().unwrap();
     drain(&mut ring, &mut seen);
     collector.stop();
@@ -138,9 +144,11 @@ fn an_inline_and_a_ring_consumer_of_one_feed_see_the_same_events() {
         assert!(!call.is_empty());
         if call.iter().all(|e| e.kind() == EventKind::BookLevel) {
             assert!(call.last().unwrap().flags.contains(Flags::LAST_IN_BATCH));
-            assert!(call[..call.len() - 1]
-                .iter()
-                .all(|e| !e.flags.contains(Flags::LAST_IN_BATCH)));
+            assert!(
+                call[..call.len() - 1]
+                    .iter()
+                    .all(|e| !e.flags.contains(Flags::LAST_IN_BATCH))
+            );
         }
     }
     // The inline consumer can keep books from what it got: both valid after their last
@@ -216,7 +224,11 @@ fn a_panicking_inline_consumer_is_reported_and_the_engine_serves_the_rest() {
         std::thread::sleep(Duration::from_millis(2));
     }
     assert!(bad.is_detached());
-    assert!(bad.panic_message().unwrap().starts_with("strategy bug after"));
+    assert!(
+        bad.panic_message()
+            .unwrap()
+            .starts_with("strategy bug after")
+    );
     // Both connections go on: trades of each instrument after the panic, on the ring and
     // on the good inline consumer.
     drain(&mut ring, &mut seen);
@@ -247,7 +259,10 @@ fn a_panicking_inline_consumer_is_reported_and_the_engine_serves_the_rest() {
         .iter()
         .rposition(|e| e.kind() != EventKind::Status)
         .unwrap();
-    assert_eq!(status_count(&seen[..last_data], StatusKind::Disconnected), 0);
+    assert_eq!(
+        status_count(&seen[..last_data], StatusKind::Disconnected),
+        0
+    );
     // The good inline consumer saw exactly what the ring did.
     assert!(good_calls.lock().unwrap().concat() == seen);
 }

@@ -194,7 +194,11 @@ fn engine(stamps: bool) -> u64 {
     let wait = |n: u64| {
         let deadline = Instant::now() + Duration::from_secs(60);
         while seen.load(Ordering::Acquire) < n {
-            assert!(Instant::now() < deadline, "only {}", seen.load(Ordering::Relaxed));
+            assert!(
+                Instant::now() < deadline,
+                "only {}",
+                seen.load(Ordering::Relaxed)
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
     };
@@ -224,7 +228,10 @@ fn an_inline_consumer_adds_no_allocation_per_message() {
     for stamps in [true, false] {
         let (messages, allocated) = by_hand(&lines, stamps);
         assert!(messages > 20_000);
-        assert_eq!(allocated, 0, "by hand, stamps {stamps}: {messages} messages");
+        assert_eq!(
+            allocated, 0,
+            "by hand, stamps {stamps}: {messages} messages"
+        );
         assert_eq!(engine(stamps), 0, "engine, stamps {stamps}");
     }
 }

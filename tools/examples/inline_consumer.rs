@@ -144,7 +144,7 @@ pub fn main() -> Result<(), Box<dyn Error>> {
         let mut logged = 0u64;
         while start.elapsed() < TIMEOUT {
             match logger.pop() {
-                Some(_event) => logged += 1, // write it somewhere
+                Some(_event) => logged += 1,            // write it somewhere
                 None if logger.is_abandoned() => break, // the engine stopped
                 None => std::thread::sleep(Duration::from_millis(1)),
             }

@@ -221,7 +221,9 @@ fn simulator_mode_prints_the_summary() {
 fn inline_counts_and_times_on_the_io_thread() {
     let sim = sim(true, 20_000, Vec::new());
     let url = format!("{}/ws/btcusdt@depth@0ms", sim.ws_url());
-    let out = bench(&["--url", &url, "--inline", "--count", "3000", "--warmup", "100"]);
+    let out = bench(&[
+        "--url", &url, "--inline", "--count", "3000", "--warmup", "100",
+    ]);
     assert!(out.status.success(), "{out:?}");
     let v = json_line_of(&out, "tickwire-inline");
     assert_eq!(v["msgs"], 3000);
@@ -240,7 +242,9 @@ fn inline_counts_and_times_on_the_io_thread() {
     let url = format!("{}/ws/btcusdt@depth@0ms", closing.ws_url());
     let out = bench(&["--url", &url, "--inline", "--count", "1000000000"]);
     assert!(out.status.success(), "{out:?}");
-    let msgs = json_line_of(&out, "tickwire-inline")["msgs"].as_u64().unwrap();
+    let msgs = json_line_of(&out, "tickwire-inline")["msgs"]
+        .as_u64()
+        .unwrap();
     assert!(msgs > 0 && msgs < 10_000, "{msgs}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("stopped after"));
     closing.stop();

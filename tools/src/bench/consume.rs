@@ -447,11 +447,20 @@ mod tests {
         );
         // At count, and when dropped before the end.
         let (mut inline, out) = Inline::new(opts(1, 0, false), shared.clone());
-        inline.on_events(&[level(1, Flags::LAST_IN_BATCH, 5), level(2, Flags::LAST_IN_BATCH, 5)]);
-        assert_eq!(out.lock().unwrap().as_ref().map(|t| (t.msgs, t.end)), Some((1, End::Count)));
+        inline.on_events(&[
+            level(1, Flags::LAST_IN_BATCH, 5),
+            level(2, Flags::LAST_IN_BATCH, 5),
+        ]);
+        assert_eq!(
+            out.lock().unwrap().as_ref().map(|t| (t.msgs, t.end)),
+            Some((1, End::Count))
+        );
         let (inline, out) = Inline::new(opts(10, 0, false), shared);
         drop(inline);
-        assert_eq!(out.lock().unwrap().as_ref().map(|t| t.end), Some(End::EngineStopped));
+        assert_eq!(
+            out.lock().unwrap().as_ref().map(|t| t.end),
+            Some(End::EngineStopped)
+        );
     }
 
     #[test]
