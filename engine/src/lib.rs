@@ -13,7 +13,12 @@
 //!    ──▶ adapter.decode(&mut payload, recv_ts, &mut out)   (simd-json in place)
 //!    ──▶ sequence validation, L2 book (per instrument, on the I/O thread)
 //!    ──▶ Event (Copy, 64 bytes) ──push──▶ SPSC ring per consumer ──pop──▶ consumer thread
+//!                               └──call──▶ inline consumer, on the I/O thread itself
 //! ```
+//!
+//! A consumer is a ring read by a thread of yours, or an [`inline::InlineConsumer`] the
+//! I/O thread calls with each message's events (no hand-off; the feed waits while it runs):
+//! the module's documentation and the README's "Ring or inline consumer" say which to choose.
 //!
 //! One I/O thread runs a `mio::Poll`. Every readiness event drains its socket until
 //! `WouldBlock`. One receive timestamp (CLOCK_REALTIME ns, [`clock::now_ns`]) is taken per
