@@ -234,7 +234,10 @@ mod tests {
         )
     }
 
-    fn recording() -> (Box<dyn InlineConsumer>, Arc<Mutex<Vec<Vec<Event>>>>) {
+    /// Every call a test consumer got.
+    type Calls = Arc<Mutex<Vec<Vec<Event>>>>;
+
+    fn recording() -> (Box<dyn InlineConsumer>, Calls) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = seen.clone();
         let c = move |events: &[Event]| s.lock().unwrap().push(events.to_vec());
