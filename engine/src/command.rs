@@ -283,6 +283,26 @@ impl EngineHandle {
         Ok((id, consumer))
     }
 
+    /// Adds an inline consumer to the running engine: `consumer` is called on the I/O thread
+    /// with the events of every connection routed to the returned id (see
+    /// [`crate::inline`]). Route connections to it as to a ring consumer.
+    pub fn add_inline_consumer(
+        &self,
+        consumer: impl crate::inline::InlineConsumer,
+    ) -> Result<(ConsumerId, crate::inline::InlineHandle), CommandError> {
+        let mut ids = self.ids()?;
+        if ids.rings >= usize::from(u16::MAX) {
+            return Err(CommandError::TooManyConsumers);
+        }
+        let (producer, handle) = ring::inline(consumer);
+        let capacity = producer.capacity();
+        let id = next_consumer_id().ok_or(CommandError::TooManyConsumers)?;
+        self.push(Command::AddConsumer { id, producer })?;
+        ids.consumers.insert(id, capacity);
+        ids.rings += 1;
+        Ok((id, handle))
+    }
+
     /// Removes a consumer: no connection publishes to it any more and its ring is released
     /// (its `Consumer` drains what was delivered, then sees `is_abandoned`). Dropping a
     /// `Consumer` without this is noticed too, once its ring fills

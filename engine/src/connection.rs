@@ -1440,6 +1440,9 @@ impl Connection {
         self.publisher.begin_message();
         self.publisher
             .publish_routed(ev, &mut core.producers, &self.routes);
+        // A status dropped on a full ring (or an inline consumer that panicked on it) is
+        // for the loop to report (or retire) without waiting for the next message.
+        core.note_drops(&self.routes);
     }
 
     /// The I/O loop is stopping on a panic: tell this connection's consumers.

@@ -48,6 +48,7 @@ use crate::command::{Command, ConsumerId, EngineHandle, Ids, Prepared, Shared, n
 use crate::config::{EngineConfig, IdleStrategy};
 use crate::connection::{Connection, Core, Ready, State};
 use crate::handler::{ConnectionId, Leg};
+use crate::inline::{InlineConsumer, InlineHandle};
 use crate::reason::Reason;
 use crate::resolver::Resolver;
 use crate::ring::{self, CapacityError, Consumer, EventProducer};
@@ -126,6 +127,24 @@ impl EngineBuilder {
         Ok((id, c))
     }
 
+    /// Adds an inline consumer: `consumer` is called on the I/O thread with the events of
+    /// every connection routed to the returned id, instead of a ring and a thread (see
+    /// [`crate::inline`] for the contract, the rules and what a panic does). Name the id
+    /// like a ring consumer's; watch it with the [`InlineHandle`]. Fails beyond 65,535
+    /// consumers.
+    pub fn inline_consumer(
+        &mut self,
+        consumer: impl InlineConsumer,
+    ) -> Result<(ConsumerId, InlineHandle), EngineError> {
+        if self.producers.len() >= usize::from(u16::MAX) {
+            return Err(EngineError::TooManyConsumers);
+        }
+        let id = next_consumer_id().ok_or(EngineError::TooManyConsumers)?;
+        let (p, handle) = ring::inline(consumer);
+        self.producers.push((id, p));
+        Ok((id, handle))
+    }
+
     /// Sends telemetry to `tx` (see [`crate::telemetry::channel`]). Ignored when
     /// [`EngineConfig::telemetry`] is off.
     pub fn telemetry(&mut self, tx: TelemetryTx) -> &mut EngineBuilder {
@@ -167,7 +186,8 @@ impl EngineBuilder {
             .enumerate()
             .map(|(i, (id, _))| (*id, i as u16))
             .collect();
-        let producers = self.producers.into_iter().map(|(_, p)| p).collect();
+        let producers: Vec<EventProducer> = self.producers.into_iter().map(|(_, p)| p).collect();
+        let rings = producers.iter().any(|p| !p.is_inline());
         let io = IoLoop {
             config,
             poll,
@@ -192,6 +212,7 @@ impl EngineBuilder {
             },
             polling: Vec::new(),
             resuming: Vec::new(),
+            rings,
         };
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), PinError>>();
         let thread = std::thread::Builder::new()
@@ -293,6 +314,9 @@ struct IoLoop {
     polling: Vec<usize>,
     /// Scratch for the reads resumed this turn (swapped with `core.paused_reads`).
     resuming: Vec<usize>,
+    /// Some ring consumer was ever added (with inline consumers only, no thread waits for
+    /// the core: the loop does not yield after data).
+    rings: bool,
 }
 
 impl IoLoop {
@@ -366,9 +390,15 @@ impl IoLoop {
                 for i in 0..self.core.producers.len() {
                     let p = &mut self.core.producers[i];
                     if p.has_pending_drops() && !p.is_retired() && p.is_abandoned() {
-                        // Its consumer is gone: stop publishing to it.
+                        // Its consumer is gone (an inline one: it panicked): stop
+                        // publishing to it.
+                        let inline = p.is_inline();
                         self.retire_consumer(i);
-                        self.core.stats.abandoned_consumers += 1;
+                        if inline {
+                            self.core.stats.inline_panics += 1;
+                        } else {
+                            self.core.stats.abandoned_consumers += 1;
+                        }
                         continue;
                     }
                     self.core.drops_pending |= p.flush_overflow(now);
@@ -390,7 +420,7 @@ impl IoLoop {
             }
             if busy {
                 empty_polls = 0;
-                if yield_after_data && self.core.stats.messages != messages_before {
+                if yield_after_data && self.rings && self.core.stats.messages != messages_before {
                     std::thread::yield_now();
                 }
             } else if let IdleStrategy::SpinThenYield { spins } = self.config.idle {
@@ -759,6 +789,7 @@ impl IoLoop {
                 }
             }
             Command::AddConsumer { id, producer } => {
+                self.rings |= !producer.is_inline();
                 let index = self.core.producers.len() as u16;
                 self.core.producers.push(producer);
                 self.consumer_index.insert(id, index);
@@ -840,6 +871,10 @@ impl IoLoop {
             .collect();
         routes.sort_unstable();
         routes.dedup();
+        // Rings first: their consumer threads get each message before any inline
+        // consumer's callback runs (and delays everything after it).
+        let producers = &self.core.producers;
+        routes.sort_by_key(|&r| producers.get(usize::from(r)).is_some_and(|p| p.is_inline()));
         routes
     }
 

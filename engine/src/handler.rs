@@ -269,27 +269,22 @@ impl Publisher {
     /// the write position per ring.
     #[inline]
     pub fn publish_all(&mut self, events: &[Event]) {
-        let Some(stamp) = self.stamp_run(events) else {
+        let Some(at) = self.stamp_run(events) else {
             return;
         };
         for p in &mut self.producers {
-            self.dropped += (events.len() - p.push_slice(events, &stamp)) as u64;
+            self.dropped += (events.len() - p.push_run(events, at)) as u64;
         }
     }
 
-    /// Stamps for a run: the publish time is taken once, for the first event of a message.
+    /// The publish stamp of a run (`Some(None)`: stamps off; `None`: an empty run): the
+    /// publish time is taken once, for the first event of a message.
     #[inline]
-    fn stamp_run(&mut self, events: &[Event]) -> Option<impl Fn(Event) -> Event + use<>> {
+    fn stamp_run(&mut self, events: &[Event]) -> Option<Option<u64>> {
         // Counts the run and takes the stage timestamps as publishing its first event would.
         self.stamp_event(*events.first()?);
         self.published += events.len() as u64 - 1;
-        let at = self.stamp.then_some(self.published_ts);
-        Some(move |mut e: Event| {
-            if let Some(ts) = at {
-                e.stamp_published(ts);
-            }
-            e
-        })
+        Some(self.stamp.then_some(self.published_ts))
     }
 
     /// Pushes a run to ring `key` only (whole or not at all): `key` indexes `table` when
@@ -313,13 +308,7 @@ impl Publisher {
             return false;
         }
         let at = self.stamp.then(crate::clock::now_ns);
-        let stamp = move |mut e: Event| {
-            if let Some(ts) = at {
-                e.stamp_published(ts);
-            }
-            e
-        };
-        let delivered = p.push_slice(events, stamp) == events.len();
+        let delivered = p.push_run(events, at) == events.len();
         self.published += events.len() as u64;
         if !delivered {
             self.dropped += events.len() as u64;
@@ -335,12 +324,12 @@ impl Publisher {
         table: &mut [EventProducer],
         routes: &[u16],
     ) {
-        let Some(stamp) = self.stamp_run(events) else {
+        let Some(at) = self.stamp_run(events) else {
             return;
         };
         for &r in routes {
             if let Some(p) = table.get_mut(r as usize) {
-                self.dropped += (events.len() - p.push_slice(events, &stamp)) as u64;
+                self.dropped += (events.len() - p.push_run(events, at)) as u64;
             }
         }
     }

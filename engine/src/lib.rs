@@ -13,7 +13,12 @@
 //!    ──▶ adapter.decode(&mut payload, recv_ts, &mut out)   (simd-json in place)
 //!    ──▶ sequence validation, L2 book (per instrument, on the I/O thread)
 //!    ──▶ Event (Copy, 64 bytes) ──push──▶ SPSC ring per consumer ──pop──▶ consumer thread
+//!                               └──call──▶ inline consumer, on the I/O thread itself
 //! ```
+//!
+//! A consumer is a ring read by a thread of yours, or an [`inline::InlineConsumer`] the
+//! I/O thread calls with each message's events (no hand-off; the feed waits while it runs):
+//! the module's documentation and the README's "Ring or inline consumer" say which to choose.
 //!
 //! One I/O thread runs a `mio::Poll`. Every readiness event drains its socket until
 //! `WouldBlock`. One receive timestamp (CLOCK_REALTIME ns, [`clock::now_ns`]) is taken per
@@ -31,7 +36,9 @@
 //! * `raw_forward`: whole raw messages to another thread ([`raw::RawForwarder`],
 //!   [`raw::raw_channel`]);
 //! * `custom_adapter`: a [`adapter::FeedAdapter`] of your own, with a book, a gap and a
-//!   resync (the guide: `docs/writing-an-adapter.md`).
+//!   resync (the guide: `docs/writing-an-adapter.md`);
+//! * `inline_consumer`: a strategy on the I/O thread itself ([`inline::InlineConsumer`]),
+//!   beside a ring consumer.
 //!
 //! ## Hot-path rules
 //!
@@ -54,6 +61,7 @@ pub mod decimal;
 pub mod engine;
 pub mod event;
 pub mod handler;
+pub mod inline;
 pub mod instrument;
 pub mod raw;
 pub mod reason;
@@ -75,6 +83,7 @@ pub use engine::{Engine, EngineBuilder, EngineError};
 pub use event::{Bbo, Event, EventKind, Flags, Level, Side, Status, StatusKind, Trade, TradeId};
 pub use handler::Leg;
 pub use handler::{ConnectionId, Context, Message, Reconnect, WsHandler};
+pub use inline::{InlineConsumer, InlineHandle};
 pub use instrument::{InstrumentId, Registry};
 pub use reason::Reason;
 pub use ring::{Consumer, EventProducer};

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::event::{Event, Status, StatusKind};
+use crate::inline::{InlineConsumer, InlineHandle, InlineSink};
 use crate::instrument::InstrumentId;
 use crate::reason::Reason;
 
@@ -56,6 +57,9 @@ pub struct EventProducer {
     /// Removed or abandoned: unrouted by the engine, its ring released.
     retired: bool,
     stats: Arc<RingStats>,
+    /// An inline consumer in place of the ring (`inner` is then an unused placeholder):
+    /// events are handed to it on the I/O thread instead ([`crate::inline`]).
+    inline: Option<Box<InlineSink>>,
 }
 
 /// A consumer thread's end of a ring. `Send`: hand it to any thread.
@@ -78,9 +82,29 @@ pub fn channel(capacity: usize) -> (EventProducer, Consumer) {
             lost: 0,
             retired: false,
             stats: stats.clone(),
+            inline: None,
         },
         Consumer { inner: c, stats },
     )
+}
+
+/// The I/O thread's end of an inline consumer: an [`EventProducer`] that calls `consumer`
+/// with every run pushed to it (see [`crate::inline`]), and the handle that watches it.
+/// Control path (allocates).
+pub fn inline(consumer: impl InlineConsumer) -> (EventProducer, InlineHandle) {
+    let (sink, handle) = InlineSink::new(Box::new(consumer));
+    let (placeholder, _) = rtrb::RingBuffer::new(1);
+    let producer = EventProducer {
+        inner: placeholder,
+        pending_dropped: 0,
+        // Never congested (no slot is ever short).
+        low_free: 0,
+        lost: 0,
+        retired: false,
+        stats: Arc::new(RingStats::default()),
+        inline: Some(Box::new(sink)),
+    };
+    (producer, handle)
 }
 
 /// Creates a ring of `capacity` events (at least 2), or refuses a capacity over
@@ -99,6 +123,10 @@ impl EventProducer {
     /// delivered. Never blocks, never allocates.
     #[inline]
     pub fn push(&mut self, event: Event) -> bool {
+        if let Some(sink) = &mut self.inline {
+            sink.deliver(std::slice::from_ref(&event), None);
+            return true;
+        }
         if self.pending_dropped == 0 {
             match self.inner.push(event) {
                 Ok(()) => return true,
@@ -127,7 +155,7 @@ impl EventProducer {
     /// feed's next message). Returns whether drops are still pending.
     #[inline]
     pub fn flush_overflow(&mut self, now: u64) -> bool {
-        if self.pending_dropped == 0 {
+        if self.pending_dropped == 0 || self.inline.is_some() {
             return false;
         }
         if self.inner.slots() == 0 {
@@ -140,10 +168,34 @@ impl EventProducer {
         self.pending_dropped > 0
     }
 
-    /// Whether drops wait to be reported.
+    /// Whether drops wait to be reported (for an inline consumer: whether it panicked and
+    /// waits to be retired, which the loop does where it reports drops).
     #[inline]
     pub fn has_pending_drops(&self) -> bool {
-        self.pending_dropped > 0
+        self.pending_dropped > 0 || self.inline.as_ref().is_some_and(|s| s.has_failed())
+    }
+
+    /// Whether this is an inline consumer's end rather than a ring's.
+    #[inline]
+    pub fn is_inline(&self) -> bool {
+        self.inline.is_some()
+    }
+
+    /// Pushes a run as [`EventProducer::push_slice`] does, each event stamped with publish
+    /// time `at` when given; an inline consumer gets the run itself when no stamp is asked
+    /// for (no copy).
+    #[inline]
+    pub(crate) fn push_run(&mut self, events: &[Event], at: Option<u64>) -> usize {
+        if let Some(sink) = &mut self.inline {
+            sink.deliver(events, at);
+            return events.len();
+        }
+        self.push_slice(events, move |mut e: Event| {
+            if let Some(ts) = at {
+                e.stamp_published(ts);
+            }
+            e
+        })
     }
 
     /// Pushes a run of events (one venue message's, or one snapshot run) with one
@@ -157,6 +209,10 @@ impl EventProducer {
         let Some(first) = events.first() else {
             return 0;
         };
+        if let Some(sink) = &mut self.inline {
+            sink.deliver_with(events, stamp);
+            return events.len();
+        }
         if self.pending_dropped == 0 {
             if let Ok(chunk) = self.inner.write_chunk_uninit(events.len()) {
                 return chunk.fill_from_iter(events.iter().map(|e| stamp(*e)));
@@ -201,15 +257,21 @@ impl EventProducer {
         self.drop_run(1);
     }
 
-    /// Free slots right now.
+    /// Free slots right now ([`MAX_CAPACITY`] for an inline consumer, which never fills).
     #[inline]
     pub fn slots(&self) -> usize {
+        if self.inline.is_some() {
+            return MAX_CAPACITY;
+        }
         self.inner.slots()
     }
 
-    /// How many events the ring holds at most.
+    /// How many events the ring holds at most ([`MAX_CAPACITY`] for an inline consumer).
     #[inline]
     pub fn capacity(&self) -> usize {
+        if self.inline.is_some() {
+            return MAX_CAPACITY;
+        }
         self.inner.buffer().capacity()
     }
 
@@ -234,6 +296,8 @@ impl EventProducer {
         self.inner = placeholder;
         self.pending_dropped = 0;
         self.retired = true;
+        // An inline consumer is dropped here (its handle then says detached).
+        self.inline = None;
     }
 
     /// Whether the ring is more than three quarters full (or dropping): the I/O thread
@@ -246,8 +310,11 @@ impl EventProducer {
             || (self.inner.cached_slots() < self.low_free && self.inner.slots() < self.low_free)
     }
 
-    /// Whether the consumer end was dropped.
+    /// Whether the consumer end was dropped (for an inline consumer: whether it panicked).
     pub fn is_abandoned(&self) -> bool {
+        if let Some(sink) = &self.inline {
+            return sink.has_failed();
+        }
         self.inner.is_abandoned()
     }
 

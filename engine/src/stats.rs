@@ -86,4 +86,7 @@ pub struct EngineStats {
     /// Handler callbacks that panicked (each closed its connection for good, reason
     /// `HandlerPanic`; the other connections went on).
     pub handler_panics: u64,
+    /// Inline consumers that panicked (each dropped and no longer called; its connections
+    /// and their other consumers went on). See [`crate::inline`].
+    pub inline_panics: u64,
 }

@@ -1,6 +1,7 @@
 //! `tickwire bench --url` against the simulator serving raw streams with the `"ts"` probe
 //! (what mdload sends): the peer contract's one JSON line, `--hgrm`, `--plot`, a close frame,
-//! a refused connection. Nothing here asserts speed.
+//! a refused connection; the same with `--inline` (counted on the I/O thread), directly and
+//! through the peers' wrapper script. Nothing here asserts speed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -46,6 +47,11 @@ fn bench(args: &[&str]) -> Output {
 
 /// The single JSON line of stdout, checked for the contract's keys.
 fn json_line(out: &Output) -> Value {
+    json_line_of(out, "tickwire")
+}
+
+/// [`json_line`] of a row named `peer`.
+fn json_line_of(out: &Output, peer: &str) -> Value {
     let stdout = String::from_utf8(out.stdout.clone()).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "stdout: {stdout}");
@@ -53,7 +59,7 @@ fn json_line(out: &Output) -> Value {
     for k in REQUIRED {
         assert!(v.get(k).is_some(), "missing {k} in {v}");
     }
-    assert_eq!(v["peer"], "tickwire");
+    assert_eq!(v["peer"], peer);
     v
 }
 
@@ -207,4 +213,69 @@ fn simulator_mode_prints_the_summary() {
     let last = stdout.lines().last().unwrap();
     let v: Value = serde_json::from_str(last).unwrap();
     assert_eq!(v["msgs"], 2000);
+}
+
+/// `--inline`: the messages are counted and timed by an inline consumer on the I/O thread;
+/// the same contract line, as row `tickwire-inline`.
+#[test]
+fn inline_counts_and_times_on_the_io_thread() {
+    let sim = sim(true, 20_000, Vec::new());
+    let url = format!("{}/ws/btcusdt@depth@0ms", sim.ws_url());
+    let out = bench(&[
+        "--url", &url, "--inline", "--count", "3000", "--warmup", "100",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let v = json_line_of(&out, "tickwire-inline");
+    assert_eq!(v["msgs"], 3000);
+    assert_eq!(v["recorded"], 2900);
+    assert_eq!(v["dropped_events"], 0);
+    assert!(v["events"].as_u64().unwrap() >= 3000);
+    let p = |k: &str| v[k].as_u64().unwrap();
+    assert!(p("p50_ns") > 0 && p("p50_ns") <= p("p99_ns") && p("p99_ns") <= p("max_ns"));
+    // A close frame ends an inline run too, with what it got.
+    let close = ScheduledFault {
+        fault: Fault::Close(1000),
+        at: Duration::from_millis(300),
+        every: None,
+    };
+    let closing = self::sim(true, 2_000, vec![close]);
+    let url = format!("{}/ws/btcusdt@depth@0ms", closing.ws_url());
+    let out = bench(&["--url", &url, "--inline", "--count", "1000000000"]);
+    assert!(out.status.success(), "{out:?}");
+    let msgs = json_line_of(&out, "tickwire-inline")["msgs"]
+        .as_u64()
+        .unwrap();
+    assert!(msgs > 0 && msgs < 10_000, "{msgs}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped after"));
+    closing.stop();
+    sim.stop();
+}
+
+/// tools/scripts/tickwire-bench-wrapper passes `--inline` for TICKWIRE_INLINE=1 and for the
+/// `inline` variant (a symlink named tickwire-bench-wrapper-inline).
+#[test]
+fn the_wrapper_runs_the_inline_row() {
+    let sim = sim(false, 50_000, Vec::new());
+    let url = format!("{}/ws/btcusdt@trade", sim.ws_url());
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/tickwire-bench-wrapper");
+    let link = temp("dir").join("tickwire-bench-wrapper-inline+nostages");
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&script, &link).unwrap();
+    for (program, inline_env, peer) in [
+        (&script, "1", "tickwire-inline"),
+        (&script, "0", "tickwire"),
+        (&link, "0", "tickwire-inline+nostages"),
+    ] {
+        let out = Command::new(program)
+            .env("TICKWIRE_BIN", env!("CARGO_BIN_EXE_tickwire"))
+            .env("TICKWIRE_INLINE", inline_env)
+            .args(["--url", &url, "--count", "1000"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(json_line_of(&out, peer)["msgs"], 1000);
+    }
+    let _ = std::fs::remove_dir_all(link.parent().unwrap());
+    sim.stop();
 }

@@ -1,7 +1,7 @@
 //! Runs every example in `tools/examples/` to completion, offline: each one starts its own
 //! simulator or toy venue on loopback, ends by itself after a few seconds or a number of
 //! messages, and returns an error if it did not see what it is there to show (a valid book,
-//! a reconnect, forwarded messages, a gap and its resync).
+//! a reconnect, forwarded messages, a gap and its resync, decisions taken on the I/O thread).
 //!
 //! The examples are compiled into this test as modules (their `main` is a public function),
 //! so `cargo test` runs them without `cargo run --example` and its extra builds.
@@ -10,6 +10,8 @@
 mod binance_book;
 #[path = "../examples/custom_adapter.rs"]
 mod custom_adapter;
+#[path = "../examples/inline_consumer.rs"]
+mod inline_consumer;
 #[cfg(feature = "nats")]
 #[path = "../examples/nats_remote.rs"]
 mod nats_remote;
@@ -43,6 +45,11 @@ fn custom_adapter_resyncs_its_book_after_a_gap() {
 #[test]
 fn several_venues_show_valid_books_on_one_engine() {
     several_venues::main().expect("the several_venues example");
+}
+
+#[test]
+fn inline_consumer_keeps_books_on_the_io_thread() {
+    inline_consumer::main().expect("the inline_consumer example");
 }
 
 #[cfg(feature = "nats")]

@@ -1,18 +1,20 @@
 //! The consumer thread: pops events from the ring, counts one per venue message and records
-//! wire→consumer latency (`now − exchange_ts`, the load server's `"ts"` probe) for it.
+//! wire→consumer latency (`now − exchange_ts`, the load server's `"ts"` probe) for it. With
+//! `--inline` the same counting runs on the I/O thread itself ([`Inline`], an inline
+//! consumer: no ring, no hand-off).
 //!
 //! One message is: a book diff's event flagged LAST_IN_BATCH (snapshot runs are not wire
 //! messages and are not counted), each trade, each BBO. Status events are tallied; a
 //! disconnect ends the run (the load server closes after its count, a failed connect never
 //! gets that far).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use hdrhistogram::Histogram;
 use tickwire_engine::event::{EventKind, Flags, Status, StatusKind};
 use tickwire_engine::telemetry::StageRecorder;
-use tickwire_engine::{Consumer, Event, Reason, clock};
+use tickwire_engine::{Consumer, Event, InlineConsumer, Reason, clock};
 
 /// State the consumer shares with the main thread.
 #[derive(Default)]
@@ -102,6 +104,11 @@ impl Tally {
             end: End::Stopped,
             warmup,
         }
+    }
+
+    /// A tally of nothing (an inline consumer that never handed one over).
+    pub(super) fn empty(warmup: u64) -> Tally {
+        Tally::new(warmup)
     }
 
     /// Seconds from the first to the last consumed message.
@@ -281,6 +288,73 @@ pub(super) fn consume(mut ring: Consumer, o: Options, shared: &Arc<Shared>) -> T
     t
 }
 
+/// Where an [`Inline`] consumer leaves its tally: when the run is over, or when the engine
+/// drops it (stopped, timed out).
+pub(super) type TallySlot = Arc<Mutex<Option<Tally>>>;
+
+/// `--inline`: the consumer loop's counting as an inline consumer, on the I/O thread.
+pub(super) struct Inline {
+    tally: Option<Tally>,
+    options: Options,
+    connected: bool,
+    shared: Arc<Shared>,
+    out: TallySlot,
+}
+
+impl Inline {
+    /// A consumer that counts like [`consume`] and leaves its tally in the returned slot.
+    pub(super) fn new(options: Options, shared: Arc<Shared>) -> (Inline, TallySlot) {
+        let out = TallySlot::default();
+        let inline = Inline {
+            tally: Some(Tally::new(options.warmup)),
+            options,
+            connected: false,
+            shared,
+            out: out.clone(),
+        };
+        (inline, out)
+    }
+
+    /// Hands the tally over (once).
+    #[cold]
+    fn post(&mut self, end: Option<End>) {
+        if let Some(mut t) = self.tally.take() {
+            if let Some(end) = end {
+                t.end = end;
+            }
+            self.shared.progress.store(t.msgs, Ordering::Relaxed);
+            *self.out.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
+        }
+    }
+}
+
+impl InlineConsumer for Inline {
+    #[inline]
+    fn on_events(&mut self, events: &[Event]) {
+        let Some(t) = self.tally.as_mut() else {
+            return;
+        };
+        let o = self.options;
+        for ev in events {
+            if take(t, ev, o.count, o.stages, &self.shared, &mut self.connected) {
+                return self.post(None);
+            }
+        }
+    }
+}
+
+impl Drop for Inline {
+    fn drop(&mut self) {
+        // The engine let go before the run was over.
+        let end = if self.shared.stop.load(Ordering::Relaxed) {
+            End::Stopped
+        } else {
+            End::EngineStopped
+        };
+        self.post(Some(end));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +417,50 @@ mod tests {
             }
         );
         assert_eq!(shared.progress.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn inline_counts_as_the_consumer_thread_does_and_hands_its_tally_over() {
+        let now = clock::now_ns();
+        let events = [
+            status(StatusKind::Connected, Reason::None, 1),
+            level(1, Flags::SNAPSHOT.with(Flags::LAST_IN_BATCH), 0),
+            level(2, Flags::EMPTY, now),
+            level(2, Flags::LAST_IN_BATCH, now),
+            status(StatusKind::Overflow, Reason::Backpressure, 7),
+            level(3, Flags::LAST_IN_BATCH, now),
+            status(StatusKind::Disconnected, Reason::PeerClosed, 0),
+        ];
+        let shared = Arc::new(Shared::default());
+        let (mut inline, out) = Inline::new(opts(100, 1, true), shared.clone());
+        inline.on_events(&events[..3]);
+        assert!(out.lock().unwrap().is_none());
+        inline.on_events(&events[3..]);
+        let t = out.lock().unwrap().take().unwrap();
+        assert_eq!((t.msgs, t.wire.len(), t.snapshots, t.events), (2, 1, 1, 7));
+        assert_eq!(
+            t.end,
+            End::Disconnected {
+                reason: Reason::PeerClosed,
+                was_connected: true
+            }
+        );
+        // At count, and when dropped before the end.
+        let (mut inline, out) = Inline::new(opts(1, 0, false), shared.clone());
+        inline.on_events(&[
+            level(1, Flags::LAST_IN_BATCH, 5),
+            level(2, Flags::LAST_IN_BATCH, 5),
+        ]);
+        assert_eq!(
+            out.lock().unwrap().as_ref().map(|t| (t.msgs, t.end)),
+            Some((1, End::Count))
+        );
+        let (inline, out) = Inline::new(opts(10, 0, false), shared);
+        drop(inline);
+        assert_eq!(
+            out.lock().unwrap().as_ref().map(|t| t.end),
+            Some(End::EngineStopped)
+        );
     }
 
     #[test]

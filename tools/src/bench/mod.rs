@@ -15,6 +15,10 @@
 //! One message is counted per venue message (the LAST_IN_BATCH level of a diff, each
 //! trade, each BBO) and its latency is `now − exchange_ts` on the consumer thread, where
 //! `exchange_ts` is the probe's send time (CLOCK_REALTIME on both sides).
+//!
+//! `--inline` (any mode) counts and measures on the I/O thread itself: the consumer is an
+//! inline consumer (`tickwire_engine::inline`), called with each message's events right
+//! after they are decoded, with no ring and no consumer thread.
 
 mod consume;
 mod hgrm;
@@ -43,7 +47,7 @@ use tickwire_feeds::binance::{
 };
 use tickwire_tools::sim::{Market, Mix, SimConfig, SimServer};
 
-use consume::{End, Shared, Tally};
+use consume::{End, Shared, Tally, TallySlot};
 
 /// What the I/O thread does on an empty poll.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -140,6 +144,10 @@ pub struct Args {
     /// Events of the egress flood phase (with --publish).
     #[arg(long, default_value_t = 1_000_000)]
     pub flood: u64,
+    /// Consume on the I/O thread itself: an inline consumer (no ring, no consumer thread)
+    /// counts the messages and measures now − ts there.
+    #[arg(long)]
+    pub inline: bool,
 }
 
 /// Runs `tickwire bench`.
@@ -153,10 +161,20 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-/// A running pipeline: engine, its consumer ring, telemetry collector, maybe a simulator.
+/// Where the messages are counted: a consumer thread on a ring, or the I/O thread.
+enum Sink {
+    /// A ring, for the consumer thread.
+    Ring(Consumer),
+    /// `--inline`: the inline consumer's tally, once it has one.
+    Inline(TallySlot),
+}
+
+/// A running pipeline: engine, its consumer, telemetry collector, maybe a simulator.
 struct Pipeline {
     engine: Engine,
-    ring: Consumer,
+    sink: Sink,
+    /// Progress and the stop request, shared with the consumer.
+    shared: Arc<Shared>,
     collector: Option<CollectorThread<DefaultCollector>>,
     sim: Option<SimServer>,
     /// What it is connected to, for messages.
@@ -201,26 +219,46 @@ fn engine_config(a: &Args) -> EngineConfig {
     c
 }
 
-/// Starts the engine with one consumer ring and (with stages) a telemetry collector.
-#[allow(clippy::type_complexity)]
-fn start_engine(
-    a: &Args,
-) -> Result<
-    (
-        Engine,
-        tickwire_engine::ConsumerId,
-        Consumer,
-        Option<CollectorThread<DefaultCollector>>,
-        Vec<tickwire_engine::ConsumerId>,
-        Option<Consumer>,
-    ),
-    String,
-> {
+/// The engine started by [`start_engine`].
+struct Started {
+    engine: Engine,
+    sink: Sink,
+    shared: Arc<Shared>,
+    collector: Option<CollectorThread<DefaultCollector>>,
+    /// Every consumer the feed publishes to.
+    ids: Vec<tickwire_engine::ConsumerId>,
+    /// `--publish`: the egress's ring.
+    egress_ring: Option<Consumer>,
+}
+
+/// How the consumer counts.
+fn consume_options(a: &Args) -> consume::Options {
+    consume::Options {
+        count: a.count,
+        warmup: a.warmup,
+        stages: !a.no_stages,
+        spins: a.consumer_spins.unwrap_or_else(|| default_spins(a)),
+    }
+}
+
+/// Starts the engine with one consumer (a ring, or with `--inline` an inline consumer) and
+/// (with stages) a telemetry collector.
+fn start_engine(a: &Args) -> Result<Started, String> {
     let config = engine_config(a);
     let mut builder = Engine::builder(config);
-    let (id, ring) = builder
-        .try_consumer(a.qcap.max(2))
-        .map_err(|e| format!("bad --qcap: {e}"))?;
+    let shared = Arc::new(Shared::default());
+    let (id, sink) = if a.inline {
+        let (inline, slot) = consume::Inline::new(consume_options(a), shared.clone());
+        let (id, _handle) = builder
+            .inline_consumer(inline)
+            .map_err(|e| format!("cannot add the inline consumer: {e}"))?;
+        (id, Sink::Inline(slot))
+    } else {
+        let (id, ring) = builder
+            .try_consumer(a.qcap.max(2))
+            .map_err(|e| format!("bad --qcap: {e}"))?;
+        (id, Sink::Ring(ring))
+    };
     let mut ids = vec![id];
     let mut egress_ring = None;
     if a.publish.is_some() {
@@ -242,7 +280,14 @@ fn start_engine(
     let engine = builder
         .start()
         .map_err(|e| format!("cannot start the engine: {e}"))?;
-    Ok((engine, id, ring, collector, ids, egress_ring))
+    Ok(Started {
+        engine,
+        sink,
+        shared,
+        collector,
+        ids,
+        egress_ring,
+    })
 }
 
 /// `--url`: the adapter on a raw stream with the probe on and no book sync, no SUBSCRIBE, one
@@ -263,7 +308,14 @@ fn connect_url(a: &Args, url: &str) -> Result<Pipeline, String> {
     let subs = Subscription::product(&names, &[Channel::Depth(DepthSpeed::Ms0), Channel::Trade]);
     let adapter = BinanceAdapter::new(config, &subs, &registry).map_err(|e| e.to_string())?;
     let heartbeat = adapter.heartbeat();
-    let (engine, _, ring, collector, consumer_ids, egress_ring) = start_engine(a)?;
+    let Started {
+        engine,
+        sink,
+        shared,
+        collector,
+        ids: consumer_ids,
+        egress_ring,
+    } = start_engine(a)?;
     let hop = start_hop(a, egress_ring, &registry)?;
     let base = engine_config(a).connection_defaults;
     let options = ConnectionOptions {
@@ -288,7 +340,8 @@ fn connect_url(a: &Args, url: &str) -> Result<Pipeline, String> {
         .map_err(|e| format!("cannot add the connection: {e}"))?;
     Ok(Pipeline {
         engine,
-        ring,
+        sink,
+        shared,
         collector,
         sim: None,
         target: url.to_string(),
@@ -343,7 +396,14 @@ fn start_sim(a: &Args) -> Result<Pipeline, String> {
     let snapshots = RestSnapshots::spawn(&config, &registry, &["BTCUSDT"])
         .map_err(|e| format!("cannot start the snapshot thread: {e}"))?;
     let target = adapter.endpoint().url;
-    let (engine, _, ring, collector, consumer_ids, egress_ring) = start_engine(a)?;
+    let Started {
+        engine,
+        sink,
+        shared,
+        collector,
+        ids: consumer_ids,
+        egress_ring,
+    } = start_engine(a)?;
     let hop = start_hop(a, egress_ring, &registry)?;
     let handler = FeedHandler::new(adapter, Box::new(snapshots), FeedConfig::default());
     add_feed(
@@ -356,7 +416,8 @@ fn start_sim(a: &Args) -> Result<Pipeline, String> {
     .map_err(|e| format!("cannot add the feed: {e}"))?;
     Ok(Pipeline {
         engine,
-        ring,
+        sink,
+        shared,
         collector,
         sim: Some(sim),
         target,
@@ -409,14 +470,22 @@ fn start_venue_sim(
         .connections()
         .first()
         .map_or_else(String::new, |c| c.url.clone());
-    let (engine, _, ring, collector, consumer_ids, egress_ring) = start_engine(a)?;
+    let Started {
+        engine,
+        sink,
+        shared,
+        collector,
+        ids: consumer_ids,
+        egress_ring,
+    } = start_engine(a)?;
     let hop = start_hop(a, egress_ring, &registry)?;
     launch
         .start(&engine.handle(), &registry, &consumer_ids)
         .map_err(|e| format!("cannot add the feed: {e}"))?;
     Ok(Pipeline {
         engine,
-        ring,
+        sink,
+        shared,
         collector,
         sim: Some(sim),
         target,
@@ -464,19 +533,37 @@ fn bench(a: &Args) -> Result<(), String> {
     };
     let Pipeline {
         engine,
-        ring,
+        sink,
+        shared,
         collector,
         sim,
         target,
         hop,
     } = p;
 
-    let shared = Arc::new(Shared::default());
-    let consumer = spawn_consumer(a, ring, &shared)?;
-    wait(a, &consumer, &shared);
-    let tally = consumer
-        .join()
-        .map_err(|_| "the consumer thread panicked".to_string())?;
+    let tally: Box<dyn FnOnce() -> Tally + '_> = match sink {
+        Sink::Ring(ring) => {
+            let consumer = spawn_consumer(a, ring, &shared)?;
+            wait(a, &|| consumer.is_finished(), &shared);
+            let tally = consumer
+                .join()
+                .map_err(|_| "the consumer thread panicked".to_string())?;
+            Box::new(move || tally)
+        }
+        Sink::Inline(slot) => {
+            let done = || {
+                shared.stop.load(Ordering::Relaxed)
+                    || slot.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+            };
+            wait(a, &done, &shared);
+            // Read once the engine has stopped: it drops the consumer, which then hands
+            // over its tally if the run was not over yet.
+            Box::new(move || {
+                let mut t = slot.lock().unwrap_or_else(|e| e.into_inner());
+                t.take().unwrap_or_else(|| consume::Tally::empty(a.warmup))
+            })
+        }
+    };
     finish(a, engine, collector, sim, tally, &target, peer_mode)?;
     match hop {
         #[cfg(feature = "nats")]
@@ -492,12 +579,7 @@ fn spawn_consumer(
     ring: Consumer,
     shared: &Arc<Shared>,
 ) -> Result<JoinHandle<Tally>, String> {
-    let options = consume::Options {
-        count: a.count,
-        warmup: a.warmup,
-        stages: !a.no_stages,
-        spins: a.consumer_spins.unwrap_or_else(|| default_spins(a)),
-    };
+    let options = consume_options(a);
     let pin = a.consumer_pin;
     let shared = shared.clone();
     std::thread::Builder::new()
@@ -520,14 +602,15 @@ fn default_spins(a: &Args) -> u32 {
     if one_cpu || same_core { 0 } else { 64 }
 }
 
-/// Waits for the consumer, drawing progress on a terminal and enforcing `--timeout`.
-fn wait(a: &Args, consumer: &JoinHandle<Tally>, shared: &Shared) {
+/// Waits for the consumer (until `finished`), drawing progress on a terminal and enforcing
+/// `--timeout`.
+fn wait(a: &Args, finished: &dyn Fn() -> bool, shared: &Shared) {
     let tty = std::io::stderr().is_terminal();
     let start = Instant::now();
     let limit = (a.timeout > 0).then(|| Duration::from_secs(a.timeout));
     let mut drawn = false;
     let mut last = (Instant::now(), 0u64);
-    while !consumer.is_finished() {
+    while !finished() {
         std::thread::sleep(Duration::from_millis(50));
         if limit.is_some_and(|l| start.elapsed() >= l) {
             shared.stop.store(true, Ordering::Relaxed);
@@ -559,7 +642,7 @@ fn finish(
     engine: Engine,
     collector: Option<CollectorThread<DefaultCollector>>,
     sim: Option<SimServer>,
-    mut tally: Tally,
+    tally: Box<dyn FnOnce() -> Tally + '_>,
     target: &str,
     peer_mode: bool,
 ) -> Result<(), String> {
@@ -570,6 +653,7 @@ fn finish(
         sim.stop();
     }
     let stats: EngineStats = engine.join().unwrap_or_default();
+    let mut tally = tally();
     let stages: Vec<(&str, hdrhistogram::Histogram<u64>)> = match collector {
         Some(c) => {
             let shared = c.stop();
@@ -616,7 +700,12 @@ fn finish(
     }
 
     let summary = report::summary(&tally, usage, &stages, &stats);
-    let line = report::json_line(&a.peer_name, &tally, usage);
+    // An inline run is a row of its own in the peers' tables.
+    let name = match (a.inline, a.peer_name.as_str()) {
+        (true, "tickwire") => "tickwire-inline",
+        (_, name) => name,
+    };
+    let line = report::json_line(name, &tally, usage);
     if peer_mode {
         eprint!("{summary}");
         println!("{line}");
