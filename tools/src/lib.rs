@@ -7,7 +7,8 @@
 //!
 //! The examples (`tools/examples/`, `cargo run --example <name>`) start [`sim::SimServer`]
 //! in-process: `binance_book`, `ws_handler`, `raw_forward`, `custom_adapter`,
-//! `several_venues` (four venues on one engine), and
+//! `several_venues` (four venues on one engine), `inline_consumer` (a strategy on the I/O
+//! thread beside a ring), and
 //! `nats_remote` (an engine publishing to NATS JetStream and a remote consumer keeping its
 //! books; needs a `nats-server -js` and the default `nats` feature).
 
