@@ -22,6 +22,18 @@ pub(crate) struct Hold {
     pub(crate) past: u32,
 }
 
+/// A whole book one line brought ahead of the arbiter's live book (a venue that re-sends
+/// snapshots, Bybit and OKX, does so per connection: on a resubscribe, a reconnect, its own
+/// restart): held while the other lines may still bring the diffs up to it, installed when
+/// the hold ends without them. One per book; its buffer is kept for the next one.
+#[derive(Default)]
+pub(crate) struct HeldSnapshot {
+    ids: Option<DiffIds>,
+    checksum: Option<u32>,
+    events: Vec<Event>,
+    line: usize,
+}
+
 /// Trades of one instrument and kind (plain or aggregated) held because the line that
 /// brought them may be ahead of a hole another line is still filling: each with the id of
 /// the trade before it on its line (0: unknown), published once the published stream
@@ -134,6 +146,8 @@ pub(crate) struct Arbiter {
     /// How long a book's chain is held for the other lines to fill a hole, ns.
     pub(crate) hold_ns: u64,
     pub(crate) holds: Vec<Hold>,
+    /// Per book: a snapshot held while its hold lasts.
+    pub(crate) snapshots: Vec<HeldSnapshot>,
     pub(crate) arrivals: Arrivals,
     /// Per line: updates it delivered first, copies it delivered later, diffs it delivered
     /// past a hole (held), data messages, and when its last data arrived.
@@ -171,6 +185,7 @@ impl Arbiter {
             live: 0,
             hold_ns,
             holds: vec![Hold::default(); books],
+            snapshots: (0..books).map(|_| HeldSnapshot::default()).collect(),
             arrivals: Arrivals::new(1 << 14),
             won: [0; MAX_LINES],
             lost: [0; MAX_LINES],
@@ -185,6 +200,29 @@ impl Arbiter {
             held_trades: Vec::new(),
             next_hold: u64::MAX,
         }
+    }
+
+    /// Holds for `books` book slots (control path: allocates).
+    pub(crate) fn track_books(&mut self, books: usize) {
+        if self.holds.len() < books {
+            self.holds.resize(books, Hold::default());
+        }
+        while self.snapshots.len() < books {
+            self.snapshots.push(HeldSnapshot::default());
+        }
+    }
+
+    /// Starts (or joins) the hold of book `slot`: `line` is past its hole.
+    #[inline]
+    fn hold(&mut self, slot: usize, line: usize, now: u64) -> Option<&mut Hold> {
+        let h = self.holds.get_mut(slot)?;
+        if h.since == 0 {
+            h.since = now;
+            h.past = 0;
+            self.next_hold = self.next_hold.min(now.saturating_add(self.hold_ns));
+        }
+        h.past |= 1 << line;
+        Some(h)
     }
 
     /// Trade streams for instruments below `instruments` (control path: allocates).
@@ -315,6 +353,33 @@ impl<A: FeedAdapter> FeedHandler<A> {
         self.track_streams();
     }
 
+    /// Makes this handler an arbiter's: a book it resyncs by resubscribing is queued for a
+    /// line to send ([`FeedHandler::next_line_resubscribe`]). Control path.
+    pub(crate) fn resubscribe_via_lines(&mut self) {
+        self.line_resubscribes = Some(Vec::with_capacity(self.books.len()));
+    }
+
+    /// The arbiter: the next book a line should resubscribe, if any.
+    #[inline]
+    pub(crate) fn next_line_resubscribe(&mut self) -> Option<InstrumentId> {
+        self.line_resubscribes.as_mut().and_then(Vec::pop)
+    }
+
+    /// A line: resubscribes `instrument`'s book for the arbiter (the venue sends a new
+    /// snapshot on this line), through this line's pacing and ack tracking. Resync path.
+    pub(crate) fn line_resubscribe(&mut self, instrument: InstrumentId, cx: &mut Context<'_>) {
+        let mut frames = Vec::new();
+        self.adapter.resubscribe(instrument, &mut frames);
+        if frames.is_empty() {
+            cx.recycle(Reason::Adapter);
+            return;
+        }
+        self.stats.resubscribes += 1;
+        self.outbox.extend(frames);
+        self.flush(cx);
+        self.arm_timer(cx);
+    }
+
     /// Frames that failed to decode (a line that lost one cannot vouch for its trade chain).
     #[inline]
     pub(crate) fn decode_errors(&self) -> u64 {
@@ -432,17 +497,12 @@ impl<A: FeedAdapter> FeedHandler<A> {
                         return;
                     }
                     SeqCheck::Gap => {
-                        let Some(h) = arb.holds.get_mut(slot) else {
+                        let (live, hold_ns) = (arb.live, arb.hold_ns);
+                        let Some(h) = arb.hold(slot, line, now) else {
                             return;
                         };
-                        if h.since == 0 {
-                            h.since = now;
-                            h.past = 0;
-                            arb.next_hold = arb.next_hold.min(now.saturating_add(arb.hold_ns));
-                        }
-                        h.past |= 1 << line;
-                        let waiting = h.past & arb.live != arb.live
-                            && now < h.since.saturating_add(arb.hold_ns);
+                        let waiting =
+                            h.past & live != live && now < h.since.saturating_add(hold_ns);
                         if waiting {
                             // Kept in the book's buffer (empty while live) so that it is
                             // applied the moment another line fills the hole. The feed arms
@@ -455,6 +515,10 @@ impl<A: FeedAdapter> FeedHandler<A> {
                         }
                         // Every line in session passed the hole (or the wait is over).
                         *h = Hold::default();
+                        if self.install_held_snapshot(slot, arb, now, cx) {
+                            // The hole is behind a snapshot a line brought: no gap.
+                            return self.arbitrate(line, frame, events, arb, cx);
+                        }
                         arb.gaps += 1;
                     }
                     SeqCheck::Apply | SeqCheck::Reset => {
@@ -471,6 +535,12 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 if check == SeqCheck::Apply && !self.books[slot].diffs.is_empty() {
                     self.apply_held(slot, arb, now, cx);
                 }
+                if let Some(s) = arb.snapshots.get_mut(slot)
+                    && s.ids.is_some_and(|x| x.last <= self.books[slot].last.last)
+                {
+                    // The diffs came up to the held snapshot: it is covered.
+                    s.ids = None;
+                }
             }
             Frame::BookSnapshot {
                 instrument,
@@ -482,14 +552,38 @@ impl<A: FeedAdapter> FeedHandler<A> {
                     return;
                 };
                 let b = &self.books[slot];
-                if b.state == SyncState::Live && ids.last <= b.last.last {
+                let live = b.state == SyncState::Live;
+                if live && ids.last <= b.last.last {
                     // Another line's book is already past this one.
                     self.stats.stale_diffs += 1;
                     arb.lost[line] += 1;
                     return;
                 }
+                let reset = live && self.adapter.next_diff(&b.last, &ids) == SeqCheck::Reset;
+                if live && !reset && arb.live & !(1 << line) != 0 {
+                    // Ahead of the live book, on this line alone so far: the other lines
+                    // may still bring the diffs up to it (then it is covered and skipped),
+                    // else it is installed when the hold ends.
+                    if arb.hold(slot, line, now).is_none() {
+                        return;
+                    }
+                    arb.held[line] += 1;
+                    if let Some(s) = arb.snapshots.get_mut(slot)
+                        && s.ids.is_none_or(|x| x.last < ids.last)
+                    {
+                        s.ids = Some(ids);
+                        s.checksum = checksum;
+                        s.line = line;
+                        s.events.clear();
+                        s.events.extend_from_slice(events);
+                    }
+                    return;
+                }
                 if let Some(h) = arb.holds.get_mut(slot) {
                     *h = Hold::default();
+                }
+                if let Some(s) = arb.snapshots.get_mut(slot) {
+                    s.ids = None;
                 }
                 arb.won[line] += 1;
                 self.on_book_snapshot(slot, ids, checksum, events, cx);
@@ -635,6 +729,45 @@ impl<A: FeedAdapter> FeedHandler<A> {
         };
     }
 
+    /// Installs `slot`'s held snapshot if it is still ahead of the live book (its hold
+    /// ended without the diffs up to it), then applies the diffs held past it. Returns
+    /// whether it did.
+    fn install_held_snapshot(
+        &mut self,
+        slot: usize,
+        arb: &mut Arbiter,
+        now: u64,
+        cx: &mut Context<'_>,
+    ) -> bool {
+        let Some(s) = arb.snapshots.get_mut(slot) else {
+            return false;
+        };
+        let Some(ids) = s.ids.take() else {
+            return false;
+        };
+        let b = &mut self.books[slot];
+        if b.state != SyncState::Live || ids.last <= b.last.last {
+            return false;
+        }
+        let (checksum, line) = (s.checksum, s.line);
+        let events = std::mem::take(&mut s.events);
+        // The diffs held past the hole: those after the snapshot still apply.
+        let mut diffs = std::mem::take(&mut b.diffs);
+        let mut held = std::mem::take(&mut b.events);
+        self.on_book_snapshot(slot, ids, checksum, &events, cx);
+        arb.snapshots[slot].events = events;
+        arb.won[line.min(MAX_LINES - 1)] += 1;
+        let b = &mut self.books[slot];
+        if b.state == SyncState::Live {
+            std::mem::swap(&mut b.diffs, &mut diffs);
+            std::mem::swap(&mut b.events, &mut held);
+            if !b.diffs.is_empty() {
+                self.apply_held(slot, arb, now, cx);
+            }
+        }
+        true
+    }
+
     /// A hole was filled: the diffs held past it that now chain on are applied and
     /// published, in order; those already covered are dropped; any past a further hole stay
     /// held (a new hold starts).
@@ -695,6 +828,9 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 continue;
             }
             arb.holds[slot] = Hold::default();
+            if self.install_held_snapshot(slot, arb, now, cx) {
+                continue;
+            }
             arb.gaps += 1;
             match self.books[slot].state {
                 SyncState::Live | SyncState::Joining => {
