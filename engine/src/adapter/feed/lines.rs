@@ -172,6 +172,9 @@ pub(crate) struct Arbiter {
     pub(crate) prev_trade: [Vec<u64>; MAX_LINES],
     /// Per trade stream: trades held for the chain to reach them.
     pub(crate) held_trades: Vec<HeldTrades>,
+    /// Per trade stream of unordered ids (UUIDs, hashes): the key of the last one
+    /// published (0: none yet).
+    pub(crate) last_unordered: Vec<u64>,
     /// See [`Arbiter::hold_deadline`].
     pub(crate) next_hold: u64,
 }
@@ -198,6 +201,7 @@ impl Arbiter {
             delays,
             prev_trade: Default::default(),
             held_trades: Vec::new(),
+            last_unordered: Vec::new(),
             next_hold: u64::MAX,
         }
     }
@@ -235,6 +239,9 @@ impl Arbiter {
         }
         while self.held_trades.len() < n {
             self.held_trades.push(HeldTrades::new());
+        }
+        if self.last_unordered.len() < n {
+            self.last_unordered.resize(n, 0);
         }
     }
 
@@ -459,8 +466,12 @@ impl<A: FeedAdapter> FeedHandler<A> {
         match frame {
             Frame::Market => {
                 for e in events {
-                    if e.kind() == EventKind::Trade && !unordered_id(e) {
-                        self.arbitrate_trade(line, e, arb, now, cx);
+                    if e.kind() == EventKind::Trade {
+                        if unordered_id(e) {
+                            self.arbitrate_unordered_trade(line, e, arb, now, cx);
+                        } else {
+                            self.arbitrate_trade(line, e, arb, now, cx);
+                        }
                         continue;
                     }
                     let k = event_key(e);
@@ -662,6 +673,134 @@ impl<A: FeedAdapter> FeedHandler<A> {
         }
     }
 
+    /// One trade with an unordered id (a UUID: Bybit linear; a hashed text id) from `line`:
+    /// the same rule as [`FeedHandler::arbitrate_trade`], by membership instead of by
+    /// comparison: skipped when already published; published when the line's previous
+    /// trade of this session was (or nothing was yet, or no other line is in session);
+    /// else held (the line may be ahead of trades another line is still bringing: it just
+    /// (re)connected), in arrival order, until its predecessor is published or the hold
+    /// ends. Within a session a line's trades come complete and in venue order (TCP), so
+    /// the published order is the venue's.
+    #[inline]
+    fn arbitrate_unordered_trade(
+        &mut self,
+        line: usize,
+        e: &Event,
+        arb: &mut Arbiter,
+        now: u64,
+        cx: &mut Context<'_>,
+    ) {
+        let k = event_key(e);
+        let id = e.trade_id().map_or(e.seq, TradeId::key);
+        let stream = e.instrument.index() * 2 + usize::from(e.flags.contains(Flags::AGGREGATED));
+        let (Some(&last), Some(prev)) = (
+            arb.last_unordered.get(stream),
+            arb.prev_trade.get_mut(line).and_then(|p| p.get_mut(stream)),
+        ) else {
+            // Not a tracked instrument: first copy by id.
+            if self.marks.covers(e) {
+                arb.lost(line, k, now);
+            } else {
+                self.marks.record(e);
+                self.publish(*e, cx);
+                arb.won(line, k, now);
+            }
+            return;
+        };
+        let before = std::mem::replace(prev, id);
+        if self.marks.covers(e) {
+            self.stats.duplicates += 1;
+            arb.lost(line, k, now);
+            if arb.held_trades.get(stream).is_some_and(|h| !h.events.is_empty()) {
+                self.release_trades(stream, arb, now, false, cx);
+            }
+            return;
+        }
+        let alone = arb.live & !(1 << line) == 0;
+        let chained = last == 0
+            || alone
+            || (before != 0 && (before == last || self.marks.covers_key(before)));
+        if chained {
+            self.marks.record(e);
+            self.publish(*e, cx);
+            arb.last_unordered[stream] = id;
+            arb.won(line, k, now);
+            if arb.held_trades.get(stream).is_some_and(|h| !h.events.is_empty()) {
+                self.release_trades(stream, arb, now, false, cx);
+            }
+            return;
+        }
+        let Some(h) = arb.held_trades.get_mut(stream) else {
+            return;
+        };
+        let held = |x: &Event| x.trade_id().map_or(x.seq, TradeId::key) == id;
+        if h.events.len() < HELD_TRADES && !h.events.iter().any(held) {
+            if h.since == 0 {
+                h.since = now;
+                arb.next_hold = arb.next_hold.min(now.saturating_add(arb.hold_ns));
+            }
+            h.events.push(*e);
+            h.prevs.push(before);
+            h.lines.push(line as u8);
+            arb.held[line] += 1;
+        }
+    }
+
+    /// [`FeedHandler::release_trades`] for unordered ids: in arrival order, each once its
+    /// predecessor on its line is published (every one when `expired`); those already
+    /// published are dropped. Resync path (bounded by [`HELD_TRADES`]).
+    fn release_unordered(
+        &mut self,
+        stream: usize,
+        arb: &mut Arbiter,
+        now: u64,
+        expired: bool,
+        cx: &mut Context<'_>,
+    ) {
+        let Some(h) = arb.held_trades.get_mut(stream) else {
+            return;
+        };
+        let mut progress = true;
+        while progress && !h.events.is_empty() {
+            progress = false;
+            let mut n = 0;
+            while n < h.events.len() {
+                let e = h.events[n];
+                if self.marks.covers(&e) {
+                    h.events.remove(n);
+                    h.prevs.remove(n);
+                    h.lines.remove(n);
+                    progress = true;
+                    continue;
+                }
+                let prev = h.prevs[n];
+                if expired || (prev != 0 && self.marks.covers_key(prev)) {
+                    h.events.remove(n);
+                    h.prevs.remove(n);
+                    let line = usize::from(h.lines.remove(n));
+                    self.marks.record(&e);
+                    self.stats.published += 1;
+                    cx.publish(e);
+                    if let Some(l) = arb.last_unordered.get_mut(stream) {
+                        *l = e.trade_id().map_or(e.seq, TradeId::key);
+                    }
+                    arb.won[line.min(MAX_LINES - 1)] += 1;
+                    if let Some(k) = event_key(&e) {
+                        arb.arrivals.insert(k, e.recv_ts.max(1), line);
+                    }
+                    progress = true;
+                    continue;
+                }
+                n += 1;
+            }
+        }
+        h.since = if h.events.is_empty() {
+            0
+        } else {
+            h.since.max(1).min(now)
+        };
+    }
+
     /// Publishes the held trades of `stream` that now chain on the published ones (all of
     /// them, in id order, when `expired`), drops those already published.
     fn release_trades(
@@ -677,6 +816,9 @@ impl<A: FeedAdapter> FeedHandler<A> {
         };
         if h.events.is_empty() {
             return;
+        }
+        if h.events.first().is_some_and(unordered_id) {
+            return self.release_unordered(stream, arb, now, expired, cx);
         }
         let (i, agg) = (stream / 2, stream % 2 == 1);
         let mut progress = true;
