@@ -458,3 +458,28 @@ fn uuid_trades_keep_the_venue_order_when_a_line_reconnects_ahead() {
     l.send(1, 113 * MS, &format!("trade {} 100", uuid(11)));
     assert_eq!(trades(&l.drain()), vec![ukey(11)]);
 }
+
+/// A sequence reset (Bybit `u == 1`: the venue restarted the chain) comes on every line:
+/// the first copy resets the book, later copies (and the deltas after them already
+/// published) are skipped, not a second reset of a book already past it.
+#[test]
+fn a_reset_on_every_line_resets_the_book_once() {
+    let mut l = Lines::new(2);
+    l.up();
+    l.drain();
+    l.send(0, 3 * MS, "diff 1 1 b200x1 a201x1");
+    l.send(0, 4 * MS, "diff 2 2 b200x2");
+    l.send(1, 5 * MS, "diff 1 1 b200x1 a201x1");
+    l.send(1, 6 * MS, "diff 2 2 b200x2");
+    l.send(0, 7 * MS, "diff 3 3 b200x3");
+    l.send(1, 7 * MS, "diff 3 3 b200x3");
+    let ev = l.drain();
+    assert_eq!(snapshot_runs(&ev), 1, "one reset");
+    assert_eq!(diffs(&ev), vec![2, 3]);
+    assert_eq!(count(&ev, StatusKind::Gap) + count(&ev, StatusKind::Resync), 0);
+    // A line that reconnects after the reset is on the new chain: its next reset is new.
+    l.call(1, 8 * MS, |f, cx| f.on_disconnect(Reason::Io, cx));
+    l.call(1, 9 * MS, |f, cx| f.on_connect(cx));
+    l.send(1, 10 * MS, "diff 1 1 b300x1 a301x1");
+    assert_eq!(snapshot_runs(&l.drain()), 1, "the next restart");
+}

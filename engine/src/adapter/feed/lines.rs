@@ -148,6 +148,11 @@ pub(crate) struct Arbiter {
     pub(crate) holds: Vec<Hold>,
     /// Per book: a snapshot held while its hold lasts.
     pub(crate) snapshots: Vec<HeldSnapshot>,
+    /// Per book: sequence resets applied (Bybit `u == 1`: the venue restarted the chain,
+    /// on every line); per line and book: resets that line brought. A line's reset beyond
+    /// the count applied is new; one within it is another copy of one already applied.
+    pub(crate) resets: Vec<u32>,
+    pub(crate) line_resets: [Vec<u32>; MAX_LINES],
     pub(crate) arrivals: Arrivals,
     /// Per line: updates it delivered first, copies it delivered later, diffs it delivered
     /// past a hole (held), data messages, and when its last data arrived.
@@ -189,6 +194,8 @@ impl Arbiter {
             hold_ns,
             holds: vec![Hold::default(); books],
             snapshots: (0..books).map(|_| HeldSnapshot::default()).collect(),
+            resets: vec![0; books],
+            line_resets: std::array::from_fn(|_| vec![0; books]),
             arrivals: Arrivals::new(1 << 14),
             won: [0; MAX_LINES],
             lost: [0; MAX_LINES],
@@ -213,6 +220,14 @@ impl Arbiter {
         }
         while self.snapshots.len() < books {
             self.snapshots.push(HeldSnapshot::default());
+        }
+        if self.resets.len() < books {
+            self.resets.resize(books, 0);
+        }
+        for r in &mut self.line_resets {
+            if r.len() < books {
+                r.resize(books, 0);
+            }
         }
     }
 
@@ -245,10 +260,16 @@ impl Arbiter {
         }
     }
 
-    /// Line `line` (re)connected: its trade streams start afresh.
+    /// Line `line` (re)connected: its trade streams start afresh, and its books on the
+    /// chain in force (its subscribe brings their snapshots).
     pub(crate) fn line_up(&mut self, line: usize) {
         if let Some(p) = self.prev_trade.get_mut(line) {
             p.iter_mut().for_each(|x| *x = 0);
+        }
+        if let Some(r) = self.line_resets.get_mut(line) {
+            for (seen, applied) in r.iter_mut().zip(&self.resets) {
+                *seen = *applied;
+            }
         }
     }
 
@@ -501,6 +522,21 @@ impl<A: FeedAdapter> FeedHandler<A> {
                     SyncState::Idle | SyncState::Buffering => b.diffs.last().map(|d| d.ids),
                 };
                 let check = reference.map_or(SeqCheck::Apply, |r| self.adapter.next_diff(&r, &ids));
+                if check == SeqCheck::Reset
+                    && let (Some(seen), Some(applied)) = (
+                        arb.line_resets.get_mut(line).and_then(|r| r.get_mut(slot)),
+                        arb.resets.get_mut(slot),
+                    )
+                {
+                    *seen += 1;
+                    if *seen <= *applied {
+                        // Another line already brought this reset: a later copy.
+                        self.stats.stale_diffs += 1;
+                        arb.lost(line, k, now);
+                        return;
+                    }
+                    *applied = *seen;
+                }
                 match check {
                     SeqCheck::Stale => {
                         self.stats.stale_diffs += 1;
