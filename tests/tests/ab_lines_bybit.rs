@@ -1,8 +1,9 @@
 //! A/B line arbitration on Bybit, through the launch hook (`tickwire run --venue bybit
 //! --url A --url B` starts the same way): two Bybit simulators with the same seed, symbols
 //! and stream clock serve the same stream; each line has its own faults (delta gaps, a
-//! dropped connection, a silent stall) at different times. Each drop's reconnect brings a
-//! snapshot on that line alone. The consumer sees no gap, resync or disconnect; per symbol
+//! dropped connection, a silent stall) at different times; line B's path is 5 ms slower.
+//! Each drop's reconnect brings a snapshot on that line alone (line A's ahead of the book
+//! line B carried meanwhile). The consumer sees no gap, resync or disconnect; per symbol
 //! one snapshot run, then deltas whose `u` climbs by one (venues.md §5: `u = prev u + 1`);
 //! every trade exactly once; books equal to the venue model's. One line alone with the
 //! same faults does show gaps and resyncs.
@@ -65,8 +66,12 @@ fn start(venue: &'static str, faults: Vec<Vec<ScheduledFault>>) -> Run {
     let origin = tickwire_engine::clock::now_ns();
     let sims: Vec<SimServer> = faults
         .into_iter()
-        .map(|f| {
+        .enumerate()
+        .map(|(n, f)| {
             let mut sc = SimConfig::for_venue(venue).unwrap();
+            // Line B is the slower path (5 ms): when line A comes back from its drop, its
+            // snapshot is ahead of the book B has been carrying.
+            sc.path_delay = Duration::from_millis(5 * n as u64);
             sc.symbols = SYMBOLS.iter().map(|s| s.to_string()).collect();
             sc.rate = 2000;
             sc.seed = 5;
