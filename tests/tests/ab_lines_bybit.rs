@@ -118,7 +118,10 @@ impl Run {
                 Instant::now() < deadline,
                 "timed out waiting for {what}; statuses {:?}; {:?}",
                 statuses(&self.events),
-                self.monitors.iter().map(LineMonitor::report).collect::<Vec<_>>()
+                self.monitors
+                    .iter()
+                    .map(LineMonitor::report)
+                    .collect::<Vec<_>>()
             );
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -166,7 +169,8 @@ fn count(events: &[Event], kind: StatusKind) -> usize {
 
 fn line_down(events: &[Event], line: usize) -> bool {
     events.iter().filter_map(Event::as_status).any(|s| {
-        s.kind == StatusKind::Line && LineState::from_value(s.value) == Some((line, LineState::Down))
+        s.kind == StatusKind::Line
+            && LineState::from_value(s.value) == Some((line, LineState::Down))
     })
 }
 
@@ -202,8 +206,16 @@ fn matches_model(venue: &dyn SimVenue, name: &str, book: &Book) {
         .asks()
         .map(|(p, q)| (d(p, spec.price_decimals), d(q, spec.qty_decimals)))
         .collect();
-    assert_eq!(book.bids(usize::MAX).collect::<Vec<_>>(), bids, "{name} bids");
-    assert_eq!(book.asks(usize::MAX).collect::<Vec<_>>(), asks, "{name} asks");
+    assert_eq!(
+        book.bids(usize::MAX).collect::<Vec<_>>(),
+        bids,
+        "{name} bids"
+    );
+    assert_eq!(
+        book.asks(usize::MAX).collect::<Vec<_>>(),
+        asks,
+        "{name} asks"
+    );
 }
 
 /// The trade number a trade id carries: the id itself (spot), or the last group of the
@@ -287,13 +299,21 @@ fn ab_pair(venue: &'static str) {
         StatusKind::SnapshotFailed,
         StatusKind::SubscriptionError,
     ] {
-        assert_eq!(count(&events, kind), 0, "{kind:?}: {:?}; {report:?}", statuses(&events));
+        assert_eq!(
+            count(&events, kind),
+            0,
+            "{kind:?}: {:?}; {report:?}",
+            statuses(&events)
+        );
     }
     check(&run, &events);
     let gaps: Vec<u64> = run.sims.iter().map(|s| s.stats().gaps).collect();
     assert!(gaps.iter().all(|&g| g >= 2), "simulator gaps {gaps:?}");
     assert_eq!(report.gaps, 0, "{report:?}");
-    assert!(report.lines.iter().all(|l| l.won > 0 && l.lost > 0), "{report:?}");
+    assert!(
+        report.lines.iter().all(|l| l.won > 0 && l.lost > 0),
+        "{report:?}"
+    );
 }
 
 #[test]
@@ -314,5 +334,9 @@ fn one_bybit_line_alone_shows_the_same_faults() {
         count(e, StatusKind::Gap) >= 2 && count(e, StatusKind::Disconnected) >= 1
     });
     let events = run.finish();
-    assert!(count(&events, StatusKind::Resync) >= 2, "{:?}", statuses(&events));
+    assert!(
+        count(&events, StatusKind::Resync) >= 2,
+        "{:?}",
+        statuses(&events)
+    );
 }

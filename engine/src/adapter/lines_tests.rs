@@ -360,7 +360,10 @@ fn a_snapshot_ahead_on_one_line_waits_for_the_other_lines_diffs() {
     let ev = l.drain();
     assert_eq!(diffs(&ev), vec![11, 12, 13, 14, 15]);
     assert_eq!(snapshot_runs(&ev), 0);
-    assert_eq!(count(&ev, StatusKind::Gap) + count(&ev, StatusKind::Resync), 0);
+    assert_eq!(
+        count(&ev, StatusKind::Gap) + count(&ev, StatusKind::Resync),
+        0
+    );
     // The hold ends quietly: the snapshot was covered.
     l.call(0, 200 * MS, |f, cx| f.on_timer(cx));
     let ev = l.drain();
@@ -383,7 +386,10 @@ fn a_snapshot_no_other_line_catches_up_to_is_installed_when_the_hold_ends() {
     let ev = l.drain();
     assert_eq!(snapshot_runs(&ev), 1);
     assert_eq!(diffs(&ev), vec![14, 15]);
-    assert_eq!(count(&ev, StatusKind::Gap) + count(&ev, StatusKind::Resync), 0);
+    assert_eq!(
+        count(&ev, StatusKind::Gap) + count(&ev, StatusKind::Resync),
+        0
+    );
     assert!(l.feed.arbiter().in_sync(INST));
     l.send(1, 106 * MS, "diff 16 16 b100x7");
     assert_eq!(diffs(&l.drain()), vec![16]);
@@ -476,7 +482,10 @@ fn a_reset_on_every_line_resets_the_book_once() {
     let ev = l.drain();
     assert_eq!(snapshot_runs(&ev), 1, "one reset");
     assert_eq!(diffs(&ev), vec![2, 3]);
-    assert_eq!(count(&ev, StatusKind::Gap) + count(&ev, StatusKind::Resync), 0);
+    assert_eq!(
+        count(&ev, StatusKind::Gap) + count(&ev, StatusKind::Resync),
+        0
+    );
     // A line that reconnects after the reset is on the new chain: its next reset is new.
     l.call(1, 8 * MS, |f, cx| f.on_disconnect(Reason::Io, cx));
     l.call(1, 9 * MS, |f, cx| f.on_connect(cx));

@@ -747,7 +747,11 @@ impl<A: FeedAdapter> FeedHandler<A> {
         if self.marks.covers(e) {
             self.stats.duplicates += 1;
             arb.lost(line, k, now);
-            if arb.held_trades.get(stream).is_some_and(|h| !h.events.is_empty()) {
+            if arb
+                .held_trades
+                .get(stream)
+                .is_some_and(|h| !h.events.is_empty())
+            {
                 self.release_trades(stream, arb, now, false, cx);
             }
             return;
@@ -761,7 +765,11 @@ impl<A: FeedAdapter> FeedHandler<A> {
             self.publish(*e, cx);
             arb.last_unordered[stream] = id;
             arb.won(line, k, now);
-            if arb.held_trades.get(stream).is_some_and(|h| !h.events.is_empty()) {
+            if arb
+                .held_trades
+                .get(stream)
+                .is_some_and(|h| !h.events.is_empty())
+            {
                 self.release_trades(stream, arb, now, false, cx);
             }
             return;
