@@ -1,9 +1,10 @@
 //! Bybit over several lines (A/B redundancy): [`arbitrated_feed`] runs the same
 //! subscriptions on each line's endpoint and publishes each update once, the first copy
 //! (see [`tickwire_engine::adapter::ArbitratedFeed`]). Book deltas are arbitrated by `u`
-//! (`u = prev u + 1`), trades by their id `i` (numeric on spot, a UUID on linear: by
-//! membership, see the crate README on their order), BBOs by `u` (spot `orderbook.1`) or
-//! the ticker's `cs`.
+//! (`u = prev u + 1`; a `u == 1` reset once, whichever line brings it first), trades by
+//! their id `i` (numeric on spot; a UUID on linear, matched by membership and kept in the
+//! venue's order by each line's chain of trades), BBOs by `u` (spot `orderbook.1`) or the
+//! ticker's `cs`.
 //!
 //! Books come in-band on every line: each line's (re)subscribe brings its own snapshot. A
 //! snapshot one line brings ahead of the arbiter's book is held while the other lines bring
