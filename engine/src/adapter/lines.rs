@@ -10,13 +10,19 @@
 //!
 //! * trades and BBOs: the first copy by the venue's id is published, later copies skipped
 //!   ([`crate::adapter::Watermarks`]: ordered ids by comparison, UUID and hashed ids by
-//!   membership);
+//!   membership); a line's new trade goes out when its previous trade of the session is
+//!   published, else it is held (the line may be ahead of trades another line is still
+//!   bringing), so the venue's order holds across a line's reconnect, UUIDs included;
 //! * book diffs: by the adapter's sequence rule against the arbiter's book (or its buffered
 //!   chain while it syncs): a diff that chains on is applied and published, one already
 //!   covered is skipped; one past a hole is *held* (not published, not a gap yet) until every
 //!   line in session has also passed the hole, or [`ArbitrationConfig::hold`] has elapsed:
 //!   only then is the gap real (`Gap`, `Resync`, a fresh snapshot, once). A hole another
-//!   line fills costs nothing but that line's latency for the diffs in between.
+//!   line fills costs nothing but that line's latency for the diffs in between. A snapshot
+//!   one line brings ahead of the book (in-band starts re-send one per (re)subscribe) is
+//!   held the same way and installed only if the other lines do not bring the diffs up to
+//!   it; a sequence reset every line brings applies once; a resubscribe goes out on a line
+//!   (the arbiter owns no socket).
 //!
 //! Statuses, in-band: `Connected` (value: connection id) when the first line comes up,
 //! `Disconnected` when the last one goes down (the books are resynced as after any
