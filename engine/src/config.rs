@@ -312,6 +312,35 @@ pub struct ConnectionConfig {
     /// the same headers, options and roots. All stay live; the handler arbitrates
     /// (see `adapter::ArbitratedFeed`). Lifecycle statuses of a connection with several
     /// lines are the handler's to publish (one line going down is not the feed going down).
+    ///
+    /// What arbitration promises depends on the venue's ids:
+    ///
+    /// * **A per-instrument book sequence** (Binance `U`/`u`/`pu`, Bybit `u`, OKX
+    ///   `seqId`/`prevSeqId`): each book update is published once, in order, from the first
+    ///   line that brought it; a book resyncs only when every line missed an update (or no
+    ///   line filled the hole within the hold). A snapshot one line brings ahead of the book
+    ///   (Bybit and OKX send one on every (re)subscribe) is held for the other lines' diffs
+    ///   and installed only if they do not come within the hold.
+    /// * **Trades** by the venue's id: numeric ids once and in id order; UUIDs and hashed ids
+    ///   (Bybit linear) once, and in the venue's order as long as some line's session saw the
+    ///   trades in between (a line's trades are released when its previous trade is
+    ///   published); when no line in session brings them within the hold, the held trades
+    ///   go out in arrival order. Membership is remembered for the last 4096 such ids.
+    /// * **Coinbase**: its level2 updates carry only `sequence_num`, one counter per
+    ///   connection over every channel, so it differs on every line and cannot line two
+    ///   lines' copies up. Matching by content and time is not sound either: `event_time` is
+    ///   not unique per product (a batch of levels shares it), the venue may batch updates
+    ///   differently on each connection, and an update is absolute (a level's new quantity),
+    ///   so a late copy applied after a newer one would roll the level back undetected; a
+    ///   sequence jump on one line says that line lost a message, not which products' updates
+    ///   the other line must supply. Arbitration could promise trades once (numeric
+    ///   `trade_id`), nothing for books: the venue's launch refuses lines.
+    /// * **Kraken** (v2): book updates carry no sequence, only a CRC32 of the top 10 levels
+    ///   after the update. Copies cannot be ordered or matched by id; the checksum can tell a
+    ///   line's book is wrong, not which update another line should supply, and says nothing
+    ///   of the levels below the top 10. The most lines could give is failover: follow one
+    ///   line and switch to another at a point where both books' checksums agree. The launch
+    ///   refuses lines.
     pub lines: Vec<String>,
 }
 

@@ -61,8 +61,9 @@ pub struct LaunchSpec {
     /// WebSocket endpoint instead of the venue's.
     pub url: Option<String>,
     /// Further endpoints serving the same stream: redundant lines (A/B), arbitrated so each
-    /// update is delivered once ([`tickwire_engine::adapter::ArbitratedFeed`]). Binance only
-    /// so far: other venues refuse a spec with lines.
+    /// update is delivered once ([`tickwire_engine::adapter::ArbitratedFeed`]). Binance,
+    /// Bybit and OKX (a per-instrument sequence on every book update); Coinbase and Kraken
+    /// refuse a spec with lines ([`NO_LINES_COINBASE`], [`NO_LINES_KRAKEN`] say why).
     pub lines: Vec<String>,
     /// REST endpoint (book snapshots) instead of the venue's.
     pub rest_url: Option<String>,
@@ -108,6 +109,19 @@ impl LaunchSpec {
             .collect()
     }
 }
+
+/// Why Coinbase refuses redundant lines ([`LaunchSpec::lines`]).
+pub const NO_LINES_COINBASE: &str = "coinbase takes one --url: redundant lines (A/B) line \
+     up the copies of a book update by a per-product sequence, and Coinbase's level2 updates \
+     carry only the connection-wide sequence_num, which differs on every connection (update \
+     times are not unique and batching differs per connection, so content matching cannot \
+     tell a missed update from a late one); run one line";
+
+/// Why Kraken refuses redundant lines ([`LaunchSpec::lines`]).
+pub const NO_LINES_KRAKEN: &str = "kraken takes one --url: redundant lines (A/B) line up the \
+     copies of a book update by a sequence, and Kraken's book updates carry none (only a \
+     checksum of the top 10 levels, which cannot order two lines' copies nor vouch for the \
+     levels below); run one line";
 
 /// Why a venue could not plan or start a launch.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

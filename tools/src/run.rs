@@ -59,7 +59,8 @@ pub struct Args {
     /// (ws://127.0.0.1:9100 or ws://127.0.0.1:9100/stream). Repeat it for redundant lines
     /// (A/B): every line stays live, each update is delivered once (the first copy), a
     /// book resyncs only when every line missed an update; per-line statistics in the
-    /// live view and the summary.
+    /// live view and the summary. Binance, Bybit and OKX; Coinbase and Kraken take one
+    /// (their books have no per-instrument sequence to line copies up by).
     #[arg(long)]
     url: Vec<String>,
     /// REST endpoint for book snapshots instead of the venue's (default: the --url host when
@@ -167,13 +168,6 @@ pub fn run(args: Args) -> ExitCode {
             },
             Err(e) => return usage(&format!("cannot read --cert {}: {e}", path.display())),
         }
-    }
-    if !spec.lines.is_empty() && venue.binance_market().is_none() {
-        return usage(&format!(
-            "--url given more than once (redundant A/B lines) works for binance and \
-             binance-usdm so far; {} takes one --url",
-            venue.name()
-        ));
     }
     // Checked here, before anything starts (the plan is made again, off this thread, by
     // `drive`): a bad command line is answered at once.

@@ -648,3 +648,112 @@ fn two_urls_run_one_feed_over_two_lines() {
     a.stop();
     b.stop();
 }
+
+/// `--url` twice on `venue`: two of its simulators (same stream clock), line A dropped a
+/// second into each session. The lines say so in-band; no gap, resync or disconnect before
+/// the shutdown; the summary has the per-line table.
+fn two_urls_on(venue: &str, symbol: &str) {
+    let origin = tickwire_engine::clock::now_ns();
+    let make = |drop: bool| {
+        let mut c = SimConfig::for_venue(venue).unwrap();
+        c.symbols = vec![symbol.into()];
+        c.rate = 1000;
+        c.clock_origin_ns = Some(origin);
+        if drop {
+            c.faults = tickwire_tools::sim::parse_schedule("drop@1s").unwrap();
+        }
+        SimServer::start(c).unwrap()
+    };
+    let (a, b) = (make(true), make(false));
+    let mut child = tickwire(&[
+        "run",
+        "--venue",
+        venue,
+        "--url",
+        &a.ws_url(),
+        "--url",
+        &b.ws_url(),
+        "--symbols",
+        symbol,
+        "--channels",
+        "book,trade,bbo",
+        "--print",
+        "--duration",
+        "2500ms",
+    ])
+    .spawn()
+    .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        out.read_to_string(&mut s).unwrap();
+        s
+    });
+    let status = wait(&mut child, Duration::from_secs(25));
+    let stderr = stderr_of(&mut child);
+    let stdout = reader.join().unwrap();
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    assert!(
+        stdout.contains(r#""status":"line","detail":"line 0 down: io""#),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r#""status":"line","detail":"line 1 up: none""#));
+    assert!(stdout.contains(r#""kind":"trade""#), "{stdout}");
+    let before_end: Vec<&str> = stdout
+        .lines()
+        .take_while(|l| !l.contains("shutdown"))
+        .collect();
+    for bad in [
+        r#""status":"gap""#,
+        r#""status":"resync""#,
+        r#""status":"disconnected""#,
+    ] {
+        assert!(
+            !before_end.iter().any(|l| l.contains(bad)),
+            "{bad} in {stdout}"
+        );
+    }
+    assert!(stderr.contains("connection #0 line 1:"), "{stderr}");
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn two_urls_run_one_bybit_feed_over_two_lines() {
+    two_urls_on("bybit-linear", "BTCUSDT");
+}
+
+#[test]
+fn two_urls_run_one_okx_feed_over_two_lines() {
+    two_urls_on("okx", "BTC-USDT");
+}
+
+/// Coinbase and Kraken refuse a second `--url`, saying why (no per-instrument sequence to
+/// line two lines' copies up by), before connecting anywhere.
+#[test]
+fn venues_without_a_book_sequence_refuse_two_urls() {
+    for (venue, symbol, why) in [
+        ("coinbase", "BTC-USD", "sequence_num"),
+        ("kraken", "BTC/USD", "checksum"),
+    ] {
+        let out = tickwire(&[
+            "run",
+            "--venue",
+            venue,
+            "--symbols",
+            symbol,
+            "--url",
+            "ws://127.0.0.1:1",
+            "--url",
+            "ws://127.0.0.1:2",
+        ])
+        .output()
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{venue}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{venue} takes one --url")) && stderr.contains(why),
+            "{venue}: {stderr}"
+        );
+    }
+}

@@ -10,13 +10,19 @@
 //!
 //! * trades and BBOs: the first copy by the venue's id is published, later copies skipped
 //!   ([`crate::adapter::Watermarks`]: ordered ids by comparison, UUID and hashed ids by
-//!   membership);
+//!   membership); a line's new trade goes out when its previous trade of the session is
+//!   published, else it is held (the line may be ahead of trades another line is still
+//!   bringing), so the venue's order holds across a line's reconnect, UUIDs included;
 //! * book diffs: by the adapter's sequence rule against the arbiter's book (or its buffered
 //!   chain while it syncs): a diff that chains on is applied and published, one already
 //!   covered is skipped; one past a hole is *held* (not published, not a gap yet) until every
 //!   line in session has also passed the hole, or [`ArbitrationConfig::hold`] has elapsed:
 //!   only then is the gap real (`Gap`, `Resync`, a fresh snapshot, once). A hole another
-//!   line fills costs nothing but that line's latency for the diffs in between.
+//!   line fills costs nothing but that line's latency for the diffs in between. A snapshot
+//!   one line brings ahead of the book (in-band starts re-send one per (re)subscribe) is
+//!   held the same way and installed only if the other lines do not bring the diffs up to
+//!   it; a sequence reset every line brings applies once; a resubscribe goes out on a line
+//!   (the arbiter owns no socket).
 //!
 //! Statuses, in-band: `Connected` (value: connection id) when the first line comes up,
 //! `Disconnected` when the last one goes down (the books are resynced as after any
@@ -313,7 +319,8 @@ impl<A: FeedAdapter> ArbitratedFeed<A> {
             return Err(ArbitrationError::Config);
         }
         let (adapter, snapshots) = factory(0).ok_or(ArbitrationError::Factory(0))?;
-        let arbiter = FeedHandler::new(adapter, snapshots, feed);
+        let mut arbiter = FeedHandler::new(adapter, snapshots, feed);
+        arbiter.resubscribe_via_lines();
         let mut sides = Vec::with_capacity(lines);
         for n in 0..lines {
             let (adapter, _) = factory(n).ok_or(ArbitrationError::Factory(n))?;
@@ -462,14 +469,24 @@ impl<A: FeedAdapter> ArbitratedFeed<A> {
         if line == 0 {
             self.arbiter
                 .call(cx, |h, cx| h.arbiter_subscription(topics, subscribe, cx));
-            let books = self.arbiter.handler.book_count();
-            if self.arb.holds.len() < books {
-                self.arb.holds.resize(books, Default::default());
-            }
+            self.arb.track_books(self.arbiter.handler.book_count());
             self.arb
                 .track_trades(self.arbiter.handler.instrument_slots());
         }
         self.arm(line, cx);
+    }
+
+    /// Books the arbiter resyncs by resubscribing: this callback's line sends the requests
+    /// (its adapter numbers them and tracks their acks); the snapshot then comes on it.
+    /// A line not in session leaves them to the next line that calls.
+    #[inline]
+    fn route_resubscribes(&mut self, line: usize, cx: &mut Context<'_>) {
+        if self.arb.live & (1 << line) == 0 {
+            return;
+        }
+        while let Some(instrument) = self.arbiter.handler.next_line_resubscribe() {
+            self.lines[line].call(cx, |h, cx| h.line_resubscribe(instrument, cx));
+        }
     }
 
     /// Publishes counters and percentiles to the monitor. Control path (timer).
@@ -553,6 +570,7 @@ impl<A: FeedAdapter> WsHandler for ArbitratedFeed<A> {
             }
         }
         self.arbiter.call(cx, |h, cx| h.arbiter_line_up(cx));
+        self.route_resubscribes(line, cx);
         if self.report_at == 0 || self.report_at == NEVER {
             self.report_at = now.saturating_add(ns(self.config.report));
         }
@@ -587,6 +605,7 @@ impl<A: FeedAdapter> WsHandler for ArbitratedFeed<A> {
                 arbiter.call(cx, |a, cx| a.arbitrate(line, frame, events, arb, cx));
             })
         });
+        self.route_resubscribes(line, cx);
         if self.lines[line].handler.decode_errors() != errors {
             // A message of this line was lost: its next trades must chain afresh.
             self.arb.line_up(line);
@@ -611,6 +630,8 @@ impl<A: FeedAdapter> WsHandler for ArbitratedFeed<A> {
                 Self::status(StatusKind::Disconnected, reason, 0, cx);
             }
             self.arbiter.call(cx, |h, cx| h.on_disconnect(reason, cx));
+            // Each line subscribes everything again when it reconnects.
+            while self.arbiter.handler.next_line_resubscribe().is_some() {}
         }
         self.arm(line, cx);
         Reconnect::Yes
@@ -638,6 +659,7 @@ impl<A: FeedAdapter> WsHandler for ArbitratedFeed<A> {
             self.arbiter.inner_at = NEVER;
             let arb = &mut self.arb;
             self.arbiter.call(cx, |h, cx| h.arbiter_timer(arb, cx));
+            self.route_resubscribes(line, cx);
         }
         if now >= self.renew_at[line] {
             // Ahead of the venue's limit, this line alone: the others carry the feed.
@@ -660,6 +682,7 @@ impl<A: FeedAdapter> WsHandler for ArbitratedFeed<A> {
         };
         self.lines[line].call(cx, |h, cx| h.on_poll(cx));
         self.arbiter.call(cx, |h, cx| h.on_poll(cx));
+        self.route_resubscribes(line, cx);
         self.arm(line, cx);
     }
 }

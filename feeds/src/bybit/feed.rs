@@ -27,12 +27,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use tickwire_engine::adapter::{AddFeedError, FeedConfig, FeedHandler, QueuedSnapshots, add_feed};
+use std::sync::{Arc, Mutex};
+
+use tickwire_engine::adapter::{
+    AddFeedError, ArbitrationConfig, ArbitrationError, FeedConfig, FeedHandler, LineMonitor,
+    QueuedSnapshots, add_arbitrated_feed, add_feed,
+};
 use tickwire_engine::command::{CommandError, ConsumerId, EngineHandle};
 use tickwire_engine::config::{ConfigError, ConnectionOptions};
 use tickwire_engine::{ConnectionId, Registry};
 
 use super::adapter::{BybitAdapter, BybitConfig, PlanError};
+use super::lines::{ArbitratedFeedError, arbitrated_feed};
 use super::subscription::{
     Channel, MAX_CONNECTIONS_PER_5_MIN, Market, Subscription, plan_connections,
 };
@@ -68,6 +74,9 @@ pub enum FeedError {
     /// The engine refused a connection.
     #[error("engine: {0}")]
     Engine(CommandError),
+    /// Too many lines ([`BybitFeed::line`]) or invalid arbitration settings.
+    #[error("lines: {0}")]
+    Arbitration(ArbitrationError),
 }
 
 impl From<AddFeedError> for FeedError {
@@ -91,6 +100,9 @@ pub struct BybitFeed {
     roots: Vec<Vec<u8>>,
     options: ConnectionOptions,
     handler: FeedConfig,
+    lines: Vec<String>,
+    arbitration: ArbitrationConfig,
+    monitors: Arc<Mutex<Vec<LineMonitor>>>,
 }
 
 impl BybitFeed {
@@ -109,7 +121,36 @@ impl BybitFeed {
             roots: Vec::new(),
             options: ConnectionOptions::default(),
             handler: FeedConfig::default(),
+            lines: Vec::new(),
+            arbitration: ArbitrationConfig::default(),
+            monitors: Arc::default(),
         }
+    }
+
+    /// Adds a further line (A/B redundancy): `base` (given like [`BybitFeed::url`]) serves
+    /// the same data as the first line (the venue's host, or [`BybitFeed::url`]). Every
+    /// connection then runs over all lines at once, each update published once, from the
+    /// line whose copy came first (see [`super::lines`]).
+    #[must_use]
+    pub fn line(mut self, base: &str) -> BybitFeed {
+        self.lines.push(base.to_owned());
+        self
+    }
+
+    /// How lines are arbitrated (with [`BybitFeed::line`]).
+    #[must_use]
+    pub fn arbitration(mut self, config: ArbitrationConfig) -> BybitFeed {
+        self.arbitration = config;
+        self
+    }
+
+    /// The line statistics of each arbitrated connection started so far (empty without
+    /// further lines).
+    pub fn line_monitors(&self) -> Vec<LineMonitor> {
+        self.monitors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Adds symbols (upper-cased); each gets every channel of [`BybitFeed::channels`].
@@ -215,6 +256,18 @@ impl BybitFeed {
         let plan = self.plan()?;
         let mut ids = Vec::with_capacity(plan.len());
         for group in &plan {
+            if !self.lines.is_empty() {
+                match self.start_lines(group, engine, registry, consumers) {
+                    Ok(id) => ids.push(id),
+                    Err(e) => {
+                        for id in ids {
+                            let _ = engine.remove(id);
+                        }
+                        return Err(e);
+                    }
+                }
+                continue;
+            }
             let added = BybitAdapter::new(self.config.clone(), group, registry)
                 .map_err(FeedError::Plan)
                 .and_then(|adapter| {
@@ -239,5 +292,33 @@ impl BybitFeed {
             }
         }
         Ok(ids)
+    }
+
+    /// One connection of `group` over the first line and every [`BybitFeed::line`].
+    fn start_lines(
+        &self,
+        group: &[Subscription],
+        engine: &EngineHandle,
+        registry: &Registry,
+        consumers: &[ConsumerId],
+    ) -> Result<ConnectionId, FeedError> {
+        let mut lines = vec![self.config.clone()];
+        for base in &self.lines {
+            let mut line = self.config.clone();
+            line.ws_base = Some(base.clone());
+            lines.push(line);
+        }
+        let feed = arbitrated_feed(&lines, group, registry, self.handler, self.arbitration)
+            .map_err(|e| match e {
+                ArbitratedFeedError::Plan(p) => FeedError::Plan(p),
+                ArbitratedFeedError::Arbitration(a) => FeedError::Arbitration(a),
+            })?;
+        let monitor = feed.monitor();
+        let id = add_arbitrated_feed(engine, feed, self.options, &self.roots, consumers)?;
+        self.monitors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(monitor);
+        Ok(id)
     }
 }

@@ -11,11 +11,13 @@
 //!   (any later snapshot replaces the book, even with a lower `u`), deltas chained by
 //!   `u = prev u + 1`, `u == 1` a reset (the delta is the whole book), a gap resubscribes the
 //!   one topic. No checksum.
-//! * [`BybitFeed`] plans and starts the connections on an engine.
+//! * [`BybitFeed`] plans and starts the connections on an engine, each over one line or
+//!   several ([`BybitFeed::line`], [`lines`]: A/B arbitration).
 
 pub mod adapter;
 pub mod decode;
 pub mod feed;
+pub mod lines;
 pub mod sim;
 pub mod subscription;
 

@@ -47,6 +47,9 @@ impl KrakenLaunch {
     /// Plans `spec`.
     pub fn plan(spec: &LaunchSpec, registry: &Registry) -> Result<KrakenLaunch, LaunchError> {
         let usage = LaunchError::Usage;
+        if !spec.lines.is_empty() {
+            return Err(usage(crate::launch::NO_LINES_KRAKEN.into()));
+        }
         let depth = match spec.depth.as_deref() {
             None => 10,
             Some(d) => d

@@ -1,9 +1,11 @@
 //! The launch hook for Bybit v5 public spot and linear: [`BybitFeed`]'s plan, each
 //! connection a [`BybitAdapter`] with in-band snapshots (an empty [`QueuedSnapshots`]: a gap
-//! resubscribes the one topic).
+//! resubscribes the one topic). With [`LaunchSpec::lines`], [`Launch::start`] runs each
+//! connection over every line ([`BybitFeed::line`], A/B arbitration).
 
 use tickwire_engine::adapter::{FeedHandler, QueuedSnapshots, SnapshotSource, connection_config};
-use tickwire_engine::{FeedAdapter, Registry};
+use tickwire_engine::command::{ConsumerId, EngineHandle};
+use tickwire_engine::{ConnectionId, FeedAdapter, Registry};
 
 use super::{BuiltConnection, Launch, LaunchError, LaunchSpec, PlannedConnection, SnapshotWrap};
 use crate::bybit::{
@@ -22,6 +24,7 @@ pub fn parse_channel(name: &str, depth: Depth) -> Option<Channel> {
 
 /// A planned Bybit launch.
 pub struct BybitLaunch {
+    feed: BybitFeed,
     config: BybitConfig,
     groups: Vec<Vec<Subscription>>,
     depth: Depth,
@@ -72,6 +75,13 @@ impl BybitLaunch {
         if let Some(url) = &spec.url {
             feed = feed.url(url);
         }
+        for line in &spec.lines {
+            check_line(line)?;
+            feed = feed.line(line);
+        }
+        for der in &spec.roots {
+            feed = feed.trust_root_der(der);
+        }
         let groups = feed.plan().map_err(|e| match e {
             FeedError::InvalidSymbol { index } => {
                 let subs = feed.subscriptions();
@@ -95,6 +105,7 @@ impl BybitLaunch {
             });
         }
         Ok(BybitLaunch {
+            feed,
             config,
             groups,
             depth,
@@ -102,6 +113,14 @@ impl BybitLaunch {
             connections,
         })
     }
+}
+
+/// A further line's URL must parse (scheme and host; the market's path is appended).
+fn check_line(base: &str) -> Result<(), LaunchError> {
+    let url = format!("{}/v5/public/spot", base.trim_end_matches('/'));
+    tickwire_engine::config::Endpoint::parse(&url)
+        .map(|_| ())
+        .map_err(|e| LaunchError::Usage(format!("bad --url '{base}': {e}")))
 }
 
 impl Launch for BybitLaunch {
@@ -140,6 +159,29 @@ impl Launch for BybitLaunch {
 
     fn symbols_hint(&self) -> &'static str {
         "the venue lists its symbols at /v5/market/instruments-info"
+    }
+
+    fn line_monitors(&self) -> Vec<tickwire_engine::adapter::LineMonitor> {
+        self.feed.line_monitors()
+    }
+
+    /// [`start_connections`](super::start_connections), or with [`LaunchSpec::lines`] each
+    /// connection over every line ([`BybitFeed::start`]).
+    fn start(
+        &self,
+        engine: &EngineHandle,
+        registry: &Registry,
+        consumers: &[ConsumerId],
+    ) -> Result<Vec<ConnectionId>, LaunchError> {
+        if self.spec.lines.is_empty() {
+            return super::start_connections(self, engine, registry, consumers);
+        }
+        self.feed
+            .start(engine, registry, consumers)
+            .map_err(|e| match e {
+                FeedError::Url(c) => LaunchError::Usage(format!("bad --url: {c}")),
+                e => LaunchError::Failed(e.to_string()),
+            })
     }
 
     fn build(

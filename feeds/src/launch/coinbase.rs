@@ -40,6 +40,9 @@ impl CoinbaseLaunch {
     /// Plans `spec`.
     pub fn plan(spec: &LaunchSpec, registry: &Registry) -> Result<CoinbaseLaunch, LaunchError> {
         let usage = LaunchError::Usage;
+        if !spec.lines.is_empty() {
+            return Err(usage(super::NO_LINES_COINBASE.into()));
+        }
         let mut config = CoinbaseConfig::default();
         if let Some(d) = spec.depth.as_deref() {
             config.depth = d

@@ -1,8 +1,16 @@
 //! The launch hook for OKX v5 public: [`OkxFeed`]'s plan, each connection an [`OkxAdapter`]
 //! with the REST start of its books ([`OkxRestSnapshots`]), connects paced at 3 a second.
+//! With [`LaunchSpec::lines`], [`Launch::start`] runs each connection over every line
+//! ([`crate::okx::lines`], A/B arbitration).
 
-use tickwire_engine::adapter::{FeedHandler, SnapshotSource, connection_config};
-use tickwire_engine::{FeedAdapter, Registry};
+use std::sync::{Arc, Mutex};
+
+use tickwire_engine::adapter::{
+    ArbitrationConfig, FeedHandler, LineMonitor, SnapshotSource, add_arbitrated_feed,
+    connection_config,
+};
+use tickwire_engine::command::{ConsumerId, EngineHandle};
+use tickwire_engine::{ConnectionId, FeedAdapter, Registry};
 
 use super::{BuiltConnection, Launch, LaunchError, LaunchSpec, PlannedConnection, SnapshotWrap};
 use crate::okx::feed::connect_delays;
@@ -34,6 +42,9 @@ fn with_public_path(url: &str) -> String {
 /// A planned OKX launch.
 pub struct OkxLaunch {
     config: OkxConfig,
+    /// Each further line's settings (its `ws_url`), with [`LaunchSpec::lines`].
+    lines: Vec<OkxConfig>,
+    monitors: Arc<Mutex<Vec<LineMonitor>>>,
     groups: Vec<Vec<Subscription>>,
     spec: LaunchSpec,
     connections: Vec<PlannedConnection>,
@@ -89,7 +100,19 @@ impl OkxLaunch {
                 start_after,
             });
         }
+        let mut lines = Vec::with_capacity(spec.lines.len());
+        for u in &spec.lines {
+            let ws_url = with_public_path(u);
+            tickwire_engine::config::Endpoint::parse(&ws_url)
+                .map_err(|e| usage(format!("bad --url '{u}': {e}")))?;
+            lines.push(OkxConfig {
+                ws_url,
+                ..config.clone()
+            });
+        }
         Ok(OkxLaunch {
+            lines,
+            monitors: Arc::default(),
             config,
             groups,
             spec: spec.clone(),
@@ -135,6 +158,75 @@ impl Launch for OkxLaunch {
 
     fn symbols_hint(&self) -> &'static str {
         "the venue lists its instruments at /api/v5/public/instruments"
+    }
+
+    fn line_monitors(&self) -> Vec<LineMonitor> {
+        self.monitors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// [`start_connections`](super::start_connections), or with [`LaunchSpec::lines`] each
+    /// connection over every line, paced the same way.
+    fn start(
+        &self,
+        engine: &EngineHandle,
+        registry: &Registry,
+        consumers: &[ConsumerId],
+    ) -> Result<Vec<ConnectionId>, LaunchError> {
+        if self.lines.is_empty() {
+            return super::start_connections(self, engine, registry, consumers);
+        }
+        let mut configs = vec![self.config.clone()];
+        configs.extend(self.lines.iter().cloned());
+        let begun = std::time::Instant::now();
+        let mut ids = Vec::with_capacity(self.groups.len());
+        for (group, planned) in self.groups.iter().zip(&self.connections) {
+            if let Some(wait) = planned.start_after.checked_sub(begun.elapsed()) {
+                std::thread::sleep(wait);
+            }
+            let added = crate::okx::lines::arbitrated_feed(
+                &configs,
+                group,
+                registry,
+                &self.spec.roots,
+                self.spec.handler,
+                ArbitrationConfig::default(),
+            )
+            .map_err(|e| LaunchError::Failed(format!("lines: {e}")))
+            .and_then(|feed| {
+                let monitor = feed.monitor();
+                let id = add_arbitrated_feed(
+                    engine,
+                    feed,
+                    self.spec.options,
+                    &self.spec.roots,
+                    consumers,
+                )
+                .map_err(|e| match e {
+                    tickwire_engine::adapter::AddFeedError::Config(c) => {
+                        LaunchError::Usage(format!("bad --url: {c}"))
+                    }
+                    e => LaunchError::Failed(e.to_string()),
+                })?;
+                self.monitors
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(monitor);
+                Ok(id)
+            });
+            match added {
+                Ok(id) => ids.push(id),
+                Err(e) => {
+                    for id in ids {
+                        let _ = engine.remove(id);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(ids)
     }
 
     fn build(

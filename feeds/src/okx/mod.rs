@@ -9,6 +9,7 @@
 //!   REST start from [`OkxRestSnapshots`] on the venue-neutral shared scheduler
 //!   ([`crate::rest`]).
 //! * [`OkxFeed`]: plans connections and starts them at most 3 a second.
+//! * [`lines`]: one connection over several lines (A/B arbitration).
 //!
 //! ```no_run
 //! use tickwire_engine::{Engine, EngineConfig, Profile, Registry};
@@ -29,6 +30,7 @@ pub mod adapter;
 pub mod checksum;
 pub mod decode;
 pub mod feed;
+pub mod lines;
 pub mod sim;
 pub mod snapshot;
 

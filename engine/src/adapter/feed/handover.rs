@@ -73,6 +73,15 @@ impl Watermarks {
         mark.is_some_and(|&m| m != 0 && e.seq <= m)
     }
 
+    /// Whether an unordered trade id of this key ([`TradeId::key`]) was published.
+    pub(super) fn covers_key(&self, key: u64) -> bool {
+        if self.recent_sorted {
+            self.recent_trades.binary_search(&key).is_ok()
+        } else {
+            self.recent_trades.contains(&key)
+        }
+    }
+
     #[inline]
     pub(super) fn record(&mut self, e: &Event) {
         let i = e.instrument.index();

@@ -22,6 +22,18 @@ pub(crate) struct Hold {
     pub(crate) past: u32,
 }
 
+/// A whole book one line brought ahead of the arbiter's live book (a venue that re-sends
+/// snapshots, Bybit and OKX, does so per connection: on a resubscribe, a reconnect, its own
+/// restart): held while the other lines may still bring the diffs up to it, installed when
+/// the hold ends without them. One per book; its buffer is kept for the next one.
+#[derive(Default)]
+pub(crate) struct HeldSnapshot {
+    ids: Option<DiffIds>,
+    checksum: Option<u32>,
+    events: Vec<Event>,
+    line: usize,
+}
+
 /// Trades of one instrument and kind (plain or aggregated) held because the line that
 /// brought them may be ahead of a hole another line is still filling: each with the id of
 /// the trade before it on its line (0: unknown), published once the published stream
@@ -134,6 +146,13 @@ pub(crate) struct Arbiter {
     /// How long a book's chain is held for the other lines to fill a hole, ns.
     pub(crate) hold_ns: u64,
     pub(crate) holds: Vec<Hold>,
+    /// Per book: a snapshot held while its hold lasts.
+    pub(crate) snapshots: Vec<HeldSnapshot>,
+    /// Per book: sequence resets applied (Bybit `u == 1`: the venue restarted the chain,
+    /// on every line); per line and book: resets that line brought. A line's reset beyond
+    /// the count applied is new; one within it is another copy of one already applied.
+    pub(crate) resets: Vec<u32>,
+    pub(crate) line_resets: [Vec<u32>; MAX_LINES],
     pub(crate) arrivals: Arrivals,
     /// Per line: updates it delivered first, copies it delivered later, diffs it delivered
     /// past a hole (held), data messages, and when its last data arrived.
@@ -158,6 +177,9 @@ pub(crate) struct Arbiter {
     pub(crate) prev_trade: [Vec<u64>; MAX_LINES],
     /// Per trade stream: trades held for the chain to reach them.
     pub(crate) held_trades: Vec<HeldTrades>,
+    /// Per trade stream of unordered ids (UUIDs, hashes): the key of the last one
+    /// published (0: none yet).
+    pub(crate) last_unordered: Vec<u64>,
     /// See [`Arbiter::hold_deadline`].
     pub(crate) next_hold: u64,
 }
@@ -171,6 +193,9 @@ impl Arbiter {
             live: 0,
             hold_ns,
             holds: vec![Hold::default(); books],
+            snapshots: (0..books).map(|_| HeldSnapshot::default()).collect(),
+            resets: vec![0; books],
+            line_resets: std::array::from_fn(|_| vec![0; books]),
             arrivals: Arrivals::new(1 << 14),
             won: [0; MAX_LINES],
             lost: [0; MAX_LINES],
@@ -183,8 +208,40 @@ impl Arbiter {
             delays,
             prev_trade: Default::default(),
             held_trades: Vec::new(),
+            last_unordered: Vec::new(),
             next_hold: u64::MAX,
         }
+    }
+
+    /// Holds for `books` book slots (control path: allocates).
+    pub(crate) fn track_books(&mut self, books: usize) {
+        if self.holds.len() < books {
+            self.holds.resize(books, Hold::default());
+        }
+        while self.snapshots.len() < books {
+            self.snapshots.push(HeldSnapshot::default());
+        }
+        if self.resets.len() < books {
+            self.resets.resize(books, 0);
+        }
+        for r in &mut self.line_resets {
+            if r.len() < books {
+                r.resize(books, 0);
+            }
+        }
+    }
+
+    /// Starts (or joins) the hold of book `slot`: `line` is past its hole.
+    #[inline]
+    fn hold(&mut self, slot: usize, line: usize, now: u64) -> Option<&mut Hold> {
+        let h = self.holds.get_mut(slot)?;
+        if h.since == 0 {
+            h.since = now;
+            h.past = 0;
+            self.next_hold = self.next_hold.min(now.saturating_add(self.hold_ns));
+        }
+        h.past |= 1 << line;
+        Some(h)
     }
 
     /// Trade streams for instruments below `instruments` (control path: allocates).
@@ -198,12 +255,21 @@ impl Arbiter {
         while self.held_trades.len() < n {
             self.held_trades.push(HeldTrades::new());
         }
+        if self.last_unordered.len() < n {
+            self.last_unordered.resize(n, 0);
+        }
     }
 
-    /// Line `line` (re)connected: its trade streams start afresh.
+    /// Line `line` (re)connected: its trade streams start afresh, and its books on the
+    /// chain in force (its subscribe brings their snapshots).
     pub(crate) fn line_up(&mut self, line: usize) {
         if let Some(p) = self.prev_trade.get_mut(line) {
             p.iter_mut().for_each(|x| *x = 0);
+        }
+        if let Some(r) = self.line_resets.get_mut(line) {
+            for (seen, applied) in r.iter_mut().zip(&self.resets) {
+                *seen = *applied;
+            }
         }
     }
 
@@ -315,6 +381,33 @@ impl<A: FeedAdapter> FeedHandler<A> {
         self.track_streams();
     }
 
+    /// Makes this handler an arbiter's: a book it resyncs by resubscribing is queued for a
+    /// line to send ([`FeedHandler::next_line_resubscribe`]). Control path.
+    pub(crate) fn resubscribe_via_lines(&mut self) {
+        self.line_resubscribes = Some(Vec::with_capacity(self.books.len()));
+    }
+
+    /// The arbiter: the next book a line should resubscribe, if any.
+    #[inline]
+    pub(crate) fn next_line_resubscribe(&mut self) -> Option<InstrumentId> {
+        self.line_resubscribes.as_mut().and_then(Vec::pop)
+    }
+
+    /// A line: resubscribes `instrument`'s book for the arbiter (the venue sends a new
+    /// snapshot on this line), through this line's pacing and ack tracking. Resync path.
+    pub(crate) fn line_resubscribe(&mut self, instrument: InstrumentId, cx: &mut Context<'_>) {
+        let mut frames = Vec::new();
+        self.adapter.resubscribe(instrument, &mut frames);
+        if frames.is_empty() {
+            cx.recycle(Reason::Adapter);
+            return;
+        }
+        self.stats.resubscribes += 1;
+        self.outbox.extend(frames);
+        self.flush(cx);
+        self.arm_timer(cx);
+    }
+
     /// Frames that failed to decode (a line that lost one cannot vouch for its trade chain).
     #[inline]
     pub(crate) fn decode_errors(&self) -> u64 {
@@ -394,8 +487,12 @@ impl<A: FeedAdapter> FeedHandler<A> {
         match frame {
             Frame::Market => {
                 for e in events {
-                    if e.kind() == EventKind::Trade && !unordered_id(e) {
-                        self.arbitrate_trade(line, e, arb, now, cx);
+                    if e.kind() == EventKind::Trade {
+                        if unordered_id(e) {
+                            self.arbitrate_unordered_trade(line, e, arb, now, cx);
+                        } else {
+                            self.arbitrate_trade(line, e, arb, now, cx);
+                        }
                         continue;
                     }
                     let k = event_key(e);
@@ -425,6 +522,21 @@ impl<A: FeedAdapter> FeedHandler<A> {
                     SyncState::Idle | SyncState::Buffering => b.diffs.last().map(|d| d.ids),
                 };
                 let check = reference.map_or(SeqCheck::Apply, |r| self.adapter.next_diff(&r, &ids));
+                if check == SeqCheck::Reset
+                    && let (Some(seen), Some(applied)) = (
+                        arb.line_resets.get_mut(line).and_then(|r| r.get_mut(slot)),
+                        arb.resets.get_mut(slot),
+                    )
+                {
+                    *seen += 1;
+                    if *seen <= *applied {
+                        // Another line already brought this reset: a later copy.
+                        self.stats.stale_diffs += 1;
+                        arb.lost(line, k, now);
+                        return;
+                    }
+                    *applied = *seen;
+                }
                 match check {
                     SeqCheck::Stale => {
                         self.stats.stale_diffs += 1;
@@ -432,17 +544,12 @@ impl<A: FeedAdapter> FeedHandler<A> {
                         return;
                     }
                     SeqCheck::Gap => {
-                        let Some(h) = arb.holds.get_mut(slot) else {
+                        let (live, hold_ns) = (arb.live, arb.hold_ns);
+                        let Some(h) = arb.hold(slot, line, now) else {
                             return;
                         };
-                        if h.since == 0 {
-                            h.since = now;
-                            h.past = 0;
-                            arb.next_hold = arb.next_hold.min(now.saturating_add(arb.hold_ns));
-                        }
-                        h.past |= 1 << line;
-                        let waiting = h.past & arb.live != arb.live
-                            && now < h.since.saturating_add(arb.hold_ns);
+                        let waiting =
+                            h.past & live != live && now < h.since.saturating_add(hold_ns);
                         if waiting {
                             // Kept in the book's buffer (empty while live) so that it is
                             // applied the moment another line fills the hole. The feed arms
@@ -455,6 +562,10 @@ impl<A: FeedAdapter> FeedHandler<A> {
                         }
                         // Every line in session passed the hole (or the wait is over).
                         *h = Hold::default();
+                        if self.install_held_snapshot(slot, arb, now, cx) {
+                            // The hole is behind a snapshot a line brought: no gap.
+                            return self.arbitrate(line, frame, events, arb, cx);
+                        }
                         arb.gaps += 1;
                     }
                     SeqCheck::Apply | SeqCheck::Reset => {
@@ -471,6 +582,12 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 if check == SeqCheck::Apply && !self.books[slot].diffs.is_empty() {
                     self.apply_held(slot, arb, now, cx);
                 }
+                if let Some(s) = arb.snapshots.get_mut(slot)
+                    && s.ids.is_some_and(|x| x.last <= self.books[slot].last.last)
+                {
+                    // The diffs came up to the held snapshot: it is covered.
+                    s.ids = None;
+                }
             }
             Frame::BookSnapshot {
                 instrument,
@@ -482,14 +599,38 @@ impl<A: FeedAdapter> FeedHandler<A> {
                     return;
                 };
                 let b = &self.books[slot];
-                if b.state == SyncState::Live && ids.last <= b.last.last {
+                let live = b.state == SyncState::Live;
+                if live && ids.last <= b.last.last {
                     // Another line's book is already past this one.
                     self.stats.stale_diffs += 1;
                     arb.lost[line] += 1;
                     return;
                 }
+                let reset = live && self.adapter.next_diff(&b.last, &ids) == SeqCheck::Reset;
+                if live && !reset && arb.live & !(1 << line) != 0 {
+                    // Ahead of the live book, on this line alone so far: the other lines
+                    // may still bring the diffs up to it (then it is covered and skipped),
+                    // else it is installed when the hold ends.
+                    if arb.hold(slot, line, now).is_none() {
+                        return;
+                    }
+                    arb.held[line] += 1;
+                    if let Some(s) = arb.snapshots.get_mut(slot)
+                        && s.ids.is_none_or(|x| x.last < ids.last)
+                    {
+                        s.ids = Some(ids);
+                        s.checksum = checksum;
+                        s.line = line;
+                        s.events.clear();
+                        s.events.extend_from_slice(events);
+                    }
+                    return;
+                }
                 if let Some(h) = arb.holds.get_mut(slot) {
                     *h = Hold::default();
+                }
+                if let Some(s) = arb.snapshots.get_mut(slot) {
+                    s.ids = None;
                 }
                 arb.won[line] += 1;
                 self.on_book_snapshot(slot, ids, checksum, events, cx);
@@ -568,6 +709,142 @@ impl<A: FeedAdapter> FeedHandler<A> {
         }
     }
 
+    /// One trade with an unordered id (a UUID: Bybit linear; a hashed text id) from `line`:
+    /// the same rule as [`FeedHandler::arbitrate_trade`], by membership instead of by
+    /// comparison: skipped when already published; published when the line's previous
+    /// trade of this session was (or nothing was yet, or no other line is in session);
+    /// else held (the line may be ahead of trades another line is still bringing: it just
+    /// (re)connected), in arrival order, until its predecessor is published or the hold
+    /// ends. Within a session a line's trades come complete and in venue order (TCP), so
+    /// the published order is the venue's.
+    #[inline]
+    fn arbitrate_unordered_trade(
+        &mut self,
+        line: usize,
+        e: &Event,
+        arb: &mut Arbiter,
+        now: u64,
+        cx: &mut Context<'_>,
+    ) {
+        let k = event_key(e);
+        let id = e.trade_id().map_or(e.seq, TradeId::key);
+        let stream = e.instrument.index() * 2 + usize::from(e.flags.contains(Flags::AGGREGATED));
+        let (Some(&last), Some(prev)) = (
+            arb.last_unordered.get(stream),
+            arb.prev_trade.get_mut(line).and_then(|p| p.get_mut(stream)),
+        ) else {
+            // Not a tracked instrument: first copy by id.
+            if self.marks.covers(e) {
+                arb.lost(line, k, now);
+            } else {
+                self.marks.record(e);
+                self.publish(*e, cx);
+                arb.won(line, k, now);
+            }
+            return;
+        };
+        let before = std::mem::replace(prev, id);
+        if self.marks.covers(e) {
+            self.stats.duplicates += 1;
+            arb.lost(line, k, now);
+            if arb
+                .held_trades
+                .get(stream)
+                .is_some_and(|h| !h.events.is_empty())
+            {
+                self.release_trades(stream, arb, now, false, cx);
+            }
+            return;
+        }
+        let alone = arb.live & !(1 << line) == 0;
+        let chained = last == 0
+            || alone
+            || (before != 0 && (before == last || self.marks.covers_key(before)));
+        if chained {
+            self.marks.record(e);
+            self.publish(*e, cx);
+            arb.last_unordered[stream] = id;
+            arb.won(line, k, now);
+            if arb
+                .held_trades
+                .get(stream)
+                .is_some_and(|h| !h.events.is_empty())
+            {
+                self.release_trades(stream, arb, now, false, cx);
+            }
+            return;
+        }
+        let Some(h) = arb.held_trades.get_mut(stream) else {
+            return;
+        };
+        let held = |x: &Event| x.trade_id().map_or(x.seq, TradeId::key) == id;
+        if h.events.len() < HELD_TRADES && !h.events.iter().any(held) {
+            if h.since == 0 {
+                h.since = now;
+                arb.next_hold = arb.next_hold.min(now.saturating_add(arb.hold_ns));
+            }
+            h.events.push(*e);
+            h.prevs.push(before);
+            h.lines.push(line as u8);
+            arb.held[line] += 1;
+        }
+    }
+
+    /// [`FeedHandler::release_trades`] for unordered ids: in arrival order, each once its
+    /// predecessor on its line is published (every one when `expired`); those already
+    /// published are dropped. Resync path (bounded by [`HELD_TRADES`]).
+    fn release_unordered(
+        &mut self,
+        stream: usize,
+        arb: &mut Arbiter,
+        now: u64,
+        expired: bool,
+        cx: &mut Context<'_>,
+    ) {
+        let Some(h) = arb.held_trades.get_mut(stream) else {
+            return;
+        };
+        let mut progress = true;
+        while progress && !h.events.is_empty() {
+            progress = false;
+            let mut n = 0;
+            while n < h.events.len() {
+                let e = h.events[n];
+                if self.marks.covers(&e) {
+                    h.events.remove(n);
+                    h.prevs.remove(n);
+                    h.lines.remove(n);
+                    progress = true;
+                    continue;
+                }
+                let prev = h.prevs[n];
+                if expired || (prev != 0 && self.marks.covers_key(prev)) {
+                    h.events.remove(n);
+                    h.prevs.remove(n);
+                    let line = usize::from(h.lines.remove(n));
+                    self.marks.record(&e);
+                    self.stats.published += 1;
+                    cx.publish(e);
+                    if let Some(l) = arb.last_unordered.get_mut(stream) {
+                        *l = e.trade_id().map_or(e.seq, TradeId::key);
+                    }
+                    arb.won[line.min(MAX_LINES - 1)] += 1;
+                    if let Some(k) = event_key(&e) {
+                        arb.arrivals.insert(k, e.recv_ts.max(1), line);
+                    }
+                    progress = true;
+                    continue;
+                }
+                n += 1;
+            }
+        }
+        h.since = if h.events.is_empty() {
+            0
+        } else {
+            h.since.max(1).min(now)
+        };
+    }
+
     /// Publishes the held trades of `stream` that now chain on the published ones (all of
     /// them, in id order, when `expired`), drops those already published.
     fn release_trades(
@@ -583,6 +860,9 @@ impl<A: FeedAdapter> FeedHandler<A> {
         };
         if h.events.is_empty() {
             return;
+        }
+        if h.events.first().is_some_and(unordered_id) {
+            return self.release_unordered(stream, arb, now, expired, cx);
         }
         let (i, agg) = (stream / 2, stream % 2 == 1);
         let mut progress = true;
@@ -633,6 +913,45 @@ impl<A: FeedAdapter> FeedHandler<A> {
         } else {
             h.since.max(1).min(now)
         };
+    }
+
+    /// Installs `slot`'s held snapshot if it is still ahead of the live book (its hold
+    /// ended without the diffs up to it), then applies the diffs held past it. Returns
+    /// whether it did.
+    fn install_held_snapshot(
+        &mut self,
+        slot: usize,
+        arb: &mut Arbiter,
+        now: u64,
+        cx: &mut Context<'_>,
+    ) -> bool {
+        let Some(s) = arb.snapshots.get_mut(slot) else {
+            return false;
+        };
+        let Some(ids) = s.ids.take() else {
+            return false;
+        };
+        let b = &mut self.books[slot];
+        if b.state != SyncState::Live || ids.last <= b.last.last {
+            return false;
+        }
+        let (checksum, line) = (s.checksum, s.line);
+        let events = std::mem::take(&mut s.events);
+        // The diffs held past the hole: those after the snapshot still apply.
+        let mut diffs = std::mem::take(&mut b.diffs);
+        let mut held = std::mem::take(&mut b.events);
+        self.on_book_snapshot(slot, ids, checksum, &events, cx);
+        arb.snapshots[slot].events = events;
+        arb.won[line.min(MAX_LINES - 1)] += 1;
+        let b = &mut self.books[slot];
+        if b.state == SyncState::Live {
+            std::mem::swap(&mut b.diffs, &mut diffs);
+            std::mem::swap(&mut b.events, &mut held);
+            if !b.diffs.is_empty() {
+                self.apply_held(slot, arb, now, cx);
+            }
+        }
+        true
     }
 
     /// A hole was filled: the diffs held past it that now chain on are applied and
@@ -695,6 +1014,9 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 continue;
             }
             arb.holds[slot] = Hold::default();
+            if self.install_held_snapshot(slot, arb, now, cx) {
+                continue;
+            }
             arb.gaps += 1;
             match self.books[slot].state {
                 SyncState::Live | SyncState::Joining => {

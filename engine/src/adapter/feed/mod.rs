@@ -222,6 +222,9 @@ pub struct FeedHandler<A: FeedAdapter> {
     sent_at: VecDeque<u64>,
     /// An application ping is unanswered: its pong is due by then (0: none outstanding).
     pong_deadline: u64,
+    /// The arbiter of an arbitrated feed: books to resubscribe, sent by a line (the
+    /// arbiter owns no socket, and a line's adapter tracks the acks). `None` otherwise.
+    line_resubscribes: Option<Vec<InstrumentId>>,
     stats: FeedStats,
 }
 
@@ -287,6 +290,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
             stale: StaleDetector::new(config.stale, ceiling),
             sent_at: VecDeque::with_capacity(budget),
             pong_deadline: 0,
+            line_resubscribes: None,
             stats: FeedStats::default(),
         };
         h.track_streams();

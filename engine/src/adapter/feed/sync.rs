@@ -132,6 +132,16 @@ impl<A: FeedAdapter> FeedHandler<A> {
         b.deferred = false;
         if resubscribe {
             let instrument = b.instrument;
+            if let Some(queue) = &mut self.line_resubscribes {
+                // The arbiter: a line sends it (resync path, may allocate).
+                if !queue.contains(&instrument) {
+                    queue.push(instrument);
+                }
+                self.expect_inband(slot, now);
+                self.stats.resubscribes += 1;
+                self.arm_timer(cx);
+                return;
+            }
             let mut frames = Vec::new(); // resync path, not steady state
             self.adapter.resubscribe(instrument, &mut frames);
             if frames.is_empty() {
