@@ -259,7 +259,8 @@ impl<'a> Cur<'a> {
         let v = uint(&b[start..i])?;
         match b.get(i) {
             Some(b'"') if quoted => i += 1,
-            Some(&c) if !quoted && !(c.is_ascii_alphanumeric() || matches!(c, b'-' | b'+' | b'.')) => {}
+            Some(&c)
+                if !quoted && !(c.is_ascii_alphanumeric() || matches!(c, b'-' | b'+' | b'.')) => {}
             _ => return None,
         }
         self.i = i;

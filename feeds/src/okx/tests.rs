@@ -1057,7 +1057,10 @@ fn envelope_integers_at_the_edges() {
         .iter()
         .map(|&(k, v)| if k == "ts" { (k, "5") } else { (k, v) })
         .collect();
-    let (r, ev) = decode(&mut dec, &book_text(&["arg", "action", "data"], &ARG, &data, ""));
+    let (r, ev) = decode(
+        &mut dec,
+        &book_text(&["arg", "action", "data"], &ARG, &data, ""),
+    );
     assert!(r.is_ok());
     assert_eq!(ev[0].exchange_ts, 5_000_000);
 }

@@ -535,7 +535,12 @@ impl BookSync {
         env.stats.checksum_failures += 1;
         if env.active {
             let value = u64::from(expected);
-            out.status(self.instrument, StatusKind::Checksum, Reason::Checksum, value);
+            out.status(
+                self.instrument,
+                StatusKind::Checksum,
+                Reason::Checksum,
+                value,
+            );
         }
         false
     }
@@ -814,7 +819,14 @@ impl BookSync {
         }
         let exchange_ts = events.first().map_or(0, |e| e.exchange_ts);
         let sides = levels().map(|l| (l.side, (l.price, l.qty)));
-        snapshot_run(env.run, self.instrument, ids.last, exchange_ts, env.now, sides);
+        snapshot_run(
+            env.run,
+            self.instrument,
+            ids.last,
+            exchange_ts,
+            env.now,
+            sides,
+        );
         out.publish(env.run);
         self.last = ids;
         self.state = SyncState::Live;
@@ -874,7 +886,9 @@ impl BookSync {
             }
             Err(e) => {
                 // The backoff set at the request holds; a venue's Retry-After extends it.
-                self.retry_at = self.retry_at.max(env.now.saturating_add(e.retry_after_ns()));
+                self.retry_at = self
+                    .retry_at
+                    .max(env.now.saturating_add(e.retry_after_ns()));
                 self.snapshot_failed(env, e.reason(), e.value(), out);
             }
         }

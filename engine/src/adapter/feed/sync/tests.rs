@@ -220,7 +220,10 @@ impl Rig {
         Rig::new(SnapshotStart::InBand, ResyncPolicy::Resubscribe)
     }
 
-    fn step<R>(&mut self, f: impl FnOnce(&mut BookSync, &mut SyncEnv<'_, Fake>, &mut Record) -> R) -> R {
+    fn step<R>(
+        &mut self,
+        f: impl FnOnce(&mut BookSync, &mut SyncEnv<'_, Fake>, &mut Record) -> R,
+    ) -> R {
         let mut env = SyncEnv {
             adapter: &mut self.adapter,
             config: &self.config,
@@ -297,7 +300,10 @@ impl Rig {
         let b = &self.sync.book;
         b.bids(usize::MAX)
             .map(|(p, q)| (B, p.mantissa(), q.mantissa()))
-            .chain(b.asks(usize::MAX).map(|(p, q)| (A, p.mantissa(), q.mantissa())))
+            .chain(
+                b.asks(usize::MAX)
+                    .map(|(p, q)| (A, p.mantissa(), q.mantissa())),
+            )
             .collect()
     }
 }
@@ -388,7 +394,11 @@ fn a_snapshot_older_than_the_buffered_diffs_is_reported_and_fetched_again_after_
         ]
     );
     assert!(r.sync.pending.is_none());
-    assert_eq!(r.sync.diffs.len(), 1, "the diff waits for the next snapshot");
+    assert_eq!(
+        r.sync.diffs.len(),
+        1,
+        "the diff waits for the next snapshot"
+    );
     // Past the backoff (at most the first step, 250 ms) the timer's request goes out.
     r.now += SEC;
     r.step(|b, env, out| b.request_snapshot(env, out));
@@ -396,7 +406,10 @@ fn a_snapshot_older_than_the_buffered_diffs_is_reported_and_fetched_again_after_
     r.rest_answer(5, &[(100, 1)], &[(101, 1)]);
     assert_eq!(
         r.take(),
-        [run_out(&[(B, 100, 1), (A, 101, 1)]), diff_out(&[(B, 100, 3)])]
+        [
+            run_out(&[(B, 100, 1), (A, 101, 1)]),
+            diff_out(&[(B, 100, 3)])
+        ]
     );
     assert_eq!(r.stats.snapshot_failures, 1);
     assert_eq!(r.sync.state, SyncState::Live);
@@ -410,7 +423,10 @@ fn a_snapshot_newer_than_every_buffered_diff_waits_for_the_diff_that_joins_it() 
     r.take();
     r.rest_answer(10, &[(100, 1)], &[(101, 1)]);
     assert_eq!(r.take(), [], "nothing lines up yet: nothing published");
-    assert!(r.sync.diffs.is_empty(), "diffs the snapshot covers are dropped");
+    assert!(
+        r.sync.diffs.is_empty(),
+        "diffs the snapshot covers are dropped"
+    );
     assert!(r.sync.pending.is_some());
     r.diff(11, 11, None, &[(A, 101, 2)]);
     assert_eq!(
@@ -524,7 +540,10 @@ fn a_checksum_mismatch_reports_and_resyncs_by_resubscribing() {
     );
     assert_eq!(r.stats.checksum_failures, 1);
     assert_eq!(r.stats.resubscribes, 1);
-    assert!(r.sync.inband_expected, "the resubscribe brings a book in-band");
+    assert!(
+        r.sync.inband_expected,
+        "the resubscribe brings a book in-band"
+    );
     assert_eq!(r.sync.state, SyncState::Buffering);
     // Diffs meanwhile are buffered without a second request (the in-band book is coming).
     r.diff(9, 9, None, &[(A, 103, 1)]);
@@ -591,7 +610,10 @@ fn the_sync_bound_reports_a_timeout_and_drops_the_held_snapshot() {
         )]
     );
     assert!(r.sync.pending.is_none());
-    assert_eq!(r.sync.sync_deadline, deadline + r.config.snapshot_sync_timeout_ns);
+    assert_eq!(
+        r.sync.sync_deadline,
+        deadline + r.config.snapshot_sync_timeout_ns
+    );
     assert_eq!(r.stats.sync_timeouts, 1);
 }
 
@@ -607,7 +629,11 @@ fn a_failed_rest_request_is_reported_and_retry_after_extends_the_backoff() {
     r.step(|b, env, out| b.on_snapshot_result(env, Err(err), out));
     assert_eq!(
         r.take(),
-        [Out::Status(StatusKind::SnapshotFailed, Reason::RateLimited, 5_000)]
+        [Out::Status(
+            StatusKind::SnapshotFailed,
+            Reason::RateLimited,
+            5_000
+        )]
     );
     assert_eq!(r.sync.retry_at, r.now + 5 * SEC);
     r.now += 4 * SEC;
