@@ -259,8 +259,9 @@ impl<'a> Cur<'a> {
         let v = uint(&b[start..i])?;
         match b.get(i) {
             Some(b'"') if quoted => i += 1,
+            // A bare number ends where the general reader's scalar would.
             Some(&c)
-                if !quoted && !(c.is_ascii_alphanumeric() || matches!(c, b'-' | b'+' | b'.')) => {}
+                if !(quoted || c.is_ascii_alphanumeric() || matches!(c, b'-' | b'+' | b'.')) => {}
             _ => return None,
         }
         self.i = i;

@@ -962,7 +962,8 @@ fn envelope_fields_in_any_order_a_missing_checksum_and_snapshot_ids() {
     let arg_rev = [ARG[1], ARG[0]];
     let mut data_rev = doc;
     data_rev.reverse();
-    let orders: [(&[&str], &[(&str, &str)], &[(&str, &str)]); 4] = [
+    type Fields<'a> = &'a [(&'a str, &'a str)];
+    let orders: [(&[&str], Fields, Fields); 4] = [
         (&["arg", "action", "data"], &ARG, &doc),
         (&["data", "action", "arg"], &arg_rev, &data_rev),
         (&["action", "arg", "data"], &ARG, &data_rev),
