@@ -114,3 +114,33 @@ pub mod bybit {
         br#"{"topic":"publicTrade.BTCUSDT","ts":1672304486868,"type":"snapshot","data":[{"i":"2290000000007764263","T":1672304486865,"p":"16578.50","v":"0.001","S":"Sell","s":"BTCUSDT","BT":false}]}"#.to_vec()
     }
 }
+
+/// OKX messages for the `okx_decode` and `okx_ratio` benches.
+pub mod okx {
+    /// A `books` update with 10 bids and 10 asks (BTC-USDT's tick 0.1, sizes as OKX writes
+    /// them).
+    pub fn books10() -> Vec<u8> {
+        let size = |q: u64| {
+            let mut s = format!("{}.{:06}", q / 1_000_000, q % 1_000_000);
+            while s.ends_with('0') {
+                s.pop();
+            }
+            s
+        };
+        let level = |p: u64, q: u64, n: u64| {
+            format!(r#"["{}.{}","{}","0","{n}"]"#, p / 10, p % 10, size(q))
+        };
+        let bids: Vec<String> = (0..10)
+            .map(|i| level(618_376 - i * 7, 378_826 + i * 1_234, 1 + i))
+            .collect();
+        let asks: Vec<String> = (0..10)
+            .map(|i| level(618_377 + i * 5, 154_698 + i * 7_654, 2 + i))
+            .collect();
+        format!(
+            r#"{{"arg":{{"channel":"books","instId":"BTC-USDT"}},"action":"update","data":[{{"asks":[{}],"bids":[{}],"ts":"1723161255308","checksum":0,"prevSeqId":50093239203,"seqId":50093239207}}]}}"#,
+            asks.join(","),
+            bids.join(",")
+        )
+        .into_bytes()
+    }
+}

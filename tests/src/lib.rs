@@ -2,6 +2,7 @@
 //! TLS), a counting global allocator, test handlers and consumer helpers.
 
 pub mod alloc;
+pub mod book_model;
 pub mod consume;
 pub mod handlers;
 pub mod model;

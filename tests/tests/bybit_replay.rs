@@ -6,25 +6,25 @@
 //! give exactly one resync, and the consumer's book (rebuilt from the published events only)
 //! must equal the model's book.
 
-use std::collections::BTreeMap;
 use std::io::Cursor;
 
 use tickwire_engine::adapter::{FeedConfig, FeedHandler, QueuedSnapshots};
 use tickwire_engine::book::{Book, BookConfig};
-use tickwire_engine::event::{EventKind, Flags, StatusKind};
+use tickwire_engine::event::{EventKind, Flags, Side, StatusKind};
 use tickwire_engine::handler::{
     Actions, ConnectionId, Context, Message, Outbox, Publisher, WsHandler,
 };
 use tickwire_engine::ring::{Consumer, channel};
-use tickwire_engine::{Decimal, Event, FeedAdapter, InstrumentId, Reason, Registry};
+use tickwire_engine::{Event, FeedAdapter, InstrumentId, Reason, Registry};
 use tickwire_feeds::bybit::{BybitAdapter, BybitConfig, Channel, Depth, Market, Subscription};
 use tickwire_feeds::capture::CaptureReader;
+use tickwire_tests::book_model::BookModel;
 
 /// The venue: a book in integer ticks (price in cents, size in thousandths) and its `u`.
 struct Venue {
     rng: u64,
-    bids: BTreeMap<i64, i64>,
-    asks: BTreeMap<i64, i64>,
+    /// The model: prices in cents, sizes in thousandths.
+    book: BookModel,
     u: u64,
     ts: u64,
     /// Alternate spot's key order (`ts` before `type`) and linear's.
@@ -51,8 +51,7 @@ impl Venue {
     fn new(seed: u64) -> Venue {
         let mut v = Venue {
             rng: seed | 1,
-            bids: BTreeMap::new(),
-            asks: BTreeMap::new(),
+            book: BookModel::new(2, 3),
             u: 1000,
             ts: 1_700_000_000_000,
             spot_order: false,
@@ -73,8 +72,7 @@ impl Venue {
     /// A fresh random book: bids 999.60–999.99, asks 1000.00–1000.39 (never crossed, at
     /// most 40 levels a side: within the 50-level book).
     fn refill(&mut self) {
-        self.bids.clear();
-        self.asks.clear();
+        self.book.clear();
         for _ in 0..20 {
             let b = 99_960 + (self.next() % 40) as i64;
             let a = 100_000 + (self.next() % 40) as i64;
@@ -82,8 +80,8 @@ impl Venue {
                 1 + (self.next() % 5000) as i64,
                 1 + (self.next() % 5000) as i64,
             );
-            self.bids.insert(b, qb);
-            self.asks.insert(a, qa);
+            self.book.set(Side::Buy, b, qb);
+            self.book.set(Side::Sell, a, qa);
         }
     }
 
@@ -113,8 +111,7 @@ impl Venue {
     }
 
     fn snapshot(&mut self) -> String {
-        let bids: Vec<(i64, i64)> = self.bids.iter().rev().map(|(p, q)| (*p, *q)).collect();
-        let asks: Vec<(i64, i64)> = self.asks.iter().map(|(p, q)| (*p, *q)).collect();
+        let (bids, asks) = (self.book.bids_best_first(), self.book.asks_best_first());
         self.message("snapshot", &bids, &asks)
     }
 
@@ -133,16 +130,12 @@ impl Venue {
             } else {
                 1 + (self.next() % 5000) as i64
             };
-            let (book, out) = if bid {
-                (&mut self.bids, &mut bids)
+            let (side, out) = if bid {
+                (Side::Buy, &mut bids)
             } else {
-                (&mut self.asks, &mut asks)
+                (Side::Sell, &mut asks)
             };
-            if q == 0 {
-                book.remove(&p);
-            } else {
-                book.insert(p, q);
-            }
+            self.book.set(side, p, q);
             if let Some(i) = out.iter().position(|(x, _)| *x == p) {
                 out.remove(i); // one change per price per message
             }
@@ -156,29 +149,10 @@ impl Venue {
     fn reset(&mut self) -> String {
         self.refill();
         self.u = 1;
-        let bids: Vec<(i64, i64)> = self.bids.iter().rev().map(|(p, q)| (*p, *q)).collect();
-        let asks: Vec<(i64, i64)> = self.asks.iter().map(|(p, q)| (*p, *q)).collect();
+        let (bids, asks) = (self.book.bids_best_first(), self.book.asks_best_first());
         self.message("delta", &bids, &asks)
     }
-
-    fn model(&self) -> (Levels, Levels) {
-        let d = |p: i64, s: u8| Decimal::from_parts(p, s);
-        (
-            self.bids
-                .iter()
-                .rev()
-                .map(|(p, q)| (d(*p, 2), d(*q, 3)))
-                .collect(),
-            self.asks
-                .iter()
-                .map(|(p, q)| (d(*p, 2), d(*q, 3)))
-                .collect(),
-        )
-    }
 }
-
-/// A side of a book, best first.
-type Levels = Vec<(Decimal, Decimal)>;
 
 struct Replay {
     handler: FeedHandler<BybitAdapter>,
@@ -270,10 +244,7 @@ impl Replay {
     }
 
     fn assert_matches(&self, venue: &Venue) {
-        assert!(self.book.is_valid());
-        let (bids, asks) = venue.model();
-        assert_eq!(self.book.bids(usize::MAX).collect::<Vec<_>>(), bids);
-        assert_eq!(self.book.asks(usize::MAX).collect::<Vec<_>>(), asks);
+        venue.book.assert_matches(&self.book);
     }
 }
 

@@ -13,20 +13,20 @@
 //! per message (decode, sequence and checksum checks, validating book, publish, and the
 //! consumer's book), counted by `tickwire_tests::alloc::CountingAlloc`.
 
-use std::collections::BTreeMap;
 use std::io::Cursor;
 
 use tickwire_engine::adapter::{FeedConfig, FeedHandler, QueuedSnapshots};
 use tickwire_engine::book::{Book, BookConfig};
-use tickwire_engine::event::{EventKind, StatusKind};
+use tickwire_engine::event::{EventKind, Side, StatusKind};
 use tickwire_engine::handler::{
     Actions, ConnectionId, Context, Message, Outbox, Publisher, WsHandler,
 };
 use tickwire_engine::ring::{Consumer, channel};
-use tickwire_engine::{Decimal, InstrumentId, Reason, Registry};
+use tickwire_engine::{InstrumentId, Reason, Registry};
 use tickwire_feeds::capture::CaptureReader;
 use tickwire_feeds::okx::{Channel, OkxAdapter, OkxConfig, Subscription, VENUE};
 use tickwire_tests::alloc::{CountingAlloc, allocations, count_this_thread};
+use tickwire_tests::book_model::{BookModel, Levels};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -50,7 +50,7 @@ impl Rng {
 }
 
 /// Price in tenths as OKX writes it: `30000`, `29999.5`.
-fn px(tenths: u64) -> String {
+fn px(tenths: i64) -> String {
     if tenths % 10 == 0 {
         format!("{}", tenths / 10)
     } else {
@@ -59,7 +59,7 @@ fn px(tenths: u64) -> String {
 }
 
 /// Size in thousandths as OKX writes it: `2`, `0.5`, `1.234`.
-fn sz(milli: u64) -> String {
+fn sz(milli: i64) -> String {
     let (i, f) = (milli / 1000, milli % 1000);
     if f == 0 {
         return format!("{i}");
@@ -71,7 +71,7 @@ fn sz(milli: u64) -> String {
     s
 }
 
-const MID: u64 = 300_000; // 30000.0: bids below, asks at or above (never crossed)
+const MID: i64 = 300_000; // 30000.0: bids below, asks at or above (never crossed)
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Fault {
@@ -85,8 +85,8 @@ enum Fault {
 /// The generator: the venue's book and its stream.
 struct Venue {
     rng: Rng,
-    bids: BTreeMap<u64, u64>,
-    asks: BTreeMap<u64, u64>,
+    /// The model: prices in tenths, sizes in thousandths.
+    book: BookModel,
     seq: u64,
     checksums: bool,
     lines: Vec<u8>,
@@ -98,8 +98,7 @@ impl Venue {
     fn new(seed: u64, checksums: bool) -> Venue {
         let mut v = Venue {
             rng: Rng(seed | 1),
-            bids: BTreeMap::new(),
-            asks: BTreeMap::new(),
+            book: BookModel::new(1, 3),
             seq: 1_000,
             checksums,
             lines: Vec::new(),
@@ -107,18 +106,21 @@ impl Venue {
             trade_id: 500_000_000,
         };
         for _ in 0..40 {
-            let (b, a) = (MID - 1 - v.rng.below(300), MID + v.rng.below(300));
-            let (qb, qa) = (1 + v.rng.below(5_000), 1 + v.rng.below(5_000));
-            v.bids.insert(b, qb);
-            v.asks.insert(a, qa);
+            let (b, a) = (
+                MID - 1 - v.rng.below(300) as i64,
+                MID + v.rng.below(300) as i64,
+            );
+            let (qb, qa) = (1 + v.rng.below(5_000) as i64, 1 + v.rng.below(5_000) as i64);
+            v.book.set(Side::Buy, b, qb);
+            v.book.set(Side::Sell, a, qa);
         }
         v
     }
 
     /// OKX's checksum over the rendered strings (venues.md §6), flate2's CRC32.
     fn checksum(&self) -> i32 {
-        let bids: Vec<_> = self.bids.iter().rev().take(25).collect();
-        let asks: Vec<_> = self.asks.iter().take(25).collect();
+        let bids: Vec<_> = self.book.bids.iter().rev().take(25).collect();
+        let asks: Vec<_> = self.book.asks.iter().take(25).collect();
         let mut parts = Vec::new();
         for i in 0..25 {
             if let Some((p, q)) = bids.get(i) {
@@ -141,7 +143,7 @@ impl Venue {
             .extend_from_slice(format!("{} {msg}\n", self.now).as_bytes());
     }
 
-    fn levels(l: &[(u64, u64)]) -> String {
+    fn levels(l: &[(i64, i64)]) -> String {
         l.iter()
             .map(|(p, q)| format!(r#"["{}","{}","0","1"]"#, px(*p), sz(*q)))
             .collect::<Vec<_>>()
@@ -153,8 +155,8 @@ impl Venue {
         action: &str,
         prev: i64,
         seq: u64,
-        bids: &[(u64, u64)],
-        asks: &[(u64, u64)],
+        bids: &[(i64, i64)],
+        asks: &[(i64, i64)],
         checksum: i32,
     ) -> String {
         let ms = self.now / 1_000_000;
@@ -176,8 +178,7 @@ impl Venue {
 
     fn snapshot(&mut self) {
         self.seq += 1 + self.rng.below(3);
-        let bids: Vec<_> = self.bids.iter().rev().map(|(p, q)| (*p, *q)).collect();
-        let asks: Vec<_> = self.asks.iter().map(|(p, q)| (*p, *q)).collect();
+        let (bids, asks) = (self.book.bids_best_first(), self.book.asks_best_first());
         let c = if self.checksums { self.checksum() } else { 0 };
         let msg = self.book_msg("snapshot", -1, self.seq, &bids, &asks, c);
         self.line(&msg);
@@ -200,26 +201,27 @@ impl Venue {
         let (mut bids, mut asks) = (Vec::new(), Vec::new());
         for _ in 0..1 + self.rng.below(4) {
             let buy = self.rng.below(2) == 0;
-            let (book, price) = if buy {
-                (&mut self.bids, MID - 1 - self.rng.below(300))
+            let (side, price) = if buy {
+                (Side::Buy, MID - 1 - self.rng.below(300) as i64)
             } else {
-                (&mut self.asks, MID + self.rng.below(300))
+                (Side::Sell, MID + self.rng.below(300) as i64)
             };
-            let qty = if self.rng.below(3) == 0 && book.len() > 10 {
+            let len = if buy {
+                self.book.bids.len()
+            } else {
+                self.book.asks.len()
+            };
+            let qty = if self.rng.below(3) == 0 && len > 10 {
                 0
             } else {
-                1 + self.rng.below(5_000)
+                1 + self.rng.below(5_000) as i64
             };
-            if qty == 0 {
-                book.remove(&price);
-            } else {
-                book.insert(price, qty);
-            }
+            self.book.set(side, price, qty);
             if buy {
-                bids.retain(|l: &(u64, u64)| l.0 != price);
+                bids.retain(|l: &(i64, i64)| l.0 != price);
                 bids.push((price, qty));
             } else {
-                asks.retain(|l: &(u64, u64)| l.0 != price);
+                asks.retain(|l: &(i64, i64)| l.0 != price);
                 asks.push((price, qty));
             }
         }
@@ -333,25 +335,9 @@ impl Replay {
     }
 }
 
-fn dec(s: &str) -> Decimal {
-    Decimal::parse(s.as_bytes()).unwrap()
-}
-
-type Levels = Vec<(Decimal, Decimal)>;
-
 /// The generator's book as the consumer should hold it.
 fn truth(v: &Venue) -> (Levels, Levels) {
-    (
-        v.bids
-            .iter()
-            .rev()
-            .map(|(p, q)| (dec(&px(*p)), dec(&sz(*q))))
-            .collect(),
-        v.asks
-            .iter()
-            .map(|(p, q)| (dec(&px(*p)), dec(&sz(*q))))
-            .collect(),
-    )
+    v.book.sides()
 }
 
 /// A script of `n` steps with `faults` at given steps; after a gap or bad checksum the venue

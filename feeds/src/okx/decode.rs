@@ -207,6 +207,77 @@ impl<'a> Cur<'a> {
         &self.b[s.start as usize..s.end as usize]
     }
 
+    /// Steps over `pat` (a key with its quotes and colon, as OKX writes it) when the bytes
+    /// at the cursor are exactly that; else stays (the general reader then reads what is
+    /// there).
+    #[inline(always)]
+    fn lit(&mut self, pat: &[u8]) -> bool {
+        if self.b.get(self.i..self.i + pat.len()) == Some(pat) {
+            self.i += pat.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A value read as the general reader reads it, with strings (the usual case) read
+    /// without the general value walk's dispatch.
+    #[inline(always)]
+    fn value_or_string(&mut self, depth: u32) -> R<Span> {
+        if self.b.get(self.i) == Some(&b'"') {
+            self.string()
+        } else {
+            self.value(depth)
+        }
+    }
+
+    /// An integer where it stands, in the shapes OKX sends: `-?digits` unquoted, or
+    /// `"digits"` when `quoted`, 1 to 19 digits, right at the cursor; `None` (the cursor
+    /// unmoved) for anything else, which the caller reads with [`Cur::value`] instead: the
+    /// answer is the same (a bare number is taken only when the byte after it could not
+    /// continue the scalar that `value` would read).
+    #[inline(always)]
+    fn fast_int(&mut self, quoted: bool) -> Option<Num> {
+        let b = self.b;
+        let mut i = self.i;
+        if quoted {
+            if b.get(i) != Some(&b'"') {
+                return None;
+            }
+            i += 1;
+        }
+        let neg = !quoted && b.get(i) == Some(&b'-');
+        i += usize::from(neg);
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        let n = i - start;
+        if n == 0 || n > 19 {
+            return None;
+        }
+        let v = uint(&b[start..i])?;
+        match b.get(i) {
+            Some(b'"') if quoted => i += 1,
+            // A bare number ends where the general reader's scalar would.
+            Some(&c)
+                if !(quoted || c.is_ascii_alphanumeric() || matches!(c, b'-' | b'+' | b'.')) => {}
+            _ => return None,
+        }
+        self.i = i;
+        Some(if neg { Num::Neg(v) } else { Num::Uint(v) })
+    }
+
+    /// A book field's integer: [`Cur::fast_int`], else the general value (kept as text,
+    /// read when the message is complete, as before).
+    #[inline(always)]
+    fn num(&mut self, quoted: bool) -> R<Num> {
+        match self.fast_int(quoted) {
+            Some(n) => Ok(n),
+            None => self.value(3).map(Num::Text),
+        }
+    }
+
     /// A decimal in a string, read in the same pass as the string (the usual case); any
     /// other shape goes through [`Cur::decimal_slow`], which classifies it as before.
     #[inline(always)]
@@ -380,6 +451,53 @@ fn ms_to_ns(text: &[u8]) -> Option<u64> {
     uint(text)?.checked_mul(1_000_000)
 }
 
+/// A book field's integer: absent, read where it stood ([`Cur::fast_int`]), or the text of
+/// any other value, read by [`uint`] / [`int`] once the message is known complete. Either
+/// way the answer is what those give for the field's text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Num {
+    #[default]
+    Absent,
+    /// Digits only (at most 19).
+    Uint(u64),
+    /// `-` and digits (at most 19).
+    Neg(u64),
+    Text(Span),
+}
+
+impl Num {
+    fn present(self) -> bool {
+        self != Num::Absent
+    }
+
+    /// [`uint`] of the field's text.
+    #[inline(always)]
+    fn uint(self, b: &[u8]) -> Option<u64> {
+        match self {
+            Num::Uint(v) => Some(v),
+            Num::Neg(_) | Num::Absent => None,
+            Num::Text(s) => uint(&b[s.start as usize..s.end as usize]),
+        }
+    }
+
+    /// [`int`] of the field's text.
+    #[inline(always)]
+    fn int(self, b: &[u8]) -> Option<i64> {
+        match self {
+            Num::Uint(v) => i64::try_from(v).ok(),
+            Num::Neg(v) => (v <= i64::MAX as u64 + 1).then(|| (v as i64).wrapping_neg()),
+            Num::Absent => None,
+            Num::Text(s) => int(&b[s.start as usize..s.end as usize]),
+        }
+    }
+
+    /// [`ms_to_ns`] of the field's text.
+    #[inline(always)]
+    fn ms_to_ns(self, b: &[u8]) -> Option<u64> {
+        self.uint(b)?.checked_mul(1_000_000)
+    }
+}
+
 /// The channels the decoder reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Chan {
@@ -502,11 +620,21 @@ impl Decoder {
         c.i += 1;
         if !c.eat(b'}') {
             loop {
-                let k = c.string()?;
-                c.expect(b':')?;
+                // OKX's keys by one compare each (any order); any other spelling through
+                // the general reader.
+                let key: &[u8] = if c.lit(b"\"arg\":") {
+                    b"arg"
+                } else if c.lit(b"\"action\":") {
+                    b"action"
+                } else if c.lit(b"\"data\":") {
+                    b"data"
+                } else {
+                    let k = c.string()?;
+                    c.expect(b':')?;
+                    c.text(k)
+                };
                 // Objects and arrays are read again from here (after their key is known).
                 let at = c.i;
-                let key = c.text(k);
                 let ready = match arg_read {
                     Some((Chan::Other, _)) | None => false,
                     Some((Chan::Books, _)) => action.present,
@@ -556,7 +684,7 @@ impl Decoder {
                         }
                     }
                 } else {
-                    let v = c.value(1)?;
+                    let v = c.value_or_string(1)?;
                     let v_from = Span {
                         start: at as u32,
                         ..v
@@ -661,12 +789,24 @@ impl Decoder {
         let (mut chan, mut inst) = (Span::default(), Span::default());
         if !c.eat(b'}') {
             loop {
-                let k = c.string()?;
-                c.expect(b':')?;
-                let v = c.value(2)?;
-                match c.text(k) {
-                    b"channel" => chan = v,
-                    b"instId" => inst = v,
+                // 1: channel, 2: instId, 0: another key.
+                let key = if c.lit(b"\"channel\":") {
+                    1
+                } else if c.lit(b"\"instId\":") {
+                    2
+                } else {
+                    let k = c.string()?;
+                    c.expect(b':')?;
+                    match c.text(k) {
+                        b"channel" => 1,
+                        b"instId" => 2,
+                        _ => 0,
+                    }
+                };
+                let v = c.value_or_string(2)?;
+                match key {
+                    1 => chan = v,
+                    2 => inst = v,
                     _ => {}
                 }
                 if c.eat(b',') {
@@ -849,27 +989,50 @@ impl Decoder {
         c.expect(b'{').map_err(|_| Reason::Schema)?;
         if !c.eat(b'}') {
             loop {
-                let k = c.string()?;
-                c.expect(b':')?;
-                match c.text(k) {
-                    b"asks" => {
+                // OKX's keys (in any order) are recognised by one compare each, their
+                // integers read where they stand; any other spelling (whitespace, escapes)
+                // or value goes through the general reader, which answers alike.
+                let key = match c.b.get(c.i + 1) {
+                    Some(b'a') if c.lit(b"\"asks\":") => BookKey::Asks,
+                    Some(b'b') if c.lit(b"\"bids\":") => BookKey::Bids,
+                    Some(b't') if c.lit(b"\"ts\":") => BookKey::Ts,
+                    Some(b'c') if c.lit(b"\"checksum\":") => BookKey::Checksum,
+                    Some(b'p') if c.lit(b"\"prevSeqId\":") => BookKey::Prev,
+                    Some(b's') if c.lit(b"\"seqId\":") => BookKey::Seq,
+                    _ => {
+                        let k = c.string()?;
+                        c.expect(b':')?;
+                        match c.text(k) {
+                            b"asks" => BookKey::Asks,
+                            b"bids" => BookKey::Bids,
+                            b"ts" => BookKey::Ts,
+                            b"checksum" => BookKey::Checksum,
+                            b"prevSeqId" => BookKey::Prev,
+                            b"seqId" => BookKey::Seq,
+                            b"instId" => BookKey::Skip,
+                            _ => BookKey::Unknown,
+                        }
+                    }
+                };
+                match key {
+                    BookKey::Asks => {
                         Self::levels(&mut c, instrument, Side::Sell, recv_ts, out)?;
                         f.asks = true;
                     }
-                    b"bids" => {
+                    BookKey::Bids => {
                         Self::levels(&mut c, instrument, Side::Buy, recv_ts, out)?;
                         f.bids = true;
                     }
-                    key => {
-                        let v = c.value(3)?;
-                        match key {
-                            b"ts" => f.ts = v,
-                            b"checksum" => f.checksum = v,
-                            b"prevSeqId" => f.prev = v,
-                            b"seqId" => f.seq = v,
-                            b"instId" => {}
-                            _ => self.stats.unknown_fields += 1,
-                        }
+                    BookKey::Ts => f.ts = c.num(true)?,
+                    BookKey::Checksum => f.checksum = c.num(false)?,
+                    BookKey::Prev => f.prev = c.num(false)?,
+                    BookKey::Seq => f.seq = c.num(false)?,
+                    BookKey::Skip => {
+                        c.value(3)?;
+                    }
+                    BookKey::Unknown => {
+                        c.value(3)?;
+                        self.stats.unknown_fields += 1;
                     }
                 }
                 if c.eat(b',') {
@@ -901,24 +1064,23 @@ impl Decoder {
         if !f.asks || !f.bids {
             return Err(Reason::Schema);
         }
-        let text = |s: Span| &b[s.start as usize..s.end as usize];
-        let ts = if f.ts.present {
-            ms_to_ns(text(f.ts)).ok_or(Reason::Number)?
+        let ts = if f.ts.present() {
+            f.ts.ms_to_ns(b).ok_or(Reason::Number)?
         } else {
             0
         };
-        let checksum = if f.checksum.present {
-            let v = int(text(f.checksum)).ok_or(Reason::Number)?;
+        let checksum = if f.checksum.present() {
+            let v = f.checksum.int(b).ok_or(Reason::Number)?;
             let v = i32::try_from(v).map_err(|_| Reason::Number)?;
             (v != 0).then_some(v as u32)
         } else {
             None
         };
-        let ids = match (f.seq.present, f.prev.present) {
+        let ids = match (f.seq.present(), f.prev.present()) {
             (false, false) => DiffIds::default(),
             (true, true) => {
-                let seq = uint(text(f.seq)).ok_or(Reason::Number)?;
-                let prev = match int(text(f.prev)).ok_or(Reason::Number)? {
+                let seq = f.seq.uint(b).ok_or(Reason::Number)?;
+                let prev = match f.prev.int(b).ok_or(Reason::Number)? {
                     -1 => None,
                     p if p < 0 => return Err(Reason::Number),
                     p => Some(p as u64),
@@ -946,7 +1108,7 @@ impl Decoder {
                 checksum,
             })
         } else {
-            if ids.prev.is_none() && f.seq.present {
+            if ids.prev.is_none() && f.seq.present() {
                 // prevSeqId -1 belongs to snapshots only.
                 return Err(Reason::Schema);
             }
@@ -968,7 +1130,6 @@ impl Decoder {
     ) -> R<Frame> {
         let start = out.len();
         let f = self.book_object(b, data, instrument, recv_ts, out)?;
-        let text = |s: Span| &b[s.start as usize..s.end as usize];
         let mut best = [(Decimal::ZERO, Decimal::ZERO); 2];
         let (mut n_bid, mut n_ask) = (0, 0);
         for e in &out[start..] {
@@ -987,13 +1148,13 @@ impl Decoder {
         if !f.asks || !f.bids || n_bid > 1 || n_ask > 1 {
             return Err(Reason::Schema);
         }
-        let ts = if f.ts.present {
-            ms_to_ns(text(f.ts)).ok_or(Reason::Number)?
+        let ts = if f.ts.present() {
+            f.ts.ms_to_ns(b).ok_or(Reason::Number)?
         } else {
             0
         };
-        let seq = if f.seq.present {
-            uint(text(f.seq)).ok_or(Reason::Number)?
+        let seq = if f.seq.present() {
+            f.seq.uint(b).ok_or(Reason::Number)?
         } else {
             0
         };
@@ -1109,10 +1270,24 @@ impl Decoder {
 struct BookFields {
     asks: bool,
     bids: bool,
-    ts: Span,
-    checksum: Span,
-    prev: Span,
-    seq: Span,
+    ts: Num,
+    checksum: Num,
+    prev: Num,
+    seq: Num,
+}
+
+/// The keys of a book object.
+#[derive(Clone, Copy)]
+enum BookKey {
+    Asks,
+    Bids,
+    Ts,
+    Checksum,
+    Prev,
+    Seq,
+    /// Known, not used (`instId`).
+    Skip,
+    Unknown,
 }
 
 #[derive(Default)]
@@ -1173,12 +1348,12 @@ pub fn parse_books_snapshot(
     let mut d = Decoder::new(Symbols::new("okx"));
     let mut events = Vec::new();
     let f = d.book_object(body, data, instrument, 0, &mut events)?;
-    if !f.asks || !f.bids || !f.seq.present {
+    if !f.asks || !f.bids || !f.seq.present() {
         return Err(Reason::Schema);
     }
-    let seq = uint(c.text(f.seq)).ok_or(Reason::Number)?;
-    let ts = if f.ts.present {
-        ms_to_ns(c.text(f.ts)).ok_or(Reason::Number)?
+    let seq = f.seq.uint(body).ok_or(Reason::Number)?;
+    let ts = if f.ts.present() {
+        f.ts.ms_to_ns(body).ok_or(Reason::Number)?
     } else {
         0
     };

@@ -907,3 +907,270 @@ fn trades_pass_through_the_handler() {
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].as_trade().unwrap().side, Side::Sell);
 }
+
+/// A `books` message from its parts: the top-level, `arg` and data-object fields in the
+/// order given, `sep` after every `:` and `,` of the envelope (whitespace there sends every
+/// key and value of the envelope through the general reader).
+fn book_text(top: &[&str], arg: &[(&str, &str)], data: &[(&str, &str)], sep: &str) -> String {
+    let obj = |fields: &[(&str, &str)]| {
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("\"{k}\":{sep}{v}"))
+            .collect();
+        format!("{{{}}}", body.join(&format!(",{sep}")))
+    };
+    let arg = obj(arg);
+    let data = format!("[{}]", obj(data));
+    let fields: Vec<(&str, &str)> = top
+        .iter()
+        .map(|k| match *k {
+            "arg" => ("arg", arg.as_str()),
+            "data" => ("data", data.as_str()),
+            _ => ("action", "\"snapshot\""),
+        })
+        .collect();
+    obj(&fields)
+}
+
+const ASKS: &str = r#"[["8476.98","415","0","13"],["8477","7","0","2"]]"#;
+const BIDS: &str = r#"[["8476.97","256","0","12"]]"#;
+const ARG: [(&str, &str); 2] = [("channel", "\"books\""), ("instId", "\"BTC-USDT\"")];
+
+#[test]
+fn envelope_fields_in_any_order_a_missing_checksum_and_snapshot_ids() {
+    let reg = Registry::new();
+    let mut dec = decoder(&reg, &["BTC-USDT"]);
+    let i = reg.lookup(VENUE, "BTC-USDT").unwrap();
+    // The documented snapshot (venues.md §6): prevSeqId -1, seqId 123456.
+    let doc = [
+        ("asks", ASKS),
+        ("bids", BIDS),
+        ("ts", "\"1597026383085\""),
+        ("checksum", "-855196043"),
+        ("prevSeqId", "-1"),
+        ("seqId", "123456"),
+    ];
+    let want = Ok(Frame::BookSnapshot {
+        instrument: i,
+        ids: DiffIds {
+            first: 123456,
+            last: 123456,
+            prev: None,
+        },
+        checksum: Some((-855196043i32) as u32),
+    });
+    let arg_rev = [ARG[1], ARG[0]];
+    let mut data_rev = doc;
+    data_rev.reverse();
+    type Fields<'a> = &'a [(&'a str, &'a str)];
+    let orders: [(&[&str], Fields, Fields); 4] = [
+        (&["arg", "action", "data"], &ARG, &doc),
+        (&["data", "action", "arg"], &arg_rev, &data_rev),
+        (&["action", "arg", "data"], &ARG, &data_rev),
+        (&["arg", "data", "action"], &arg_rev, &doc),
+    ];
+    for (top, arg, data) in orders {
+        for sep in ["", " "] {
+            let text = book_text(top, arg, data, sep);
+            let (r, ev) = decode(&mut dec, &text);
+            assert_eq!(r, want, "{text}");
+            assert_eq!(ev.len(), 3, "{text}");
+            for e in &ev {
+                assert_eq!(e.seq, 123456, "{text}");
+                assert_eq!(e.exchange_ts, 1_597_026_383_085_000_000, "{text}");
+            }
+        }
+    }
+    // No checksum, or checksum 0: none. Negative checksums are the CRC's i32 bits.
+    let without: Vec<_> = doc.iter().copied().filter(|f| f.0 != "checksum").collect();
+    let with = |ck: &'static str| -> Vec<(&str, &str)> {
+        doc.iter()
+            .map(|&(k, v)| if k == "checksum" { (k, ck) } else { (k, v) })
+            .collect()
+    };
+    for (data, ck) in [
+        (without, None),
+        (with("0"), None),
+        (with("-1"), Some(u32::MAX)),
+        (with("-0"), None),
+        (with("2147483647"), Some(2_147_483_647)),
+    ] {
+        let text = book_text(&["arg", "action", "data"], &ARG, &data, "");
+        match decode(&mut dec, &text).0 {
+            Ok(Frame::BookSnapshot { checksum, .. }) => assert_eq!(checksum, ck, "{text}"),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+}
+
+/// Field values around the shapes the envelope reads where they stand (`-?digits`, quoted
+/// digits): each answer is pinned from the rules (venues.md §6 and the module docs: ids
+/// are unsigned except `prevSeqId -1`, `ts` is ms, the checksum an i32), whichever reader
+/// takes it.
+#[test]
+fn envelope_integers_at_the_edges() {
+    let reg = Registry::new();
+    let mut dec = decoder(&reg, &["BTC-USDT"]);
+    let base = [
+        ("asks", ASKS),
+        ("bids", BIDS),
+        ("ts", "\"5\""),
+        ("checksum", "0"),
+        ("prevSeqId", "-1"),
+        ("seqId", "11"),
+    ];
+    let seq_of = |r: Result<Frame, Reason>| -> Result<u64, Reason> {
+        match r? {
+            Frame::BookSnapshot { ids, .. } => Ok(ids.last),
+            other => panic!("{other:?}"),
+        }
+    };
+    let cases: [(&str, &str, Result<u64, Reason>); 16] = [
+        ("seqId", "11", Ok(11)),
+        ("seqId", "\"11\"", Ok(11)),
+        ("seqId", "007", Ok(7)),
+        ("seqId", "18446744073709551615", Ok(u64::MAX)),
+        ("seqId", "18446744073709551616", Err(Reason::Number)),
+        ("seqId", "11a", Err(Reason::Number)),
+        ("seqId", "1.5", Err(Reason::Number)),
+        ("seqId", "1e3", Err(Reason::Number)),
+        ("seqId", "-11", Err(Reason::Number)),
+        ("seqId", "true", Err(Reason::Number)),
+        ("seqId", "[11]", Err(Reason::Number)),
+        ("prevSeqId", "-9223372036854775808", Err(Reason::Number)),
+        ("prevSeqId", "-2", Err(Reason::Number)),
+        ("checksum", "2147483648", Err(Reason::Number)),
+        ("ts", "\"-5\"", Err(Reason::Number)),
+        ("ts", "\"18446744073710\"", Err(Reason::Number)),
+    ];
+    for (key, value, want) in cases {
+        let data: Vec<(&str, &str)> = base
+            .iter()
+            .map(|&(k, v)| if k == key { (k, value) } else { (k, v) })
+            .collect();
+        for sep in ["", " "] {
+            let text = book_text(&["arg", "action", "data"], &ARG, &data, sep);
+            assert_eq!(seq_of(decode(&mut dec, &text).0), want, "{text}");
+        }
+    }
+    // `ts` unquoted is read as before (ms either way).
+    let data: Vec<_> = base
+        .iter()
+        .map(|&(k, v)| if k == "ts" { (k, "5") } else { (k, v) })
+        .collect();
+    let (r, ev) = decode(
+        &mut dec,
+        &book_text(&["arg", "action", "data"], &ARG, &data, ""),
+    );
+    assert!(r.is_ok());
+    assert_eq!(ev[0].exchange_ts, 5_000_000);
+}
+
+/// The envelope's one-compare keys and in-place integers answer exactly as the general
+/// reader: generated `books` and `bbo-tbt` messages (fields in random order, some missing
+/// or repeated, unknown ones, values of every shape, valid or not) decode alike written as
+/// OKX writes them and with whitespace after every `:` and `,` of the envelope (which only
+/// the general reader takes).
+#[test]
+fn the_envelope_fast_path_answers_as_the_general_reader() {
+    let reg = Registry::new();
+    let mut dec = decoder(&reg, &["BTC-USDT"]);
+    let ints = [
+        "11",
+        "-1",
+        "0",
+        "-0",
+        "\"12\"",
+        "13a",
+        "1.5",
+        "1e3",
+        "12345678901234567890",
+        "99999999999999999999",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "4294967295",
+        "-2147483648",
+        "007",
+        "true",
+        "null",
+        "\"\"",
+        "-",
+        "[1]",
+        "{}",
+        "9",
+        "10",
+    ];
+    let tss = [
+        "\"1597026383085\"",
+        "1597026383085",
+        "\"5x\"",
+        "\"\"",
+        "\"18446744073709\"",
+        "\"18446744073710\"",
+        "\"-5\"",
+        "\"0\"",
+        "\"12345678901234567890\"",
+    ];
+    let mut rng = crate::scan_levels::generate::Rng(0x9B05_688C_2B3E_6C1F);
+    let mut pick = |n: usize| (rng.next() % n as u64) as usize;
+    let (mut ok, mut err) = (0, 0);
+    for _ in 0..20_000 {
+        let mut data: Vec<(&str, &str)> = Vec::new();
+        for (key, values) in [
+            ("ts", &tss[..]),
+            ("checksum", &ints[..]),
+            ("prevSeqId", &ints[..]),
+            ("seqId", &ints[..]),
+        ] {
+            // Mostly a usual value, sometimes any, sometimes missing or twice.
+            let n = [1, 1, 1, 1, 0, 2][pick(6)];
+            for _ in 0..n {
+                let v = if pick(3) == 0 {
+                    values[pick(values.len())]
+                } else {
+                    // seqId's usual value is 11 (-1 is never a seqId).
+                    values[pick(if key == "seqId" { 1 } else { 2 })]
+                };
+                data.push((key, v));
+            }
+        }
+        if pick(8) != 0 {
+            data.push(("asks", ASKS));
+        }
+        if pick(8) != 0 {
+            data.push(("bids", if pick(2) == 0 { BIDS } else { "[]" }));
+        }
+        if pick(10) == 0 {
+            data.push(("instId", "\"BTC-USDT\""));
+        }
+        if pick(10) == 0 {
+            data.push(("other", "[1,{\"a\":2}]"));
+        }
+        for i in (1..data.len()).rev() {
+            data.swap(i, pick(i + 1));
+        }
+        let mut top = ["arg", "action", "data"];
+        for i in (1..3).rev() {
+            top.swap(i, pick(i + 1));
+        }
+        let mut arg = ARG.to_vec();
+        if pick(4) == 0 {
+            arg.swap(0, 1);
+        }
+        if pick(6) == 0 {
+            arg[0].1 = "\"bbo-tbt\"";
+        }
+        let fast = book_text(&top, &arg, &data, "");
+        let general = book_text(&top, &arg, &data, " ");
+        let (rf, ef) = decode(&mut dec, &fast);
+        let (rg, eg) = decode(&mut dec, &general);
+        assert_eq!(rf, rg, "{fast}");
+        assert_eq!(ef, eg, "{fast}");
+        if rf.is_ok() {
+            ok += 1;
+        } else {
+            err += 1;
+        }
+    }
+    assert!(ok > 4_000 && err > 4_000, "{ok} {err}");
+}

@@ -1,0 +1,130 @@
+//! A venue-neutral book model for the replay tests' generators: the venue's book as integer
+//! prices and sizes at fixed decimal scales (ticks and lots), kept in `BTreeMap`s apart from
+//! anything the engine computes, rendered by each venue's generator to its own messages,
+//! and compared level for level with the book a consumer rebuilt from the published events.
+
+use std::collections::BTreeMap;
+
+use tickwire_engine::Decimal;
+use tickwire_engine::book::Book;
+use tickwire_engine::event::Side;
+
+/// Levels, best first, as `(price, quantity)`.
+pub type Levels = Vec<(Decimal, Decimal)>;
+
+/// One instrument's book as the venue holds it: price ticks to sizes in lots (never 0: a
+/// level set to 0 is gone), at `10^-price_scale` and `10^-qty_scale`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BookModel {
+    /// Bids: price → size.
+    pub bids: BTreeMap<i64, i64>,
+    /// Asks: price → size.
+    pub asks: BTreeMap<i64, i64>,
+    price_scale: u8,
+    qty_scale: u8,
+}
+
+impl BookModel {
+    /// An empty book whose prices are in units of `10^-price_scale` and sizes of
+    /// `10^-qty_scale`.
+    pub fn new(price_scale: u8, qty_scale: u8) -> BookModel {
+        BookModel {
+            bids: BTreeMap::new(),
+            asks: BTreeMap::new(),
+            price_scale,
+            qty_scale,
+        }
+    }
+
+    /// Sets one level as a venue's diff does: size 0 removes it.
+    pub fn set(&mut self, side: Side, price: i64, qty: i64) {
+        let levels = match side {
+            Side::Buy => &mut self.bids,
+            _ => &mut self.asks,
+        };
+        if qty == 0 {
+            levels.remove(&price);
+        } else {
+            levels.insert(price, qty);
+        }
+    }
+
+    /// Empties both sides.
+    pub fn clear(&mut self) {
+        self.bids.clear();
+        self.asks.clear();
+    }
+
+    /// Bids, best (highest) first, in ticks and lots.
+    pub fn bids_best_first(&self) -> Vec<(i64, i64)> {
+        self.bids.iter().rev().map(|(p, q)| (*p, *q)).collect()
+    }
+
+    /// Asks, best (lowest) first, in ticks and lots.
+    pub fn asks_best_first(&self) -> Vec<(i64, i64)> {
+        self.asks.iter().map(|(p, q)| (*p, *q)).collect()
+    }
+
+    /// Both sides as decimals, best first.
+    pub fn sides(&self) -> (Levels, Levels) {
+        let d = |levels: Vec<(i64, i64)>| -> Levels {
+            levels
+                .into_iter()
+                .map(|(p, q)| {
+                    (
+                        Decimal::from_parts(p, self.price_scale),
+                        Decimal::from_parts(q, self.qty_scale),
+                    )
+                })
+                .collect()
+        };
+        (d(self.bids_best_first()), d(self.asks_best_first()))
+    }
+
+    /// Panics unless `book` (a consumer's, or the handler's validating book) is valid and
+    /// holds exactly these levels, whatever their depth.
+    #[track_caller]
+    pub fn assert_matches(&self, book: &Book) {
+        assert!(book.is_valid(), "the book is not valid");
+        let (bids, asks) = self.sides();
+        assert_eq!(book.bids(usize::MAX).collect::<Vec<_>>(), bids, "bids");
+        assert_eq!(book.asks(usize::MAX).collect::<Vec<_>>(), asks, "asks");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tickwire_engine::book::BookConfig;
+
+    fn d(text: &str) -> Decimal {
+        Decimal::parse(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn levels_are_set_removed_and_compared_by_value() {
+        let mut m = BookModel::new(1, 3);
+        m.set(Side::Buy, 299_995, 500);
+        m.set(Side::Buy, 299_990, 1_000);
+        m.set(Side::Sell, 300_000, 2_345);
+        m.set(Side::Sell, 300_001, 7);
+        m.set(Side::Sell, 300_001, 0);
+        assert_eq!(m.bids_best_first(), [(299_995, 500), (299_990, 1_000)]);
+        let (bids, asks) = m.sides();
+        assert_eq!(bids, [(d("29999.5"), d("0.5")), (d("29999"), d("1"))]);
+        assert_eq!(asks, [(d("30000"), d("2.345"))]);
+        // A book holding the same values, written as a venue writes them, matches.
+        let mut book = Book::new(BookConfig::with_depth(10));
+        for (side, p, q) in [
+            (Side::Buy, "29999.5", "0.5"),
+            (Side::Buy, "29999", "1.000"),
+            (Side::Sell, "30000.0", "2.345"),
+        ] {
+            book.apply(side, d(p), d(q)).unwrap();
+        }
+        book.set_valid(1);
+        m.assert_matches(&book);
+        m.clear();
+        assert!(m.sides().0.is_empty() && m.sides().1.is_empty());
+    }
+}
