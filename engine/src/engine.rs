@@ -186,6 +186,7 @@ impl EngineBuilder {
                 paused_reads: Vec::new(),
                 drops_pending: false,
                 yield_on_congestion: config.idle != IdleStrategy::BusySpin,
+                yield_backlog: config.yield_backlog,
                 deadline: LoopDeadline::default(),
                 attempts: 0,
             },

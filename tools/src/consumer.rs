@@ -51,6 +51,10 @@ pub fn idle_sleep(empty: u32, quiet: Duration, max: Duration) -> Option<Duration
 /// Decode errors noted one by one before only the counter moves.
 const DECODE_NOTES: u64 = 3;
 
+/// Printed lines are written out once this many bytes are pending, and whenever the ring
+/// is empty: one `write` per batch of events instead of one per line.
+pub const PRINT_FLUSH_BYTES: usize = 32 * 1024;
+
 /// What the consumer does when its ring is empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Idle {
@@ -69,7 +73,8 @@ pub enum Idle {
 pub struct TapConfig {
     /// Venue named by status lines that carry no instrument (JSON output).
     pub venue: String,
-    /// Print every event as a JSON line on stdout, flushed per line.
+    /// Print every event as a JSON line on the output (stdout), written out whenever the
+    /// ring is empty and every [`PRINT_FLUSH_BYTES`] in between.
     pub print: bool,
     /// Behaviour on an empty ring.
     pub idle: Idle,
@@ -316,12 +321,24 @@ pub struct Tap {
 }
 
 impl Tap {
-    /// Starts a thread consuming `consumer`, naming instruments through `registry`.
+    /// Starts a thread consuming `consumer`, naming instruments through `registry`; printed
+    /// lines go to stdout.
     pub fn spawn(
         consumer: Consumer,
         registry: Registry,
         config: TapConfig,
         sink: StageSink,
+    ) -> std::io::Result<Tap> {
+        Tap::spawn_with_output(consumer, registry, config, sink, Box::new(std::io::stdout()))
+    }
+
+    /// [`Tap::spawn`] printing to `out` instead of stdout.
+    pub fn spawn_with_output(
+        consumer: Consumer,
+        registry: Registry,
+        config: TapConfig,
+        sink: StageSink,
+        out: Box<dyn Write + Send>,
     ) -> std::io::Result<Tap> {
         let shared = Arc::new(Mutex::new(Watch::default()));
         let worker = Worker {
@@ -334,7 +351,8 @@ impl Tap {
             watch: Watch::default(),
             books: Vec::new(),
             slots: Vec::new(),
-            text: Vec::with_capacity(4096),
+            text: Vec::with_capacity(PRINT_FLUSH_BYTES + 4096),
+            out,
             config,
         };
         let thread = std::thread::Builder::new()
@@ -374,7 +392,9 @@ struct Worker {
     books: Vec<Option<Book>>,
     /// Position in `watch.instruments` per instrument index (`usize::MAX`: not yet).
     slots: Vec<usize>,
+    /// Printed lines not yet written out.
     text: Vec<u8>,
+    out: Box<dyn Write + Send>,
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -398,6 +418,9 @@ impl Worker {
                 let now = clock::now_ns();
                 self.rec.record(&e, now);
                 self.on_event(&e, now);
+                if self.text.len() >= PRINT_FLUSH_BYTES {
+                    self.flush_print();
+                }
                 if now >= next_publish {
                     self.publish();
                     next_publish = now.saturating_add(every);
@@ -410,9 +433,15 @@ impl Worker {
                     let now = clock::now_ns();
                     self.rec.record(&e, now);
                     self.on_event(&e, now);
+                    if self.text.len() >= PRINT_FLUSH_BYTES {
+                        self.flush_print();
+                    }
                 }
+                self.flush_print();
                 break;
             }
+            // Caught up: what was printed goes out before the thread idles.
+            self.flush_print();
             let now = clock::now_ns();
             if now >= next_publish {
                 self.publish();
@@ -494,15 +523,24 @@ impl Worker {
         self.books[i].get_or_insert_with(|| Book::new(BookConfig::with_depth(depth)))
     }
 
+    /// Writes out the printed lines held (stdout is line-buffered: a batch of whole lines
+    /// goes out at once, in one `write` when it fits the pipe).
+    fn flush_print(&mut self) {
+        if self.text.is_empty() {
+            return;
+        }
+        if !self.watch.output_closed
+            && (self.out.write_all(&self.text).is_err() || self.out.flush().is_err())
+        {
+            self.watch.output_closed = true;
+        }
+        self.text.clear();
+    }
+
     fn on_event(&mut self, e: &Event, now: u64) {
         self.watch.events += 1;
         if self.config.print && !self.watch.output_closed {
-            self.text.clear();
             self.lines.write(e, &mut self.text);
-            // Stdout is line-buffered: each line is flushed as it is written.
-            if std::io::stdout().lock().write_all(&self.text).is_err() {
-                self.watch.output_closed = true;
-            }
         }
         match e.kind() {
             EventKind::Trade => {
