@@ -893,6 +893,103 @@ mod tests {
         assert_eq!(longest, Duration::from_millis(1));
     }
 
+    /// A writer that counts its `write` calls and keeps the bytes.
+    #[derive(Clone, Default)]
+    struct Counting(Arc<Mutex<(usize, Vec<u8>)>>);
+
+    impl Write for Counting {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            g.0 += 1;
+            g.1.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn trade(registry: &Registry, id: u64) -> Event {
+        let instrument = registry.intern("binance", "BTCUSDT");
+        let t = Trade {
+            price: Decimal::from_parts(100, 0),
+            qty: Decimal::from_parts(1, 0),
+            side: tickwire_engine::Side::Buy,
+            id,
+        };
+        Event::trade(instrument, t, 0, 0).expect("fits an event")
+    }
+
+    fn print_config() -> TapConfig {
+        TapConfig {
+            print: true,
+            ..TapConfig::new("binance")
+        }
+    }
+
+    #[test]
+    fn printed_lines_go_out_per_batch_not_per_event() {
+        const N: u64 = 2_000;
+        let registry = Registry::new();
+        let (mut producer, consumer) = tickwire_engine::ring::channel(4096);
+        for i in 0..N {
+            assert!(producer.push(trade(&registry, i)));
+        }
+        // The I/O end is gone: the thread drains the ring, prints and ends.
+        drop(producer);
+        let out = Counting::default();
+        let tap = Tap::spawn_with_output(
+            consumer,
+            registry,
+            print_config(),
+            Box::new(|_: &mut StageRecorder| {}),
+            Box::new(out.clone()),
+        )
+        .expect("thread");
+        let watch = tap.join();
+        assert_eq!(watch.events, N);
+        let (writes, bytes) = out.0.lock().unwrap().clone();
+        let text = String::from_utf8(bytes).expect("UTF-8");
+        let ids: Vec<u64> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+                v["id"].as_u64().or_else(|| v["id"].as_str()?.parse().ok()).expect("id")
+            })
+            .collect();
+        assert_eq!(ids, (0..N).collect::<Vec<_>>(), "every line once, in order");
+        // One write per PRINT_FLUSH_BYTES at most, plus the last: it was one per line.
+        let most = text.len() / PRINT_FLUSH_BYTES + 1;
+        assert!(writes <= most, "{writes} writes for {N} lines");
+    }
+
+    #[test]
+    fn printed_lines_go_out_as_soon_as_the_ring_is_empty() {
+        let registry = Registry::new();
+        let (mut producer, consumer) = tickwire_engine::ring::channel(64);
+        let event = trade(&registry, 7);
+        let out = Counting::default();
+        let tap = Tap::spawn_with_output(
+            consumer,
+            registry,
+            print_config(),
+            Box::new(|_: &mut StageRecorder| {}),
+            Box::new(out.clone()),
+        )
+        .expect("thread");
+        assert!(producer.push(event));
+        // One short line, far below the flush size, with the I/O end still there: it is
+        // written once the consumer finds the ring empty (bounded wait, not a timing).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while out.0.lock().unwrap().1.is_empty() {
+            assert!(Instant::now() < deadline, "the line was held back");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(producer);
+        assert_eq!(tap.join().events, 1);
+        assert_eq!(out.0.lock().unwrap().1.iter().filter(|&&b| b == b'\n').count(), 1);
+    }
+
     #[test]
     fn the_sleep_stays_small_against_short_gaps() {
         // Yields first, so an event right behind another costs no sleep at all.
