@@ -6,9 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tickwire_engine::config::{
-    ConnectionConfig, EngineConfig, LOW_LATENCY_YIELD_BACKLOG, Profile,
-};
+use tickwire_engine::config::{ConnectionConfig, EngineConfig, LOW_LATENCY_YIELD_BACKLOG, Profile};
 use tickwire_engine::engine::Engine;
 use tickwire_engine::event::StatusKind;
 use tickwire_engine::stats::EngineStats;
@@ -53,7 +51,11 @@ fn burst_unread(config: EngineConfig) -> EngineStats {
             assert_eq!(kind, Some(StatusKind::Connected), "unexpected event");
         }
     }
-    assert_eq!(ids, (0..N).collect::<Vec<_>>(), "every trade once, in order");
+    assert_eq!(
+        ids,
+        (0..N).collect::<Vec<_>>(),
+        "every trade once, in order"
+    );
     let stats = engine.join().unwrap();
     assert_eq!(stats.dropped_events, 0);
     stats

@@ -329,7 +329,13 @@ impl Tap {
         config: TapConfig,
         sink: StageSink,
     ) -> std::io::Result<Tap> {
-        Tap::spawn_with_output(consumer, registry, config, sink, Box::new(std::io::stdout()))
+        Tap::spawn_with_output(
+            consumer,
+            registry,
+            config,
+            sink,
+            Box::new(std::io::stdout()),
+        )
     }
 
     /// [`Tap::spawn`] printing to `out` instead of stdout.
@@ -954,7 +960,10 @@ mod tests {
             .lines()
             .map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
-                v["id"].as_u64().or_else(|| v["id"].as_str()?.parse().ok()).expect("id")
+                v["id"]
+                    .as_u64()
+                    .or_else(|| v["id"].as_str()?.parse().ok())
+                    .expect("id")
             })
             .collect();
         assert_eq!(ids, (0..N).collect::<Vec<_>>(), "every line once, in order");
@@ -987,7 +996,16 @@ mod tests {
         }
         drop(producer);
         assert_eq!(tap.join().events, 1);
-        assert_eq!(out.0.lock().unwrap().1.iter().filter(|&&b| b == b'\n').count(), 1);
+        assert_eq!(
+            out.0
+                .lock()
+                .unwrap()
+                .1
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count(),
+            1
+        );
     }
 
     #[test]
