@@ -3,7 +3,10 @@
 # 1,000 symbols, `tickwire sim` on core 0 and `tickwire run` (I/O thread and consumer) on
 # core 1, each cell repeated and the cells interleaved so that machine load hits every cell
 # alike. Prints one row per run: per-stage p50 / p99 / p99.9 from `tickwire run`'s summary,
-# the load average and how many books synced.
+# the messages per second that arrived (the simulator falls short of RATE when it saturates
+# its core), the load average and how many books synced. The scenario is issue 16's:
+# trade + book + bbo, every event printed (to /dev/null), `--profile low-latency`, so the
+# I/O thread and the consumer share core 1.
 #
 #   cargo build --release -p tickwire-tools
 #   benches/scaling.sh                       # SYMS="1 10 100 1000" REPS=3 DUR=10s RATE=50000
@@ -27,7 +30,7 @@ stage() { # stage NAME: "p50 p99 p99.9" of that row of the summary
   grep -E "^  $1 " "$err" | awk '{ printf "%s%s %s%s %s%s", $2,$3, $4,$5, $6,$7 }'
 }
 
-printf '%-5s %-7s %-6s %-26s %-26s %-26s %s\n' rep symbols load \
+printf '%-5s %-7s %-6s %-8s %-26s %-26s %-26s %s\n' rep symbols load msgs/s \
   "published→consumed" "recv→decoded" "recv→consumed" books
 for r in $(seq 1 "$REPS"); do
   for n in $SYMS; do
@@ -48,7 +51,8 @@ for r in $(seq 1 "$REPS"); do
     wait "$sim" 2>/dev/null || true
     load=$(cut -d' ' -f1 /proc/loadavg)
     books=$(grep -E '^  books ' "$err" | awk '{ print $2 }')
-    printf '%-5s %-7s %-6s %-26s %-26s %-26s %s\n' "$r" "$n" "$load" \
+    rate=$(grep -E '^  messages ' "$err" | sed -E 's/.*\(([0-9,]+)\/s\).*/\1/')
+    printf '%-5s %-7s %-6s %-8s %-26s %-26s %-26s %s\n' "$r" "$n" "$load" "${rate:-?}" \
       "$(stage 'published→consumed')" "$(stage 'recv→decoded')" "$(stage 'recv→consumed')" \
       "${books:-none}"
   done

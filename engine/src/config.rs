@@ -144,7 +144,18 @@ pub struct EngineConfig {
     pub shutdown_timeout: Duration,
     /// Options for connections that do not bring their own.
     pub connection_defaults: ConnectionOptions,
+    /// Reading pauses, and the loop yields, once a consumer ring holds more than this many
+    /// unread events (every idle strategy but busy-spin; `usize::MAX`: only when a ring is
+    /// three quarters full). Where a consumer shares the I/O thread's core it runs only
+    /// when the loop yields, so without a bound every event of a backlog read in one turn
+    /// waits for the last (issue 16: a p99 of ~2 ms after each stall). Smaller: a shorter
+    /// wait, but a switch of threads every that many events (at 64 about a quarter less
+    /// throughput than at 256 on depth diffs, one core shared).
+    pub yield_backlog: usize,
 }
+
+/// [`EngineConfig::yield_backlog`] of [`Profile::LowLatency`].
+pub const LOW_LATENCY_YIELD_BACKLOG: usize = 128;
 
 impl EngineConfig {
     /// The preset for `profile`.
@@ -159,10 +170,12 @@ impl EngineConfig {
             poll_events: 256,
             shutdown_timeout: Duration::from_secs(2),
             connection_defaults: ConnectionOptions::default(),
+            yield_backlog: usize::MAX,
         };
         match profile {
             Profile::LowLatency => EngineConfig {
                 idle: IdleStrategy::SpinThenYield { spins: 0 },
+                yield_backlog: LOW_LATENCY_YIELD_BACKLOG,
                 // SO_RCVBUF stays unset: setting it turns off Linux's receive-buffer
                 // autotuning and is capped at `net.core.rmem_max`.
                 connection_defaults: ConnectionOptions {

@@ -107,6 +107,9 @@ pub(crate) struct Core {
     /// Pause reading (and yield the core) while a consumer ring is congested: every idle
     /// strategy but busy-spin, whose consumers have cores of their own.
     pub(crate) yield_on_congestion: bool,
+    /// Also pause once a ring holds more than this many unread events
+    /// ([`crate::EngineConfig::yield_backlog`]).
+    pub(crate) yield_backlog: usize,
     /// Some consumer ring has drops not yet reported: the loop reports them when the ring
     /// has room rather than before the next event (which may be long in coming).
     pub(crate) drops_pending: bool,
@@ -126,7 +129,7 @@ impl Core {
             && routes.iter().any(|&r| {
                 self.producers
                     .get(r as usize)
-                    .is_some_and(|p| p.is_congested() && !p.is_abandoned())
+                    .is_some_and(|p| p.is_behind(self.yield_backlog) && !p.is_abandoned())
             })
     }
 

@@ -207,6 +207,7 @@ impl EngineBuilder {
                 congestion_paused: false,
                 drops_pending: false,
                 yield_on_congestion: config.idle != IdleStrategy::BusySpin,
+                yield_backlog: config.yield_backlog,
                 deadline: LoopDeadline::default(),
                 attempts: 0,
             },

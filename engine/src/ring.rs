@@ -310,6 +310,19 @@ impl EventProducer {
             || (self.inner.cached_slots() < self.low_free && self.inner.slots() < self.low_free)
     }
 
+    /// Whether the consumer holds more than `events` unread events, or the ring is
+    /// congested ([`EventProducer::is_congested`]). As there, the consumer's position is read
+    /// only when the cached one says the consumer may be that far behind. An inline
+    /// consumer is never behind (nothing is queued for it).
+    #[inline]
+    pub fn is_behind(&self, events: usize) -> bool {
+        if self.inline.is_some() {
+            return false;
+        }
+        let free = self.capacity().saturating_sub(events).max(self.low_free);
+        self.pending_dropped > 0 || (self.inner.cached_slots() < free && self.inner.slots() < free)
+    }
+
     /// Whether the consumer end was dropped (for an inline consumer: whether it panicked).
     pub fn is_abandoned(&self) -> bool {
         if let Some(sink) = &self.inline {
@@ -433,6 +446,29 @@ mod tests {
         assert!(p.is_congested());
         assert!(p.push(ev(99)));
         assert!(!p.is_congested());
+    }
+
+    #[test]
+    fn behind_past_the_given_backlog_or_when_congested() {
+        let (mut p, mut c) = channel(16);
+        for i in 0..4 {
+            assert!(!p.is_behind(4), "{i} unread");
+            p.push(ev(i));
+        }
+        // 4 unread: not more than 4 yet; the fifth is.
+        assert!(!p.is_behind(4));
+        p.push(ev(4));
+        assert!(p.is_behind(4));
+        // The consumer reads one: the producer sees it.
+        c.pop();
+        assert!(!p.is_behind(4));
+        // 13 unread, past the congestion bound (fewer than 4 free): that rule still holds.
+        for i in 5..14 {
+            p.push(ev(i));
+        }
+        assert_eq!(p.is_behind(usize::MAX), p.is_congested());
+        assert!(p.is_behind(usize::MAX));
+        assert!(p.is_behind(1_000));
     }
 
     #[test]

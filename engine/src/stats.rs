@@ -70,7 +70,8 @@ pub struct EngineStats {
     pub stale_recycles: u64,
     /// Events dropped on full consumer rings (all rings, over the engine's life).
     pub dropped_events: u64,
-    /// Times reading paused on a congested consumer ring so its consumer could catch up.
+    /// Times reading paused so a consumer could catch up: its ring congested, or holding
+    /// more than [`crate::EngineConfig::yield_backlog`] unread events.
     pub congestion_pauses: u64,
     /// Consumer rings retired because their `Consumer` end was dropped (found when the ring
     /// filled): nothing is published to them any more.

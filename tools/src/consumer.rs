@@ -51,6 +51,10 @@ pub fn idle_sleep(empty: u32, quiet: Duration, max: Duration) -> Option<Duration
 /// Decode errors noted one by one before only the counter moves.
 const DECODE_NOTES: u64 = 3;
 
+/// Printed lines are written out once this many bytes are pending, and whenever the ring
+/// is empty: one `write` per batch of events instead of one per line.
+pub const PRINT_FLUSH_BYTES: usize = 32 * 1024;
+
 /// What the consumer does when its ring is empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Idle {
@@ -69,7 +73,8 @@ pub enum Idle {
 pub struct TapConfig {
     /// Venue named by status lines that carry no instrument (JSON output).
     pub venue: String,
-    /// Print every event as a JSON line on stdout, flushed per line.
+    /// Print every event as a JSON line on the output (stdout), written out whenever the
+    /// ring is empty and every [`PRINT_FLUSH_BYTES`] in between.
     pub print: bool,
     /// Behaviour on an empty ring.
     pub idle: Idle,
@@ -316,12 +321,30 @@ pub struct Tap {
 }
 
 impl Tap {
-    /// Starts a thread consuming `consumer`, naming instruments through `registry`.
+    /// Starts a thread consuming `consumer`, naming instruments through `registry`; printed
+    /// lines go to stdout.
     pub fn spawn(
         consumer: Consumer,
         registry: Registry,
         config: TapConfig,
         sink: StageSink,
+    ) -> std::io::Result<Tap> {
+        Tap::spawn_with_output(
+            consumer,
+            registry,
+            config,
+            sink,
+            Box::new(std::io::stdout()),
+        )
+    }
+
+    /// [`Tap::spawn`] printing to `out` instead of stdout.
+    pub fn spawn_with_output(
+        consumer: Consumer,
+        registry: Registry,
+        config: TapConfig,
+        sink: StageSink,
+        out: Box<dyn Write + Send>,
     ) -> std::io::Result<Tap> {
         let shared = Arc::new(Mutex::new(Watch::default()));
         let worker = Worker {
@@ -334,7 +357,8 @@ impl Tap {
             watch: Watch::default(),
             books: Vec::new(),
             slots: Vec::new(),
-            text: Vec::with_capacity(4096),
+            text: Vec::with_capacity(PRINT_FLUSH_BYTES + 4096),
+            out,
             config,
         };
         let thread = std::thread::Builder::new()
@@ -374,7 +398,9 @@ struct Worker {
     books: Vec<Option<Book>>,
     /// Position in `watch.instruments` per instrument index (`usize::MAX`: not yet).
     slots: Vec<usize>,
+    /// Printed lines not yet written out.
     text: Vec<u8>,
+    out: Box<dyn Write + Send>,
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -398,6 +424,9 @@ impl Worker {
                 let now = clock::now_ns();
                 self.rec.record(&e, now);
                 self.on_event(&e, now);
+                if self.text.len() >= PRINT_FLUSH_BYTES {
+                    self.flush_print();
+                }
                 if now >= next_publish {
                     self.publish();
                     next_publish = now.saturating_add(every);
@@ -410,9 +439,15 @@ impl Worker {
                     let now = clock::now_ns();
                     self.rec.record(&e, now);
                     self.on_event(&e, now);
+                    if self.text.len() >= PRINT_FLUSH_BYTES {
+                        self.flush_print();
+                    }
                 }
+                self.flush_print();
                 break;
             }
+            // Caught up: what was printed goes out before the thread idles.
+            self.flush_print();
             let now = clock::now_ns();
             if now >= next_publish {
                 self.publish();
@@ -494,15 +529,24 @@ impl Worker {
         self.books[i].get_or_insert_with(|| Book::new(BookConfig::with_depth(depth)))
     }
 
+    /// Writes out the printed lines held (stdout is line-buffered: a batch of whole lines
+    /// goes out at once, in one `write` when it fits the pipe).
+    fn flush_print(&mut self) {
+        if self.text.is_empty() {
+            return;
+        }
+        if !self.watch.output_closed
+            && (self.out.write_all(&self.text).is_err() || self.out.flush().is_err())
+        {
+            self.watch.output_closed = true;
+        }
+        self.text.clear();
+    }
+
     fn on_event(&mut self, e: &Event, now: u64) {
         self.watch.events += 1;
         if self.config.print && !self.watch.output_closed {
-            self.text.clear();
             self.lines.write(e, &mut self.text);
-            // Stdout is line-buffered: each line is flushed as it is written.
-            if std::io::stdout().lock().write_all(&self.text).is_err() {
-                self.watch.output_closed = true;
-            }
         }
         match e.kind() {
             EventKind::Trade => {
@@ -853,6 +897,115 @@ mod tests {
         // Never a sleep longer than the bound, whatever the silence.
         let (_, longest) = wakeups(Duration::from_secs(60), Duration::from_millis(1));
         assert_eq!(longest, Duration::from_millis(1));
+    }
+
+    /// A writer that counts its `write` calls and keeps the bytes.
+    #[derive(Clone, Default)]
+    struct Counting(Arc<Mutex<(usize, Vec<u8>)>>);
+
+    impl Write for Counting {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            g.0 += 1;
+            g.1.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn trade(registry: &Registry, id: u64) -> Event {
+        let instrument = registry.intern("binance", "BTCUSDT");
+        let t = Trade {
+            price: Decimal::from_parts(100, 0),
+            qty: Decimal::from_parts(1, 0),
+            side: tickwire_engine::Side::Buy,
+            id,
+        };
+        Event::trade(instrument, t, 0, 0).expect("fits an event")
+    }
+
+    fn print_config() -> TapConfig {
+        TapConfig {
+            print: true,
+            ..TapConfig::new("binance")
+        }
+    }
+
+    #[test]
+    fn printed_lines_go_out_per_batch_not_per_event() {
+        const N: u64 = 2_000;
+        let registry = Registry::new();
+        let (mut producer, consumer) = tickwire_engine::ring::channel(4096);
+        for i in 0..N {
+            assert!(producer.push(trade(&registry, i)));
+        }
+        // The I/O end is gone: the thread drains the ring, prints and ends.
+        drop(producer);
+        let out = Counting::default();
+        let tap = Tap::spawn_with_output(
+            consumer,
+            registry,
+            print_config(),
+            Box::new(|_: &mut StageRecorder| {}),
+            Box::new(out.clone()),
+        )
+        .expect("thread");
+        let watch = tap.join();
+        assert_eq!(watch.events, N);
+        let (writes, bytes) = out.0.lock().unwrap().clone();
+        let text = String::from_utf8(bytes).expect("UTF-8");
+        let ids: Vec<u64> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+                v["id"]
+                    .as_u64()
+                    .or_else(|| v["id"].as_str()?.parse().ok())
+                    .expect("id")
+            })
+            .collect();
+        assert_eq!(ids, (0..N).collect::<Vec<_>>(), "every line once, in order");
+        // One write per PRINT_FLUSH_BYTES at most, plus the last: it was one per line.
+        let most = text.len() / PRINT_FLUSH_BYTES + 1;
+        assert!(writes <= most, "{writes} writes for {N} lines");
+    }
+
+    #[test]
+    fn printed_lines_go_out_as_soon_as_the_ring_is_empty() {
+        let registry = Registry::new();
+        let (mut producer, consumer) = tickwire_engine::ring::channel(64);
+        let event = trade(&registry, 7);
+        let out = Counting::default();
+        let tap = Tap::spawn_with_output(
+            consumer,
+            registry,
+            print_config(),
+            Box::new(|_: &mut StageRecorder| {}),
+            Box::new(out.clone()),
+        )
+        .expect("thread");
+        assert!(producer.push(event));
+        // One short line, far below the flush size, with the I/O end still there: it is
+        // written once the consumer finds the ring empty (bounded wait, not a timing).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while out.0.lock().unwrap().1.is_empty() {
+            assert!(Instant::now() < deadline, "the line was held back");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(producer);
+        assert_eq!(tap.join().events, 1);
+        assert_eq!(
+            out.0
+                .lock()
+                .unwrap()
+                .1
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count(),
+            1
+        );
     }
 
     #[test]
