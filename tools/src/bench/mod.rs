@@ -105,6 +105,11 @@ pub struct Args {
     /// I/O thread idle strategy. `yield` suits a box where the consumer shares its core.
     #[arg(long, value_enum, default_value_t = Idle::Yield)]
     pub idle: Idle,
+    /// Pause reading and yield the core once the consumer is this many events behind
+    /// (`EngineConfig::yield_backlog`; default: the low-latency profile's). `0`: never
+    /// (pause only on a congested ring).
+    #[arg(long)]
+    pub yield_backlog: Option<usize>,
     /// Pin the I/O thread to this core.
     #[arg(long)]
     pub pin: Option<usize>,
@@ -213,6 +218,11 @@ fn engine_config(a: &Args) -> EngineConfig {
         Idle::Block => IdleStrategy::Blocking,
     };
     c.pin_core = a.pin;
+    match a.yield_backlog {
+        Some(0) => c.yield_backlog = usize::MAX,
+        Some(n) => c.yield_backlog = n,
+        None => {}
+    }
     c.telemetry = !a.no_stages;
     c.stage_histograms = !a.no_stages;
     c.shutdown_timeout = Duration::from_millis(500);

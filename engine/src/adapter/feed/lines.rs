@@ -522,20 +522,21 @@ impl<A: FeedAdapter> FeedHandler<A> {
                     SyncState::Idle | SyncState::Buffering => b.diffs.last().map(|d| d.ids),
                 };
                 let check = reference.map_or(SeqCheck::Apply, |r| self.adapter.next_diff(&r, &ids));
-                if check == SeqCheck::Reset
-                    && let (Some(seen), Some(applied)) = (
+                // (No let chains: the engine's rust-version is 1.85.)
+                if check == SeqCheck::Reset {
+                    if let (Some(seen), Some(applied)) = (
                         arb.line_resets.get_mut(line).and_then(|r| r.get_mut(slot)),
                         arb.resets.get_mut(slot),
-                    )
-                {
-                    *seen += 1;
-                    if *seen <= *applied {
-                        // Another line already brought this reset: a later copy.
-                        self.stats.stale_diffs += 1;
-                        arb.lost(line, k, now);
-                        return;
+                    ) {
+                        *seen += 1;
+                        if *seen <= *applied {
+                            // Another line already brought this reset: a later copy.
+                            self.stats.stale_diffs += 1;
+                            arb.lost(line, k, now);
+                            return;
+                        }
+                        *applied = *seen;
                     }
-                    *applied = *seen;
                 }
                 match check {
                     SeqCheck::Stale => {
@@ -582,11 +583,11 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 if check == SeqCheck::Apply && !self.books[slot].diffs.is_empty() {
                     self.apply_held(slot, arb, now, cx);
                 }
-                if let Some(s) = arb.snapshots.get_mut(slot)
-                    && s.ids.is_some_and(|x| x.last <= self.books[slot].last.last)
-                {
-                    // The diffs came up to the held snapshot: it is covered.
-                    s.ids = None;
+                if let Some(s) = arb.snapshots.get_mut(slot) {
+                    if s.ids.is_some_and(|x| x.last <= self.books[slot].last.last) {
+                        // The diffs came up to the held snapshot: it is covered.
+                        s.ids = None;
+                    }
                 }
             }
             Frame::BookSnapshot {
@@ -615,14 +616,14 @@ impl<A: FeedAdapter> FeedHandler<A> {
                         return;
                     }
                     arb.held[line] += 1;
-                    if let Some(s) = arb.snapshots.get_mut(slot)
-                        && s.ids.is_none_or(|x| x.last < ids.last)
-                    {
-                        s.ids = Some(ids);
-                        s.checksum = checksum;
-                        s.line = line;
-                        s.events.clear();
-                        s.events.extend_from_slice(events);
+                    if let Some(s) = arb.snapshots.get_mut(slot) {
+                        if s.ids.is_none_or(|x| x.last < ids.last) {
+                            s.ids = Some(ids);
+                            s.checksum = checksum;
+                            s.line = line;
+                            s.events.clear();
+                            s.events.extend_from_slice(events);
+                        }
                     }
                     return;
                 }
