@@ -76,18 +76,29 @@ pub struct RotationConfig {
     pub retry: Duration,
     /// Abandon a rotation whose standby is not ready to take over within this long.
     pub switch_timeout: Duration,
+    /// Once the standby is first ready, keep both legs running this long before switching
+    /// (shorter than `switch_timeout`): trades the old connection still has in flight (in
+    /// its socket, on its network path) reach it before it is retired, including those of a
+    /// stream the standby has not seen a trade of yet. Zero: switch as soon as it is ready.
+    pub settle: Duration,
 }
 
 impl RotationConfig {
-    /// Rotations `margin` before `lifetime` ends; retry after 5 s, abandon after 60 s.
+    /// Rotations `margin` before `lifetime` ends; retry after 5 s, abandon after 60 s,
+    /// settle for [`RotationConfig::SETTLE`].
     pub fn new(lifetime: Duration, margin: Duration) -> RotationConfig {
         RotationConfig {
             lifetime: Some(lifetime),
             margin,
             retry: Duration::from_secs(5),
             switch_timeout: Duration::from_secs(60),
+            settle: Self::SETTLE,
         }
     }
+
+    /// The default [`RotationConfig::settle`]: far above the lag between two connections to
+    /// one venue, and nothing beside a rotation every day.
+    pub const SETTLE: Duration = Duration::from_millis(100);
 
     /// Rotations only when the venue asks (no lifetime timer).
     pub fn on_request_only() -> RotationConfig {
@@ -96,6 +107,7 @@ impl RotationConfig {
             margin: Duration::ZERO,
             retry: Duration::from_secs(5),
             switch_timeout: Duration::from_secs(60),
+            settle: Self::SETTLE,
         }
     }
 }
@@ -104,9 +116,12 @@ impl RotationConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RotationError {
-    /// The margin is not shorter than the lifetime, or the retry delay or switch timeout
-    /// is zero.
-    #[error("rotation margin must be shorter than the lifetime; retry and switch timeout non-zero")]
+    /// The margin is not shorter than the lifetime, the retry delay or switch timeout is
+    /// zero, or the settle time is not shorter than the switch timeout.
+    #[error(
+        "rotation margin must be shorter than the lifetime, settle shorter than the switch \
+         timeout; retry and switch timeout non-zero"
+    )]
     Config,
     /// The factory could not build the first handler.
     #[error("the feed factory could not build the first connection's adapter")]
@@ -178,6 +193,8 @@ pub(super) struct Side<A: FeedAdapter> {
     pub(super) inner_at: u64,
     /// The deadline armed on the leg (NEVER: none).
     pub(super) armed_at: u64,
+    /// A standby: when it was first found ready to take over (0: not ready).
+    pub(super) ready_since: u64,
 }
 
 impl<A: FeedAdapter> Side<A> {
@@ -188,6 +205,7 @@ impl<A: FeedAdapter> Side<A> {
             connected_at: 0,
             inner_at: NEVER,
             armed_at: NEVER,
+            ready_since: 0,
         }
     }
 
@@ -245,6 +263,7 @@ impl<A: FeedAdapter> RotatingFeed<A> {
     ) -> Result<RotatingFeed<A>, RotationError> {
         if config.retry.is_zero()
             || config.switch_timeout.is_zero()
+            || config.settle >= config.switch_timeout
             || config.lifetime.is_some_and(|l| config.margin >= l)
         {
             return Err(RotationError::Config);
@@ -327,8 +346,15 @@ impl<A: FeedAdapter> RotatingFeed<A> {
         let (side, own) = if leg == self.active.leg {
             (&mut self.active, self.rotate_at)
         } else {
+            let settle = Self::ns(self.config.settle);
             match self.standby.as_mut() {
-                Some(s) if s.leg == leg => (s, NEVER),
+                Some(s) if s.leg == leg => {
+                    let own = match s.ready_since {
+                        0 => NEVER,
+                        at => at.saturating_add(settle),
+                    };
+                    (s, own)
+                }
                 _ => return,
             }
         };
@@ -363,6 +389,19 @@ impl<A: FeedAdapter> RotatingFeed<A> {
             // The handler already published `Rotating` for a venue request.
             Self::status(StatusKind::Rotating, reason, u64::from(leg.0), cx);
         }
+    }
+
+    /// Whether the standby `s` has been ready to take over for the settle time (noting when
+    /// it became ready; a standby that stops being ready starts over).
+    fn settled(&self, s: &mut Side<A>, now: u64) -> bool {
+        if !s.handler.ready_to_replace(&self.active.handler) {
+            s.ready_since = 0;
+            return false;
+        }
+        if s.ready_since == 0 {
+            s.ready_since = now.max(1);
+        }
+        now.saturating_sub(s.ready_since) >= Self::ns(self.config.settle)
     }
 
     /// Drops the standby and closes its leg; the retry is scheduled once it is gone.
@@ -521,7 +560,7 @@ impl<A: FeedAdapter> WsHandler for RotatingFeed<A> {
                 self.standby = Some(s);
                 self.abandon(cx);
                 self.begin(Reason::ServerShutdown, cx);
-            } else if s.handler.ready_to_replace(&self.active.handler) {
+            } else if self.settled(&mut s, cx.now()) {
                 self.switch(s, true, cx);
             } else {
                 self.standby = Some(s);
@@ -583,11 +622,16 @@ impl<A: FeedAdapter> WsHandler for RotatingFeed<A> {
                     self.begin(Reason::Rotation, cx);
                 }
             }
-        } else if let Some(s) = self.standby.as_mut().filter(|s| s.leg == leg) {
+        } else if let Some(mut s) = self.standby.take_if(|s| s.leg == leg) {
             s.armed_at = NEVER;
             if now >= s.inner_at {
                 s.inner_at = NEVER;
                 s.call(cx, |h, cx| h.on_timer(cx));
+            }
+            if self.settled(&mut s, now) {
+                self.switch(s, true, cx);
+            } else {
+                self.standby = Some(s);
             }
         }
         self.arm(cx);
@@ -762,6 +806,10 @@ mod tests {
 
     impl Harness {
         fn new() -> Harness {
+            Harness::settling(Duration::ZERO)
+        }
+
+        fn settling(settle: Duration) -> Harness {
             let builds = Arc::new(AtomicU64::new(0));
             let b = builds.clone();
             let factory: FeedFactory<Fake> = Box::new(move || {
@@ -776,6 +824,7 @@ mod tests {
                 margin: Duration::from_secs(2),
                 retry: Duration::from_secs(1),
                 switch_timeout: Duration::from_secs(3),
+                settle,
             };
             let feed = RotatingFeed::new(factory, FeedConfig::default(), config).unwrap();
             let (p, consumer) = ring::channel(1024);
@@ -1033,5 +1082,81 @@ mod tests {
         assert!(h.feed.added.is_empty());
         assert_eq!(h.feed.removed, topics);
         assert!(h.feed.active().adapter().extra.is_empty());
+    }
+
+    /// The standby subscribed later than the old leg and is ahead of it (the old leg's
+    /// socket still holds trades 2 and 3): switching now would lose them. It waits until the
+    /// old leg has published up to its first trade, then for the settle time, then takes
+    /// over on its timer: every trade exactly once, in order.
+    #[test]
+    fn a_standby_ahead_of_a_lagging_old_leg_waits_for_it_then_settles() {
+        const MS: u64 = 1_000_000;
+        let mut h = Harness::settling(Duration::from_millis(50));
+        let t0 = 100 * S;
+        h.call(0, t0, |f, cx| f.on_connect(cx));
+        h.message(0, t0 + 1, "t1");
+        assert!(h.message(0, t0 + 2, "shutdown").opens_leg());
+        h.call(1, t0 + 3, |f, cx| f.on_connect(cx));
+        // Ahead: not ready (4 is more than one past the old leg's 1).
+        let a = h.message(1, t0 + 4, "t4");
+        assert_eq!(a.closes_legs().count(), 0);
+        h.message(0, t0 + 5, "t2");
+        let a = h.message(1, t0 + 6, "t5");
+        assert_eq!(a.closes_legs().count(), 0);
+        // The old leg reaches 3: ready, but it settles first (its timer says until when).
+        h.message(0, t0 + 7, "t3");
+        let a = h.message(1, t0 + 8, "t6");
+        assert_eq!(a.closes_legs().count(), 0);
+        assert_eq!(a.timer(), Some(t0 + 8 + 50 * MS));
+        // Still publishing meanwhile.
+        h.message(0, t0 + 9, "t4");
+        let (_, a) = h.call(1, t0 + 8 + 50 * MS, |f, cx| f.on_timer(cx));
+        assert_eq!(a.closes_legs().collect::<Vec<_>>(), vec![Leg(0)]);
+        h.message(1, t0 + 9 + 50 * MS, "t7");
+        let ev = h.drain();
+        assert_eq!(trades(&ev), vec![1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(h.feed.monitor().stats().completed, 1);
+    }
+
+    /// A standby that is ready before it has seen a trade of a stream still waits the
+    /// settle time: the old leg may have trades of it in flight that the standby never gets.
+    #[test]
+    fn a_ready_standby_without_trades_waits_the_settle_time() {
+        const MS: u64 = 1_000_000;
+        let mut h = Harness::settling(Duration::from_millis(50));
+        let t0 = 100 * S;
+        h.call(0, t0, |f, cx| f.on_connect(cx));
+        h.message(0, t0 + 1, "t1");
+        assert!(h.message(0, t0 + 2, "shutdown").opens_leg());
+        h.call(1, t0 + 3, |f, cx| f.on_connect(cx));
+        // A message of another instrument: ready for instrument 0 (no trade of it yet).
+        let a = h.message(1, t0 + 4, "t9@1");
+        assert_eq!(a.closes_legs().count(), 0);
+        // The old leg's in-flight trades 2 and 3 arrive during the settle time.
+        h.message(0, t0 + 5, "t2");
+        h.message(0, t0 + 6, "t3");
+        h.message(1, t0 + 7, "t4");
+        let (_, a) = h.call(1, t0 + 4 + 50 * MS, |f, cx| f.on_timer(cx));
+        assert_eq!(a.closes_legs().collect::<Vec<_>>(), vec![Leg(0)]);
+        let ev = h.drain();
+        assert_eq!(trades(&ev), vec![1, 2, 3, 9, 4]);
+    }
+
+    #[test]
+    fn settle_must_be_shorter_than_the_switch_timeout() {
+        let factory: FeedFactory<Fake> = Box::new(|| {
+            Some((
+                Fake::default(),
+                Box::new(crate::adapter::QueuedSnapshots::new()) as _,
+            ))
+        });
+        let config = RotationConfig {
+            settle: Duration::from_secs(60),
+            ..RotationConfig::new(Duration::from_secs(10), Duration::from_secs(2))
+        };
+        assert_eq!(
+            RotatingFeed::new(factory, FeedConfig::default(), config).err(),
+            Some(RotationError::Config)
+        );
     }
 }

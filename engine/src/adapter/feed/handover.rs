@@ -18,6 +18,9 @@ pub struct Watermarks {
     /// ordered numbers (UUIDs, hashed text), any instrument: such trades are deduplicated by
     /// membership, not by comparison.
     pub recent_trades: Vec<u64>,
+    /// Key of the last unordered trade per instrument index (0: none), so a take-over knows
+    /// which instruments the old connection published such trades of.
+    pub unordered: Vec<u64>,
     /// Next slot of `recent_trades` to overwrite once it is full.
     pub(super) recent_next: usize,
     /// `recent_trades` is sorted (a hand-over's copy): searched by bisection.
@@ -42,8 +45,20 @@ impl Watermarks {
             bbos: vec![0; n],
             books: vec![None; n],
             recent_trades: Vec::new(),
+            unordered: vec![0; n],
             recent_next: 0,
             recent_sorted: false,
+        }
+    }
+
+    /// Makes room for instrument indexes below `n` (instruments subscribed at run time).
+    pub(super) fn grow(&mut self, n: usize) {
+        if n > self.trades.len() {
+            self.trades.resize(n, 0);
+            self.agg_trades.resize(n, 0);
+            self.bbos.resize(n, 0);
+            self.books.resize(n, None);
+            self.unordered.resize(n, 0);
         }
     }
 
@@ -102,6 +117,9 @@ impl Watermarks {
 
     pub(super) fn record_unordered(&mut self, e: &Event) {
         let key = e.trade_id().map_or(e.seq, TradeId::key);
+        if let Some(last) = self.unordered.get_mut(e.instrument.index()) {
+            *last = key;
+        }
         if self.recent_trades.len() < RECENT_TRADE_IDS {
             // Grows once to its bound (the first such trades), then overwrites in place.
             self.recent_trades
@@ -112,6 +130,68 @@ impl Watermarks {
             self.recent_next = (self.recent_next + 1) % RECENT_TRADE_IDS;
         }
         self.recent_sorted = false;
+    }
+}
+
+/// The first trade a standby connection logged per instrument. A take-over waits until the
+/// old connection has published up to it: the old one may lag (its socket or its network
+/// path holds trades the standby, subscribed later, never gets), and what it has not read
+/// when it is retired would fall between the two.
+#[derive(Clone, Debug, Default)]
+pub(super) struct FirstTrades {
+    /// First plain trade id per instrument index (0: none yet).
+    plain: Vec<u64>,
+    /// First aggregated trade id per instrument index (0: none yet).
+    agg: Vec<u64>,
+    /// Key ([`TradeId::key`]) of the first unordered trade per instrument index.
+    unordered: Vec<Option<u64>>,
+}
+
+impl FirstTrades {
+    /// Notes `e` if it is the first trade of its kind for its instrument. Standby only.
+    pub(super) fn note(&mut self, e: &Event) {
+        if e.kind() != EventKind::Trade {
+            return;
+        }
+        let i = e.instrument.index();
+        if unordered_id(e) {
+            if self.unordered.len() <= i {
+                self.unordered.resize(i + 1, None);
+            }
+            let key = e.trade_id().map_or(e.seq, TradeId::key);
+            self.unordered[i].get_or_insert(key);
+            return;
+        }
+        let firsts = if e.flags.contains(Flags::AGGREGATED) {
+            &mut self.agg
+        } else {
+            &mut self.plain
+        };
+        if firsts.len() <= i {
+            firsts.resize(i + 1, 0);
+        }
+        if firsts[i] == 0 {
+            firsts[i] = e.seq;
+        }
+    }
+
+    /// Whether the old connection's watermarks reach every first trade: an ordered id at
+    /// most one past what it published (nothing can lie between), an unordered one among
+    /// what it published. Instruments it published no trade of do not hold the switch.
+    pub(super) fn reached_by(&self, old: &Watermarks) -> bool {
+        let ordered = |firsts: &[u64], marks: &[u64]| {
+            firsts
+                .iter()
+                .zip(marks)
+                .all(|(&first, &mark)| first == 0 || mark == 0 || first <= mark.saturating_add(1))
+        };
+        ordered(&self.plain, &old.trades)
+            && ordered(&self.agg, &old.agg_trades)
+            && self
+                .unordered
+                .iter()
+                .zip(&old.unordered)
+                .all(|(first, &last)| first.is_none_or(|key| last == 0 || old.covers_key(key)))
     }
 }
 
@@ -190,20 +270,28 @@ impl<A: FeedAdapter> FeedHandler<A> {
     /// passes through the join point. It may still be behind `old`: until it catches up, its
     /// diffs are skipped as stale and its trades and BBOs as duplicates.
     pub fn ready_to_take_over(&self, old: &Watermarks) -> bool {
-        self.ready_for(|i| old.books.get(i.index()).copied().flatten())
+        self.ready_for(old, |i| old.books.get(i.index()).copied().flatten())
     }
 
     /// [`FeedHandler::ready_to_take_over`] from `old` itself (no copy of its watermarks:
     /// called for every message of a standby connection).
     pub fn ready_to_replace(&self, old: &FeedHandler<A>) -> bool {
-        self.ready_for(|i| {
+        self.ready_for(&old.marks, |i| {
             let b = &old.books[old.slot(i)?];
             matches!(b.state, SyncState::Live | SyncState::Joining).then_some(b.last)
         })
     }
 
-    pub(super) fn ready_for(&self, old_last: impl Fn(InstrumentId) -> Option<DiffIds>) -> bool {
-        if self.mode != Mode::Standby || self.adapter.pending_acks() != 0 || self.log_overflow {
+    pub(super) fn ready_for(
+        &self,
+        old_marks: &Watermarks,
+        old_last: impl Fn(InstrumentId) -> Option<DiffIds>,
+    ) -> bool {
+        if self.mode != Mode::Standby
+            || self.adapter.pending_acks() != 0
+            || self.log_overflow
+            || !self.first_trades.reached_by(old_marks)
+        {
             return false;
         }
         self.books.iter().enumerate().all(|(slot, b)| {
@@ -332,6 +420,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
         self.log_events = log_events;
         self.log_events.clear();
         self.log_overflow = false;
+        self.first_trades = FirstTrades::default();
         self.arm_timer(cx);
         report
     }

@@ -367,13 +367,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 .map(|i| i.index() + 1)
                 .max()
                 .unwrap_or(0);
-            if n > self.marks.trades.len() {
-                let m = &mut self.marks;
-                m.trades.resize(n, 0);
-                m.agg_trades.resize(n, 0);
-                m.bbos.resize(n, 0);
-                m.books.resize(n, None);
-            }
+            self.marks.grow(n);
         } else {
             self.adapter.unsubscribe(&subs, &mut frames);
             self.untrack_books(cx);

@@ -198,6 +198,8 @@ pub struct FeedHandler<A: FeedAdapter> {
     log: Vec<LogItem>,
     log_events: Vec<Event>,
     log_overflow: bool,
+    /// A standby's first logged trade per instrument (what the old connection must reach).
+    first_trades: FirstTrades,
     /// After a take-over: what the old connection published, and until when (ns) to skip
     /// trades and BBOs it covers (this connection may lag the old one a little).
     carried: Option<(Watermarks, u64)>,
@@ -279,6 +281,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
             log: Vec::new(),
             log_events: Vec::new(),
             log_overflow: false,
+            first_trades: FirstTrades::default(),
             carried: None,
             ack_deadline: 0,
             seen_pending: 0,
@@ -366,13 +369,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
             .map(|i| i.index() + 1)
             .max()
             .unwrap_or(0);
-        if n > self.marks.trades.len() {
-            let m = &mut self.marks;
-            m.trades.resize(n, 0);
-            m.agg_trades.resize(n, 0);
-            m.bbos.resize(n, 0);
-            m.books.resize(n, None);
-        }
+        self.marks.grow(n);
         self.outbox.extend(frames);
         self.flush(cx);
         self.arm_timer(cx);
@@ -492,6 +489,9 @@ impl<A: FeedAdapter> FeedHandler<A> {
         match frame {
             Frame::Market => {
                 if self.mode == Mode::Standby {
+                    for e in events {
+                        self.first_trades.note(e);
+                    }
                     let start = self.log_events.len() as u32;
                     self.log_item(
                         LogItem::Market {
