@@ -37,6 +37,9 @@ pub(super) struct Toy {
     budget: Option<RequestBudget>,
     /// No sequence at all (Kraken): every diff applies, the checksum is the only check.
     unsequenced: bool,
+    /// A strict chain (OKX's `prevSeqId`): the next diff must follow the last one exactly;
+    /// any other is a gap, older ones included. Only the join rule calls a covered one stale.
+    pub(super) strict_chain: bool,
     /// Frames the adapter produced, in order (shared with the test).
     produced: Arc<Mutex<Vec<String>>>,
 }
@@ -48,6 +51,7 @@ impl Toy {
             start,
             budget: None,
             unsequenced: false,
+            strict_chain: false,
             produced: Arc::default(),
         }
     }
@@ -253,6 +257,14 @@ impl FeedAdapter for Toy {
         }
     }
 
+    fn join_diff(&self, last: &DiffIds, diff: &DiffIds) -> SeqCheck {
+        if self.strict_chain && diff.first != 1 && diff.last <= last.last {
+            SeqCheck::Stale
+        } else {
+            self.next_diff(last, diff)
+        }
+    }
+
     fn next_diff(&self, last: &DiffIds, diff: &DiffIds) -> SeqCheck {
         if self.unsequenced {
             SeqCheck::Apply
@@ -260,6 +272,8 @@ impl FeedAdapter for Toy {
             SeqCheck::Reset
         } else if diff.first == last.last + 1 {
             SeqCheck::Apply
+        } else if self.strict_chain {
+            SeqCheck::Gap
         } else if diff.last <= last.last {
             SeqCheck::Stale
         } else {

@@ -28,9 +28,16 @@ struct Lines {
 
 impl Lines {
     fn new(lines: usize) -> Lines {
-        let factory: LineFactory<Toy> = Box::new(|_| {
+        Lines::with_chain(lines, false)
+    }
+
+    /// `strict`: the toy chains diffs like OKX (any mismatch is a gap to `next_diff`).
+    fn with_chain(lines: usize, strict: bool) -> Lines {
+        let factory: LineFactory<Toy> = Box::new(move |_| {
+            let mut toy = Toy::new(INST, SnapshotStart::InBand);
+            toy.strict_chain = strict;
             Some((
-                Toy::new(INST, SnapshotStart::InBand),
+                toy,
                 Box::new(QueuedSnapshots::new()) as Box<dyn SnapshotSource>,
             ))
         });
@@ -491,4 +498,34 @@ fn a_reset_on_every_line_resets_the_book_once() {
     l.call(1, 9 * MS, |f, cx| f.on_connect(cx));
     l.send(1, 10 * MS, "diff 1 1 b300x1 a301x1");
     assert_eq!(snapshot_runs(&l.drain()), 1, "the next restart");
+}
+
+/// With a strict chain (OKX), a slower line's copy of a diff already applied is a later
+/// copy, not a diff past a hole: it must not count that line as past a hole, or a real skip
+/// on the leading line would be declared a gap at once while the slower line still brings
+/// the missing diff.
+#[test]
+fn a_slower_lines_copies_do_not_count_as_past_a_hole() {
+    let mut l = Lines::with_chain(2, true);
+    l.up();
+    l.drain();
+    l.send(0, 3 * MS, "diff 11 11 b100x2");
+    l.send(0, 4 * MS, "diff 12 12 b100x3");
+    // Line 1 lags: its copy of 11 arrives after line 0's 12.
+    l.send(1, 5 * MS, "diff 11 11 b100x2");
+    // Line 0 skips 13.
+    l.send(0, 6 * MS, "diff 14 14 b100x5");
+    assert_eq!(count(&l.drain(), StatusKind::Gap), 0, "held, not yet a gap");
+    l.send(1, 7 * MS, "diff 12 12 b100x3");
+    l.send(1, 8 * MS, "diff 13 13 b100x4");
+    l.send(1, 9 * MS, "diff 14 14 b100x5");
+    let ev = l.drain();
+    assert_eq!(diffs(&ev), vec![13, 14]);
+    assert_eq!(count(&ev, StatusKind::Gap), 0);
+    let r = l.feed.report();
+    assert_eq!((r.gaps, r.filled), (0, 1));
+    assert_eq!(
+        r.lines[1].lost, 4,
+        "the snapshot, 11, 12 and 14 were later copies"
+    );
 }

@@ -515,7 +515,10 @@ impl<A: FeedAdapter> FeedHandler<A> {
                     SyncState::Live | SyncState::Joining => Some(b.last),
                     SyncState::Idle | SyncState::Buffering => b.diffs.last().map(|d| d.ids),
                 };
-                let check = reference.map_or(SeqCheck::Apply, |r| self.adapter.next_diff(&r, &ids));
+                // The join rule, not the next-diff rule: a later copy from a slower line must
+                // read as stale, not as a diff past a hole (OKX's `prevSeqId` chain calls
+                // any mismatch a gap), and lines may cut batches differently (Binance).
+                let check = reference.map_or(SeqCheck::Apply, |r| self.adapter.join_diff(&r, &ids));
                 // (No let chains: the engine's rust-version is 1.85.)
                 if check == SeqCheck::Reset {
                     if let (Some(seen), Some(applied)) = (
@@ -556,6 +559,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
                             return;
                         }
                         // Every line in session passed the hole (or the wait is over).
+
                         *h = Hold::default();
                         if self.install_held_snapshot(slot, arb, now, cx) {
                             // The hole is behind a snapshot a line brought: no gap.
