@@ -529,3 +529,29 @@ fn a_slower_lines_copies_do_not_count_as_past_a_hole() {
         "the snapshot, 11, 12 and 14 were later copies"
     );
 }
+
+/// At the start both lines subscribe at about the same time, line 1 a little earlier: its
+/// first trade (1) precedes the stream line 0 started publishing (2, 3) and no other line
+/// will ever bring it. Once line 1's next trade turns out already published, 1 is known to
+/// be behind the stream: skipped (as an ordered id below the watermark is), not held until
+/// the hold ends and then published late, out of order, as a "gap".
+#[test]
+fn a_uuid_trade_from_before_the_streams_start_is_skipped_not_published_late() {
+    let mut l = Lines::new(2);
+    l.up();
+    l.drain();
+    l.send(0, 3 * MS, &format!("trade {} 100", uuid(2)));
+    l.send(0, 3 * MS, &format!("trade {} 100", uuid(3)));
+    l.send(1, 4 * MS, &format!("trade {} 100", uuid(1)));
+    assert_eq!(trades(&l.drain()), vec![ukey(2), ukey(3)]);
+    l.send(1, 4 * MS, &format!("trade {} 100", uuid(2)));
+    l.send(1, 4 * MS, &format!("trade {} 100", uuid(3)));
+    l.send(1, 5 * MS, &format!("trade {} 100", uuid(4)));
+    l.send(0, 6 * MS, &format!("trade {} 100", uuid(4)));
+    // The hold's time passes: nothing is left to release.
+    l.call(0, 200 * MS, |f, cx| f.on_timer(cx));
+    assert_eq!(trades(&l.drain()), vec![ukey(4)]);
+    let r = l.feed.report();
+    assert_eq!(r.gaps, 0);
+    assert_eq!(l.feed.arbiter().stats().behind_trades, 1);
+}

@@ -746,6 +746,27 @@ impl<A: FeedAdapter> FeedHandler<A> {
         if self.marks.covers(e) {
             self.stats.duplicates += 1;
             arb.lost(line, k, now);
+            if let Some(h) = arb.held_trades.get_mut(stream) {
+                // This line's held trades came before `e` on it (a session's trades come in
+                // venue order), and `e` is published: they are behind the published stream
+                // (from before the feed's start, when this line subscribed before the line
+                // that started it; or a hole the other lines passed). An ordered id there is
+                // at or below the watermark and skipped; so are these, never published late.
+                let mut n = 0;
+                while n < h.events.len() {
+                    if usize::from(h.lines[n]) == line && !self.marks.covers(&h.events[n]) {
+                        h.events.remove(n);
+                        h.prevs.remove(n);
+                        h.lines.remove(n);
+                        self.stats.behind_trades += 1;
+                    } else {
+                        n += 1;
+                    }
+                }
+                if h.events.is_empty() {
+                    h.since = 0;
+                }
+            }
             if arb
                 .held_trades
                 .get(stream)

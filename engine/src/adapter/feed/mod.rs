@@ -150,6 +150,12 @@ pub struct FeedStats {
     pub send_retries: u64,
     /// Trades and BBOs skipped after a take-over because the old connection published them.
     pub duplicates: u64,
+    /// Trades with unordered ids (UUIDs) one line of an arbitrated feed brought behind the
+    /// published stream, never published by any line: its first trades of a session when a
+    /// later one turned out already published (from before the feed's start, when it
+    /// subscribed before the line that started the stream). Skipped, as an ordered id at or
+    /// below the watermark is.
+    pub behind_trades: u64,
     /// Subscription requests given up on after the ack timeout.
     pub ack_timeouts: u64,
     /// Books republished as SNAPSHOT runs after a consumer ring dropped events (the consumers'
