@@ -145,17 +145,25 @@ pub struct EngineConfig {
     /// Options for connections that do not bring their own.
     pub connection_defaults: ConnectionOptions,
     /// Reading pauses, and the loop yields, once a consumer ring holds more than this many
-    /// unread events (every idle strategy but busy-spin; `usize::MAX`: only when a ring is
-    /// three quarters full). Where a consumer shares the I/O thread's core it runs only
-    /// when the loop yields, so without a bound every event of a backlog read in one turn
-    /// waits for the last (issue 16: a p99 of ~2 ms after each stall). Smaller: a shorter
-    /// wait, but a switch of threads every that many events (at 64 about a quarter less
-    /// throughput than at 256 on depth diffs, one core shared).
+    /// unread events and its consumer has not read for [`EngineConfig::yield_stall`]
+    /// (every idle strategy but busy-spin; `usize::MAX`: only when a ring is three quarters
+    /// full). Where a consumer shares the I/O thread's core it runs only when the loop
+    /// yields, so without a bound every event of a backlog read in one turn waits for the
+    /// last (issue 16: a p99 of ~2 ms after each stall).
     pub yield_backlog: usize,
+    /// See [`EngineConfig::yield_backlog`]: how long a consumer that far behind may stand
+    /// still before the loop yields to it. A consumer on a core of its own keeps reading and
+    /// is never yielded to for its backlog (a yield every few messages cost the ring
+    /// consumer 2.5x its throughput on the peers bench when the bound was by size alone);
+    /// zero: by size alone.
+    pub yield_stall: Duration,
 }
 
 /// [`EngineConfig::yield_backlog`] of [`Profile::LowLatency`].
-pub const LOW_LATENCY_YIELD_BACKLOG: usize = 128;
+pub const LOW_LATENCY_YIELD_BACKLOG: usize = 64;
+
+/// [`EngineConfig::yield_stall`] of [`Profile::LowLatency`].
+pub const LOW_LATENCY_YIELD_STALL: Duration = Duration::from_micros(20);
 
 impl EngineConfig {
     /// The preset for `profile`.
@@ -171,11 +179,13 @@ impl EngineConfig {
             shutdown_timeout: Duration::from_secs(2),
             connection_defaults: ConnectionOptions::default(),
             yield_backlog: usize::MAX,
+            yield_stall: Duration::ZERO,
         };
         match profile {
             Profile::LowLatency => EngineConfig {
                 idle: IdleStrategy::SpinThenYield { spins: 0 },
                 yield_backlog: LOW_LATENCY_YIELD_BACKLOG,
+                yield_stall: LOW_LATENCY_YIELD_STALL,
                 // SO_RCVBUF stays unset: setting it turns off Linux's receive-buffer
                 // autotuning and is capped at `net.core.rmem_max`.
                 connection_defaults: ConnectionOptions {

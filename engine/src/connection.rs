@@ -107,9 +107,10 @@ pub(crate) struct Core {
     /// Pause reading (and yield the core) while a consumer ring is congested: every idle
     /// strategy but busy-spin, whose consumers have cores of their own.
     pub(crate) yield_on_congestion: bool,
-    /// Also pause once a ring holds more than this many unread events
-    /// ([`crate::EngineConfig::yield_backlog`]).
+    /// Also pause once a ring holds more than this many unread events and its consumer
+    /// stood still this long, ns ([`crate::EngineConfig::yield_backlog`]).
     pub(crate) yield_backlog: usize,
+    pub(crate) yield_stall_ns: u64,
     /// Some consumer ring has drops not yet reported: the loop reports them when the ring
     /// has room rather than before the next event (which may be long in coming).
     pub(crate) drops_pending: bool,
@@ -124,13 +125,16 @@ impl Core {
     /// other connections do not slow this one, nor does a ring whose consumer is gone (the
     /// loop retires it once it drops).
     #[inline]
-    fn congested(&self, routes: &[u16]) -> bool {
-        self.yield_on_congestion
-            && routes.iter().any(|&r| {
-                self.producers
-                    .get(r as usize)
-                    .is_some_and(|p| p.is_behind(self.yield_backlog) && !p.is_abandoned())
-            })
+    fn congested(&mut self, routes: &[u16]) -> bool {
+        if !self.yield_on_congestion {
+            return false;
+        }
+        let (backlog, stall) = (self.yield_backlog, self.yield_stall_ns);
+        routes.iter().any(|&r| {
+            self.producers
+                .get_mut(r as usize)
+                .is_some_and(|p| p.is_starved(backlog, stall, clock::now_ns) && !p.is_abandoned())
+        })
     }
 
     /// Notes drops left unreported on `routes` after a message, for the loop to flush.

@@ -208,6 +208,7 @@ impl EngineBuilder {
                 drops_pending: false,
                 yield_on_congestion: config.idle != IdleStrategy::BusySpin,
                 yield_backlog: config.yield_backlog,
+                yield_stall_ns: u64::try_from(config.yield_stall.as_nanos()).unwrap_or(u64::MAX),
                 deadline: LoopDeadline::default(),
                 attempts: 0,
             },

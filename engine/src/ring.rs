@@ -60,7 +60,19 @@ pub struct EventProducer {
     /// An inline consumer in place of the ring (`inner` is then an unused placeholder):
     /// events are handed to it on the I/O thread instead ([`crate::inline`]).
     inline: Option<Box<InlineSink>>,
+    /// Events written ever: with the free slots, where the consumer's reading is.
+    written: u64,
+    /// [`EventProducer::is_starved`]: the consumer's read position when last looked at,
+    /// since when it has stood there (0: not watched), and checks to skip after it moved.
+    watch_read: u64,
+    watch_since: u64,
+    watch_skip: u32,
 }
+
+/// After seeing a consumer that is behind still reading, [`EventProducer::is_starved`]
+/// skips this many checks before looking again (a look reads the consumer's position, a
+/// cache line it writes, and the clock).
+const WATCH_SKIP: u32 = 8;
 
 /// A consumer thread's end of a ring. `Send`: hand it to any thread.
 pub struct Consumer {
@@ -83,6 +95,10 @@ pub fn channel(capacity: usize) -> (EventProducer, Consumer) {
             retired: false,
             stats: stats.clone(),
             inline: None,
+            written: 0,
+            watch_read: 0,
+            watch_since: 0,
+            watch_skip: 0,
         },
         Consumer { inner: c, stats },
     )
@@ -103,6 +119,10 @@ pub fn inline(consumer: impl InlineConsumer) -> (EventProducer, InlineHandle) {
         retired: false,
         stats: Arc::new(RingStats::default()),
         inline: Some(Box::new(sink)),
+        written: 0,
+        watch_read: 0,
+        watch_since: 0,
+        watch_skip: 0,
     };
     (producer, handle)
 }
@@ -129,7 +149,10 @@ impl EventProducer {
         }
         if self.pending_dropped == 0 {
             match self.inner.push(event) {
-                Ok(()) => return true,
+                Ok(()) => {
+                    self.written += 1;
+                    return true;
+                }
                 Err(_) => {
                     self.drop_one();
                     return false;
@@ -142,6 +165,7 @@ impl EventProducer {
             // Both pushes succeed: there are two free slots and only this thread pushes.
             let ok = self.inner.push(status).is_ok() && self.inner.push(event).is_ok();
             debug_assert!(ok);
+            self.written += 2;
             self.pending_dropped = 0;
             ok
         } else {
@@ -163,6 +187,7 @@ impl EventProducer {
         }
         let status = self.overflow_status(now);
         if self.inner.push(status).is_ok() {
+            self.written += 1;
             self.pending_dropped = 0;
         }
         self.pending_dropped > 0
@@ -215,15 +240,20 @@ impl EventProducer {
         }
         if self.pending_dropped == 0 {
             if let Ok(chunk) = self.inner.write_chunk_uninit(events.len()) {
-                return chunk.fill_from_iter(events.iter().map(|e| stamp(*e)));
+                let n = chunk.fill_from_iter(events.iter().map(|e| stamp(*e)));
+                self.written += n as u64;
+                return n;
             }
         } else if self.inner.slots() > events.len() {
             // Room for the report and the whole run; only this thread pushes.
             let status = self.overflow_status(first.recv_ts);
             if self.inner.push(status).is_ok() {
+                self.written += 1;
                 self.pending_dropped = 0;
                 if let Ok(chunk) = self.inner.write_chunk_uninit(events.len()) {
-                    return chunk.fill_from_iter(events.iter().map(|e| stamp(*e)));
+                    let n = chunk.fill_from_iter(events.iter().map(|e| stamp(*e)));
+                    self.written += n as u64;
+                    return n;
                 }
             }
         }
@@ -321,6 +351,60 @@ impl EventProducer {
         }
         let free = self.capacity().saturating_sub(events).max(self.low_free);
         self.pending_dropped > 0 || (self.inner.cached_slots() < free && self.inner.slots() < free)
+    }
+
+    /// Whether the consumer, more than `events` behind, has stood still for `stall_ns` (at
+    /// the time `now` gives, asked only then), or the ring is congested
+    /// ([`EventProducer::is_congested`]). A consumer that shares the I/O thread's core runs
+    /// only when the I/O thread yields, so it stands still however far behind it falls; one
+    /// with a core of its own keeps reading, and pausing for it would only cost throughput.
+    /// With `stall_ns` 0 this is [`EventProducer::is_behind`]. Only when the cached
+    /// position says the consumer may be that far behind is its position read (and then
+    /// at most once every [`WATCH_SKIP`] calls while it is seen reading).
+    #[inline]
+    pub fn is_starved(&mut self, events: usize, stall_ns: u64, now: impl FnOnce() -> u64) -> bool {
+        if stall_ns == 0 {
+            return self.is_behind(events);
+        }
+        if self.inline.is_some() {
+            return false;
+        }
+        if self.pending_dropped > 0 {
+            return true;
+        }
+        let free = self.capacity().saturating_sub(events).max(self.low_free);
+        if self.inner.cached_slots() >= free {
+            self.watch_since = 0;
+            return false;
+        }
+        self.watch(free, stall_ns, now)
+    }
+
+    /// The slow path of [`EventProducer::is_starved`].
+    #[inline(never)]
+    fn watch(&mut self, free: usize, stall_ns: u64, now: impl FnOnce() -> u64) -> bool {
+        if self.watch_skip > 0 && self.inner.cached_slots() >= self.low_free {
+            self.watch_skip -= 1;
+            return false;
+        }
+        let slots = self.inner.slots();
+        if slots >= free {
+            self.watch_since = 0;
+            return false;
+        }
+        if slots < self.low_free {
+            return true;
+        }
+        let unread = (self.capacity() - slots) as u64;
+        let read = self.written.wrapping_sub(unread);
+        let now = now();
+        if self.watch_since == 0 || read != self.watch_read {
+            self.watch_read = read;
+            self.watch_since = now.max(1);
+            self.watch_skip = WATCH_SKIP;
+            return false;
+        }
+        now.saturating_sub(self.watch_since) >= stall_ns
     }
 
     /// Whether the consumer end was dropped (for an inline consumer: whether it panicked).
@@ -469,6 +553,53 @@ mod tests {
         assert_eq!(p.is_behind(usize::MAX), p.is_congested());
         assert!(p.is_behind(usize::MAX));
         assert!(p.is_behind(1_000));
+    }
+
+    /// A consumer past the backlog that keeps reading (a core of its own) is not yielded
+    /// to; one that stands still for the stall time (a core shared with the I/O thread) is.
+    #[test]
+    fn starved_only_when_a_consumer_past_the_backlog_stands_still() {
+        let never = || -> u64 { unreachable!("the clock is not asked") };
+        let (mut p, mut c) = channel(64);
+        let stall = 1_000;
+        for i in 0..4 {
+            p.push(ev(i));
+        }
+        // Not past the backlog: no look at the consumer or the clock.
+        assert!(!p.is_starved(4, stall, never));
+        for i in 4..8 {
+            p.push(ev(i));
+        }
+        // Past it: the watch starts (at 100 ns), then a few calls are skipped.
+        assert!(!p.is_starved(4, stall, || 100));
+        for _ in 0..WATCH_SKIP {
+            assert!(!p.is_starved(4, stall, never));
+        }
+        // Standing still: starved once the stall time has passed since the watch began.
+        assert!(!p.is_starved(4, stall, || 600));
+        assert!(p.is_starved(4, stall, || 1_100));
+        // It reads one: moving, so not starved; the watch starts over.
+        c.pop();
+        assert!(!p.is_starved(4, stall, || 1_200));
+        for _ in 0..WATCH_SKIP {
+            assert!(!p.is_starved(4, stall, never));
+        }
+        assert!(!p.is_starved(4, stall, || 2_100));
+        assert!(p.is_starved(4, stall, || 2_200));
+        // Caught up: not starved, and the watch is over.
+        while c.pop().is_some() {}
+        assert!(!p.is_starved(4, stall, never));
+        // Congested (fewer than a quarter free): at once, whatever the consumer does.
+        for i in 0..50 {
+            p.push(ev(i));
+        }
+        assert!(p.is_starved(4, stall, || 2_300));
+        // A stall time of zero: the size rule alone.
+        while c.pop().is_some() {}
+        for i in 0..5 {
+            p.push(ev(i));
+        }
+        assert!(p.is_starved(4, 0, never));
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! Issue 16: a backlog read in one loop turn reached a consumer sharing the I/O thread's core
 //! only after the whole of it was handled (every event of it waited for the last: a p99 of
 //! ~2 ms after each stall). Reading now pauses, and the loop yields, once the consumer's ring
-//! holds more than `EngineConfig::yield_backlog` unread events.
+//! holds more than `EngineConfig::yield_backlog` unread events and the consumer has stood
+//! still for `EngineConfig::yield_stall`.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tickwire_engine::config::{ConnectionConfig, EngineConfig, LOW_LATENCY_YIELD_BACKLOG, Profile};
+use tickwire_engine::config::{
+    ConnectionConfig, EngineConfig, LOW_LATENCY_YIELD_BACKLOG, LOW_LATENCY_YIELD_STALL, Profile,
+};
 use tickwire_engine::engine::Engine;
 use tickwire_engine::event::StatusKind;
 use tickwire_engine::stats::EngineStats;
@@ -65,10 +68,29 @@ fn burst_unread(config: EngineConfig) -> EngineStats {
 fn reading_pauses_once_the_consumer_is_a_backlog_behind() {
     let config = EngineConfig::profile(Profile::LowLatency);
     assert_eq!(config.yield_backlog, LOW_LATENCY_YIELD_BACKLOG);
+    assert_eq!(config.yield_stall, LOW_LATENCY_YIELD_STALL);
     let stats = burst_unread(config);
-    // Past 128 unread events every further message is followed by a pause (the consumer
-    // never reads here): at least N - 128 - 1 (the `Connected` status is an event too).
-    // Before the fix reading paused only at three quarters of the ring: never here.
+    // The consumer never reads here: once it is 64 events behind and has stood still for
+    // 20 us, every further message is followed by a pause. Those handled within the
+    // first 20 us are far fewer than half the burst. Before the fix reading paused only
+    // at three quarters of the ring: never here.
+    let bound = N / 2;
+    assert!(
+        stats.congestion_pauses >= bound,
+        "{} pauses, expected at least {bound}",
+        stats.congestion_pauses
+    );
+}
+
+#[test]
+fn by_size_alone_reading_pauses_past_the_backlog() {
+    let config = EngineConfig {
+        yield_stall: Duration::ZERO,
+        ..EngineConfig::profile(Profile::LowLatency)
+    };
+    let stats = burst_unread(config);
+    // Past 64 unread events every further message is followed by a pause: at least
+    // N - 64 - 1 (the `Connected` status is an event too).
     let bound = N - LOW_LATENCY_YIELD_BACKLOG as u64 - 1;
     assert!(
         stats.congestion_pauses >= bound,

@@ -105,11 +105,16 @@ pub struct Args {
     /// I/O thread idle strategy. `yield` suits a box where the consumer shares its core.
     #[arg(long, value_enum, default_value_t = Idle::Yield)]
     pub idle: Idle,
-    /// Pause reading and yield the core once the consumer is this many events behind
-    /// (`EngineConfig::yield_backlog`; default: the low-latency profile's). `0`: never
-    /// (pause only on a congested ring).
+    /// Pause reading and yield the core once the consumer is this many events behind and
+    /// has stood still for `--yield-stall` (`EngineConfig::yield_backlog`; default: the
+    /// low-latency profile's). `0`: never (pause only on a congested ring).
     #[arg(long)]
     pub yield_backlog: Option<usize>,
+    /// How long a consumer past `--yield-backlog` may stand still before the I/O thread
+    /// yields to it (`EngineConfig::yield_stall`, e.g. `20us`; default: the low-latency
+    /// profile's). `0`: by backlog size alone.
+    #[arg(long, value_parser = parse_stall)]
+    pub yield_stall: Option<Duration>,
     /// Pin the I/O thread to this core.
     #[arg(long)]
     pub pin: Option<usize>,
@@ -210,6 +215,10 @@ fn start_hop(a: &Args, _: Option<Consumer>, _: &Registry) -> Result<Option<Hop>,
     }
 }
 
+fn parse_stall(s: &str) -> Result<Duration, String> {
+    crate::sim::parse_duration(s).map_err(|e| e.to_string())
+}
+
 fn engine_config(a: &Args) -> EngineConfig {
     let mut c = EngineConfig::profile(Profile::LowLatency);
     c.idle = match a.idle {
@@ -222,6 +231,9 @@ fn engine_config(a: &Args) -> EngineConfig {
         Some(0) => c.yield_backlog = usize::MAX,
         Some(n) => c.yield_backlog = n,
         None => {}
+    }
+    if let Some(stall) = a.yield_stall {
+        c.yield_stall = stall;
     }
     c.telemetry = !a.no_stages;
     c.stage_histograms = !a.no_stages;

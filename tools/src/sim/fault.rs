@@ -77,7 +77,7 @@ pub enum FaultParseError {
     ZeroPeriod,
 }
 
-/// Parses `500ms`, `2s`, `1m`, `1h` or a bare number of seconds.
+/// Parses `20us`, `500ms`, `2s`, `1m`, `1h` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, FaultParseError> {
     let s = s.trim();
     let (num, unit) = s
@@ -85,6 +85,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, FaultParseError> {
         .map_or((s, ""), |i| s.split_at(i));
     let n: f64 = num.parse().map_err(|_| FaultParseError::Duration)?;
     let secs = match unit {
+        "us" => n / 1e6,
         "ms" => n / 1e3,
         "" | "s" => n,
         "m" => n * 60.0,
