@@ -13,7 +13,8 @@
 #   FIFO=10 benches/scaling.sh               # both processes SCHED_FIFO (needs root): shields
 #                                            # the cells from other load on a shared machine
 #
-# Environment: BIN (tickwire binary), SYMS, REPS, DUR, RATE, PORT (first port), FIFO or NICE.
+# Environment: BIN (tickwire binary), SYMS, REPS, DUR, RATE, PORT (first port), FIFO or NICE,
+# RUN_ARGS (added to `tickwire run`, e.g. "--yield-stall 0" for the backlog bound by size).
 set -euo pipefail
 BIN=${BIN:-target/release/tickwire}
 SYMS=${SYMS:-1 10 100 1000}
@@ -45,7 +46,7 @@ for r in $(seq 1 "$REPS"); do
       sleep 0.1
     done
     "${prio[@]}" taskset -c 1 "$BIN" run --url "ws://127.0.0.1:$port/stream" --symbols "$syms" \
-      --channels trade,book,bbo --print --profile low-latency --duration "$DUR" \
+      --channels trade,book,bbo --print --profile low-latency --duration "$DUR" ${RUN_ARGS:-} \
       >/dev/null 2>"$err" || true
     kill "$sim" 2>/dev/null || true
     wait "$sim" 2>/dev/null || true

@@ -93,6 +93,16 @@ pub struct Args {
     /// Engine profile: standard (blocking poll), low-latency (busy poll), lightweight.
     #[arg(long, default_value = "standard")]
     profile: String,
+    /// Pause reading and yield the core once a consumer is this many events behind and has
+    /// stood still for `--yield-stall` (`EngineConfig::yield_backlog`; default: the
+    /// profile's). `0`: only when a ring is three quarters full.
+    #[arg(long)]
+    yield_backlog: Option<usize>,
+    /// How long a consumer past `--yield-backlog` may stand still before the I/O thread
+    /// yields to it (`EngineConfig::yield_stall`, e.g. `20us`; default: the profile's). `0`:
+    /// by backlog size alone.
+    #[arg(long, value_parser = parse_duration)]
+    yield_stall: Option<Duration>,
     /// Also publish every event to NATS JetStream (nats://HOST:PORT, comma-separated for a
     /// cluster): stream TICKWIRE, subjects tickwire.VENUE.SYMBOL, read back with
     /// `tickwire subscribe`. An egress thread of its own drains a ring of its own.
@@ -179,6 +189,14 @@ pub fn run(args: Args) -> ExitCode {
     if profile == Profile::LowLatency {
         // A pure spin starves a consumer sharing the core; yield on empty polls.
         engine.idle = IdleStrategy::SpinThenYield { spins: 0 };
+    }
+    match args.yield_backlog {
+        Some(0) => engine.yield_backlog = usize::MAX,
+        Some(n) => engine.yield_backlog = n,
+        None => {}
+    }
+    if let Some(stall) = args.yield_stall {
+        engine.yield_stall = stall;
     }
     let print = args.print || (!args.stats && !std::io::stdout().is_terminal());
     let session = Session {
