@@ -13,11 +13,18 @@
 #   FIFO=10 benches/scaling.sh               # both processes SCHED_FIFO (needs root): shields
 #                                            # the cells from other load on a shared machine
 #
-# Environment: BIN (tickwire binary), SYMS, REPS, DUR, RATE, PORT (first port), FIFO or NICE,
+# CONNS adds the connection dimension (issue 13): each symbol count is also run with the
+# streams spread over that many connections on the one I/O thread (`tickwire run
+# --connections`; cells with more connections than symbols are skipped; Binance puts at
+# most 1,024 streams on a connection, so 1,000 symbols x 3 channels is 3 connections at the
+# least). Default "1".
+#
+# Environment: BIN (tickwire binary), SYMS, CONNS, REPS, DUR, RATE, PORT (first port), FIFO or NICE,
 # RUN_ARGS (added to `tickwire run`, e.g. "--yield-stall 0" for the backlog bound by size).
 set -euo pipefail
 BIN=${BIN:-target/release/tickwire}
 SYMS=${SYMS:-1 10 100 1000}
+CONNS=${CONNS:-1}
 REPS=${REPS:-3}
 DUR=${DUR:-10s}
 RATE=${RATE:-50000}
@@ -31,10 +38,12 @@ stage() { # stage NAME: "p50 p99 p99.9" of that row of the summary
   grep -E "^  $1 " "$err" | awk '{ printf "%s%s %s%s %s%s", $2,$3, $4,$5, $6,$7 }'
 }
 
-printf '%-5s %-7s %-6s %-8s %-26s %-26s %-26s %s\n' rep symbols load msgs/s \
+printf '%-5s %-7s %-5s %-6s %-8s %-26s %-26s %-26s %s\n' rep symbols conns load msgs/s \
   "published→consumed" "recv→decoded" "recv→consumed" books
 for r in $(seq 1 "$REPS"); do
   for n in $SYMS; do
+  for c in $CONNS; do
+    if (( c > 1 && c > n )); then continue; fi
     port=$((port + 1))
     syms=$(seq 0 $((n - 1)) | awk '{ printf "%sS%03dUSDT", (NR > 1 ? "," : ""), $1 }')
     "${prio[@]}" taskset -c 0 "$BIN" sim --port "$port" --rate "$RATE" --symbols "$syms" \
@@ -46,15 +55,17 @@ for r in $(seq 1 "$REPS"); do
       sleep 0.1
     done
     "${prio[@]}" taskset -c 1 "$BIN" run --url "ws://127.0.0.1:$port/stream" --symbols "$syms" \
-      --channels trade,book,bbo --print --profile low-latency --duration "$DUR" ${RUN_ARGS:-} \
+      --channels trade,book,bbo --print --profile low-latency --duration "$DUR" \
+      --connections "$c" ${RUN_ARGS:-} \
       >/dev/null 2>"$err" || true
     kill "$sim" 2>/dev/null || true
     wait "$sim" 2>/dev/null || true
     load=$(cut -d' ' -f1 /proc/loadavg)
     books=$(grep -E '^  books ' "$err" | awk '{ print $2 }')
     rate=$(grep -E '^  messages ' "$err" | sed -E 's/.*\(([0-9,]+)\/s\).*/\1/')
-    printf '%-5s %-7s %-6s %-8s %-26s %-26s %-26s %s\n' "$r" "$n" "$load" "${rate:-?}" \
-      "$(stage 'published→consumed')" "$(stage 'recv→decoded')" "$(stage 'recv→consumed')" \
-      "${books:-none}"
+    printf '%-5s %-7s %-5s %-6s %-8s %-26s %-26s %-26s %s\n' "$r" "$n" "$c" "$load" \
+      "${rate:-?}" "$(stage 'published→consumed')" "$(stage 'recv→decoded')" \
+      "$(stage 'recv→consumed')" "${books:-none}"
+  done
   done
 done

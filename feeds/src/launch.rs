@@ -78,6 +78,11 @@ pub struct LaunchSpec {
     /// How subscriptions are requested, venue-specific (Binance `frames` or `url`); `None`:
     /// the venue's default.
     pub subscribe: Option<String>,
+    /// Spread the streams over at least this many connections (as far as there are symbols
+    /// to spread: a symbol's streams stay on one), for benchmarks of the I/O thread's cost
+    /// per connection; `None`: as few as the venue allows. Binance only so far; the other
+    /// venues refuse it ([`NO_CONNECTIONS`]).
+    pub connections: Option<usize>,
 }
 
 impl LaunchSpec {
@@ -116,6 +121,10 @@ pub const NO_LINES_COINBASE: &str = "coinbase takes one --url: redundant lines (
      carry only the connection-wide sequence_num, which differs on every connection (update \
      times are not unique and batching differs per connection, so content matching cannot \
      tell a missed update from a late one); run one line";
+
+/// Why a venue other than Binance refuses [`LaunchSpec::connections`].
+pub const NO_CONNECTIONS: &str = "--connections is implemented for binance and binance-usdm \
+     only; other venues pack their streams into as few connections as they allow";
 
 /// Why Kraken refuses redundant lines ([`LaunchSpec::lines`]).
 pub const NO_LINES_KRAKEN: &str = "kraken takes one --url: redundant lines (A/B) line up the \

@@ -93,6 +93,10 @@ pub struct Args {
     /// Engine profile: standard (blocking poll), low-latency (busy poll), lightweight.
     #[arg(long, default_value = "standard")]
     profile: String,
+    /// Spread the streams over at least this many connections on the one I/O thread (as
+    /// far as there are symbols; Binance only), e.g. to measure the cost per connection.
+    #[arg(long)]
+    connections: Option<usize>,
     /// Pause reading and yield the core once a consumer is this many events behind and has
     /// stood still for `--yield-stall` (`EngineConfig::yield_backlog`; default: the
     /// profile's). `0`: only when a ring is three quarters full.
@@ -159,6 +163,7 @@ pub fn run(args: Args) -> ExitCode {
     spec.url = args.url.first().cloned();
     spec.lines = args.url.iter().skip(1).cloned().collect();
     spec.rest_url = args.rest_url.clone();
+    spec.connections = args.connections;
     if args.deflate {
         spec.options = tickwire_engine::ConnectionOptions {
             deflate: Some(tickwire_engine::ws::DeflateOffer::default()),

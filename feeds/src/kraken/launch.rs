@@ -47,6 +47,9 @@ impl KrakenLaunch {
     /// Plans `spec`.
     pub fn plan(spec: &LaunchSpec, registry: &Registry) -> Result<KrakenLaunch, LaunchError> {
         let usage = LaunchError::Usage;
+        if spec.connections.is_some() {
+            return Err(usage(crate::launch::NO_CONNECTIONS.into()));
+        }
         if !spec.lines.is_empty() {
             return Err(usage(crate::launch::NO_LINES_KRAKEN.into()));
         }

@@ -114,6 +114,19 @@ impl BinanceLaunch {
             let per = (symbols.len() * n).div_ceil(8).div_ceil(n) * n;
             feed.config_mut().streams_per_frame = per.clamp(n, 200);
         }
+        if let Some(n) = spec.connections {
+            if n == 0 {
+                return Err(usage("--connections must be at least 1".into()));
+            }
+            // A symbol's streams move as a unit: round the share up to whole symbols.
+            let per_symbol = channels.len();
+            let per = (symbols.len() * per_symbol)
+                .div_ceil(n)
+                .div_ceil(per_symbol)
+                * per_symbol;
+            let c = feed.config_mut();
+            c.max_streams = c.max_streams.min(per.max(per_symbol));
+        }
         if let Some(url) = &spec.url {
             feed = feed.url(url);
         }
@@ -308,5 +321,31 @@ mod tests {
         assert!(parse_speed("0ms", Market::Spot).is_err());
         assert_eq!(parse_speed("0ms", Market::UsdM), Ok(DepthSpeed::Ms0));
         assert!(parse_speed("fast", Market::UsdM).is_err());
+    }
+
+    /// `--connections N` spreads the streams evenly over N connections, a symbol's streams
+    /// together; never more connections than symbols; 0 is refused. Expected counts worked
+    /// out by hand: 10 symbols x 3 channels = 30 streams over 4 -> 8 each, rounded up to
+    /// whole symbols (9): groups of 9, 9, 9, 3.
+    #[test]
+    fn connections_spread_the_streams() {
+        let registry = Registry::new();
+        let symbols: Vec<String> = (0..10).map(|i| format!("S{i:03}USDT")).collect();
+        let mut spec = LaunchSpec::new(&symbols, &["trade", "book", "bbo"]);
+        spec.url = Some("ws://127.0.0.1:9/stream".into());
+        let plan = |spec: &LaunchSpec| {
+            BinanceLaunch::plan(Market::Spot, spec, &registry).map(|l| l.connections().len())
+        };
+        assert_eq!(plan(&spec), Ok(1));
+        spec.connections = Some(4);
+        assert_eq!(plan(&spec), Ok(4));
+        spec.connections = Some(64);
+        assert_eq!(plan(&spec), Ok(10), "one symbol a connection at most");
+        spec.connections = Some(0);
+        assert!(plan(&spec).is_err());
+        let mut one = LaunchSpec::new(&["BTCUSDT"], &["trade", "book"]);
+        one.url = spec.url.clone();
+        one.connections = Some(8);
+        assert_eq!(plan(&one), Ok(1));
     }
 }

@@ -40,6 +40,9 @@ impl BybitLaunch {
         registry: &Registry,
     ) -> Result<BybitLaunch, LaunchError> {
         let usage = LaunchError::Usage;
+        if spec.connections.is_some() {
+            return Err(usage(crate::launch::NO_CONNECTIONS.into()));
+        }
         let depth = match spec.depth.as_deref() {
             None => Depth::L50,
             Some(d) => Depth::from_levels(d.trim()).ok_or_else(|| {

@@ -40,6 +40,9 @@ impl CoinbaseLaunch {
     /// Plans `spec`.
     pub fn plan(spec: &LaunchSpec, registry: &Registry) -> Result<CoinbaseLaunch, LaunchError> {
         let usage = LaunchError::Usage;
+        if spec.connections.is_some() {
+            return Err(usage(crate::launch::NO_CONNECTIONS.into()));
+        }
         if !spec.lines.is_empty() {
             return Err(usage(super::NO_LINES_COINBASE.into()));
         }

@@ -54,6 +54,9 @@ impl OkxLaunch {
     /// Plans `spec`.
     pub fn plan(spec: &LaunchSpec, registry: &Registry) -> Result<OkxLaunch, LaunchError> {
         let usage = LaunchError::Usage;
+        if spec.connections.is_some() {
+            return Err(usage(crate::launch::NO_CONNECTIONS.into()));
+        }
         let mut channels = Vec::new();
         for name in spec.channel_names() {
             match parse_channel(name) {
