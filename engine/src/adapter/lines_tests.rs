@@ -555,3 +555,51 @@ fn a_uuid_trade_from_before_the_streams_start_is_skipped_not_published_late() {
     assert_eq!(r.gaps, 0);
     assert_eq!(l.feed.arbiter().stats().behind_trades, 1);
 }
+
+/// A venue that re-sends a book's snapshot with a *lower* id (Bybit: "a re-sent snapshot
+/// may carry a lower `u`; accept any snapshot") does so on each line. Below the book, it
+/// read as a late copy, and the diffs after it as stale: the book froze while claiming to
+/// be valid. A snapshot below what the same line brought before is that line's numbering
+/// going back: the first copy replaces the book, the other line's copy is a later copy.
+#[test]
+fn a_snapshot_with_a_lower_id_on_every_line_replaces_the_book_once() {
+    let mut l = Lines::new(2);
+    l.up();
+    l.drain();
+    for line in 0..2 {
+        l.send(line, 3 * MS, "diff 11 11 b100x2");
+        l.send(line, 4 * MS, "diff 12 12 b100x3");
+    }
+    l.send(0, 5 * MS, "snap 5 b100x7 a101x1");
+    l.send(1, 6 * MS, "snap 5 b100x7 a101x1");
+    l.send(0, 7 * MS, "diff 6 6 b100x8");
+    l.send(1, 8 * MS, "diff 6 6 b100x8");
+    let ev = l.drain();
+    assert_eq!(diffs(&ev), vec![11, 12, 6]);
+    let runs = ev
+        .iter()
+        .filter(|e| e.flags.contains(Flags::RUN_START))
+        .count();
+    assert_eq!(runs, 1, "the lower snapshot once");
+    for kind in [StatusKind::Gap, StatusKind::Resync] {
+        assert_eq!(count(&ev, kind), 0, "{kind:?}");
+    }
+    let book = l.feed.arbiter().book(INST).unwrap();
+    assert_eq!(book.bids(1).next().map(|(_, q)| q.mantissa()), Some(8));
+    assert!(l.feed.arbiter().in_sync(INST));
+    // A line that reconnects brings a snapshot below the book too: a late copy (its own
+    // numbering did not go back: it brought nothing before in this session).
+    l.call(1, 9 * MS, |f, cx| f.on_disconnect(Reason::Io, cx));
+    l.call(1, 10 * MS, |f, cx| f.on_connect(cx));
+    l.send(0, 11 * MS, "diff 7 7 b100x9");
+    l.send(1, 12 * MS, "snap 6 b100x8 a101x1");
+    l.send(1, 13 * MS, "diff 7 7 b100x9");
+    let ev = l.drain();
+    assert_eq!(diffs(&ev), vec![7]);
+    assert_eq!(
+        ev.iter()
+            .filter(|e| e.flags.contains(Flags::RUN_START))
+            .count(),
+        0
+    );
+}

@@ -153,6 +153,11 @@ pub(crate) struct Arbiter {
     /// the count applied is new; one within it is another copy of one already applied.
     pub(crate) resets: Vec<u32>,
     pub(crate) line_resets: [Vec<u32>; MAX_LINES],
+    /// Per line and book: the last update id the line brought in this session (a diff or a
+    /// snapshot, first copy or later; 0: none yet). A snapshot below it is the line's own
+    /// numbering going back (Bybit re-sends snapshots "sometimes with a lower `u`"), not a
+    /// late copy.
+    pub(crate) line_last: [Vec<u64>; MAX_LINES],
     pub(crate) arrivals: Arrivals,
     /// Per line: updates it delivered first, copies it delivered later, diffs it delivered
     /// past a hole (held), data messages, and when its last data arrived.
@@ -196,6 +201,7 @@ impl Arbiter {
             snapshots: (0..books).map(|_| HeldSnapshot::default()).collect(),
             resets: vec![0; books],
             line_resets: std::array::from_fn(|_| vec![0; books]),
+            line_last: std::array::from_fn(|_| vec![0; books]),
             arrivals: Arrivals::new(1 << 14),
             won: [0; MAX_LINES],
             lost: [0; MAX_LINES],
@@ -227,6 +233,11 @@ impl Arbiter {
         for r in &mut self.line_resets {
             if r.len() < books {
                 r.resize(books, 0);
+            }
+        }
+        for l in &mut self.line_last {
+            if l.len() < books {
+                l.resize(books, 0);
             }
         }
     }
@@ -265,6 +276,9 @@ impl Arbiter {
     pub(crate) fn line_up(&mut self, line: usize) {
         if let Some(p) = self.prev_trade.get_mut(line) {
             p.iter_mut().for_each(|x| *x = 0);
+        }
+        if let Some(l) = self.line_last.get_mut(line) {
+            l.iter_mut().for_each(|x| *x = 0);
         }
         if let Some(r) = self.line_resets.get_mut(line) {
             for (seen, applied) in r.iter_mut().zip(&self.resets) {
@@ -510,6 +524,9 @@ impl<A: FeedAdapter> FeedHandler<A> {
                     return;
                 };
                 let k = Some(key(4, instrument, ids.last));
+                if let Some(l) = arb.line_last.get_mut(line).and_then(|l| l.get_mut(slot)) {
+                    *l = ids.last;
+                }
                 let b = &self.books[slot];
                 let reference = match b.state {
                     SyncState::Live | SyncState::Joining => Some(b.last),
@@ -599,10 +616,46 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 };
                 let b = &self.books[slot];
                 let live = b.state == SyncState::Live;
+                let line_last = arb
+                    .line_last
+                    .get_mut(line)
+                    .and_then(|l| l.get_mut(slot))
+                    .map_or(0, |l| std::mem::replace(l, ids.last));
                 if live && ids.last <= b.last.last {
-                    // Another line's book is already past this one.
-                    self.stats.stale_diffs += 1;
-                    arb.lost[line] += 1;
+                    // Below what this very line brought before: its numbering went back (a
+                    // re-sent snapshot with a lower id; venues.md: accept any snapshot). The
+                    // first line to bring it installs it, as a sequence reset; the others'
+                    // copies of it are later copies (the reset counters tell them apart).
+                    let renumbered = line_last > ids.last
+                        && match (
+                            arb.line_resets.get_mut(line).and_then(|r| r.get_mut(slot)),
+                            arb.resets.get_mut(slot),
+                        ) {
+                            (Some(seen), Some(applied)) => {
+                                *seen += 1;
+                                let new = *seen > *applied;
+                                if new {
+                                    *applied = *seen;
+                                }
+                                new
+                            }
+                            _ => false,
+                        };
+                    if !renumbered {
+                        // Another line's book is already past this one.
+                        self.stats.stale_diffs += 1;
+                        arb.lost[line] += 1;
+                        return;
+                    }
+                    self.stats.resets += 1;
+                    if let Some(h) = arb.holds.get_mut(slot) {
+                        *h = Hold::default();
+                    }
+                    if let Some(s) = arb.snapshots.get_mut(slot) {
+                        s.ids = None;
+                    }
+                    arb.won[line] += 1;
+                    self.on_book_snapshot(slot, ids, checksum, events, cx);
                     return;
                 }
                 let reset = live && self.adapter.next_diff(&b.last, &ids) == SeqCheck::Reset;
