@@ -360,7 +360,7 @@ impl EventProducer {
     /// with a core of its own keeps reading, and pausing for it would only cost throughput.
     /// With `stall_ns` 0 this is [`EventProducer::is_behind`]. Only when the cached
     /// position says the consumer may be that far behind is its position read (and then
-    /// at most once every [`WATCH_SKIP`] calls while it is seen reading).
+    /// at most once every 8 calls while it is seen reading).
     #[inline]
     pub fn is_starved(&mut self, events: usize, stall_ns: u64, now: impl FnOnce() -> u64) -> bool {
         if stall_ns == 0 {

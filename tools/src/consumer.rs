@@ -606,7 +606,7 @@ impl Worker {
                 let text = match recovered {
                     Some(d) => format!(
                         "{symbol}: book back in sync after {} ({levels} levels, update {seq})",
-                        crate::view::fmt_duration(d)
+                        crate::text::fmt_duration(d)
                     ),
                     None => format!("{symbol}: book in sync ({levels} levels, update {seq})"),
                 };
@@ -673,7 +673,7 @@ impl Worker {
                 } else {
                     let text = format!(
                         "connection {c} down: {}",
-                        crate::view::reason_text(s.reason)
+                        crate::text::reason_text(s.reason)
                     );
                     self.note(NoteLevel::Warn, text);
                 }
@@ -686,7 +686,7 @@ impl Worker {
                 w.last_reason = Reason::from_code(s.reason);
                 let text = format!(
                     "connection {c}: {}, reconnecting (attempt {})",
-                    crate::view::reason_text(s.reason),
+                    crate::text::reason_text(s.reason),
                     s.value
                 );
                 self.note(NoteLevel::Warn, text);
@@ -818,7 +818,7 @@ impl Worker {
                     w.last_snapshot_failure = Some((s.reason, s.value));
                 }
                 if first {
-                    let why = crate::view::snapshot_failure_text(s.reason, s.value);
+                    let why = crate::text::snapshot_failure_text(s.reason, s.value);
                     self.note(
                         NoteLevel::Warn,
                         format!("{symbol}: book snapshot failed: {why}; retrying with backoff"),
@@ -836,7 +836,7 @@ impl Worker {
                             NoteLevel::Warn,
                             format!(
                                 "connection {c}: line {line} down: {} (the other lines carry the feed)",
-                                crate::view::reason_text(s.reason)
+                                crate::text::reason_text(s.reason)
                             ),
                         ),
                         LineState::Lagging => (

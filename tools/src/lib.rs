@@ -12,10 +12,14 @@
 //! `nats_remote` (an engine publishing to NATS JetStream and a remote consumer keeping its
 //! books; needs a `nats-server -js` and the default `nats` feature).
 
+#![deny(unsafe_code)]
+
 pub mod consumer;
 pub mod journal;
 pub mod signal;
 pub mod sim;
+pub mod sys;
+pub mod text;
 pub mod view;
 
 /// The repository README's code blocks, compiled and run as doc tests of this crate (it

@@ -1,6 +1,8 @@
 //! `tickwire`: the demo (no arguments), and the `run`, `sim`, `bench`, `decode`, `record`,
 //! `replay`, `subscribe` (feature `nats`) and `autobahn` commands. Each command lives in its own module.
 
+#![deny(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

@@ -2,8 +2,8 @@
 //! shutdown and a summary. A second signal exits at once (code 130) in case the shutdown
 //! hangs.
 //!
-//! Written on `libc` (already a dependency) instead of pulling in a signal crate: the handler
-//! only counts, which is async-signal-safe.
+//! Written on `libc` (already a dependency; the calls are in [`crate::sys`]) instead of
+//! pulling in a signal crate: the handler only counts, which is async-signal-safe.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -16,12 +16,9 @@ const SHOW_CURSOR: &[u8] = b"\x1b[?25h\n";
 extern "C" fn on_signal(_signal: libc::c_int) {
     if RECEIVED.fetch_add(1, Ordering::SeqCst) >= 1 {
         if CURSOR_HIDDEN.load(Ordering::SeqCst) {
-            // SAFETY: `write` is async-signal-safe; the buffer is a static byte string of the
-            // length given.
-            let _ = unsafe { libc::write(1, SHOW_CURSOR.as_ptr().cast(), SHOW_CURSOR.len()) };
+            crate::sys::write_stdout_raw(SHOW_CURSOR);
         }
-        // SAFETY: `_exit` is async-signal-safe; it ends the process without running Rust code.
-        unsafe { libc::_exit(130) }
+        crate::sys::exit_now(130);
     }
 }
 
@@ -33,21 +30,7 @@ pub fn cursor_hidden(hidden: bool) {
 
 /// Installs the handler for SIGINT and SIGTERM.
 pub fn install() -> io::Result<()> {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: an all-zero `sigaction` is a valid value of the C struct (no handler, no
-        // flags, empty mask); the fields we need are set below.
-        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-        action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        action.sa_flags = libc::SA_RESTART;
-        // SAFETY: `action.sa_mask` is a valid, writable `sigset_t`.
-        unsafe { libc::sigemptyset(&mut action.sa_mask) };
-        // SAFETY: `action` is fully initialised and outlives the call; the old action is not
-        // wanted (null); the handler only touches an atomic and `_exit`.
-        if unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
+    crate::sys::install_signal_handler(on_signal)
 }
 
 /// Whether SIGINT or SIGTERM arrived since [`install`].

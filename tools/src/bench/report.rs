@@ -7,33 +7,7 @@ use tickwire_engine::EngineStats;
 
 use super::consume::Tally;
 
-/// CPU time and context switches of the whole process (getrusage).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(super) struct Usage {
-    pub(super) utime_s: f64,
-    pub(super) stime_s: f64,
-    pub(super) nvcsw: i64,
-    pub(super) nivcsw: i64,
-}
-
-/// This process's resource usage so far.
-pub(super) fn usage() -> Usage {
-    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: `ru` is a valid, writable rusage; getrusage only writes into it.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) };
-    if rc != 0 {
-        return Usage::default();
-    }
-    // SAFETY: getrusage succeeded and filled the struct (it was zeroed before, too).
-    let ru = unsafe { ru.assume_init() };
-    let secs = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    Usage {
-        utime_s: secs(ru.ru_utime),
-        stime_s: secs(ru.ru_stime),
-        nvcsw: ru.ru_nvcsw,
-        nivcsw: ru.ru_nivcsw,
-    }
-}
+pub(super) use tickwire_tools::sys::{Usage, usage};
 
 /// The one JSON line of the peer contract: required keys first, then the optional extras
 /// (`recorded utime_s stime_s nvcsw nivcsw digest`) and tickwire's own (`events`,

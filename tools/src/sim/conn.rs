@@ -13,8 +13,8 @@ use super::deflate::Deflater;
 use super::http::{self, Head};
 use super::server::Shared;
 use super::session;
-use super::sys;
 use super::transport::Transport;
+use crate::sys;
 
 /// How long a client may take to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);

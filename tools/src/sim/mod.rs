@@ -37,7 +37,6 @@ mod fault;
 mod http;
 mod server;
 mod session;
-mod sys;
 mod tls;
 mod transport;
 

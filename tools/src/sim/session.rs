@@ -19,8 +19,8 @@ use tickwire_feeds::sim::{ControlOutcome, FaultCounts, SimFault, SimFeed};
 use super::deflate::{Deflater, text_frame};
 use super::fault::{Fault, ScheduledFault};
 use super::server::{Counters, SessionHandle, Shared};
-use super::sys;
 use super::transport::Transport;
+use crate::sys;
 
 /// Longest sleep, so injected faults and `stop` are seen promptly.
 const MAX_WAIT: Duration = Duration::from_millis(20);
