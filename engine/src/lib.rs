@@ -50,29 +50,78 @@
 #![deny(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
-pub mod adapter;
-pub mod backoff;
-pub mod book;
-pub mod clock;
-pub mod command;
+// Modules in data-flow order: set-up and control, then a message's way from the socket
+// to a consumer, then what the engine reports about itself. A blank line after each keeps
+// rustfmt from sorting them; each line says what the module holds.
+
+// Engine and connection settings, and the profiles.
 pub mod config;
-pub mod connection;
-pub mod decimal;
+
+// Control from other threads: the command queue and `EngineHandle`.
+pub mod command;
+
+// The I/O thread: one `mio::Poll` over every connection.
 pub mod engine;
-pub mod event;
-pub mod handler;
-pub mod inline;
-pub mod instrument;
-pub mod raw;
-pub mod reason;
+
+// Host names resolved off the I/O thread.
 pub mod resolver;
-pub mod ring;
-pub mod stats;
-pub mod sys;
-pub mod telemetry;
+
+// Reconnect delays: exponential backoff with full jitter.
+pub mod backoff;
+
+// Per-connection deadlines in fixed slots.
 pub mod timer;
+
+// OS-specific pieces (socket options, CPU pinning): the crate's only `unsafe`.
+pub mod sys;
+
+// The byte pipe: TCP, optionally TLS (rustls).
 pub mod transport;
+
+// WebSocket framing (RFC 6455) and the client handshake.
 pub mod ws;
+
+// One WebSocket connection's state machine, from connect to close.
+pub mod connection;
+
+// The receive clock: CLOCK_REALTIME ns, one reading per socket read.
+pub mod clock;
+
+// The callbacks a connection's messages go to (`WsHandler`).
+pub mod handler;
+
+// Whole raw messages to another thread, undecoded.
+pub mod raw;
+
+// The venue extension point: `FeedAdapter`, book sync, rotation, A/B lines.
+pub mod adapter;
+
+// Exact decimals parsed straight from venue text.
+pub mod decimal;
+
+// Instruments interned to small ids at subscribe time.
+pub mod instrument;
+
+// The validating L2 order book per instrument.
+pub mod book;
+
+// The fixed-size (64-byte) event every consumer receives.
+pub mod event;
+
+// Why a connection went down or a frame was rejected: stable numeric codes.
+pub mod reason;
+
+// SPSC delivery of events to a consumer thread.
+pub mod ring;
+
+// Consumers called on the I/O thread itself, with no ring.
+pub mod inline;
+
+// Per-stage latency records that leave the I/O thread through their own ring.
+pub mod telemetry;
+
+// Counters the I/O thread keeps, returned by `Engine::join`.
+pub mod stats;
 
 pub use adapter::{FeedAdapter, FeedHandler};
 pub use book::{Book, BookConfig};

@@ -1,5 +1,6 @@
 //! `tickwire`: the demo (no arguments), and the `run`, `sim`, `bench`, `decode`, `record`,
-//! `replay`, `subscribe` (feature `nats`) and `autobahn` commands. Each command lives in its own module.
+//! `replay`, `subscribe` (feature `nats`) and `autobahn` commands. Each command lives in its
+//! own module under `cmd/`.
 
 #![deny(unsafe_code)]
 
@@ -7,20 +8,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod autobahn;
-mod bench;
-mod decode;
-mod demo;
-mod record;
-mod replay;
-mod replay_bybit;
-mod replay_kraken;
-// Coinbase Advanced Trade captures.
-mod replay_coinbase;
-mod replay_okx;
-mod run;
+mod cmd;
 #[cfg(feature = "nats")]
-mod subscribe;
+use cmd::subscribe;
+use cmd::{autobahn, bench, decode, demo, record, replay, run};
 use tickwire_tools::sim;
 
 /// Market-data WebSocket engine: demo, venue simulator, feeds, benchmarks, record/replay.

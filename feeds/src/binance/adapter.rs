@@ -9,8 +9,9 @@ use tickwire_engine::event::{EventKind, Flags};
 use tickwire_engine::{Event, InstrumentId, Registry};
 
 use super::config::{BinanceConfig, Market, SubscribeVia, TimeUnit};
-use super::decode::{Decoder, Symbols};
+use super::decode::Decoder;
 use super::subscription::{Channel, DepthSpeed, MAX_STREAMS_PER_CONNECTION, Route, Subscription};
+use super::symbols::Symbols;
 
 /// Why an adapter could not be built for a set of subscriptions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

@@ -9,160 +9,14 @@
 //! error. A frame that cannot be read is an error of one category (JSON, number, schema,
 //! unknown symbol) and produces no events.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use simd_json::{Buffers, Node, StaticNode, Tape};
 use tickwire_engine::adapter::{DecodeError, DecodeStats, DiffIds, Frame};
-use tickwire_engine::event::{Bbo, Event, Flags, Level, MAX_EVENT_SCALE, Side, Trade};
-use tickwire_engine::{Decimal, InstrumentId, Reason, Registry};
+use tickwire_engine::event::{Bbo, Event, Flags, Level, Side, Trade};
+use tickwire_engine::{Decimal, InstrumentId, Reason};
 
 use super::config::TimeUnit;
-
-/// FNV-1a: symbols are short, and SipHash's DoS resistance buys nothing for a table fixed at
-/// subscribe time.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-/// `a == b` for slices of one length, without a `memcmp` call for the usual symbol
-/// lengths: two overlapping words compared instead.
-#[inline(always)]
-fn same(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    match (n, b.len() == n) {
-        (_, false) => false,
-        (4..=7, true) => word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4),
-        (8..=16, true) => word8(a, 0) == word8(b, 0) && word8(a, n - 8) == word8(b, n - 8),
-        _ => a == b,
-    }
-}
-
-#[inline(always)]
-fn word4(x: &[u8], at: usize) -> u32 {
-    let mut w = [0u8; 4];
-    w.copy_from_slice(&x[at..at + 4]);
-    u32::from_le_bytes(w)
-}
-
-#[inline(always)]
-fn word8(x: &[u8], at: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&x[at..at + 8]);
-    u64::from_le_bytes(w)
-}
-
-/// Symbol → instrument table, filled at subscribe time.
-#[derive(Clone, Debug)]
-pub struct Symbols {
-    venue: &'static str,
-    map: HashMap<Box<[u8]>, InstrumentId, BuildHasherDefault<Fnv>>,
-    /// Interns unknown symbols on first sight (stateless tools only: it allocates).
-    intern: Option<Registry>,
-    /// The last symbol looked up (most feeds carry one or a few): compared before hashing.
-    last: ([u8; 24], usize, InstrumentId),
-}
-
-impl Symbols {
-    /// An empty table for `venue`.
-    pub fn new(venue: &'static str) -> Symbols {
-        Symbols {
-            venue,
-            map: HashMap::default(),
-            intern: None,
-            last: ([0; 24], usize::MAX, InstrumentId::NONE),
-        }
-    }
-
-    /// A table that interns every symbol it sees into `registry` (for `tickwire decode`).
-    pub fn interning(venue: &'static str, registry: Registry) -> Symbols {
-        Symbols {
-            intern: Some(registry),
-            ..Symbols::new(venue)
-        }
-    }
-
-    /// Adds `symbol` (upper case), interning it in `registry`.
-    pub fn add(&mut self, registry: &Registry, symbol: &str) -> InstrumentId {
-        let id = registry.intern(self.venue, symbol);
-        self.map.insert(symbol.as_bytes().into(), id);
-        id
-    }
-
-    /// The instrument of `symbol`.
-    #[inline(always)]
-    pub fn get(&mut self, symbol: &[u8]) -> Option<InstrumentId> {
-        match self.last_hit(symbol) {
-            Some(id) => Some(id),
-            None => self.get_slow(symbol),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn get_slow(&mut self, symbol: &[u8]) -> Option<InstrumentId> {
-        if let Some(id) = self.lookup(symbol) {
-            return Some(id);
-        }
-        let registry = self.intern.as_ref()?;
-        let text = std::str::from_utf8(symbol).ok()?;
-        let id = registry.intern(self.venue, text);
-        self.map.insert(symbol.into(), id);
-        Some(id)
-    }
-
-    /// The instrument of `symbol` if the table holds it (never interns).
-    #[inline(always)]
-    pub(super) fn known(&mut self, symbol: &[u8]) -> Option<InstrumentId> {
-        match self.last_hit(symbol) {
-            Some(id) => Some(id),
-            None => self.lookup(symbol),
-        }
-    }
-
-    /// The last symbol looked up, if it is `symbol`: inlined where messages are decoded, as
-    /// most feeds carry one or a few symbols.
-    #[inline(always)]
-    fn last_hit(&self, symbol: &[u8]) -> Option<InstrumentId> {
-        let (key, len, id) = &self.last;
-        (*len == symbol.len() && same(&key[..*len], symbol)).then_some(*id)
-    }
-
-    /// The hash lookup, remembering a hit as the last symbol.
-    #[inline(never)]
-    fn lookup(&mut self, symbol: &[u8]) -> Option<InstrumentId> {
-        let id = *self.map.get(symbol)?;
-        if symbol.len() <= 24 {
-            let mut key = [0u8; 24];
-            key[..symbol.len()].copy_from_slice(symbol);
-            self.last = (key, symbol.len(), id);
-        }
-        Some(id)
-    }
-
-    /// Every instrument in the table.
-    pub fn instruments(&self) -> Vec<InstrumentId> {
-        self.map.values().copied().collect()
-    }
-}
+use super::number::binance_decimal;
+pub use super::symbols::Symbols;
 
 /// Indexes (into the tape) of the fields a message may carry; 0 = absent (index 0 is the
 /// root, never a value).
@@ -234,32 +88,6 @@ fn i64_at(nodes: &[Node<'_>], i: usize) -> Option<i64> {
 fn decimal_at(nodes: &[Node<'_>], i: usize) -> Result<Decimal, Reason> {
     let s = str_at(nodes, i).ok_or(Reason::Schema)?;
     binance_decimal(s.as_bytes()).ok_or(Reason::Number)
-}
-
-/// A price or quantity string as Binance may send it, or `None` (a [`Reason::Number`] error).
-///
-/// Binance sends prices and quantities as fixed-decimal strings (`"61837.63000000"`,
-/// `"0.00000000"`, `"61800.30"`): never negative, no sign. The string must read as a JSON
-/// number without its minus sign: `0` or a digit 1-9 then digits (no leading zero:
-/// `"0320996000"` is a corrupted value, not 320996000), optionally `.` and at least one digit,
-/// optionally an exponent (JSON allows one; exact either way). Trailing zeros past
-/// [`MAX_EVENT_SCALE`] are dropped (`"1.0000000000000000"` is 1); other digits past it do not
-/// fit an event.
-#[inline]
-pub(super) fn binance_decimal(text: &[u8]) -> Option<Decimal> {
-    match text {
-        [b'0', b'0'..=b'9', ..] => return None,
-        [b'0'..=b'9', ..] => {}
-        _ => return None,
-    }
-    if let Some(dot) = text.iter().position(|&c| c == b'.') {
-        if !text.get(dot + 1).is_some_and(u8::is_ascii_digit) {
-            return None;
-        }
-    }
-    Decimal::parse(text)
-        .and_then(|d| d.fit_scale(MAX_EVENT_SCALE))
-        .ok()
 }
 
 /// Collects the `n` key/value pairs of the object whose first key is at `i`.
@@ -709,6 +537,7 @@ pub fn parse_depth_snapshot(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tickwire_engine::Registry;
 
     /// Documented frames (venues.md §1, real spot capture) with one number replaced.
     const TRADE: &str = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"QTY","T":1723161255342,"m":true,"M":true}}"#;

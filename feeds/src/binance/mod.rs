@@ -42,20 +42,23 @@ pub mod config;
 pub mod decode;
 pub mod feed;
 pub mod lines;
+mod number;
 pub mod rotation;
 pub(crate) mod scan;
 pub mod sim;
 pub mod snapshot;
 pub mod subscription;
+mod symbols;
 
 pub use adapter::{BinanceAdapter, PlanError};
 pub use config::{BinanceConfig, Market, SubscribeVia, TimeUnit};
-pub use decode::{Decoder, Symbols, parse_depth_snapshot};
+pub use decode::{Decoder, parse_depth_snapshot};
 pub use feed::{BinanceFeed, FeedError, FeedPlan};
 pub use snapshot::RestSnapshots;
 pub use subscription::{
     Channel, DepthSpeed, MAX_STREAMS_PER_CONNECTION, Route, Subscription, plan_connections,
 };
+pub use symbols::Symbols;
 
 #[cfg(test)]
 mod runtime_tests;

@@ -3,9 +3,9 @@
 //! A journal holds everything a feed handler was given on the I/O thread — every raw
 //! message with its receive time and connection, the REST book snapshots where the handler
 //! received them, and each session's start and end — so a replay runs the same adapters,
-//! book syncs and resyncs and publishes the same events ([`replay`]). Recording copies each
+//! book syncs and resyncs and publishes the same events ([`replayer`]). Recording copies each
 //! message into a ring on the I/O thread and leaves the disk to a writer thread
-//! ([`record`]).
+//! ([`recorder`]).
 //!
 //! # Format, version 2
 //!
@@ -54,12 +54,12 @@
 //! connections are merged by time. Connection ids are the engine's.
 
 pub mod format;
-pub mod record;
-pub mod replay;
+pub mod recorder;
+pub mod replayer;
 
 pub use format::{Header, JournalError, JournalReader, JournalWriter, Kind, Record};
-pub use record::{
+pub use recorder::{
     BoxedHandler, BoxedSnapshots, JournalSink, Recorder, SnapshotTap, TeeSnapshots, WriterStats,
     spawn_writer,
 };
-pub use replay::{Format, Replay, ReplayError, ReplayOptions, Step, Summary};
+pub use replayer::{Format, Replay, ReplayError, ReplayOptions, Step, Summary};

@@ -11,8 +11,8 @@ use tickwire_feeds::sim::{FeedRequest, HttpAnswer, SimFeed};
 
 use super::deflate::Deflater;
 use super::http::{self, Head};
-use super::server::Shared;
 use super::session;
+use super::shared::Shared;
 use super::transport::Transport;
 use crate::sys;
 

@@ -37,6 +37,7 @@ mod fault;
 mod http;
 mod server;
 mod session;
+mod shared;
 mod tls;
 mod transport;
 
@@ -45,7 +46,8 @@ use std::time::Duration;
 
 pub use config::SimConfig;
 pub use fault::{FOREVER, Fault, FaultParseError, ScheduledFault, parse_duration, parse_schedule};
-pub use server::{SimError, SimServer, SimStats, aligned_origin};
+pub use server::{SimError, SimServer};
+pub use shared::{SimStats, aligned_origin};
 pub use tickwire_feeds::binance::sim::{Market, Mix};
 
 const FAULTS_HELP: &str = "Faults applied to every WebSocket session, comma-separated \
@@ -225,7 +227,7 @@ pub fn config_from_args(a: &Options) -> Result<SimConfig, String> {
     c.tape_len = a.tape_len;
     c.batch_bytes = a.batch_bytes;
     c.deflate = a.deflate;
-    c.clock_origin_ns = a.clock_align.map(server::aligned_origin);
+    c.clock_origin_ns = a.clock_align.map(shared::aligned_origin);
     c.path_delay = a.delay.unwrap_or_default();
     if a.cert_out.is_some() && !a.tls {
         return Err("--cert-out needs --tls".into());

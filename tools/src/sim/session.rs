@@ -18,7 +18,7 @@ use tickwire_feeds::sim::{ControlOutcome, FaultCounts, SimFault, SimFeed};
 
 use super::deflate::{Deflater, text_frame};
 use super::fault::{Fault, ScheduledFault};
-use super::server::{Counters, SessionHandle, Shared};
+use super::shared::{Counters, SessionHandle, Shared};
 use super::transport::Transport;
 use crate::sys;
 

@@ -18,7 +18,7 @@ use tickwire_engine::event::{Bbo, Event, Flags, Level, Side, Trade};
 use tickwire_engine::{Decimal, InstrumentId};
 
 use super::super::config::TimeUnit;
-use super::super::decode::Symbols;
+use super::super::symbols::Symbols;
 use super::{Cursor, POW10, ZEROS, eq_mask, lanes};
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,8 @@ use tickwire_engine::event::{Bbo, Event, Flags, Level, Side, Trade};
 use tickwire_engine::{Decimal, InstrumentId};
 
 use super::config::TimeUnit;
-use super::decode::{Symbols, binance_decimal};
+use super::number::binance_decimal;
+use super::symbols::Symbols;
 
 pub(crate) mod hot;
 // `sse_scan`: the build targets x86-64 with SSSE3 and SSE4.1 (set by `build.rs`).

@@ -21,7 +21,7 @@ use tickwire_tools::consumer::Idle;
 use tickwire_tools::sim::{Fault, SimConfig, SimServer};
 use tickwire_tools::view::fmt_count;
 
-use crate::run::{Session, drive};
+use crate::cmd::run::{Session, drive};
 
 /// Symbols the simulator serves.
 const SYMBOLS: [&str; 3] = ["BTCUSDT", "ETHUSDT", "SOLUSDT"];

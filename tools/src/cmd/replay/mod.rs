@@ -11,6 +11,12 @@
 //! venue or market than its header says, or a capture given the wrong `--venue`). A book
 //! that was in sync and is only out of sync at the end gets a warning, not a failure.
 
+mod bybit;
+// Coinbase Advanced Trade captures.
+mod coinbase;
+mod kraken;
+mod okx;
+
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,22 +81,22 @@ fn replay_capture(
         return fail("a capture does not name its venue: give --venue");
     };
     if venue.name() == tickwire_feeds::okx::VENUE {
-        return crate::replay_okx::run(&args.file, &args.symbols, args.print);
+        return okx::run(&args.file, &args.symbols, args.print);
     }
     if venue.name() == tickwire_feeds::kraken::VENUE {
-        return crate::replay_kraken::run(&args.file, &args.symbols, None, args.print);
+        return kraken::run(&args.file, &args.symbols, None, args.print);
     }
     if venue.name() == tickwire_feeds::coinbase::VENUE {
         if !args.symbols.is_empty() || !args.channels.is_empty() {
             return fail("--symbols/--channels: a Coinbase capture names its products");
         }
-        return crate::replay_coinbase::run(&args.file, args.print);
+        return coinbase::run(&args.file, args.print);
     }
     if let Some(m) = tickwire_feeds::bybit::Market::from_venue(venue.name()) {
         if !args.symbols.is_empty() || !args.channels.is_empty() {
             return fail("--symbols/--channels: a Bybit capture names its topics");
         }
-        return crate::replay_bybit::run(m, &args.file, args.print);
+        return bybit::run(m, &args.file, args.print);
     }
     fail(&format!(
         "{}: captures of {} cannot be replayed yet (record a journal with `tickwire record`)",

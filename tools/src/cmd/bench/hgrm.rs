@@ -150,7 +150,7 @@ pub(super) fn parse(text: &str) -> Result<Vec<Row>, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::consume::histogram;
+    use crate::cmd::bench::consume::histogram;
 
     #[test]
     fn round_trips_and_matches_the_histogram() {
