@@ -711,6 +711,12 @@ impl Outbox {
         &self.bytes
     }
 
+    /// Drops the queued frames, keeping the buffer: for a replay, which has no venue to send
+    /// a handler's requests to (a fresh `Outbox` per message would allocate each time).
+    pub fn discard(&mut self) {
+        self.bytes.clear();
+    }
+
     /// Next RFC 6455 masking key.
     #[inline]
     pub(crate) fn next_mask(&mut self) -> [u8; 4] {

@@ -167,7 +167,7 @@ pub fn run(path: &Path, symbols: &[String], depth: Option<&str>, print: bool) ->
         handler.on_message(Message::Text(&mut buf), &mut cx);
         handler.on_timer(&mut cx);
         // What the handler would send (pings, resubscribes) has no venue here.
-        outbox = Outbox::new(1 << 20);
+        outbox.discard();
         text.clear();
         while let Some(e) = consumer.pop() {
             events += 1;
