@@ -53,3 +53,22 @@ pub fn trade_ids(events: &[Event]) -> Vec<u64> {
         .map(|t| t.id)
         .collect()
 }
+
+/// Every status in `events` with its receive time in ms since `origin_ns` (a simulator's
+/// stream clock), for a failure message: `"2311ms Line(0, Down)"`, `"3323ms Gap i0 v1731
+/// r0"` (instrument index, value, reason code).
+pub fn status_timeline(events: &[Event], origin_ns: u64) -> Vec<String> {
+    use tickwire_engine::adapter::LineState;
+    events
+        .iter()
+        .filter_map(|e| {
+            let s = e.as_status()?;
+            let ms = e.recv_ts.saturating_sub(origin_ns) / 1_000_000;
+            let what = match (s.kind, LineState::from_value(s.value)) {
+                (StatusKind::Line, Some((line, state))) => format!("Line({line}, {state:?})"),
+                (k, _) => format!("{k:?} i{} v{} r{}", e.instrument.index(), s.value, s.reason),
+            };
+            Some(format!("{ms}ms {what}"))
+        })
+        .collect()
+}

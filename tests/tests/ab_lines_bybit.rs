@@ -166,22 +166,6 @@ fn statuses(events: &[Event]) -> Vec<(StatusKind, u16, u64)> {
         .collect()
 }
 
-/// Every status with its time since the simulators' clock origin, for a failure's message.
-fn timeline(events: &[Event], origin: u64) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|e| {
-            let s = e.as_status()?;
-            let ms = e.recv_ts.saturating_sub(origin) / 1_000_000;
-            let what = match s.kind {
-                StatusKind::Line => format!("{:?}", LineState::from_value(s.value)),
-                k => format!("{k:?} i{} v{} r{}", e.instrument.index(), s.value, s.reason),
-            };
-            Some(format!("{ms}ms {what}"))
-        })
-        .collect()
-}
-
 fn count(events: &[Event], kind: StatusKind) -> usize {
     statuses(events).iter().filter(|s| s.0 == kind).count()
 }
@@ -326,7 +310,7 @@ fn ab_pair(venue: &'static str) {
             count(&events, kind),
             0,
             "{kind:?}: {:#?}; {report:?}",
-            timeline(&events, run.origin)
+            tickwire_tests::consume::status_timeline(&events, run.origin)
         );
     }
     check(&run, &events);
@@ -336,7 +320,7 @@ fn ab_pair(venue: &'static str) {
         report.gaps,
         0,
         "{report:?}; {:#?}",
-        timeline(&events, run.origin)
+        tickwire_tests::consume::status_timeline(&events, run.origin)
     );
     assert!(
         report.lines.iter().all(|l| l.won > 0 && l.lost > 0),

@@ -164,20 +164,8 @@ fn an_okx_ab_pair_hides_gaps_drops_and_stalls_of_each_line() {
         .filter_map(Event::as_status)
         .map(|s| s.kind)
         .collect();
-    // What happened when, for a failure's message: every status but the Line ones' noise
-    // collapsed, with its time since the simulators' clock origin.
-    let timeline: Vec<String> = events
-        .iter()
-        .filter_map(|e| {
-            let s = e.as_status()?;
-            let ms = e.recv_ts.saturating_sub(origin) / 1_000_000;
-            let what = match s.kind {
-                StatusKind::Line => format!("{:?}", LineState::from_value(s.value)),
-                k => format!("{k:?} i{} v{} r{}", e.instrument.index(), s.value, s.reason),
-            };
-            Some(format!("{ms}ms {what}"))
-        })
-        .collect();
+    // What happened when, for a failure's message.
+    let timeline = tickwire_tests::consume::status_timeline(&events, origin);
     for bad in [
         StatusKind::Gap,
         StatusKind::Resync,
