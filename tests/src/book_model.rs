@@ -92,6 +92,52 @@ impl BookModel {
     }
 }
 
+/// Asserts that `book` (a consumer's copy of `name`'s book) equals the simulator venue's model
+/// book at the update it last applied: its last update id is one the model's stream reaches,
+/// and every level on both sides matches the model's there.
+pub fn assert_matches_sim(venue: &dyn tickwire_feeds::sim::SimVenue, name: &str, book: &Book) {
+    let sym = venue
+        .symbol_index(name)
+        .unwrap_or_else(|| panic!("{name} is not one of the simulator's symbols"));
+    let spec = venue.spec(sym).clone();
+    let seq = book.seq();
+    // The first event after which the model's last update id is `seq`.
+    let (mut lo, mut hi) = (0u64, 1u64 << 40);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if venue.update_id_at(sym, mid) >= seq {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    assert_eq!(
+        venue.update_id_at(sym, lo),
+        seq,
+        "{name}: update id {seq} is one of the model's"
+    );
+    let model = venue.book_at(sym, lo);
+    let d = |v: u64, s: u8| Decimal::from_parts(v as i64, s);
+    let bids: Levels = model
+        .bids()
+        .map(|(p, q)| (d(p, spec.price_decimals), d(q, spec.qty_decimals)))
+        .collect();
+    let asks: Levels = model
+        .asks()
+        .map(|(p, q)| (d(p, spec.price_decimals), d(q, spec.qty_decimals)))
+        .collect();
+    assert_eq!(
+        book.bids(usize::MAX).collect::<Levels>(),
+        bids,
+        "{name} bids"
+    );
+    assert_eq!(
+        book.asks(usize::MAX).collect::<Levels>(),
+        asks,
+        "{name} asks"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,9 +14,8 @@ use std::time::{Duration, Instant};
 use tickwire_engine::adapter::{LineMonitor, LineState};
 use tickwire_engine::book::{Book, BookConfig};
 use tickwire_engine::event::{Event, EventKind, Flags, StatusKind, TradeId};
-use tickwire_engine::{Decimal, Engine, EngineConfig, InstrumentId, Reason, Registry};
+use tickwire_engine::{Engine, EngineConfig, InstrumentId, Reason, Registry};
 use tickwire_feeds::launch::LaunchSpec;
-use tickwire_feeds::sim::SimVenue;
 use tickwire_feeds::venues;
 use tickwire_tests::test_options;
 use tickwire_tools::sim::{Fault, ScheduledFault, SimConfig, SimServer};
@@ -184,43 +183,6 @@ fn synced(events: &[Event]) -> usize {
         .count()
 }
 
-/// The consumer's book equals the model's at the update it last applied.
-fn matches_model(venue: &dyn SimVenue, name: &str, book: &Book) {
-    let sym = venue.symbol_index(name).unwrap();
-    let spec = venue.spec(sym).clone();
-    let seq = book.seq();
-    let (mut lo, mut hi) = (0u64, 1u64 << 40);
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        if venue.update_id_at(sym, mid) >= seq {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    assert_eq!(venue.update_id_at(sym, lo), seq, "{name}: u {seq}");
-    let model = venue.book_at(sym, lo);
-    let d = |v: u64, s: u8| Decimal::from_parts(v as i64, s);
-    let bids: Vec<_> = model
-        .bids()
-        .map(|(p, q)| (d(p, spec.price_decimals), d(q, spec.qty_decimals)))
-        .collect();
-    let asks: Vec<_> = model
-        .asks()
-        .map(|(p, q)| (d(p, spec.price_decimals), d(q, spec.qty_decimals)))
-        .collect();
-    assert_eq!(
-        book.bids(usize::MAX).collect::<Vec<_>>(),
-        bids,
-        "{name} bids"
-    );
-    assert_eq!(
-        book.asks(usize::MAX).collect::<Vec<_>>(),
-        asks,
-        "{name} asks"
-    );
-}
-
 /// The trade number a trade id carries: the id itself (spot), or the last group of the
 /// UUID (the simulator's linear ids: `9dc75fca-4bdd-4773-9f78-<12 hex digits>`).
 fn trade_number(id: TradeId) -> u64 {
@@ -270,7 +232,7 @@ fn check(run: &Run, events: &[Event]) {
         }
         let book = &books[&inst];
         assert!(book.is_valid(), "{name}");
-        matches_model(venue.as_ref(), name, book);
+        tickwire_tests::book_model::assert_matches_sim(venue.as_ref(), name, book);
         let t = &trades[&inst];
         assert!(t.len() > 50, "{name}: only {} trades", t.len());
         let unique: BTreeSet<u64> = t.iter().copied().collect();

@@ -14,7 +14,7 @@ use tickwire_engine::adapter::{
 };
 use tickwire_engine::book::{Book, BookConfig};
 use tickwire_engine::event::{Event, EventKind, StatusKind};
-use tickwire_engine::{Decimal, Engine, EngineConfig, InstrumentId, Registry};
+use tickwire_engine::{Engine, EngineConfig, InstrumentId, Registry};
 use tickwire_feeds::okx::{Channel, OkxAdapter, OkxConfig, OkxRestSnapshots, Subscription, VENUE};
 use tickwire_feeds::sim::SimVenue;
 use tickwire_tests::test_options;
@@ -28,43 +28,6 @@ fn at(fault: Fault, ms: u64) -> ScheduledFault {
         at: Duration::from_millis(ms),
         every: None,
     }
-}
-
-/// The consumer's book equals the model's at the update it last applied.
-fn matches_model(venue: &dyn SimVenue, name: &str, book: &Book) {
-    let sym = venue.symbol_index(name).unwrap();
-    let spec = venue.spec(sym).clone();
-    let seq = book.seq();
-    let (mut lo, mut hi) = (0u64, 1u64 << 40);
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        if venue.update_id_at(sym, mid) >= seq {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    assert_eq!(venue.update_id_at(sym, lo), seq, "{name}: seqId {seq}");
-    let model = venue.book_at(sym, lo);
-    let d = |v: u64, s: u8| Decimal::from_parts(v as i64, s);
-    let bids: Vec<_> = model
-        .bids()
-        .map(|(p, q)| (d(p, spec.price_decimals), d(q, spec.qty_decimals)))
-        .collect();
-    let asks: Vec<_> = model
-        .asks()
-        .map(|(p, q)| (d(p, spec.price_decimals), d(q, spec.qty_decimals)))
-        .collect();
-    assert_eq!(
-        book.bids(usize::MAX).collect::<Vec<_>>(),
-        bids,
-        "{name} bids"
-    );
-    assert_eq!(
-        book.asks(usize::MAX).collect::<Vec<_>>(),
-        asks,
-        "{name} asks"
-    );
 }
 
 #[test]
@@ -201,7 +164,7 @@ fn an_okx_ab_pair_hides_gaps_drops_and_stalls_of_each_line() {
         let inst = registry.lookup(VENUE, name).unwrap();
         let book = &books[&inst];
         assert!(book.is_valid(), "{name}");
-        matches_model(venue.as_ref(), name, book);
+        tickwire_tests::book_model::assert_matches_sim(venue.as_ref(), name, book);
         let t = &trades[&inst];
         assert!(t.len() > 50, "{name}: {} trades", t.len());
         if let Some(w) = t.windows(2).find(|w| w[1] != w[0] + 1) {

@@ -8,11 +8,8 @@ use std::time::{Duration, Instant};
 
 use tickwire_engine::book::{Book, BookConfig};
 use tickwire_engine::event::{EventKind, Flags, StatusKind};
-use tickwire_engine::{
-    Consumer, Decimal, Engine, EngineConfig, InstrumentId, Profile, Reason, Registry,
-};
+use tickwire_engine::{Consumer, Engine, EngineConfig, InstrumentId, Profile, Reason, Registry};
 use tickwire_feeds::okx::{Channel, OkxConfig, OkxFeed, VENUE};
-use tickwire_feeds::sim::SimVenue;
 use tickwire_tools::sim::{Fault, SimConfig, SimServer};
 
 #[derive(Default)]
@@ -87,50 +84,6 @@ fn until(seen: &mut Seen, c: &mut Consumer, what: &str, mut done: impl FnMut(&Se
     }
 }
 
-/// The consumer's book of `inst` equals the simulator model's book at the update the
-/// consumer's book last applied (found by its seqId: the model numbers updates, and no
-/// reset happened yet).
-fn matches_model(venue: &dyn SimVenue, name: &str, book: &Book) {
-    let sym = venue.symbol_index(name).unwrap();
-    let spec = venue.spec(sym).clone();
-    let seq = book.seq();
-    // The first event after which the model's last update id is `seq`.
-    let (mut lo, mut hi) = (0u64, 1u64 << 40);
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        if venue.update_id_at(sym, mid) >= seq {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    assert_eq!(
-        venue.update_id_at(sym, lo),
-        seq,
-        "seqId {seq} is one of the model's"
-    );
-    let model = venue.book_at(sym, lo);
-    let d = |v: u64, s: u8| Decimal::from_parts(v as i64, s);
-    let bids: Vec<_> = model
-        .bids()
-        .map(|(p, q)| (d(p, spec.price_decimals), d(q, spec.qty_decimals)))
-        .collect();
-    let asks: Vec<_> = model
-        .asks()
-        .map(|(p, q)| (d(p, spec.price_decimals), d(q, spec.qty_decimals)))
-        .collect();
-    assert_eq!(
-        book.bids(usize::MAX).collect::<Vec<_>>(),
-        bids,
-        "{name} bids"
-    );
-    assert_eq!(
-        book.asks(usize::MAX).collect::<Vec<_>>(),
-        asks,
-        "{name} asks"
-    );
-}
-
 #[test]
 fn okx_feed_syncs_against_the_simulator_and_recovers_from_every_fault() {
     let mut sc = SimConfig::for_venue("okx").unwrap();
@@ -165,7 +118,11 @@ fn okx_feed_syncs_against_the_simulator_and_recovers_from_every_fault() {
     assert_eq!(seen.count(StatusKind::Gap), 0);
     assert_eq!(seen.count(StatusKind::DecodeError), 0);
     assert_eq!(seen.count(StatusKind::SubscriptionError), 0);
-    matches_model(sim.venue().as_ref(), "BTC-USDT", &seen.books[&btc]);
+    tickwire_tests::book_model::assert_matches_sim(
+        sim.venue().as_ref(),
+        "BTC-USDT",
+        &seen.books[&btc],
+    );
 
     // Gap: Gap + Resync for that book, a resubscribe, a fresh in-band snapshot.
     let snapshots = seen.snapshots;
@@ -195,7 +152,11 @@ fn okx_feed_syncs_against_the_simulator_and_recovers_from_every_fault() {
     until(&mut seen, &mut consumer, "more data", |s| {
         s.trades > trades + 20
     });
-    matches_model(sim.venue().as_ref(), "BTC-USDT", &seen.books[&btc]);
+    tickwire_tests::book_model::assert_matches_sim(
+        sim.venue().as_ref(),
+        "BTC-USDT",
+        &seen.books[&btc],
+    );
 
     // A reset after maintenance (seqId below prevSeqId): applied, no resync.
     let snapshots = seen.snapshots;
