@@ -49,6 +49,14 @@ pub(crate) struct HeldTrades {
 pub const HELD_TRADES: usize = 256;
 
 impl HeldTrades {
+    /// Takes out held trade `n`, keeping the others in arrival order; returns the line that
+    /// brought it.
+    fn remove(&mut self, n: usize) -> usize {
+        self.events.remove(n);
+        self.prevs.remove(n);
+        usize::from(self.lines.remove(n))
+    }
+
     fn new() -> HeldTrades {
         HeldTrades {
             events: Vec::with_capacity(HELD_TRADES),
@@ -285,6 +293,21 @@ impl Arbiter {
                 *seen = *applied;
             }
         }
+    }
+
+    /// `line` brought a reset of book `slot`'s numbering (a `u == 1` delta, or a snapshot
+    /// below what the line brought before): `Some(true)` if it is the first copy of a reset
+    /// (now counted as applied), `Some(false)` if another line already brought it, `None`
+    /// for an untracked slot.
+    fn note_reset(&mut self, line: usize, slot: usize) -> Option<bool> {
+        let seen = self.line_resets.get_mut(line)?.get_mut(slot)?;
+        let applied = self.resets.get_mut(slot)?;
+        *seen += 1;
+        let new = *seen > *applied;
+        if new {
+            *applied = *seen;
+        }
+        Some(new)
     }
 
     /// The histogram of how far `later`'s copies came behind `first`'s.
@@ -537,20 +560,11 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 // any mismatch a gap), and lines may cut batches differently (Binance).
                 let check = reference.map_or(SeqCheck::Apply, |r| self.adapter.join_diff(&r, &ids));
                 // (No let chains: the engine's rust-version is 1.85.)
-                if check == SeqCheck::Reset {
-                    if let (Some(seen), Some(applied)) = (
-                        arb.line_resets.get_mut(line).and_then(|r| r.get_mut(slot)),
-                        arb.resets.get_mut(slot),
-                    ) {
-                        *seen += 1;
-                        if *seen <= *applied {
-                            // Another line already brought this reset: a later copy.
-                            self.stats.stale_diffs += 1;
-                            arb.lost(line, k, now);
-                            return;
-                        }
-                        *applied = *seen;
-                    }
+                if check == SeqCheck::Reset && arb.note_reset(line, slot) == Some(false) {
+                    // Another line already brought this reset: a later copy.
+                    self.stats.stale_diffs += 1;
+                    arb.lost(line, k, now);
+                    return;
                 }
                 match check {
                     SeqCheck::Stale => {
@@ -626,21 +640,8 @@ impl<A: FeedAdapter> FeedHandler<A> {
                     // re-sent snapshot with a lower id; venues.md: accept any snapshot). The
                     // first line to bring it installs it, as a sequence reset; the others'
                     // copies of it are later copies (the reset counters tell them apart).
-                    let renumbered = line_last > ids.last
-                        && match (
-                            arb.line_resets.get_mut(line).and_then(|r| r.get_mut(slot)),
-                            arb.resets.get_mut(slot),
-                        ) {
-                            (Some(seen), Some(applied)) => {
-                                *seen += 1;
-                                let new = *seen > *applied;
-                                if new {
-                                    *applied = *seen;
-                                }
-                                new
-                            }
-                            _ => false,
-                        };
+                    let renumbered =
+                        line_last > ids.last && arb.note_reset(line, slot) == Some(true);
                     if !renumbered {
                         // Another line's book is already past this one.
                         self.stats.stale_diffs += 1;
@@ -808,9 +809,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
                 let mut n = 0;
                 while n < h.events.len() {
                     if usize::from(h.lines[n]) == line && !self.marks.covers(&h.events[n]) {
-                        h.events.remove(n);
-                        h.prevs.remove(n);
-                        h.lines.remove(n);
+                        h.remove(n);
                         self.stats.behind_trades += 1;
                     } else {
                         n += 1;
@@ -884,17 +883,13 @@ impl<A: FeedAdapter> FeedHandler<A> {
             while n < h.events.len() {
                 let e = h.events[n];
                 if self.marks.covers(&e) {
-                    h.events.remove(n);
-                    h.prevs.remove(n);
-                    h.lines.remove(n);
+                    h.remove(n);
                     progress = true;
                     continue;
                 }
                 let prev = h.prevs[n];
                 if expired || (prev != 0 && self.marks.covers_key(prev)) {
-                    h.events.remove(n);
-                    h.prevs.remove(n);
-                    let line = usize::from(h.lines.remove(n));
+                    let line = h.remove(n);
                     self.marks.record(&e);
                     self.stats.published += 1;
                     cx.publish(e);
