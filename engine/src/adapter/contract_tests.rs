@@ -40,6 +40,12 @@ pub(super) struct Toy {
     /// A strict chain (OKX's `prevSeqId`): the next diff must follow the last one exactly;
     /// any other is a gap, older ones included. Only the join rule calls a covered one stale.
     pub(super) strict_chain: bool,
+    /// Book ids numbered per connection (Coinbase's `sequence_num`): a break in a line's
+    /// numbering is a connection gap, and any later id applies.
+    pub(super) per_connection: bool,
+    /// With `per_connection`: the last book id of this connection, and a break seen.
+    conn_seq: Option<u64>,
+    conn_gap: Option<u64>,
     /// Frames the adapter produced, in order (shared with the test).
     produced: Arc<Mutex<Vec<String>>>,
 }
@@ -52,6 +58,9 @@ impl Toy {
             budget: None,
             unsequenced: false,
             strict_chain: false,
+            per_connection: false,
+            conn_seq: None,
+            conn_gap: None,
             produced: Arc::default(),
         }
     }
@@ -135,6 +144,7 @@ impl FeedAdapter for Toy {
     }
 
     fn connect_frames(&mut self, out: &mut Vec<Vec<u8>>) {
+        self.conn_seq = None;
         self.push(out, "sub X");
     }
 
@@ -222,6 +232,14 @@ impl FeedAdapter for Toy {
                     last,
                     prev: None,
                 };
+                if self.per_connection {
+                    if let Some(prev) = self.conn_seq {
+                        if first != prev + 1 {
+                            self.conn_gap = Some(prev + 1);
+                        }
+                    }
+                    self.conn_seq = Some(last);
+                }
                 let instrument = self.instrument;
                 Ok(if kind == "snap" {
                     Frame::BookSnapshot {
@@ -245,7 +263,22 @@ impl FeedAdapter for Toy {
         DecodeStats::default()
     }
 
+    fn take_connection_gap(&mut self) -> Option<u64> {
+        self.conn_gap.take()
+    }
+
+    fn ids_per_connection(&self) -> bool {
+        self.per_connection
+    }
+
     fn first_diff(&self, snapshot_id: u64, diff: &DiffIds) -> SeqCheck {
+        if self.per_connection {
+            return if diff.last <= snapshot_id {
+                SeqCheck::Stale
+            } else {
+                SeqCheck::Apply
+            };
+        }
         if self.unsequenced {
             SeqCheck::Apply
         } else if diff.last <= snapshot_id {
@@ -266,6 +299,9 @@ impl FeedAdapter for Toy {
     }
 
     fn next_diff(&self, last: &DiffIds, diff: &DiffIds) -> SeqCheck {
+        if self.per_connection {
+            return self.first_diff(last.last, diff);
+        }
         if self.unsequenced {
             SeqCheck::Apply
         } else if diff.first == 1 {

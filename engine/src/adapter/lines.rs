@@ -36,6 +36,22 @@
 //! (an HDR histogram per ordered pair, recorded without allocation; the percentiles are
 //! published every [`ArbitrationConfig::report`]).
 //!
+//! **Failover** ([`FeedAdapter::ids_per_connection`], Coinbase): a venue that numbers book
+//! updates per connection gives two lines' copies of one update different ids, so they
+//! cannot be lined up. Then every line is a full handler that keeps its own books in sync,
+//! muted, and each book is published from one line at a time: the arbiter applies and
+//! publishes what that line applied. When the line loses the book (a break in its
+//! sequence, a book error, a drop) or goes silent or lags while another line delivers, the
+//! book is taken over from a line that has it in sync, published as a SNAPSHOT run that
+//! replaces the consumers' copy: no `Gap`, no `Resync`. Only when no line has the book are
+//! `Gap` and `Resync` published; the next line to sync it brings it back. Trades are taken
+//! first copy by their id as above; BBOs (numbered per connection too) come from one line
+//! per instrument, another once it is down or lagging. What it cannot promise: the copy a
+//! switch publishes is the new line's book as it stands, which may be a few milliseconds
+//! older than the last update the old line delivered (the consumer's book steps back to a
+//! state the venue had, then moves on); and a switch needs validating books
+//! ([`FeedConfig::validate_books`]): without them every loss is a `Gap` and `Resync`.
+//!
 //! Cost: per message a line decode, a watermark or sequence comparison and one arrival-table
 //! probe (set-associative, fixed size); nothing is allocated in steady state.
 
@@ -43,7 +59,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use super::feed::{Arbiter, MAX_LINES};
+use super::feed::{Arbiter, MAX_LINES, NO_LINE};
 use super::rotation::Side;
 use super::{AddFeedError, FeedAdapter, FeedConfig, FeedHandler, SnapshotSource};
 use crate::command::{ConsumerId, EngineHandle};
@@ -54,6 +70,8 @@ use crate::instrument::InstrumentId;
 use crate::reason::Reason;
 
 const NEVER: u64 = u64::MAX;
+
+mod failover;
 
 /// Builds the adapter (and snapshot source) of line `n` (`n` = 0, 1, ...), and once more
 /// with `n` = 0 for the arbiter (its snapshot source serves the books). `None`: the feed
@@ -185,6 +203,9 @@ pub struct ArbitrationReport {
     /// Holes every line missed: in a book (each published as `Gap` and `Resync`) or in a
     /// trade stream (the trades after it went out when the hold ended).
     pub gaps: u64,
+    /// Failover feeds ([`FeedAdapter::ids_per_connection`]): books taken over from another
+    /// line, each published as a SNAPSHOT run.
+    pub failovers: u64,
 }
 
 #[derive(Default)]
@@ -210,6 +231,7 @@ struct Shared {
     pairs: Vec<PairCounters>,
     filled: AtomicU64,
     gaps: AtomicU64,
+    failovers: AtomicU64,
 }
 
 /// Reads an [`ArbitratedFeed`]'s statistics from any thread.
@@ -262,6 +284,7 @@ impl LineMonitor {
             pairs,
             filled: s.filled.load(Relaxed),
             gaps: s.gaps.load(Relaxed),
+            failovers: s.failovers.load(Relaxed),
         }
     }
 }
@@ -295,6 +318,11 @@ pub struct ArbitratedFeed<A: FeedAdapter> {
     report_at: u64,
     /// The feed as a whole is in session (some line is).
     up: bool,
+    /// Failover ([`FeedAdapter::ids_per_connection`]): per arbiter book slot, the line its
+    /// updates are published from (`NO_LINE`: none has it in sync).
+    leader: Vec<u8>,
+    /// Failover: a line's state changed since the books' sources were last checked.
+    recheck: bool,
     shared: Arc<Shared>,
 }
 
@@ -319,15 +347,25 @@ impl<A: FeedAdapter> ArbitratedFeed<A> {
             return Err(ArbitrationError::Config);
         }
         let (adapter, snapshots) = factory(0).ok_or(ArbitrationError::Factory(0))?;
+        let failover = adapter.ids_per_connection();
         let mut arbiter = FeedHandler::new(adapter, snapshots, feed);
         arbiter.resubscribe_via_lines();
         let mut sides = Vec::with_capacity(lines);
         for n in 0..lines {
-            let (adapter, _) = factory(n).ok_or(ArbitrationError::Factory(n))?;
-            sides.push(Side::new(FeedHandler::line(adapter, feed), Leg(n as u32)));
+            let (adapter, source) = factory(n).ok_or(ArbitrationError::Factory(n))?;
+            let handler = if failover {
+                // A full handler of its own books (in-band snapshots, resubscribes on its
+                // own connection), muted.
+                FeedHandler::failover_line(adapter, source, feed)
+            } else {
+                FeedHandler::line(adapter, feed)
+            };
+            sides.push(Side::new(handler, Leg(n as u32)));
         }
         let mut arb = Arbiter::new(arbiter.book_count(), ns(config.hold));
+        arb.failover = failover;
         arb.track_trades(arbiter.instrument_slots());
+        let leader = vec![NO_LINE; arbiter.book_count()];
         let shared = Arc::new(Shared {
             lines: (0..lines).map(|_| LineCounters::default()).collect(),
             pairs: (0..MAX_LINES * MAX_LINES)
@@ -335,6 +373,7 @@ impl<A: FeedAdapter> ArbitratedFeed<A> {
                 .collect(),
             filled: AtomicU64::new(0),
             gaps: AtomicU64::new(0),
+            failovers: AtomicU64::new(0),
         });
         Ok(ArbitratedFeed {
             arbiter: Side::new(arbiter, Leg(u32::MAX)),
@@ -347,6 +386,8 @@ impl<A: FeedAdapter> ArbitratedFeed<A> {
             config,
             report_at: 0,
             up: false,
+            leader,
+            recheck: false,
             shared,
         })
     }
@@ -403,6 +444,12 @@ impl<A: FeedAdapter> ArbitratedFeed<A> {
             return;
         }
         self.state[line] = state;
+        if state == LineState::Up {
+            self.arb.healthy |= 1 << line;
+        } else {
+            self.arb.healthy &= !(1 << line);
+        }
+        self.recheck = true;
         let c = &self.shared.lines[line];
         c.state.store(state as u64, Relaxed);
         match state {
@@ -472,7 +519,13 @@ impl<A: FeedAdapter> ArbitratedFeed<A> {
             self.arb.track_books(self.arbiter.handler.book_count());
             self.arb
                 .track_trades(self.arbiter.handler.instrument_slots());
+            self.leader.resize(
+                self.arbiter.handler.book_count().max(self.leader.len()),
+                NO_LINE,
+            );
+            self.recheck = true;
         }
+        self.settle_books(cx);
         self.arm(line, cx);
     }
 
@@ -481,6 +534,11 @@ impl<A: FeedAdapter> ArbitratedFeed<A> {
     /// A line not in session leaves them to the next line that calls.
     #[inline]
     fn route_resubscribes(&mut self, line: usize, cx: &mut Context<'_>) {
+        if self.arb.failover {
+            // Each line resyncs its own books; the arbiter's wait for a line to have one.
+            while self.arbiter.handler.next_line_resubscribe().is_some() {}
+            return;
+        }
         if self.arb.live & (1 << line) == 0 {
             return;
         }
@@ -511,6 +569,7 @@ impl<A: FeedAdapter> ArbitratedFeed<A> {
         }
         s.filled.store(self.arb.filled, Relaxed);
         s.gaps.store(self.arb.gaps, Relaxed);
+        s.failovers.store(self.arb.failovers, Relaxed);
     }
 
     /// The arbiter's next deadline: its own, a hold's, the next report.
@@ -582,6 +641,7 @@ impl<A: FeedAdapter> WsHandler for ArbitratedFeed<A> {
                 .max(now.saturating_add(1)),
             None => NEVER,
         };
+        self.settle_books(cx);
         self.arm(line, cx);
     }
 
@@ -598,6 +658,9 @@ impl<A: FeedAdapter> WsHandler for ArbitratedFeed<A> {
         let Some(line) = self.line_of(cx) else {
             return;
         };
+        if self.arb.failover {
+            return self.failover_message(line, msg, cx);
+        }
         let (arbiter, arb) = (&mut self.arbiter, &mut self.arb);
         let errors = self.lines[line].handler.decode_errors();
         self.lines[line].call(cx, |h, cx| {
@@ -632,7 +695,10 @@ impl<A: FeedAdapter> WsHandler for ArbitratedFeed<A> {
             self.arbiter.call(cx, |h, cx| h.on_disconnect(reason, cx));
             // Each line subscribes everything again when it reconnects.
             while self.arbiter.handler.next_line_resubscribe().is_some() {}
+            self.leader.iter_mut().for_each(|l| *l = NO_LINE);
+            self.recheck = false;
         }
+        self.settle_books(cx);
         self.arm(line, cx);
         Reconnect::Yes
     }
@@ -672,6 +738,11 @@ impl<A: FeedAdapter> WsHandler for ArbitratedFeed<A> {
             if self.arb.live & (1 << line) != 0 {
                 self.judge(line, cx);
             }
+        }
+        if self.arb.failover {
+            // The line's own timer may have resynced its books (stale streams, deadlines).
+            self.recheck = true;
+            self.settle_books(cx);
         }
         self.arm(line, cx);
     }

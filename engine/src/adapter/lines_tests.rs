@@ -33,9 +33,19 @@ impl Lines {
 
     /// `strict`: the toy chains diffs like OKX (any mismatch is a gap to `next_diff`).
     fn with_chain(lines: usize, strict: bool) -> Lines {
+        Lines::build(lines, strict, false)
+    }
+
+    /// The toy numbers book updates per connection (Coinbase): the lines fail over.
+    fn failover(lines: usize) -> Lines {
+        Lines::build(lines, false, true)
+    }
+
+    fn build(lines: usize, strict: bool, per_connection: bool) -> Lines {
         let factory: LineFactory<Toy> = Box::new(move |_| {
             let mut toy = Toy::new(INST, SnapshotStart::InBand);
             toy.strict_chain = strict;
+            toy.per_connection = per_connection;
             Some((
                 toy,
                 Box::new(QueuedSnapshots::new()) as Box<dyn SnapshotSource>,
@@ -602,4 +612,189 @@ fn a_snapshot_with_a_lower_id_on_every_line_replaces_the_book_once() {
             .count(),
         0
     );
+}
+
+// Failover (book ids per connection): each line numbers its own updates, as Coinbase's
+// `sequence_num` does; line 0's copies below are numbered from 100, line 1's from 500.
+
+/// The consumer's book, rebuilt from the events independently of the feed.
+fn consumer_book(events: &[Event]) -> crate::book::Book {
+    let mut b = crate::book::Book::new(crate::book::BookConfig::with_depth(100));
+    for e in events {
+        b.apply_event(e).unwrap();
+    }
+    b
+}
+
+fn levels(b: &crate::book::Book) -> Vec<(String, String)> {
+    b.bids(100)
+        .chain(b.asks(100))
+        .map(|(p, q)| (p.to_string(), q.to_string()))
+        .collect()
+}
+
+fn snapshot_runs_of(events: &[Event]) -> usize {
+    events
+        .iter()
+        .filter(|e| e.flags.contains(Flags::SNAPSHOT.with(Flags::LAST_IN_BATCH)))
+        .count()
+}
+
+impl Lines {
+    /// Both lines up with the same book, line 0's copy first.
+    fn failover_up(&mut self) {
+        for line in 0..2 {
+            self.call(line, MS, |f, cx| f.on_connect(cx));
+        }
+        self.send(0, 2 * MS, "snap 100 b100x1 a101x1");
+        self.send(1, 2 * MS, "snap 500 b100x1 a101x1");
+    }
+}
+
+#[test]
+fn failover_a_line_that_loses_its_book_hands_it_to_the_other_as_a_snapshot_run() {
+    let mut l = Lines::failover(2);
+    l.failover_up();
+    l.send(0, 3 * MS, "diff 101 101 b100x2");
+    l.send(1, 4 * MS, "diff 501 501 b100x2");
+    // Line 0 loses its update 102 (b100x3): a break in its numbering.
+    l.send(0, 5 * MS, "diff 103 103 b100x4");
+    l.send(1, 6 * MS, "diff 502 502 b100x3");
+    l.send(1, 7 * MS, "diff 503 503 b100x4");
+    let ev = l.drain();
+    assert_eq!(count(&ev, StatusKind::Gap), 0, "{ev:#?}");
+    assert_eq!(count(&ev, StatusKind::Resync), 0);
+    // The first sync, then line 1's book (at b100x2) when line 0 lost it.
+    assert_eq!(snapshot_runs_of(&ev), 2);
+    assert_eq!(
+        diffs(&ev),
+        vec![101, 502, 503],
+        "line 0's 101, then line 1's"
+    );
+    assert_eq!(
+        levels(&consumer_book(&ev)),
+        vec![("100".into(), "4".into()), ("101".into(), "1".into())]
+    );
+    // Line 0 resynced its own book on its own connection.
+    assert_eq!(l.feed.line(0).unwrap().stats().resubscribes, 1);
+    assert_eq!(l.feed.report().failovers, 1);
+    // Line 0 syncs again and carries on; line 1 still leads: nothing twice.
+    l.send(0, 8 * MS, "snap 104 b100x4 a101x1");
+    l.send(0, 9 * MS, "diff 105 105 a101x2");
+    l.send(1, 10 * MS, "diff 504 504 a101x2");
+    let ev = l.drain();
+    assert_eq!(snapshot_runs_of(&ev), 0);
+    assert_eq!(diffs(&ev), vec![504]);
+}
+
+#[test]
+fn failover_with_no_line_in_sync_the_gap_is_declared_once_and_the_first_line_to_sync_ends_it() {
+    let mut l = Lines::failover(2);
+    l.failover_up();
+    l.send(0, 3 * MS, "diff 101 101 b100x2");
+    l.send(1, 3 * MS, "diff 501 501 b100x2");
+    l.send(0, 4 * MS, "diff 103 103 b100x4"); // line 0 breaks: line 1 takes over
+    l.send(1, 5 * MS, "diff 503 503 b100x4"); // line 1 breaks too: nobody has the book
+    let ev = l.drain();
+    assert_eq!(count(&ev, StatusKind::Gap), 1, "{ev:#?}");
+    assert_eq!(count(&ev, StatusKind::Resync), 1);
+    assert!(!consumer_book(&ev).is_valid());
+    // Line 1's resubscribe brings its snapshot first: the book is back, from it.
+    l.send(1, 6 * MS, "snap 504 b100x4 a101x1");
+    l.send(0, 7 * MS, "snap 104 b100x4 a101x1");
+    l.send(1, 8 * MS, "diff 505 505 b99x1");
+    l.send(0, 9 * MS, "diff 105 105 b99x1");
+    let ev2 = l.drain();
+    assert_eq!(
+        count(&ev2, StatusKind::Gap) + count(&ev2, StatusKind::Resync),
+        0
+    );
+    assert_eq!(snapshot_runs_of(&ev2), 1);
+    assert_eq!(diffs(&ev2), vec![505]);
+    let all: Vec<Event> = ev.into_iter().chain(ev2).collect();
+    let b = consumer_book(&all);
+    assert!(b.is_valid());
+    assert_eq!(
+        levels(&b),
+        vec![
+            ("100".into(), "4".into()),
+            ("99".into(), "1".into()),
+            ("101".into(), "1".into())
+        ]
+    );
+}
+
+#[test]
+fn failover_a_silent_line_loses_its_books_to_one_that_delivers() {
+    let mut l = Lines::failover(2);
+    l.failover_up();
+    l.send(0, 3 * MS, "diff 101 101 b100x2");
+    l.send(1, 4 * MS, "diff 501 501 b100x2");
+    // Line 0 goes silent; line 1 delivers for longer than the lag (50 ms).
+    for (n, t) in (0..8).zip((10..=80).step_by(10)) {
+        l.send(
+            1,
+            t * MS,
+            &format!("diff {} {} b100x{}", 502 + n, 502 + n, 3 + n),
+        );
+    }
+    let ev = l.drain();
+    assert_eq!(
+        count(&ev, StatusKind::Gap) + count(&ev, StatusKind::Resync),
+        0
+    );
+    assert!(
+        line_states(&ev).contains(&(0, LineState::Lagging)),
+        "{ev:#?}"
+    );
+    assert_eq!(
+        snapshot_runs_of(&ev),
+        2,
+        "the first sync, then line 1's book"
+    );
+    // Line 1's diffs after the switch are published; the book is line 1's.
+    let d = diffs(&ev);
+    assert_eq!(d.first(), Some(&101));
+    assert_eq!(d.last(), Some(&509), "{d:?}");
+    assert_eq!(
+        levels(&consumer_book(&ev)),
+        vec![("100".into(), "10".into()), ("101".into(), "1".into())]
+    );
+    // Line 0's backlog arrives late: not published.
+    l.send(0, 81 * MS, "diff 102 102 b100x3");
+    assert!(diffs(&l.drain()).is_empty());
+}
+
+#[test]
+fn failover_a_dropped_line_hands_its_books_over_without_a_disconnect() {
+    let mut l = Lines::failover(2);
+    l.failover_up();
+    l.send(0, 3 * MS, "diff 101 101 b100x2");
+    l.send(0, 3 * MS, "trade 7 100");
+    l.send(1, 4 * MS, "trade 7 100");
+    l.send(1, 4 * MS, "diff 501 501 b100x2");
+    l.call(0, 5 * MS, |f, cx| f.on_disconnect(Reason::Io, cx));
+    l.send(1, 6 * MS, "diff 502 502 b100x3");
+    l.send(1, 6 * MS, "trade 8 100");
+    let ev = l.drain();
+    for kind in [
+        StatusKind::Gap,
+        StatusKind::Resync,
+        StatusKind::Disconnected,
+    ] {
+        assert_eq!(count(&ev, kind), 0, "{kind:?}: {ev:#?}");
+    }
+    assert!(line_states(&ev).contains(&(0, LineState::Down)));
+    assert_eq!(trades(&ev), vec![7, 8], "each trade once");
+    assert_eq!(snapshot_runs_of(&ev), 2);
+    assert_eq!(diffs(&ev), vec![101, 502]);
+    assert_eq!(
+        levels(&consumer_book(&ev)),
+        vec![("100".into(), "3".into()), ("101".into(), "1".into())]
+    );
+    // Both down: the feed is, and the book is invalid.
+    l.call(1, 7 * MS, |f, cx| f.on_disconnect(Reason::Io, cx));
+    let ev = l.drain();
+    assert_eq!(count(&ev, StatusKind::Disconnected), 1);
+    assert_eq!(count(&ev, StatusKind::Resync), 1);
 }

@@ -434,6 +434,12 @@ impl FeedAdapter for CoinbaseAdapter {
         self.decoder.stats()
     }
 
+    /// `sequence_num` counts the connection's messages: a book update and a ticker carry a
+    /// different number on every connection.
+    fn ids_per_connection(&self) -> bool {
+        true
+    }
+
     /// In-band snapshots are in stream order: only a later message applies.
     fn first_diff(&self, snapshot_id: u64, d: &DiffIds) -> SeqCheck {
         if d.last <= snapshot_id {

@@ -195,7 +195,21 @@ pub(crate) struct Arbiter {
     pub(crate) last_unordered: Vec<u64>,
     /// See [`Arbiter::hold_deadline`].
     pub(crate) next_hold: u64,
+    /// The venue numbers book updates and BBOs per connection
+    /// ([`FeedAdapter::ids_per_connection`]): books and BBOs fail over between lines
+    /// instead of being taken first copy.
+    pub(crate) failover: bool,
+    /// Lines up and keeping up (bit per line): a failover source must be one.
+    pub(crate) healthy: u32,
+    /// Failover: per instrument index, the line whose BBOs are published (`NO_LINE`: none
+    /// yet).
+    pub(crate) bbo_lead: Vec<u8>,
+    /// Failover: books taken over from another line (published as snapshot runs).
+    pub(crate) failovers: u64,
 }
+
+/// "No line" in a per-book or per-instrument line table.
+pub(crate) const NO_LINE: u8 = u8::MAX;
 
 impl Arbiter {
     pub(crate) fn new(books: usize, hold_ns: u64) -> Arbiter {
@@ -224,6 +238,10 @@ impl Arbiter {
             held_trades: Vec::new(),
             last_unordered: Vec::new(),
             next_hold: u64::MAX,
+            failover: false,
+            healthy: 0,
+            bbo_lead: Vec::new(),
+            failovers: 0,
         }
     }
 
@@ -246,6 +264,37 @@ impl Arbiter {
         for l in &mut self.line_last {
             if l.len() < books {
                 l.resize(books, 0);
+            }
+        }
+    }
+
+    /// Failover: whether `line`'s BBO of `instrument` is published: it is that
+    /// instrument's BBO line, or takes over from one that is not healthy (or none).
+    #[inline]
+    fn bbo_from(&mut self, line: usize, instrument: InstrumentId) -> bool {
+        let Some(lead) = self.bbo_lead.get_mut(instrument.index()) else {
+            return true;
+        };
+        if usize::from(*lead) == line {
+            return true;
+        }
+        let healthy = |l: u8| l != NO_LINE && self.healthy & (1u32 << l) != 0;
+        if healthy(*lead) || self.healthy & (1 << line) == 0 && *lead != NO_LINE {
+            return false;
+        }
+        *lead = line as u8;
+        true
+    }
+
+    /// Failover: `line` delivered data another line may owe (see `owed_since`).
+    #[inline]
+    pub(crate) fn delivered(&mut self, line: usize, now: u64) {
+        self.last_data[line] = now;
+        for (other, owed) in self.owed_since.iter_mut().enumerate() {
+            if other == line {
+                *owed = 0;
+            } else if *owed == 0 && self.live & (1 << other) != 0 {
+                *owed = now;
             }
         }
     }
@@ -276,6 +325,9 @@ impl Arbiter {
         }
         if self.last_unordered.len() < n {
             self.last_unordered.resize(n, 0);
+        }
+        if self.bbo_lead.len() < instruments {
+            self.bbo_lead.resize(instruments, NO_LINE);
         }
     }
 
@@ -527,6 +579,17 @@ impl<A: FeedAdapter> FeedHandler<A> {
                         continue;
                     }
                     let k = event_key(e);
+                    if arb.failover {
+                        // Numbered per connection: one line's BBOs at a time.
+                        if arb.bbo_from(line, e.instrument) {
+                            self.publish(*e, cx);
+                            arb.won(line, None, now);
+                        } else {
+                            // Not a later copy (no id to line it up by): only a sign of life.
+                            arb.delivered(line, now);
+                        }
+                        continue;
+                    }
                     if self.marks.covers(e) {
                         self.stats.duplicates += 1;
                         arb.lost(line, k, now);

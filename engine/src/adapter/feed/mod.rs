@@ -9,7 +9,9 @@
 //! * `recovery`: republishing books to a consumer ring that dropped events;
 //! * `liveness`: per-stream stale detection;
 //! * `handover`: make-before-break: watermarks, the standby log, the take-over;
-//! * `lines`: A/B line arbitration: line handlers and the arbiter.
+//! * `lines`: A/B line arbitration: line handlers and the arbiter;
+//! * `failover`: A/B lines for venues whose book ids are per connection: muted lines that
+//!   keep their own books, and the arbiter's side of a switch.
 
 use std::collections::VecDeque;
 
@@ -27,6 +29,7 @@ use crate::instrument::InstrumentId;
 use crate::reason::Reason;
 
 mod connection_seq;
+mod failover;
 mod handover;
 mod lines;
 mod liveness;
@@ -36,8 +39,8 @@ mod sync;
 
 use handover::*;
 pub use handover::{HandoverReport, RECENT_TRADE_IDS, Watermarks};
-pub(crate) use lines::Arbiter;
 pub use lines::MAX_LINES;
+pub(crate) use lines::{Arbiter, NO_LINE};
 use recovery::*;
 use sync::*;
 
@@ -192,6 +195,9 @@ pub struct FeedHandler<A: FeedAdapter> {
     snapshots: Box<dyn SnapshotSource>,
     config: FeedConfig,
     mode: Mode,
+    /// Publishes nothing but subscription errors (a failover line: it keeps its own books
+    /// in sync; what it would publish, the feed forwards or not).
+    muted: bool,
     scratch: Vec<Event>,
     books: Vec<BookSync>,
     /// Book slot per instrument index (`u32::MAX`: none).
@@ -221,6 +227,8 @@ pub struct FeedHandler<A: FeedAdapter> {
     republish: bool,
     /// The run a snapshot (installed or republished) is built in, kept for the next one.
     snapshot_run: Vec<Event>,
+    /// A failover arbiter's: the run a book taken over from a line is built in.
+    adopt_run: Vec<Event>,
     /// Levels of the deepest book's republished run (both sides full), 0 without books.
     deepest_run: usize,
     /// Per-stream stale detection (checked from the handler timer).
@@ -276,6 +284,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
             snapshots,
             config,
             mode: Mode::Active,
+            muted: false,
             scratch: Vec::with_capacity(config.scratch_events),
             books,
             slot_of,
@@ -295,6 +304,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
             ring_marks: Vec::with_capacity(8),
             republish: false,
             snapshot_run: Vec::with_capacity(max_run),
+            adopt_run: Vec::new(),
             deepest_run: max_run.saturating_sub(1),
             stale: StaleDetector::new(config.stale, ceiling),
             sent_at: VecDeque::with_capacity(budget),
@@ -459,6 +469,9 @@ impl<A: FeedAdapter> FeedHandler<A> {
 
     #[inline]
     fn publish(&mut self, e: Event, cx: &mut Context<'_>) {
+        if self.muted {
+            return;
+        }
         self.stats.published += 1;
         cx.publish(e);
     }
@@ -466,6 +479,9 @@ impl<A: FeedAdapter> FeedHandler<A> {
     /// One message's events, in one go.
     #[inline]
     fn publish_all(&mut self, events: &[Event], cx: &mut Context<'_>) {
+        if self.muted {
+            return;
+        }
         self.stats.published += events.len() as u64;
         cx.publish_all(events);
     }
@@ -478,6 +494,9 @@ impl<A: FeedAdapter> FeedHandler<A> {
         value: u64,
         cx: &mut Context<'_>,
     ) {
+        if self.muted && kind != StatusKind::SubscriptionError {
+            return;
+        }
         let e = Event::status(
             instrument,
             Status {
@@ -612,6 +631,63 @@ impl<A: FeedAdapter> FeedHandler<A> {
 }
 
 impl<A: FeedAdapter> FeedHandler<A> {
+    /// [`WsHandler::on_message`], then `data` with each data frame (market, book diff or
+    /// snapshot), its events and whether its book is in sync after it (a failover line's
+    /// feed forwards what its leading books applied).
+    #[inline]
+    pub(crate) fn message_with(
+        &mut self,
+        msg: Message<'_>,
+        cx: &mut Context<'_>,
+        data: impl FnOnce(Frame, &[Event], bool, &mut Context<'_>),
+    ) {
+        if self.mode == Mode::Retired {
+            return;
+        }
+        self.stats.messages += 1;
+        let payload = match msg {
+            Message::Text(p) | Message::Binary(p) => p,
+        };
+        let mut events = std::mem::take(&mut self.scratch);
+        events.clear();
+        let decoded = self.adapter.decode(payload, cx.now(), &mut events);
+        // Ends the recv→decoded stage; book sync and publishing are decoded→published.
+        cx.mark_decoded();
+        if let Some(expected) = self.adapter.take_connection_gap() {
+            self.on_connection_gap(expected, cx);
+        }
+        match decoded {
+            Ok(frame) => {
+                self.handle_frame(frame, &events, cx);
+                self.observe(frame, &events, cx);
+                match frame {
+                    Frame::Market => data(frame, &events, false, cx),
+                    Frame::BookDiff { instrument, .. } | Frame::BookSnapshot { instrument, .. } => {
+                        let live = self.in_sync(instrument);
+                        data(frame, &events, live, cx);
+                    }
+                    _ => {}
+                }
+            }
+            Err(e) => {
+                self.stats.decode_errors += 1;
+                if self.mode == Mode::Active {
+                    self.status(e.instrument, StatusKind::DecodeError, e.reason, 0, cx);
+                }
+            }
+        }
+        self.scratch = events;
+        if self.seen_pending != 0 || self.ack_deadline != 0 {
+            self.track_acks(cx);
+        }
+        if cx.lost() != self.seen_lost || self.republish {
+            self.recover_from_drops(cx);
+            self.arm_timer(cx);
+        }
+    }
+}
+
+impl<A: FeedAdapter> FeedHandler<A> {
     /// Parses run-time topics; each one the adapter does not understand is reported in-band
     /// as a `SubscriptionError` (value 0: no request was sent).
     fn parse_topics(&mut self, topics: &[String], cx: &mut Context<'_>) -> Vec<A::Subscription> {
@@ -686,41 +762,7 @@ impl<A: FeedAdapter> WsHandler for FeedHandler<A> {
     }
 
     fn on_message(&mut self, msg: Message<'_>, cx: &mut Context<'_>) {
-        if self.mode == Mode::Retired {
-            return;
-        }
-        self.stats.messages += 1;
-        let payload = match msg {
-            Message::Text(p) | Message::Binary(p) => p,
-        };
-        let mut events = std::mem::take(&mut self.scratch);
-        events.clear();
-        let decoded = self.adapter.decode(payload, cx.now(), &mut events);
-        // Ends the recv→decoded stage; book sync and publishing are decoded→published.
-        cx.mark_decoded();
-        if let Some(expected) = self.adapter.take_connection_gap() {
-            self.on_connection_gap(expected, cx);
-        }
-        match decoded {
-            Ok(frame) => {
-                self.handle_frame(frame, &events, cx);
-                self.observe(frame, &events, cx);
-            }
-            Err(e) => {
-                self.stats.decode_errors += 1;
-                if self.mode == Mode::Active {
-                    self.status(e.instrument, StatusKind::DecodeError, e.reason, 0, cx);
-                }
-            }
-        }
-        self.scratch = events;
-        if self.seen_pending != 0 || self.ack_deadline != 0 {
-            self.track_acks(cx);
-        }
-        if cx.lost() != self.seen_lost || self.republish {
-            self.recover_from_drops(cx);
-            self.arm_timer(cx);
-        }
+        self.message_with(msg, cx, |_, _, _, _| {});
     }
 
     fn on_disconnect(&mut self, reason: Reason, cx: &mut Context<'_>) -> Reconnect {

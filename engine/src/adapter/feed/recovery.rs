@@ -26,7 +26,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
     /// A ring first seen here gets no round (nothing is known to be lost).
     pub(super) fn recover_from_drops(&mut self, cx: &mut Context<'_>) {
         self.seen_lost = cx.lost();
-        if self.mode != Mode::Active {
+        if self.mode != Mode::Active || self.muted {
             self.republish = false;
             return;
         }

@@ -146,16 +146,24 @@ pub(super) struct Carrier<'a, 'c> {
     published: u64,
     flush: bool,
     arm: bool,
+    /// A muted handler's: nothing is published.
+    muted: bool,
 }
 
 impl SyncOut for Carrier<'_, '_> {
     #[inline]
     fn publish(&mut self, events: &[Event]) {
+        if self.muted {
+            return;
+        }
         self.published += events.len() as u64;
         self.cx.publish_all(events);
     }
 
     fn status(&mut self, instrument: InstrumentId, kind: StatusKind, reason: Reason, value: u64) {
+        if self.muted {
+            return;
+        }
         let status = Status {
             kind,
             reason: reason.code(),
@@ -208,6 +216,7 @@ impl<A: FeedAdapter> FeedHandler<A> {
             published: 0,
             flush: false,
             arm: false,
+            muted: self.muted,
         };
         let mut env = SyncEnv {
             adapter: &mut self.adapter,
