@@ -32,7 +32,10 @@
 
 use std::time::{Duration, Instant};
 
-use tickwire_engine::adapter::{FeedConfig, FeedHandler, FeedStats, SnapshotSource};
+use tickwire_engine::adapter::{
+    AddFeedError, ArbitratedFeed, FeedConfig, FeedHandler, FeedStats, LineMonitor, SnapshotSource,
+    add_arbitrated_feed,
+};
 use tickwire_engine::command::{ConsumerId, EngineHandle};
 use tickwire_engine::config::{ConnectionConfig, ConnectionOptions};
 use tickwire_engine::handler::WsHandler;
@@ -62,8 +65,9 @@ pub struct LaunchSpec {
     pub url: Option<String>,
     /// Further endpoints serving the same stream: redundant lines (A/B), arbitrated so each
     /// update is delivered once ([`tickwire_engine::adapter::ArbitratedFeed`]). Binance,
-    /// Bybit and OKX (a per-instrument sequence on every book update); Coinbase and Kraken
-    /// refuse a spec with lines ([`NO_LINES_COINBASE`], [`NO_LINES_KRAKEN`] say why).
+    /// Bybit and OKX (a per-instrument sequence on every book update) take each update's
+    /// first copy; Coinbase (a per-connection sequence) and Kraken (none) fail over between
+    /// the lines' books.
     pub lines: Vec<String>,
     /// REST endpoint (book snapshots) instead of the venue's.
     pub rest_url: Option<String>,
@@ -115,22 +119,9 @@ impl LaunchSpec {
     }
 }
 
-/// Why Coinbase refuses redundant lines ([`LaunchSpec::lines`]).
-pub const NO_LINES_COINBASE: &str = "coinbase takes one --url: redundant lines (A/B) line \
-     up the copies of a book update by a per-product sequence, and Coinbase's level2 updates \
-     carry only the connection-wide sequence_num, which differs on every connection (update \
-     times are not unique and batching differs per connection, so content matching cannot \
-     tell a missed update from a late one); run one line";
-
 /// Why a venue other than Binance refuses [`LaunchSpec::connections`].
 pub const NO_CONNECTIONS: &str = "--connections is implemented for binance and binance-usdm \
      only; other venues pack their streams into as few connections as they allow";
-
-/// Why Kraken refuses redundant lines ([`LaunchSpec::lines`]).
-pub const NO_LINES_KRAKEN: &str = "kraken takes one --url: redundant lines (A/B) line up the \
-     copies of a book update by a sequence, and Kraken's book updates carry none (only a \
-     checksum of the top 10 levels, which cannot order two lines' copies nor vouch for the \
-     levels below); run one line";
 
 /// Why a venue could not plan or start a launch.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -258,6 +249,54 @@ pub fn start_connections<L: Launch + ?Sized>(
             engine
                 .add_connection(b.config, b.handler, consumers)
                 .map_err(|e| LaunchError::Failed(format!("engine: {e}")))
+        });
+        match added {
+            Ok(id) => ids.push(id),
+            Err(e) => {
+                for id in ids {
+                    let _ = engine.remove(id);
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// [`Launch::start`] with [`LaunchSpec::lines`]: one [`ArbitratedFeed`] per planned
+/// connection (`build(i)`: connection `i`'s feed over every line), each added after its
+/// [`PlannedConnection::start_after`] with `options` and `roots`; each feed's monitor is
+/// pushed to `monitors`. On an error the connections already added are removed.
+#[allow(clippy::too_many_arguments)]
+pub fn start_arbitrated<A: FeedAdapter>(
+    planned: &[PlannedConnection],
+    engine: &EngineHandle,
+    options: ConnectionOptions,
+    roots: &[Vec<u8>],
+    consumers: &[ConsumerId],
+    monitors: &std::sync::Mutex<Vec<LineMonitor>>,
+    mut build: impl FnMut(usize) -> Result<ArbitratedFeed<A>, LaunchError>,
+) -> Result<Vec<ConnectionId>, LaunchError> {
+    let begun = Instant::now();
+    let mut ids = Vec::with_capacity(planned.len());
+    for (i, c) in planned.iter().enumerate() {
+        if let Some(wait) = c.start_after.checked_sub(begun.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        let added = build(i).and_then(|feed| {
+            let monitor = feed.monitor();
+            let id =
+                add_arbitrated_feed(engine, feed, options, roots, consumers).map_err(
+                    |e| match e {
+                        AddFeedError::Config(c) => LaunchError::Usage(format!("bad --url: {c}")),
+                        e => LaunchError::Failed(e.to_string()),
+                    },
+                )?;
+            monitors
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(monitor);
+            Ok(id)
         });
         match added {
             Ok(id) => ids.push(id),

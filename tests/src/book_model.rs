@@ -138,6 +138,51 @@ pub fn assert_matches_sim(venue: &dyn tickwire_feeds::sim::SimVenue, name: &str,
     );
 }
 
+/// Asserts that `book` (a consumer's copy of `name`'s book) equals the simulator venue's
+/// model book after one of `events` (global event numbers, e.g. the last second or two of
+/// the stream): for a venue whose update ids are numbered per connection (Coinbase's
+/// `sequence_num`), a book cannot be placed in the model's stream by its id, only by its
+/// levels. A book that missed an update matches no state of the window. `depth`: levels a
+/// side compared (a venue whose books are cut at a subscribed depth, Kraken), `usize::MAX`
+/// for all.
+pub fn assert_matches_sim_within(
+    venue: &dyn tickwire_feeds::sim::SimVenue,
+    name: &str,
+    book: &Book,
+    events: std::ops::Range<u64>,
+    depth: usize,
+) {
+    let sym = venue
+        .symbol_index(name)
+        .unwrap_or_else(|| panic!("{name} is not one of the simulator's symbols"));
+    let spec = venue.spec(sym).clone();
+    let d = |v: u64, s: u8| Decimal::from_parts(v as i64, s);
+    let bids: Levels = book.bids(depth).collect();
+    let asks: Levels = book.asks(depth).collect();
+    let found = events.clone().any(|e| {
+        let model = venue.book_at(sym, e);
+        model
+            .bids()
+            .take(depth)
+            .map(|(p, q)| (d(p, spec.price_decimals), d(q, spec.qty_decimals)))
+            .eq(bids.iter().copied())
+            && model
+                .asks()
+                .take(depth)
+                .map(|(p, q)| (d(p, spec.price_decimals), d(q, spec.qty_decimals)))
+                .eq(asks.iter().copied())
+    });
+    assert!(
+        found,
+        "{name}: the book ({} bids, {} asks, best {:?} / {:?}) is no state of the venue's \
+         between events {events:?}",
+        bids.len(),
+        asks.len(),
+        bids.first(),
+        asks.first()
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,14 +2,20 @@
 //! sync + publish (FeedHandler as the I/O thread runs it) and the consumer's book, per
 //! message, after warm-up. The stream is generated here: a whole-book snapshot of 4,000
 //! levels (re-sent mid-stream), updates, trades, tickers, heartbeats and subscription
-//! answers, all numbered by one `sequence_num`.
+//! answers, all numbered by one `sequence_num`. Then the same stream on two failover lines
+//! (A/B): following the leading line's books allocates nothing either.
 
+use std::sync::Mutex;
 use tickwire_engine::Registry;
-use tickwire_engine::adapter::{FeedConfig, FeedHandler, QueuedSnapshots};
+
+use tickwire_engine::adapter::{
+    ArbitratedFeed, ArbitrationConfig, FeedConfig, FeedHandler, LineFactory, QueuedSnapshots,
+    SnapshotSource,
+};
 use tickwire_engine::book::{Book, BookConfig};
-use tickwire_engine::event::EventKind;
+use tickwire_engine::event::{EventKind, StatusKind};
 use tickwire_engine::handler::{
-    Actions, ConnectionId, Context, Message, Outbox, Publisher, WsHandler,
+    Actions, ConnectionId, Context, Leg, Message, Outbox, Publisher, WsHandler,
 };
 use tickwire_engine::ring::channel;
 use tickwire_feeds::coinbase::{Channel, CoinbaseAdapter, CoinbaseConfig, Subscription};
@@ -17,6 +23,9 @@ use tickwire_tests::alloc::{CountingAlloc, allocations, count_this_thread};
 
 #[global_allocator]
 static A: CountingAlloc = CountingAlloc;
+
+/// The allocation count is process-wide: one measuring test at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 fn next(x: &mut u64) -> u64 {
     *x ^= *x << 13;
@@ -135,6 +144,9 @@ fn stream(n: usize) -> Vec<String> {
 
 #[test]
 fn no_allocation_per_message_after_warm_up() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // The counter does see allocations (one test: the count is process-wide).
     let before = allocations();
     count_this_thread(true);
@@ -222,5 +234,124 @@ fn no_allocation_per_message_after_warm_up() {
     );
     assert!(measured > 20_000);
     assert!(s.snapshots_applied > 15);
+    assert_eq!(allocs, 0);
+}
+
+/// Line B runs this many messages behind line A.
+const LAG: usize = 3;
+
+#[test]
+fn two_failover_lines_allocate_nothing_per_message_after_warm_up() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let registry = Registry::new();
+    let mut subs =
+        Subscription::product(&["BTC-USD".to_owned()], &[Channel::Level2, Channel::Trades]);
+    subs.push(Subscription::new("SOL-USD", Channel::Ticker));
+    let config = CoinbaseConfig {
+        depth: 5000,
+        ..CoinbaseConfig::default()
+    };
+    let r = registry.clone();
+    let factory: LineFactory<CoinbaseAdapter> = Box::new(move |_| {
+        let adapter = CoinbaseAdapter::new(config.clone(), &subs, &r).ok()?;
+        Some((
+            adapter,
+            Box::new(QueuedSnapshots::new()) as Box<dyn SnapshotSource>,
+        ))
+    });
+    let mut feed = ArbitratedFeed::new(
+        factory,
+        2,
+        FeedConfig::default(),
+        ArbitrationConfig::default(),
+    )
+    .unwrap();
+    let btc = registry.lookup("coinbase", "BTC-USD").unwrap();
+    let (p, mut consumer) = channel(1 << 16);
+    let mut publisher = Publisher::new(vec![p]);
+    let mut outbox = Outbox::new(1 << 20);
+    let mut actions = Actions::default();
+    for leg in 0..2 {
+        let mut cx = Context::new(
+            0,
+            ConnectionId(1),
+            &mut outbox,
+            &mut publisher,
+            &mut actions,
+        )
+        .for_leg(Leg(leg), 2);
+        feed.on_connect(&mut cx);
+    }
+    let lines: Vec<Vec<u8>> = stream(40_000).into_iter().map(String::into_bytes).collect();
+    let is_update = |f: &[u8]| {
+        f.starts_with(br#"{"channel":"l2_data""#)
+            && f.windows(16).any(|w| w == br#""type":"update","#)
+    };
+    let mut consumer_book = Book::new(BookConfig::with_depth(5000));
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    let half = lines.len() / 2;
+    let (mut measured, mut allocs, mut statuses) = (0u64, 0u64, Vec::new());
+    let mut dropped = false;
+    for i in 0..lines.len() + LAG {
+        for (leg, n) in [(0u32, Some(i)), (1, i.checked_sub(LAG))] {
+            let Some(frame) = n.and_then(|n| lines.get(n)) else {
+                continue;
+            };
+            // Line A loses one book update in the warm-up half: its `sequence_num` breaks,
+            // it resyncs on its own (the stream re-sends the book), line B takes over.
+            if leg == 0 && !dropped && i >= 1000 && is_update(frame) {
+                dropped = true;
+                continue;
+            }
+            buf.clear();
+            buf.extend_from_slice(frame);
+            let measure = n.is_some_and(|n| n >= half);
+            let before = allocations();
+            count_this_thread(measure);
+            {
+                let mut cx = Context::new(
+                    1_000 + i as u64 * 1_000_000 + u64::from(leg) * 1_000,
+                    ConnectionId(1),
+                    &mut outbox,
+                    &mut publisher,
+                    &mut actions,
+                )
+                .for_leg(Leg(leg), 2);
+                feed.on_message(Message::Text(&mut buf), &mut cx);
+                while let Some(e) = consumer.pop() {
+                    if e.instrument == btc && e.kind() == EventKind::BookLevel {
+                        consumer_book.apply_event(&e).unwrap();
+                    } else if let Some(s) = e.as_status() {
+                        statuses.push(s.kind);
+                    }
+                }
+            }
+            count_this_thread(false);
+            if measure {
+                measured += 1;
+                allocs += allocations() - before;
+            }
+        }
+    }
+    let report = feed.report();
+    eprintln!("{measured} messages, {allocs} allocations; {report:?}");
+    assert!(
+        !statuses
+            .iter()
+            .any(|k| matches!(k, StatusKind::Gap | StatusKind::Resync)),
+        "{statuses:?}"
+    );
+    assert_eq!(report.failovers, 1, "line B took over once");
+    assert_eq!(feed.line(0).unwrap().stats().connection_gaps, 1);
+    assert!(feed.line(0).unwrap().in_sync(btc), "line A resynced");
+    assert!(feed.arbiter().in_sync(btc));
+    // The consumer's book is the leading line's (line B's).
+    let line_b = feed.line(1).unwrap().book(btc).unwrap();
+    assert!(consumer_book.is_valid());
+    assert!(consumer_book.bids(usize::MAX).eq(line_b.bids(usize::MAX)));
+    assert!(consumer_book.asks(usize::MAX).eq(line_b.asks(usize::MAX)));
+    assert!(measured > 40_000);
     assert_eq!(allocs, 0);
 }

@@ -728,32 +728,12 @@ fn two_urls_run_one_okx_feed_over_two_lines() {
     two_urls_on("okx", "BTC-USDT");
 }
 
-/// Coinbase and Kraken refuse a second `--url`, saying why (no per-instrument sequence to
-/// line two lines' copies up by), before connecting anywhere.
 #[test]
-fn venues_without_a_book_sequence_refuse_two_urls() {
-    for (venue, symbol, why) in [
-        ("coinbase", "BTC-USD", "sequence_num"),
-        ("kraken", "BTC/USD", "checksum"),
-    ] {
-        let out = tickwire(&[
-            "run",
-            "--venue",
-            venue,
-            "--symbols",
-            symbol,
-            "--url",
-            "ws://127.0.0.1:1",
-            "--url",
-            "ws://127.0.0.1:2",
-        ])
-        .output()
-        .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{venue}: {stderr}");
-        assert!(
-            stderr.contains(&format!("{venue} takes one --url")) && stderr.contains(why),
-            "{venue}: {stderr}"
-        );
-    }
+fn two_urls_run_one_coinbase_feed_over_two_failover_lines() {
+    two_urls_on("coinbase", "BTC-USD");
+}
+
+#[test]
+fn two_urls_run_one_kraken_feed_over_two_failover_lines() {
+    two_urls_on("kraken", "BTC/USD");
 }

@@ -267,8 +267,8 @@ impl FeedAdapter for Toy {
         self.conn_gap.take()
     }
 
-    fn ids_per_connection(&self) -> bool {
-        self.per_connection
+    fn copies_line_up(&self) -> bool {
+        !self.per_connection
     }
 
     fn first_diff(&self, snapshot_id: u64, diff: &DiffIds) -> SeqCheck {

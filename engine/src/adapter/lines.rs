@@ -36,7 +36,7 @@
 //! (an HDR histogram per ordered pair, recorded without allocation; the percentiles are
 //! published every [`ArbitrationConfig::report`]).
 //!
-//! **Failover** ([`FeedAdapter::ids_per_connection`], Coinbase): a venue that numbers book
+//! **Failover** ([`FeedAdapter::copies_line_up`], Coinbase): a venue that numbers book
 //! updates per connection gives two lines' copies of one update different ids, so they
 //! cannot be lined up. Then every line is a full handler that keeps its own books in sync,
 //! muted, and each book is published from one line at a time: the arbiter applies and
@@ -203,7 +203,7 @@ pub struct ArbitrationReport {
     /// Holes every line missed: in a book (each published as `Gap` and `Resync`) or in a
     /// trade stream (the trades after it went out when the hold ended).
     pub gaps: u64,
-    /// Failover feeds ([`FeedAdapter::ids_per_connection`]): books taken over from another
+    /// Failover feeds ([`FeedAdapter::copies_line_up`]): books taken over from another
     /// line, each published as a SNAPSHOT run.
     pub failovers: u64,
 }
@@ -318,7 +318,7 @@ pub struct ArbitratedFeed<A: FeedAdapter> {
     report_at: u64,
     /// The feed as a whole is in session (some line is).
     up: bool,
-    /// Failover ([`FeedAdapter::ids_per_connection`]): per arbiter book slot, the line its
+    /// Failover ([`FeedAdapter::copies_line_up`]): per arbiter book slot, the line its
     /// updates are published from (`NO_LINE`: none has it in sync).
     leader: Vec<u8>,
     /// Failover: a line's state changed since the books' sources were last checked.
@@ -347,7 +347,7 @@ impl<A: FeedAdapter> ArbitratedFeed<A> {
             return Err(ArbitrationError::Config);
         }
         let (adapter, snapshots) = factory(0).ok_or(ArbitrationError::Factory(0))?;
-        let failover = adapter.ids_per_connection();
+        let failover = !adapter.copies_line_up();
         let mut arbiter = FeedHandler::new(adapter, snapshots, feed);
         arbiter.resubscribe_via_lines();
         let mut sides = Vec::with_capacity(lines);
@@ -467,9 +467,18 @@ impl<A: FeedAdapter> ArbitratedFeed<A> {
     /// Lagging lines: late copies, or silence while this line delivers.
     #[inline]
     fn judge(&mut self, line: usize, cx: &mut Context<'_>) {
+        self.judge_copies(line, true, cx);
+    }
+
+    /// [`Self::judge`]; `copies`: this message could have been a later copy (a failover
+    /// line's book frames cannot: they say nothing of how far behind the line is).
+    #[inline]
+    fn judge_copies(&mut self, line: usize, copies: bool, cx: &mut Context<'_>) {
         let (now, lag) = (cx.now(), ns(self.config.lag));
         let lost = self.arb.lost[line];
-        if self.seen_lost[line] != lost {
+        if !copies {
+            // Only whether the other lines owe data.
+        } else if self.seen_lost[line] != lost {
             self.seen_lost[line] = lost;
             if self.arb.behind[line] >= lag {
                 self.slow[line] += 1;

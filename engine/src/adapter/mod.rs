@@ -420,15 +420,16 @@ pub trait FeedAdapter: Send + 'static {
         None
     }
 
-    /// Whether the ids of book updates and BBOs ([`DiffIds`], a BBO's `seq`) are numbered
-    /// per connection (Coinbase Advanced Trade's `sequence_num`) instead of by the venue per
-    /// book: two connections' copies of one update then carry different ids and cannot be
-    /// lined up. An [`ArbitratedFeed`] over such a venue fails over instead of taking each
-    /// update's first copy: every line keeps its own books, one line's are published per
-    /// book, another's take over (a snapshot run) when that line loses them, drops or
-    /// stalls. Trades are still taken first copy by their id. Default `false`.
-    fn ids_per_connection(&self) -> bool {
-        false
+    /// Whether two connections' copies of one book update or BBO carry the same ids
+    /// ([`DiffIds`], a BBO's `seq`): the venue numbers them per book (Binance, Bybit, OKX),
+    /// so redundant lines can take each update's first copy. `false` where it numbers them
+    /// per connection (Coinbase Advanced Trade's `sequence_num`) or not at all: an
+    /// [`ArbitratedFeed`] then fails over instead: every line keeps its own books, one
+    /// line's are published per book, another's take over (a snapshot run) when that line
+    /// loses them, drops or stalls. Trades are still taken first copy by their id. Default
+    /// `true`.
+    fn copies_line_up(&self) -> bool {
+        true
     }
 
     /// The documented cadence of `instrument`'s `kind` stream, `None` when it is not

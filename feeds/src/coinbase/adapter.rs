@@ -436,8 +436,8 @@ impl FeedAdapter for CoinbaseAdapter {
 
     /// `sequence_num` counts the connection's messages: a book update and a ticker carry a
     /// different number on every connection.
-    fn ids_per_connection(&self) -> bool {
-        true
+    fn copies_line_up(&self) -> bool {
+        false
     }
 
     /// In-band snapshots are in stream order: only a later message applies.

@@ -12,12 +12,15 @@
 //!   resubscribing its `level2`. No checksum.
 //! * [`CoinbaseFeed`] plans and starts the connections on an engine, with a message limit
 //!   that admits whole-book snapshots ([`MAX_MESSAGE`]).
+//! * [`lines::arbitrated_feed`]: one connection's subscriptions over several lines (A/B),
+//!   failing over between the lines' books (the `sequence_num` is per connection).
 //!
 //! [`FeedAdapter::take_connection_gap`]: tickwire_engine::adapter::FeedAdapter::take_connection_gap
 
 pub mod adapter;
 pub mod decode;
 pub mod feed;
+pub mod lines;
 pub mod sim;
 pub mod subscription;
 

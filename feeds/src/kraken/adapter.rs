@@ -529,6 +529,12 @@ impl FeedAdapter for KrakenAdapter {
         SeqCheck::Apply
     }
 
+    /// No ids to line two connections' copies up by: redundant lines fail over between
+    /// their books, each proved by the checksum after every update.
+    fn copies_line_up(&self) -> bool {
+        false
+    }
+
     /// Every subscribed stream is event-driven (books, trades, BBO on change).
     fn cadence(&self, instrument: InstrumentId, kind: StreamKind) -> Option<Cadence> {
         let mut found = None;

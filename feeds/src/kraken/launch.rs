@@ -1,10 +1,20 @@
 //! The launch hook ([`crate::launch`]) for Kraken v2: [`KrakenFeed`]'s plan, each
 //! connection a [`KrakenAdapter`] with in-band snapshots (an empty [`QueuedSnapshots`]: a
 //! checksum mismatch resubscribes the one symbol), for `tickwire run|record|bench --venue
-//! kraken`.
+//! kraken`. With [`LaunchSpec::lines`], [`Launch::start`] runs each connection over every
+//! line: Kraken's book updates carry no ids, so the lines fail over between their books
+//! (each line's proved by the checksum after every update; see
+//! [`tickwire_engine::adapter::ArbitratedFeed`]); trades are taken first copy by
+//! `trade_id`.
 
-use tickwire_engine::adapter::{FeedHandler, QueuedSnapshots, SnapshotSource, connection_config};
-use tickwire_engine::{FeedAdapter, InstrumentId, Registry};
+use std::sync::{Arc, Mutex};
+
+use tickwire_engine::adapter::{
+    ArbitratedFeed, ArbitrationConfig, FeedHandler, LineMonitor, QueuedSnapshots, SnapshotSource,
+    connection_config,
+};
+use tickwire_engine::command::{ConsumerId, EngineHandle};
+use tickwire_engine::{ConnectionId, FeedAdapter, InstrumentId, Registry};
 
 use super::adapter::{Channel, DEPTHS, KrakenAdapter, KrakenConfig, Subscription};
 use super::feed::{FeedError, KrakenFeed};
@@ -38,6 +48,9 @@ pub fn parse_channel(name: &str) -> Option<Channel> {
 /// A planned Kraken launch.
 pub struct KrakenLaunch {
     config: KrakenConfig,
+    /// Each further line's settings (its `ws_url`), with [`LaunchSpec::lines`].
+    lines: Vec<KrakenConfig>,
+    monitors: Arc<Mutex<Vec<LineMonitor>>>,
     groups: Vec<Vec<Subscription>>,
     spec: LaunchSpec,
     connections: Vec<PlannedConnection>,
@@ -49,9 +62,6 @@ impl KrakenLaunch {
         let usage = LaunchError::Usage;
         if spec.connections.is_some() {
             return Err(usage(crate::launch::NO_CONNECTIONS.into()));
-        }
-        if !spec.lines.is_empty() {
-            return Err(usage(crate::launch::NO_LINES_KRAKEN.into()));
         }
         let depth = match spec.depth.as_deref() {
             None => 10,
@@ -111,8 +121,20 @@ impl KrakenLaunch {
                 start_after: std::time::Duration::ZERO,
             });
         }
+        let mut lines = Vec::with_capacity(spec.lines.len());
+        for u in &spec.lines {
+            let ws_url = with_public_path(u);
+            tickwire_engine::config::Endpoint::parse(&ws_url)
+                .map_err(|e| usage(format!("bad --url '{u}': {e}")))?;
+            lines.push(KrakenConfig {
+                ws_url,
+                ..config.clone()
+            });
+        }
         Ok(KrakenLaunch {
             config,
+            lines,
+            monitors: Arc::default(),
             groups,
             spec: spec.clone(),
             connections,
@@ -153,6 +175,57 @@ impl Launch for KrakenLaunch {
 
     fn symbols_hint(&self) -> &'static str {
         "the venue lists its pairs on the `instrument` channel and at /0/public/AssetPairs (wsname)"
+    }
+
+    fn line_monitors(&self) -> Vec<LineMonitor> {
+        self.monitors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// [`start_connections`](crate::launch::start_connections), or with
+    /// [`LaunchSpec::lines`] each connection over every line.
+    fn start(
+        &self,
+        engine: &EngineHandle,
+        registry: &Registry,
+        consumers: &[ConsumerId],
+    ) -> Result<Vec<ConnectionId>, LaunchError> {
+        if self.lines.is_empty() {
+            return crate::launch::start_connections(self, engine, registry, consumers);
+        }
+        let mut configs = vec![self.config.clone()];
+        configs.extend(self.lines.iter().cloned());
+        let configs = &configs;
+        crate::launch::start_arbitrated(
+            &self.connections,
+            engine,
+            self.spec.options,
+            &self.spec.roots,
+            consumers,
+            &self.monitors,
+            |i| {
+                let group = self.groups[i].clone();
+                KrakenAdapter::new(self.config.clone(), &group, registry)
+                    .map_err(|e| LaunchError::Failed(format!("subscriptions: {e}")))?;
+                let (configs, registry) = (configs.clone(), registry.clone());
+                // Books come in-band on every line.
+                let factory = move |line: usize| {
+                    let config = configs.get(line)?.clone();
+                    let adapter = KrakenAdapter::new(config, &group, &registry).ok()?;
+                    let source: Box<dyn SnapshotSource> = Box::new(QueuedSnapshots::new());
+                    Some((adapter, source))
+                };
+                ArbitratedFeed::new(
+                    Box::new(factory),
+                    self.lines.len() + 1,
+                    self.spec.handler,
+                    ArbitrationConfig::default(),
+                )
+                .map_err(|e| LaunchError::Failed(format!("lines: {e}")))
+            },
+        )
     }
 
     fn build(

@@ -2,13 +2,19 @@
 //! products a connection), each connection a [`CoinbaseAdapter`] with in-band snapshots (an
 //! empty [`QueuedSnapshots`]: a break of the connection's `sequence_num` resubscribes every
 //! book of it). The message limit is raised to [`MAX_MESSAGE`] unless the command set its
-//! own: a `level2` snapshot is the whole book in one frame.
+//! own: a `level2` snapshot is the whole book in one frame. With [`LaunchSpec::lines`],
+//! [`Launch::start`] runs each connection over every line ([`crate::coinbase::lines`]:
+//! failover between the lines' books, trades first copy).
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tickwire_engine::adapter::{FeedHandler, QueuedSnapshots, SnapshotSource, connection_config};
+use tickwire_engine::adapter::{
+    ArbitrationConfig, FeedHandler, LineMonitor, QueuedSnapshots, SnapshotSource, connection_config,
+};
+use tickwire_engine::command::{ConsumerId, EngineHandle};
 use tickwire_engine::config::ConnectionOptions;
-use tickwire_engine::{FeedAdapter, Registry};
+use tickwire_engine::{ConnectionId, FeedAdapter, Registry};
 
 use super::{BuiltConnection, Launch, LaunchError, LaunchSpec, PlannedConnection, SnapshotWrap};
 use crate::coinbase::{
@@ -30,6 +36,9 @@ pub fn parse_channel(name: &str) -> Option<Channel> {
 /// A planned Coinbase launch.
 pub struct CoinbaseLaunch {
     config: CoinbaseConfig,
+    /// Each further line's settings (its `ws_url`), with [`LaunchSpec::lines`].
+    lines: Vec<CoinbaseConfig>,
+    monitors: Arc<Mutex<Vec<LineMonitor>>>,
     groups: Vec<Vec<Subscription>>,
     spec: LaunchSpec,
     options: ConnectionOptions,
@@ -42,9 +51,6 @@ impl CoinbaseLaunch {
         let usage = LaunchError::Usage;
         if spec.connections.is_some() {
             return Err(usage(crate::launch::NO_CONNECTIONS.into()));
-        }
-        if !spec.lines.is_empty() {
-            return Err(usage(super::NO_LINES_COINBASE.into()));
         }
         let mut config = CoinbaseConfig::default();
         if let Some(d) = spec.depth.as_deref() {
@@ -96,10 +102,11 @@ impl CoinbaseLaunch {
             _ => LaunchError::Failed(e.to_string()),
         })?;
         let mut config = feed.config().clone();
-        // The per-IP message rate is shared by every connection.
+        // The per-IP message rate is shared by every connection (lines included: they may
+        // leave from the same address).
         config.send_interval_ns = config
             .send_interval_ns
-            .saturating_mul(groups.len().max(1) as u64);
+            .saturating_mul((groups.len() * (1 + spec.lines.len())).max(1) as u64);
         // Whole-book snapshots: the default limit is raised, a limit the command set stays.
         let mut options = spec.options;
         let default = ConnectionOptions::default();
@@ -120,8 +127,19 @@ impl CoinbaseLaunch {
                 start_after: Duration::from_millis(150 * i as u64),
             });
         }
+        let mut lines = Vec::with_capacity(spec.lines.len());
+        for u in &spec.lines {
+            tickwire_engine::config::Endpoint::parse(u)
+                .map_err(|e| usage(format!("bad --url '{u}': {e}")))?;
+            lines.push(CoinbaseConfig {
+                ws_url: Some(u.clone()),
+                ..config.clone()
+            });
+        }
         Ok(CoinbaseLaunch {
             config,
+            lines,
+            monitors: Arc::default(),
             groups,
             spec: spec.clone(),
             options,
@@ -163,6 +181,46 @@ impl Launch for CoinbaseLaunch {
 
     fn symbols_hint(&self) -> &'static str {
         "the venue lists its products at /api/v3/brokerage/market/products"
+    }
+
+    fn line_monitors(&self) -> Vec<LineMonitor> {
+        self.monitors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// [`start_connections`](super::start_connections), or with [`LaunchSpec::lines`] each
+    /// connection over every line, paced the same way.
+    fn start(
+        &self,
+        engine: &EngineHandle,
+        registry: &Registry,
+        consumers: &[ConsumerId],
+    ) -> Result<Vec<ConnectionId>, LaunchError> {
+        if self.lines.is_empty() {
+            return super::start_connections(self, engine, registry, consumers);
+        }
+        let mut configs = vec![self.config.clone()];
+        configs.extend(self.lines.iter().cloned());
+        super::start_arbitrated(
+            &self.connections,
+            engine,
+            self.options,
+            &self.spec.roots,
+            consumers,
+            &self.monitors,
+            |i| {
+                crate::coinbase::lines::arbitrated_feed(
+                    &configs,
+                    &self.groups[i],
+                    registry,
+                    self.spec.handler,
+                    ArbitrationConfig::default(),
+                )
+                .map_err(|e| LaunchError::Failed(format!("lines: {e}")))
+            },
+        )
     }
 
     fn build(

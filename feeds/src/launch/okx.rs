@@ -6,8 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use tickwire_engine::adapter::{
-    ArbitrationConfig, FeedHandler, LineMonitor, SnapshotSource, add_arbitrated_feed,
-    connection_config,
+    ArbitrationConfig, FeedHandler, LineMonitor, SnapshotSource, connection_config,
 };
 use tickwire_engine::command::{ConsumerId, EngineHandle};
 use tickwire_engine::{ConnectionId, FeedAdapter, Registry};
@@ -183,53 +182,25 @@ impl Launch for OkxLaunch {
         }
         let mut configs = vec![self.config.clone()];
         configs.extend(self.lines.iter().cloned());
-        let begun = std::time::Instant::now();
-        let mut ids = Vec::with_capacity(self.groups.len());
-        for (group, planned) in self.groups.iter().zip(&self.connections) {
-            if let Some(wait) = planned.start_after.checked_sub(begun.elapsed()) {
-                std::thread::sleep(wait);
-            }
-            let added = crate::okx::lines::arbitrated_feed(
-                &configs,
-                group,
-                registry,
-                &self.spec.roots,
-                self.spec.handler,
-                ArbitrationConfig::default(),
-            )
-            .map_err(|e| LaunchError::Failed(format!("lines: {e}")))
-            .and_then(|feed| {
-                let monitor = feed.monitor();
-                let id = add_arbitrated_feed(
-                    engine,
-                    feed,
-                    self.spec.options,
+        super::start_arbitrated(
+            &self.connections,
+            engine,
+            self.spec.options,
+            &self.spec.roots,
+            consumers,
+            &self.monitors,
+            |i| {
+                crate::okx::lines::arbitrated_feed(
+                    &configs,
+                    &self.groups[i],
+                    registry,
                     &self.spec.roots,
-                    consumers,
+                    self.spec.handler,
+                    ArbitrationConfig::default(),
                 )
-                .map_err(|e| match e {
-                    tickwire_engine::adapter::AddFeedError::Config(c) => {
-                        LaunchError::Usage(format!("bad --url: {c}"))
-                    }
-                    e => LaunchError::Failed(e.to_string()),
-                })?;
-                self.monitors
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push(monitor);
-                Ok(id)
-            });
-            match added {
-                Ok(id) => ids.push(id),
-                Err(e) => {
-                    for id in ids {
-                        let _ = engine.remove(id);
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        Ok(ids)
+                .map_err(|e| LaunchError::Failed(format!("lines: {e}")))
+            },
+        )
     }
 
     fn build(

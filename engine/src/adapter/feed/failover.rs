@@ -1,5 +1,5 @@
 //! Failover lines, the handler side: for a venue whose book update ids are numbered per
-//! connection ([`FeedAdapter::ids_per_connection`], Coinbase Advanced Trade's
+//! connection ([`FeedAdapter::copies_line_up`], Coinbase Advanced Trade's
 //! `sequence_num`) two lines' copies of one update cannot be lined up, so each line keeps
 //! its own books in sync, muted ([`FeedHandler::failover_line`]), and the arbiter follows
 //! one line per book: it applies and publishes what that line applied

@@ -196,7 +196,7 @@ pub(crate) struct Arbiter {
     /// See [`Arbiter::hold_deadline`].
     pub(crate) next_hold: u64,
     /// The venue numbers book updates and BBOs per connection
-    /// ([`FeedAdapter::ids_per_connection`]): books and BBOs fail over between lines
+    /// ([`FeedAdapter::copies_line_up`]): books and BBOs fail over between lines
     /// instead of being taken first copy.
     pub(crate) failover: bool,
     /// Lines up and keeping up (bit per line): a failover source must be one.

@@ -14,6 +14,7 @@ impl<A: FeedAdapter> ArbitratedFeed<A> {
     pub(super) fn failover_message(&mut self, line: usize, msg: Message<'_>, cx: &mut Context<'_>) {
         let (arbiter, arb, leader) = (&mut self.arbiter, &mut self.arb, &self.leader);
         let mut recheck = false;
+        let compared = arb.won[line] + arb.lost[line];
         let resyncs = self.lines[line].handler.resync_count();
         self.lines[line].call(cx, |h, cx| {
             h.message_with(msg, cx, |frame, events, live, cx| match frame {
@@ -39,7 +40,9 @@ impl<A: FeedAdapter> ArbitratedFeed<A> {
         if recheck || self.lines[line].handler.resync_count() != resyncs {
             self.recheck = true;
         }
-        self.judge(line, cx);
+        // Only trades (and published BBOs) tell how far behind a line is.
+        let copies = self.arb.won[line] + self.arb.lost[line] != compared;
+        self.judge_copies(line, copies, cx);
         self.settle_books(cx);
         self.arm(line, cx);
     }
