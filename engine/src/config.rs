@@ -349,21 +349,15 @@ pub struct ConnectionConfig {
     ///   trades in between (a line's trades are released when its previous trade is
     ///   published); when no line in session brings them within the hold, the held trades
     ///   go out in arrival order. Membership is remembered for the last 4096 such ids.
-    /// * **Coinbase**: its level2 updates carry only `sequence_num`, one counter per
-    ///   connection over every channel, so it differs on every line and cannot line two
-    ///   lines' copies up. Matching by content and time is not sound either: `event_time` is
-    ///   not unique per product (a batch of levels shares it), the venue may batch updates
-    ///   differently on each connection, and an update is absolute (a level's new quantity),
-    ///   so a late copy applied after a newer one would roll the level back undetected; a
-    ///   sequence jump on one line says that line lost a message, not which products' updates
-    ///   the other line must supply. Arbitration could promise trades once (numeric
-    ///   `trade_id`), nothing for books: the venue's launch refuses lines.
-    /// * **Kraken** (v2): book updates carry no sequence, only a CRC32 of the top 10 levels
-    ///   after the update. Copies cannot be ordered or matched by id; the checksum can tell a
-    ///   line's book is wrong, not which update another line should supply, and says nothing
-    ///   of the levels below the top 10. The most lines could give is failover: follow one
-    ///   line and switch to another at a point where both books' checksums agree. The launch
-    ///   refuses lines.
+    /// * **No per-book ids** (Coinbase's `sequence_num` counts a connection's messages,
+    ///   Kraken numbers nothing; [`crate::adapter::FeedAdapter::copies_line_up`] is false):
+    ///   copies cannot be lined up, so the lines fail over. Each line keeps its own books in
+    ///   sync; each book is published from one line; when that line loses it, drops, stalls
+    ///   or lags, another line's book (in sync) replaces the consumers' copy as a SNAPSHOT
+    ///   run, without `Gap` or `Resync`; only when no line has it is the book declared lost.
+    ///   The switched-to copy may be a few milliseconds older than the last update the old
+    ///   line delivered. Trades are still taken first copy by id; BBOs come from one line
+    ///   per instrument.
     pub lines: Vec<String>,
 }
 
