@@ -258,8 +258,8 @@ fn line_summary(monitors: &[tickwire_engine::adapter::LineMonitor]) -> Vec<Strin
             ));
         }
         out.push(format!(
-            "connection #{n}: holes filled by another line {}, missed by every line {}",
-            r.filled, r.gaps
+            "connection #{n}: holes filled by another line {}, missed by every line {}, books taken over from another line {}",
+            r.filled, r.gaps, r.failovers
         ));
     }
     out
