@@ -263,6 +263,24 @@ pub fn start_connections<L: Launch + ?Sized>(
     Ok(ids)
 }
 
+/// The line monitors of a launch's arbitrated connections, filled as they start
+/// ([`start_arbitrated`]); what [`Launch::line_monitors`] returns.
+#[derive(Clone, Default)]
+pub struct LineMonitors(std::sync::Arc<std::sync::Mutex<Vec<LineMonitor>>>);
+
+impl LineMonitors {
+    /// The monitors so far, one per arbitrated connection started.
+    pub fn get(&self) -> Vec<LineMonitor> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<LineMonitor>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// [`Launch::start`] with [`LaunchSpec::lines`]: one [`ArbitratedFeed`] per planned
 /// connection (`build(i)`: connection `i`'s feed over every line), each added after its
 /// [`PlannedConnection::start_after`] with `options` and `roots`; each feed's monitor is
@@ -274,7 +292,7 @@ pub fn start_arbitrated<A: FeedAdapter>(
     options: ConnectionOptions,
     roots: &[Vec<u8>],
     consumers: &[ConsumerId],
-    monitors: &std::sync::Mutex<Vec<LineMonitor>>,
+    monitors: &LineMonitors,
     mut build: impl FnMut(usize) -> Result<ArbitratedFeed<A>, LaunchError>,
 ) -> Result<Vec<ConnectionId>, LaunchError> {
     let begun = Instant::now();
@@ -292,10 +310,7 @@ pub fn start_arbitrated<A: FeedAdapter>(
                         e => LaunchError::Failed(e.to_string()),
                     },
                 )?;
-            monitors
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(monitor);
+            monitors.lock().push(monitor);
             Ok(id)
         });
         match added {

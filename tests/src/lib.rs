@@ -1,6 +1,7 @@
 //! Helpers shared by tickwire's integration tests: loopback WebSocket servers (plain and
 //! TLS), a counting global allocator, test handlers and consumer helpers.
 
+pub mod ab;
 pub mod alloc;
 pub mod book_model;
 pub mod consume;

@@ -9,14 +9,15 @@
 //! same faults does show gaps and resyncs.
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tickwire_engine::adapter::{LineMonitor, LineState};
 use tickwire_engine::book::{Book, BookConfig};
 use tickwire_engine::event::{Event, EventKind, Flags, StatusKind, TradeId};
-use tickwire_engine::{Engine, EngineConfig, InstrumentId, Reason, Registry};
+use tickwire_engine::{Engine, EngineConfig, InstrumentId, Registry};
 use tickwire_feeds::launch::LaunchSpec;
 use tickwire_feeds::venues;
+use tickwire_tests::ab::{AbRun, line_down, snapshot_runs};
+use tickwire_tests::consume::count_status;
 use tickwire_tests::test_options;
 use tickwire_tools::sim::{Fault, ScheduledFault, SimConfig, SimServer};
 
@@ -51,15 +52,10 @@ fn faults_b() -> Vec<ScheduledFault> {
 }
 
 struct Run {
-    /// The simulators' shared stream clock origin (ns), for timelines.
-    origin: u64,
+    ab: AbRun,
     sims: Vec<SimServer>,
-    engine: Option<Engine>,
-    consumer: tickwire_engine::Consumer,
-    monitors: Vec<LineMonitor>,
     registry: Registry,
     venue: &'static str,
-    events: Vec<Event>,
 }
 
 /// One simulator per entry of `faults`, and `venue` launched over them by the hook.
@@ -95,92 +91,24 @@ fn start(venue: &'static str, faults: Vec<Vec<ScheduledFault>>) -> Run {
     let engine = b.start().unwrap();
     launch.start(&engine.handle(), &registry, &[cid]).unwrap();
     Run {
-        origin,
-        monitors: launch.line_monitors(),
+        ab: AbRun {
+            origin,
+            engine: Some(engine),
+            consumer,
+            monitors: launch.line_monitors(),
+            events: Vec::new(),
+        },
         sims,
-        engine: Some(engine),
-        consumer,
         registry,
         venue,
-        events: Vec::new(),
     }
 }
 
 impl Run {
-    fn wait(&mut self, what: &str, timeout: Duration, ok: impl Fn(&[Event]) -> bool) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            while let Some(e) = self.consumer.pop() {
-                self.events.push(e);
-            }
-            if ok(&self.events) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; statuses {:?}; {:?}",
-                statuses(&self.events),
-                self.monitors
-                    .iter()
-                    .map(LineMonitor::report)
-                    .collect::<Vec<_>>()
-            );
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-
-    /// Stops the engine; returns what was consumed before the shutdown's own statuses.
-    fn finish(&mut self) -> Vec<Event> {
-        while let Some(e) = self.consumer.pop() {
-            self.events.push(e);
-        }
-        let cut_from = self.events.len();
-        if let Some(e) = self.engine.take() {
-            e.join().unwrap();
-        }
-        while let Some(e) = self.consumer.pop() {
-            self.events.push(e);
-        }
-        let mut events = std::mem::take(&mut self.events);
-        let shutdown = Reason::Shutdown.code();
-        let cut = events[cut_from..]
-            .iter()
-            .position(|e| e.as_status().is_some_and(|s| s.reason == shutdown))
-            .map_or(events.len(), |p| p + cut_from);
-        events.truncate(cut);
-        events
-    }
-
     fn instrument(&self, symbol: &str) -> InstrumentId {
         // The venue name events carry is the simulator's (bybit, bybit-linear).
         self.registry.lookup(self.venue, symbol).expect("interned")
     }
-}
-
-fn statuses(events: &[Event]) -> Vec<(StatusKind, u16, u64)> {
-    events
-        .iter()
-        .filter_map(Event::as_status)
-        .map(|s| (s.kind, s.reason, s.value))
-        .collect()
-}
-
-fn count(events: &[Event], kind: StatusKind) -> usize {
-    statuses(events).iter().filter(|s| s.0 == kind).count()
-}
-
-fn line_down(events: &[Event], line: usize) -> bool {
-    events.iter().filter_map(Event::as_status).any(|s| {
-        s.kind == StatusKind::Line
-            && LineState::from_value(s.value) == Some((line, LineState::Down))
-    })
-}
-
-fn synced(events: &[Event]) -> usize {
-    events
-        .iter()
-        .filter(|e| e.flags.contains(Flags::SNAPSHOT) && e.flags.contains(Flags::LAST_IN_BATCH))
-        .count()
 }
 
 /// The trade number a trade id carries: the id itself (spot), or the last group of the
@@ -251,14 +179,17 @@ fn check(run: &Run, events: &[Event]) {
 
 fn ab_pair(venue: &'static str) {
     let mut run = start(venue, vec![faults_a(), faults_b()]);
-    assert_eq!(run.monitors.len(), 1, "one arbitrated connection");
-    run.wait("both books", Duration::from_secs(10), |e| synced(e) >= 2);
-    run.wait("both lines' drops", Duration::from_secs(15), |e| {
-        line_down(e, 0) && line_down(e, 1)
+    assert_eq!(run.ab.monitors.len(), 1, "one arbitrated connection");
+    run.ab.wait("both books", Duration::from_secs(10), |e| {
+        snapshot_runs(e) >= 2
     });
+    run.ab
+        .wait("both lines' drops", Duration::from_secs(15), |e| {
+            line_down(e, 0) && line_down(e, 1)
+        });
     std::thread::sleep(Duration::from_millis(300));
-    let report = run.monitors[0].report();
-    let events = run.finish();
+    let report = run.ab.monitors[0].report();
+    let events = run.ab.finish();
     for kind in [
         StatusKind::Gap,
         StatusKind::Resync,
@@ -269,10 +200,10 @@ fn ab_pair(venue: &'static str) {
         StatusKind::SubscriptionError,
     ] {
         assert_eq!(
-            count(&events, kind),
+            count_status(&events, kind),
             0,
             "{kind:?}: {:#?}; {report:?}",
-            tickwire_tests::consume::status_timeline(&events, run.origin)
+            tickwire_tests::consume::status_timeline(&events, run.ab.origin)
         );
     }
     check(&run, &events);
@@ -282,7 +213,7 @@ fn ab_pair(venue: &'static str) {
         report.gaps,
         0,
         "{report:?}; {:#?}",
-        tickwire_tests::consume::status_timeline(&events, run.origin)
+        tickwire_tests::consume::status_timeline(&events, run.ab.origin)
     );
     assert!(
         report.lines.iter().all(|l| l.won > 0 && l.lost > 0),
@@ -303,14 +234,15 @@ fn a_bybit_spot_ab_pair_hides_gaps_drops_and_stalls_of_each_line() {
 #[test]
 fn one_bybit_line_alone_shows_the_same_faults() {
     let mut run = start("bybit-linear", vec![faults_a()]);
-    assert!(run.monitors.is_empty(), "one line: a plain connection");
-    run.wait("gaps and the drop", Duration::from_secs(15), |e| {
-        count(e, StatusKind::Gap) >= 2 && count(e, StatusKind::Disconnected) >= 1
-    });
-    let events = run.finish();
+    assert!(run.ab.monitors.is_empty(), "one line: a plain connection");
+    run.ab
+        .wait("gaps and the drop", Duration::from_secs(15), |e| {
+            count_status(e, StatusKind::Gap) >= 2 && count_status(e, StatusKind::Disconnected) >= 1
+        });
+    let events = run.ab.finish();
     assert!(
-        count(&events, StatusKind::Resync) >= 2,
-        "{:?}",
-        statuses(&events)
+        count_status(&events, StatusKind::Resync) >= 2,
+        "{:#?}",
+        tickwire_tests::consume::status_timeline(&events, run.ab.origin)
     );
 }

@@ -11,19 +11,21 @@
 
 use std::collections::BTreeSet;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use tickwire_engine::adapter::LineMonitor;
 use tickwire_engine::adapter::{
     ArbitrationConfig, FeedConfig, FeedHandler, QueuedSnapshots, add_arbitrated_feed, add_feed,
 };
-use tickwire_engine::adapter::{LineMonitor, LineState};
 use tickwire_engine::book::{Book, BookConfig};
-use tickwire_engine::event::{Event, EventKind, Flags, StatusKind, TradeId};
-use tickwire_engine::{Engine, EngineConfig, InstrumentId, Reason, Registry};
+use tickwire_engine::event::{EventKind, Flags, StatusKind, TradeId};
+use tickwire_engine::{Engine, EngineConfig, InstrumentId, Registry};
 use tickwire_feeds::coinbase::lines::arbitrated_feed;
 use tickwire_feeds::coinbase::{Channel, CoinbaseAdapter, CoinbaseConfig, Subscription};
 use tickwire_feeds::launch::LaunchSpec;
 use tickwire_feeds::venues;
+use tickwire_tests::ab::{AbRun, line_down, snapshot_runs};
+use tickwire_tests::consume::count_status;
 use tickwire_tests::test_options;
 use tickwire_tools::sim::{Fault, ScheduledFault, SimConfig, SimServer};
 
@@ -83,14 +85,10 @@ fn faults_b(v: Venue) -> Vec<ScheduledFault> {
 }
 
 struct Run {
+    ab: AbRun,
     venue: Venue,
-    origin: u64,
     sims: Vec<SimServer>,
-    engine: Option<Engine>,
-    consumer: tickwire_engine::Consumer,
-    monitors: Vec<LineMonitor>,
     registry: Registry,
-    events: Vec<Event>,
 }
 
 fn start(venue: Venue, faults: Vec<Vec<ScheduledFault>>) -> Run {
@@ -129,14 +127,16 @@ fn start(venue: Venue, faults: Vec<Vec<ScheduledFault>>) -> Run {
         launch.line_monitors()
     };
     Run {
+        ab: AbRun {
+            origin,
+            engine: Some(engine),
+            consumer,
+            monitors,
+            events: Vec::new(),
+        },
         venue,
-        origin,
-        monitors,
         sims,
-        engine: Some(engine),
-        consumer,
         registry,
-        events: Vec::new(),
     }
 }
 
@@ -189,52 +189,6 @@ fn start_coinbase(
 }
 
 impl Run {
-    fn wait(&mut self, what: &str, timeout: Duration, ok: impl Fn(&[Event]) -> bool) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            while let Some(e) = self.consumer.pop() {
-                self.events.push(e);
-            }
-            if ok(&self.events) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; {:#?}; {:?}",
-                tickwire_tests::consume::status_timeline(&self.events, self.origin),
-                self.monitors
-                    .iter()
-                    .map(LineMonitor::report)
-                    .collect::<Vec<_>>()
-            );
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-
-    /// Stops the engine; returns what was consumed before the shutdown's own statuses, and
-    /// the simulator's stream position then.
-    fn finish(&mut self) -> (Vec<Event>, u64) {
-        while let Some(e) = self.consumer.pop() {
-            self.events.push(e);
-        }
-        let head = self.sims[0].current_event();
-        let cut_from = self.events.len();
-        if let Some(e) = self.engine.take() {
-            e.join().unwrap();
-        }
-        while let Some(e) = self.consumer.pop() {
-            self.events.push(e);
-        }
-        let mut events = std::mem::take(&mut self.events);
-        let shutdown = Reason::Shutdown.code();
-        let cut = events[cut_from..]
-            .iter()
-            .position(|e| e.as_status().is_some_and(|s| s.reason == shutdown))
-            .map_or(events.len(), |p| p + cut_from);
-        events.truncate(cut);
-        (events, head)
-    }
-
     fn instrument(&self, product: &str) -> InstrumentId {
         self.registry
             .lookup(self.venue.name, product)
@@ -242,39 +196,22 @@ impl Run {
     }
 }
 
-fn count(events: &[Event], kind: StatusKind) -> usize {
-    events
-        .iter()
-        .filter_map(Event::as_status)
-        .filter(|s| s.kind == kind)
-        .count()
-}
-
-fn line_down(events: &[Event], line: usize) -> bool {
-    events.iter().filter_map(Event::as_status).any(|s| {
-        s.kind == StatusKind::Line
-            && LineState::from_value(s.value) == Some((line, LineState::Down))
-    })
-}
-
-fn synced(events: &[Event]) -> usize {
-    events
-        .iter()
-        .filter(|e| e.flags.contains(Flags::SNAPSHOT) && e.flags.contains(Flags::LAST_IN_BATCH))
-        .count()
-}
-
 fn ab_pair(v: Venue) {
     let mut run = start(v, vec![faults_a(v), faults_b(v)]);
-    assert_eq!(run.monitors.len(), 1, "one connection over two lines");
-    run.wait("both books", Duration::from_secs(10), |e| synced(e) >= 2);
-    run.wait("both lines' drops", Duration::from_secs(20), |e| {
-        line_down(e, 0) && line_down(e, 1)
+    assert_eq!(run.ab.monitors.len(), 1, "one connection over two lines");
+    run.ab.wait("both books", Duration::from_secs(10), |e| {
+        snapshot_runs(e) >= 2
     });
+    run.ab
+        .wait("both lines' drops", Duration::from_secs(20), |e| {
+            line_down(e, 0) && line_down(e, 1)
+        });
     std::thread::sleep(Duration::from_millis(300));
-    let report = run.monitors[0].report();
-    let (events, head) = run.finish();
-    let timeline = || tickwire_tests::consume::status_timeline(&events, run.origin);
+    let report = run.ab.monitors[0].report();
+    // The stream's position when the consumer stopped.
+    let head = run.sims[0].current_event();
+    let events = run.ab.finish();
+    let timeline = || tickwire_tests::consume::status_timeline(&events, run.ab.origin);
     for kind in [
         StatusKind::Gap,
         StatusKind::Resync,
@@ -285,7 +222,7 @@ fn ab_pair(v: Venue) {
         StatusKind::SubscriptionError,
     ] {
         assert_eq!(
-            count(&events, kind),
+            count_status(&events, kind),
             0,
             "{kind:?}: {:#?}; {report:?}",
             timeline()
@@ -343,15 +280,18 @@ fn ab_pair(v: Venue) {
 
 fn one_line_alone(v: Venue) {
     let mut run = start(v, vec![faults_a(v)]);
-    assert!(run.monitors.is_empty(), "one line: a plain connection");
-    run.wait(
+    assert!(run.ab.monitors.is_empty(), "one line: a plain connection");
+    run.ab.wait(
         "the book fault and the drop",
         Duration::from_secs(15),
-        |e| count(e, StatusKind::Resync) >= 1 && count(e, StatusKind::Disconnected) >= 1,
+        |e| {
+            count_status(e, StatusKind::Resync) >= 1
+                && count_status(e, StatusKind::Disconnected) >= 1
+        },
     );
-    let (events, _) = run.finish();
+    let events = run.ab.finish();
     assert!(
-        count(&events, StatusKind::Resync) >= 2,
+        count_status(&events, StatusKind::Resync) >= 2,
         "the book fault's and the drop's"
     );
 }

@@ -7,8 +7,6 @@
 //! [`tickwire_engine::adapter::ArbitratedFeed`]); trades are taken first copy by
 //! `trade_id`.
 
-use std::sync::{Arc, Mutex};
-
 use tickwire_engine::adapter::{
     ArbitratedFeed, ArbitrationConfig, FeedHandler, LineMonitor, QueuedSnapshots, SnapshotSource,
     connection_config,
@@ -19,7 +17,7 @@ use tickwire_engine::{ConnectionId, FeedAdapter, InstrumentId, Registry};
 use super::adapter::{Channel, DEPTHS, KrakenAdapter, KrakenConfig, Subscription};
 use super::feed::{FeedError, KrakenFeed};
 use crate::launch::{
-    BuiltConnection, Launch, LaunchError, LaunchSpec, PlannedConnection, SnapshotWrap,
+    BuiltConnection, Launch, LaunchError, LaunchSpec, LineMonitors, PlannedConnection, SnapshotWrap,
 };
 
 /// The public endpoint's path, appended to a `--url` given without one.
@@ -50,7 +48,7 @@ pub struct KrakenLaunch {
     config: KrakenConfig,
     /// Each further line's settings (its `ws_url`), with [`LaunchSpec::lines`].
     lines: Vec<KrakenConfig>,
-    monitors: Arc<Mutex<Vec<LineMonitor>>>,
+    monitors: LineMonitors,
     groups: Vec<Vec<Subscription>>,
     spec: LaunchSpec,
     connections: Vec<PlannedConnection>,
@@ -134,7 +132,7 @@ impl KrakenLaunch {
         Ok(KrakenLaunch {
             config,
             lines,
-            monitors: Arc::default(),
+            monitors: LineMonitors::default(),
             groups,
             spec: spec.clone(),
             connections,
@@ -178,10 +176,7 @@ impl Launch for KrakenLaunch {
     }
 
     fn line_monitors(&self) -> Vec<LineMonitor> {
-        self.monitors
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.monitors.get()
     }
 
     /// [`start_connections`](crate::launch::start_connections), or with

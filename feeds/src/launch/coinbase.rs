@@ -6,7 +6,6 @@
 //! [`Launch::start`] runs each connection over every line ([`crate::coinbase::lines`]:
 //! failover between the lines' books, trades first copy).
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tickwire_engine::adapter::{
@@ -16,7 +15,9 @@ use tickwire_engine::command::{ConsumerId, EngineHandle};
 use tickwire_engine::config::ConnectionOptions;
 use tickwire_engine::{ConnectionId, FeedAdapter, Registry};
 
-use super::{BuiltConnection, Launch, LaunchError, LaunchSpec, PlannedConnection, SnapshotWrap};
+use super::{
+    BuiltConnection, Launch, LaunchError, LaunchSpec, LineMonitors, PlannedConnection, SnapshotWrap,
+};
 use crate::coinbase::{
     Channel, CoinbaseAdapter, CoinbaseConfig, CoinbaseFeed, FeedError, MAX_MESSAGE, Subscription,
     VENUE,
@@ -38,7 +39,7 @@ pub struct CoinbaseLaunch {
     config: CoinbaseConfig,
     /// Each further line's settings (its `ws_url`), with [`LaunchSpec::lines`].
     lines: Vec<CoinbaseConfig>,
-    monitors: Arc<Mutex<Vec<LineMonitor>>>,
+    monitors: LineMonitors,
     groups: Vec<Vec<Subscription>>,
     spec: LaunchSpec,
     options: ConnectionOptions,
@@ -139,7 +140,7 @@ impl CoinbaseLaunch {
         Ok(CoinbaseLaunch {
             config,
             lines,
-            monitors: Arc::default(),
+            monitors: LineMonitors::default(),
             groups,
             spec: spec.clone(),
             options,
@@ -184,10 +185,7 @@ impl Launch for CoinbaseLaunch {
     }
 
     fn line_monitors(&self) -> Vec<LineMonitor> {
-        self.monitors
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.monitors.get()
     }
 
     /// [`start_connections`](super::start_connections), or with [`LaunchSpec::lines`] each

@@ -3,15 +3,15 @@
 //! With [`LaunchSpec::lines`], [`Launch::start`] runs each connection over every line
 //! ([`crate::okx::lines`], A/B arbitration).
 
-use std::sync::{Arc, Mutex};
-
 use tickwire_engine::adapter::{
     ArbitrationConfig, FeedHandler, LineMonitor, SnapshotSource, connection_config,
 };
 use tickwire_engine::command::{ConsumerId, EngineHandle};
 use tickwire_engine::{ConnectionId, FeedAdapter, Registry};
 
-use super::{BuiltConnection, Launch, LaunchError, LaunchSpec, PlannedConnection, SnapshotWrap};
+use super::{
+    BuiltConnection, Launch, LaunchError, LaunchSpec, LineMonitors, PlannedConnection, SnapshotWrap,
+};
 use crate::okx::feed::connect_delays;
 use crate::okx::{Channel, OkxAdapter, OkxConfig, OkxFeed, OkxRestSnapshots, Subscription};
 
@@ -43,7 +43,7 @@ pub struct OkxLaunch {
     config: OkxConfig,
     /// Each further line's settings (its `ws_url`), with [`LaunchSpec::lines`].
     lines: Vec<OkxConfig>,
-    monitors: Arc<Mutex<Vec<LineMonitor>>>,
+    monitors: LineMonitors,
     groups: Vec<Vec<Subscription>>,
     spec: LaunchSpec,
     connections: Vec<PlannedConnection>,
@@ -114,7 +114,7 @@ impl OkxLaunch {
         }
         Ok(OkxLaunch {
             lines,
-            monitors: Arc::default(),
+            monitors: LineMonitors::default(),
             config,
             groups,
             spec: spec.clone(),
@@ -163,10 +163,7 @@ impl Launch for OkxLaunch {
     }
 
     fn line_monitors(&self) -> Vec<LineMonitor> {
-        self.monitors
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.monitors.get()
     }
 
     /// [`start_connections`](super::start_connections), or with [`LaunchSpec::lines`] each
