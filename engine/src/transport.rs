@@ -75,18 +75,20 @@ pub enum ReadOutcome {
     WouldBlock,
 }
 
-/// A connected (or connecting) stream, plain or TLS.
-pub struct Transport {
-    stream: mio::net::TcpStream,
+/// A connected (or connecting) stream, plain or TLS, over a byte stream `S`: the engine's
+/// non-blocking socket, or in tests a scripted one (partial reads, `WouldBlock`, errors at
+/// any step). Any `Read + Write` whose `WouldBlock` means "not now" will do.
+pub struct Transport<S = mio::net::TcpStream> {
+    stream: S,
     tls: Option<Box<ClientConnection>>,
     /// A TLS failure found while plaintext decrypted before it was still to be read: that
     /// plaintext goes out first, then this.
     failed: Option<TransportError>,
 }
 
-impl Transport {
+impl<S: Read + Write> Transport<S> {
     /// A plain `ws://` transport.
-    pub fn plain(stream: mio::net::TcpStream) -> Transport {
+    pub fn plain(stream: S) -> Transport<S> {
         Transport {
             stream,
             tls: None,
@@ -96,10 +98,10 @@ impl Transport {
 
     /// A `wss://` transport; the handshake runs in [`Transport::handshake`].
     pub fn tls(
-        stream: mio::net::TcpStream,
+        stream: S,
         config: Arc<ClientConfig>,
         server_name: ServerName<'static>,
-    ) -> Result<Transport, TransportError> {
+    ) -> Result<Transport<S>, TransportError> {
         let conn = ClientConnection::new(config, server_name)
             .map_err(|_| TransportError::Tls(Reason::Tls))?;
         Ok(Transport {
@@ -110,12 +112,12 @@ impl Transport {
     }
 
     /// The socket, for registering with the poller.
-    pub fn stream_mut(&mut self) -> &mut mio::net::TcpStream {
+    pub fn stream_mut(&mut self) -> &mut S {
         &mut self.stream
     }
 
     /// The socket.
-    pub fn stream(&self) -> &mio::net::TcpStream {
+    pub fn stream(&self) -> &S {
         &self.stream
     }
 
@@ -230,10 +232,7 @@ impl Transport {
     }
 }
 
-fn tls_flush(
-    tls: &mut ClientConnection,
-    stream: &mut mio::net::TcpStream,
-) -> Result<bool, TransportError> {
+fn tls_flush<S: Write>(tls: &mut ClientConnection, stream: &mut S) -> Result<bool, TransportError> {
     while tls.wants_write() {
         match tls.write_tls(stream) {
             Ok(_) => {}
@@ -245,9 +244,9 @@ fn tls_flush(
     Ok(true)
 }
 
-fn tls_read(
+fn tls_read<S: Read + Write>(
     tls: &mut ClientConnection,
-    stream: &mut mio::net::TcpStream,
+    stream: &mut S,
     buf: &mut [u8],
     failed: &mut Option<TransportError>,
 ) -> Result<ReadOutcome, TransportError> {
@@ -329,6 +328,9 @@ fn build_config(extra_roots: &[Arc<[u8]>]) -> Result<Arc<ClientConfig>, ConfigEr
 pub fn server_name(host: &str) -> Result<ServerName<'static>, ConfigError> {
     ServerName::try_from(host.to_owned()).map_err(|_| ConfigError::ServerName)
 }
+
+#[cfg(test)]
+mod fake_socket_tests;
 
 #[cfg(test)]
 mod tests {

@@ -55,10 +55,14 @@ impl<A: FeedAdapter> ArbitratedFeed<A> {
             return;
         }
         self.recheck = false;
+        let (failovers, gaps) = (self.arb.failovers, self.arb.gaps);
         for slot in 0..self.leader.len() {
             self.settle_book(slot, cx);
         }
-        self.publish_report();
+        if (failovers, gaps) != (self.arb.failovers, self.arb.gaps) {
+            // A switch or a loss shows in the monitor at once, not at the next report.
+            self.publish_report();
+        }
     }
 
     fn settle_book(&mut self, slot: usize, cx: &mut Context<'_>) {
