@@ -80,6 +80,47 @@ enum CloseThen {
     Stop(Reason),
 }
 
+/// Where a connection is, with what that stage alone needs: the upgrade its handshake and
+/// how much of the request went out, a close what happens once it is done. [`State`] is
+/// its public name.
+enum Phase {
+    Resolving,
+    /// TCP connect in flight to `addrs[next - 1]`; the later ones are tried if it fails.
+    Connecting {
+        addrs: Vec<SocketAddr>,
+        next: usize,
+    },
+    TlsHandshake,
+    WsUpgrade {
+        handshake: ClientHandshake,
+        /// Bytes of the upgrade request written so far.
+        sent: usize,
+    },
+    Subscribing,
+    Live,
+    Closing {
+        then: CloseThen,
+    },
+    Backoff,
+    Closed,
+}
+
+impl Phase {
+    fn state(&self) -> State {
+        match self {
+            Phase::Resolving => State::Resolving,
+            Phase::Connecting { .. } => State::Connecting,
+            Phase::TlsHandshake => State::TlsHandshake,
+            Phase::WsUpgrade { .. } => State::WsUpgrade,
+            Phase::Subscribing => State::Subscribing,
+            Phase::Live => State::Live,
+            Phase::Closing { .. } => State::Closing,
+            Phase::Backoff => State::Backoff,
+            Phase::Closed => State::Closed,
+        }
+    }
+}
+
 /// Socket reads one connection makes in one turn of the loop before the others (timers,
 /// commands, shutdown, other connections) get theirs. A read fills up to the receive buffer,
 /// so a busy connection still moves megabytes a turn.
@@ -255,7 +296,7 @@ pub(crate) struct Connection {
     pub(crate) lines: Vec<Prepared>,
     multi_line: bool,
     slot: usize,
-    state: State,
+    phase: Phase,
     config: ConnectionConfig,
     opts: ConnectionOptions,
     tls: Option<(
@@ -263,17 +304,12 @@ pub(crate) struct Connection {
         rustls::pki_types::ServerName<'static>,
     )>,
     transport: Option<Transport>,
-    handshake: Option<ClientHandshake>,
-    handshake_sent: usize,
-    addrs: Vec<SocketAddr>,
-    addr_next: usize,
     /// Current attempt's loop-wide number; resolver answers for other attempts are ignored.
     attempt: u64,
     attempt_started: u64,
     session_started: u64,
     /// The handler saw `on_connect` for the current session.
     in_session: bool,
-    close_then: CloseThen,
     /// Discard received bytes while closing (the decoder failed; nothing more is parsed).
     discard: bool,
     rx: RxBuf,
@@ -336,20 +372,15 @@ impl Connection {
             multi_line: !prepared.lines.is_empty(),
             lines: prepared.lines,
             slot,
-            state: State::Closed,
+            phase: Phase::Closed,
             tls: prepared.tls,
             config: prepared.config,
             opts,
             transport: None,
-            handshake: None,
-            handshake_sent: 0,
-            addrs: Vec::new(),
-            addr_next: 0,
             attempt: 0,
             attempt_started: 0,
             session_started: 0,
             in_session: false,
-            close_then: CloseThen::Stop(Reason::None),
             discard: false,
             rx: RxBuf::new(opts.rx_buffer),
             need: 0,
@@ -419,13 +450,14 @@ impl Connection {
     }
 
     /// The current state.
+    #[inline]
     pub(crate) fn state(&self) -> State {
-        self.state
+        self.phase.state()
     }
 
     /// Whether a session is up (upgraded and not closing).
     pub(crate) fn in_session(&self) -> bool {
-        matches!(self.state, State::Subscribing | State::Live)
+        matches!(self.phase, Phase::Subscribing | Phase::Live)
     }
 
     /// Replaces the consumer routes.
@@ -445,17 +477,14 @@ impl Connection {
         core.attempts += 1;
         self.attempt = core.attempts;
         self.attempt_started = now;
-        self.state = State::Resolving;
+        self.phase = Phase::Resolving;
         self.timers.set(
             TimerKind::Connect,
             now.saturating_add(dur(self.opts.connect_timeout)),
         );
         let port = self.config.endpoint.port;
         if let Some(addr) = resolver::literal(&self.config.endpoint.host, port) {
-            self.addrs.clear();
-            self.addrs.push(addr);
-            self.addr_next = 0;
-            self.connect_next(now, reg, core);
+            self.connect_next(vec![addr], 0, now, reg, core);
             return;
         }
         let host = &self.config.endpoint.host;
@@ -477,27 +506,31 @@ impl Connection {
         reg: &mio::Registry,
         core: &mut Core,
     ) {
-        if self.state != State::Resolving || attempt != self.attempt {
+        if self.state() != State::Resolving || attempt != self.attempt {
             return;
         }
         match result {
-            Ok(addrs) => {
-                self.addrs = addrs;
-                self.addr_next = 0;
-                self.connect_next(now, reg, core);
-            }
+            Ok(addrs) => self.connect_next(addrs, 0, now, reg, core),
             Err(_) => self.attempt_failed(Reason::Resolve, now, core),
         }
     }
 
-    /// Connects to the next address in `addrs`, or fails the attempt when none is left.
-    fn connect_next(&mut self, now: u64, reg: &mio::Registry, core: &mut Core) {
+    /// Connects to `addrs[next]` or the first later one that takes a socket, or fails the
+    /// attempt when none is left.
+    fn connect_next(
+        &mut self,
+        addrs: Vec<SocketAddr>,
+        mut next: usize,
+        now: u64,
+        reg: &mio::Registry,
+        core: &mut Core,
+    ) {
         let sockopts = sys::SocketOptions {
             recv_buffer: self.opts.tcp_recv_buffer,
             send_buffer: self.opts.tcp_send_buffer,
         };
-        while let Some(&addr) = self.addrs.get(self.addr_next) {
-            self.addr_next += 1;
+        while let Some(&addr) = addrs.get(next) {
+            next += 1;
             let Ok(stream) = sys::connect(addr, sockopts) else {
                 continue;
             };
@@ -526,7 +559,7 @@ impl Connection {
             }
             self.transport = Some(transport);
             self.read_closed = false;
-            self.state = State::Connecting;
+            self.phase = Phase::Connecting { addrs, next };
             core.telemetry.emit(TelemetryEvent::ConnectStarted {
                 conn: self.id,
                 at: now,
@@ -580,13 +613,13 @@ impl Connection {
         self.ended = reason;
         match self.backoff.next_delay_after(floor) {
             Some((delay, n)) => {
-                self.state = State::Backoff;
+                self.phase = Phase::Backoff;
                 self.timers
                     .set(TimerKind::Backoff, now.saturating_add(dur(delay)));
                 self.publish_status(StatusKind::Reconnecting, reason, u64::from(n), now, core);
             }
             None => {
-                self.state = State::Closed;
+                self.phase = Phase::Closed;
                 self.publish_status(StatusKind::Disconnected, reason, 0, now, core);
             }
         }
@@ -602,7 +635,7 @@ impl Connection {
         reg: &mio::Registry,
         core: &mut Core,
     ) {
-        match self.state {
+        match self.state() {
             State::Connecting => self.on_connected(now, reg, core),
             State::TlsHandshake => self.drive_tls(now, core),
             State::WsUpgrade => self.drive_upgrade(now, core),
@@ -627,7 +660,7 @@ impl Connection {
             Ok(false) => {}
             Ok(true) => {
                 if t.is_tls() {
-                    self.state = State::TlsHandshake;
+                    self.phase = Phase::TlsHandshake;
                     self.drive_tls(now, core);
                 } else {
                     self.opened(now, core);
@@ -636,7 +669,14 @@ impl Connection {
             }
             Err(_) => {
                 self.drop_transport(reg);
-                self.connect_next(now, reg, core);
+                let left = Phase::Connecting {
+                    addrs: Vec::new(),
+                    next: 0,
+                };
+                if let Phase::Connecting { addrs, next } = std::mem::replace(&mut self.phase, left)
+                {
+                    self.connect_next(addrs, next, now, reg, core);
+                }
             }
         }
     }
@@ -671,10 +711,8 @@ impl Connection {
             deflate: self.opts.deflate,
         };
         match ClientHandshake::new(&req) {
-            Ok(hs) => {
-                self.handshake = Some(hs);
-                self.handshake_sent = 0;
-                self.state = State::WsUpgrade;
+            Ok(handshake) => {
+                self.phase = Phase::WsUpgrade { handshake, sent: 0 };
                 self.drive_upgrade(now, core);
             }
             Err(_) => self.attempt_failed(Reason::Handshake, now, core),
@@ -682,14 +720,21 @@ impl Connection {
     }
 
     fn drive_upgrade(&mut self, now: u64, core: &mut Core) {
-        let (Some(hs), Some(t)) = (self.handshake.as_mut(), self.transport.as_mut()) else {
+        let (
+            Phase::WsUpgrade {
+                handshake: hs,
+                sent,
+            },
+            Some(t),
+        ) = (&mut self.phase, self.transport.as_mut())
+        else {
             return;
         };
         let request = hs.request_bytes();
-        while self.handshake_sent < request.len() {
-            match t.write(&request[self.handshake_sent..]) {
+        while *sent < request.len() {
+            match t.write(&request[*sent..]) {
                 Ok(0) => return, // socket full: the writable event brings us back
-                Ok(n) => self.handshake_sent += n,
+                Ok(n) => *sent += n,
                 Err(e) => return self.attempt_failed(upgrade_io_reason(e), now, core),
             }
         }
@@ -706,7 +751,6 @@ impl Connection {
                         Ok(None) => self.rx.clear(),
                         Ok(Some((consumed, response))) => {
                             self.rx.start += consumed;
-                            self.handshake = None;
                             self.decoder.set_deflate(response.deflate);
                             core.telemetry.emit(TelemetryEvent::Upgraded {
                                 conn: self.id,
@@ -730,7 +774,7 @@ impl Connection {
 
     /// The upgrade completed: let the handler subscribe, then read what already arrived.
     fn enter_session(&mut self, now: u64, core: &mut Core) {
-        self.state = State::Subscribing;
+        self.phase = Phase::Subscribing;
         self.session_started = now;
         self.in_session = true;
         self.outbox.live = true;
@@ -748,7 +792,7 @@ impl Connection {
     }
 
     fn go_live(&mut self, now: u64, core: &mut Core) {
-        self.state = State::Live;
+        self.phase = Phase::Live;
         self.timers.cancel(TimerKind::Connect);
         self.backoff.reset();
         self.last_data = now;
@@ -831,7 +875,7 @@ impl Connection {
                 }
                 Ok(ReadOutcome::WouldBlock) => break,
                 Err(e) => {
-                    let reason = match (self.state, e) {
+                    let reason = match (self.state(), e) {
                         (State::Closing, _) => self.close_reason(),
                         (_, e @ TransportError::Tls(_)) => e.reason(),
                         _ => Reason::Io,
@@ -861,7 +905,7 @@ impl Connection {
             return;
         }
         if matches!(
-            self.state,
+            self.state(),
             State::Subscribing | State::Live | State::Closing
         ) {
             self.read_frames(now, core);
@@ -899,10 +943,10 @@ impl Connection {
             match decoded.frame {
                 None => {}
                 // Data after our close frame is ignored (RFC 6455 §5.5.1).
-                Some(Frame::Text(p)) if self.state != State::Closing => {
+                Some(Frame::Text(p)) if !matches!(self.phase, Phase::Closing { .. }) => {
                     data = Some(Message::Text(p));
                 }
-                Some(Frame::Binary(p)) if self.state != State::Closing => {
+                Some(Frame::Binary(p)) if !matches!(self.phase, Phase::Closing { .. }) => {
                     data = Some(Message::Binary(p));
                 }
                 Some(Frame::Text(_) | Frame::Binary(_)) => {}
@@ -973,15 +1017,19 @@ impl Connection {
         }
     }
 
+    /// Why a closing connection closes (`None` when not closing).
     fn close_reason(&self) -> Reason {
-        match self.close_then {
-            CloseThen::Reconnect(r) | CloseThen::Stop(r) => r,
+        match self.phase {
+            Phase::Closing {
+                then: CloseThen::Reconnect(r) | CloseThen::Stop(r),
+            } => r,
+            _ => Reason::None,
         }
     }
 
     /// The peer sent a close frame.
     fn on_peer_close(&mut self, code: Option<u16>, now: u64, core: &mut Core) {
-        if self.state == State::Closing {
+        if self.state() == State::Closing {
             // The answer to our close: done.
             return self.session_over(self.close_reason(), now, core);
         }
@@ -1018,8 +1066,7 @@ impl Connection {
     fn begin_close(&mut self, code: u16, then: CloseThen, now: u64, core: &mut Core) {
         self.outbox.live = false;
         self.outbox.push_close(code);
-        self.close_then = then;
-        self.state = State::Closing;
+        self.phase = Phase::Closing { then };
         self.timers.cancel(TimerKind::Ping);
         self.timers.cancel(TimerKind::Pong);
         self.timers.cancel(TimerKind::Stale);
@@ -1035,7 +1082,12 @@ impl Connection {
     /// The session ended (for `reason`): drop the socket, tell everyone, then reconnect or
     /// stay closed according to `close_then` and the handler.
     fn session_over(&mut self, reason: Reason, now: u64, core: &mut Core) {
-        let stop = matches!(self.close_then, CloseThen::Stop(_)) && self.state == State::Closing;
+        let stop = matches!(
+            self.phase,
+            Phase::Closing {
+                then: CloseThen::Stop(_)
+            }
+        );
         let was_session = self.in_session;
         self.teardown(core);
         if was_session {
@@ -1073,7 +1125,7 @@ impl Connection {
         self.actions = Actions::default();
         if stop || again == Reconnect::No || self.poisoned {
             self.ended = reason;
-            self.state = State::Closed;
+            self.phase = Phase::Closed;
             self.timers.clear();
         } else {
             self.schedule_reconnect(reason, now, core);
@@ -1110,7 +1162,7 @@ impl Connection {
             self.tx_off = 0;
         }
         t.flush()?;
-        if self.state == State::Subscribing && self.outbox.bytes.is_empty() {
+        if self.state() == State::Subscribing && self.outbox.bytes.is_empty() {
             self.go_live(now, core);
         }
         Ok(())
@@ -1204,17 +1256,21 @@ impl Connection {
     #[inline(never)]
     pub(crate) fn stop_poisoned(&mut self, now: u64, core: &mut Core) {
         self.poisoned = true;
-        match self.state {
+        match self.state() {
             State::Subscribing | State::Live if self.transport.is_some() => {
                 self.begin_close(1011, CloseThen::Stop(Reason::HandlerPanic), now, core);
             }
-            State::Closing => self.close_then = CloseThen::Stop(Reason::HandlerPanic),
+            State::Closing => {
+                self.phase = Phase::Closing {
+                    then: CloseThen::Stop(Reason::HandlerPanic),
+                };
+            }
             State::Closed => {}
             _ => {
                 self.teardown(core);
                 self.timers.clear();
                 self.ended = Reason::HandlerPanic;
-                self.state = State::Closed;
+                self.phase = Phase::Closed;
                 self.publish_status(StatusKind::Disconnected, Reason::HandlerPanic, 0, now, core);
             }
         }
@@ -1257,7 +1313,7 @@ impl Connection {
         if let Some(code) = a.close {
             self.close(code, now, core);
         } else if let Some(reason) = a.recycle {
-            if matches!(self.state, State::Subscribing | State::Live) {
+            if matches!(self.state(), State::Subscribing | State::Live) {
                 self.begin_close(1000, CloseThen::Reconnect(reason), now, core);
             }
         }
@@ -1275,27 +1331,27 @@ impl Connection {
     fn on_timer(&mut self, kind: TimerKind, now: u64, reg: &mio::Registry, core: &mut Core) {
         match kind {
             TimerKind::Connect => {
-                let reason = match self.state {
+                let reason = match self.state() {
                     State::Resolving => Reason::Resolve,
                     State::Connecting => Reason::Connect,
                     State::TlsHandshake => Reason::TlsTimeout,
                     State::WsUpgrade | State::Subscribing => Reason::Handshake,
                     _ => return,
                 };
-                if self.state == State::Subscribing {
+                if self.state() == State::Subscribing {
                     self.session_over(reason, now, core);
                 } else {
                     self.attempt_failed(reason, now, core);
                 }
             }
             TimerKind::Backoff => {
-                if self.state == State::Backoff {
+                if self.state() == State::Backoff {
                     core.stats.reconnects += 1;
                     self.start(now, reg, core);
                 }
             }
             TimerKind::Ping => {
-                if !matches!(self.state, State::Live | State::Subscribing) {
+                if !matches!(self.state(), State::Live | State::Subscribing) {
                     return;
                 }
                 self.outbox.push_control(OpCode::Ping, &now.to_be_bytes());
@@ -1312,7 +1368,7 @@ impl Connection {
                 self.flush_or_lose(now, core);
             }
             TimerKind::Pong => {
-                if !matches!(self.state, State::Live | State::Subscribing) {
+                if !matches!(self.state(), State::Live | State::Subscribing) {
                     return;
                 }
                 core.stats.pong_timeouts += 1;
@@ -1324,7 +1380,7 @@ impl Connection {
                 self.session_over(Reason::PongTimeout, now, core);
             }
             TimerKind::Stale => {
-                if self.state != State::Live {
+                if self.state() != State::Live {
                     return;
                 }
                 let Some(limit) = self.opts.stale_after.map(dur) else {
@@ -1342,7 +1398,7 @@ impl Connection {
                 self.session_over(Reason::Stale, now, core);
             }
             TimerKind::Close => {
-                if self.state == State::Closing {
+                if self.state() == State::Closing {
                     self.session_over(self.close_reason(), now, core);
                 }
             }
@@ -1355,7 +1411,7 @@ impl Connection {
     /// `on_poll` for a handler that asked for it.
     pub(crate) fn poll_handler(&mut self, now: u64, core: &mut Core) {
         self.poll_queued = false;
-        if matches!(self.state, State::Live | State::Subscribing) {
+        if matches!(self.state(), State::Live | State::Subscribing) {
             self.callback_and_act(now, core, |h, cx| h.on_poll(cx));
         }
     }
@@ -1395,13 +1451,15 @@ impl Connection {
 
     /// Closes for good with close `code` (graceful when connected).
     pub(crate) fn close(&mut self, code: u16, now: u64, core: &mut Core) {
-        match self.state {
+        match self.state() {
             State::Subscribing | State::Live => {
                 self.begin_close(code, CloseThen::Stop(Reason::Shutdown), now, core);
             }
             State::Closing => {
                 // Already closing: make sure it ends closed.
-                self.close_then = CloseThen::Stop(self.close_reason());
+                self.phase = Phase::Closing {
+                    then: CloseThen::Stop(self.close_reason()),
+                };
             }
             State::Closed => {}
             State::Resolving
@@ -1412,7 +1470,7 @@ impl Connection {
                 self.teardown(core);
                 self.timers.clear();
                 self.ended = Reason::Shutdown;
-                self.state = State::Closed;
+                self.phase = Phase::Closed;
                 self.publish_status(StatusKind::Disconnected, Reason::Shutdown, 0, now, core);
             }
         }
@@ -1471,7 +1529,6 @@ impl Connection {
             drop(t);
         }
         let _ = core;
-        self.handshake = None;
         self.rx.clear();
         self.need = 0;
         self.decoder.reset();
