@@ -92,7 +92,9 @@ enum Phase {
     },
     TlsHandshake,
     WsUpgrade {
-        handshake: ClientHandshake,
+        /// Boxed: the other stages stay small (one allocation an attempt, beside the
+        /// handshake's own).
+        handshake: Box<ClientHandshake>,
         /// Bytes of the upgrade request written so far.
         sent: usize,
     },
@@ -712,7 +714,10 @@ impl Connection {
         };
         match ClientHandshake::new(&req) {
             Ok(handshake) => {
-                self.phase = Phase::WsUpgrade { handshake, sent: 0 };
+                self.phase = Phase::WsUpgrade {
+                    handshake: Box::new(handshake),
+                    sent: 0,
+                };
                 self.drive_upgrade(now, core);
             }
             Err(_) => self.attempt_failed(Reason::Handshake, now, core),
