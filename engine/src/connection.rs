@@ -45,7 +45,7 @@ use crate::stats::EngineStats;
 use crate::sys;
 use crate::telemetry::{TelemetryEvent, TelemetryTx};
 use crate::timer::{LoopDeadline, TimerKind, Timers};
-use crate::transport::{ReadOutcome, Transport, TransportError};
+use crate::transport::{ReadOutcome, Socket, Transport, TransportError};
 use crate::ws::{self, ClientHandshake, Decoder, Frame, HandshakeRequest, OpCode};
 
 /// Where a connection is in its life.
@@ -259,6 +259,11 @@ pub(crate) struct LegRequests {
 /// for each callback (a boxed zero-sized type, so swapping costs no allocation).
 struct Lent;
 
+/// A placeholder handler for a leg that lends its handler out.
+pub(crate) fn lent() -> Box<dyn WsHandler> {
+    Box::new(Lent)
+}
+
 impl WsHandler for Lent {
     fn on_message(&mut self, _msg: Message<'_>, _cx: &mut Context<'_>) {}
 }
@@ -276,7 +281,7 @@ impl WsHandler for Poisoned {
 }
 
 /// One connection (one leg of a logical connection). See the module docs.
-pub(crate) struct Connection {
+pub(crate) struct Connection<S: Socket = mio::net::TcpStream> {
     pub(crate) id: ConnectionId,
     /// Which leg of the logical connection this is.
     pub(crate) leg: Leg,
@@ -305,7 +310,7 @@ pub(crate) struct Connection {
         Arc<rustls::ClientConfig>,
         rustls::pki_types::ServerName<'static>,
     )>,
-    transport: Option<Transport>,
+    transport: Option<Transport<S>>,
     /// Current attempt's loop-wide number; resolver answers for other attempts are ignored.
     attempt: u64,
     attempt_started: u64,
@@ -346,7 +351,7 @@ pub(crate) struct Connection {
     poisoned: bool,
 }
 
-impl Connection {
+impl<S: Socket> Connection<S> {
     /// A connection in `Closed` state; [`Connection::start`] begins the first attempt.
     pub(crate) fn new(
         id: ConnectionId,
@@ -356,7 +361,7 @@ impl Connection {
         routes: Vec<u16>,
         opts: ConnectionOptions,
         stage_stamps: bool,
-    ) -> Connection {
+    ) -> Connection<S> {
         let mut publisher = Publisher::new(Vec::new());
         publisher.set_stage_stamps(stage_stamps);
         let mut outbox = Outbox::new(opts.tx_limit);
@@ -416,7 +421,7 @@ impl Connection {
     /// A new leg of the same logical connection in `slot`: same endpoint, TLS settings,
     /// options and routes; no handler of its own (the loop lends the primary's). Not
     /// primary; `Closed` until [`Connection::start`].
-    pub(crate) fn new_leg(&self, slot: usize, leg: Leg) -> Connection {
+    pub(crate) fn new_leg(&self, slot: usize, leg: Leg) -> Connection<S> {
         let prepared = Prepared {
             config: self.config.clone(),
             tls: self.tls.clone(),
@@ -426,7 +431,7 @@ impl Connection {
     }
 
     /// [`Connection::new_leg`] to another line's endpoint (`prepared`: its URL and TLS).
-    pub(crate) fn new_line(&self, slot: usize, leg: Leg, prepared: Prepared) -> Connection {
+    pub(crate) fn new_line(&self, slot: usize, leg: Leg, prepared: Prepared) -> Connection<S> {
         let mut c = Connection::new(
             self.id,
             slot,
@@ -444,11 +449,6 @@ impl Connection {
         // A leg that is not the primary is forgotten once closed.
         c.remove_when_closed = true;
         c
-    }
-
-    /// A placeholder handler for a leg that lends its handler out.
-    pub(crate) fn lent() -> Box<dyn WsHandler> {
-        Box::new(Lent)
     }
 
     /// The current state.
@@ -533,7 +533,7 @@ impl Connection {
         };
         while let Some(&addr) = addrs.get(next) {
             next += 1;
-            let Ok(stream) = sys::connect(addr, sockopts) else {
+            let Ok(stream) = S::connect(addr, sockopts) else {
                 continue;
             };
             let transport = match &self.tls {
@@ -549,12 +549,9 @@ impl Connection {
                 }
             };
             let mut transport = transport;
-            if reg
-                .register(
-                    transport.stream_mut(),
-                    mio::Token(self.slot),
-                    mio::Interest::READABLE | mio::Interest::WRITABLE,
-                )
+            if transport
+                .stream_mut()
+                .register(reg, mio::Token(self.slot))
                 .is_err()
             {
                 continue;
@@ -658,7 +655,7 @@ impl Connection {
         let Some(t) = self.transport.as_ref() else {
             return;
         };
-        match sys::connect_result(t.stream()) {
+        match t.stream().connect_result() {
             Ok(false) => {}
             Ok(true) => {
                 if t.is_tls() {
@@ -1522,7 +1519,7 @@ impl Connection {
 
     fn drop_transport(&mut self, reg: &mio::Registry) {
         if let Some(mut t) = self.transport.take() {
-            let _ = reg.deregister(t.stream_mut());
+            t.stream_mut().deregister(reg);
         }
     }
 
@@ -1592,6 +1589,9 @@ fn upgrade_io_reason(e: TransportError) -> Reason {
 fn dur(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod fake_socket_tests;
 
 #[cfg(test)]
 mod tests {

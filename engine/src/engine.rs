@@ -494,7 +494,7 @@ impl IoLoop {
         };
         let home = self.ids.get(&conn.id).copied().filter(|&h| h != slot);
         let lent = home.and_then(|h| match self.conns.get_mut(h) {
-            Some(Some(p)) => Some(std::mem::replace(&mut p.handler, Connection::lent())),
+            Some(Some(p)) => Some(std::mem::replace(&mut p.handler, crate::connection::lent())),
             _ => None,
         });
         let Some(Some(conn)) = self.conns.get_mut(slot) else {
@@ -660,7 +660,7 @@ impl IoLoop {
     fn promote(&mut self, id: ConnectionId, from: usize, to: usize) {
         let Some(h) = self
             .conn_mut(from)
-            .map(|c| std::mem::replace(&mut c.handler, Connection::lent()))
+            .map(|c| std::mem::replace(&mut c.handler, crate::connection::lent()))
         else {
             return;
         };

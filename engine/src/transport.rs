@@ -66,6 +66,43 @@ impl From<io::Error> for TransportError {
     }
 }
 
+/// The socket under a connection, beyond reading and writing: how it is opened, whether
+/// its connect completed, and its place in the poller. The engine's is mio's non-blocking
+/// `TcpStream`; the connection tests script their own (partial reads, `WouldBlock` and
+/// errors at every step), so the whole connection machine runs without a network.
+pub(crate) trait Socket: Read + Write + Sized {
+    /// Starts a non-blocking connect to `addr`.
+    fn connect(addr: std::net::SocketAddr, opts: crate::sys::SocketOptions) -> io::Result<Self>;
+    /// Whether the connect completed (`Ok(false)`: still in flight).
+    fn connect_result(&self) -> io::Result<bool>;
+    /// Registers with the poller under `token`, readable and writable.
+    fn register(&mut self, reg: &mio::Registry, token: mio::Token) -> io::Result<()>;
+    /// Leaves the poller.
+    fn deregister(&mut self, reg: &mio::Registry);
+}
+
+impl Socket for mio::net::TcpStream {
+    fn connect(addr: std::net::SocketAddr, opts: crate::sys::SocketOptions) -> io::Result<Self> {
+        crate::sys::connect(addr, opts)
+    }
+
+    fn connect_result(&self) -> io::Result<bool> {
+        crate::sys::connect_result(self)
+    }
+
+    fn register(&mut self, reg: &mio::Registry, token: mio::Token) -> io::Result<()> {
+        reg.register(
+            self,
+            token,
+            mio::Interest::READABLE | mio::Interest::WRITABLE,
+        )
+    }
+
+    fn deregister(&mut self, reg: &mio::Registry) {
+        let _ = reg.deregister(self);
+    }
+}
+
 /// Result of one read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadOutcome {
