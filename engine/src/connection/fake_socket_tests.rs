@@ -49,7 +49,7 @@ type Shared = Rc<RefCell<Script>>;
 
 thread_local! {
     /// The scripts the next connects get (none left: the connect is refused).
-    static NEXT: RefCell<VecDeque<Shared>> = RefCell::new(VecDeque::new());
+    static NEXT: RefCell<VecDeque<Shared>> = const { RefCell::new(VecDeque::new()) };
 }
 
 struct FakeSocket(Shared);
