@@ -102,6 +102,9 @@ enum Phase {
     Live,
     Closing {
         then: CloseThen,
+        /// The decoder failed: nothing more is parsed, received bytes are dropped until
+        /// the peer's EOF or the close deadline.
+        discard: bool,
     },
     Backoff,
     Closed,
@@ -315,10 +318,6 @@ pub(crate) struct Connection<S: Socket = mio::net::TcpStream> {
     attempt: u64,
     attempt_started: u64,
     session_started: u64,
-    /// The handler saw `on_connect` for the current session.
-    in_session: bool,
-    /// Discard received bytes while closing (the decoder failed; nothing more is parsed).
-    discard: bool,
     rx: RxBuf,
     /// Bytes the frame at the front of `rx` needs in total (from the decoder).
     need: usize,
@@ -387,8 +386,6 @@ impl<S: Socket> Connection<S> {
             attempt: 0,
             attempt_started: 0,
             session_started: 0,
-            in_session: false,
-            discard: false,
             rx: RxBuf::new(opts.rx_buffer),
             need: 0,
             decoder: Decoder::new(
@@ -778,9 +775,7 @@ impl<S: Socket> Connection<S> {
     fn enter_session(&mut self, now: u64, core: &mut Core) {
         self.phase = Phase::Subscribing;
         self.session_started = now;
-        self.in_session = true;
         self.outbox.live = true;
-        self.discard = false;
         self.need = 0;
         self.decoder.reset();
         if self.callback(now, core, |h, cx| h.on_connect(cx)).is_none() {
@@ -832,7 +827,7 @@ impl<S: Socket> Connection<S> {
         // Any read supersedes a pending resume.
         self.read_paused = false;
         loop {
-            if !self.discard && self.rx.start < self.rx.end {
+            if !self.discarding() && self.rx.start < self.rx.end {
                 self.process_frames(ts, core);
             }
             if self.transport.is_none() {
@@ -849,7 +844,7 @@ impl<S: Socket> Connection<S> {
                 self.pause_read(core);
                 break;
             }
-            if self.discard {
+            if self.discarding() {
                 self.rx.clear();
             }
             let grow_to = self.opts.max_frame.saturating_add(ws::MAX_HEADER_LEN);
@@ -920,7 +915,7 @@ impl<S: Socket> Connection<S> {
     #[inline]
     fn process_frames(&mut self, ts: u64, core: &mut Core) {
         loop {
-            if self.discard || self.transport.is_none() {
+            if self.discarding() || self.transport.is_none() {
                 return;
             }
             let decoded = match self
@@ -1019,11 +1014,18 @@ impl<S: Socket> Connection<S> {
         }
     }
 
+    /// The decoder failed: received bytes are dropped until the session ends.
+    #[inline]
+    fn discarding(&self) -> bool {
+        matches!(self.phase, Phase::Closing { discard: true, .. })
+    }
+
     /// Why a closing connection closes (`None` when not closing).
     fn close_reason(&self) -> Reason {
         match self.phase {
             Phase::Closing {
                 then: CloseThen::Reconnect(r) | CloseThen::Stop(r),
+                ..
             } => r,
             _ => Reason::None,
         }
@@ -1056,19 +1058,25 @@ impl<S: Socket> Connection<S> {
             .callback(now, core, |h, cx| h.on_error(reason, cx))
             .is_none()
         {
-            self.discard = true;
-            return self.stop_poisoned(now, core);
+            return self.stop_poisoned_discarding(true, now, core);
         }
         self.actions = Actions::default();
-        self.discard = true;
-        self.begin_close(code, CloseThen::Reconnect(reason), now, core);
+        self.begin_close(code, CloseThen::Reconnect(reason), true, now, core);
     }
 
     /// Sends a close frame and waits (bounded) for the peer's close.
-    fn begin_close(&mut self, code: u16, then: CloseThen, now: u64, core: &mut Core) {
+    /// `discard`: the decoder failed, drop what still arrives.
+    fn begin_close(
+        &mut self,
+        code: u16,
+        then: CloseThen,
+        discard: bool,
+        now: u64,
+        core: &mut Core,
+    ) {
         self.outbox.live = false;
         self.outbox.push_close(code);
-        self.phase = Phase::Closing { then };
+        self.phase = Phase::Closing { then, discard };
         self.timers.cancel(TimerKind::Ping);
         self.timers.cancel(TimerKind::Pong);
         self.timers.cancel(TimerKind::Stale);
@@ -1087,10 +1095,15 @@ impl<S: Socket> Connection<S> {
         let stop = matches!(
             self.phase,
             Phase::Closing {
-                then: CloseThen::Stop(_)
+                then: CloseThen::Stop(_),
+                ..
             }
         );
-        let was_session = self.in_session;
+        // Closing is only ever entered from a session.
+        let was_session = matches!(
+            self.phase,
+            Phase::Subscribing | Phase::Live | Phase::Closing { .. }
+        );
         self.teardown(core);
         if was_session {
             core.stats.disconnects.add(reason);
@@ -1257,15 +1270,27 @@ impl<S: Socket> Connection<S> {
     #[cold]
     #[inline(never)]
     pub(crate) fn stop_poisoned(&mut self, now: u64, core: &mut Core) {
+        self.stop_poisoned_discarding(false, now, core);
+    }
+
+    /// [`Connection::stop_poisoned`]; `discard`: the decoder failed too.
+    #[cold]
+    fn stop_poisoned_discarding(&mut self, discard: bool, now: u64, core: &mut Core) {
         self.poisoned = true;
         match self.state() {
             State::Subscribing | State::Live if self.transport.is_some() => {
-                self.begin_close(1011, CloseThen::Stop(Reason::HandlerPanic), now, core);
+                let then = CloseThen::Stop(Reason::HandlerPanic);
+                self.begin_close(1011, then, discard, now, core);
             }
             State::Closing => {
-                self.phase = Phase::Closing {
-                    then: CloseThen::Stop(Reason::HandlerPanic),
-                };
+                if let Phase::Closing {
+                    then,
+                    discard: dropping,
+                } = &mut self.phase
+                {
+                    *then = CloseThen::Stop(Reason::HandlerPanic);
+                    *dropping |= discard;
+                }
             }
             State::Closed => {}
             _ => {
@@ -1316,7 +1341,7 @@ impl<S: Socket> Connection<S> {
             self.close(code, now, core);
         } else if let Some(reason) = a.recycle {
             if matches!(self.state(), State::Subscribing | State::Live) {
-                self.begin_close(1000, CloseThen::Reconnect(reason), now, core);
+                self.begin_close(1000, CloseThen::Reconnect(reason), false, now, core);
             }
         }
     }
@@ -1455,13 +1480,14 @@ impl<S: Socket> Connection<S> {
     pub(crate) fn close(&mut self, code: u16, now: u64, core: &mut Core) {
         match self.state() {
             State::Subscribing | State::Live => {
-                self.begin_close(code, CloseThen::Stop(Reason::Shutdown), now, core);
+                self.begin_close(code, CloseThen::Stop(Reason::Shutdown), false, now, core);
             }
             State::Closing => {
                 // Already closing: make sure it ends closed.
-                self.phase = Phase::Closing {
-                    then: CloseThen::Stop(self.close_reason()),
-                };
+                let reason = self.close_reason();
+                if let Phase::Closing { then, .. } = &mut self.phase {
+                    *then = CloseThen::Stop(reason);
+                }
             }
             State::Closed => {}
             State::Resolving
@@ -1537,8 +1563,6 @@ impl<S: Socket> Connection<S> {
         self.outbox.bytes.clear();
         self.outbox.live = false;
         self.tx_off = 0;
-        self.in_session = false;
-        self.discard = false;
         for k in [
             TimerKind::Connect,
             TimerKind::Ping,
