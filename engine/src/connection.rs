@@ -295,9 +295,8 @@ pub(crate) struct Connection<S: Socket = mio::net::TcpStream> {
     pub(crate) primary: bool,
     /// Part of a logical connection with more than one leg.
     pub(crate) grouped: bool,
-    /// Leg requests from the last callbacks, for the loop (`has_leg_requests` says if any).
-    pub(crate) leg_requests: LegRequests,
-    pub(crate) has_leg_requests: bool,
+    /// Leg requests from the last callbacks, for the loop (`None`: none).
+    pub(crate) leg_requests: Option<LegRequests>,
     /// Why the last session or attempt ended (for `on_leg_closed`).
     pub(crate) ended: Reason,
     /// The further lines to open as legs when the connection starts (A/B; taken by the
@@ -372,8 +371,7 @@ impl<S: Socket> Connection<S> {
             next_leg: 1,
             primary: true,
             grouped: false,
-            leg_requests: LegRequests::default(),
-            has_leg_requests: false,
+            leg_requests: None,
             ended: Reason::None,
             multi_line: !prepared.lines.is_empty(),
             lines: prepared.lines,
@@ -1261,8 +1259,7 @@ impl<S: Socket> Connection<S> {
         let broken = std::mem::replace(&mut self.handler, Box::new(Poisoned));
         // Its drop may panic too: contain that as well.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(broken)));
-        self.leg_requests.poisoned = true;
-        self.has_leg_requests = true;
+        self.leg_requests.get_or_insert_default().poisoned = true;
     }
 
     /// Closes a connection whose handler panicked, for good, with reason `HandlerPanic`
@@ -1324,18 +1321,13 @@ impl<S: Socket> Connection<S> {
             core.pollers.push(self.slot);
         }
         if a.open_leg || a.close_legs != [None; 2] {
-            self.leg_requests.open |= a.open_leg;
+            let r = self.leg_requests.get_or_insert_default();
+            r.open |= a.open_leg;
             for leg in a.close_legs.into_iter().flatten() {
-                if let Some(s) = self
-                    .leg_requests
-                    .close
-                    .iter_mut()
-                    .find(|s| s.is_none() || **s == Some(leg))
-                {
+                if let Some(s) = r.close.iter_mut().find(|s| s.is_none() || **s == Some(leg)) {
                     *s = Some(leg);
                 }
             }
-            self.has_leg_requests = true;
         }
         if let Some(code) = a.close {
             self.close(code, now, core);

@@ -475,7 +475,7 @@ impl IoLoop {
         }
         f(conn, self.poll.registry(), &mut self.core);
         self.core.deadline.note(conn.timers.earliest());
-        if conn.has_leg_requests
+        if conn.leg_requests.is_some()
             || (conn.state() == State::Closed && (conn.remove_when_closed || conn.grouped))
         {
             self.after_dispatch(slot);

@@ -55,7 +55,7 @@ impl IoLoop {
         let placeholder = lent.map(|h| std::mem::replace(&mut conn.handler, h));
         f(conn, self.poll.registry(), &mut self.core);
         self.core.deadline.note(conn.timers.earliest());
-        let check = conn.has_leg_requests
+        let check = conn.leg_requests.is_some()
             || (conn.state() == State::Closed && (conn.remove_when_closed || conn.grouped));
         if let (Some(placeholder), Some(home)) = (placeholder, home) {
             let h = std::mem::replace(&mut conn.handler, placeholder);
@@ -74,9 +74,7 @@ impl IoLoop {
     pub(super) fn after_dispatch(&mut self, slot: usize) {
         let now = clock::now_ns();
         if let Some(Some(c)) = self.conns.get_mut(slot) {
-            if c.has_leg_requests {
-                let req = std::mem::take(&mut c.leg_requests);
-                c.has_leg_requests = false;
+            if let Some(req) = c.leg_requests.take() {
                 let id = c.id;
                 if req.poisoned {
                     // The handler panicked on this leg; the other legs shared it.
