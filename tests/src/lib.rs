@@ -9,6 +9,7 @@ pub mod handlers;
 pub mod model;
 pub mod nats;
 pub mod rest;
+pub mod seen;
 pub mod server;
 pub mod tls;
 pub mod tls_rest;

@@ -5,83 +5,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use tickwire_engine::book::{Book, BookConfig};
-use tickwire_engine::event::{EventKind, Flags, StatusKind};
+use tickwire_engine::event::{EventKind, StatusKind};
 use tickwire_engine::{Consumer, Engine, EngineConfig, InstrumentId, Profile, Registry};
 use tickwire_feeds::binance::{BinanceFeed, Channel, DepthSpeed, Market};
+use tickwire_tests::seen::Seen;
 use tickwire_tools::sim::{Fault, Market as SimMarket, SimConfig, SimServer};
-
-#[derive(Default)]
-struct Seen {
-    books: HashMap<InstrumentId, Book>,
-    statuses: Vec<(StatusKind, InstrumentId)>,
-    trades: u64,
-    bbos: u64,
-    snapshots: u64,
-    crossed: u64,
-}
-
-impl Seen {
-    fn drain(&mut self, c: &mut Consumer) {
-        while let Some(e) = c.pop() {
-            match e.kind() {
-                EventKind::Trade => self.trades += 1,
-                EventKind::Bbo => self.bbos += 1,
-                EventKind::Status => {
-                    let s = e.as_status().unwrap();
-                    self.statuses.push((s.kind, e.instrument));
-                    if e.instrument == InstrumentId::NONE {
-                        for b in self.books.values_mut() {
-                            b.apply_event(&e).unwrap();
-                        }
-                    } else if let Some(b) = self.books.get_mut(&e.instrument) {
-                        b.apply_event(&e).unwrap();
-                    }
-                }
-                EventKind::BookLevel => {
-                    let book = self
-                        .books
-                        .entry(e.instrument)
-                        .or_insert_with(|| Book::new(BookConfig::default()));
-                    book.apply_event(&e).unwrap();
-                    if e.flags.contains(Flags::SNAPSHOT.with(Flags::LAST_IN_BATCH)) {
-                        self.snapshots += 1;
-                    }
-                    if e.flags.contains(Flags::LAST_IN_BATCH)
-                        && book.is_valid()
-                        && book.is_crossed()
-                    {
-                        self.crossed += 1;
-                    }
-                }
-            }
-        }
-    }
-
-    fn valid_books(&self) -> usize {
-        self.books.values().filter(|b| b.is_valid()).count()
-    }
-
-    fn count(&self, kind: StatusKind) -> usize {
-        self.statuses.iter().filter(|s| s.0 == kind).count()
-    }
-}
-
-fn until(seen: &mut Seen, c: &mut Consumer, what: &str, mut done: impl FnMut(&Seen) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        seen.drain(c);
-        if done(seen) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; statuses {:?}",
-            seen.statuses
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
 
 #[test]
 fn spot_feed_syncs_against_the_simulator_and_recovers() {
@@ -104,30 +32,22 @@ fn spot_feed_syncs_against_the_simulator_and_recovers() {
         .rest_url(&sim.rest_url());
     let ids = feed.start(&engine.handle(), &registry, &[cid]).unwrap();
     assert_eq!(ids.len(), 1);
-    let mut seen = Seen::default();
-    until(
-        &mut seen,
-        &mut consumer,
-        "both books in sync and data flowing",
-        |s| s.valid_books() == 2 && s.trades > 10 && s.bbos > 10,
-    );
+    let mut seen = Seen::new(5000);
+    seen.until(&mut consumer, "both books in sync and data flowing", |s| {
+        s.valid_books() == 2 && s.trades > 10 && s.bbos > 10
+    });
     assert_eq!(seen.count(StatusKind::Gap), 0);
     assert_eq!(seen.count(StatusKind::DecodeError), 0);
 
     // A missing depth event: Gap + Resync for that book, then a fresh snapshot run.
     let snapshots = seen.snapshots;
     assert_eq!(sim.inject(Fault::Gap), 1);
-    until(
-        &mut seen,
-        &mut consumer,
-        "gap, resync and a new snapshot",
-        |s| {
-            s.count(StatusKind::Gap) == 1
-                && s.count(StatusKind::Resync) == 1
-                && s.snapshots > snapshots
-                && s.valid_books() == 2
-        },
-    );
+    seen.until(&mut consumer, "gap, resync and a new snapshot", |s| {
+        s.count(StatusKind::Gap) == 1
+            && s.count(StatusKind::Resync) == 1
+            && s.snapshots > snapshots
+            && s.valid_books() == 2
+    });
     let gap_instrument = seen
         .statuses
         .iter()
@@ -142,18 +62,13 @@ fn spot_feed_syncs_against_the_simulator_and_recovers() {
     let resyncs = seen.count(StatusKind::Resync);
     let connected = seen.count(StatusKind::Connected);
     assert_eq!(sim.inject(Fault::ServerShutdown), 1);
-    until(
-        &mut seen,
-        &mut consumer,
-        "rotation to a new connection",
-        |s| {
-            s.count(StatusKind::Rotating) == 1
-                && s.count(StatusKind::Connected) > connected
-                && s.valid_books() == 2
-        },
-    );
+    seen.until(&mut consumer, "rotation to a new connection", |s| {
+        s.count(StatusKind::Rotating) == 1
+            && s.count(StatusKind::Connected) > connected
+            && s.valid_books() == 2
+    });
     let trades = seen.trades;
-    until(&mut seen, &mut consumer, "data after the switch", |s| {
+    seen.until(&mut consumer, "data after the switch", |s| {
         s.trades > trades + 10
     });
     assert_eq!(

@@ -4,96 +4,13 @@
 //! faults: a gap (resubscribe of the one topic), a sequence reset (`u == 1`), a malformed
 //! message, a pong that never comes, a dropped connection.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tickwire_engine::book::{Book, BookConfig};
-use tickwire_engine::event::{EventKind, Flags, StatusKind};
-use tickwire_engine::{Consumer, Engine, EngineConfig, InstrumentId, Profile, Reason, Registry};
+use tickwire_engine::event::StatusKind;
+use tickwire_engine::{Consumer, Engine, EngineConfig, Profile, Reason, Registry};
 use tickwire_feeds::bybit::{BybitConfig, BybitFeed, Channel, Depth, Market};
+use tickwire_tests::seen::Seen;
 use tickwire_tools::sim::{Fault, SimConfig, SimServer};
-
-#[derive(Default)]
-struct Seen {
-    books: HashMap<InstrumentId, Book>,
-    statuses: Vec<(StatusKind, InstrumentId, u16)>,
-    trades: u64,
-    uuid_trades: u64,
-    bbos: u64,
-    snapshots: u64,
-    crossed: u64,
-}
-
-impl Seen {
-    fn drain(&mut self, c: &mut Consumer) {
-        while let Some(e) = c.pop() {
-            match e.kind() {
-                EventKind::Trade => {
-                    self.trades += 1;
-                    if e.flags.contains(Flags::UUID_ID) {
-                        self.uuid_trades += 1;
-                    }
-                }
-                EventKind::Bbo => {
-                    let b = e.as_bbo().unwrap();
-                    assert!(b.bid_price < b.ask_price, "{b:?}");
-                    self.bbos += 1;
-                }
-                EventKind::Status => {
-                    let s = e.as_status().unwrap();
-                    self.statuses.push((s.kind, e.instrument, s.reason));
-                    if e.instrument == InstrumentId::NONE {
-                        for b in self.books.values_mut() {
-                            b.apply_event(&e).unwrap();
-                        }
-                    } else if let Some(b) = self.books.get_mut(&e.instrument) {
-                        b.apply_event(&e).unwrap();
-                    }
-                }
-                EventKind::BookLevel => {
-                    let book = self
-                        .books
-                        .entry(e.instrument)
-                        .or_insert_with(|| Book::new(BookConfig::with_depth(1000)));
-                    book.apply_event(&e).unwrap();
-                    if e.flags.contains(Flags::SNAPSHOT.with(Flags::LAST_IN_BATCH)) {
-                        self.snapshots += 1;
-                    }
-                    if e.flags.contains(Flags::LAST_IN_BATCH)
-                        && book.is_valid()
-                        && book.is_crossed()
-                    {
-                        self.crossed += 1;
-                    }
-                }
-            }
-        }
-    }
-
-    fn valid_books(&self) -> usize {
-        self.books.values().filter(|b| b.is_valid()).count()
-    }
-
-    fn count(&self, kind: StatusKind) -> usize {
-        self.statuses.iter().filter(|s| s.0 == kind).count()
-    }
-}
-
-fn until(seen: &mut Seen, c: &mut Consumer, what: &str, mut done: impl FnMut(&Seen) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        seen.drain(c);
-        if done(seen) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; statuses {:?}",
-            seen.statuses
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
 
 /// A feed on `market` against a fresh simulator; the app ping every 300 ms with a 400 ms
 /// pong deadline so a test sees a pong timeout quickly.
@@ -115,13 +32,10 @@ fn start(market: Market) -> (SimServer, Engine, Consumer, Seen) {
         .url(&sim.ws_url());
     let ids = feed.start(&engine.handle(), &registry, &[cid]).unwrap();
     assert_eq!(ids.len(), 1);
-    let mut seen = Seen::default();
-    until(
-        &mut seen,
-        &mut consumer,
-        "both books in sync and data flowing",
-        |s| s.valid_books() == 2 && s.trades > 10 && s.bbos > 10,
-    );
+    let mut seen = Seen::new(1000);
+    seen.until(&mut consumer, "both books in sync and data flowing", |s| {
+        s.valid_books() == 2 && s.trades > 10 && s.bbos > 10
+    });
     assert_eq!(seen.count(StatusKind::Gap), 0);
     assert_eq!(seen.count(StatusKind::DecodeError), 0);
     (sim, engine, consumer, seen)
@@ -135,7 +49,7 @@ fn linear_feed_syncs_and_recovers_from_gap_reset_and_malformed() {
     // A missing delta: Gap + Resync for that book, a resubscribe, a new snapshot.
     let snapshots = seen.snapshots;
     assert_eq!(sim.inject(Fault::Gap), 1);
-    until(&mut seen, &mut consumer, "gap, resync, new snapshot", |s| {
+    seen.until(&mut consumer, "gap, resync, new snapshot", |s| {
         s.count(StatusKind::Gap) == 1
             && s.count(StatusKind::Resync) == 1
             && s.snapshots > snapshots
@@ -146,12 +60,12 @@ fn linear_feed_syncs_and_recovers_from_gap_reset_and_malformed() {
     // gap.
     let snapshots = seen.snapshots;
     assert_eq!(sim.inject(Fault::Reset), 1);
-    until(&mut seen, &mut consumer, "reset installed", |s| {
+    seen.until(&mut consumer, "reset installed", |s| {
         s.snapshots > snapshots && s.valid_books() == 2
     });
     // Data flows on after the reset without a gap.
     let trades = seen.trades;
-    until(&mut seen, &mut consumer, "data after the reset", |s| {
+    seen.until(&mut consumer, "data after the reset", |s| {
         s.trades > trades + 20
     });
     assert_eq!(seen.count(StatusKind::Gap), 1, "{:?}", seen.statuses);
@@ -159,12 +73,11 @@ fn linear_feed_syncs_and_recovers_from_gap_reset_and_malformed() {
     // A message cut in half: one decode error and the stream goes on (when the lost
     // message was a delta, its book also resyncs: the `u` chain broke).
     assert_eq!(sim.inject(Fault::Malformed), 1);
-    until(&mut seen, &mut consumer, "decode error", |s| {
+    seen.until(&mut consumer, "decode error", |s| {
         s.count(StatusKind::DecodeError) == 1
     });
     let trades = seen.trades;
-    until(
-        &mut seen,
+    seen.until(
         &mut consumer,
         "data and books after the malformed message",
         |s| s.trades > trades + 20 && s.valid_books() == 2,
@@ -187,28 +100,20 @@ fn spot_feed_notices_a_pong_that_never_comes_and_a_dropped_connection() {
     // The server stops answering the application pings: the pong deadline recycles the
     // connection, which reconnects and resyncs both books.
     assert_eq!(sim.inject(Fault::NoPongs(Duration::from_secs(1))), 1);
-    until(
-        &mut seen,
-        &mut consumer,
-        "pong timeout, reconnect, books again",
-        |s| {
-            s.statuses
-                .iter()
-                .any(|x| x.0 == StatusKind::Disconnected && x.2 == Reason::PongTimeout.code())
-                && s.count(StatusKind::Connected) >= 2
-                && s.valid_books() == 2
-        },
-    );
+    seen.until(&mut consumer, "pong timeout, reconnect, books again", |s| {
+        s.statuses
+            .iter()
+            .any(|x| x.0 == StatusKind::Disconnected && x.2 == Reason::PongTimeout.code())
+            && s.count(StatusKind::Connected) >= 2
+            && s.valid_books() == 2
+    });
 
     // A dropped TCP connection: reconnect and resync.
     let connected = seen.count(StatusKind::Connected);
     sim.inject(Fault::Drop);
-    until(
-        &mut seen,
-        &mut consumer,
-        "drop, reconnect, books again",
-        |s| s.count(StatusKind::Connected) > connected && s.valid_books() == 2,
-    );
+    seen.until(&mut consumer, "drop, reconnect, books again", |s| {
+        s.count(StatusKind::Connected) > connected && s.valid_books() == 2
+    });
     assert_eq!(seen.crossed, 0);
     drop(engine);
     sim.stop();

@@ -6,91 +6,13 @@
 //! limit (sharded over connections, refused on one); a multi-megabyte snapshot, and one over
 //! a lowered message limit.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tickwire_engine::book::{Book, BookConfig};
-use tickwire_engine::event::{EventKind, Flags, StatusKind};
+use tickwire_engine::event::StatusKind;
 use tickwire_engine::{Consumer, Engine, EngineConfig, InstrumentId, Profile, Reason, Registry};
 use tickwire_feeds::coinbase::{Channel, CoinbaseConfig, CoinbaseFeed};
+use tickwire_tests::seen::Seen;
 use tickwire_tools::sim::{Fault, SimConfig, SimServer};
-
-#[derive(Default)]
-struct Seen {
-    books: HashMap<InstrumentId, Book>,
-    statuses: Vec<(StatusKind, InstrumentId, u16, u64)>,
-    trades: u64,
-    bbos: u64,
-    snapshots: u64,
-    crossed: u64,
-}
-
-impl Seen {
-    fn drain(&mut self, c: &mut Consumer) {
-        while let Some(e) = c.pop() {
-            match e.kind() {
-                EventKind::Trade => self.trades += 1,
-                EventKind::Bbo => {
-                    let b = e.as_bbo().unwrap();
-                    assert!(b.bid_price < b.ask_price, "{b:?}");
-                    self.bbos += 1;
-                }
-                EventKind::Status => {
-                    let s = e.as_status().unwrap();
-                    self.statuses
-                        .push((s.kind, e.instrument, s.reason, s.value));
-                    if e.instrument == InstrumentId::NONE {
-                        for b in self.books.values_mut() {
-                            b.apply_event(&e).unwrap();
-                        }
-                    } else if let Some(b) = self.books.get_mut(&e.instrument) {
-                        b.apply_event(&e).unwrap();
-                    }
-                }
-                EventKind::BookLevel => {
-                    let book = self
-                        .books
-                        .entry(e.instrument)
-                        .or_insert_with(|| Book::new(BookConfig::with_depth(1000)));
-                    book.apply_event(&e).unwrap();
-                    if e.flags.contains(Flags::SNAPSHOT.with(Flags::LAST_IN_BATCH)) {
-                        self.snapshots += 1;
-                    }
-                    if e.flags.contains(Flags::LAST_IN_BATCH)
-                        && book.is_valid()
-                        && book.is_crossed()
-                    {
-                        self.crossed += 1;
-                    }
-                }
-            }
-        }
-    }
-
-    fn valid_books(&self) -> usize {
-        self.books.values().filter(|b| b.is_valid()).count()
-    }
-
-    fn count(&self, kind: StatusKind) -> usize {
-        self.statuses.iter().filter(|s| s.0 == kind).count()
-    }
-}
-
-fn until(seen: &mut Seen, c: &mut Consumer, what: &str, mut done: impl FnMut(&Seen) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        seen.drain(c);
-        if done(seen) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; statuses {:?}",
-            seen.statuses
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
 
 fn sim(products: &[String]) -> SimServer {
     let mut sc = SimConfig::for_venue("coinbase").unwrap();
@@ -126,13 +48,10 @@ fn books_sync_and_a_lost_update_resyncs_every_book_of_the_connection() {
         .url(&sim.ws_url());
     let ids = feed.start(&engine.handle(), &registry, &[cid]).unwrap();
     assert_eq!(ids.len(), 1);
-    let mut seen = Seen::default();
-    until(
-        &mut seen,
-        &mut consumer,
-        "books in sync, data flowing",
-        |s| s.valid_books() == 2 && s.trades > 10 && s.bbos > 10,
-    );
+    let mut seen = Seen::new(1000);
+    seen.until(&mut consumer, "books in sync, data flowing", |s| {
+        s.valid_books() == 2 && s.trades > 10 && s.bbos > 10
+    });
     assert_eq!(seen.count(StatusKind::Gap), 0);
     assert_eq!(seen.count(StatusKind::DecodeError), 0);
     assert_eq!(seen.count(StatusKind::SubscriptionError), 0);
@@ -141,12 +60,9 @@ fn books_sync_and_a_lost_update_resyncs_every_book_of_the_connection() {
     // books hear Gap and Resync and are subscribed again.
     let snapshots = seen.snapshots;
     assert_eq!(sim.inject(Fault::Gap), 1);
-    until(
-        &mut seen,
-        &mut consumer,
-        "gap on both books, new snapshots",
-        |s| s.count(StatusKind::Gap) == 2 && s.snapshots >= snapshots + 2 && s.valid_books() == 2,
-    );
+    seen.until(&mut consumer, "gap on both books, new snapshots", |s| {
+        s.count(StatusKind::Gap) == 2 && s.snapshots >= snapshots + 2 && s.valid_books() == 2
+    });
     let gapped: Vec<InstrumentId> = seen
         .statuses
         .iter()
@@ -161,39 +77,28 @@ fn books_sync_and_a_lost_update_resyncs_every_book_of_the_connection() {
     // A message cut in half: one decode error; its number is never seen, so the next
     // message shows a break and both books resync again.
     assert_eq!(sim.inject(Fault::Malformed), 1);
-    until(
-        &mut seen,
-        &mut consumer,
-        "decode error, resync, books back",
-        |s| {
-            s.count(StatusKind::DecodeError) == 1
-                && s.count(StatusKind::Gap) == 4
-                && s.valid_books() == 2
-        },
-    );
+    seen.until(&mut consumer, "decode error, resync, books back", |s| {
+        s.count(StatusKind::DecodeError) == 1
+            && s.count(StatusKind::Gap) == 4
+            && s.valid_books() == 2
+    });
 
     // A dropped connection: reconnect (heartbeats and every channel again), books again.
     let connected = seen.count(StatusKind::Connected);
     sim.inject(Fault::Drop);
-    until(
-        &mut seen,
-        &mut consumer,
-        "drop, reconnect, books again",
-        |s| s.count(StatusKind::Connected) > connected && s.valid_books() == 2,
-    );
+    seen.until(&mut consumer, "drop, reconnect, books again", |s| {
+        s.count(StatusKind::Connected) > connected && s.valid_books() == 2
+    });
 
     // Silence past the stale limit (heartbeats tick every second): recycled, back again.
     let connected = seen.count(StatusKind::Connected);
     sim.inject(Fault::Silent(Duration::from_secs(3)));
-    until(
-        &mut seen,
-        &mut consumer,
-        "stale, reconnect, books again",
-        |s| s.count(StatusKind::Connected) > connected && s.valid_books() == 2,
-    );
+    seen.until(&mut consumer, "stale, reconnect, books again", |s| {
+        s.count(StatusKind::Connected) > connected && s.valid_books() == 2
+    });
     assert!(seen.count(StatusKind::Stale) >= 1, "{:?}", seen.statuses);
     let trades = seen.trades;
-    until(&mut seen, &mut consumer, "data after the faults", |s| {
+    seen.until(&mut consumer, "data after the faults", |s| {
         s.trades > trades + 20
     });
     assert_eq!(seen.crossed, 0);
@@ -214,15 +119,13 @@ fn twenty_books_shard_over_two_connections_where_one_would_be_refused() {
         .url(&sim.ws_url());
     let ids = feed.start(&engine.handle(), &registry, &[cid]).unwrap();
     assert_eq!(ids.len(), 2, "16 + 4 books");
-    let mut seen = Seen::default();
-    until(&mut seen, &mut consumer, "all twenty books", |s| {
-        s.valid_books() == 20
-    });
+    let mut seen = Seen::new(1000);
+    seen.until(&mut consumer, "all twenty books", |s| s.valid_books() == 20);
     assert_eq!(seen.count(StatusKind::SubscriptionError), 0);
     // A gap on one connection resyncs only that connection's books.
     let gaps = seen.count(StatusKind::Gap);
     sim.inject(Fault::Gap);
-    until(&mut seen, &mut consumer, "gaps and books back", |s| {
+    seen.until(&mut consumer, "gaps and books back", |s| {
         s.count(StatusKind::Gap) > gaps && s.valid_books() == 20
     });
     drop(engine);
@@ -243,8 +146,8 @@ fn twenty_books_shard_over_two_connections_where_one_would_be_refused() {
             .len(),
         1
     );
-    let mut seen = Seen::default();
-    until(&mut seen, &mut consumer, "the refusal", |s| {
+    let mut seen = Seen::new(1000);
+    seen.until(&mut consumer, "the refusal", |s| {
         s.count(StatusKind::SubscriptionError) >= 1
     });
     assert_eq!(seen.valid_books(), 0);
@@ -270,8 +173,8 @@ fn a_multi_megabyte_snapshot_arrives_whole_and_one_over_the_limit_is_refused_cle
         .url(&url);
     feed.start(&engine.handle(), &Registry::new(), &[cid])
         .unwrap();
-    let mut seen = Seen::default();
-    until(&mut seen, &mut consumer, "the deep book", |s| {
+    let mut seen = Seen::new(1000);
+    seen.until(&mut consumer, "the deep book", |s| {
         s.valid_books() == 1 && s.trades > 10
     });
     let book = seen.books.values().next().unwrap();
@@ -298,8 +201,8 @@ fn a_multi_megabyte_snapshot_arrives_whole_and_one_over_the_limit_is_refused_cle
         .url(&url);
     feed.start(&engine.handle(), &Registry::new(), &[cid])
         .unwrap();
-    let mut seen = Seen::default();
-    until(&mut seen, &mut consumer, "a too_big disconnect", |s| {
+    let mut seen = Seen::new(1000);
+    seen.until(&mut consumer, "a too_big disconnect", |s| {
         s.statuses
             .iter()
             .any(|x| x.0 == StatusKind::Disconnected && x.2 == Reason::TooBig.code())

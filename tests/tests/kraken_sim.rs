@@ -4,88 +4,13 @@
 //! (no sequence: the next checksum shows it), a fresh snapshot, malformed, drop, silent,
 //! pong timeout.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tickwire_engine::book::{Book, BookConfig};
-use tickwire_engine::event::{EventKind, Flags, StatusKind};
-use tickwire_engine::{Consumer, Engine, EngineConfig, InstrumentId, Profile, Reason, Registry};
+use tickwire_engine::event::StatusKind;
+use tickwire_engine::{Engine, EngineConfig, Profile, Reason, Registry};
 use tickwire_feeds::kraken::{Channel, KrakenConfig, KrakenFeed, VENUE};
+use tickwire_tests::seen::Seen;
 use tickwire_tools::sim::{Fault, SimConfig, SimServer};
-
-#[derive(Default)]
-struct Seen {
-    books: HashMap<InstrumentId, Book>,
-    statuses: Vec<(StatusKind, u16, InstrumentId)>,
-    trades: u64,
-    bbos: u64,
-    snapshots: u64,
-    /// Book messages after which the consumer's valid book held more than the subscribed
-    /// depth (the consumer truncates as the venue does): must stay 0.
-    diverged: u64,
-}
-
-impl Seen {
-    fn drain(&mut self, c: &mut Consumer) {
-        while let Some(e) = c.pop() {
-            match e.kind() {
-                EventKind::Trade => self.trades += 1,
-                EventKind::Bbo => self.bbos += 1,
-                EventKind::Status => {
-                    let s = e.as_status().unwrap();
-                    self.statuses.push((s.kind, s.reason, e.instrument));
-                    if e.instrument == InstrumentId::NONE {
-                        for b in self.books.values_mut() {
-                            b.apply_event(&e).unwrap();
-                        }
-                    } else if let Some(b) = self.books.get_mut(&e.instrument) {
-                        b.apply_event(&e).unwrap();
-                    }
-                }
-                EventKind::BookLevel => {
-                    let book = self
-                        .books
-                        .entry(e.instrument)
-                        .or_insert_with(|| Book::new(BookConfig::with_depth(10)));
-                    book.apply_event(&e).unwrap();
-                    if e.flags.contains(Flags::SNAPSHOT.with(Flags::LAST_IN_BATCH)) {
-                        self.snapshots += 1;
-                    }
-                    if e.flags.contains(Flags::LAST_IN_BATCH)
-                        && book.is_valid()
-                        && (book.bid_len() > 10 || book.ask_len() > 10)
-                    {
-                        self.diverged += 1;
-                    }
-                }
-            }
-        }
-    }
-
-    fn valid_books(&self) -> usize {
-        self.books.values().filter(|b| b.is_valid()).count()
-    }
-
-    fn count(&self, kind: StatusKind) -> usize {
-        self.statuses.iter().filter(|s| s.0 == kind).count()
-    }
-}
-
-fn until(seen: &mut Seen, c: &mut Consumer, what: &str, mut done: impl FnMut(&Seen) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        seen.drain(c);
-        if done(seen) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; statuses {:?}",
-            seen.statuses
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
 
 #[test]
 fn kraken_feed_syncs_against_the_simulator_and_recovers_from_every_fault() {
@@ -111,13 +36,10 @@ fn kraken_feed_syncs_against_the_simulator_and_recovers_from_every_fault() {
         .unwrap();
     assert_eq!(ids.len(), 1);
     let btc = registry.lookup(VENUE, "BTC/USD").unwrap();
-    let mut seen = Seen::default();
-    until(
-        &mut seen,
-        &mut consumer,
-        "both books in sync, data flowing",
-        |s| s.valid_books() == 2 && s.trades > 10 && s.bbos > 10,
-    );
+    let mut seen = Seen::new(10);
+    seen.until(&mut consumer, "both books in sync, data flowing", |s| {
+        s.valid_books() == 2 && s.trades > 10 && s.bbos > 10
+    });
     assert_eq!(seen.count(StatusKind::Checksum), 0, "{:?}", seen.statuses);
     assert_eq!(seen.count(StatusKind::DecodeError), 0);
     assert_eq!(seen.count(StatusKind::SubscriptionError), 0);
@@ -126,91 +48,69 @@ fn kraken_feed_syncs_against_the_simulator_and_recovers_from_every_fault() {
     // A wrong checksum: Checksum + Resync, a resubscribe, a fresh snapshot.
     let snapshots = seen.snapshots;
     assert_eq!(sim.inject(Fault::Checksum), 1);
-    until(
-        &mut seen,
-        &mut consumer,
-        "checksum, resync, new snapshot",
-        |s| {
-            s.count(StatusKind::Checksum) == 1
-                && s.count(StatusKind::Resync) == 1
-                && s.snapshots > snapshots
-                && s.valid_books() == 2
-        },
-    );
+    seen.until(&mut consumer, "checksum, resync, new snapshot", |s| {
+        s.count(StatusKind::Checksum) == 1
+            && s.count(StatusKind::Resync) == 1
+            && s.snapshots > snapshots
+            && s.valid_books() == 2
+    });
 
     // An update not sent: no sequence shows it, the next checksum does.
     let snapshots = seen.snapshots;
     assert_eq!(sim.inject(Fault::Gap), 1);
-    until(
-        &mut seen,
-        &mut consumer,
-        "checksum after a lost update",
-        |s| {
-            s.count(StatusKind::Checksum) == 2
-                && s.count(StatusKind::Resync) == 2
-                && s.snapshots > snapshots
-                && s.valid_books() == 2
-        },
-    );
+    seen.until(&mut consumer, "checksum after a lost update", |s| {
+        s.count(StatusKind::Checksum) == 2
+            && s.count(StatusKind::Resync) == 2
+            && s.snapshots > snapshots
+            && s.valid_books() == 2
+    });
     assert_eq!(seen.count(StatusKind::Gap), 0);
 
     // A fresh snapshot mid-stream: it replaces the book, no resync.
     let snapshots = seen.snapshots;
     assert_eq!(sim.inject(Fault::Reset), 1);
-    until(&mut seen, &mut consumer, "a snapshot mid-stream", |s| {
+    seen.until(&mut consumer, "a snapshot mid-stream", |s| {
         s.snapshots > snapshots
     });
     let trades = seen.trades;
-    until(&mut seen, &mut consumer, "data after it", |s| {
-        s.trades > trades + 50
-    });
+    seen.until(&mut consumer, "data after it", |s| s.trades > trades + 50);
     assert_eq!(seen.count(StatusKind::Resync), 2, "{:?}", seen.statuses);
 
     // Malformed: a decode_error status; the stream goes on (a cut book update shows up as
     // the next checksum's mismatch: at most one more resync).
     assert_eq!(sim.inject(Fault::Malformed), 1);
-    until(
-        &mut seen,
-        &mut consumer,
-        "decode error and books valid",
-        |s| s.count(StatusKind::DecodeError) == 1 && s.valid_books() == 2,
-    );
+    seen.until(&mut consumer, "decode error and books valid", |s| {
+        s.count(StatusKind::DecodeError) == 1 && s.valid_books() == 2
+    });
     assert!(seen.count(StatusKind::Resync) <= 3);
 
     // Drop: reconnect, resubscribe, books synced again.
     let connected = seen.count(StatusKind::Connected);
     assert_eq!(sim.inject(Fault::Drop), 1);
-    until(&mut seen, &mut consumer, "reconnected and synced", |s| {
+    seen.until(&mut consumer, "reconnected and synced", |s| {
         s.count(StatusKind::Connected) > connected && s.valid_books() == 2
     });
 
     // The server stops answering `ping`: the pong deadline recycles the connection.
     let connected = seen.count(StatusKind::Connected);
     assert_eq!(sim.inject(Fault::NoPongs(Duration::from_secs(3))), 1);
-    until(
-        &mut seen,
-        &mut consumer,
-        "pong timeout, reconnect, sync",
-        |s| {
-            s.statuses
-                .iter()
-                .any(|x| x.0 == StatusKind::Disconnected && x.1 == Reason::PongTimeout as u16)
-                && s.count(StatusKind::Connected) > connected
-                && s.valid_books() == 2
-        },
-    );
+    seen.until(&mut consumer, "pong timeout, reconnect, sync", |s| {
+        s.statuses
+            .iter()
+            .any(|x| x.0 == StatusKind::Disconnected && x.2 == Reason::PongTimeout as u16)
+            && s.count(StatusKind::Connected) > connected
+            && s.valid_books() == 2
+    });
 
     // Silent: no data, no heartbeat; the connection is recycled and the books resync.
     let connected = seen.count(StatusKind::Connected);
     assert_eq!(sim.inject(Fault::Silent(Duration::from_secs(5))), 1);
-    until(&mut seen, &mut consumer, "silence, recycled, synced", |s| {
+    seen.until(&mut consumer, "silence, recycled, synced", |s| {
         s.count(StatusKind::Connected) > connected && s.valid_books() == 2
     });
     let trades = seen.trades;
-    until(&mut seen, &mut consumer, "data at the end", |s| {
-        s.trades > trades + 20
-    });
-    assert_eq!(seen.diverged, 0);
+    seen.until(&mut consumer, "data at the end", |s| s.trades > trades + 20);
+    assert_eq!(seen.over_deep, 0);
     assert_eq!(
         seen.count(StatusKind::SubscriptionError),
         0,

@@ -3,86 +3,13 @@
 //! from the events; the books are compared with the simulator's own model. Then the faults:
 //! gap, wrong checksum, seqId reset, malformed, drop, silent, pong timeout.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tickwire_engine::book::{Book, BookConfig};
-use tickwire_engine::event::{EventKind, Flags, StatusKind};
-use tickwire_engine::{Consumer, Engine, EngineConfig, InstrumentId, Profile, Reason, Registry};
+use tickwire_engine::event::StatusKind;
+use tickwire_engine::{Engine, EngineConfig, Profile, Reason, Registry};
 use tickwire_feeds::okx::{Channel, OkxConfig, OkxFeed, VENUE};
+use tickwire_tests::seen::Seen;
 use tickwire_tools::sim::{Fault, SimConfig, SimServer};
-
-#[derive(Default)]
-struct Seen {
-    books: HashMap<InstrumentId, Book>,
-    statuses: Vec<(StatusKind, u16, InstrumentId)>,
-    trades: u64,
-    bbos: u64,
-    snapshots: u64,
-    crossed: u64,
-}
-
-impl Seen {
-    fn drain(&mut self, c: &mut Consumer) {
-        while let Some(e) = c.pop() {
-            match e.kind() {
-                EventKind::Trade => self.trades += 1,
-                EventKind::Bbo => self.bbos += 1,
-                EventKind::Status => {
-                    let s = e.as_status().unwrap();
-                    self.statuses.push((s.kind, s.reason, e.instrument));
-                    if e.instrument == InstrumentId::NONE {
-                        for b in self.books.values_mut() {
-                            b.apply_event(&e).unwrap();
-                        }
-                    } else if let Some(b) = self.books.get_mut(&e.instrument) {
-                        b.apply_event(&e).unwrap();
-                    }
-                }
-                EventKind::BookLevel => {
-                    let book = self
-                        .books
-                        .entry(e.instrument)
-                        .or_insert_with(|| Book::new(BookConfig::with_depth(400)));
-                    book.apply_event(&e).unwrap();
-                    if e.flags.contains(Flags::SNAPSHOT.with(Flags::LAST_IN_BATCH)) {
-                        self.snapshots += 1;
-                    }
-                    if e.flags.contains(Flags::LAST_IN_BATCH)
-                        && book.is_valid()
-                        && book.is_crossed()
-                    {
-                        self.crossed += 1;
-                    }
-                }
-            }
-        }
-    }
-
-    fn valid_books(&self) -> usize {
-        self.books.values().filter(|b| b.is_valid()).count()
-    }
-
-    fn count(&self, kind: StatusKind) -> usize {
-        self.statuses.iter().filter(|s| s.0 == kind).count()
-    }
-}
-
-fn until(seen: &mut Seen, c: &mut Consumer, what: &str, mut done: impl FnMut(&Seen) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        seen.drain(c);
-        if done(seen) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; statuses {:?}",
-            seen.statuses
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
 
 #[test]
 fn okx_feed_syncs_against_the_simulator_and_recovers_from_every_fault() {
@@ -108,13 +35,10 @@ fn okx_feed_syncs_against_the_simulator_and_recovers_from_every_fault() {
         .unwrap();
     assert_eq!(ids.len(), 1);
     let btc = registry.lookup(VENUE, "BTC-USDT").unwrap();
-    let mut seen = Seen::default();
-    until(
-        &mut seen,
-        &mut consumer,
-        "both books in sync, data flowing",
-        |s| s.valid_books() == 2 && s.trades > 10 && s.bbos > 10,
-    );
+    let mut seen = Seen::new(400);
+    seen.until(&mut consumer, "both books in sync, data flowing", |s| {
+        s.valid_books() == 2 && s.trades > 10 && s.bbos > 10
+    });
     assert_eq!(seen.count(StatusKind::Gap), 0);
     assert_eq!(seen.count(StatusKind::DecodeError), 0);
     assert_eq!(seen.count(StatusKind::SubscriptionError), 0);
@@ -127,7 +51,7 @@ fn okx_feed_syncs_against_the_simulator_and_recovers_from_every_fault() {
     // Gap: Gap + Resync for that book, a resubscribe, a fresh in-band snapshot.
     let snapshots = seen.snapshots;
     assert_eq!(sim.inject(Fault::Gap), 1);
-    until(&mut seen, &mut consumer, "gap, resync, new snapshot", |s| {
+    seen.until(&mut consumer, "gap, resync, new snapshot", |s| {
         s.count(StatusKind::Gap) == 1
             && s.count(StatusKind::Resync) == 1
             && s.snapshots > snapshots
@@ -137,21 +61,14 @@ fn okx_feed_syncs_against_the_simulator_and_recovers_from_every_fault() {
     // A wrong checksum: Checksum + Resync, then a fresh snapshot.
     let snapshots = seen.snapshots;
     assert_eq!(sim.inject(Fault::Checksum), 1);
-    until(
-        &mut seen,
-        &mut consumer,
-        "checksum, resync, new snapshot",
-        |s| {
-            s.count(StatusKind::Checksum) == 1
-                && s.count(StatusKind::Resync) == 2
-                && s.snapshots > snapshots
-                && s.valid_books() == 2
-        },
-    );
-    let trades = seen.trades;
-    until(&mut seen, &mut consumer, "more data", |s| {
-        s.trades > trades + 20
+    seen.until(&mut consumer, "checksum, resync, new snapshot", |s| {
+        s.count(StatusKind::Checksum) == 1
+            && s.count(StatusKind::Resync) == 2
+            && s.snapshots > snapshots
+            && s.valid_books() == 2
     });
+    let trades = seen.trades;
+    seen.until(&mut consumer, "more data", |s| s.trades > trades + 20);
     tickwire_tests::book_model::assert_matches_sim(
         sim.venue().as_ref(),
         "BTC-USDT",
@@ -162,7 +79,7 @@ fn okx_feed_syncs_against_the_simulator_and_recovers_from_every_fault() {
     let snapshots = seen.snapshots;
     assert_eq!(sim.inject(Fault::Reset), 1);
     let trades = seen.trades;
-    until(&mut seen, &mut consumer, "data after the reset", |s| {
+    seen.until(&mut consumer, "data after the reset", |s| {
         s.trades > trades + 50
     });
     assert_eq!(seen.count(StatusKind::Resync), 2, "{:?}", seen.statuses);
@@ -172,49 +89,39 @@ fn okx_feed_syncs_against_the_simulator_and_recovers_from_every_fault() {
     // Malformed: a decode_error status; the stream goes on (a cut book update also breaks
     // the chain: at most one more resync).
     assert_eq!(sim.inject(Fault::Malformed), 1);
-    until(
-        &mut seen,
-        &mut consumer,
-        "decode error and books valid",
-        |s| s.count(StatusKind::DecodeError) == 1 && s.valid_books() == 2,
-    );
+    seen.until(&mut consumer, "decode error and books valid", |s| {
+        s.count(StatusKind::DecodeError) == 1 && s.valid_books() == 2
+    });
     assert!(seen.count(StatusKind::Resync) <= 3);
 
     // Drop: reconnect, resubscribe, books synced again.
     let connected = seen.count(StatusKind::Connected);
     assert_eq!(sim.inject(Fault::Drop), 1);
-    until(&mut seen, &mut consumer, "reconnected and synced", |s| {
+    seen.until(&mut consumer, "reconnected and synced", |s| {
         s.count(StatusKind::Connected) > connected && s.valid_books() == 2
     });
 
     // The server stops answering `ping`: the pong deadline recycles the connection.
     let connected = seen.count(StatusKind::Connected);
     assert_eq!(sim.inject(Fault::NoPongs(Duration::from_secs(3))), 1);
-    until(
-        &mut seen,
-        &mut consumer,
-        "pong timeout, reconnect, sync",
-        |s| {
-            s.statuses
-                .iter()
-                .any(|x| x.0 == StatusKind::Disconnected && x.1 == Reason::PongTimeout as u16)
-                && s.count(StatusKind::Connected) > connected
-                && s.valid_books() == 2
-        },
-    );
+    seen.until(&mut consumer, "pong timeout, reconnect, sync", |s| {
+        s.statuses
+            .iter()
+            .any(|x| x.0 == StatusKind::Disconnected && x.2 == Reason::PongTimeout as u16)
+            && s.count(StatusKind::Connected) > connected
+            && s.valid_books() == 2
+    });
 
     // Silent: the streams go stale; the connection is recycled and the books resync.
     let connected = seen.count(StatusKind::Connected);
     assert_eq!(sim.inject(Fault::Silent(Duration::from_secs(4))), 1);
-    until(&mut seen, &mut consumer, "stale, recycled, synced", |s| {
+    seen.until(&mut consumer, "stale, recycled, synced", |s| {
         s.count(StatusKind::Stale) >= 1
             && s.count(StatusKind::Connected) > connected
             && s.valid_books() == 2
     });
     let trades = seen.trades;
-    until(&mut seen, &mut consumer, "data at the end", |s| {
-        s.trades > trades + 20
-    });
+    seen.until(&mut consumer, "data at the end", |s| s.trades > trades + 20);
     assert_eq!(
         seen.crossed, 0,
         "no valid book was crossed at a message boundary"
