@@ -386,7 +386,21 @@ impl Decoder {
                 }
                 Frame::Market
             }
-            Channel::Trades => Frame::Market,
+            Channel::Trades => {
+                // The docs do not say in which order a message lists its trades (a batch may
+                // come newest first): they go out in trade-id order, each product's oldest
+                // first, which is what consumers and the A/B arbiter (a later id covers the
+                // earlier ones) expect. In place; a message of one trade costs a length check.
+                let t = &mut out[start..];
+                let numbered = |e: &Event| e.flags.0 & (Flags::UUID_ID.0 | Flags::HASHED_ID.0) == 0;
+                if t.len() > 1
+                    && t.iter().all(numbered)
+                    && t.windows(2).any(|w| w[0].seq > w[1].seq)
+                {
+                    t.sort_unstable_by_key(|e| e.seq);
+                }
+                Frame::Market
+            }
             Channel::Heartbeats => Frame::Control,
             Channel::Subscriptions => Frame::Ack { id: 0 },
             Channel::Other => {

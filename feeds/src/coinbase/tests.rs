@@ -169,6 +169,37 @@ fn trades_print_the_aggressor_side_and_keep_their_ids() {
 }
 
 #[test]
+fn a_message_listing_trades_newest_first_publishes_them_oldest_first() {
+    let (mut a, reg) = both();
+    let btc = reg.lookup(VENUE, "BTC-USD").unwrap();
+    let trade = |id: u64, price: &str| {
+        format!(
+            r#"{{"trade_id":"{id}","product_id":"BTC-USD","price":"{price}","size":"1","side":"BUY","time":"2026-04-07T14:30:02Z"}}"#
+        )
+    };
+    let msg = format!(
+        r#"{{"channel":"market_trades","client_id":"","timestamp":"2026-04-07T14:30:02Z","sequence_num":5,"events":[{{"type":"snapshot","trades":[{},{},{}]}}]}}"#,
+        trade(12, "3"),
+        trade(11, "2"),
+        trade(10, "1")
+    );
+    let (f, ev) = decode(&mut a, &msg).unwrap();
+    assert_eq!(f, Frame::Market);
+    let got: Vec<(tickwire_engine::InstrumentId, Option<TradeId>, Decimal)> = ev
+        .iter()
+        .map(|e| (e.instrument, e.trade_id(), e.as_trade().unwrap().price))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (btc, Some(TradeId::Number(10)), d("1")),
+            (btc, Some(TradeId::Number(11)), d("2")),
+            (btc, Some(TradeId::Number(12)), d("3")),
+        ]
+    );
+}
+
+#[test]
 fn tickers_are_bbos_heartbeats_and_answers_carry_no_events() {
     let (mut a, reg) = both();
     let sol = reg.lookup(VENUE, "SOL-USD").unwrap();
