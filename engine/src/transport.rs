@@ -367,6 +367,9 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, ConfigError> {
 }
 
 #[cfg(test)]
+pub(crate) mod fake;
+
+#[cfg(test)]
 mod fake_socket_tests;
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
@@ -15,84 +15,13 @@ use super::*;
 use crate::config::ConnectionOptions;
 use crate::event::StatusKind;
 use crate::ring::{Consumer, channel};
-
-/// One scripted answer to a read.
-enum Step {
-    Data(Vec<u8>),
-    Block,
-    Fail(io::ErrorKind),
-    Eof,
-}
-
-/// What the test scripts and sees of one socket.
-#[derive(Default)]
-struct Script {
-    reads: VecDeque<Step>,
-    written: Vec<u8>,
-    /// Bytes writes may still take before they block (`None`: unlimited).
-    write_budget: Option<usize>,
-    /// Answers to `connect_result`, in order (then: connected).
-    connect: VecDeque<io::Result<bool>>,
-}
-
-impl Script {
-    /// Queues `bytes` one byte a read, each followed by a `WouldBlock`.
-    fn trickle(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.reads.push_back(Step::Data(vec![*b]));
-            self.reads.push_back(Step::Block);
-        }
-    }
-}
+use crate::transport::fake::{FakeSocket, Script, Step};
 
 type Shared = Rc<RefCell<Script>>;
 
 thread_local! {
     /// The scripts the next connects get (none left: the connect is refused).
     static NEXT: RefCell<VecDeque<Shared>> = const { RefCell::new(VecDeque::new()) };
-}
-
-struct FakeSocket(Shared);
-
-impl Read for FakeSocket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut s = self.0.borrow_mut();
-        match s.reads.pop_front() {
-            None | Some(Step::Block) => Err(io::ErrorKind::WouldBlock.into()),
-            Some(Step::Fail(k)) => Err(k.into()),
-            Some(Step::Eof) => {
-                s.reads.push_front(Step::Eof);
-                Ok(0)
-            }
-            Some(Step::Data(mut d)) => {
-                let n = d.len().min(buf.len());
-                buf[..n].copy_from_slice(&d[..n]);
-                if n < d.len() {
-                    s.reads.push_front(Step::Data(d.split_off(n)));
-                }
-                Ok(n)
-            }
-        }
-    }
-}
-
-impl Write for FakeSocket {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let mut s = self.0.borrow_mut();
-        let n = s.write_budget.map_or(data.len(), |b| b.min(data.len()));
-        if n == 0 && !data.is_empty() {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        if let Some(b) = s.write_budget.as_mut() {
-            *b -= n;
-        }
-        s.written.extend_from_slice(&data[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 impl Socket for FakeSocket {

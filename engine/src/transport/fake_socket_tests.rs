@@ -6,79 +6,13 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
+
+use super::fake::{FakeSocket, Step};
 use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use super::*;
-
-/// One scripted answer to a read.
-#[derive(Clone, Debug)]
-enum Step {
-    Data(Vec<u8>),
-    Block,
-    Fail(io::ErrorKind),
-    Eof,
-}
-
-/// A socket that answers reads from a script (an empty script blocks) and takes writes up
-/// to `write_cap` bytes a call (`Some(0)`: blocks).
-#[derive(Default)]
-struct FakeSocket {
-    reads: VecDeque<Step>,
-    written: Vec<u8>,
-    write_cap: Option<usize>,
-    write_fail: Option<io::ErrorKind>,
-}
-
-impl FakeSocket {
-    /// Queues `bytes` one byte a read, each followed by a `WouldBlock`.
-    fn trickle(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.reads.push_back(Step::Data(vec![*b]));
-            self.reads.push_back(Step::Block);
-        }
-    }
-}
-
-impl Read for FakeSocket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.reads.pop_front() {
-            None | Some(Step::Block) => Err(io::ErrorKind::WouldBlock.into()),
-            Some(Step::Fail(k)) => Err(k.into()),
-            Some(Step::Eof) => {
-                self.reads.push_front(Step::Eof);
-                Ok(0)
-            }
-            Some(Step::Data(mut d)) => {
-                let n = d.len().min(buf.len());
-                buf[..n].copy_from_slice(&d[..n]);
-                if n < d.len() {
-                    self.reads.push_front(Step::Data(d.split_off(n)));
-                }
-                Ok(n)
-            }
-        }
-    }
-}
-
-impl Write for FakeSocket {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if let Some(k) = self.write_fail {
-            return Err(k.into());
-        }
-        let n = self.write_cap.map_or(data.len(), |c| c.min(data.len()));
-        if n == 0 && !data.is_empty() {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        self.written.extend_from_slice(&data[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Reads until `WouldBlock`, appending to `got`.
 fn drain(t: &mut Transport<FakeSocket>, got: &mut Vec<u8>) -> Result<(), TransportError> {
@@ -93,12 +27,16 @@ fn drain(t: &mut Transport<FakeSocket>, got: &mut Vec<u8>) -> Result<(), Transpo
 
 #[test]
 fn plain_reads_reassemble_across_would_block_and_interrupted_then_eof() {
-    let mut s = FakeSocket::default();
-    s.trickle(b"he");
-    s.reads.push_back(Step::Fail(io::ErrorKind::Interrupted));
-    s.reads.push_back(Step::Data(b"llo, world".to_vec()));
-    s.reads.push_back(Step::Block);
-    s.reads.push_back(Step::Eof);
+    let s = FakeSocket::default();
+    s.script().trickle(b"he");
+    s.script()
+        .reads
+        .push_back(Step::Fail(io::ErrorKind::Interrupted));
+    s.script()
+        .reads
+        .push_back(Step::Data(b"llo, world".to_vec()));
+    s.script().reads.push_back(Step::Block);
+    s.script().reads.push_back(Step::Eof);
     let mut t = Transport::plain(s);
     assert!(t.handshake().unwrap(), "nothing to shake hands for");
     let mut got = Vec::new();
@@ -117,11 +55,12 @@ fn plain_reads_reassemble_across_would_block_and_interrupted_then_eof() {
 
 #[test]
 fn plain_socket_errors_are_typed_and_writes_are_partial() {
-    let mut s = FakeSocket::default();
-    s.reads.push_back(Step::Data(b"ok".to_vec()));
-    s.reads
+    let s = FakeSocket::default();
+    s.script().reads.push_back(Step::Data(b"ok".to_vec()));
+    s.script()
+        .reads
         .push_back(Step::Fail(io::ErrorKind::ConnectionReset));
-    s.write_cap = Some(3);
+    s.script().write_cap = Some(3);
     let mut t = Transport::plain(s);
     let mut got = Vec::new();
     assert_eq!(
@@ -130,14 +69,14 @@ fn plain_socket_errors_are_typed_and_writes_are_partial() {
     );
     assert_eq!(got, b"ok", "what came before the error was delivered");
     assert_eq!(t.write(b"abcdef").unwrap(), 3);
-    t.stream_mut().write_cap = Some(0);
+    t.stream().script().write_cap = Some(0);
     assert_eq!(t.write(b"def").unwrap(), 0, "a full socket takes nothing");
-    t.stream_mut().write_fail = Some(io::ErrorKind::BrokenPipe);
+    t.stream().script().write_fail = Some(io::ErrorKind::BrokenPipe);
     assert_eq!(
         t.write(b"def"),
         Err(TransportError::Io(io::ErrorKind::BrokenPipe))
     );
-    assert_eq!(t.stream().written, b"abc");
+    assert_eq!(t.stream().script().written, b"abc");
     assert_eq!(
         TransportError::Io(io::ErrorKind::BrokenPipe).reason(),
         Reason::Io
@@ -172,7 +111,7 @@ fn tls_pair() -> (rustls::ServerConnection, Transport<FakeSocket>) {
 /// Moves what the client wrote to the server, and the server's answer into the client's
 /// script one byte a read (`WouldBlock` between).
 fn pump(server: &mut rustls::ServerConnection, client: &mut Transport<FakeSocket>) {
-    let sock = client.stream_mut();
+    let mut sock = client.stream().script();
     let mut from_client = &std::mem::take(&mut sock.written)[..];
     while !from_client.is_empty() {
         server.read_tls(&mut from_client).unwrap();
@@ -213,7 +152,7 @@ fn tls_handshake_and_data_survive_one_byte_reads() {
     }
     assert_eq!(got, b"first record, second record");
     // Client → server through a socket that takes 5 bytes a write.
-    client.stream_mut().write_cap = Some(5);
+    client.stream().script().write_cap = Some(5);
     let n = client.write(b"ping").unwrap();
     assert_eq!(n, 4, "the plaintext is taken whole (rustls buffers it)");
     while !client.flush().unwrap() {}
@@ -246,7 +185,7 @@ fn tls_truncation_without_close_notify_is_eof() {
     handshake(&mut server, &mut client);
     server.writer().write_all(b"abc").unwrap();
     pump(&mut server, &mut client);
-    client.stream_mut().reads.push_back(Step::Eof);
+    client.stream().script().reads.push_back(Step::Eof);
     let mut got = Vec::new();
     let end = loop {
         if let Err(e) = drain(&mut client, &mut got) {
@@ -276,7 +215,8 @@ fn tls_a_corrupted_record_fails_after_the_good_records_before_it() {
     records[last] ^= 0x55;
     assert!(last > good_len);
     client
-        .stream_mut()
+        .stream()
+        .script()
         .reads
         .push_back(Step::Data(records.clone()));
     let mut got = Vec::new();
@@ -298,7 +238,7 @@ fn tls_socket_errors_mid_handshake_and_untrusted_certificates_are_typed() {
     );
     pump(&mut server, &mut client);
     // A few bytes of the server's flight, then the socket fails.
-    let sock = client.stream_mut();
+    let mut sock = client.stream().script();
     let keep: VecDeque<Step> = sock
         .reads
         .drain(..)
@@ -308,6 +248,7 @@ fn tls_socket_errors_mid_handshake_and_untrusted_certificates_are_typed() {
     sock.reads = keep;
     sock.reads
         .push_back(Step::Fail(io::ErrorKind::ConnectionReset));
+    drop(sock);
     assert_eq!(
         client.handshake(),
         Err(TransportError::Io(io::ErrorKind::ConnectionReset))
