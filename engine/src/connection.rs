@@ -179,7 +179,7 @@ impl Core {
         routes.iter().any(|&r| {
             self.producers
                 .get_mut(r as usize)
-                .is_some_and(|p| p.is_starved(backlog, stall, clock::now_ns) && !p.is_abandoned())
+                .is_some_and(|p| p.is_starved(backlog, stall, clock::stage_ns) && !p.is_abandoned())
         })
     }
 
@@ -859,7 +859,7 @@ impl<S: Socket> Connection<S> {
             match t.read(&mut self.rx.data[self.rx.end..]) {
                 Ok(ReadOutcome::Data(n)) => {
                     reads += 1;
-                    ts = clock::now_ns();
+                    ts = clock::read_ns();
                     self.rx.end += n;
                     core.stats.bytes_received += n as u64;
                     // A short read emptied the socket's queue: the read that would only

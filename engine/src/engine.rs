@@ -160,6 +160,11 @@ impl EngineBuilder {
             return Err(e);
         }
         let config = self.config;
+        // Calibrated here, once per process, not on the I/O thread's first message (only
+        // for an engine that takes stage stamps or times its consumers' stalls).
+        if config.stage_histograms || !config.yield_stall.is_zero() {
+            crate::clock::init_stage_clock();
+        }
         let poll = mio::Poll::new()?;
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         let shared = Arc::new(Shared {

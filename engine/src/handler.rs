@@ -339,7 +339,7 @@ impl Publisher {
         self.published += 1;
         if self.stamp {
             if self.published_ts == 0 {
-                self.published_ts = crate::clock::now_ns();
+                self.published_ts = crate::clock::stage_ns();
                 self.exchange_ts = event.exchange_ts;
                 // A handler that does not mark the end of decoding gets "decoded" = first push.
                 if self.decoded_ts == 0 {
@@ -574,7 +574,7 @@ impl<'a> Context<'a> {
     #[inline]
     pub fn mark_decoded(&mut self) {
         if self.publisher.stamp && self.publisher.decoded_ts == 0 {
-            self.publisher.decoded_ts = crate::clock::now_ns();
+            self.publisher.decoded_ts = crate::clock::stage_ns();
         }
     }
 
