@@ -293,7 +293,12 @@ fn start_engine(a: &Args) -> Result<Started, String> {
     let collector = if config.telemetry {
         let (tx, rx) = telemetry::channel(config.telemetry_capacity);
         builder.telemetry(tx);
-        let c = CollectorThread::spawn(rx, DefaultCollector::new(), Duration::from_millis(2))
+        // Every 10 ms, as `tickwire run`: the telemetry ring (64 Ki records) holds 50 ms of
+        // a 1.3 M msg/s flood, and each wake-up of this thread on a core shared with the I/O
+        // thread delays the messages that arrive meanwhile; at 2 ms that was 1 % of a 50 k
+        // msg/s stream, enough to set the inline consumer's p99 (4 of 4 interleaved runs
+        // better at 10 ms: benches/results/peers-collector-interval-2026-12-03.jsonl).
+        let c = CollectorThread::spawn(rx, DefaultCollector::new(), Duration::from_millis(10))
             .map_err(|e| format!("cannot start the telemetry thread: {e}"))?;
         Some(c)
     } else {
