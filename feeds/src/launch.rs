@@ -87,6 +87,10 @@ pub struct LaunchSpec {
     /// per connection; `None`: as few as the venue allows. Binance only so far; the other
     /// venues refuse it ([`NO_CONNECTIONS`]).
     pub connections: Option<usize>,
+    /// This launch's place among the shards spreading one universe over several engines
+    /// ([`crate::spread`]): venues share out their per-IP limits (connect pacing, message
+    /// rates, REST weight) among the shards. Default: the whole universe on one engine.
+    pub shard: crate::spread::Shard,
 }
 
 impl LaunchSpec {

@@ -31,4 +31,5 @@ pub mod okx;
 pub mod rest;
 mod scan_levels;
 pub mod sim;
+pub mod spread;
 pub mod venues;

@@ -85,19 +85,20 @@ fn queued_requests_for_one_symbol_are_merged() {
     assert!(got[0].iter().any(|(i, r)| *i == eth_a && r.is_ok()));
 }
 
-/// With a budget of two requests' weight per (shortened) window, no window sees more, and
-/// every request is still served.
-#[test]
-fn requests_keep_within_the_weight_budget() {
+/// Asks a scheduler with a budget of `budget_requests` requests' weight per 500 ms window,
+/// shared by `processes`, for six symbols: every one is served, and any three consecutive
+/// requests span at least a window (no window sees more than two).
+fn two_requests_a_window(budget_requests: u32, processes: u32) {
     let server = RestServer::start(|_, _| ok_body());
     let cfg = config(&server);
     let weight = depth_weight(Market::Spot, cfg.snapshot_limit);
     let window = Duration::from_millis(500);
     let limits = RestLimits {
-        weight_per_minute: 2 * weight,
+        weight_per_minute: budget_requests * weight,
         window,
         ..RestLimits::for_market(Market::Spot)
-    };
+    }
+    .shared_by(processes);
     let reg = Registry::new();
     let symbols = [
         "AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT", "EEEUSDT", "FFFUSDT",
@@ -110,10 +111,24 @@ fn requests_keep_within_the_weight_budget() {
     assert!(got[0].iter().all(|(_, r)| r.is_ok()));
     let at: Vec<Instant> = server.requests().iter().map(|r| r.at).collect();
     assert_eq!(at.len(), symbols.len());
-    // Any three consecutive requests span at least a window.
     for w in at.windows(3) {
         assert!(w[2] - w[0] >= window, "{:?}", w[2] - w[0]);
     }
+}
+
+/// With a budget of two requests' weight per (shortened) window, no window sees more, and
+/// every request is still served.
+#[test]
+fn requests_keep_within_the_weight_budget() {
+    two_requests_a_window(2, 1);
+}
+
+/// One of two processes spending one IP's budget (shards in processes of their own) keeps
+/// to half of it: with the budget of four requests' weight per window, no window of this
+/// process sees more than two.
+#[test]
+fn a_process_sharing_the_budget_keeps_to_its_share() {
+    two_requests_a_window(4, 2);
 }
 
 /// A 429 with `Retry-After` holds every feed of the venue back: the request queued behind

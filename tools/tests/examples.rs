@@ -19,6 +19,8 @@ mod nats_remote;
 mod raw_forward;
 #[path = "../examples/several_venues.rs"]
 mod several_venues;
+#[path = "../examples/spread_engines.rs"]
+mod spread_engines;
 #[path = "../examples/ws_handler.rs"]
 mod ws_handler;
 
@@ -45,6 +47,11 @@ fn custom_adapter_resyncs_its_book_after_a_gap() {
 #[test]
 fn several_venues_show_valid_books_on_one_engine() {
     several_venues::main().expect("the several_venues example");
+}
+
+#[test]
+fn spread_engines_run_each_symbol_on_one_engine() {
+    spread_engines::main().expect("the spread_engines example");
 }
 
 #[test]

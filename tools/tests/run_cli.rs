@@ -737,3 +737,82 @@ fn two_urls_run_one_coinbase_feed_over_two_failover_lines() {
 fn two_urls_run_one_kraken_feed_over_two_failover_lines() {
     two_urls_on("kraken", "BTC/USD");
 }
+
+/// `--shard I/N`: two processes given the same six symbols run three each, every symbol in
+/// exactly one of them (by name, alternately: the split's rule for equal weights), each
+/// with its books in sync; a shard past the last is a usage error.
+#[test]
+fn shards_of_one_symbol_list_run_in_separate_processes_each_symbol_once() {
+    let all = [
+        "AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT", "EEEUSDT", "FFFUSDT",
+    ];
+    let sim = sim(&all, 3000);
+    let url = format!("{}/stream", sim.ws_url());
+    let list = "fffusdt,EEEUSDT,dddusdt,CCCUSDT,bbbusdt,AAAUSDT";
+    let spawn = |shard: &str| {
+        tickwire(&[
+            "run",
+            "--url",
+            &url,
+            "--symbols",
+            list,
+            "--channels",
+            "trade,book",
+            "--print",
+            "--duration",
+            "3s",
+            "--shard",
+            shard,
+        ])
+        .spawn()
+        .unwrap()
+    };
+    let mut children = [spawn("0/2"), spawn("1/2")];
+    let readers: Vec<_> = children
+        .iter_mut()
+        .map(|c| {
+            let mut out = c.stdout.take().unwrap();
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                out.read_to_string(&mut s).unwrap();
+                s
+            })
+        })
+        .collect();
+    let mut symbols: Vec<BTreeSet<String>> = Vec::new();
+    for (child, reader) in children.iter_mut().zip(readers) {
+        let status = wait(child, Duration::from_secs(30));
+        let stderr = stderr_of(child);
+        assert_eq!(status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains("books        3/3 in sync"), "{stderr}");
+        let mut seen = BTreeSet::new();
+        for line in reader.join().unwrap().lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            if matches!(v["kind"].as_str(), Some("trade" | "book")) {
+                seen.insert(v["symbol"].as_str().unwrap().to_owned());
+            }
+        }
+        symbols.push(seen);
+    }
+    let set = |s: &[&str]| s.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>();
+    assert_eq!(symbols[0], set(&["AAAUSDT", "CCCUSDT", "EEEUSDT"]));
+    assert_eq!(symbols[1], set(&["BBBUSDT", "DDDUSDT", "FFFUSDT"]));
+    let mut bad = tickwire(&[
+        "run",
+        "--url",
+        &url,
+        "--symbols",
+        "AAAUSDT",
+        "--shard",
+        "1/2",
+        "--duration",
+        "1s",
+    ])
+    .spawn()
+    .unwrap();
+    let status = wait(&mut bad, Duration::from_secs(10));
+    let stderr = stderr_of(&mut bad);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("has no symbols"), "{stderr}");
+    sim.stop();
+}

@@ -94,6 +94,10 @@ pub struct BinanceConfig {
     /// sequence check or book: only for raw diff streams without a snapshot endpoint, such
     /// as a load generator (`tickwire bench --url`).
     pub book_sync: bool,
+    /// Processes on this IP spending the same REST weight (shards of one universe in
+    /// processes of their own, [`crate::spread`]): this one keeps to its share of
+    /// [`RestLimits::for_market`](crate::binance::snapshot::RestLimits::for_market). 1: alone.
+    pub rest_processes: u32,
 }
 
 impl BinanceConfig {
@@ -114,6 +118,7 @@ impl BinanceConfig {
             send_interval_ns: 250_000_000,
             fast_scan: true,
             book_sync: true,
+            rest_processes: 1,
         }
     }
 

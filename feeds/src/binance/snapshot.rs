@@ -63,6 +63,7 @@ impl RestLimits {
             request_timeout: Duration::from_secs(10),
             default_rate_limit_wait: Duration::from_secs(10),
             default_ban_wait: Duration::from_secs(120),
+            processes: 1,
         }
     }
 }
@@ -108,7 +109,7 @@ impl RestSnapshots {
         symbols: &[&str],
         roots: &[Vec<u8>],
     ) -> std::io::Result<RestSnapshots> {
-        let limits = RestLimits::for_market(config.market);
+        let limits = RestLimits::for_market(config.market).shared_by(config.rest_processes);
         RestSnapshots::spawn_with_limits(config, registry, symbols, roots, limits)
     }
 

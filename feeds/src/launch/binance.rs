@@ -143,6 +143,8 @@ impl BinanceLaunch {
         for der in &spec.roots {
             feed = feed.trust_root_der(der);
         }
+        // Shards in processes of their own share the IP's REST weight out.
+        feed.config_mut().rest_processes = spec.shard.processes();
         let plan = feed.plan().map_err(|e| error(&feed, e))?;
         let config = feed.resolved_config().map_err(|e| error(&feed, e))?;
         let mut connections = Vec::with_capacity(plan.groups().len());
@@ -347,5 +349,28 @@ mod tests {
         one.url = spec.url.clone();
         one.connections = Some(8);
         assert_eq!(plan(&one), Ok(1));
+    }
+
+    /// Shards in processes of their own each take their share of the IP's REST weight;
+    /// shards of one process share one scheduler, which keeps the whole.
+    #[test]
+    fn shards_in_processes_of_their_own_share_the_rest_weight_out() {
+        let symbols: Vec<String> = (0..9).map(|i| format!("S{i}USDT")).collect();
+        let mut spec = LaunchSpec::new(&symbols, &["book"]);
+        spec.url = Some("ws://127.0.0.1:9/".into());
+        let processes = |s: &LaunchSpec| {
+            BinanceLaunch::plan(Market::Spot, s, &Registry::new())
+                .unwrap()
+                .config
+                .rest_processes
+        };
+        assert_eq!(processes(&spec), 1);
+        for s in crate::spread::shards(&spec, 3, |_| 1).unwrap() {
+            assert_eq!(processes(&s), 1);
+        }
+        let own = crate::spread::Shard::parse("2/3").unwrap();
+        let alone = crate::spread::shard_of(&spec, own, |_| 1).unwrap();
+        assert_eq!(alone.symbols.len(), 3);
+        assert_eq!(processes(&alone), 3);
     }
 }

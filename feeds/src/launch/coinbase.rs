@@ -104,10 +104,10 @@ impl CoinbaseLaunch {
         })?;
         let mut config = feed.config().clone();
         // The per-IP message rate is shared by every connection (lines included: they may
-        // leave from the same address).
-        config.send_interval_ns = config
-            .send_interval_ns
-            .saturating_mul((groups.len() * (1 + spec.lines.len())).max(1) as u64);
+        // leave from the same address), and by every shard of the universe.
+        config.send_interval_ns = config.send_interval_ns.saturating_mul(
+            (groups.len() * (1 + spec.lines.len()) * spec.shard.count.max(1)).max(1) as u64,
+        );
         // Whole-book snapshots: the default limit is raised, a limit the command set stays.
         let mut options = spec.options;
         let default = ConnectionOptions::default();
@@ -124,8 +124,8 @@ impl CoinbaseLaunch {
             connections.push(PlannedConnection {
                 url: FeedAdapter::endpoint(&adapter).url,
                 streams: g.iter().map(Subscription::topic).collect(),
-                // 8 connections a second per IP (venues.md §3a).
-                start_after: Duration::from_millis(150 * i as u64),
+                // 8 connections a second per IP (venues.md §3a), the shards' interleaved.
+                start_after: Duration::from_millis(150 * spec.shard.slot(i) as u64),
             });
         }
         let mut lines = Vec::with_capacity(spec.lines.len());
@@ -292,5 +292,51 @@ mod tests {
         assert!(
             matches!(CoinbaseLaunch::plan(&bad, &Registry::new()), Err(LaunchError::Usage(m)) if m.contains("book depth"))
         );
+    }
+
+    /// Shards of one universe leave from one IP: together they keep to venues.md §3a's 8
+    /// connections and 8 unauthenticated messages a second. Planned as if each were alone,
+    /// two shards would connect at the same instants and send 13.3 messages a second.
+    #[test]
+    fn shards_of_one_universe_share_the_per_ip_connect_and_message_rates() {
+        let products: Vec<String> = (0..40).map(|i| format!("p{i}-usd")).collect();
+        let mut spec = LaunchSpec::new(&products, &["book", "trade"]);
+        spec.url = Some("ws://127.0.0.1:9/".into());
+        let plan = |s: &LaunchSpec| CoinbaseLaunch::plan(s, &Registry::new()).unwrap();
+        // Connects a second at the tightest spacing, and messages a second over every
+        // connection of every shard (each connection sends at most one per interval).
+        let rates = |plans: &[CoinbaseLaunch]| -> (Duration, f64) {
+            let mut starts: Vec<Duration> = plans
+                .iter()
+                .flat_map(|p| p.connections.iter().map(|c| c.start_after))
+                .collect();
+            starts.sort();
+            let closest = starts
+                .windows(2)
+                .map(|w| w[1] - w[0])
+                .min()
+                .unwrap_or(Duration::MAX);
+            let messages = plans
+                .iter()
+                .map(|p| p.connections.len() as f64 * 1e9 / p.config.send_interval_ns as f64)
+                .sum();
+            (closest, messages)
+        };
+        let shards = crate::spread::shards(&spec, 2, |_| 1).unwrap();
+        let plans: Vec<CoinbaseLaunch> = shards.iter().map(plan).collect();
+        assert_eq!(plans[0].connections.len() + plans[1].connections.len(), 4);
+        let (closest, messages) = rates(&plans);
+        assert!(closest >= Duration::from_millis(125), "{closest:?}");
+        assert!(messages <= 8.0, "{messages}");
+        let alone: Vec<CoinbaseLaunch> = shards
+            .iter()
+            .map(|s| {
+                let mut s = s.clone();
+                s.shard = crate::spread::Shard::WHOLE;
+                plan(&s)
+            })
+            .collect();
+        let (closest, messages) = rates(&alone);
+        assert!(closest < Duration::from_millis(125) && messages > 8.0);
     }
 }

@@ -90,10 +90,14 @@ impl OkxLaunch {
             feed = feed.rest_url(&r);
         }
         let groups = feed.plan().map_err(|e| usage(e.to_string()))?;
-        let config = feed.config().clone();
-        let delays = connect_delays(groups.len());
+        let mut config = feed.config().clone();
+        // Shards share the IP's limits: REST weight (shards in processes of their own) and
+        // the 3 connects a second (the shards' connects interleave).
+        config.rest_processes = spec.shard.processes();
+        let delays = connect_delays(spec.shard.slot(groups.len()));
         let mut connections = Vec::with_capacity(groups.len());
-        for (g, start_after) in groups.iter().zip(delays) {
+        for (i, g) in groups.iter().enumerate() {
+            let start_after = delays.get(spec.shard.slot(i)).copied().unwrap_or_default();
             let adapter = OkxAdapter::new(config.clone(), g, registry)
                 .map_err(|e| usage(format!("subscriptions: {e}")))?;
             connections.push(PlannedConnection {

@@ -134,6 +134,10 @@ pub struct OkxConfig {
     pub pong_timeout_ns: u64,
     /// Depth of REST snapshots (`sz`, at most 400).
     pub snapshot_depth: u32,
+    /// Processes on this IP spending the same REST budget (shards of one universe in
+    /// processes of their own, [`crate::spread`]): this one keeps to its share of
+    /// [`okx_limits`](crate::okx::okx_limits). 1: alone.
+    pub rest_processes: u32,
 }
 
 impl Default for OkxConfig {
@@ -150,6 +154,7 @@ impl Default for OkxConfig {
             ping_interval_ns: 20_000_000_000,
             pong_timeout_ns: 5_000_000_000,
             snapshot_depth: 400,
+            rest_processes: 1,
         }
     }
 }

@@ -28,6 +28,7 @@ pub const fn okx_limits() -> RestLimits {
         request_timeout: Duration::from_secs(10),
         default_rate_limit_wait: Duration::from_secs(2),
         default_ban_wait: Duration::from_secs(120),
+        processes: 1,
     }
 }
 
@@ -50,14 +51,16 @@ pub struct OkxRestSnapshots {
 }
 
 impl OkxRestSnapshots {
-    /// A source for `inst_ids` (interned in `registry`) with [`okx_limits`].
+    /// A source for `inst_ids` (interned in `registry`) with [`okx_limits`] (its share of
+    /// them with [`OkxConfig::rest_processes`]).
     pub fn spawn(
         config: &OkxConfig,
         registry: &Registry,
         inst_ids: &[&str],
         roots: &[Vec<u8>],
     ) -> std::io::Result<OkxRestSnapshots> {
-        OkxRestSnapshots::spawn_with_limits(config, registry, inst_ids, roots, okx_limits())
+        let limits = okx_limits().shared_by(config.rest_processes);
+        OkxRestSnapshots::spawn_with_limits(config, registry, inst_ids, roots, limits)
     }
 
     /// As [`OkxRestSnapshots::spawn`] with the scheduler's pacing given (used when this call

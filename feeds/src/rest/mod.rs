@@ -52,6 +52,24 @@ pub struct RestLimits {
     /// Wait after a 418 (IP ban) without `Retry-After` (Binance bans last 2 minutes to 3
     /// days and says how long in `Retry-After`).
     pub default_ban_wait: Duration,
+    /// Processes on this IP that spend the same budget, this one included (shards of one
+    /// universe in processes of their own, [`crate::spread`]): this scheduler's own window
+    /// keeps to `weight_per_minute / processes`, while the venue's count of the IP's use
+    /// ([`RestVenue::used_weight_header`], which includes the other processes) is held to
+    /// the whole `weight_per_minute`. 1: alone.
+    pub processes: u32,
+}
+
+impl RestLimits {
+    /// These limits for one of `processes` processes spending the same IP's budget.
+    pub const fn shared_by(self, processes: u32) -> RestLimits {
+        RestLimits { processes, ..self }
+    }
+
+    /// The weight this process may spend per window: its share of the budget (at least 1).
+    pub fn own_budget(&self) -> u32 {
+        (self.weight_per_minute / self.processes.max(1)).max(1)
+    }
 }
 
 /// What a scheduler needs to know about its venue.
@@ -310,7 +328,8 @@ impl Worker {
 
     /// How long until `weight` more fits the budget (zero: now).
     fn budget_wait(&self, weight: u32, now: Instant) -> Duration {
-        let budget = self.limits.weight_per_minute;
+        let budget = self.limits.own_budget();
+        let ip_budget = self.limits.weight_per_minute;
         let window = self.limits.window;
         // Our own sliding window.
         let mut used: u32 = self
@@ -336,7 +355,7 @@ impl Worker {
         // The venue's count (every client of this IP) for its current calendar minute.
         if let Some((at_minute, venue)) = self.venue_used {
             let (this_minute, into) = wall_minute();
-            if at_minute == this_minute && venue.saturating_add(weight) > budget {
+            if at_minute == this_minute && venue.saturating_add(weight) > ip_budget {
                 wait = wait.max(Duration::from_secs(60).saturating_sub(into));
             }
         }

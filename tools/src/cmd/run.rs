@@ -97,6 +97,13 @@ pub struct Args {
     /// far as there are symbols; Binance only), e.g. to measure the cost per connection.
     #[arg(long)]
     connections: Option<usize>,
+    /// Run one shard of the symbols: `I/N` takes shard I (from 0) of N, so N processes
+    /// given the same --symbols (e.g. each pinned to a core of its own with `taskset`)
+    /// spread one universe over N engines, every symbol on exactly one. The processes share
+    /// the venue's per-IP limits out: REST snapshot weight, connect pacing, Coinbase's
+    /// message rate (`tickwire_feeds::spread`).
+    #[arg(long, value_parser = parse_shard, value_name = "I/N")]
+    shard: Option<tickwire_feeds::spread::Shard>,
     /// Pause reading and yield the core once a consumer is this many events behind and has
     /// stood still for `--yield-stall` (`EngineConfig::yield_backlog`; default: the
     /// profile's). `0`: only when a ring is three quarters full.
@@ -125,6 +132,10 @@ pub struct Args {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     tickwire_tools::sim::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn parse_shard(s: &str) -> Result<tickwire_feeds::spread::Shard, String> {
+    tickwire_feeds::spread::Shard::parse(s)
 }
 
 fn parse_profile(s: &str) -> Option<Profile> {
@@ -183,6 +194,12 @@ pub fn run(args: Args) -> ExitCode {
             },
             Err(e) => return usage(&format!("cannot read --cert {}: {e}", path.display())),
         }
+    }
+    if let Some(shard) = args.shard {
+        spec = match tickwire_feeds::spread::shard_of(&spec, shard, |_| 1) {
+            Ok(s) => s,
+            Err(e) => return launch_error("tickwire run", &e),
+        };
     }
     // Checked here, before anything starts (the plan is made again, off this thread, by
     // `drive`): a bad command line is answered at once.
@@ -415,12 +432,18 @@ pub(crate) fn drive(
         .clone()
         .unwrap_or_else(|| format!("{} at {}", launch.market_name(), launch.ws_base()));
     let title = session.title.clone().unwrap_or_else(|| {
+        let shard = session.spec.shard;
         format!(
-            "tickwire run · {} · {} · {} symbols × {} channels",
+            "tickwire run · {} · {} · {} symbols × {} channels{}",
             launch.market_name(),
             launch.ws_base(),
             launch.symbols().len(),
-            session.spec.channel_names().len()
+            session.spec.channel_names().len(),
+            if shard.count > 1 {
+                format!(" · shard {}/{}", shard.index, shard.count)
+            } else {
+                String::new()
+            }
         )
     });
     if session.print
