@@ -136,5 +136,24 @@ fn mask(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decode, mask);
+/// UTF-8 validation of a text payload (RFC 6455 §8.1), the part of the decode that grows
+/// with the frame: the validator alone, and the ASCII screens that could run before it.
+fn utf8(c: &mut Criterion) {
+    let payload = depth_update();
+    let mut g = c.benchmark_group("ws_utf8");
+    g.throughput(Throughput::Bytes(payload.len() as u64));
+    let n = payload.len();
+    g.bench_function(format!("simdutf8_basic/{n}B"), |b| {
+        b.iter(|| simdutf8::basic::from_utf8(black_box(&payload)).is_ok())
+    });
+    g.bench_function(format!("std_is_ascii/{n}B"), |b| {
+        b.iter(|| black_box(&payload).is_ascii())
+    });
+    g.bench_function(format!("or_fold/{n}B"), |b| {
+        b.iter(|| black_box(&payload).iter().fold(0u8, |a, &x| a | x) < 0x80)
+    });
+    g.finish();
+}
+
+criterion_group!(benches, decode, mask, utf8);
 criterion_main!(benches);

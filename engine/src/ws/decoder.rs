@@ -226,7 +226,7 @@ impl Decoder {
             }
             OpCode::Text if h.fin => {
                 if done == 0 {
-                    if simdutf8::basic::from_utf8(payload).is_err() {
+                    if !super::utf8::valid_text(payload) {
                         return Err(WsError::InvalidUtf8);
                     }
                 } else {
@@ -483,7 +483,7 @@ impl Decoder {
 fn finish_inflated(inf: &mut Inflater, text: bool) -> Result<Frame<'_>, WsError> {
     let message = inf.finish()?;
     if text {
-        if simdutf8::basic::from_utf8(message).is_err() {
+        if !super::utf8::valid_text(message) {
             return Err(WsError::InvalidUtf8);
         }
         Ok(Frame::Text(message))

@@ -8,6 +8,16 @@
 use super::WsError;
 use simdutf8::compat::from_utf8;
 
+/// Whether a whole text payload is UTF-8. Market data is ASCII: one OR over every byte
+/// (vectorised by the compiler, no early exit) proves that in 8 ns for a 776-byte depth
+/// update, against 18 ns for the full validator, which runs only where a byte has its high
+/// bit set (`cargo bench -p tickwire-benches --bench ws_decode -- ws_utf8`).
+#[inline]
+pub(crate) fn valid_text(payload: &[u8]) -> bool {
+    payload.iter().fold(0u8, |acc, &b| acc | b) < 0x80
+        || simdutf8::basic::from_utf8(payload).is_ok()
+}
+
 /// Validation state between pieces of one text message.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Utf8Validator {
@@ -99,6 +109,43 @@ mod tests {
         }
         v.feed(&bytes[start..])?;
         v.finish()
+    }
+
+    /// The ASCII screen never lets a non-UTF-8 payload through, nor refuses a UTF-8 one:
+    /// judged against the standard library at every length around the vector widths, with
+    /// one odd byte at every position.
+    #[test]
+    fn whole_payloads_are_judged_as_std_judges_them() {
+        let odd: [&[u8]; 6] = [
+            &[0xFF],
+            &[0x80],
+            &[0xC3],        // a lead byte with nothing after it
+            &[0xE2, 0x82],  // a truncated three-byte sequence
+            &[0xC0, 0xAF],  // overlong
+            "€".as_bytes(), // valid, not ASCII
+        ];
+        for len in 0..140 {
+            let ascii: Vec<u8> = (0..len).map(|i| b' ' + (i % 90) as u8).collect();
+            assert!(valid_text(&ascii), "{len} ASCII bytes");
+            for at in 0..=len {
+                for o in odd {
+                    let mut b = ascii.clone();
+                    b.splice(at..at, o.iter().copied());
+                    assert_eq!(
+                        valid_text(&b),
+                        std::str::from_utf8(&b).is_ok(),
+                        "{o:?} at {at} of {len}"
+                    );
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_payload_is_judged_as_std_judges_it(b in proptest::collection::vec(any::<u8>(), 0..300)) {
+            prop_assert_eq!(valid_text(&b), std::str::from_utf8(&b).is_ok());
+        }
     }
 
     #[test]
