@@ -102,7 +102,7 @@ pub struct Args {
     /// spread one universe over N engines, every symbol on exactly one. The processes share
     /// the venue's per-IP limits out: REST snapshot weight, connect pacing, Coinbase's
     /// message rate (`tickwire_feeds::spread`).
-    #[arg(long, value_parser = parse_shard, value_name = "I/N")]
+    #[arg(long, value_parser = tickwire_feeds::spread::Shard::parse, value_name = "I/N")]
     shard: Option<tickwire_feeds::spread::Shard>,
     /// Pause reading and yield the core once a consumer is this many events behind and has
     /// stood still for `--yield-stall` (`EngineConfig::yield_backlog`; default: the
@@ -132,10 +132,6 @@ pub struct Args {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     tickwire_tools::sim::parse_duration(s).map_err(|e| e.to_string())
-}
-
-fn parse_shard(s: &str) -> Result<tickwire_feeds::spread::Shard, String> {
-    tickwire_feeds::spread::Shard::parse(s)
 }
 
 fn parse_profile(s: &str) -> Option<Profile> {
