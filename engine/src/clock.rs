@@ -39,11 +39,24 @@ pub fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// Calibrates the TSC for [`stage_ns`] (once per process, up to 200 ms the first time;
-/// later calls return at once). The engine calls it before its I/O thread starts; until
-/// then [`stage_ns`] reads the realtime clock.
+/// Calibrates the TSC for [`stage_ns`] on this thread (once per process; the first call
+/// spins for up to 200 ms, later ones return at once). Until it is done [`stage_ns`] reads
+/// the realtime clock.
 pub fn init_stage_clock() {
     TICKS.get_or_init(quanta::Clock::new);
+}
+
+/// [`init_stage_clock`] on a thread of its own, so a starting engine does not wait for the
+/// calibration: stage stamps read the realtime clock until it ends (both are realtime
+/// stamps, so nothing compares wrongly across the switch). Returns at once; a process that
+/// cannot spawn the thread keeps the realtime clock.
+pub fn init_stage_clock_in_background() {
+    if TICKS.get().is_some() {
+        return;
+    }
+    let _ = std::thread::Builder::new()
+        .name("tickwire-clock".into())
+        .spawn(init_stage_clock);
 }
 
 /// A receive stamp: [`now_ns`], also anchoring this thread's [`stage_ns`].

@@ -160,10 +160,11 @@ impl EngineBuilder {
             return Err(e);
         }
         let config = self.config;
-        // Calibrated here, once per process, not on the I/O thread's first message (only
-        // for an engine that takes stage stamps or times its consumers' stalls).
+        // Calibrated once per process, off the I/O thread and without holding up `start`
+        // (the calibration spins for up to 200 ms); only for an engine that takes stage
+        // stamps or times its consumers' stalls.
         if config.stage_histograms || !config.yield_stall.is_zero() {
-            crate::clock::init_stage_clock();
+            crate::clock::init_stage_clock_in_background();
         }
         let poll = mio::Poll::new()?;
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);

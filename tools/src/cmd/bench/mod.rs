@@ -304,6 +304,10 @@ fn start_engine(a: &Args) -> Result<Started, String> {
     } else {
         None
     };
+    // Calibrated before the engine starts, not beside it: every measured message then has
+    // its stage stamps from the one clock, and the calibration's spin does not share the
+    // cores with the first messages.
+    tickwire_engine::clock::init_stage_clock();
     let engine = builder
         .start()
         .map_err(|e| format!("cannot start the engine: {e}"))?;
