@@ -59,6 +59,11 @@ pub fn init_stage_clock_in_background() {
         .spawn(init_stage_clock);
 }
 
+/// Whether the stage clock is calibrated (until then [`stage_ns`] reads the realtime clock).
+pub fn stage_clock_ready() -> bool {
+    TICKS.get().is_some()
+}
+
 /// A receive stamp: [`now_ns`], also anchoring this thread's [`stage_ns`].
 #[inline]
 pub fn read_ns() -> u64 {

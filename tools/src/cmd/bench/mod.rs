@@ -158,6 +158,10 @@ pub struct Args {
     /// counts the messages and measures now − ts there.
     #[arg(long)]
     pub inline: bool,
+    /// Receive buffer per connection, bytes (the most one socket read takes); default: the
+    /// low-latency profile's.
+    #[arg(long, value_name = "BYTES")]
+    pub rx_buffer: Option<usize>,
 }
 
 /// Runs `tickwire bench`.
@@ -238,6 +242,9 @@ fn engine_config(a: &Args) -> EngineConfig {
     c.telemetry = !a.no_stages;
     c.stage_histograms = !a.no_stages;
     c.shutdown_timeout = Duration::from_millis(500);
+    if let Some(n) = a.rx_buffer {
+        c.connection_defaults.rx_buffer = n;
+    }
     c
 }
 
